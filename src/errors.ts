@@ -1,0 +1,146 @@
+/**
+ * Error types shared by every layer of beepstream.
+ *
+ * Every error raised by the library is a {@link BeepError} with a stable string
+ * `code` (`BEEP_ERR_…`) that programs may switch on, an RFC 3080 §8 reply code
+ * where one applies, and an `origin` telling whether this peer or the remote
+ * peer caused it.
+ *
+ * @module
+ */
+
+/** Stable error codes. New codes may be added; existing ones never change meaning. */
+export const ErrorCodes = {
+  /** A frame header or trailer did not match RFC 3080 §2.2.1 / RFC 3081 §3.1.3 syntax. */
+  FRAME_SYNTAX: 'BEEP_ERR_FRAME_SYNTAX',
+  /** A header line exceeded the configured maximum length. */
+  HEADER_TOO_LONG: 'BEEP_ERR_HEADER_TOO_LONG',
+  /** A frame's payload exceeded the configured maximum frame size. */
+  FRAME_TOO_LARGE: 'BEEP_ERR_FRAME_TOO_LARGE',
+  /** An assembled message exceeded the configured maximum message size. */
+  MESSAGE_TOO_LARGE: 'BEEP_ERR_MESSAGE_TOO_LARGE',
+  /** The peer violated a frame-semantics rule of RFC 3080 §2.2.1.1 (session terminated). */
+  PROTOCOL: 'BEEP_ERR_PROTOCOL',
+  /** The peer sent more payload than the advertised window allows (RFC 3081 §3.1.2). */
+  WINDOW_OVERRUN: 'BEEP_ERR_WINDOW_OVERRUN',
+  /** The peer's sequence number did not match the expected one (RFC 3080 §2.2.1.2). */
+  SEQNO_MISMATCH: 'BEEP_ERR_SEQNO_MISMATCH',
+  /** A reply was poorly formed on channel 0 (RFC 3080 §2.2.2.1). */
+  BAD_REPLY: 'BEEP_ERR_BAD_REPLY',
+  /** The peer answered a MSG with ERR. */
+  REPLY_ERROR: 'BEEP_ERR_REPLY',
+  /** The listener refused the session in its greeting (RFC 3080 §2.4, usually 421). */
+  SESSION_REFUSED: 'BEEP_ERR_SESSION_REFUSED',
+  /** The peer refused to start a channel. */
+  START_REFUSED: 'BEEP_ERR_START_REFUSED',
+  /** The peer refused to close a channel or release the session. */
+  CLOSE_REFUSED: 'BEEP_ERR_CLOSE_REFUSED',
+  /** The session ended (transport closed or session released) with work pending. */
+  SESSION_CLOSED: 'BEEP_ERR_SESSION_CLOSED',
+  /** The channel was closed with work pending. */
+  CHANNEL_CLOSED: 'BEEP_ERR_CHANNEL_CLOSED',
+  /** The operation was aborted through an AbortSignal. */
+  ABORTED: 'BEEP_ERR_ABORTED',
+  /** An operation is not allowed in the current state (e.g. a MSG on a closing channel). */
+  INVALID_STATE: 'BEEP_ERR_INVALID_STATE',
+  /** An argument given to the API was invalid. */
+  INVALID_ARGUMENT: 'BEEP_ERR_INVALID_ARGUMENT',
+  /** The transport failed (socket error, connect failure, timeout). */
+  TRANSPORT: 'BEEP_ERR_TRANSPORT',
+  /** A configured limit was hit (channels, outstanding messages, ...). */
+  LIMIT: 'BEEP_ERR_LIMIT',
+} as const;
+
+/** One of the values of {@link ErrorCodes}. */
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** Who caused an error: this peer (`local`) or the remote peer (`remote`). */
+export type ErrorOrigin = 'local' | 'remote';
+
+/** Options common to every {@link BeepError}. */
+export interface BeepErrorOptions {
+  /** RFC 3080 §8 three-digit reply code, where one applies. */
+  replyCode?: number;
+  /** Who raised it. Defaults to `local`. */
+  origin?: ErrorOrigin;
+  /** The underlying error. */
+  cause?: unknown;
+}
+
+/** Base class of every error raised by beepstream. */
+export class BeepError extends Error {
+  /** Stable, machine-readable code (`BEEP_ERR_…`). */
+  readonly code: ErrorCode;
+  /** RFC 3080 §8 reply code, where one applies. */
+  readonly replyCode: number | undefined;
+  /** Who raised the error. */
+  readonly origin: ErrorOrigin;
+
+  constructor(code: ErrorCode, message: string, options: BeepErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.replyCode = options.replyCode;
+    this.origin = options.origin ?? 'local';
+  }
+}
+
+/**
+ * The byte stream from the peer violated RFC 3080 §2.2.1 or RFC 3081 §3.1: the
+ * session is terminated without a response, as those sections require.
+ */
+export class BeepFramingError extends BeepError {
+  /** Octet offset in the inbound stream at which the problem was detected, if known. */
+  readonly offset: number | undefined;
+  constructor(code: ErrorCode, message: string, offset?: number, options: BeepErrorOptions = {}) {
+    super(code, message, { origin: 'remote', ...options });
+    this.offset = offset;
+  }
+}
+
+/** A negative reply (`ERR`, or an `<error>` element) received from the peer. */
+export class BeepReplyError extends BeepError {
+  /** The textual diagnostic sent by the peer, if any (for humans, never for programs). */
+  readonly diagnostic: string;
+  /** The `xml:lang` of the diagnostic, if given. */
+  readonly lang: string | undefined;
+  constructor(
+    code: ErrorCode,
+    replyCode: number,
+    diagnostic: string,
+    options: { lang?: string; cause?: unknown } = {},
+  ) {
+    super(code, diagnostic ? `${replyCode} ${diagnostic}` : `reply code ${replyCode}`, {
+      replyCode,
+      origin: 'remote',
+      cause: options.cause,
+    });
+    this.diagnostic = diagnostic;
+    this.lang = options.lang;
+  }
+}
+
+/** True when `err` is a {@link BeepError} carrying `code`. */
+export function isBeepError(err: unknown, code?: ErrorCode): err is BeepError {
+  return err instanceof BeepError && (code === undefined || err.code === code);
+}
+
+/** RFC 3080 §8 reply codes, by name. */
+export const ReplyCodes = {
+  SUCCESS: 200,
+  SERVICE_NOT_AVAILABLE: 421,
+  ACTION_NOT_TAKEN: 450,
+  ACTION_ABORTED: 451,
+  TEMPORARY_AUTH_FAILURE: 454,
+  GENERAL_SYNTAX_ERROR: 500,
+  PARAMETER_SYNTAX_ERROR: 501,
+  PARAMETER_NOT_IMPLEMENTED: 504,
+  AUTHENTICATION_REQUIRED: 530,
+  MECHANISM_INSUFFICIENT: 534,
+  AUTHENTICATION_FAILURE: 535,
+  NOT_AUTHORIZED: 537,
+  ENCRYPTION_REQUIRED: 538,
+  REQUESTED_ACTION_NOT_TAKEN: 550,
+  PARAMETER_INVALID: 553,
+  TRANSACTION_FAILED: 554,
+} as const;

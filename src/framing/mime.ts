@@ -1,0 +1,152 @@
+/**
+ * MIME entity headers at the start of a BEEP message (RFC 3080 §2.2).
+ *
+ * "If none, or only some, of the "entity-headers" are present: the default
+ * "Content-Type" is "application/octet-stream"; and, the default
+ * "Content-Transfer-Encoding" is "binary"."
+ *
+ * @module
+ */
+import { Buffer } from 'node:buffer';
+import { BeepFramingError, ErrorCodes } from '../errors.js';
+
+/** Default `Content-Type` (RFC 3080 §2.2). */
+export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+/** Default `Content-Transfer-Encoding` (RFC 3080 §2.2). */
+export const DEFAULT_TRANSFER_ENCODING = 'binary';
+/** The media type of channel 0 and of the TLS/SASL profiles (RFC 3080 §6.4). */
+export const BEEP_XML = 'application/beep+xml';
+
+/** Entity headers of a message, as sent or received. */
+export interface EntityHeaders {
+  /** Full `Content-Type` value, parameters included. */
+  contentType?: string;
+  /** `Content-Transfer-Encoding` value. */
+  transferEncoding?: string;
+  /** Any other headers (names as given, values unfolded). */
+  headers?: Readonly<Record<string, string>>;
+}
+
+/** Entity headers parsed from a received message, with defaults applied. */
+export interface ParsedEntity {
+  contentType: string;
+  transferEncoding: string;
+  /** Every header received, names lower-cased. */
+  headers: Record<string, string>;
+  /** Offset in the message of the first body octet. */
+  bodyOffset: number;
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const CRLF = Buffer.from('\r\n', 'latin1');
+const BEEP_XML_HEAD = Buffer.from(`Content-Type: ${BEEP_XML}\r\n\r\n`, 'latin1');
+
+function checkValue(name: string, value: string): void {
+  // Header injection guard: no CR, LF or NUL in a value, and a token for a name.
+  if (!TOKEN.test(name)) throw new TypeError(`invalid MIME header name ${JSON.stringify(name)}`);
+  if (/[\r\n\0]/.test(value)) throw new TypeError(`invalid characters in MIME header ${name}`);
+}
+
+/**
+ * Encode entity headers and the empty line that ends them. Defaults are
+ * omitted, so a message with neither returns just CRLF.
+ */
+export function encodeEntityHeaders(h: EntityHeaders = {}): Uint8Array {
+  const ct = h.contentType;
+  const te = h.transferEncoding;
+  const extra = h.headers ? Object.entries(h.headers) : [];
+  if (extra.length === 0 && (te === undefined || te.toLowerCase() === DEFAULT_TRANSFER_ENCODING)) {
+    if (ct === undefined || ct.toLowerCase() === DEFAULT_CONTENT_TYPE) return CRLF;
+    if (ct === BEEP_XML) return BEEP_XML_HEAD;
+  }
+  let s = '';
+  if (ct !== undefined && ct.toLowerCase() !== DEFAULT_CONTENT_TYPE) {
+    checkValue('Content-Type', ct);
+    s += `Content-Type: ${ct}\r\n`;
+  }
+  if (te !== undefined && te.toLowerCase() !== DEFAULT_TRANSFER_ENCODING) {
+    checkValue('Content-Transfer-Encoding', te);
+    s += `Content-Transfer-Encoding: ${te}\r\n`;
+  }
+  for (const [name, value] of extra) {
+    checkValue(name, value);
+    s += `${name}: ${value}\r\n`;
+  }
+  return Buffer.from(s + '\r\n', 'utf8');
+}
+
+/** Locate the end of the header block: index just past the empty line, or -1. */
+function headerEnd(buf: Buffer): number {
+  if (buf[0] === 0x0a) return 1; // liberal: bare LF
+  if (buf[0] === 0x0d && buf[1] === 0x0a) return 2;
+  const crlf = buf.indexOf('\r\n\r\n', 0, 'latin1');
+  const lflf = buf.indexOf('\n\n', 0, 'latin1');
+  if (crlf >= 0 && (lflf < 0 || crlf + 1 < lflf)) return crlf + 4;
+  if (lflf >= 0) return lflf + 2;
+  return -1;
+}
+
+const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*:[ \t]*(.*)$/;
+
+/**
+ * Parse the entity headers at the start of `head` (the first octets of a
+ * message). Returns `null` when more octets are needed, i.e. the header block
+ * has not ended yet and `final` is false.
+ *
+ * Liberal in what it accepts: bare LF line ends, folded lines, any header
+ * order. A message that does not start with a header line or an empty line is
+ * taken as a body with default headers (some peers send no header block).
+ * Throws {@link BeepFramingError} (`BEEP_ERR_MESSAGE_TOO_LARGE`) when the
+ * header block exceeds `maxHeaderBytes`.
+ */
+export function parseEntityHeaders(head: Uint8Array, final: boolean, maxHeaderBytes = 16384): ParsedEntity | null {
+  const buf = Buffer.isBuffer(head) ? head : Buffer.from(head.buffer, head.byteOffset, head.byteLength);
+  const defaults = (): ParsedEntity => ({
+    contentType: DEFAULT_CONTENT_TYPE,
+    transferEncoding: DEFAULT_TRANSFER_ENCODING,
+    headers: {},
+    bodyOffset: 0,
+  });
+  if (buf.length === 0) return final ? defaults() : null;
+  // Does it start like a header block at all?
+  const firstLf = buf.indexOf(0x0a);
+  const firstLine = buf.toString('latin1', 0, firstLf < 0 ? Math.min(buf.length, 256) : firstLf).replace(/\r$/, '');
+  const startsLikeHeaders = firstLine === '' || HEADER_LINE.test(firstLine) || (firstLf < 0 && /^[!#$%&'*+.^_`|~0-9A-Za-z-]*$/.test(firstLine));
+  if (!startsLikeHeaders) return defaults();
+  const end = headerEnd(buf);
+  if (end < 0) {
+    if (buf.length > maxHeaderBytes) {
+      throw new BeepFramingError(ErrorCodes.MESSAGE_TOO_LARGE, `MIME header block longer than ${maxHeaderBytes} octets`);
+    }
+    return final ? defaults() : null;
+  }
+  if (end > maxHeaderBytes) {
+    throw new BeepFramingError(ErrorCodes.MESSAGE_TOO_LARGE, `MIME header block longer than ${maxHeaderBytes} octets`);
+  }
+  const headers: Record<string, string> = {};
+  const text = buf.toString('utf8', 0, end);
+  let last: string | null = null;
+  for (const raw of text.split(/\r?\n/)) {
+    if (raw === '') continue;
+    if ((raw[0] === ' ' || raw[0] === '\t') && last !== null) {
+      headers[last] += ' ' + raw.trim();
+      continue;
+    }
+    const m = HEADER_LINE.exec(raw);
+    if (!m) return defaults(); // not a header block after all: all body
+    last = (m[1] as string).toLowerCase();
+    headers[last] = (m[2] as string).trim();
+  }
+  return {
+    contentType: headers['content-type'] ?? DEFAULT_CONTENT_TYPE,
+    transferEncoding: headers['content-transfer-encoding'] ?? DEFAULT_TRANSFER_ENCODING,
+    headers,
+    bodyOffset: end,
+  };
+}
+
+/** The media type of a Content-Type value, lower-cased, without parameters. */
+export function mediaType(contentType: string): string {
+  const semi = contentType.indexOf(';');
+  return (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+}
