@@ -79,9 +79,11 @@ export function encodeEntityHeaders(h: EntityHeaders = {}): Uint8Array {
 function headerEnd(buf: Buffer): number {
   if (buf[0] === 0x0a) return 1; // liberal: bare LF
   if (buf[0] === 0x0d && buf[1] === 0x0a) return 2;
-  const crlf = buf.indexOf('\r\n\r\n', 0, 'latin1');
+  // The first empty line is an LF followed by CRLF (this covers CRLF CRLF, and
+  // a bare-LF header line followed by a CRLF empty line) or by a bare LF.
+  const lfcrlf = buf.indexOf('\n\r\n', 0, 'latin1');
   const lflf = buf.indexOf('\n\n', 0, 'latin1');
-  if (crlf >= 0 && (lflf < 0 || crlf + 1 < lflf)) return crlf + 4;
+  if (lfcrlf >= 0 && (lflf < 0 || lfcrlf < lflf)) return lfcrlf + 3;
   if (lflf >= 0) return lflf + 2;
   return -1;
 }

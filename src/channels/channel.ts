@@ -1,0 +1,249 @@
+/**
+ * A channel: one profile instance bound to a channel number (RFC 3080 §2.3).
+ *
+ * Public methods send MSGs and close the channel; the fields marked internal
+ * are the per-channel protocol state kept by the session core.
+ *
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+import { PassThrough, type Writable } from 'node:stream';
+import type { Buffer } from 'node:buffer';
+import { BeepError, BeepReplyError, ErrorCodes } from '../errors.js';
+import { mediaType, BEEP_XML, type EntityHeaders } from '../framing/mime.js';
+import { parseMgmt } from './mgmt.js';
+import type { BodyInit, IncomingMessage, OutboundMessage } from './message.js';
+import { RecvWindow, SendWindow } from './window.js';
+import type { ChannelProfile } from './types.js';
+import type { SessionCore } from './core.js';
+
+/** Life cycle of a channel. */
+export type ChannelState = 'starting' | 'open' | 'closing' | 'closed';
+
+/** Options of a request. */
+export interface RequestOptions extends EntityHeaders {
+  /** Abort waiting for the reply (the reply, when it comes, is discarded). */
+  signal?: AbortSignal;
+}
+
+/** @internal How a reply to one of our MSGs is consumed. */
+export interface ReplySink {
+  /** The RPY arrived (headers parsed; body streaming). */
+  rpy(msg: IncomingMessage): void;
+  /** The ERR arrived (headers parsed; body streaming). */
+  err(msg: IncomingMessage): void;
+  /** An ANS arrived (headers parsed; body streaming). */
+  ans(msg: IncomingMessage): void;
+  /** NUL arrived: the one-to-many reply is complete. */
+  nul(): void;
+  /** The request failed locally (session/channel gone, aborted). */
+  fail(err: Error): void;
+}
+
+/** @internal One of our MSGs awaiting its complete reply. */
+export interface PendingRequest {
+  readonly msgno: number;
+  out: OutboundMessage | null;
+  sink: ReplySink;
+  /** Keyword of the reply frames received so far. */
+  replyKind: 'RPY' | 'ERR' | 'ANS' | undefined;
+  /** The RPY/ERR being received. */
+  reply: IncomingMessage | null;
+  /** ANS messages in progress, by ansno. */
+  answers: Map<number, IncomingMessage>;
+  /** The caller gave up: discard whatever arrives. */
+  abandoned: boolean;
+}
+
+/** @internal One MSG received from the peer, from its first frame until its reply is sent. */
+export interface InboundRequest {
+  readonly msg: IncomingMessage;
+  /** The final MSG frame has arrived. */
+  received: boolean;
+  /** The reply's final frame has been sent. */
+  replyDone: boolean;
+  /** The reply has been fully queued (the next MSG may be processed). */
+  replyQueued: boolean;
+  /** A reply was sent before the MSG was complete (RFC 3080 §2.6.3): drop the rest. */
+  preempted: boolean;
+}
+
+/**
+ * Turn an ERR message into a {@link BeepReplyError}: an `application/beep+xml`
+ * `<error>` gives the reply code and diagnostic; any other body becomes the
+ * diagnostic with reply code 0.
+ */
+export async function replyErrorFrom(msg: IncomingMessage, code = ErrorCodes.REPLY_ERROR as (typeof ErrorCodes)[keyof typeof ErrorCodes]): Promise<BeepReplyError> {
+  const body = await msg.bytes();
+  if (mediaType(msg.contentType) === BEEP_XML) {
+    try {
+      const el = parseMgmt(body);
+      if (el.kind === 'error') {
+        return new BeepReplyError(code, el.code, el.diagnostic, el.lang === undefined ? {} : { lang: el.lang });
+      }
+    } catch {
+      /* not an <error>: fall through */
+    }
+  }
+  return new BeepReplyError(code, 0, body.toString('utf8').slice(0, 1024));
+}
+
+/** Events of a {@link Channel}. */
+export interface ChannelEvents {
+  /** The channel is gone; `error` set when it went because the session failed. */
+  close: [error: Error | undefined];
+}
+
+/**
+ * One channel of a session. Obtain it from `session.startChannel()`, or from
+ * the session's `channel` event / a profile's `onOpen` when the peer started it.
+ */
+export class Channel extends EventEmitter<ChannelEvents> {
+  /** Channel number. */
+  readonly number: number;
+  /** @internal */ readonly core: SessionCore;
+  /** URI of the profile running on this channel. */
+  profile = '';
+  /** Piggybacked content the peer returned when the channel started, if any. */
+  startContent: Buffer | undefined;
+  /** Life-cycle state. */
+  state: ChannelState;
+
+  /** @internal */ handler: ChannelProfile | undefined;
+  /** @internal */ readonly recv: RecvWindow;
+  /** @internal */ readonly send = new SendWindow();
+  /** @internal */ nextMsgno: number;
+  /** @internal our MSGs awaiting a complete reply */ readonly outstanding = new Map<number, PendingRequest>();
+  /** @internal peer MSGs from first frame until reply sent */ readonly inbound = new Map<number, InboundRequest>();
+  /** @internal peer MSGs waiting to be handed to the profile */ readonly inQueue: InboundRequest[] = [];
+  /** @internal the MSG being processed */ active: InboundRequest | null = null;
+  /** @internal outbound messages, FIFO */ readonly outQueue: OutboundMessage[] = [];
+  /** @internal previous inbound frame was intermediate: its msgno and keyword */ lastMore: { msgno: number; kind: string } | null = null;
+  /** @internal resolvers waiting for this channel to become quiescent */ quiesceWaiters: (() => void)[] = [];
+  /** @internal set while our close request is in flight */ closePromise: Promise<void> | null = null;
+
+  /** @internal */
+  constructor(core: SessionCore, number: number, state: ChannelState, receiveWindow: number) {
+    super();
+    this.core = core;
+    this.number = number;
+    this.state = state;
+    this.recv = new RecvWindow(receiveWindow);
+    this.nextMsgno = number === 0 ? 1 : 0;
+  }
+
+  /** The session this channel belongs to. */
+  get session(): unknown {
+    return this.core.owner;
+  }
+
+  /**
+   * Send a MSG and wait for its RPY. An ERR rejects with
+   * {@link BeepReplyError}; a one-to-many reply (ANS…NUL) rejects with
+   * `BEEP_ERR_BAD_REPLY` (use {@link requestAnswers}). The reply's body streams:
+   * read it, or call `bytes()`, `text()` or `dump()`, or the channel stalls.
+   */
+  request(body?: BodyInit, options: RequestOptions = {}): Promise<IncomingMessage> {
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      let settled = false;
+      const settle = (f: () => void): void => {
+        if (!settled) {
+          settled = true;
+          f();
+        }
+      };
+      const sink: ReplySink = {
+        rpy: (msg) => settle(() => resolve(msg)),
+        err: (msg) => {
+          replyErrorFrom(msg).then((e) => settle(() => reject(e)), (e: unknown) => settle(() => reject(e)));
+        },
+        ans: (msg) => {
+          void msg.dump();
+          settle(() => reject(new BeepError(ErrorCodes.BAD_REPLY, 'expected RPY, got a one-to-many reply (ANS); use requestAnswers()', { origin: 'remote' })));
+        },
+        nul: () => settle(() => reject(new BeepError(ErrorCodes.BAD_REPLY, 'expected RPY, got NUL; use requestAnswers()', { origin: 'remote' }))),
+        fail: (err) => settle(() => reject(err)),
+      };
+      this.core.sendRequest(this, body, options, sink);
+    });
+  }
+
+  /**
+   * Send a MSG and iterate its one-to-many reply: each ANS as an
+   * {@link IncomingMessage}, ending at NUL. An ERR throws
+   * {@link BeepReplyError}; a plain RPY is yielded as the only answer.
+   */
+  async *requestAnswers(body?: BodyInit, options: RequestOptions = {}): AsyncGenerator<IncomingMessage, void, undefined> {
+    const queue: IncomingMessage[] = [];
+    let done = false;
+    let failure: unknown = null;
+    let wake: (() => void) | null = null;
+    const notify = (): void => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    const sink: ReplySink = {
+      rpy: (msg) => {
+        queue.push(msg);
+        done = true;
+        notify();
+      },
+      err: (msg) => {
+        replyErrorFrom(msg).then(
+          (e) => { failure = e; notify(); },
+          (e: unknown) => { failure = e; notify(); },
+        );
+      },
+      ans: (msg) => {
+        queue.push(msg);
+        notify();
+      },
+      nul: () => {
+        done = true;
+        notify();
+      },
+      fail: (err) => {
+        failure = err;
+        notify();
+      },
+    };
+    const pending = this.core.sendRequest(this, body, options, sink);
+    try {
+      for (;;) {
+        const next = queue.shift();
+        if (next) {
+          yield next;
+          continue;
+        }
+        if (failure !== null) throw failure;
+        if (done) return;
+        await new Promise<void>((r) => (wake = r));
+      }
+    } finally {
+      // Consumer stopped early: discard the rest of the reply.
+      if (!done && failure === null && pending) this.core.abandon(this, pending);
+      for (const m of queue) void m.dump();
+    }
+  }
+
+  /**
+   * Send a MSG whose body is written as a stream, paced by the peer's window.
+   * `reply` settles as {@link request} does.
+   */
+  createRequest(options: RequestOptions = {}): { body: Writable; reply: Promise<IncomingMessage> } {
+    const body = new PassThrough({ highWaterMark: 64 * 1024 });
+    const reply = this.request(body, options);
+    return { body, reply };
+  }
+
+  /**
+   * Close the channel (RFC 3080 §2.3.1.3): waits until every MSG we sent has
+   * been acknowledged, sends `<close>`, and resolves on `<ok>`. A refusal
+   * rejects with {@link BeepReplyError} (`BEEP_ERR_CLOSE_REFUSED`) and the
+   * channel stays open. Closing channel 0 releases the session.
+   */
+  close(code = 200, diagnostic?: string): Promise<void> {
+    return this.core.closeChannel(this, code, diagnostic);
+  }
+}

@@ -1,0 +1,943 @@
+/**
+ * The sans-IO BEEP session core: bytes in through {@link SessionCore.receive},
+ * frames out through {@link SessionCore.pull}. It never touches a socket or a
+ * timer; the Node glue in `session.ts` moves bytes and maps backpressure.
+ *
+ * Enforces RFC 3080 §2.2.1.1 (poorly-formed frames end the session), §2.3
+ * (channel management), §2.6 (ordering) and RFC 3081 §3.1 (windows).
+ *
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+import { Buffer } from 'node:buffer';
+import { Writable } from 'node:stream';
+import { BeepError, BeepFramingError, BeepReplyError, ErrorCodes, type ErrorCode } from '../errors.js';
+import { FrameDecoder } from '../framing/decoder.js';
+import { encodeDataFrame, encodeSeqFrame } from '../framing/encoder.js';
+import type { DataFrame, Frame, FrameHeader } from '../framing/header.js';
+import { BEEP_XML, encodeEntityHeaders, type EntityHeaders } from '../framing/mime.js';
+import { Channel, replyErrorFrom, type InboundRequest, type PendingRequest, type ReplySink, type RequestOptions } from './channel.js';
+import { IncomingMessage, OutboundMessage, bodyChunks, isImmediateBody, toBytes, type BodyInit } from './message.js';
+import { Responder } from './responder.js';
+import { handleMgmtMessage, requestMgmt } from './management.js';
+import { resolveLimits, type ChannelProfile, type ResolvedLimits, type Role, type SessionLimits, type CloseDecision } from './types.js';
+import type { Greeting } from './mgmt.js';
+import { buildGreeting, buildError, parseMgmt } from './mgmt.js';
+
+/** Options of a {@link SessionCore}. */
+export interface SessionCoreOptions {
+  /** Our role (RFC 3080 §2.1): decides channel-number parity. */
+  role: Role;
+  /** Profiles this peer serves. */
+  profiles?: readonly ChannelProfile[];
+  /** Greeting `features` tokens (extensions must start with `x-`). */
+  features?: readonly string[];
+  /** Greeting `localize` language tags, most desirable first. */
+  localize?: readonly string[];
+  /** Limits and tuning. */
+  limits?: SessionLimits;
+  /**
+   * Listener only: refuse the session in the greeting (RFC 3080 §2.4), e.g.
+   * `{ code: 421, diagnostic: 'overloaded' }`.
+   */
+  refuse?: { code: number; diagnostic?: string };
+  /** Decide on the peer's request to release the session. Default: accept once quiescent. */
+  onReleaseRequest?: (core: SessionCore) => CloseDecision | Promise<CloseDecision>;
+}
+
+/** Events of a {@link SessionCore}. */
+export interface SessionCoreEvents {
+  /** The peer's greeting arrived. */
+  greeting: [greeting: Greeting];
+  /** The peer started a channel. */
+  channel: [channel: Channel];
+  /** The session ended: released cleanly (`error` undefined) or terminated. */
+  close: [error: BeepError | undefined];
+  /** There are frames to pull. */
+  output: [];
+  /** A profile handler or body source threw; the session carries on. */
+  handlerError: [error: unknown];
+}
+
+/** Session life cycle. */
+export type SessionState = 'greeting' | 'open' | 'releasing' | 'closed';
+
+const RECENT_CLOSED = 256;
+
+/**
+ * Protocol state of one BEEP session, independent of any transport.
+ */
+export class SessionCore extends EventEmitter<SessionCoreEvents> {
+  readonly role: Role;
+  readonly limits: ResolvedLimits;
+  /** Set by the transport glue: the public object users see (e.g. a Session). */
+  owner: unknown = this;
+  /** Profiles served, by URI. */
+  readonly profiles = new Map<string, ChannelProfile>();
+  /** Open channels by number, channel 0 included. */
+  readonly channels = new Map<number, Channel>();
+  /** The peer's greeting, once received. */
+  peerGreeting: Greeting | null = null;
+  /** The serverName of the first successful start (RFC 3080 §2.3.1.2). */
+  serverName: string | undefined;
+  state: SessionState = 'greeting';
+  /** Why the session ended, if it failed. */
+  failure: BeepError | undefined;
+  /** @internal */ readonly options: SessionCoreOptions;
+
+  private readonly decoder: FrameDecoder;
+  private readonly seqPending = new Set<Channel>();
+  private readonly ready = new Set<Channel>();
+  private readonly recentlyClosed: number[] = [];
+  private nextChannel: number;
+  private readonly greeted: Promise<Greeting>;
+  private greetedResolve!: (g: Greeting) => void;
+  private greetedReject!: (e: Error) => void;
+  private outputRequested = false;
+  private released = false;
+  /** The frame being decoded: its channel and the request or message it belongs to. */
+  private cur: { ch: Channel; pr?: PendingRequest } | null = null;
+
+  constructor(options: SessionCoreOptions) {
+    super();
+    this.options = options;
+    this.role = options.role;
+    this.limits = resolveLimits(options.limits);
+    for (const p of options.profiles ?? []) {
+      if (this.profiles.has(p.uri)) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, `profile ${p.uri} registered twice`);
+      this.profiles.set(p.uri, p);
+    }
+    this.nextChannel = this.role === 'initiator' ? 1 : 2;
+    this.greeted = new Promise<Greeting>((res, rej) => {
+      this.greetedResolve = res;
+      this.greetedReject = rej;
+    });
+    this.greeted.catch(() => undefined);
+    this.decoder = new FrameDecoder({
+      maxHeaderLine: this.limits.maxHeaderLine,
+      maxFrameSize: this.limits.maxFrameSize,
+      onHeader: (h) => this.checkHeader(h),
+    });
+    const ch0 = new Channel(this, 0, 'open', Math.max(this.limits.receiveWindow, 4096));
+    ch0.profile = 'beep:channel-management';
+    this.channels.set(0, ch0);
+    // The peer's greeting is a reply to a MSG 0 nobody sent (RFC 3080 §2.2.1.1,
+    // "except during session establishment").
+    ch0.outstanding.set(0, {
+      msgno: 0,
+      out: null,
+      sink: this.greetingSink(),
+      replyKind: undefined,
+      reply: null,
+      answers: new Map(),
+      abandoned: false,
+    });
+    this.sendGreeting();
+  }
+
+  /** True once the session has ended (released or terminated). */
+  get isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** Resolves with the peer's greeting; rejects if the session ends first or is refused. */
+  whenGreeted(): Promise<Greeting> {
+    return this.greeted;
+  }
+
+  /** Profile URIs to advertise in our greeting now. */
+  advertisedProfiles(): string[] {
+    const out: string[] = [];
+    for (const p of this.profiles.values()) {
+      const a = p.advertise ?? true;
+      if (typeof a === 'function' ? a(this) : a) out.push(p.uri);
+    }
+    return out;
+  }
+
+  private sendGreeting(): void {
+    const ch0 = this.channels.get(0) as Channel;
+    const refuse = this.options.refuse;
+    if (refuse && this.role === 'listener') {
+      // RFC 3080 §2.4: an unavailable listener sends a negative reply instead.
+      this.queueMessage(ch0, 'ERR', 0, undefined, buildError(refuse.code, refuse.diagnostic), { contentType: BEEP_XML });
+      return;
+    }
+    const xml = buildGreeting({
+      profiles: this.advertisedProfiles(),
+      features: [...(this.options.features ?? [])],
+      localize: [...(this.options.localize ?? [])],
+    });
+    // RFC 3080 §2.3.1.1: each peer sends its greeting immediately, never waiting for the other's.
+    this.queueMessage(ch0, 'RPY', 0, undefined, xml, { contentType: BEEP_XML });
+  }
+
+  private greetingSink(): ReplySink {
+    const onBody = (msg: IncomingMessage, positive: boolean): void => {
+      msg.bytes(this.limits.maxMgmtMessage).then(
+        (body) => this.onGreeting(body, positive, msg.contentType),
+        (err: unknown) => this.terminate(asBeepError(err, ErrorCodes.BAD_REPLY)),
+      );
+    };
+    return {
+      rpy: (m) => onBody(m, true),
+      err: (m) => onBody(m, false),
+      ans: () => this.terminate(new BeepFramingError(ErrorCodes.PROTOCOL, 'greeting must be RPY or ERR')),
+      nul: () => this.terminate(new BeepFramingError(ErrorCodes.PROTOCOL, 'greeting must be RPY or ERR')),
+      fail: (e) => this.greetedReject(e),
+    };
+  }
+
+  private onGreeting(body: Buffer, positive: boolean, _contentType: string): void {
+    if (this.state === 'closed') return;
+    let el;
+    try {
+      el = parseMgmt(body, { maxBytes: this.limits.maxMgmtMessage });
+    } catch (err) {
+      // RFC 3080 §2.2.2.1: a poorly-formed reply on channel 0 ends the session.
+      this.terminate(new BeepFramingError(ErrorCodes.BAD_REPLY, `poorly-formed greeting: ${(err as Error).message}`));
+      return;
+    }
+    if (!positive || el.kind === 'error') {
+      const code = el.kind === 'error' ? el.code : 0;
+      const diag = el.kind === 'error' ? el.diagnostic : '';
+      const e = new BeepReplyError(ErrorCodes.SESSION_REFUSED, code, diag);
+      this.terminate(e);
+      return;
+    }
+    if (el.kind !== 'greeting') {
+      this.terminate(new BeepFramingError(ErrorCodes.BAD_REPLY, `expected <greeting>, got <${el.kind}>`));
+      return;
+    }
+    const g: Greeting = { profiles: el.profiles, features: el.features, localize: el.localize };
+    this.peerGreeting = g;
+    if (this.state === 'greeting') this.state = 'open';
+    this.greetedResolve(g);
+    this.emit('greeting', g);
+  }
+
+  // ------------------------------------------------------------ inbound path
+
+  /**
+   * Feed octets read from the transport. Never throws: a poorly-formed frame
+   * terminates the session (RFC 3080 §2.2.1.1) and emits `close` with the error.
+   */
+  receive(chunk: Uint8Array): void {
+    if (this.state === 'closed') return;
+    try {
+      this.decoder.push(chunk, (f) => this.onFrame(f));
+    } catch (err) {
+      this.terminate(asBeepError(err, ErrorCodes.PROTOCOL));
+    }
+  }
+
+  private protocol(message: string, code: ErrorCode = ErrorCodes.PROTOCOL): never {
+    throw new BeepFramingError(code, message, this.decoder.offset);
+  }
+
+  /** Validate a header before its payload is read (throws to terminate). */
+  private checkHeader(h: FrameHeader): void {
+    this.cur = null;
+    const ch = this.channels.get(h.channel);
+    if (h.type === 'SEQ') {
+      if (!ch && !this.recentlyClosed.includes(h.channel)) {
+        this.protocol(`SEQ for channel ${h.channel}, which is not in use`);
+      }
+      return;
+    }
+    // Until the greeting (RPY 0 0, or ERR 0 0) is complete, nothing else may arrive.
+    const greetingDue = (this.channels.get(0) as Channel).outstanding.has(0);
+    if (greetingDue && !(h.channel === 0 && h.msgno === 0 && (h.type === 'RPY' || h.type === 'ERR'))) {
+      this.protocol(`expected the peer's greeting (RPY 0 0), got ${h.type} ${h.channel} ${h.msgno}`);
+    }
+    // RFC 3080 §2.2.1.1: "if the value of the channel number doesn't refer to an existing channel".
+    if (!ch || ch.state === 'starting' || ch.state === 'closed') {
+      this.protocol(`frame for channel ${h.channel}, which is not in use`);
+    }
+    // RFC 3080 §2.2.1.2 / RFC 3081 §3.1.2.
+    const w = ch.recv.check(h.seqno, h.size);
+    if (w === 'seqno') {
+      this.protocol(`channel ${h.channel}: seqno ${h.seqno}, expected ${ch.recv.expected}`, ErrorCodes.SEQNO_MISMATCH);
+    }
+    if (w === 'overrun') {
+      this.protocol(`channel ${h.channel}: ${h.size} octets exceed the window of ${ch.recv.remaining}`, ErrorCodes.WINDOW_OVERRUN);
+    }
+    const isMsg = h.type === 'MSG';
+    // "if the continuation indicator of the previous frame received on the same
+    // channel was intermediate ("*"), and its message number isn't identical".
+    if (ch.lastMore) {
+      if (ch.lastMore.msgno !== h.msgno) {
+        this.protocol(`channel ${h.channel}: frame for msgno ${h.msgno} inside message ${ch.lastMore.msgno}`);
+      }
+      if ((ch.lastMore.kind === 'MSG') !== isMsg || (h.type !== 'NUL' && ch.lastMore.kind !== h.type)) {
+        this.protocol(`channel ${h.channel}: ${h.type} frame continues a ${ch.lastMore.kind} message`);
+      }
+      if (h.type === 'NUL') this.protocol(`channel ${h.channel}: NUL while an ANS is in progress`);
+    }
+    if (isMsg) {
+      const im = ch.inbound.get(h.msgno);
+      // "if the header starts with "MSG", and the message number refers to a
+      // "MSG" message that has been completely received but for which a reply
+      // has not been completely sent".
+      if (im && im.received) this.protocol(`channel ${h.channel}: MSG ${h.msgno} reuses a message number awaiting its reply`);
+      if (!im && ch.inbound.size >= this.limits.maxInboundQueue) {
+        this.protocol(`channel ${h.channel}: more than ${this.limits.maxInboundQueue} MSGs awaiting replies`, ErrorCodes.LIMIT);
+      }
+      this.cur = { ch };
+      return;
+    }
+    const pr = ch.outstanding.get(h.msgno);
+    // "refers to a message number for which a reply has already been completely
+    // received" / "that has never been sent".
+    if (!pr || (pr.out !== null && !pr.out.started)) {
+      this.protocol(`channel ${h.channel}: ${h.type} for msgno ${h.msgno}, which has no MSG awaiting a reply`);
+    }
+    const k = pr.replyKind;
+    if (h.type === 'NUL') {
+      // "if the header starts with "NUL", and ... the keyword of the
+      // immediately-previous received frame for this reply isn't "ANS"".
+      if (k !== undefined && k !== 'ANS') this.protocol(`channel ${h.channel}: NUL after ${k} for msgno ${h.msgno}`);
+      if (pr.answers.size > 0) this.protocol(`channel ${h.channel}: NUL while answers to msgno ${h.msgno} are incomplete`);
+    } else if (k !== undefined && k !== h.type) {
+      // "the three-character keyword starting this frame and the
+      // immediately-previous received frame for this message number are not identical".
+      this.protocol(`channel ${h.channel}: ${h.type} frame after ${k} for msgno ${h.msgno}`);
+    }
+    this.cur = { ch, pr };
+  }
+
+  private onFrame(f: Frame): void {
+    if (f.type === 'SEQ') {
+      const ch = this.channels.get(f.channel);
+      if (!ch) return; // recently closed: the SEQ crossed our close.
+      // RFC 3081 §3.1.3: an ackno that cannot be valid terminates the session.
+      if (!ch.send.update(f.ackno, f.window)) {
+        this.protocol(`SEQ on channel ${f.channel} acknowledges octet ${f.ackno}, beyond what was sent`);
+      }
+      this.markReady(ch);
+      return;
+    }
+    const cur = this.cur as { ch: Channel; pr?: PendingRequest };
+    this.cur = null;
+    const ch = cur.ch;
+    ch.recv.receive(f.size);
+    ch.lastMore = f.more ? { msgno: f.msgno, kind: f.type } : null;
+    if (f.type === 'MSG') this.onMsgFrame(ch, f);
+    else this.onReplyFrame(ch, cur.pr as PendingRequest, f);
+  }
+
+  private hooksFor(ch: Channel, onReady: (m: IncomingMessage) => void) {
+    return {
+      credit: (n: number) => this.credit(ch, n),
+      ready: onReady,
+      maxEntityHeaders: this.limits.maxEntityHeaders,
+      maxMessageSize: ch.number === 0 ? this.limits.maxMgmtMessage : this.limits.maxMessageSize,
+    };
+  }
+
+  private onMsgFrame(ch: Channel, f: DataFrame): void {
+    let im = ch.inbound.get(f.msgno);
+    if (!im) {
+      const msg = new IncomingMessage('MSG', ch.number, f.msgno, undefined, this.hooksFor(ch, () => this.dispatch(ch)));
+      im = { msg, received: false, replyDone: false, replyQueued: false, preempted: false };
+      ch.inbound.set(f.msgno, im);
+      ch.inQueue.push(im);
+    }
+    im.msg.deliver(f.payload, !f.more);
+    if (!f.more) {
+      im.received = true;
+      if (im.replyDone) this.retireInbound(ch, im);
+    }
+  }
+
+  private onReplyFrame(ch: Channel, pr: PendingRequest, f: DataFrame): void {
+    const first = pr.replyKind === undefined;
+    if (f.type === 'NUL') {
+      ch.outstanding.delete(f.msgno);
+      if (!pr.abandoned) pr.sink.nul();
+      this.checkQuiescent(ch);
+      return;
+    }
+    pr.replyKind = f.type as 'RPY' | 'ERR' | 'ANS';
+    if (first && f.type === 'ERR' && pr.out && !pr.out.done) {
+      // RFC 3080 §2.6.3: a negative reply before our final MSG frame obliges us
+      // to end the MSG with an empty complete frame.
+      pr.out.truncate();
+      this.markReady(ch);
+    }
+    let msg: IncomingMessage;
+    if (f.type === 'ANS') {
+      const ansno = f.ansno as number;
+      let m = pr.answers.get(ansno);
+      if (!m) {
+        m = new IncomingMessage('ANS', ch.number, f.msgno, ansno, this.hooksFor(ch, (x) => (pr.abandoned ? x.discard() : pr.sink.ans(x))));
+        pr.answers.set(ansno, m);
+        if (pr.abandoned) m.discard();
+      }
+      msg = m;
+      if (!f.more) pr.answers.delete(ansno);
+    } else {
+      if (!pr.reply) {
+        const type = f.type as 'RPY' | 'ERR';
+        pr.reply = new IncomingMessage(type, ch.number, f.msgno, undefined, this.hooksFor(ch, (x) => {
+          if (pr.abandoned) x.discard();
+          else if (type === 'RPY') pr.sink.rpy(x);
+          else pr.sink.err(x);
+        }));
+        if (pr.abandoned) pr.reply.discard();
+      }
+      msg = pr.reply;
+      if (!f.more) ch.outstanding.delete(f.msgno);
+    }
+    msg.deliver(f.payload, !f.more);
+    if (first || !f.more) this.checkQuiescent(ch);
+  }
+
+  /** The application consumed `n` octets of channel `ch`: reopen its window. */
+  private credit(ch: Channel, n: number): void {
+    ch.recv.consume(n);
+    if (ch.state === 'closed') return;
+    this.seqPending.add(ch);
+    this.requestOutput();
+  }
+
+  // ------------------------------------------------------------ dispatch (serial per channel)
+
+  /** Hand the next MSG of `ch` to its profile, if none is being processed (RFC 3080 §2.6.1). */
+  private dispatch(ch: Channel): void {
+    if (ch.active !== null || this.state === 'closed') return;
+    const im = ch.inQueue[0];
+    if (!im || !im.msg.headReady) return;
+    ch.inQueue.shift();
+    ch.active = im;
+    const responder = new Responder({
+      send: (type, ansno, body, headers) => this.sendReply(ch, im, type, ansno, body, headers),
+      stream: (type, ansno, headers) => this.replyWritable(ch, im, type, ansno, headers),
+      finished: () => this.replyQueued(ch, im),
+    });
+    if (ch.number === 0) {
+      handleMgmtMessage(this, im.msg, responder);
+      return;
+    }
+    const handler = ch.handler?.onMessage;
+    queueMicrotask(() => {
+      if (!handler) {
+        // RFC 3080 §2.7: every profile replies to unexpected MSGs with an error.
+        void responder.error(500, `profile ${ch.profile || '(none)'} accepts no messages here`).catch(() => undefined);
+        return;
+      }
+      let r: unknown;
+      try {
+        r = handler.call(ch.handler, im.msg, responder, ch);
+      } catch (err) {
+        this.handlerFailed(responder, err);
+        return;
+      }
+      if (r && typeof (r as Promise<void>).then === 'function') {
+        (r as Promise<void>).then(undefined, (err: unknown) => this.handlerFailed(responder, err));
+      }
+    });
+  }
+
+  private handlerFailed(res: Responder, err: unknown): void {
+    this.emit('handlerError', err);
+    // Reply for the handler if it had not, without revealing its error text.
+    if (!res.replied) void res.error(451, 'local error in processing').catch(() => undefined);
+  }
+
+  private replyQueued(ch: Channel, im: InboundRequest): void {
+    if (im.replyQueued) return;
+    im.replyQueued = true;
+    if (ch.active === im) ch.active = null;
+    this.dispatch(ch);
+  }
+
+  private replyDone(ch: Channel, im: InboundRequest): void {
+    im.replyDone = true;
+    // Whatever the profile did not read of the MSG is dropped, reopening the window.
+    im.msg.discard();
+    if (im.received) this.retireInbound(ch, im);
+  }
+
+  private retireInbound(ch: Channel, im: InboundRequest): void {
+    ch.inbound.delete(im.msg.msgno);
+    this.checkQuiescent(ch);
+  }
+
+  // ------------------------------------------------------------ outbound messages
+
+  /** @internal Queue a whole message on `ch`. */
+  queueMessage(ch: Channel, type: OutboundMessage['type'], msgno: number, ansno: number | undefined, body: string | Uint8Array | undefined, headers: EntityHeaders | undefined): OutboundMessage {
+    const out = new OutboundMessage(type, msgno, ansno);
+    if (type !== 'NUL') {
+      out.write(encodeEntityHeaders(headers));
+      if (body !== undefined) out.write(toBytes(body));
+      out.end();
+    }
+    ch.outQueue.push(out);
+    this.markReady(ch);
+    return out;
+  }
+
+  /** Queue a message with any body: immediate bodies at once, others pumped with backpressure. */
+  private queueBody(ch: Channel, type: 'MSG' | 'RPY' | 'ERR' | 'ANS', msgno: number, ansno: number | undefined, body: BodyInit | undefined, headers: EntityHeaders | undefined): { out: OutboundMessage; done: Promise<void> } {
+    if (this.state === 'closed') {
+      return { out: new OutboundMessage(type, msgno, ansno), done: Promise.reject(this.closedError()) };
+    }
+    let out: OutboundMessage;
+    if (isImmediateBody(body)) {
+      out = this.queueMessage(ch, type, msgno, ansno, body, headers);
+    } else {
+      out = new OutboundMessage(type, msgno, ansno);
+      out.write(encodeEntityHeaders(headers));
+      ch.outQueue.push(out);
+      this.markReady(ch);
+      void this.pump(ch, out, body);
+    }
+    return { out, done: this.whenDone(out) };
+  }
+
+  private whenDone(out: OutboundMessage): Promise<void> {
+    const p = new Promise<void>((resolve, reject) => {
+      const prev = out.onDone;
+      out.onDone = () => {
+        prev?.();
+        resolve();
+      };
+      (out as { onFail?: (e: Error) => void }).onFail = reject;
+    });
+    p.catch(() => undefined);
+    return p;
+  }
+
+  private async pump(ch: Channel, out: OutboundMessage, body: Exclude<BodyInit, string | Uint8Array>): Promise<void> {
+    const hwm = this.limits.sendHighWaterMark;
+    try {
+      for await (const chunk of bodyChunks(body) as AsyncIterable<Uint8Array | string>) {
+        if (out.done || out.truncated || this.state === 'closed') break;
+        out.write(toBytes(chunk));
+        this.markReady(ch);
+        const wait = out.waitDrain(hwm);
+        if (wait) await wait;
+      }
+      if (!out.ended) out.end();
+      this.markReady(ch);
+    } catch (err) {
+      // BEEP has no in-band abort: end the message where it is. The peer sees a
+      // shorter message; profiles needing integrity carry their own lengths.
+      if (!out.ended) out.truncate();
+      this.markReady(ch);
+      this.emit('handlerError', err);
+    }
+  }
+
+  private replyWritable(ch: Channel, im: InboundRequest, type: 'RPY' | 'ANS', ansno: number | undefined, headers: EntityHeaders | undefined): Writable {
+    const out = new OutboundMessage(type, im.msg.msgno, ansno);
+    out.write(encodeEntityHeaders(headers));
+    if (type === 'RPY') out.onDone = () => this.replyDone(ch, im);
+    ch.outQueue.push(out);
+    this.markReady(ch);
+    return this.writableFor(ch, out);
+  }
+
+  /** @internal A Writable feeding `out`, paced by the window. */
+  writableFor(ch: Channel, out: OutboundMessage): Writable {
+    const hwm = this.limits.sendHighWaterMark;
+    const done = this.whenDone(out);
+    return new Writable({
+      highWaterMark: hwm,
+      write: (chunk: Buffer, _enc, cb) => {
+        if (this.state === 'closed') return cb(this.closedError());
+        if (out.ended) return cb(new BeepError(ErrorCodes.INVALID_STATE, 'message was cut short by the peer'));
+        out.write(chunk);
+        this.markReady(ch);
+        const wait = out.waitDrain(hwm);
+        if (wait) wait.then(() => cb(), cb);
+        else cb();
+      },
+      final: (cb) => {
+        if (!out.ended) out.end();
+        this.markReady(ch);
+        done.then(() => cb(), cb);
+      },
+      destroy: (err, cb) => {
+        if (!out.ended) out.truncate();
+        this.markReady(ch);
+        cb(err);
+      },
+    });
+  }
+
+  private sendReply(ch: Channel, im: InboundRequest, type: 'RPY' | 'ERR' | 'ANS' | 'NUL', ansno: number | undefined, body: BodyInit | undefined, headers: EntityHeaders | undefined): Promise<void> {
+    if (type === 'NUL') {
+      const out = this.queueMessage(ch, 'NUL', im.msg.msgno, undefined, undefined, undefined);
+      const done = this.whenDone(out);
+      out.onDone = ((prev) => () => {
+        prev?.();
+        this.replyDone(ch, im);
+      })(out.onDone);
+      return done;
+    }
+    if (type === 'ERR' && !im.received) {
+      // A negative reply before the whole MSG arrived (RFC 3080 §2.6.3): "obliged
+      // to ignore any subsequent "MSG" frames for that message".
+      im.preempted = true;
+      im.msg.discard();
+    }
+    const { out, done } = this.queueBody(ch, type, im.msg.msgno, ansno, body, headers);
+    if (type !== 'ANS') {
+      const prev = out.onDone;
+      out.onDone = () => {
+        prev?.();
+        this.replyDone(ch, im);
+      };
+    }
+    return done;
+  }
+
+  /** @internal Send a MSG on `ch` with `sink` receiving the reply. Returns the pending request. */
+  sendRequest(ch: Channel, body: BodyInit | undefined, options: RequestOptions, sink: ReplySink): PendingRequest | null {
+    const fail = (e: Error): null => {
+      queueMicrotask(() => sink.fail(e));
+      return null;
+    };
+    if (this.state === 'closed') return fail(this.closedError());
+    if (ch.state !== 'open' || (ch.closePromise !== null && ch.number !== 0)) {
+      return fail(new BeepError(ErrorCodes.INVALID_STATE, `channel ${ch.number} is ${ch.state === 'open' ? 'closing' : ch.state}`));
+    }
+    if (ch.outstanding.size >= this.limits.maxOutstanding) {
+      return fail(new BeepError(ErrorCodes.LIMIT, `more than ${this.limits.maxOutstanding} MSGs outstanding on channel ${ch.number}`));
+    }
+    if (options.signal?.aborted) return fail(abortError(options.signal));
+    const msgno = this.allocMsgno(ch);
+    const { signal, ...headers } = options;
+    const pr: PendingRequest = { msgno, out: null, sink, replyKind: undefined, reply: null, answers: new Map(), abandoned: false };
+    ch.outstanding.set(msgno, pr);
+    const { out } = this.queueBody(ch, 'MSG', msgno, undefined, body, headers);
+    pr.out = out;
+    if (signal) {
+      const onAbort = (): void => {
+        if (ch.outstanding.get(msgno) !== pr) return;
+        this.abandon(ch, pr);
+        sink.fail(abortError(signal));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      const clear = (): void => signal.removeEventListener('abort', onAbort);
+      const orig = { ...sink };
+      pr.sink = {
+        rpy: (m) => { clear(); orig.rpy(m); },
+        err: (m) => { clear(); orig.err(m); },
+        ans: (m) => orig.ans(m),
+        nul: () => { clear(); orig.nul(); },
+        fail: (e) => { clear(); orig.fail(e); },
+      };
+    }
+    return pr;
+  }
+
+  /** @internal Give up on a request: unsent MSGs are withdrawn, replies discarded. */
+  abandon(ch: Channel, pr: PendingRequest): void {
+    pr.abandoned = true;
+    const out = pr.out;
+    if (out && !out.started) {
+      const i = ch.outQueue.indexOf(out);
+      if (i >= 0) ch.outQueue.splice(i, 1);
+      ch.outstanding.delete(pr.msgno);
+      this.checkQuiescent(ch);
+    } else if (out && !out.done) {
+      out.truncate();
+      this.markReady(ch);
+    }
+    pr.reply?.discard();
+    for (const a of pr.answers.values()) a.discard();
+  }
+
+  private allocMsgno(ch: Channel): number {
+    // Message numbers wrap at 2^31 and skip any still awaiting a reply.
+    for (;;) {
+      const n = ch.nextMsgno;
+      ch.nextMsgno = n >= 2147483647 ? (ch.number === 0 ? 1 : 0) : n + 1;
+      if (!ch.outstanding.has(n)) return n;
+    }
+  }
+
+  // ------------------------------------------------------------ output scheduling
+
+  private markReady(ch: Channel): void {
+    if (this.state === 'closed') return;
+    if (ch.number !== 0) this.ready.add(ch);
+    this.requestOutput();
+  }
+
+  private requestOutput(): void {
+    if (this.outputRequested || this.state === 'closed') return;
+    this.outputRequested = true;
+    this.emit('output');
+  }
+
+  /** True when {@link pull} would return something. */
+  get hasOutput(): boolean {
+    return this.outputRequested;
+  }
+
+  /**
+   * Take frames to write, at most about `budget` octets, as buffers for one
+   * vectored write: SEQ frames first (RFC 3081 §3.1.4), then channel 0, then
+   * one frame per channel round-robin. Returns `null` when nothing is ready.
+   */
+  pull(budget = 256 * 1024): Uint8Array[] | null {
+    this.outputRequested = false;
+    if (this.state === 'closed') return null;
+    const out: Uint8Array[] = [];
+    let bytes = 0;
+    const after: (() => void)[] = [];
+    for (const ch of this.seqPending) {
+      const u = ch.state === 'closed' ? null : ch.recv.takeUpdate();
+      if (u) {
+        const b = encodeSeqFrame(ch.number, u.ackno, u.window);
+        out.push(b);
+        bytes += b.byteLength;
+      }
+    }
+    this.seqPending.clear();
+    const ch0 = this.channels.get(0) as Channel;
+    while (bytes < budget && this.canSend(ch0)) bytes += this.frameFrom(ch0, out, after);
+    while (bytes < budget && this.ready.size > 0) {
+      const ch = this.ready.values().next().value as Channel;
+      this.ready.delete(ch);
+      if (!this.canSend(ch)) continue;
+      bytes += this.frameFrom(ch, out, after);
+      if (this.canSend(ch)) this.ready.add(ch); // to the back: round-robin
+    }
+    if (bytes >= budget) this.requestOutput();
+    for (const f of after) f();
+    return out.length > 0 ? out : null;
+  }
+
+  private canSend(ch: Channel): boolean {
+    if (ch.state === 'closed' || ch.state === 'starting') return false;
+    const head = ch.outQueue[0];
+    if (!head || !head.sendable) return false;
+    return ch.send.available > 0 || (head.queued === 0 && head.ended);
+  }
+
+  private frameFrom(ch: Channel, out: Uint8Array[], after: (() => void)[]): number {
+    const head = ch.outQueue[0] as OutboundMessage;
+    const seqno = ch.send.nextSeq;
+    const max = Math.min(this.limits.maxSendFrame, ch.send.available);
+    const { parts, size, last } = head.take(max);
+    ch.send.consume(size);
+    const frame = encodeDataFrame(
+      head.type === 'ANS'
+        ? { type: 'ANS', channel: ch.number, msgno: head.msgno, more: !last, seqno, ansno: head.ansno as number }
+        : { type: head.type, channel: ch.number, msgno: head.msgno, more: !last, seqno },
+      parts,
+    );
+    let n = 0;
+    for (const b of frame) {
+      out.push(b);
+      n += b.byteLength;
+    }
+    if (last) {
+      ch.outQueue.shift();
+      const done = head.onDone;
+      after.push(() => {
+        done?.();
+        this.checkQuiescent(ch);
+      });
+    }
+    if (head.queued <= this.limits.sendHighWaterMark) after.push(() => head.fireDrain());
+    return n;
+  }
+
+  // ------------------------------------------------------------ channel management
+
+  /** @internal Allocate a channel number of our parity (RFC 3080 §2.3.1.2). */
+  allocChannel(): number {
+    if (this.channels.size - 1 >= this.limits.maxChannels) {
+      throw new BeepError(ErrorCodes.LIMIT, `more than ${this.limits.maxChannels} channels`);
+    }
+    for (;;) {
+      const n = this.nextChannel;
+      this.nextChannel = n + 2 > 2147483647 ? (this.role === 'initiator' ? 1 : 2) : n + 2;
+      if (!this.channels.has(n)) return n;
+    }
+  }
+
+  /** @internal Create channel state (before the start is sent or its reply queued). */
+  createChannel(number: number, state: 'starting' | 'open'): Channel {
+    const ch = new Channel(this, number, state, this.limits.receiveWindow);
+    this.channels.set(number, ch);
+    return ch;
+  }
+
+  /** @internal Bind a channel to its profile and announce it. */
+  openChannel(ch: Channel, uri: string, content: Buffer | undefined, remote: boolean): void {
+    ch.profile = uri;
+    ch.handler = this.profiles.get(uri);
+    ch.state = 'open';
+    if (remote) this.emit('channel', ch);
+    try {
+      ch.handler?.onOpen?.(ch, content);
+    } catch (err) {
+      this.emit('handlerError', err);
+    }
+  }
+
+  /** @internal Remove a channel, failing whatever was pending on it. */
+  removeChannel(ch: Channel, err: Error | undefined): void {
+    if (ch.state === 'closed') return;
+    ch.state = 'closed';
+    if (this.channels.get(ch.number) === ch) this.channels.delete(ch.number);
+    this.recentlyClosed.push(ch.number);
+    if (this.recentlyClosed.length > RECENT_CLOSED) this.recentlyClosed.shift();
+    this.ready.delete(ch);
+    this.seqPending.delete(ch);
+    const e = err ?? new BeepError(ErrorCodes.CHANNEL_CLOSED, `channel ${ch.number} closed`);
+    for (const pr of ch.outstanding.values()) {
+      pr.sink.fail(e);
+      pr.reply?.destroy(e);
+      for (const a of pr.answers.values()) a.destroy(e);
+    }
+    ch.outstanding.clear();
+    for (const im of ch.inbound.values()) if (!im.msg.complete) im.msg.destroy(e);
+    ch.inbound.clear();
+    ch.inQueue.length = 0;
+    for (const out of ch.outQueue) {
+      out.truncate();
+      (out as { onFail?: (e: Error) => void }).onFail?.(e);
+    }
+    ch.outQueue.length = 0;
+    for (const w of ch.quiesceWaiters) w();
+    ch.quiesceWaiters = [];
+    ch.emit('close', err);
+    try {
+      ch.handler?.onClosed?.(ch, err);
+    } catch (e2) {
+      this.emit('handlerError', e2);
+    }
+  }
+
+  /** @internal Is nothing in flight on `ch` (RFC 3080 §2.3.1.3 preconditions of `ok`)? */
+  isQuiescent(ch: Channel): boolean {
+    return ch.outQueue.length === 0 && ch.outstanding.size === 0 && ch.inbound.size === 0 && ch.active === null;
+  }
+
+  /** @internal Have all MSGs we sent on `ch` been acknowledged (a reply frame received)? */
+  allAcknowledged(ch: Channel): boolean {
+    for (const out of ch.outQueue) if (out.type === 'MSG') return false;
+    for (const pr of ch.outstanding.values()) if (pr.replyKind === undefined) return false;
+    return true;
+  }
+
+  /** @internal Resolve when `test(ch)` holds (re-checked on every state change of `ch`). */
+  waitFor(ch: Channel, test: (ch: Channel) => boolean): Promise<void> {
+    if (test(ch) || ch.state === 'closed') return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (test(ch) || ch.state === 'closed') resolve();
+        else ch.quiesceWaiters.push(check);
+      };
+      ch.quiesceWaiters.push(check);
+    });
+  }
+
+  private checkQuiescent(ch: Channel): void {
+    if (ch.quiesceWaiters.length === 0) return;
+    const w = ch.quiesceWaiters;
+    ch.quiesceWaiters = [];
+    for (const f of w) f();
+  }
+
+  /** Start a channel: see `Session.startChannel`. */
+  async startChannel(
+    profiles: string | readonly (string | { uri: string; content?: string | Uint8Array })[],
+    options: { content?: string | Uint8Array; serverName?: string; signal?: AbortSignal } = {},
+  ): Promise<Channel> {
+    await this.whenGreeted();
+    return requestMgmt.start(this, profiles, options);
+  }
+
+  /** @internal Close a channel (or, for channel 0, release the session). */
+  closeChannel(ch: Channel, code: number, diagnostic?: string): Promise<void> {
+    if (ch.number === 0) return this.release(code, diagnostic);
+    return requestMgmt.close(this, ch, code, diagnostic);
+  }
+
+  /**
+   * Release the session (RFC 3080 §2.4): close every channel, then send
+   * `<close number='0'>`; resolves once the peer said `<ok>`.
+   */
+  async release(code = 200, diagnostic?: string): Promise<void> {
+    if (this.state === 'closed') {
+      if (this.failure) throw this.failure;
+      return;
+    }
+    await this.whenGreeted();
+    const open = [...this.channels.values()].filter((c) => c.number !== 0 && c.state !== 'closed');
+    await Promise.all(open.map((c) => c.close(code)));
+    await requestMgmt.release(this, code, diagnostic);
+  }
+
+  /** @internal The session was released by agreement: end it cleanly. */
+  finishRelease(): void {
+    if (this.state === 'closed') return;
+    this.released = true;
+    this.shutdown(undefined);
+  }
+
+  /** True when the session ended by a clean release. */
+  get wasReleased(): boolean {
+    return this.released;
+  }
+
+  /**
+   * End the session now (RFC 3080 §2.2.1.1 termination): every pending
+   * operation is rejected with `err`. The glue then destroys the transport.
+   */
+  terminate(err: BeepError): void {
+    if (this.state === 'closed') return;
+    this.failure = err;
+    this.shutdown(err);
+  }
+
+  /** The transport closed. Without a prior release, that terminates the session. */
+  transportClosed(cause?: Error): void {
+    if (this.state === 'closed') return;
+    this.terminate(
+      cause instanceof BeepError
+        ? cause
+        : new BeepError(ErrorCodes.SESSION_CLOSED, cause ? `connection lost: ${cause.message}` : 'connection closed by the peer', { origin: 'remote', cause }),
+    );
+  }
+
+  private shutdown(err: BeepError | undefined): void {
+    this.state = 'closed';
+    const e = err ?? new BeepError(ErrorCodes.SESSION_CLOSED, 'session released');
+    this.greetedReject(e);
+    for (const ch of [...this.channels.values()]) this.removeChannel(ch, e);
+    this.ready.clear();
+    this.seqPending.clear();
+    this.emit('close', err);
+  }
+
+  private closedError(): BeepError {
+    return this.failure ?? new BeepError(ErrorCodes.SESSION_CLOSED, 'session is closed');
+  }
+
+  /** @internal */
+  mgmtReplyError(msg: IncomingMessage, code: ErrorCode): Promise<BeepReplyError> {
+    return replyErrorFrom(msg, code);
+  }
+}
+
+function abortError(signal: AbortSignal): BeepError {
+  return new BeepError(ErrorCodes.ABORTED, 'operation aborted', { cause: signal.reason });
+}
+
+/** Wrap anything thrown into a {@link BeepError}. */
+export function asBeepError(err: unknown, code: ErrorCode): BeepError {
+  if (err instanceof BeepError) return err;
+  return new BeepError(code, err instanceof Error ? err.message : String(err), { cause: err });
+}
+

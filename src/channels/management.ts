@@ -1,0 +1,287 @@
+/**
+ * The channel management profile (channel 0, RFC 3080 §2.3): answering the
+ * peer's `<start>` and `<close>`, and sending ours.
+ *
+ * @module
+ */
+import type { Buffer } from 'node:buffer';
+import { BeepError, BeepFramingError, BeepReplyError, ErrorCodes } from '../errors.js';
+import { BEEP_XML, mediaType } from '../framing/mime.js';
+import type { Channel, ReplySink } from './channel.js';
+import type { SessionCore } from './core.js';
+import type { IncomingMessage } from './message.js';
+import { buildClose, buildError, buildOk, buildProfileReply, buildStart, MgmtSyntaxError, parseMgmt, type MgmtElement, type StartElement, type CloseElement } from './mgmt.js';
+import type { Responder } from './responder.js';
+import type { CloseDecision, StartDecision } from './types.js';
+
+const XML = { contentType: BEEP_XML };
+
+/** Re-read a channel's state after an await (defeats stale narrowing). */
+function isClosed(ch: Channel): boolean {
+  return ch.state === 'closed';
+}
+
+function negative(res: Responder, code: number, diagnostic: string): void {
+  void res.error(buildError(code, diagnostic), XML).catch(() => undefined);
+}
+
+/** @internal Answer one MSG received on channel 0. */
+export function handleMgmtMessage(core: SessionCore, msg: IncomingMessage, res: Responder): void {
+  msg.bytes(core.limits.maxMgmtMessage).then(
+    async (body) => {
+      let el: MgmtElement;
+      try {
+        // RFC 3080 §2.3.1.5: a poorly-formed or unexpected element gets an "error".
+        if (mediaType(msg.contentType) !== BEEP_XML && body.length > 0 && msg.headers['content-type'] !== undefined) {
+          throw new MgmtSyntaxError(500, `channel 0 messages are ${BEEP_XML}, not ${msg.contentType}`);
+        }
+        el = parseMgmt(body, { maxBytes: core.limits.maxMgmtMessage });
+      } catch (err) {
+        const code = err instanceof MgmtSyntaxError ? err.replyCode : 500;
+        negative(res, code, err instanceof Error ? err.message : 'poorly-formed message');
+        return;
+      }
+      if (el.kind === 'start') await onStart(core, el, res);
+      else if (el.kind === 'close') await onClose(core, el, res);
+      else negative(res, 500, `unexpected <${el.kind}> in a MSG on channel 0`);
+    },
+    (err: unknown) => {
+      if (core.state === 'closed') return;
+      const tooBig = err instanceof BeepError && err.code === ErrorCodes.MESSAGE_TOO_LARGE;
+      negative(res, 500, tooBig ? 'channel 0 message too large' : 'could not read message');
+    },
+  ).catch(() => undefined);
+}
+
+async function onStart(core: SessionCore, el: StartElement, res: Responder): Promise<void> {
+  const n = el.number;
+  // RFC 3080 §2.3.1.2: initiators use odd channel numbers, listeners even.
+  const peerOdd = core.role === 'listener';
+  if ((n % 2 === 1) !== peerOdd) {
+    negative(res, 501, `number attribute in <start> element must be ${peerOdd ? 'odd' : 'even'}-valued`);
+    return;
+  }
+  if (core.state !== 'open') {
+    negative(res, 550, 'session is being released');
+    return;
+  }
+  if (core.channels.has(n)) {
+    negative(res, 550, `channel ${n} is already in use`);
+    return;
+  }
+  if (core.channels.size - 1 >= core.limits.maxChannels) {
+    negative(res, 550, `too many channels (limit ${core.limits.maxChannels})`);
+    return;
+  }
+  const serverName = core.serverName ?? el.serverName;
+  let refusal: { code: number; diagnostic: string } | null = null;
+  for (const p of el.profiles) {
+    const profile = core.profiles.get(p.uri);
+    if (!profile) continue;
+    let d: StartDecision;
+    try {
+      d = await profile.onStart?.({ number: n, serverName, content: p.content, session: core });
+    } catch (err) {
+      core.emit('handlerError', err);
+      refusal = { code: 451, diagnostic: 'local error starting the profile' };
+      continue;
+    }
+    if (d && typeof d === 'object' && d.accept === false) {
+      refusal = { code: d.code, diagnostic: d.diagnostic ?? '' };
+      continue;
+    }
+    if (core.state !== 'open' || core.channels.has(n)) {
+      negative(res, 550, `channel ${n} is no longer available`);
+      return;
+    }
+    const content = d && typeof d === 'object' && d.accept ? d.content : undefined;
+    let xml: string;
+    try {
+      xml = buildProfileReply(p.uri, content);
+    } catch (err) {
+      core.emit('handlerError', err);
+      negative(res, 451, 'local error starting the profile');
+      return;
+    }
+    if (core.serverName === undefined && el.serverName !== undefined) core.serverName = el.serverName;
+    // The channel exists before its positive reply leaves, so the peer's first
+    // frames on it are valid the moment it reads the reply.
+    const ch = core.createChannel(n, 'open');
+    void res.reply(xml, XML).catch(() => undefined);
+    core.openChannel(ch, p.uri, p.content, true);
+    return;
+  }
+  if (refusal) negative(res, refusal.code, refusal.diagnostic);
+  else negative(res, 550, 'all requested profiles are unsupported');
+}
+
+async function onClose(core: SessionCore, el: CloseElement, res: Responder): Promise<void> {
+  if (el.number === 0) {
+    let d: CloseDecision;
+    try {
+      d = await core.options.onReleaseRequest?.(core);
+    } catch {
+      d = { accept: false, code: 451, diagnostic: 'local error' };
+    }
+    if (d && typeof d === 'object' && d.accept === false) {
+      negative(res, d.code, d.diagnostic ?? 'release declined');
+      return;
+    }
+    core.state = 'releasing';
+    // Let every exchange in flight finish before agreeing (RFC 3080 §2.3.1.3, applied to all channels).
+    await Promise.all([...core.channels.values()].filter((c) => c.number !== 0).map((c) => core.waitFor(c, (x) => core.isQuiescent(x))));
+    res.reply(buildOk(), XML).then(() => core.finishRelease(), () => undefined);
+    return;
+  }
+  const ch = core.channels.get(el.number);
+  if (!ch || ch.state === 'starting' || ch.state === 'closed') {
+    negative(res, 550, `channel ${el.number} is not open`);
+    return;
+  }
+  let d: CloseDecision;
+  try {
+    d = await ch.handler?.onCloseRequest?.(ch, { code: el.code, diagnostic: el.diagnostic });
+  } catch (err) {
+    core.emit('handlerError', err);
+    d = { accept: false, code: 451, diagnostic: 'local error' };
+  }
+  if (d && typeof d === 'object' && d.accept === false) {
+    negative(res, d.code, d.diagnostic ?? 'close declined');
+    return;
+  }
+  if (ch.state === 'open') ch.state = 'closing';
+  // RFC 3080 §2.3.1.3: before "ok", finish our queued MSGs, await replies to
+  // them, and send complete replies to the MSGs received on the channel.
+  await core.waitFor(ch, (x) => core.isQuiescent(x));
+  if (isClosed(ch)) {
+    // Gone meanwhile (simultaneous close, or session ended).
+    if (core.state !== 'closed') void res.reply(buildOk(), XML).catch(() => undefined);
+    return;
+  }
+  void res.reply(buildOk(), XML).catch(() => undefined);
+  core.removeChannel(ch, undefined);
+}
+
+// ------------------------------------------------------------------ our requests
+
+/** Send a channel-0 MSG and resolve with the parsed positive reply; ERR rejects. */
+function mgmtRequest(core: SessionCore, xml: string, refusedCode: (typeof ErrorCodes)[keyof typeof ErrorCodes]): Promise<MgmtElement> {
+  const ch0 = core.channels.get(0) as Channel;
+  return new Promise<MgmtElement>((resolve, reject) => {
+    const poorly = (why: string): void => {
+      // RFC 3080 §2.2.2.1: a poorly-formed reply on channel 0 ends the session.
+      const e = new BeepFramingError(ErrorCodes.BAD_REPLY, `poorly-formed reply on channel 0: ${why}`);
+      core.terminate(e);
+      reject(e);
+    };
+    const sink: ReplySink = {
+      rpy: (m) => {
+        m.bytes(core.limits.maxMgmtMessage).then((body: Buffer) => {
+          let el: MgmtElement;
+          try {
+            el = parseMgmt(body, { maxBytes: core.limits.maxMgmtMessage });
+          } catch (err) {
+            poorly((err as Error).message);
+            return;
+          }
+          if (el.kind === 'error') {
+            // Liberal: some peers answer with a positive reply carrying <error>.
+            reject(errorFromElement(refusedCode, el.code, el.diagnostic, el.lang));
+            return;
+          }
+          resolve(el);
+        }, (err: unknown) => poorly((err as Error).message));
+      },
+      err: (m) => {
+        core.mgmtReplyError(m, refusedCode).then(reject, reject);
+      },
+      ans: (m) => {
+        void m.dump();
+        poorly('ANS on channel 0');
+      },
+      nul: () => poorly('NUL on channel 0'),
+      fail: reject,
+    };
+    core.sendRequest(ch0, xml, { contentType: BEEP_XML }, sink);
+  });
+}
+
+function errorFromElement(code: (typeof ErrorCodes)[keyof typeof ErrorCodes], replyCode: number, diagnostic: string, lang?: string): BeepReplyError {
+  return new BeepReplyError(code, replyCode, diagnostic, lang === undefined ? {} : { lang });
+}
+
+type StartProfiles = string | readonly (string | { uri: string; content?: string | Uint8Array })[];
+
+/** @internal Our side of channel management. */
+export const requestMgmt = {
+  async start(core: SessionCore, profiles: StartProfiles, options: { content?: string | Uint8Array; serverName?: string; signal?: AbortSignal }): Promise<Channel> {
+    const list = (typeof profiles === 'string' ? [profiles] : profiles).map((p) =>
+      typeof p === 'string' ? (options.content === undefined ? { uri: p } : { uri: p, content: options.content }) : p,
+    );
+    if (list.length === 0) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, 'startChannel needs at least one profile URI');
+    if (core.state !== 'open') throw new BeepError(ErrorCodes.INVALID_STATE, `session is ${core.state}`);
+    options.signal?.throwIfAborted();
+    const n = core.allocChannel();
+    const xml = buildStart(n, list, options.serverName);
+    const ch = core.createChannel(n, 'starting');
+    let el: MgmtElement;
+    try {
+      el = await mgmtRequest(core, xml, ErrorCodes.START_REFUSED);
+    } catch (err) {
+      if (ch.state === 'starting') core.channels.delete(n);
+      throw err;
+    }
+    if (el.kind !== 'profile' || !list.some((p) => p.uri === el.uri)) {
+      const e = new BeepFramingError(ErrorCodes.BAD_REPLY, `start of channel ${n} answered with <${el.kind}>${el.kind === 'profile' ? ` for a profile not asked for (${el.uri})` : ''}`);
+      core.terminate(e);
+      throw e;
+    }
+    if (core.isClosed) throw core.failure ?? new BeepError(ErrorCodes.SESSION_CLOSED, 'session closed');
+    ch.startContent = el.content;
+    if (core.serverName === undefined && options.serverName !== undefined) core.serverName = options.serverName;
+    core.openChannel(ch, el.uri, el.content, false);
+    if (options.signal?.aborted) {
+      // The caller gave up while the start was in flight: close what was opened.
+      void ch.close(200).catch(() => undefined);
+      options.signal.throwIfAborted();
+    }
+    return ch;
+  },
+
+  close(core: SessionCore, ch: Channel, code: number, diagnostic?: string): Promise<void> {
+    if (ch.state === 'closed') return Promise.resolve();
+    if (ch.state === 'starting') return Promise.reject(new BeepError(ErrorCodes.INVALID_STATE, `channel ${ch.number} is still starting`));
+    if (ch.closePromise) return ch.closePromise;
+    const p = (async () => {
+      // RFC 3080 §2.3.1.3: "A BEEP peer may send a "close" message for a channel
+      // whenever all "MSG" messages it has sent on that channel have been acknowledged."
+      await core.waitFor(ch, (x) => core.allAcknowledged(x));
+      if (isClosed(ch)) return;
+      try {
+        const el = await mgmtRequest(core, buildClose(ch.number, code, diagnostic), ErrorCodes.CLOSE_REFUSED);
+        if (el.kind !== 'ok') {
+          const e = new BeepFramingError(ErrorCodes.BAD_REPLY, `close answered with <${el.kind}>`);
+          core.terminate(e);
+          throw e;
+        }
+        // The peer has sent everything it will send on the channel.
+        core.removeChannel(ch, undefined);
+      } finally {
+        ch.closePromise = null;
+      }
+    })();
+    ch.closePromise = p;
+    return p;
+  },
+
+  async release(core: SessionCore, code: number, diagnostic?: string): Promise<void> {
+    if (core.state === 'closed') return;
+    const el = await mgmtRequest(core, buildClose(0, code, diagnostic), ErrorCodes.CLOSE_REFUSED);
+    if (el.kind !== 'ok') {
+      const e = new BeepFramingError(ErrorCodes.BAD_REPLY, `release answered with <${el.kind}>`);
+      core.terminate(e);
+      throw e;
+    }
+    core.finishRelease();
+  },
+};

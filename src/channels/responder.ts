@@ -1,0 +1,128 @@
+/**
+ * The reply side of one received MSG: one RPY, one ERR, or zero or more ANS
+ * followed by NUL (RFC 3080 §2.1.1).
+ *
+ * @module
+ */
+import type { Writable } from 'node:stream';
+import { BeepError, ErrorCodes } from '../errors.js';
+import { BEEP_XML, type EntityHeaders } from '../framing/mime.js';
+import { buildError } from './mgmt.js';
+import type { BodyInit } from './message.js';
+
+/** Options of a reply or an answer. */
+export interface ReplyOptions extends EntityHeaders {}
+
+/** @internal What a Responder needs from the session core. */
+export interface ResponderHost {
+  send(type: 'RPY' | 'ERR' | 'ANS' | 'NUL', ansno: number | undefined, body: BodyInit | undefined, headers: EntityHeaders | undefined): Promise<void>;
+  stream(type: 'RPY' | 'ANS', ansno: number | undefined, headers: EntityHeaders | undefined): Writable;
+  /** The whole reply has been queued (RPY/ERR ended or NUL queued): the next MSG may be processed. */
+  finished(): void;
+}
+
+type State = 'idle' | 'answering' | 'replying' | 'done';
+
+/**
+ * Reply to one MSG. Use exactly one of: {@link reply} / {@link replyStream},
+ * {@link error}, or any number of {@link answer} / {@link answerStream} then
+ * {@link end}. Each returns once the reply (or answer) has been handed to the
+ * transport, so a handler that awaits it is paced by the peer's window.
+ */
+export class Responder {
+  private state: State = 'idle';
+  private nextAnsno = 0;
+  private readonly host: ResponderHost;
+
+  /** @internal */
+  constructor(host: ResponderHost) {
+    this.host = host;
+  }
+
+  /** True once a complete reply has been queued (or is being streamed). */
+  get replied(): boolean {
+    return this.state === 'replying' || this.state === 'done';
+  }
+
+  private begin(next: 'replying' | 'answering'): void {
+    if (this.state === 'done' || this.state === 'replying' || (this.state === 'answering' && next === 'replying') ) {
+      throw new BeepError(ErrorCodes.INVALID_STATE, 'this MSG has already been replied to');
+    }
+    this.state = next;
+  }
+
+  private finish(): void {
+    if (this.state !== 'done') {
+      this.state = 'done';
+      this.host.finished();
+    }
+  }
+
+  /** Send a positive reply (RPY). */
+  reply(body?: BodyInit, options?: ReplyOptions): Promise<void> {
+    this.begin('replying');
+    const p = this.host.send('RPY', undefined, body ?? '', options);
+    return this.settleWith(p);
+  }
+
+  /**
+   * Send a negative reply (ERR). With a number, the body is an
+   * `application/beep+xml` `<error code='…'>` element, as channel 0 and the
+   * tuning profiles use; pass a body and options to send anything else.
+   */
+  error(code: number, diagnostic?: string): Promise<void>;
+  error(body: BodyInit, options?: ReplyOptions): Promise<void>;
+  error(codeOrBody: number | BodyInit, arg?: string | ReplyOptions): Promise<void> {
+    this.begin('replying');
+    let p: Promise<void>;
+    if (typeof codeOrBody === 'number') {
+      if (!Number.isInteger(codeOrBody) || codeOrBody < 100 || codeOrBody > 599) {
+        throw new BeepError(ErrorCodes.INVALID_ARGUMENT, `reply code ${codeOrBody} is not a three-digit code`);
+      }
+      p = this.host.send('ERR', undefined, buildError(codeOrBody, typeof arg === 'string' ? arg : undefined), { contentType: BEEP_XML });
+    } else {
+      p = this.host.send('ERR', undefined, codeOrBody, typeof arg === 'object' ? arg : undefined);
+    }
+    return this.settleWith(p);
+  }
+
+  /** Send one answer (ANS) of a one-to-many reply. */
+  answer(body?: BodyInit, options?: ReplyOptions): Promise<void> {
+    this.begin('answering');
+    return this.host.send('ANS', this.nextAnsno++, body ?? '', options);
+  }
+
+  /** Stream one answer (ANS); end the Writable to complete it. */
+  answerStream(options?: ReplyOptions): Writable {
+    this.begin('answering');
+    return this.host.stream('ANS', this.nextAnsno++, options);
+  }
+
+  /**
+   * End a one-to-many reply (NUL). Answers go out one after another in the
+   * order they were begun, and NUL after the last of them.
+   */
+  end(): Promise<void> {
+    if (this.state === 'replying' || this.state === 'done') {
+      throw new BeepError(ErrorCodes.INVALID_STATE, 'this MSG has already been replied to');
+    }
+    const p = this.host.send('NUL', undefined, undefined, undefined);
+    this.finish();
+    return p;
+  }
+
+  /** Stream a positive reply (RPY); end the Writable to complete it. */
+  replyStream(options?: ReplyOptions): Writable {
+    this.begin('replying');
+    const w = this.host.stream('RPY', undefined, options);
+    this.finish();
+    return w;
+  }
+
+  private settleWith(p: Promise<void>): Promise<void> {
+    // The reply is in the channel's send queue, which is FIFO: the next MSG may
+    // be handed to the profile now and its reply will still go out after this.
+    this.finish();
+    return p;
+  }
+}

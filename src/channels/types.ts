@@ -1,0 +1,134 @@
+/**
+ * Shared types of the channel layer: limits, the interface a profile
+ * implements (the profiles layer builds these with `defineProfile`), and the
+ * start/close decisions a profile returns.
+ *
+ * @module
+ */
+import type { Buffer } from 'node:buffer';
+import type { Channel } from './channel.js';
+import type { IncomingMessage } from './message.js';
+import type { Responder } from './responder.js';
+import type { SessionCore } from './core.js';
+
+/** Limits and tuning of one session. Every field has a safe default. */
+export interface SessionLimits {
+  /** Longest frame header line accepted (octets, default 128). */
+  maxHeaderLine?: number;
+  /** Largest inbound frame payload (octets, default 8 MiB). */
+  maxFrameSize?: number;
+  /** Largest outbound frame payload (octets, default 32 KiB); never more than the peer's window. */
+  maxSendFrame?: number;
+  /**
+   * Largest message assembled in memory: `bytes()`/`text()` of an incoming
+   * message, an ERR body (octets, default 16 MiB). Streamed bodies are bounded
+   * by the window instead.
+   */
+  maxMessageSize?: number;
+  /** Largest channel-0 message (octets, default 64 KiB). */
+  maxMgmtMessage?: number;
+  /** Largest MIME header block of a message (octets, default 16 KiB). */
+  maxEntityHeaders?: number;
+  /** Most channels open at once, channel 0 excluded (default 4096). */
+  maxChannels?: number;
+  /** Most MSGs this peer has sent on one channel awaiting a reply (default 1024). */
+  maxOutstanding?: number;
+  /** Most MSGs received on one channel and not yet answered (default 1024). */
+  maxInboundQueue?: number;
+  /** Receive buffer per channel: the window advertised when idle (octets, default 64 KiB; at least 4096). */
+  receiveWindow?: number;
+  /** Octets an outbound stream may queue ahead of the window before its writer waits (default 64 KiB). */
+  sendHighWaterMark?: number;
+}
+
+/** The resolved limits. */
+export type ResolvedLimits = Required<SessionLimits>;
+
+/** Default limits. */
+export const DEFAULT_LIMITS: ResolvedLimits = Object.freeze({
+  maxHeaderLine: 128,
+  maxFrameSize: 8 * 1024 * 1024,
+  maxSendFrame: 32 * 1024,
+  maxMessageSize: 16 * 1024 * 1024,
+  maxMgmtMessage: 64 * 1024,
+  maxEntityHeaders: 16 * 1024,
+  maxChannels: 4096,
+  maxOutstanding: 1024,
+  maxInboundQueue: 1024,
+  receiveWindow: 64 * 1024,
+  sendHighWaterMark: 64 * 1024,
+});
+
+/** Merge user limits over the defaults, validating them. */
+export function resolveLimits(l: SessionLimits = {}): ResolvedLimits {
+  const out = { ...DEFAULT_LIMITS } as Record<string, number>;
+  for (const [k, v] of Object.entries(l)) {
+    if (v === undefined) continue;
+    if (!(k in DEFAULT_LIMITS)) throw new TypeError(`unknown limit ${JSON.stringify(k)}`);
+    if (typeof v !== 'number' || !(v > 0)) throw new TypeError(`limit ${k} must be a positive number`);
+    out[k] = v;
+  }
+  if ((out.maxHeaderLine as number) < 62) throw new TypeError('maxHeaderLine must be at least 62 (the longest legal header)');
+  if ((out.receiveWindow as number) < 4096) throw new TypeError('receiveWindow must be at least 4096 (RFC 3081 §3.1.1)');
+  return out as unknown as ResolvedLimits;
+}
+
+/** Which role a peer plays in a session (RFC 3080 §2.1). */
+export type Role = 'initiator' | 'listener';
+
+/** What a profile is told when a peer asks to start a channel with it. */
+export interface StartRequest {
+  /** The channel number requested. */
+  readonly number: number;
+  /** The session's server name (from the first successful start), if any. */
+  readonly serverName: string | undefined;
+  /** Piggybacked initialization content, decoded. */
+  readonly content: Buffer | undefined;
+  /** The session the channel would belong to. */
+  readonly session: SessionCore;
+}
+
+/** A profile's answer to a start request: accept (optionally piggybacking content) or refuse. */
+export type StartDecision =
+  | void
+  | undefined
+  | true
+  | { accept: true; content?: string | Uint8Array }
+  | { accept: false; code: number; diagnostic?: string };
+
+/** A close request from the peer. */
+export interface CloseRequest {
+  readonly code: number;
+  readonly diagnostic: string;
+}
+
+/** A profile's answer to a close request: accept (default) or refuse. */
+export type CloseDecision = void | undefined | true | { accept: false; code: number; diagnostic?: string };
+
+/**
+ * What the channel layer needs of a profile. Build one with `defineProfile`
+ * from the profiles layer rather than by hand.
+ */
+export interface ChannelProfile {
+  /** URI that authoritatively identifies the profile (RFC 3080 §2.3.1.2). */
+  readonly uri: string;
+  /**
+   * Whether to list the profile in our greeting (default true). A function is
+   * asked each time a greeting is sent (e.g. after a tuning reset).
+   */
+  readonly advertise?: boolean | ((session: SessionCore) => boolean);
+  /** Accept or refuse a channel the peer asks to start. Default: accept. */
+  onStart?(request: StartRequest): StartDecision | Promise<StartDecision>;
+  /** Called once a channel with this profile exists (either side started it). */
+  onOpen?(channel: Channel, content: Buffer | undefined): void;
+  /**
+   * Handle a MSG. MSGs on a channel are handed over one at a time, in order
+   * (RFC 3080 §2.6.1): the next comes once this one's reply is complete.
+   * Without a handler, every MSG is answered ERR 500.
+   */
+  onMessage?(message: IncomingMessage, response: Responder, channel: Channel): void | Promise<void>;
+  /** Accept or refuse the peer's request to close a channel. Default: accept. */
+  onCloseRequest?(channel: Channel, request: CloseRequest): CloseDecision | Promise<CloseDecision>;
+  /** Called once a channel with this profile is gone. */
+  onClosed?(channel: Channel, error: Error | undefined): void;
+}

@@ -1,0 +1,45 @@
+/**
+ * The ANSWERS profile, a one-to-many test service: a MSG whose body is `N` or
+ * `N:SIZE` is answered by N ANS messages (each SIZE octets, default a short
+ * text) and then NUL. Anything else gets ERR 501.
+ *
+ * @module
+ */
+import { Buffer } from 'node:buffer';
+import { defineProfile } from './define.js';
+
+/** URI of the answers profile. */
+export const ANSWERS_URI = 'urn:beepstream:profiles:answers';
+
+/** Most answers one MSG may ask for. */
+export const MAX_ANSWERS = 1_000_000;
+/** Largest answer size one MSG may ask for (octets). */
+export const MAX_ANSWER_SIZE = 16 * 1024 * 1024;
+
+/** Parse `N` or `N:SIZE`; `null` when malformed or out of range. */
+export function parseAnswersRequest(text: string): { count: number; size: number | undefined } | null {
+  const m = /^\s*([0-9]{1,7})(?::([0-9]{1,9}))?\s*$/.exec(text);
+  if (!m) return null;
+  const count = Number(m[1]);
+  const size = m[2] === undefined ? undefined : Number(m[2]);
+  if (count > MAX_ANSWERS || (size !== undefined && size > MAX_ANSWER_SIZE)) return null;
+  return { count, size };
+}
+
+/** The answers profile. */
+export const answersProfile = defineProfile({
+  uri: ANSWERS_URI,
+  async onMessage(msg, res) {
+    const req = parseAnswersRequest(await msg.text(64));
+    if (!req) {
+      await res.error(501, `expected "N" or "N:SIZE" with N <= ${MAX_ANSWERS} and SIZE <= ${MAX_ANSWER_SIZE}`);
+      return;
+    }
+    const fill = req.size === undefined ? null : Buffer.alloc(req.size, 0x61);
+    for (let i = 0; i < req.count; i++) {
+      // Awaiting each answer paces the loop by the peer's window.
+      await res.answer(fill ?? `answer ${i + 1} of ${req.count}`);
+    }
+    await res.end();
+  },
+});

@@ -1,0 +1,8 @@
+/**
+ * The profiles layer: the registration API and the bundled profiles.
+ *
+ * @module
+ */
+export * from './define.js';
+export * from './echo.js';
+export * from './answers.js';
