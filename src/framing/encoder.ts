@@ -36,7 +36,7 @@ export function encodeDataFrame(frame: EncodeDataFrame, payload: Uint8Array | re
   const parts = payload instanceof Uint8Array ? [payload] : payload;
   const size = byteLength(parts);
   const header = Buffer.from(
-    formatHeaderLine({ ...frame, size, ...(frame.type === 'ANS' ? { ansno: frame.ansno ?? 0 } : {}) }),
+    formatHeaderLine(frame.ansno === undefined ? { ...frame, size } : { ...frame, size, ansno: frame.ansno }),
     'latin1',
   );
   const out: Uint8Array[] = [header];
