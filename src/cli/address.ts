@@ -1,0 +1,44 @@
+/**
+ * Parsing and printing of `HOST:PORT` for the CLI.
+ *
+ * @module
+ */
+
+/** A parsed endpoint. */
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/** A CLI argument was invalid; the message says what is wrong. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** Parse a port: an integer in `min..65535`. */
+export function parsePort(text: string, min = 1): number {
+  if (!/^[0-9]{1,5}$/.test(text) || Number(text) < min || Number(text) > 65535) {
+    throw new UsageError(`invalid port ${JSON.stringify(text)}: expected an integer from ${min} to 65535`);
+  }
+  return Number(text);
+}
+
+/** Parse `HOST:PORT`, `[IPV6]:PORT`. */
+export function parseEndpoint(text: string): Endpoint {
+  const m = /^\[([0-9A-Fa-f:.]+)\]:([^:]+)$/.exec(text) ?? /^([^:\s]+):([^:]+)$/.exec(text);
+  if (!m) throw new UsageError(`invalid address ${JSON.stringify(text)}: expected HOST:PORT (or [IPV6]:PORT)`);
+  return { host: m[1] as string, port: parsePort(m[2] as string) };
+}
+
+/** Format an endpoint as `HOST:PORT`, bracketing IPv6 literals. */
+export function formatEndpoint(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Parse a positive integer option. */
+export function parsePositiveInt(name: string, text: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (!/^[0-9]{1,16}$/.test(text) || Number(text) < 1 || Number(text) > max) {
+    throw new UsageError(`invalid ${name} ${JSON.stringify(text)}: expected an integer from 1 to ${max}`);
+  }
+  return Number(text);
+}

@@ -1,0 +1,94 @@
+/**
+ * `beepstream connect`: start a channel on a peer and send messages.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, statSync } from 'node:fs';
+import { Buffer } from 'node:buffer';
+import { connect } from '../channels/session.js';
+import type { IncomingMessage } from '../channels/message.js';
+import { BeepError, BeepReplyError } from '../errors.js';
+import { parseEndpoint, parsePositiveInt, UsageError } from './address.js';
+
+/** Options of `connect`, as given on the command line. */
+export interface ConnectCliOptions {
+  profile: string;
+  message?: string;
+  file?: string;
+  count: string;
+  contentType?: string;
+  timeout: string;
+}
+
+const SHOW_TEXT = 64 * 1024;
+
+/** Render a reply body: as text when short and printable, else its size and SHA-256. */
+async function describe(msg: IncomingMessage): Promise<string> {
+  const hash = createHash('sha256');
+  const head: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of msg) {
+    const b = chunk as Buffer;
+    hash.update(b);
+    if (n < SHOW_TEXT) head.push(b);
+    n += b.length;
+  }
+  if (n <= SHOW_TEXT) {
+    const buf = Buffer.concat(head, n);
+    const text = buf.toString('utf8');
+    // eslint-disable-next-line no-control-regex
+    if (Buffer.from(text, 'utf8').equals(buf) && !/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/.test(text)) return text;
+  }
+  return `(${n} octets, sha256 ${hash.digest('hex')})`;
+}
+
+/** Run `connect`; resolves with the exit code. */
+export async function runConnect(address: string, opts: ConnectCliOptions): Promise<number> {
+  const { host, port } = parseEndpoint(address);
+  const count = parsePositiveInt('--count', opts.count, 1_000_000);
+  const timeout = parsePositiveInt('--timeout', opts.timeout);
+  if (opts.file !== undefined) {
+    let st;
+    try {
+      st = statSync(opts.file);
+    } catch {
+      throw new UsageError(`cannot read --file ${JSON.stringify(opts.file)}: no such file`);
+    }
+    if (!st.isFile()) throw new UsageError(`--file ${JSON.stringify(opts.file)} is not a regular file`);
+  }
+  const out = (line: string): boolean => process.stdout.write(line + '\n');
+  const session = await connect({ host, port, timeout });
+  try {
+    out('greeting:');
+    for (const p of session.peerProfiles) out(`  profile ${p}`);
+    const g = session.peerGreeting;
+    if (g && g.features.length) out(`  features ${g.features.join(' ')}`);
+    if (g && g.localize.length) out(`  localize ${g.localize.join(' ')}`);
+    const ch = await session.startChannel(opts.profile);
+    out(`channel ${ch.number} started: ${ch.profile}`);
+    if (opts.message !== undefined || opts.file !== undefined) {
+      for (let i = 1; i <= count; i++) {
+        const body = opts.file !== undefined ? createReadStream(opts.file) : (opts.message as string);
+        const headers = opts.contentType === undefined ? {} : { contentType: opts.contentType };
+        let answers = false;
+        for await (const m of ch.requestAnswers(body, headers)) {
+          answers ||= m.type === 'ANS';
+          out(`${m.type}${m.ansno === undefined ? '' : ' ' + m.ansno}: ${await describe(m)}`);
+        }
+        if (answers) out('NUL');
+      }
+    }
+    await session.close();
+    return 0;
+  } catch (err) {
+    if (err instanceof BeepReplyError) {
+      process.stderr.write(`beepstream: error ${err.replyCode} ${err.diagnostic} [${err.code}]\n`);
+    } else if (err instanceof BeepError) {
+      process.stderr.write(`beepstream: ${err.message} [${err.code}]\n`);
+    } else throw err;
+    // A refusal leaves the session healthy: release it properly.
+    await session.close().catch(() => session.destroy());
+    return 1;
+  }
+}
