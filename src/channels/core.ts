@@ -94,6 +94,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   private greetedResolve!: (g: Greeting) => void;
   private greetedReject!: (e: Error) => void;
   private outputRequested = false;
+  /** When the session ends, let queued output drain and end the transport (rather than destroy it). */
+  gracefulEnd = false;
   private released = false;
   /** The frame being decoded: its channel and the request or message it belongs to. */
   private cur: { ch: Channel; pr?: PendingRequest } | null = null;
@@ -160,7 +162,13 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     const refuse = this.options.refuse;
     if (refuse && this.role === 'listener') {
       // RFC 3080 §2.4: an unavailable listener sends a negative reply instead.
-      this.queueMessage(ch0, 'ERR', 0, undefined, buildError(refuse.code, refuse.diagnostic), { contentType: BEEP_XML });
+      const out = this.queueMessage(ch0, 'ERR', 0, undefined, buildError(refuse.code, refuse.diagnostic), { contentType: BEEP_XML });
+      out.onDone = () =>
+        queueMicrotask(() => {
+          // "both BEEP peers terminate the session": close once the ERR is out.
+          this.gracefulEnd = true;
+          this.terminate(new BeepReplyError(ErrorCodes.SESSION_REFUSED, refuse.code, refuse.diagnostic ?? '', {}));
+        });
       return;
     }
     const xml = buildGreeting({
@@ -504,7 +512,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
         prev?.();
         resolve();
       };
-      (out as { onFail?: (e: Error) => void }).onFail = reject;
+      out.onFail = reject;
     });
     p.catch(() => undefined);
     return p;
@@ -544,7 +552,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   writableFor(ch: Channel, out: OutboundMessage): Writable {
     const hwm = this.limits.sendHighWaterMark;
     const done = this.whenDone(out);
-    return new Writable({
+    const w = new Writable({
       highWaterMark: hwm,
       write: (chunk: Buffer, _enc, cb) => {
         if (this.state === 'closed') return cb(this.closedError());
@@ -566,6 +574,10 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
         cb(err);
       },
     });
+    // Like http.ServerResponse: failures surface through write/end callbacks
+    // and 'close'; an 'error' nobody listens for must not crash the process.
+    w.on('error', () => undefined);
+    return w;
   }
 
   private sendReply(ch: Channel, im: InboundRequest, type: 'RPY' | 'ERR' | 'ANS' | 'NUL', ansno: number | undefined, body: BodyInit | undefined, headers: EntityHeaders | undefined): Promise<void> {
@@ -796,16 +808,16 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     const e = err ?? new BeepError(ErrorCodes.CHANNEL_CLOSED, `channel ${ch.number} closed`);
     for (const pr of ch.outstanding.values()) {
       pr.sink.fail(e);
-      pr.reply?.destroy(e);
-      for (const a of pr.answers.values()) a.destroy(e);
+      pr.reply?.fail(e);
+      for (const a of pr.answers.values()) a.fail(e);
     }
     ch.outstanding.clear();
-    for (const im of ch.inbound.values()) if (!im.msg.complete) im.msg.destroy(e);
+    for (const im of ch.inbound.values()) if (!im.msg.complete) im.msg.fail(e);
     ch.inbound.clear();
     ch.inQueue.length = 0;
     for (const out of ch.outQueue) {
       out.truncate();
-      (out as { onFail?: (e: Error) => void }).onFail?.(e);
+      out.onFail?.(e);
     }
     ch.outQueue.length = 0;
     for (const w of ch.quiesceWaiters) w();
@@ -883,6 +895,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   finishRelease(): void {
     if (this.state === 'closed') return;
     this.released = true;
+    this.gracefulEnd = true;
     this.shutdown(undefined);
   }
 

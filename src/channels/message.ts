@@ -55,6 +55,8 @@ export class IncomingMessage extends Readable {
   /** Every entity header received, names lower-cased. */
   headers: Record<string, string> = {};
 
+  /** Why the message failed (session or channel gone), if it did. */
+  failure: Error | undefined;
   /** @internal */ headReady = false;
   /** @internal */ complete = false;
   /** @internal octets received so far (head included). */ received = 0;
@@ -134,6 +136,18 @@ export class IncomingMessage extends Readable {
     this.resume();
   }
 
+  /**
+   * @internal The message will never complete (session or channel gone). Emits
+   * `error` only to a listener that exists, so an unread body can never crash
+   * the process; readers and {@link bytes} see `failure`.
+   */
+  fail(err: Error): void {
+    if (this.destroyed) return;
+    this.failure = err;
+    if (this.listenerCount('error') > 0) this.destroy(err);
+    else this.destroy();
+  }
+
   override _read(): void {
     this.wantMore = true;
     this.drainQueue();
@@ -165,16 +179,22 @@ export class IncomingMessage extends Readable {
    * discards the rest) past `maxBytes` (default: the session's maxMessageSize).
    */
   async bytes(maxBytes = this.hooks.maxMessageSize): Promise<Buffer> {
+    if (this.failure) throw this.failure;
     const parts: Buffer[] = [];
     let n = 0;
-    for await (const chunk of this) {
-      n += (chunk as Buffer).length;
-      if (n > maxBytes) {
-        this.discard();
-        throw new BeepError(ErrorCodes.MESSAGE_TOO_LARGE, `message body exceeds ${maxBytes} octets`);
+    try {
+      for await (const chunk of this) {
+        n += (chunk as Buffer).length;
+        if (n > maxBytes) {
+          this.discard();
+          throw new BeepError(ErrorCodes.MESSAGE_TOO_LARGE, `message body exceeds ${maxBytes} octets`);
+        }
+        parts.push(chunk as Buffer);
       }
-      parts.push(chunk as Buffer);
+    } catch (err) {
+      throw this.failure ?? err;
     }
+    if (this.failure) throw this.failure;
     return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, n);
   }
 
@@ -216,6 +236,8 @@ export class OutboundMessage {
   done = false;
   /** Called once the final frame has been handed to the transport. */
   onDone: (() => void) | undefined;
+  /** Called if the message can never be sent (session or channel gone). */
+  onFail: ((err: Error) => void) | undefined;
   /** Called when queued octets fall to or below the high-water mark. */
   private drainWaiters: (() => void)[] = [];
   /** Set when the message was cut short (pre-emptive ERR, abort). */

@@ -227,7 +227,10 @@ function textOf(o: unknown): string {
   if (o && typeof o === 'object') {
     const rec = o as Record<string, unknown>;
     const t = rec['#text'];
-    return typeof t === 'string' ? decodeEntities(t) : '';
+    // Liberal: a diagnostic may come as CDATA (its sections are appended after the text).
+    const c = rec['#cdata'];
+    const cdata = typeof c === 'string' ? c : Array.isArray(c) ? c.filter((x) => typeof x === 'string').join('') : '';
+    return (typeof t === 'string' ? decodeEntities(t) : '') + cdata;
   }
   return '';
 }

@@ -73,12 +73,12 @@ export class Responder {
   error(code: number, diagnostic?: string): Promise<void>;
   error(body: BodyInit, options?: ReplyOptions): Promise<void>;
   error(codeOrBody: number | BodyInit, arg?: string | ReplyOptions): Promise<void> {
+    if (typeof codeOrBody === 'number' && (!Number.isInteger(codeOrBody) || codeOrBody < 100 || codeOrBody > 599)) {
+      throw new BeepError(ErrorCodes.INVALID_ARGUMENT, `reply code ${codeOrBody} is not a three-digit code`);
+    }
     this.begin('replying');
     let p: Promise<void>;
     if (typeof codeOrBody === 'number') {
-      if (!Number.isInteger(codeOrBody) || codeOrBody < 100 || codeOrBody > 599) {
-        throw new BeepError(ErrorCodes.INVALID_ARGUMENT, `reply code ${codeOrBody} is not a three-digit code`);
-      }
       p = this.host.send('ERR', undefined, buildError(codeOrBody, typeof arg === 'string' ? arg : undefined), { contentType: BEEP_XML });
     } else {
       p = this.host.send('ERR', undefined, codeOrBody, typeof arg === 'object' ? arg : undefined);

@@ -62,7 +62,7 @@ export class Session extends EventEmitter<SessionEvents> {
     core.on('handlerError', (err) => this.emit('handlerError', err));
     core.on('close', (err) => {
       if (core !== this.core) return;
-      if (err) {
+      if (err && !core.gracefulEnd) {
         // RFC 3080 §2.2.1.1: terminated "without generating a response".
         this.socket.destroy();
       } else {
