@@ -1,0 +1,193 @@
+/**
+ * The sans-IO core on its own: two SessionCores wired back to back in memory,
+ * frames moved by hand, no sockets and no timers.
+ */
+import test from 'ava';
+import { Buffer } from 'node:buffer';
+import { FrameDecoder, SessionCore, defineProfile, ErrorCodes, type Frame, type Channel } from '../../src/index.js';
+
+const ECHO = defineProfile({
+  uri: 'urn:test:echo',
+  async onMessage(msg, res) {
+    await res.reply(await msg.bytes());
+  },
+});
+
+/** Move frames between two cores until both are idle; returns the frames A sent, decoded. */
+async function pump(a: SessionCore, b: SessionCore, rounds = 10000): Promise<{ aToB: Frame[]; bToA: Frame[] }> {
+  const aToB: Frame[] = [];
+  const bToA: Frame[] = [];
+  const da = new FrameDecoder({ maxFrameSize: 1 << 30 });
+  const db = new FrameDecoder({ maxFrameSize: 1 << 30 });
+  for (let i = 0; i < rounds; i++) {
+    let moved = false;
+    for (const [from, to, dec, log] of [[a, b, da, aToB], [b, a, db, bToA]] as const) {
+      const bufs = from.pull();
+      if (bufs) {
+        moved = true;
+        const chunk = Buffer.concat(bufs);
+        dec.push(chunk, (f) => log.push(f.type === 'SEQ' ? f : { ...f, payload: Buffer.from(f.payload) }));
+        to.receive(chunk);
+      }
+    }
+    // Let promise callbacks (handlers, body reads) run.
+    await new Promise((r) => setImmediate(r));
+    if (!moved && !a.hasOutput && !b.hasOutput) {
+      await new Promise((r) => setImmediate(r));
+      if (!a.hasOutput && !b.hasOutput) return { aToB, bToA };
+    }
+  }
+  throw new Error('pump did not settle');
+}
+
+function pair(limits = {}): { client: SessionCore; server: SessionCore } {
+  const client = new SessionCore({ role: 'initiator', profiles: [ECHO], limits });
+  const server = new SessionCore({ role: 'listener', profiles: [ECHO], limits });
+  return { client, server };
+}
+
+async function openEcho(client: SessionCore, server: SessionCore): Promise<Channel> {
+  const p = client.startChannel('urn:test:echo');
+  await pump(client, server);
+  return p;
+}
+
+test('greetings cross without either side waiting, and a channel starts with an odd number', async (t) => {
+  const { client, server } = pair();
+  // Both greetings are queued at construction, before anything is received.
+  t.truthy(client.pull());
+  t.truthy(server.pull());
+  const { client: c2, server: s2 } = pair();
+  await pump(c2, s2);
+  t.deepEqual(c2.peerGreeting?.profiles, ['urn:test:echo']);
+  t.deepEqual(s2.peerGreeting?.profiles, ['urn:test:echo']);
+  const ch = await openEcho(c2, s2);
+  t.is(ch.number % 2, 1);
+  t.is(s2.channels.get(ch.number)?.profile, 'urn:test:echo');
+});
+
+test('message numbers wrap from 2147483647 to 0 on a channel', async (t) => {
+  const { client, server } = pair();
+  await pump(client, server);
+  const ch = await openEcho(client, server);
+  ch.nextMsgno = 2147483646;
+  const replies = [ch.request('a'), ch.request('b'), ch.request('c')];
+  const { aToB } = await pump(client, server);
+  const msgnos = aToB.filter((f) => f.type === 'MSG' && f.channel === ch.number).map((f) => (f as { msgno: number }).msgno);
+  t.deepEqual(msgnos, [2147483646, 2147483647, 0]);
+  t.deepEqual(await Promise.all(replies.map(async (r) => (await r).text())), ['a', 'b', 'c']);
+});
+
+test('sequence numbers wrap at 2^32 on both sides and data stays intact', async (t) => {
+  const { client, server } = pair();
+  await pump(client, server);
+  const ch = await openEcho(client, server);
+  const peer = server.channels.get(ch.number) as Channel;
+  // Place both directions 1000 octets before the wrap, consistently on each side.
+  const start = 4294967296 - 1000;
+  for (const [send, recv] of [[ch.send, peer.recv], [peer.send, ch.recv]] as const) {
+    send.nextSeq = start;
+    send.ackno = start;
+    send.edge = (start + 4096) >>> 0;
+    recv.expected = start;
+    recv.edge = (start + 4096) >>> 0;
+  }
+  const body = Buffer.alloc(100_000);
+  for (let i = 0; i < body.length; i++) body[i] = (i * 31) & 0xff;
+  // Read the reply as it arrives, so the window keeps reopening during the pump.
+  const reply = ch.request(body).then((m) => m.bytes());
+  const { aToB, bToA } = await pump(client, server);
+  const got = await reply;
+  t.true(got.equals(body));
+  const seqnos = aToB.filter((f) => f.type === 'MSG' && f.channel === ch.number).map((f) => (f as { seqno: number }).seqno);
+  t.true(seqnos.some((s) => s > 4294967296 - 4096), 'frames before the wrap');
+  t.true(seqnos.some((s) => s < 200_000), 'frames after the wrap');
+  const acks = bToA.filter((f) => f.type === 'SEQ' && f.channel === ch.number).map((f) => (f as { ackno: number }).ackno);
+  t.true(acks.some((x) => x < 200_000), 'SEQ acknowledgements wrapped too');
+});
+
+test('frames of two bulk channels are interleaved round-robin', async (t) => {
+  const { client, server } = pair({ receiveWindow: 1 << 20, maxSendFrame: 4096 });
+  await pump(client, server);
+  const a = await openEcho(client, server);
+  const b = await openEcho(client, server);
+  const ra = a.request(Buffer.alloc(64 * 1024, 1));
+  const rb = b.request(Buffer.alloc(64 * 1024, 2));
+  const { aToB } = await pump(client, server);
+  await Promise.all([(await ra).dump(), (await rb).dump()]);
+  const order = aToB.filter((f) => f.type === 'MSG' && (f.channel === a.number || f.channel === b.number)).map((f) => f.channel);
+  // Within the first 8 frames both channels must appear, alternating.
+  const head = order.slice(0, 8);
+  t.true(head.includes(a.number) && head.includes(b.number), `order ${head.join(',')}`);
+  let switches = 0;
+  for (let i = 1; i < order.length; i++) if (order[i] !== order[i - 1]) switches++;
+  t.true(switches >= order.length / 2 - 2, `only ${switches} switches in ${order.length} frames`);
+});
+
+test('a SEQ goes out ahead of the data of the same batch', async (t) => {
+  const { client, server } = pair();
+  await pump(client, server);
+  const ch = await openEcho(client, server);
+  // A full window of request: the server consumes it and must reopen the window
+  // (SEQ) before (or with) its reply data.
+  const reply = ch.request(Buffer.alloc(4000, 7));
+  const { bToA } = await pump(client, server);
+  await (await reply).dump();
+  const onCh = bToA.filter((f) => f.channel === ch.number);
+  const firstSeq = onCh.findIndex((f) => f.type === 'SEQ');
+  const firstRpy = onCh.findIndex((f) => f.type === 'RPY');
+  t.true(firstSeq >= 0 && firstRpy >= 0);
+  t.true(firstSeq < firstRpy, 'SEQ precedes the reply data');
+});
+
+test('the receive window reopens only as the application reads', async (t) => {
+  const { client, server } = pair({ receiveWindow: 8192 });
+  await pump(client, server);
+  const ch = await openEcho(client, server);
+  // Ask for a 200 KB echo but do not read the reply.
+  const reply = ch.request(Buffer.alloc(200_000, 3));
+  await pump(client, server);
+  const msg = await reply;
+  // Unread, the reply holds at most the receive window (8192) plus what the
+  // stream had buffered ahead of the reader.
+  t.true(msg.received <= 8192 + 64 * 1024, `received ${msg.received}`);
+  const before = msg.received;
+  const body = msg.bytes();
+  await pump(client, server);
+  t.is((await body).length, 200_000);
+  t.true(msg.received > before);
+});
+
+test('a poorly-formed frame terminates the session and rejects pending requests with a typed error', async (t) => {
+  const { client, server } = pair();
+  await pump(client, server);
+  const ch = await openEcho(client, server);
+  const pending = ch.request('never answered');
+  client.pull();
+  let closedWith: unknown;
+  client.on('close', (e) => (closedWith = e));
+  client.receive(Buffer.from('BOGUS 1 2 3\r\n'));
+  const err = await t.throwsAsync(pending);
+  t.is((err as { code?: string }).code, ErrorCodes.FRAME_SYNTAX);
+  t.is((closedWith as { code?: string }).code, ErrorCodes.FRAME_SYNTAX);
+  t.is(client.state, 'closed');
+  t.is(client.pull(), null, 'nothing is sent after termination');
+  // Further input is ignored, never thrown.
+  t.notThrows(() => client.receive(Buffer.from('MSG 0 1 . 0 0\r\nEND\r\n')));
+});
+
+test('session release: both sides end cleanly with no error', async (t) => {
+  const { client, server } = pair();
+  await pump(client, server);
+  await openEcho(client, server);
+  const errs: unknown[] = [];
+  client.on('close', (e) => errs.push(e));
+  server.on('close', (e) => errs.push(e));
+  const p = client.release();
+  for (let i = 0; i < 5 && (client.state !== 'closed' || server.state !== 'closed'); i++) await pump(client, server);
+  await p;
+  t.is(client.state, 'closed');
+  t.is(server.state, 'closed');
+  t.true(client.wasReleased && server.wasReleased);
+  t.deepEqual(errs, [undefined, undefined]);
+});
