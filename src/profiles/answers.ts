@@ -30,7 +30,8 @@ export function parseAnswersRequest(text: string): { count: number; size: number
 export const answersProfile = defineProfile({
   uri: ANSWERS_URI,
   async onMessage(msg, res) {
-    const req = parseAnswersRequest(await msg.text(64));
+    const text = await msg.text(64).catch(() => null);
+    const req = text === null ? null : parseAnswersRequest(text);
     if (!req) {
       await res.error(501, `expected "N" or "N:SIZE" with N <= ${MAX_ANSWERS} and SIZE <= ${MAX_ANSWER_SIZE}`);
       return;
