@@ -63,8 +63,9 @@ export class Session extends EventEmitter<SessionEvents> {
     core.on('close', (err) => {
       if (core !== this.core) return;
       if (err && !core.gracefulEnd) {
-        // RFC 3080 §2.2.1.1: terminated "without generating a response".
-        this.socket.destroy();
+        // RFC 3080 §2.2.1.1: terminated "without generating a response"; RFC 3081
+        // §2: a session is terminated by a TCP ABORT (RST), not a CLOSE.
+        abort(this.socket);
       } else {
         this.flush();
         this.socket.end();
@@ -176,7 +177,7 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Terminate at once: the transport is destroyed and everything pending rejects with `err`. */
   destroy(err?: Error): void {
     this.core.terminate(err instanceof BeepError ? err : new BeepError(ErrorCodes.SESSION_CLOSED, err?.message ?? 'session destroyed locally', { cause: err }));
-    this.socket.destroy();
+    abort(this.socket);
   }
 
   /** Resolves once the transport has closed. */
@@ -200,6 +201,12 @@ export class Session extends EventEmitter<SessionEvents> {
     old.terminate(new BeepError(ErrorCodes.SESSION_CLOSED, 'session reset by transport tuning'));
     this.attach(transport);
   }
+}
+
+/** TCP ABORT where the transport is a TCP socket; a plain destroy otherwise. */
+function abort(socket: Duplex): void {
+  if (socket instanceof net.Socket && !socket.destroyed && socket.readyState === 'open') socket.resetAndDestroy();
+  else socket.destroy();
 }
 
 /** Options of {@link connect}. */
