@@ -127,6 +127,9 @@ async function onClose(core: SessionCore, el: CloseElement, res: Responder): Pro
       negative(res, d.code, d.diagnostic ?? 'release declined');
       return;
     }
+    // The session may have ended meanwhile (e.g. a second release request
+    // after the first was agreed to): never bring a closed session back.
+    if (core.isClosed) return;
     core.state = 'releasing';
     // Let every exchange in flight finish before agreeing (RFC 3080 §2.3.1.3, applied to all channels).
     await Promise.all([...core.channels.values()].filter((c) => c.number !== 0).map((c) => core.waitFor(c, (x) => core.isQuiescent(x))));
@@ -276,7 +279,15 @@ export const requestMgmt = {
 
   async release(core: SessionCore, code: number, diagnostic?: string): Promise<void> {
     if (core.state === 'closed') return;
-    const el = await mgmtRequest(core, buildClose(0, code, diagnostic), ErrorCodes.CLOSE_REFUSED);
+    let el: MgmtElement;
+    try {
+      el = await mgmtRequest(core, buildClose(0, code, diagnostic), ErrorCodes.CLOSE_REFUSED);
+    } catch (err) {
+      // Both peers asked at once and we agreed to the peer's release first:
+      // the session ended cleanly, which is what was asked for.
+      if (core.wasReleased) return;
+      throw err;
+    }
     if (el.kind !== 'ok') {
       const e = new BeepFramingError(ErrorCodes.BAD_REPLY, `release answered with <${el.kind}>`);
       core.terminate(e);

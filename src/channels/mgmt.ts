@@ -84,9 +84,9 @@ export function escapeAttr(s: string): string {
   });
 }
 
-/** Escape character data. */
+/** Escape character data (CR as a reference: XML parsers normalise a literal CR to LF). */
 export function escapeText(s: string): string {
-  return s.replace(/[&<>]/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : '&gt;'));
+  return s.replace(/[&<>\r]/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : '&#13;'));
 }
 
 // Characters XML 1.0 cannot carry even escaped (C0 controls other than TAB, LF, CR).
@@ -98,7 +98,7 @@ export const MAX_PIGGYBACK = 4096;
 
 /**
  * Serialise profile content: in CDATA when it is text that CDATA can carry,
- * base64 otherwise (binary, `]]>`, characters XML cannot hold).
+ * base64 otherwise (binary, `]]>`, CR, characters XML cannot hold).
  */
 function profileElement(uri: string, content: string | Uint8Array | undefined, forceBase64 = false): string {
   const u = escapeAttr(uri);
@@ -108,7 +108,8 @@ function profileElement(uri: string, content: string | Uint8Array | undefined, f
     throw new RangeError(`profile content of ${bytes.length} octets exceeds the 4K limit of RFC 3080 §2.3.1.2`);
   }
   const text = typeof content === 'string' ? content : null;
-  if (!forceBase64 && text !== null && !text.includes(']]>') && !NON_XML.test(text)) {
+  // CDATA cannot carry a CR either: XML end-of-line handling turns it into LF.
+  if (!forceBase64 && text !== null && !text.includes(']]>') && !text.includes('\r') && !NON_XML.test(text)) {
     return `<profile uri='${u}'><![CDATA[${text}]]></profile>`;
   }
   return `<profile uri='${u}' encoding='base64'>${bytes.toString('base64')}</profile>`;
