@@ -442,7 +442,16 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
         return;
       }
       if (r && typeof (r as Promise<void>).then === 'function') {
-        (r as Promise<void>).then(undefined, (err: unknown) => this.handlerFailed(responder, err));
+        // An async handler must have begun its reply by the time it settles;
+        // otherwise the channel would stall behind this MSG forever.
+        (r as Promise<void>).then(
+          () => {
+            if (!responder.replied && !responder.answering) {
+              this.handlerFailed(responder, new BeepError(ErrorCodes.INVALID_STATE, `onMessage of ${ch.profile} settled without replying`));
+            }
+          },
+          (err: unknown) => this.handlerFailed(responder, err),
+        );
       }
     });
   }
@@ -450,7 +459,14 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   private handlerFailed(res: Responder, err: unknown): void {
     this.emit('handlerError', err);
     // Reply for the handler if it had not, without revealing its error text.
-    if (!res.replied) void res.error(451, 'local error in processing').catch(() => undefined);
+    // After some ANS an ERR is not allowed (error() throws): end with NUL instead.
+    if (!res.replied) {
+      try {
+        void res.error(451, 'local error in processing').catch(() => undefined);
+      } catch {
+        void res.end().catch(() => undefined);
+      }
+    }
   }
 
   private replyQueued(ch: Channel, im: InboundRequest): void {
@@ -788,12 +804,21 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     ch.profile = uri;
     ch.handler = this.profiles.get(uri);
     ch.state = 'open';
+    this.checkQuiescent(ch); // wake anyone waiting for the start to finish
     if (remote) this.emit('channel', ch);
     try {
       ch.handler?.onOpen?.(ch, content);
     } catch (err) {
       this.emit('handlerError', err);
     }
+  }
+
+  /** @internal A start we sent was refused or failed: forget the reserved number. */
+  abortStart(ch: Channel): void {
+    if (ch.state !== 'starting') return;
+    ch.state = 'closed';
+    if (this.channels.get(ch.number) === ch) this.channels.delete(ch.number);
+    this.checkQuiescent(ch);
   }
 
   /** @internal Remove a channel, failing whatever was pending on it. */

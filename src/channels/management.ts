@@ -231,7 +231,7 @@ export const requestMgmt = {
     try {
       el = await mgmtRequest(core, xml, ErrorCodes.START_REFUSED);
     } catch (err) {
-      if (ch.state === 'starting') core.channels.delete(n);
+      core.abortStart(ch);
       throw err;
     }
     if (el.kind !== 'profile' || !list.some((p) => p.uri === el.uri)) {
@@ -253,9 +253,11 @@ export const requestMgmt = {
 
   close(core: SessionCore, ch: Channel, code: number, diagnostic?: string): Promise<void> {
     if (ch.state === 'closed') return Promise.resolve();
-    if (ch.state === 'starting') return Promise.reject(new BeepError(ErrorCodes.INVALID_STATE, `channel ${ch.number} is still starting`));
     if (ch.closePromise) return ch.closePromise;
     const p = (async () => {
+      // A close asked for while the start is in flight waits for its outcome.
+      await core.waitFor(ch, (x) => x.state !== 'starting');
+      if (isClosed(ch)) return;
       // RFC 3080 §2.3.1.3: "A BEEP peer may send a "close" message for a channel
       // whenever all "MSG" messages it has sent on that channel have been acknowledged."
       await core.waitFor(ch, (x) => core.allAcknowledged(x));

@@ -39,6 +39,11 @@ export class Responder {
     this.host = host;
   }
 
+  /** True once a one-to-many reply has begun (an ANS sent, NUL not yet). */
+  get answering(): boolean {
+    return this.state === 'answering';
+  }
+
   /** True once a complete reply has been queued (or is being streamed). */
   get replied(): boolean {
     return this.state === 'replying' || this.state === 'done';

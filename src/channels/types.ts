@@ -124,7 +124,9 @@ export interface ChannelProfile {
   /**
    * Handle a MSG. MSGs on a channel are handed over one at a time, in order
    * (RFC 3080 §2.6.1): the next comes once this one's reply is complete.
-   * Without a handler, every MSG is answered ERR 500.
+   * Without a handler, every MSG is answered ERR 500. A handler that throws,
+   * rejects, or returns a promise that settles before any reply was begun
+   * gets ERR 451 sent for it (a synchronous handler may reply later).
    */
   onMessage?(message: IncomingMessage, response: Responder, channel: Channel): void | Promise<void>;
   /** Accept or refuse the peer's request to close a channel. Default: accept. */

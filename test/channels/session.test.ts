@@ -940,3 +940,35 @@ test('limits: maxOutstanding and maxChannels give BEEP_ERR_LIMIT locally, 550 fr
   isReplyError(t, e, ErrorCodes.START_REFUSED, 550);
   await t.throwsAsync(within(client.startChannel(ECHO_URI), 5000, 'third again'), { instanceOf: BeepReplyError });
 });
+
+test('an async handler that settles without replying gets ERR 451 and the channel does not stall', async (t) => {
+  const forgetful = defineProfile({
+    uri: 'urn:beepstream:test:forgetful',
+    async onMessage(msg, res) {
+      const body = await msg.text();
+      if (body === 'forget') return; // a bug: no reply
+      await res.reply(`ok ${body}`);
+    },
+  });
+  const { client, peer } = await setup(t, { profiles: [forgetful] });
+  const errors: unknown[] = [];
+  peer.on('handlerError', (e) => errors.push(e));
+  const ch = await within(client.startChannel('urn:beepstream:test:forgetful'), 5000, 'start');
+  const e = await t.throwsAsync(within(ch.request('forget'), 5000, 'forgotten reply'));
+  isReplyError(t, e, ErrorCodes.REPLY_ERROR, 451);
+  const r = await within(ch.request('after'), 5000, 'the next MSG is still served');
+  t.is(await r.text(), 'ok after');
+  t.is(errors.length, 1);
+  t.true(errors[0] instanceof BeepError && (errors[0] as BeepError).code === ErrorCodes.INVALID_STATE);
+});
+
+test('session.close() while a channel start is in flight waits for it and releases cleanly', async (t) => {
+  const { client } = await setup(t);
+  const starting = client.startChannel(ECHO_URI);
+  const closing = client.close();
+  const ch = await within(starting, 5000, 'start completes');
+  await within(closing, 5000, 'close resolves');
+  t.is(ch.state, 'closed');
+  t.is(client.core.state, 'closed');
+  t.true(client.core.wasReleased);
+});
