@@ -75,7 +75,8 @@ export interface InboundRequest {
  */
 export async function replyErrorFrom(msg: IncomingMessage, code = ErrorCodes.REPLY_ERROR as (typeof ErrorCodes)[keyof typeof ErrorCodes]): Promise<BeepReplyError> {
   const body = await msg.bytes();
-  if (mediaType(msg.contentType) === BEEP_XML) {
+  // Liberal: beepcore-java sends channel-0 ERRs with no Content-Type at all; try <error> then too.
+  if (mediaType(msg.contentType) === BEEP_XML || msg.headers['content-type'] === undefined) {
     try {
       const el = parseMgmt(body);
       if (el.kind === 'error') {

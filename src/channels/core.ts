@@ -10,14 +10,14 @@
  */
 import { EventEmitter } from 'node:events';
 import { Buffer } from 'node:buffer';
-import { Writable } from 'node:stream';
 import { BeepError, BeepFramingError, BeepReplyError, ErrorCodes, type ErrorCode } from '../errors.js';
 import { FrameDecoder } from '../framing/decoder.js';
 import { encodeDataFrame, encodeSeqFrame } from '../framing/encoder.js';
 import type { DataFrame, Frame, FrameHeader } from '../framing/header.js';
-import { BEEP_XML, encodeEntityHeaders, type EntityHeaders } from '../framing/mime.js';
+import { BEEP_XML, type EntityHeaders } from '../framing/mime.js';
 import { Channel, replyErrorFrom, type InboundRequest, type PendingRequest, type ReplySink, type RequestOptions } from './channel.js';
-import { IncomingMessage, OutboundMessage, bodyChunks, isImmediateBody, toBytes, type BodyInit } from './message.js';
+import * as outbound from './outbound.js';
+import { IncomingMessage, type OutboundMessage, type BodyInit } from './message.js';
 import { Responder } from './responder.js';
 import { handleMgmtMessage, requestMgmt } from './management.js';
 import { resolveLimits, type ChannelProfile, type ResolvedLimits, type Role, type SessionLimits, type CloseDecision } from './types.js';
@@ -419,8 +419,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     ch.inQueue.shift();
     ch.active = im;
     const responder = new Responder({
-      send: (type, ansno, body, headers) => this.sendReply(ch, im, type, ansno, body, headers),
-      stream: (type, ansno, headers) => this.replyWritable(ch, im, type, ansno, headers),
+      send: (type, ansno, body, headers) => outbound.sendReply(this, ch, im, type, ansno, body, headers),
+      stream: (type, ansno, headers) => outbound.replyWritable(this, ch, im, type, ansno, headers),
       finished: () => this.replyQueued(ch, im),
     });
     if (ch.number === 0) {
@@ -476,7 +476,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     this.dispatch(ch);
   }
 
-  private replyDone(ch: Channel, im: InboundRequest): void {
+  /** @internal */
+  replyDone(ch: Channel, im: InboundRequest): void {
     im.replyDone = true;
     // Whatever the profile did not read of the MSG is dropped, reopening the window.
     im.msg.discard();
@@ -488,210 +489,27 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     this.checkQuiescent(ch);
   }
 
-  // ------------------------------------------------------------ outbound messages
+  // ------------------------------------------------------------ outbound messages (see outbound.ts)
 
   /** @internal Queue a whole message on `ch`. */
   queueMessage(ch: Channel, type: OutboundMessage['type'], msgno: number, ansno: number | undefined, body: string | Uint8Array | undefined, headers: EntityHeaders | undefined): OutboundMessage {
-    const out = new OutboundMessage(type, msgno, ansno);
-    if (type !== 'NUL') {
-      out.write(encodeEntityHeaders(headers));
-      if (body !== undefined) out.write(toBytes(body));
-      out.end();
-    }
-    ch.outQueue.push(out);
-    this.markReady(ch);
-    return out;
+    return outbound.queueMessage(this, ch, type, msgno, ansno, body, headers);
   }
 
-  /** Queue a message with any body: immediate bodies at once, others pumped with backpressure. */
-  private queueBody(ch: Channel, type: 'MSG' | 'RPY' | 'ERR' | 'ANS', msgno: number, ansno: number | undefined, body: BodyInit | undefined, headers: EntityHeaders | undefined): { out: OutboundMessage; done: Promise<void> } {
-    if (this.state === 'closed') {
-      return { out: new OutboundMessage(type, msgno, ansno), done: Promise.reject(this.closedError()) };
-    }
-    let out: OutboundMessage;
-    if (isImmediateBody(body)) {
-      out = this.queueMessage(ch, type, msgno, ansno, body, headers);
-    } else {
-      out = new OutboundMessage(type, msgno, ansno);
-      out.write(encodeEntityHeaders(headers));
-      ch.outQueue.push(out);
-      this.markReady(ch);
-      void this.pump(ch, out, body);
-    }
-    return { out, done: this.whenDone(out) };
-  }
-
-  private whenDone(out: OutboundMessage): Promise<void> {
-    const p = new Promise<void>((resolve, reject) => {
-      const prev = out.onDone;
-      out.onDone = () => {
-        prev?.();
-        resolve();
-      };
-      out.onFail = reject;
-    });
-    p.catch(() => undefined);
-    return p;
-  }
-
-  private async pump(ch: Channel, out: OutboundMessage, body: Exclude<BodyInit, string | Uint8Array>): Promise<void> {
-    const hwm = this.limits.sendHighWaterMark;
-    try {
-      for await (const chunk of bodyChunks(body) as AsyncIterable<Uint8Array | string>) {
-        if (out.done || out.truncated || this.state === 'closed') break;
-        out.write(toBytes(chunk));
-        this.markReady(ch);
-        const wait = out.waitDrain(hwm);
-        if (wait) await wait;
-      }
-      if (!out.ended) out.end();
-      this.markReady(ch);
-    } catch (err) {
-      // BEEP has no in-band abort: end the message where it is. The peer sees a
-      // shorter message; profiles needing integrity carry their own lengths.
-      if (!out.ended) out.truncate();
-      this.markReady(ch);
-      this.emit('handlerError', err);
-    }
-  }
-
-  private replyWritable(ch: Channel, im: InboundRequest, type: 'RPY' | 'ANS', ansno: number | undefined, headers: EntityHeaders | undefined): Writable {
-    const out = new OutboundMessage(type, im.msg.msgno, ansno);
-    out.write(encodeEntityHeaders(headers));
-    if (type === 'RPY') out.onDone = () => this.replyDone(ch, im);
-    ch.outQueue.push(out);
-    this.markReady(ch);
-    return this.writableFor(ch, out);
-  }
-
-  /** @internal A Writable feeding `out`, paced by the window. */
-  writableFor(ch: Channel, out: OutboundMessage): Writable {
-    const hwm = this.limits.sendHighWaterMark;
-    const done = this.whenDone(out);
-    const w = new Writable({
-      highWaterMark: hwm,
-      write: (chunk: Buffer, _enc, cb) => {
-        if (this.state === 'closed') return cb(this.closedError());
-        if (out.ended) return cb(new BeepError(ErrorCodes.INVALID_STATE, 'message was cut short by the peer'));
-        out.write(chunk);
-        this.markReady(ch);
-        const wait = out.waitDrain(hwm);
-        if (wait) wait.then(() => cb(), cb);
-        else cb();
-      },
-      final: (cb) => {
-        if (!out.ended) out.end();
-        this.markReady(ch);
-        done.then(() => cb(), cb);
-      },
-      destroy: (err, cb) => {
-        if (!out.ended) out.truncate();
-        this.markReady(ch);
-        cb(err);
-      },
-    });
-    // Like http.ServerResponse: failures surface through write/end callbacks
-    // and 'close'; an 'error' nobody listens for must not crash the process.
-    w.on('error', () => undefined);
-    return w;
-  }
-
-  private sendReply(ch: Channel, im: InboundRequest, type: 'RPY' | 'ERR' | 'ANS' | 'NUL', ansno: number | undefined, body: BodyInit | undefined, headers: EntityHeaders | undefined): Promise<void> {
-    if (type === 'NUL') {
-      const out = this.queueMessage(ch, 'NUL', im.msg.msgno, undefined, undefined, undefined);
-      const done = this.whenDone(out);
-      out.onDone = ((prev) => () => {
-        prev?.();
-        this.replyDone(ch, im);
-      })(out.onDone);
-      return done;
-    }
-    if (type === 'ERR' && !im.received) {
-      // A negative reply before the whole MSG arrived (RFC 3080 §2.6.3): "obliged
-      // to ignore any subsequent "MSG" frames for that message".
-      im.preempted = true;
-      im.msg.discard();
-    }
-    const { out, done } = this.queueBody(ch, type, im.msg.msgno, ansno, body, headers);
-    if (type !== 'ANS') {
-      const prev = out.onDone;
-      out.onDone = () => {
-        prev?.();
-        this.replyDone(ch, im);
-      };
-    }
-    return done;
-  }
-
-  /** @internal Send a MSG on `ch` with `sink` receiving the reply. Returns the pending request. */
+  /** @internal Send a MSG on `ch` with `sink` receiving the reply. */
   sendRequest(ch: Channel, body: BodyInit | undefined, options: RequestOptions, sink: ReplySink): PendingRequest | null {
-    const fail = (e: Error): null => {
-      queueMicrotask(() => sink.fail(e));
-      return null;
-    };
-    if (this.state === 'closed') return fail(this.closedError());
-    if (ch.state !== 'open' || (ch.closePromise !== null && ch.number !== 0)) {
-      return fail(new BeepError(ErrorCodes.INVALID_STATE, `channel ${ch.number} is ${ch.state === 'open' ? 'closing' : ch.state}`));
-    }
-    if (ch.outstanding.size >= this.limits.maxOutstanding) {
-      return fail(new BeepError(ErrorCodes.LIMIT, `more than ${this.limits.maxOutstanding} MSGs outstanding on channel ${ch.number}`));
-    }
-    if (options.signal?.aborted) return fail(abortError(options.signal));
-    const msgno = this.allocMsgno(ch);
-    const { signal, ...headers } = options;
-    const pr: PendingRequest = { msgno, out: null, sink, replyKind: undefined, reply: null, answers: new Map(), abandoned: false };
-    ch.outstanding.set(msgno, pr);
-    const { out } = this.queueBody(ch, 'MSG', msgno, undefined, body, headers);
-    pr.out = out;
-    if (signal) {
-      const onAbort = (): void => {
-        if (ch.outstanding.get(msgno) !== pr) return;
-        this.abandon(ch, pr);
-        sink.fail(abortError(signal));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      const clear = (): void => signal.removeEventListener('abort', onAbort);
-      const orig = { ...sink };
-      pr.sink = {
-        rpy: (m) => { clear(); orig.rpy(m); },
-        err: (m) => { clear(); orig.err(m); },
-        ans: (m) => orig.ans(m),
-        nul: () => { clear(); orig.nul(); },
-        fail: (e) => { clear(); orig.fail(e); },
-      };
-    }
-    return pr;
+    return outbound.sendRequest(this, ch, body, options, sink);
   }
 
   /** @internal Give up on a request: unsent MSGs are withdrawn, replies discarded. */
   abandon(ch: Channel, pr: PendingRequest): void {
-    pr.abandoned = true;
-    const out = pr.out;
-    if (out && !out.started) {
-      const i = ch.outQueue.indexOf(out);
-      if (i >= 0) ch.outQueue.splice(i, 1);
-      ch.outstanding.delete(pr.msgno);
-      this.checkQuiescent(ch);
-    } else if (out && !out.done) {
-      out.truncate();
-      this.markReady(ch);
-    }
-    pr.reply?.discard();
-    for (const a of pr.answers.values()) a.discard();
-  }
-
-  private allocMsgno(ch: Channel): number {
-    // Message numbers wrap at 2^31 and skip any still awaiting a reply.
-    for (;;) {
-      const n = ch.nextMsgno;
-      ch.nextMsgno = n >= 2147483647 ? (ch.number === 0 ? 1 : 0) : n + 1;
-      if (!ch.outstanding.has(n)) return n;
-    }
+    outbound.abandon(this, ch, pr);
   }
 
   // ------------------------------------------------------------ output scheduling
 
-  private markReady(ch: Channel): void {
+  /** @internal */
+  markReady(ch: Channel): void {
     if (this.state === 'closed') return;
     if (ch.number !== 0) this.ready.add(ch);
     this.requestOutput();
@@ -879,7 +697,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     });
   }
 
-  private checkQuiescent(ch: Channel): void {
+  /** @internal */
+  checkQuiescent(ch: Channel): void {
     if (ch.quiesceWaiters.length === 0) return;
     const w = ch.quiesceWaiters;
     ch.quiesceWaiters = [];
@@ -959,7 +778,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     this.emit('close', err);
   }
 
-  private closedError(): BeepError {
+  /** @internal */
+  closedError(): BeepError {
     return this.failure ?? new BeepError(ErrorCodes.SESSION_CLOSED, 'session is closed');
   }
 
@@ -969,9 +789,6 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   }
 }
 
-function abortError(signal: AbortSignal): BeepError {
-  return new BeepError(ErrorCodes.ABORTED, 'operation aborted', { cause: signal.reason });
-}
 
 /** Wrap anything thrown into a {@link BeepError}. */
 export function asBeepError(err: unknown, code: ErrorCode): BeepError {

@@ -69,6 +69,13 @@ export class Session extends EventEmitter<SessionEvents> {
       } else {
         this.flush();
         this.socket.end();
+        // Liberal: some peers (beepcore-java) never issue their TCP CLOSE after a release
+        // (RFC 3081 §2.2); once our FIN is out, give them 2 s, then drop the transport.
+        const s = this.socket;
+        s.once('finish', () => {
+          const t = setTimeout(() => s.destroy(), 2000);
+          s.once('close', () => clearTimeout(t));
+        });
       }
     });
     // The greeting was queued in the constructor, before our listener existed.

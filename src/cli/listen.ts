@@ -26,9 +26,27 @@ export async function runListen(opts: ListenOptions, signal?: AbortSignal): Prom
   if (!opts.host || /\s/.test(opts.host)) throw new UsageError(`invalid host ${JSON.stringify(opts.host)}`);
   const maxChannels = parsePositiveInt('--max-channels', opts.maxChannels, 2147483647);
   const maxMessageSize = parsePositiveInt('--max-message-size', opts.maxMessageSize);
+  // Signal handlers go in before anything is printed: a supervisor that reads
+  // the first line and then sends SIGTERM must never meet the default action.
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => {
+    stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+  });
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  signal?.addEventListener('abort', stop, { once: true });
   const server = createServer({ profiles: [echoProfile, answersProfile], limits: { maxChannels, maxMessageSize } });
-  const addr = await server.listen(port, opts.host);
-  process.stdout.write(`listening on ${formatEndpoint(addr.address, addr.port)}\n`);
+  try {
+    const addr = await server.listen(port, opts.host);
+    process.stdout.write(`listening on ${formatEndpoint(addr.address, addr.port)}\n`);
+  } catch (err) {
+    stop();
+    throw err;
+  }
   server.on('session', (session) => {
     const s = session.socket as net.Socket;
     const peer = formatEndpoint(s.remoteAddress ?? '?', s.remotePort ?? 0);
@@ -37,15 +55,6 @@ export async function runListen(opts: ListenOptions, signal?: AbortSignal): Prom
       process.stderr.write(err ? `session from ${peer} terminated: ${err.message} [${err.code}]\n` : `session from ${peer} released\n`);
     });
   });
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    signal?.addEventListener('abort', stop, { once: true });
-  });
+  await stopped;
   await server.close(2000);
 }

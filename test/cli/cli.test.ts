@@ -52,12 +52,14 @@ function startListener(extra: string[] = []): Promise<{ child: ChildProcess; fir
   });
 }
 
-function stop(child: ChildProcess): Promise<number | null> {
+/** SIGTERM the child; resolves with its exit code, or the name of the signal that ended it. */
+function stop(child: ChildProcess): Promise<number | string | null> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', (code) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode ?? child.signalCode);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
+    child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      resolve(code);
+      resolve(code ?? signal);
     });
     child.kill('SIGTERM');
   });

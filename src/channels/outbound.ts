@@ -1,0 +1,220 @@
+/**
+ * @internal
+ * Outbound messages of a session: queueing whole bodies, pumping streamed ones
+ * with backpressure, replies for the Responder, and our MSGs with their
+ * pending-reply bookkeeping. Functions over a {@link SessionCore}; the frames
+ * themselves are cut by `SessionCore.pull`.
+ *
+ * @module
+ */
+import type { Buffer } from 'node:buffer';
+import { Writable } from 'node:stream';
+import { BeepError, ErrorCodes } from '../errors.js';
+import { encodeEntityHeaders, type EntityHeaders } from '../framing/mime.js';
+import type { Channel, InboundRequest, PendingRequest, ReplySink, RequestOptions } from './channel.js';
+import { OutboundMessage, bodyChunks, isImmediateBody, toBytes, type BodyInit } from './message.js';
+import type { SessionCore } from './core.js';
+
+
+/** Queue a whole message on `ch`. */
+export function queueMessage(core: SessionCore, ch: Channel, type: OutboundMessage['type'], msgno: number, ansno: number | undefined, body: string | Uint8Array | undefined, headers: EntityHeaders | undefined): OutboundMessage {
+  const out = new OutboundMessage(type, msgno, ansno);
+  if (type !== 'NUL') {
+    out.write(encodeEntityHeaders(headers));
+    if (body !== undefined) out.write(toBytes(body));
+    out.end();
+  }
+  ch.outQueue.push(out);
+  core.markReady(ch);
+  return out;
+}
+
+/** Queue a message with any body: immediate bodies at once, others pumped with backpressure. */
+export function queueBody(core: SessionCore, ch: Channel, type: 'MSG' | 'RPY' | 'ERR' | 'ANS', msgno: number, ansno: number | undefined, body: BodyInit | undefined, headers: EntityHeaders | undefined): { out: OutboundMessage; done: Promise<void> } {
+  if (core.state === 'closed') {
+    return { out: new OutboundMessage(type, msgno, ansno), done: Promise.reject(core.closedError()) };
+  }
+  let out: OutboundMessage;
+  if (isImmediateBody(body)) {
+    out = queueMessage(core, ch, type, msgno, ansno, body, headers);
+  } else {
+    out = new OutboundMessage(type, msgno, ansno);
+    out.write(encodeEntityHeaders(headers));
+    ch.outQueue.push(out);
+    core.markReady(ch);
+    void pump(core, ch, out, body);
+  }
+  return { out, done: whenDone(core, out) };
+}
+
+export function whenDone(core: SessionCore, out: OutboundMessage): Promise<void> {
+  const p = new Promise<void>((resolve, reject) => {
+    const prev = out.onDone;
+    out.onDone = () => {
+      prev?.();
+      resolve();
+    };
+    out.onFail = reject;
+  });
+  p.catch(() => undefined);
+  return p;
+}
+
+export async function pump(core: SessionCore, ch: Channel, out: OutboundMessage, body: Exclude<BodyInit, string | Uint8Array>): Promise<void> {
+  const hwm = core.limits.sendHighWaterMark;
+  try {
+    for await (const chunk of bodyChunks(body) as AsyncIterable<Uint8Array | string>) {
+      if (out.done || out.truncated || core.state === 'closed') break;
+      out.write(toBytes(chunk));
+      core.markReady(ch);
+      const wait = out.waitDrain(hwm);
+      if (wait) await wait;
+    }
+    if (!out.ended) out.end();
+    core.markReady(ch);
+  } catch (err) {
+    // BEEP has no in-band abort: end the message where it is. The peer sees a
+    // shorter message; profiles needing integrity carry their own lengths.
+    if (!out.ended) out.truncate();
+    core.markReady(ch);
+    core.emit('handlerError', err);
+  }
+}
+
+export function replyWritable(core: SessionCore, ch: Channel, im: InboundRequest, type: 'RPY' | 'ANS', ansno: number | undefined, headers: EntityHeaders | undefined): Writable {
+  const out = new OutboundMessage(type, im.msg.msgno, ansno);
+  out.write(encodeEntityHeaders(headers));
+  if (type === 'RPY') out.onDone = () => core.replyDone(ch, im);
+  ch.outQueue.push(out);
+  core.markReady(ch);
+  return writableFor(core, ch, out);
+}
+
+/** A Writable feeding `out`, paced by the window. */
+export function writableFor(core: SessionCore, ch: Channel, out: OutboundMessage): Writable {
+  const hwm = core.limits.sendHighWaterMark;
+  const done = whenDone(core, out);
+  const w = new Writable({
+    highWaterMark: hwm,
+    write: (chunk: Buffer, _enc, cb) => {
+      if (core.state === 'closed') return cb(core.closedError());
+      if (out.ended) return cb(new BeepError(ErrorCodes.INVALID_STATE, 'message was cut short by the peer'));
+      out.write(chunk);
+      core.markReady(ch);
+      const wait = out.waitDrain(hwm);
+      if (wait) wait.then(() => cb(), cb);
+      else cb();
+    },
+    final: (cb) => {
+      if (!out.ended) out.end();
+      core.markReady(ch);
+      done.then(() => cb(), cb);
+    },
+    destroy: (err, cb) => {
+      if (!out.ended) out.truncate();
+      core.markReady(ch);
+      cb(err);
+    },
+  });
+  // Like http.ServerResponse: failures surface through write/end callbacks
+  // and 'close'; an 'error' nobody listens for must not crash the process.
+  w.on('error', () => undefined);
+  return w;
+}
+
+export function sendReply(core: SessionCore, ch: Channel, im: InboundRequest, type: 'RPY' | 'ERR' | 'ANS' | 'NUL', ansno: number | undefined, body: BodyInit | undefined, headers: EntityHeaders | undefined): Promise<void> {
+  if (type === 'NUL') {
+    const out = queueMessage(core, ch, 'NUL', im.msg.msgno, undefined, undefined, undefined);
+    const done = whenDone(core, out);
+    out.onDone = ((prev) => () => {
+      prev?.();
+      core.replyDone(ch, im);
+    })(out.onDone);
+    return done;
+  }
+  if (type === 'ERR' && !im.received) {
+    // A negative reply before the whole MSG arrived (RFC 3080 §2.6.3): "obliged
+    // to ignore any subsequent "MSG" frames for that message".
+    im.preempted = true;
+    im.msg.discard();
+  }
+  const { out, done } = queueBody(core, ch, type, im.msg.msgno, ansno, body, headers);
+  if (type !== 'ANS') {
+    const prev = out.onDone;
+    out.onDone = () => {
+      prev?.();
+      core.replyDone(ch, im);
+    };
+  }
+  return done;
+}
+
+/** Send a MSG on `ch` with `sink` receiving the reply. Returns the pending request. */
+export function sendRequest(core: SessionCore, ch: Channel, body: BodyInit | undefined, options: RequestOptions, sink: ReplySink): PendingRequest | null {
+  const fail = (e: Error): null => {
+    queueMicrotask(() => sink.fail(e));
+    return null;
+  };
+  if (core.state === 'closed') return fail(core.closedError());
+  if (ch.state !== 'open' || (ch.closePromise !== null && ch.number !== 0)) {
+    return fail(new BeepError(ErrorCodes.INVALID_STATE, `channel ${ch.number} is ${ch.state === 'open' ? 'closing' : ch.state}`));
+  }
+  if (ch.outstanding.size >= core.limits.maxOutstanding) {
+    return fail(new BeepError(ErrorCodes.LIMIT, `more than ${core.limits.maxOutstanding} MSGs outstanding on channel ${ch.number}`));
+  }
+  if (options.signal?.aborted) return fail(abortError(options.signal));
+  const msgno = allocMsgno(core, ch);
+  const { signal, ...headers } = options;
+  const pr: PendingRequest = { msgno, out: null, sink, replyKind: undefined, reply: null, answers: new Map(), abandoned: false };
+  ch.outstanding.set(msgno, pr);
+  const { out } = queueBody(core, ch, 'MSG', msgno, undefined, body, headers);
+  pr.out = out;
+  if (signal) {
+    const onAbort = (): void => {
+      if (ch.outstanding.get(msgno) !== pr) return;
+      core.abandon(ch, pr);
+      sink.fail(abortError(signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    const clear = (): void => signal.removeEventListener('abort', onAbort);
+    const orig = { ...sink };
+    pr.sink = {
+      rpy: (m) => { clear(); orig.rpy(m); },
+      err: (m) => { clear(); orig.err(m); },
+      ans: (m) => orig.ans(m),
+      nul: () => { clear(); orig.nul(); },
+      fail: (e) => { clear(); orig.fail(e); },
+    };
+  }
+  return pr;
+}
+
+/** Give up on a request: unsent MSGs are withdrawn, replies discarded. */
+export function abandon(core: SessionCore, ch: Channel, pr: PendingRequest): void {
+  pr.abandoned = true;
+  const out = pr.out;
+  if (out && !out.started) {
+    const i = ch.outQueue.indexOf(out);
+    if (i >= 0) ch.outQueue.splice(i, 1);
+    ch.outstanding.delete(pr.msgno);
+    core.checkQuiescent(ch);
+  } else if (out && !out.done) {
+    out.truncate();
+    core.markReady(ch);
+  }
+  pr.reply?.discard();
+  for (const a of pr.answers.values()) a.discard();
+}
+
+export function allocMsgno(core: SessionCore, ch: Channel): number {
+  // Message numbers wrap at 2^31 and skip any still awaiting a reply.
+  for (;;) {
+    const n = ch.nextMsgno;
+    ch.nextMsgno = n >= 2147483647 ? (ch.number === 0 ? 1 : 0) : n + 1;
+    if (!ch.outstanding.has(n)) return n;
+  }
+}
+
+function abortError(signal: AbortSignal): BeepError {
+  return new BeepError(ErrorCodes.ABORTED, 'operation aborted', { cause: signal.reason });
+}
