@@ -20,7 +20,7 @@ import * as outbound from './outbound.js';
 import { IncomingMessage, type OutboundMessage, type BodyInit } from './message.js';
 import { Responder } from './responder.js';
 import { handleMgmtMessage, requestMgmt } from './management.js';
-import { resolveLimits, type ChannelProfile, type ResolvedLimits, type Role, type SessionLimits, type CloseDecision } from './types.js';
+import { resolveLimits, type ChannelProfile, type ResolvedLimits, type Role, type SessionLimits, type CloseDecision, type SessionIdentity, type TransportSecurity } from './types.js';
 import type { Greeting } from './mgmt.js';
 import { buildGreeting, buildError, parseMgmt } from './mgmt.js';
 
@@ -36,6 +36,13 @@ export interface SessionCoreOptions {
   localize?: readonly string[];
   /** Limits and tuning. */
   limits?: SessionLimits;
+  /** What the transport provides (TLS or not); set by the glue. */
+  security?: TransportSecurity;
+  /**
+   * Offer and accept only tuning profiles until the transport is TLS: other
+   * starts are refused with 538 and not advertised (RFC 3080 §3).
+   */
+  requireTls?: boolean;
   /**
    * Listener only: refuse the session in the greeting (RFC 3080 §2.4), e.g.
    * `{ code: 421, diagnostic: 'overloaded' }`.
@@ -57,6 +64,21 @@ export interface SessionCoreEvents {
   output: [];
   /** A profile handler or body source threw; the session carries on. */
   handlerError: [error: unknown];
+}
+
+/** Options of a channel start. */
+export interface StartChannelOptions {
+  /** Piggybacked initialization content for each profile (RFC 3080 §2.3.1.2). */
+  content?: string | Uint8Array;
+  /** The server name to ask for (first successful start only). */
+  serverName?: string;
+  signal?: AbortSignal;
+  /**
+   * Tuning (RFC 3080 §3.1): send nothing more on the session after the start
+   * until its reply arrives. On a refusal output resumes; on success the
+   * caller resets the transport.
+   */
+  hold?: boolean;
 }
 
 /** Session life cycle. */
@@ -81,6 +103,12 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   /** The serverName of the first successful start (RFC 3080 §2.3.1.2). */
   serverName: string | undefined;
   state: SessionState = 'greeting';
+  /** What the transport provides. */
+  readonly security: TransportSecurity;
+  /** The authenticated identity, once a SASL profile (or the like) established one. */
+  identity: SessionIdentity | undefined;
+  /** @internal Output stopped by a tuning exchange (RFC 3080 §3.1: nothing more is sent). */
+  outputHeld = false;
   /** Why the session ended, if it failed. */
   failure: BeepError | undefined;
   /** @internal */ readonly options: SessionCoreOptions;
@@ -104,6 +132,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     super();
     this.options = options;
     this.role = options.role;
+    this.security = options.security ?? { tls: false };
     this.limits = resolveLimits(options.limits);
     for (const p of options.profiles ?? []) {
       if (this.profiles.has(p.uri)) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, `profile ${p.uri} registered twice`);
@@ -147,10 +176,36 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     return this.greeted;
   }
 
+  /**
+   * Record the session's authenticated identity (RFC 3080 §4). Only once: a
+   * second authentication on the same session is refused.
+   */
+  setIdentity(identity: SessionIdentity): void {
+    if (this.identity) throw new BeepError(ErrorCodes.INVALID_STATE, 'the session is already authenticated');
+    this.identity = Object.freeze({ ...identity });
+  }
+
+  /** Whether a profile may run now: 538 before TLS, 530 before authentication. */
+  profileAllowed(p: ChannelProfile): { code: number; diagnostic: string } | null {
+    const needTls = p.requires?.tls === true || (this.options.requireTls === true && p.tuning !== true);
+    if (needTls && !this.security.tls) return { code: 538, diagnostic: 'encryption required: tune the session with TLS first' };
+    if (p.requires?.authentication === true && !this.identity) return { code: 530, diagnostic: 'authentication required' };
+    return null;
+  }
+
+  /** Let output flow again after a tuning exchange that did not go ahead. */
+  releaseOutput(): void {
+    if (!this.outputHeld) return;
+    this.outputHeld = false;
+    this.requestOutput();
+  }
+
   /** Profile URIs to advertise in our greeting now. */
   advertisedProfiles(): string[] {
     const out: string[] = [];
     for (const p of this.profiles.values()) {
+      // Not offered while its TLS requirement cannot be met (authentication can still follow).
+      if (this.profileAllowed(p)?.code === 538) continue;
       const a = p.advertise ?? true;
       if (typeof a === 'function' ? a(this) : a) out.push(p.uri);
     }
@@ -533,7 +588,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
    */
   pull(budget = 256 * 1024): Uint8Array[] | null {
     this.outputRequested = false;
-    if (this.state === 'closed') return null;
+    if (this.state === 'closed' || this.outputHeld) return null;
     const out: Uint8Array[] = [];
     let bytes = 0;
     const after: (() => void)[] = [];
@@ -547,15 +602,15 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     }
     this.seqPending.clear();
     const ch0 = this.channels.get(0) as Channel;
-    while (bytes < budget && this.canSend(ch0)) bytes += this.frameFrom(ch0, out, after);
-    while (bytes < budget && this.ready.size > 0) {
+    while (bytes < budget && !this.outputHeld && this.canSend(ch0)) bytes += this.frameFrom(ch0, out, after);
+    while (bytes < budget && !this.outputHeld && this.ready.size > 0) {
       const ch = this.ready.values().next().value as Channel;
       this.ready.delete(ch);
       if (!this.canSend(ch)) continue;
       bytes += this.frameFrom(ch, out, after);
       if (this.canSend(ch)) this.ready.add(ch); // to the back: round-robin
     }
-    if (bytes >= budget) this.requestOutput();
+    if (bytes >= budget && !this.outputHeld) this.requestOutput();
     for (const f of after) f();
     return out.length > 0 ? out : null;
   }
@@ -586,6 +641,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     }
     if (last) {
       ch.outQueue.shift();
+      if (head.holdAfter) this.outputHeld = true;
       const done = head.onDone;
       after.push(() => {
         done?.();
@@ -629,6 +685,16 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     } catch (err) {
       this.emit('handlerError', err);
     }
+  }
+
+  /**
+   * @internal Advertise a new channel's whole receive window at once (a SEQ)
+   * rather than waiting for the first 4096 octets to be consumed.
+   */
+  announceWindow(ch: Channel): void {
+    if (ch.state === 'closed' || ch.recv.size <= 4096) return;
+    this.seqPending.add(ch);
+    this.requestOutput();
   }
 
   /** @internal A start we sent was refused or failed: forget the reserved number. */
@@ -708,7 +774,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   /** Start a channel: see `Session.startChannel`. */
   async startChannel(
     profiles: string | readonly (string | { uri: string; content?: string | Uint8Array })[],
-    options: { content?: string | Uint8Array; serverName?: string; signal?: AbortSignal } = {},
+    options: StartChannelOptions = {},
   ): Promise<Channel> {
     await this.whenGreeted();
     return requestMgmt.start(this, profiles, options);

@@ -8,7 +8,7 @@ import type { Buffer } from 'node:buffer';
 import { BeepError, BeepFramingError, BeepReplyError, ErrorCodes } from '../errors.js';
 import { BEEP_XML, mediaType } from '../framing/mime.js';
 import type { Channel, ReplySink } from './channel.js';
-import type { SessionCore } from './core.js';
+import type { SessionCore, StartChannelOptions } from './core.js';
 import type { IncomingMessage } from './message.js';
 import { buildClose, buildError, buildOk, buildProfileReply, buildStart, MgmtSyntaxError, parseMgmt, type MgmtElement, type StartElement, type CloseElement } from './mgmt.js';
 import type { Responder } from './responder.js';
@@ -78,6 +78,11 @@ async function onStart(core: SessionCore, el: StartElement, res: Responder): Pro
   for (const p of el.profiles) {
     const profile = core.profiles.get(p.uri);
     if (!profile) continue;
+    const denied = core.profileAllowed(profile);
+    if (denied) {
+      refusal = denied;
+      continue;
+    }
     let d: StartDecision;
     try {
       d = await profile.onStart?.({ number: n, serverName, content: p.content, session: core });
@@ -107,7 +112,19 @@ async function onStart(core: SessionCore, el: StartElement, res: Responder): Pro
     // The channel exists before its positive reply leaves, so the peer's first
     // frames on it are valid the moment it reads the reply.
     const ch = core.createChannel(n, 'open');
-    void res.reply(xml, XML).catch(() => undefined);
+    const sent = res.reply(xml, XML);
+    const afterReply = d && typeof d === 'object' && d.accept ? d.afterReply : undefined;
+    if (afterReply) {
+      // RFC 3080 §3.1: after the positive reply to a tuning start nothing more
+      // is sent; the profile takes over the transport once the reply is out.
+      const ch0 = core.channels.get(0) as Channel;
+      const out = ch0.outQueue[ch0.outQueue.length - 1];
+      if (out) out.holdAfter = true;
+      sent.then(() => afterReply(ch), () => undefined);
+    } else {
+      // The SEQ must follow the reply that creates the channel at the peer.
+      sent.then(() => core.announceWindow(ch), () => undefined);
+    }
     core.openChannel(ch, p.uri, p.content, true);
     return;
   }
@@ -168,7 +185,7 @@ async function onClose(core: SessionCore, el: CloseElement, res: Responder): Pro
 // ------------------------------------------------------------------ our requests
 
 /** Send a channel-0 MSG and resolve with the parsed positive reply; ERR rejects. */
-function mgmtRequest(core: SessionCore, xml: string, refusedCode: (typeof ErrorCodes)[keyof typeof ErrorCodes]): Promise<MgmtElement> {
+function mgmtRequest(core: SessionCore, xml: string, refusedCode: (typeof ErrorCodes)[keyof typeof ErrorCodes], hold = false): Promise<MgmtElement> {
   const ch0 = core.channels.get(0) as Channel;
   return new Promise<MgmtElement>((resolve, reject) => {
     const poorly = (why: string): void => {
@@ -205,7 +222,8 @@ function mgmtRequest(core: SessionCore, xml: string, refusedCode: (typeof ErrorC
       nul: () => poorly('NUL on channel 0'),
       fail: reject,
     };
-    core.sendRequest(ch0, xml, { contentType: BEEP_XML }, sink);
+    const pr = core.sendRequest(ch0, xml, { contentType: BEEP_XML }, sink);
+    if (hold && pr?.out) pr.out.holdAfter = true;
   });
 }
 
@@ -217,7 +235,7 @@ type StartProfiles = string | readonly (string | { uri: string; content?: string
 
 /** @internal Our side of channel management. */
 export const requestMgmt = {
-  async start(core: SessionCore, profiles: StartProfiles, options: { content?: string | Uint8Array; serverName?: string; signal?: AbortSignal }): Promise<Channel> {
+  async start(core: SessionCore, profiles: StartProfiles, options: StartChannelOptions): Promise<Channel> {
     const list = (typeof profiles === 'string' ? [profiles] : profiles).map((p) =>
       typeof p === 'string' ? (options.content === undefined ? { uri: p } : { uri: p, content: options.content }) : p,
     );
@@ -229,9 +247,10 @@ export const requestMgmt = {
     const ch = core.createChannel(n, 'starting');
     let el: MgmtElement;
     try {
-      el = await mgmtRequest(core, xml, ErrorCodes.START_REFUSED);
+      el = await mgmtRequest(core, xml, ErrorCodes.START_REFUSED, options.hold === true);
     } catch (err) {
       core.abortStart(ch);
+      if (options.hold) core.releaseOutput();
       throw err;
     }
     if (el.kind !== 'profile' || !list.some((p) => p.uri === el.uri)) {
@@ -243,6 +262,7 @@ export const requestMgmt = {
     ch.startContent = el.content;
     if (core.serverName === undefined && options.serverName !== undefined) core.serverName = options.serverName;
     core.openChannel(ch, el.uri, el.content, false);
+    if (!options.hold) core.announceWindow(ch);
     if (options.signal?.aborted) {
       // The caller gave up while the start was in flight: close what was opened.
       void ch.close(200).catch(() => undefined);

@@ -240,6 +240,8 @@ export class OutboundMessage {
   onFail: ((err: Error) => void) | undefined;
   /** Called when queued octets fall to or below the high-water mark. */
   private drainWaiters: (() => void)[] = [];
+  /** Hold all further output of the session once this message's last frame is out (tuning). */
+  holdAfter = false;
   /** Set when the message was cut short (pre-emptive ERR, abort). */
   truncated = false;
 
@@ -272,9 +274,21 @@ export class OutboundMessage {
     this.fireDrain();
   }
 
+  /**
+   * Octets of entity headers at the front of a streamed message: they are not
+   * sent alone in a frame of their own while the body has not started.
+   */
+  headLength = 0;
+
   /** Whether a frame can be produced now (data queued, or an end to send). */
   get sendable(): boolean {
-    return !this.done && (this.queued > 0 || this.ended);
+    return !this.done && (this.ended || this.queued > (this.started ? 0 : this.headLength));
+  }
+
+  /** Queue the entity-header block that starts a streamed message. */
+  writeHead(head: Uint8Array): void {
+    this.write(head);
+    this.headLength = head.byteLength;
   }
 
   /** Take up to `max` octets as views for one frame; `last` when it ends the message. */

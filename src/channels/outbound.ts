@@ -39,7 +39,7 @@ export function queueBody(core: SessionCore, ch: Channel, type: 'MSG' | 'RPY' | 
     out = queueMessage(core, ch, type, msgno, ansno, body, headers);
   } else {
     out = new OutboundMessage(type, msgno, ansno);
-    out.write(encodeEntityHeaders(headers));
+    out.writeHead(encodeEntityHeaders(headers));
     ch.outQueue.push(out);
     core.markReady(ch);
     void pump(core, ch, out, body);
@@ -83,7 +83,7 @@ export async function pump(core: SessionCore, ch: Channel, out: OutboundMessage,
 
 export function replyWritable(core: SessionCore, ch: Channel, im: InboundRequest, type: 'RPY' | 'ANS', ansno: number | undefined, headers: EntityHeaders | undefined): Writable {
   const out = new OutboundMessage(type, im.msg.msgno, ansno);
-  out.write(encodeEntityHeaders(headers));
+  out.writeHead(encodeEntityHeaders(headers));
   if (type === 'RPY') out.onDone = () => core.replyDone(ch, im);
   ch.outQueue.push(out);
   core.markReady(ch);

@@ -11,9 +11,9 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BeepError, ErrorCodes } from '../errors.js';
 import type { Channel } from './channel.js';
-import { SessionCore, type SessionCoreOptions } from './core.js';
+import { SessionCore, type SessionCoreOptions, type StartChannelOptions } from './core.js';
 import type { Greeting } from './mgmt.js';
-import type { Role } from './types.js';
+import type { Role, TransportSecurity } from './types.js';
 
 /** Options shared by {@link connect} and {@link createServer}. */
 export type SessionOptions = Omit<SessionCoreOptions, 'role'>;
@@ -26,6 +26,8 @@ export interface SessionEvents {
   close: [error: BeepError | undefined];
   /** A profile handler threw or rejected; the session carries on. */
   handlerError: [error: unknown];
+  /** A tuning reset completed: a fresh session state over the new transport (greetings under way). */
+  tuned: [core: SessionCore];
 }
 
 /**
@@ -74,6 +76,7 @@ export class Session extends EventEmitter<SessionEvents> {
         const s = this.socket;
         s.once('finish', () => {
           const t = setTimeout(() => s.destroy(), 2000);
+          t.unref();
           s.once('close', () => clearTimeout(t));
         });
       }
@@ -167,7 +170,7 @@ export class Session extends EventEmitter<SessionEvents> {
    */
   startChannel(
     profiles: string | readonly (string | { uri: string; content?: string | Uint8Array })[],
-    options: { content?: string | Uint8Array; serverName?: string; signal?: AbortSignal } = {},
+    options: StartChannelOptions = {},
   ): Promise<Channel> {
     return this.core.startChannel(profiles, options);
   }
@@ -190,6 +193,30 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Resolves once the transport has closed. */
   whenClosed(): Promise<void> {
     return this.closed;
+  }
+
+  /**
+   * Tuning (RFC 3080 §3): stop reading the transport, hand it to `wrap` (e.g.
+   * a TLS handshake over it), then reset onto what `wrap` returns and greet
+   * again. Call it once nothing more is to be sent on the old state (the
+   * channel layer holds output after a tuning reply). A failing `wrap`
+   * terminates the session with its error.
+   */
+  async upgrade(wrap: (raw: Duplex) => Promise<{ socket: Duplex; security: TransportSecurity }>): Promise<void> {
+    const raw = this.socket;
+    this.detach();
+    let result: { socket: Duplex; security: TransportSecurity };
+    try {
+      result = await wrap(raw);
+    } catch (err) {
+      const e = err instanceof BeepError ? err : new BeepError(ErrorCodes.TRANSPORT, `transport tuning failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      this.core.terminate(e);
+      raw.destroy();
+      this.emit('close', e);
+      throw e;
+    }
+    this.resetTransport(result.socket, { security: result.security });
+    this.emit('tuned', this.core);
   }
 
   /**

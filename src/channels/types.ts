@@ -88,13 +88,44 @@ export interface StartRequest {
   readonly session: SessionCore;
 }
 
-/** A profile's answer to a start request: accept (optionally piggybacking content) or refuse. */
+/**
+ * A profile's answer to a start request: accept (optionally piggybacking
+ * content) or refuse. A tuning profile (RFC 3080 §3) passes `afterReply`:
+ * once the positive reply has been written, nothing more is sent on the
+ * session and `afterReply` runs — e.g. to start a TLS handshake and reset.
+ */
 export type StartDecision =
   | void
   | undefined
   | true
-  | { accept: true; content?: string | Uint8Array }
+  | { accept: true; content?: string | Uint8Array; afterReply?: (channel: Channel) => void }
   | { accept: false; code: number; diagnostic?: string };
+
+/** What the transport provides (set by the glue; replaced on a tuning reset). */
+export interface TransportSecurity {
+  /** The transport is TLS (RFC 3080 §3.1). */
+  tls: boolean;
+  /** Negotiated TLS version, e.g. `TLSv1.3`. */
+  protocol?: string;
+  /** Negotiated cipher suite name. */
+  cipher?: string;
+  /** The peer's certificate (DER), when it presented one and it was verified. */
+  peerCertificate?: Uint8Array;
+  /** Subject CN of a verified peer certificate. */
+  peerCommonName?: string;
+  /** The TLS-PSK identity used, when the session is PSK-secured. */
+  pskIdentity?: string;
+}
+
+/** The authenticated identity of a session (RFC 3080 §4). */
+export interface SessionIdentity {
+  /** Authentication identity (who proved it). */
+  authcid: string;
+  /** Authorization identity (who to act as); defaults to `authcid`. */
+  authzid: string;
+  /** The mechanism that authenticated it, e.g. `SCRAM-SHA-256`. */
+  mechanism: string;
+}
 
 /** A close request from the peer. */
 export interface CloseRequest {
@@ -117,6 +148,16 @@ export interface ChannelProfile {
    * asked each time a greeting is sent (e.g. after a tuning reset).
    */
   readonly advertise?: boolean | ((session: SessionCore) => boolean);
+  /**
+   * Conditions checked before `onStart`: a start before TLS is refused with
+   * 538, one before authentication with 530 (RFC 3080 §8).
+   */
+  readonly requires?: { readonly tls?: boolean; readonly authentication?: boolean };
+  /**
+   * A tuning profile (TLS, SASL): offered and accepted even where the session
+   * requires TLS first (`requireTls`).
+   */
+  readonly tuning?: boolean;
   /** Accept or refuse a channel the peer asks to start. Default: accept. */
   onStart?(request: StartRequest): StartDecision | Promise<StartDecision>;
   /** Called once a channel with this profile exists (either side started it). */

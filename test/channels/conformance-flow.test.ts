@@ -237,7 +237,8 @@ test('flow control: windows are per channel (a stalled channel does not block an
 // ---------------------------------------------------------------- the server's SEQ frames (RFC 3081 §3.1.3–4)
 
 test('the server sends a SEQ reopening the window once it consumed a window-filling frame', async (t) => {
-  const h = await harness(t);
+  // The RFC 3081 §3.1.1 minimum buffer: the window stays 4096 until data is consumed.
+  const h = await harness(t, [], { limits: { receiveWindow: 4096 } });
   const p = await h.ready({ 1: ECHO });
   p.autoAck(1, 65536); // let the echo stream back
   const head = `\r\n${'x'.repeat(4094)}`;
@@ -325,4 +326,18 @@ test('pre-emptive ERR: the RFC-prescribed empty complete MSG frame ends the mess
   await preemptScenario(t, async (p) => {
     p.msg(1, 0, '', false);
   });
+});
+
+test('a new channel\'s whole receive window is announced by a SEQ right after the reply that starts it', async (t) => {
+  const h = await harness(t);
+  const p = await h.peer();
+  await p.greet();
+  await p.startChannel(1, ECHO);
+  const seq = await p.expectFrame<Extract<RawFrame, { type: 'SEQ' }>>((f) => f.type === 'SEQ' && f.channel === 1, 5000, 'SEQ on channel 1');
+  t.is(seq.ackno, 0, 'nothing received yet');
+  t.true(seq.window > 4096, `window ${seq.window} beyond the initial 4096`);
+  const startReply = p.frames.findIndex((f) => f.type === 'RPY' && f.channel === 0 && f.msgno === 1);
+  const seqIndex = p.frames.indexOf(seq);
+  t.true(startReply >= 0 && startReply < seqIndex, 'the SEQ follows the RPY that creates the channel');
+  t.deepEqual(p.violations, []);
 });

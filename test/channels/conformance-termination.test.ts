@@ -6,7 +6,7 @@
  */
 import { Buffer } from 'node:buffer';
 import test from 'ava';
-import { defineProfile, type ChannelProfile } from '../../src/index.js';
+import { defineProfile, type ChannelProfile, type ServerOptions } from '../../src/index.js';
 import {
   ANSWERS,
   BEEP_XML_HEAD,
@@ -25,6 +25,8 @@ import {
 interface BadCase {
   /** Extra profiles the listener serves. */
   profiles?: readonly ChannelProfile[];
+  /** Listener options (e.g. limits). */
+  serverOptions?: Omit<ServerOptions, 'profiles'>;
   /** Channels peer A starts first (default: channel 1 echo). */
   channels?: Record<number, string>;
   /** Skip the greeting exchange (A never greets). */
@@ -64,7 +66,7 @@ async function assertServerHealthy(t: import('ava').ExecutionContext, h: Harness
 
 const terminates = test.macro({
   async exec(t, c: BadCase) {
-    const h = await harness(t, c.profiles);
+    const h = await harness(t, c.profiles, c.serverOptions);
     const b = await h.ready({ 1: ECHO });
     t.true(await b.echo(1, 'before'), 'concurrent session echoes before');
 
@@ -182,11 +184,16 @@ test('continuation violation: MSG 1 0 * then MSG 1 1 .', terminates, {
 
 // ---------------------------------------------------------------- windows (RFC 3081 §3.1)
 
+// A listener whose receive buffer is the RFC 3081 §3.1.1 minimum never widens
+// a fresh channel's window beyond 4096 before data is consumed.
+const RFC_WINDOW = { limits: { receiveWindow: 4096 } };
 test('window overrun: 4097 octets in one frame on a fresh channel', terminates, {
+  serverOptions: RFC_WINDOW,
   channels: { 1: ANSWERS },
   bad: (a) => a.frame('MSG', 1, 0, 'a'.repeat(4097), { unchecked: true }),
 });
 test('window overrun: 4000 + 200 octets on a fresh channel without a SEQ', terminates, {
+  serverOptions: RFC_WINDOW,
   channels: { 1: ANSWERS },
   // No line end in the payload: the MIME header block never ends, so nothing
   // is consumed and no SEQ can legitimately widen the window meanwhile.
@@ -195,6 +202,13 @@ test('window overrun: 4000 + 200 octets on a fresh channel without a SEQ', termi
       a.frame('MSG', 1, 0, 'a'.repeat(4000), { more: true }),
       a.frame('MSG', 1, 0, 'a'.repeat(200), { unchecked: true }),
     ]),
+});
+test('window overrun: one octet beyond the window the server announced for a fresh channel', terminates, {
+  channels: { 1: ANSWERS },
+  prepare: async (a) => {
+    await a.waitWindow(1, 4097); // the server's SEQ announcing its whole receive window
+  },
+  bad: (a) => a.frame('MSG', 1, 0, 'a'.repeat(a.serverEdge(1) - a.seq(1) + 1), { unchecked: true }),
 });
 test('SEQ for a channel never opened', terminates, { bad: () => `SEQ 7 0 4096\r\n` });
 test('SEQ acknowledging octets never sent (channel 0)', terminates, { bad: (a) => `SEQ 0 ${a.received(0) + 1} 4096\r\n` });

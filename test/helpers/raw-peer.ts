@@ -25,7 +25,7 @@
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import type { ExecutionContext } from 'ava';
-import { createServer, echoProfile, answersProfile, type BeepServer, type ChannelProfile, type Session } from '../../src/index.js';
+import { createServer, echoProfile, answersProfile, type BeepServer, type ChannelProfile, type ServerOptions, type Session } from '../../src/index.js';
 
 export const ECHO = 'http://xml.resource.org/profiles/NULL/ECHO';
 export const ANSWERS = 'urn:beepstream:profiles:answers';
@@ -619,8 +619,8 @@ export interface Harness {
  * Start a listener serving echo, answers and `extra` on 127.0.0.1:0, torn down
  * after the test (peers destroyed first, so teardown never waits on them).
  */
-export async function harness(t: ExecutionContext, extra: readonly ChannelProfile[] = []): Promise<Harness> {
-  const server = createServer({ profiles: [echoProfile, answersProfile, ...extra] });
+export async function harness(t: ExecutionContext, extra: readonly ChannelProfile[] = [], options: Omit<ServerOptions, 'profiles'> = {}): Promise<Harness> {
+  const server = createServer({ ...options, profiles: [echoProfile, answersProfile, ...extra] });
   const handlerErrors: unknown[] = [];
   const sessions: Session[] = [];
   server.on('session', (s) => {
