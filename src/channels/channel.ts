@@ -24,6 +24,12 @@ export type ChannelState = 'starting' | 'open' | 'closing' | 'closed';
 export interface RequestOptions extends EntityHeaders {
   /** Abort waiting for the reply (the reply, when it comes, is discarded). */
   signal?: AbortSignal;
+  /**
+   * Tuning: send nothing more on the session once this MSG is out, until its
+   * reply (RFC 3080 §3.1.3.1). After a negative reply call
+   * `session.core.releaseOutput()`; after a positive one, reset the transport.
+   */
+  hold?: boolean;
 }
 
 /** @internal How a reply to one of our MSGs is consumed. */

@@ -14,6 +14,7 @@ import { encodeEntityHeaders, type EntityHeaders } from '../framing/mime.js';
 import type { Channel, InboundRequest, PendingRequest, ReplySink, RequestOptions } from './channel.js';
 import { OutboundMessage, bodyChunks, isImmediateBody, toBytes, type BodyInit } from './message.js';
 import type { SessionCore } from './core.js';
+import type { ReplyOptions } from './responder.js';
 
 
 /** Queue a whole message on `ch`. */
@@ -138,7 +139,10 @@ export function sendReply(core: SessionCore, ch: Channel, im: InboundRequest, ty
     im.preempted = true;
     im.msg.discard();
   }
-  const { out, done } = queueBody(core, ch, type, im.msg.msgno, ansno, body, headers);
+  const { hold, ...entity } = (headers ?? {}) as ReplyOptions;
+  const { out, done } = queueBody(core, ch, type, im.msg.msgno, ansno, body, entity);
+  // A tuning reply (e.g. <proceed/>): nothing more is sent once it is out.
+  if (hold) out.holdAfter = true;
   if (type !== 'ANS') {
     const prev = out.onDone;
     out.onDone = () => {
@@ -164,10 +168,12 @@ export function sendRequest(core: SessionCore, ch: Channel, body: BodyInit | und
   }
   if (options.signal?.aborted) return fail(abortError(options.signal));
   const msgno = allocMsgno(core, ch);
-  const { signal, ...headers } = options;
+  const { signal, hold, ...headers } = options;
   const pr: PendingRequest = { msgno, out: null, sink, replyKind: undefined, reply: null, answers: new Map(), abandoned: false };
   ch.outstanding.set(msgno, pr);
   const { out } = queueBody(core, ch, 'MSG', msgno, undefined, body, headers);
+  // A tuning request (e.g. <ready/>): "the sender ... sends nothing more until the reply" (RFC 3080 §3.1.3.1).
+  if (hold) out.holdAfter = true;
   pr.out = out;
   if (signal) {
     const onAbort = (): void => {

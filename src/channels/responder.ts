@@ -11,7 +11,13 @@ import { buildError } from './mgmt.js';
 import type { BodyInit } from './message.js';
 
 /** Options of a reply or an answer. */
-export interface ReplyOptions extends EntityHeaders {}
+export interface ReplyOptions extends EntityHeaders {
+  /**
+   * Tuning: once this reply is out, send nothing more on the session (the
+   * profile then resets the transport, RFC 3080 §3).
+   */
+  hold?: boolean;
+}
 
 /** @internal What a Responder needs from the session core. */
 export interface ResponderHost {

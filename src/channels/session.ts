@@ -8,6 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { BeepError, ErrorCodes } from '../errors.js';
 import type { Channel } from './channel.js';
@@ -239,8 +240,16 @@ export class Session extends EventEmitter<SessionEvents> {
 
 /** TCP ABORT where the transport is a TCP socket; a plain destroy otherwise. */
 function abort(socket: Duplex): void {
-  if (socket instanceof net.Socket && !socket.destroyed && socket.readyState === 'open') socket.resetAndDestroy();
-  else socket.destroy();
+  // A TLS socket has no TCP handle of its own to reset: destroy it (its TCP socket goes with it).
+  if (socket instanceof net.Socket && !(socket instanceof tls.TLSSocket) && !socket.destroyed && socket.readyState === 'open') {
+    try {
+      socket.resetAndDestroy();
+      return;
+    } catch {
+      /* fall through */
+    }
+  }
+  socket.destroy();
 }
 
 /** Options of {@link connect}. */

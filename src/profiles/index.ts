@@ -6,3 +6,4 @@
 export * from './define.js';
 export * from './echo.js';
 export * from './answers.js';
+export * from './tls.js';

@@ -1,0 +1,347 @@
+/**
+ * The TLS transport security profile, `http://iana.org/beep/TLS` (RFC 3080
+ * §3.1), built on the public profile API: `<ready/>` (piggybacked on the
+ * start or as a MSG) → `<proceed/>` or `<error>`; then both peers run the TLS
+ * handshake over the same TCP connection and the session is reset (every
+ * channel discarded, numbering and windows restarted, fresh greetings — the
+ * TLS profile no longer offered).
+ *
+ * Modes: certificates (server certificate, optional client certificate, CA
+ * pinning, hostname check) and TLS-PSK (TLS 1.3 or TLS 1.2 AEAD PSK suites).
+ * TLS 1.2 is the floor and only AEAD suites are offered, so a null cipher can
+ * never be negotiated.
+ *
+ * @module
+ */
+import { Buffer } from 'node:buffer';
+import { X509Certificate } from 'node:crypto';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { BeepError, BeepReplyError, ErrorCodes } from '../errors.js';
+import { BEEP_XML } from '../framing/mime.js';
+import { MgmtSyntaxError } from '../channels/mgmt.js';
+import { Session } from '../channels/session.js';
+import type { SessionCore } from '../channels/core.js';
+import type { TransportSecurity } from '../channels/types.js';
+import { defineProfile } from './define.js';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+
+/** URI of the TLS profile (RFC 3080 §6.2). */
+export const TLS_URI = 'http://iana.org/beep/TLS';
+
+/**
+ * Cipher suites offered: TLS 1.3 AEAD suites, then TLS 1.2 ECDHE and PSK
+ * suites with AES-GCM or ChaCha20-Poly1305. No NULL, no CBC, no RC4.
+ */
+export const TLS_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+  'PSK-AES128-GCM-SHA256',
+  'PSK-AES256-GCM-SHA384',
+  'PSK-CHACHA20-POLY1305',
+].join(':');
+
+/** Milliseconds allowed for the TLS handshake (default). */
+export const TLS_HANDSHAKE_TIMEOUT = 30_000;
+
+type Pem = string | Buffer | readonly (string | Buffer)[];
+
+/** Options of the listening (server) side of the TLS profile. */
+export interface TlsServerOptions {
+  /** Server certificate chain (PEM). Required unless `psk` is given. */
+  cert?: Pem;
+  /** Private key of `cert` (PEM). */
+  key?: Pem;
+  /** CAs to verify client certificates against; with it, clients must present one. */
+  ca?: Pem;
+  /** Ask for a client certificate but accept a session without one (default: required when `ca` is set). */
+  clientCertOptional?: boolean;
+  /** TLS-PSK: return the key for an identity, or null to refuse it. */
+  psk?: (identity: string) => Uint8Array | null;
+  /** Lowest TLS version (default and floor `TLSv1.2`). */
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** Handshake timeout in milliseconds. */
+  handshakeTimeout?: number;
+}
+
+/** Options of the initiating (client) side of the TLS profile. */
+export interface TlsClientOptions {
+  /** CAs the server certificate must chain to (default: the system store). */
+  ca?: Pem;
+  /** Client certificate and key, for servers that ask for one. */
+  cert?: Pem;
+  key?: Pem;
+  /**
+   * Name the server certificate must match (and sent as SNI and as the
+   * `serverName` of the start). Default: the host connected to.
+   */
+  serverName?: string;
+  /** TLS-PSK identity and key (the identity must not reveal secrets). */
+  psk?: { identity: string; key: Uint8Array };
+  /** Lowest TLS version (default and floor `TLSv1.2`). */
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** Highest TLS version (default `TLSv1.3`). */
+  maxVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** Send `<ready/>` as a MSG on an opened channel instead of piggybacking it on the start. */
+  readyAsMessage?: boolean;
+  /** Handshake timeout in milliseconds. */
+  handshakeTimeout?: number;
+}
+
+const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', processEntities: false, ignoreDeclaration: true });
+
+/** Parse a TLS profile element: `ready`, `proceed` or `error` (RFC 3080 §7.2). */
+export function parseTlsElement(content: Uint8Array | string | undefined): { kind: 'ready' | 'proceed'; version: string } | { kind: 'error'; code: number; diagnostic: string } {
+  const text = typeof content === 'string' ? content : content === undefined ? '' : Buffer.from(content).toString('utf8');
+  if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw new MgmtSyntaxError(500, 'DOCTYPE not allowed');
+  if (text.length > 4096 || XMLValidator.validate(text) !== true) throw new MgmtSyntaxError(500, 'malformed TLS profile element');
+  const doc = parser.parse(text) as Record<string, unknown>;
+  const names = Object.keys(doc);
+  if (names.length !== 1) throw new MgmtSyntaxError(500, 'expected one element');
+  const name = names[0] as string;
+  const el = doc[name];
+  const attrs = el && typeof el === 'object' ? (el as Record<string, string>) : {};
+  if (name === 'ready' || name === 'proceed') return { kind: name, version: attrs.version ?? '1' };
+  if (name === 'error') {
+    const code = Number(attrs.code);
+    const diag = typeof el === 'string' ? el : (attrs['#text'] ?? '');
+    return { kind: 'error', code: Number.isInteger(code) ? code : 0, diagnostic: String(diag).trim() };
+  }
+  throw new MgmtSyntaxError(501, `unexpected element <${name.slice(0, 32)}>`);
+}
+
+function checkCipher(s: tls.TLSSocket): void {
+  // Belt and braces on top of the cipher list: refuse anything but an AEAD suite.
+  const c = s.getCipher()?.name ?? '';
+  if (!/GCM|CHACHA20|CCM/.test(c) || /NULL/i.test(c)) throw new BeepError(ErrorCodes.TRANSPORT, `refusing negotiated cipher ${c}`);
+}
+
+function securityOf(s: tls.TLSSocket, pskIdentity?: string): TransportSecurity {
+  const out: TransportSecurity = { tls: true };
+  const proto = s.getProtocol();
+  if (proto) out.protocol = proto;
+  const c = s.getCipher()?.name;
+  if (c) out.cipher = c;
+  if (s.authorized) {
+    const peer = s.getPeerCertificate(true);
+    if (peer && peer.raw) {
+      out.peerCertificate = new Uint8Array(peer.raw);
+      const cn = peer.subject?.CN;
+      if (typeof cn === 'string') out.peerCommonName = cn;
+      else {
+        try {
+          const x = new X509Certificate(peer.raw);
+          const m = /CN=([^\n,]+)/.exec(x.subject);
+          if (m) out.peerCommonName = m[1] as string;
+        } catch {
+          /* no CN */
+        }
+      }
+    }
+  }
+  if (pskIdentity !== undefined) out.pskIdentity = pskIdentity;
+  return out;
+}
+
+/** Wait for a TLS socket's handshake, with a timeout; never leaves listeners behind. */
+function handshake(s: tls.TLSSocket, event: 'secure' | 'secureConnect', timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new BeepError(ErrorCodes.TRANSPORT, `TLS handshake timed out after ${timeoutMs} ms`)), timeoutMs);
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      s.off(event, ok);
+      s.off('error', fail);
+      s.off('close', closed);
+    };
+    const ok = (): void => {
+      cleanup();
+      resolve();
+    };
+    const fail = (err: Error): void => {
+      cleanup();
+      s.destroy();
+      reject(err instanceof BeepError ? err : new BeepError(ErrorCodes.TRANSPORT, `TLS handshake failed: ${err.message}`, { cause: err }));
+    };
+    const closed = (): void => fail(new BeepError(ErrorCodes.TRANSPORT, 'TLS handshake failed: connection closed'));
+    s.once(event, ok);
+    s.once('error', fail);
+    s.once('close', closed);
+  });
+}
+
+function serverUpgrade(session: Session, options: TlsServerOptions, context: tls.TlsOptions): void {
+  let pskIdentity: string | undefined;
+  const requireClientCert = options.ca !== undefined && !options.clientCertOptional;
+  void session
+    .upgrade(
+      (raw: Duplex) =>
+        new Promise((resolve, reject) => {
+          // A non-listening tls.Server takes the raw socket as if it had just
+          // connected, so Node's own client-certificate checks apply.
+          const server = tls.createServer({
+            ...context,
+            requestCert: options.ca !== undefined,
+            rejectUnauthorized: requireClientCert,
+            handshakeTimeout: options.handshakeTimeout ?? TLS_HANDSHAKE_TIMEOUT,
+            ...(options.psk
+              ? {
+                  pskCallback: (_socket: tls.TLSSocket, identity: string) => {
+                    const key = options.psk?.(identity) ?? null;
+                    if (key) pskIdentity = identity;
+                    return key;
+                  },
+                }
+              : {}),
+          });
+          const done = (err: Error | null, s?: tls.TLSSocket): void => {
+            raw.off('close', onClose);
+            server.removeAllListeners();
+            if (err) {
+              raw.destroy();
+              reject(err instanceof BeepError ? err : new BeepError(ErrorCodes.TRANSPORT, `TLS handshake failed: ${err.message}`, { cause: err }));
+              return;
+            }
+            try {
+              checkCipher(s as tls.TLSSocket);
+            } catch (e) {
+              s?.destroy();
+              reject(e);
+              return;
+            }
+            resolve({ socket: s as tls.TLSSocket, security: securityOf(s as tls.TLSSocket, pskIdentity) });
+          };
+          const onClose = (): void => done(new BeepError(ErrorCodes.TRANSPORT, 'TLS handshake failed: connection closed (client certificate missing or not trusted?)'));
+          raw.once('close', onClose);
+          server.once('secureConnection', (s: tls.TLSSocket) => done(null, s));
+          server.once('tlsClientError', (err: Error) => done(err));
+          server.emit('connection', raw);
+        }),
+    )
+    .catch(() => undefined); // the session reports the failure through its 'close' event
+}
+
+/**
+ * The TLS profile for the side that accepts TLS starts (usually the
+ * listener). Offered only while the session is not yet TLS.
+ */
+export function tlsProfile(options: TlsServerOptions) {
+  if (!options.psk && !(options.cert && options.key)) {
+    throw new BeepError(ErrorCodes.INVALID_ARGUMENT, 'the TLS profile needs cert and key, or psk');
+  }
+  const context: tls.TlsOptions = {
+    ...(options.cert ? { cert: options.cert as string } : {}),
+    ...(options.key ? { key: options.key as string } : {}),
+    ...(options.ca ? { ca: options.ca as string } : {}),
+    minVersion: options.minVersion ?? 'TLSv1.2',
+    ciphers: TLS_CIPHERS,
+  };
+  // Fail at configuration time, not at the first handshake, on a bad cert or key.
+  tls.createSecureContext(context);
+  const owner = (core: SessionCore): Session => {
+    if (!(core.owner instanceof Session)) throw new BeepError(ErrorCodes.INVALID_STATE, 'TLS needs a socket session');
+    return core.owner;
+  };
+  return defineProfile({
+    uri: TLS_URI,
+    tuning: true,
+    advertise: (core) => !core.security.tls,
+    onStart({ content, session }) {
+      if (session.security.tls) return { accept: false, code: 550, diagnostic: 'TLS is already in place' };
+      if (content === undefined || content.length === 0) return { accept: true }; // <ready/> will come as a MSG
+      let el;
+      try {
+        el = parseTlsElement(content);
+      } catch (err) {
+        return { accept: false, code: err instanceof MgmtSyntaxError ? err.replyCode : 500, diagnostic: 'expected <ready />' };
+      }
+      if (el.kind !== 'ready') return { accept: false, code: 501, diagnostic: 'expected <ready />' };
+      // RFC 3080 §3.1.3.1: reply <proceed/>, then both peers start the handshake.
+      return { accept: true, content: '<proceed />', afterReply: () => serverUpgrade(owner(session), options, context) };
+    },
+    async onMessage(msg, res, channel) {
+      let el;
+      try {
+        el = parseTlsElement(await msg.bytes(4096));
+      } catch {
+        await res.error(500, 'expected <ready />');
+        return;
+      }
+      if (el.kind !== 'ready') {
+        await res.error(501, 'expected <ready />');
+        return;
+      }
+      if (channel.core.security.tls) {
+        await res.error(550, 'TLS is already in place');
+        return;
+      }
+      const sent = res.reply('<proceed />', { contentType: BEEP_XML, hold: true });
+      await sent;
+      serverUpgrade(owner(channel.core), options, context);
+    },
+  });
+}
+
+/**
+ * Tune a session with TLS as the initiator (RFC 3080 §3.1): ask for TLS,
+ * handshake, and wait for the fresh greeting over TLS. Rejects — and the
+ * session is gone — if the handshake fails (wrong key, untrusted or
+ * mismatched certificate); rejects with {@link BeepReplyError} and leaves the
+ * session usable if the peer refuses TLS.
+ */
+export async function startTls(session: Session, options: TlsClientOptions = {}): Promise<void> {
+  const startOpts = options.serverName === undefined ? {} : { serverName: options.serverName };
+  let proceed;
+  if (options.readyAsMessage) {
+    const ch = await session.startChannel(TLS_URI, startOpts);
+    let reply;
+    try {
+      reply = await ch.request('<ready />', { contentType: BEEP_XML, hold: true });
+    } catch (err) {
+      session.core.releaseOutput();
+      throw err;
+    }
+    proceed = parseTlsElement(await reply.bytes(4096));
+  } else {
+    const ch = await session.startChannel(TLS_URI, { ...startOpts, content: '<ready />', hold: true });
+    proceed = parseTlsElement(ch.startContent);
+  }
+  if (proceed.kind === 'error') {
+    session.core.releaseOutput();
+    throw new BeepReplyError(ErrorCodes.START_REFUSED, proceed.code, proceed.diagnostic);
+  }
+  if (proceed.kind !== 'proceed') {
+    const e = new BeepError(ErrorCodes.BAD_REPLY, 'expected <proceed /> from the TLS profile', { origin: 'remote' });
+    session.destroy(e);
+    throw e;
+  }
+  const host = (session.socket as import('node:net').Socket).remoteAddress;
+  await session.upgrade(async (raw) => {
+    const psk = options.psk;
+    const servername = options.serverName;
+    const s = tls.connect({
+      socket: raw as import('node:net').Socket,
+      ...(servername !== undefined && !/^[0-9.]+$|:/.test(servername) ? { servername } : {}),
+      ...(options.ca ? { ca: options.ca as string } : {}),
+      ...(options.cert ? { cert: options.cert as string } : {}),
+      ...(options.key ? { key: options.key as string } : {}),
+      minVersion: options.minVersion ?? 'TLSv1.2',
+      maxVersion: options.maxVersion ?? 'TLSv1.3',
+      ciphers: TLS_CIPHERS,
+      rejectUnauthorized: true,
+      ...(psk
+        ? { pskCallback: () => ({ identity: psk.identity, psk: psk.key as unknown as DataView }), checkServerIdentity: () => undefined }
+        : { checkServerIdentity: (_h: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(servername ?? host ?? 'localhost', cert) }),
+    });
+    await handshake(s, 'secureConnect', options.handshakeTimeout ?? TLS_HANDSHAKE_TIMEOUT);
+    checkCipher(s);
+    return { socket: s, security: securityOf(s, psk?.identity) };
+  });
+  await session.whenGreeted();
+}
