@@ -116,6 +116,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** Life-cycle state. */
   state: ChannelState;
 
+  /**
+   * Scheduling weight: frames this channel may send per round-robin turn
+   * (1–64, default 1). Give bulk channels that should get a larger share more.
+   */
+  weight = 1;
+  /** Control channel: served before every other channel but channel 0 (set from the profile's `control`). */
+  control = false;
   /** @internal */ handler: ChannelProfile | undefined;
   /** @internal */ readonly recv: RecvWindow;
   /** @internal */ readonly send = new SendWindow();

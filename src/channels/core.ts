@@ -116,6 +116,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   private readonly decoder: FrameDecoder;
   private readonly seqPending = new Set<Channel>();
   private readonly ready = new Set<Channel>();
+  private readonly readyControl = new Set<Channel>();
   private readonly recentlyClosed: number[] = [];
   private nextChannel: number;
   private readonly greeted: Promise<Greeting>;
@@ -460,8 +461,41 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   private credit(ch: Channel, n: number): void {
     ch.recv.consume(n);
     if (ch.state === 'closed') return;
+    this.autotune(ch);
     this.seqPending.add(ch);
     this.requestOutput();
+  }
+
+  /** Receive buffer granted beyond the channels' initial windows, across the session. */
+  private budgetUsed = 0;
+
+  /**
+   * Window auto-tuning (RFC 3081 §3.1.4: advertise windows from available
+   * buffer space, slow readers get small windows): double a channel's buffer
+   * when the window is what limits it, halve it when its reader falls a whole
+   * window behind, all within `maxReceiveWindow` and the session budget.
+   */
+  private autotune(ch: Channel): void {
+    const r = ch.recv;
+    const floor = this.limits.receiveWindow;
+    if (r.wantsGrowth() && r.size < this.limits.maxReceiveWindow) {
+      const grow = Math.min(r.size, this.limits.maxReceiveWindow - r.size, this.limits.sessionReceiveBudget - this.budgetUsed);
+      if (grow > 0) {
+        r.resize(r.size + grow);
+        this.budgetUsed += grow;
+      }
+    } else if (r.wantsShrink(floor)) {
+      const shrink = r.size - Math.max(floor, r.size >>> 1);
+      r.resize(r.size - shrink);
+      this.budgetUsed -= shrink;
+    }
+  }
+
+  /** @internal Give a closed channel's tuned buffer back to the session budget. */
+  releaseBudget(ch: Channel): void {
+    const extra = ch.recv.size - Math.max(this.limits.receiveWindow, 4096);
+    if (extra > 0) this.budgetUsed = Math.max(0, this.budgetUsed - extra);
+    ch.recv.resize(this.limits.receiveWindow);
   }
 
   // ------------------------------------------------------------ dispatch (serial per channel)
@@ -566,7 +600,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   /** @internal */
   markReady(ch: Channel): void {
     if (this.state === 'closed') return;
-    if (ch.number !== 0) this.ready.add(ch);
+    if (ch.number !== 0) (ch.control ? this.readyControl : this.ready).add(ch);
     this.requestOutput();
   }
 
@@ -603,12 +637,17 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     this.seqPending.clear();
     const ch0 = this.channels.get(0) as Channel;
     while (bytes < budget && !this.outputHeld && this.canSend(ch0)) bytes += this.frameFrom(ch0, out, after);
-    while (bytes < budget && !this.outputHeld && this.ready.size > 0) {
-      const ch = this.ready.values().next().value as Channel;
-      this.ready.delete(ch);
-      if (!this.canSend(ch)) continue;
-      bytes += this.frameFrom(ch, out, after);
-      if (this.canSend(ch)) this.ready.add(ch); // to the back: round-robin
+    // Control channels next, then the rest, each set weighted round-robin.
+    for (const set of [this.readyControl, this.ready]) {
+      while (bytes < budget && !this.outputHeld && set.size > 0) {
+        const ch = set.values().next().value as Channel;
+        set.delete(ch);
+        const weight = Math.min(64, Math.max(1, Math.floor(ch.weight) || 1));
+        for (let i = 0; i < weight && bytes < budget && !this.outputHeld && this.canSend(ch); i++) {
+          bytes += this.frameFrom(ch, out, after);
+        }
+        if (this.canSend(ch)) set.add(ch); // to the back: round-robin
+      }
     }
     if (bytes >= budget && !this.outputHeld) this.requestOutput();
     for (const f of after) f();
@@ -677,6 +716,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   openChannel(ch: Channel, uri: string, content: Buffer | undefined, remote: boolean): void {
     ch.profile = uri;
     ch.handler = this.profiles.get(uri);
+    ch.control = ch.handler?.control === true;
     ch.state = 'open';
     this.checkQuiescent(ch); // wake anyone waiting for the start to finish
     if (remote) this.emit('channel', ch);
@@ -710,9 +750,11 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     if (ch.state === 'closed') return;
     ch.state = 'closed';
     if (this.channels.get(ch.number) === ch) this.channels.delete(ch.number);
+    this.releaseBudget(ch);
     this.recentlyClosed.push(ch.number);
     if (this.recentlyClosed.length > RECENT_CLOSED) this.recentlyClosed.shift();
     this.ready.delete(ch);
+    this.readyControl.delete(ch);
     this.seqPending.delete(ch);
     const e = err ?? new BeepError(ErrorCodes.CHANNEL_CLOSED, `channel ${ch.number} closed`);
     for (const pr of ch.outstanding.values()) {
@@ -840,6 +882,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     this.greetedReject(e);
     for (const ch of [...this.channels.values()]) this.removeChannel(ch, e);
     this.ready.clear();
+    this.readyControl.clear();
     this.seqPending.clear();
     this.emit('close', err);
   }

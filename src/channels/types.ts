@@ -17,7 +17,11 @@ export interface SessionLimits {
   maxHeaderLine?: number;
   /** Largest inbound frame payload (octets, default 8 MiB). */
   maxFrameSize?: number;
-  /** Largest outbound frame payload (octets, default 32 KiB); never more than the peer's window. */
+  /**
+   * Largest outbound frame payload (octets, default 64 KiB); never more than
+   * the peer's window. It bounds how long a bulk channel can delay a control
+   * reply: one frame.
+   */
   maxSendFrame?: number;
   /**
    * Largest message assembled in memory: `bytes()`/`text()` of an incoming
@@ -35,8 +39,21 @@ export interface SessionLimits {
   maxOutstanding?: number;
   /** Most MSGs received on one channel and not yet answered (default 1024). */
   maxInboundQueue?: number;
-  /** Receive buffer per channel: the window advertised when idle (octets, default 64 KiB; at least 4096). */
+  /**
+   * Receive buffer a channel starts with: the window announced when it opens
+   * (octets, default 64 KiB; at least 4096 — RFC 3081 §3.1.1's initial window
+   * applies until the announcement arrives).
+   */
   receiveWindow?: number;
+  /**
+   * Ceiling of window auto-tuning per channel (octets, default 4 MiB). A
+   * channel's buffer doubles whenever the sender runs out of window while the
+   * reader keeps up, and halves when the reader lets a whole window pile up.
+   * Set equal to `receiveWindow` to turn auto-tuning off.
+   */
+  maxReceiveWindow?: number;
+  /** Receive buffer space shared by all channels of a session beyond their initial windows (octets, default 64 MiB). */
+  sessionReceiveBudget?: number;
   /** Octets an outbound stream may queue ahead of the window before its writer waits (default 64 KiB). */
   sendHighWaterMark?: number;
 }
@@ -48,7 +65,7 @@ export type ResolvedLimits = Required<SessionLimits>;
 export const DEFAULT_LIMITS: ResolvedLimits = Object.freeze({
   maxHeaderLine: 128,
   maxFrameSize: 8 * 1024 * 1024,
-  maxSendFrame: 32 * 1024,
+  maxSendFrame: 64 * 1024,
   maxMessageSize: 16 * 1024 * 1024,
   maxMgmtMessage: 64 * 1024,
   maxEntityHeaders: 16 * 1024,
@@ -56,6 +73,8 @@ export const DEFAULT_LIMITS: ResolvedLimits = Object.freeze({
   maxOutstanding: 1024,
   maxInboundQueue: 1024,
   receiveWindow: 64 * 1024,
+  maxReceiveWindow: 4 * 1024 * 1024,
+  sessionReceiveBudget: 64 * 1024 * 1024,
   sendHighWaterMark: 64 * 1024,
 });
 
@@ -70,6 +89,8 @@ export function resolveLimits(l: SessionLimits = {}): ResolvedLimits {
   }
   if ((out.maxHeaderLine as number) < 62) throw new TypeError('maxHeaderLine must be at least 62 (the longest legal header)');
   if ((out.receiveWindow as number) < 4096) throw new TypeError('receiveWindow must be at least 4096 (RFC 3081 §3.1.1)');
+  if ((out.maxReceiveWindow as number) < (out.receiveWindow as number)) out.maxReceiveWindow = out.receiveWindow as number;
+  if ((out.maxReceiveWindow as number) > 2147483647) throw new TypeError('maxReceiveWindow must be below 2^31');
   return out as unknown as ResolvedLimits;
 }
 
@@ -153,6 +174,11 @@ export interface ChannelProfile {
    * 538, one before authentication with 530 (RFC 3080 §8).
    */
   readonly requires?: { readonly tls?: boolean; readonly authentication?: boolean };
+  /**
+   * A control profile: its channels' frames are sent before those of other
+   * channels (after channel 0), so bulk traffic delays them by one frame at most.
+   */
+  readonly control?: boolean;
   /**
    * A tuning profile (TLS, SASL): offered and accepted even where the session
    * requires TLS first (`requireTls`).

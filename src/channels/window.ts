@@ -83,9 +83,32 @@ export class RecvWindow {
   buffered = 0;
   /** Buffer space for this channel: the window advertised when nothing is buffered. */
   size: number;
+  /** The last frame left no room: the sender is (or was) limited by our window. */
+  starved = false;
 
   constructor(size = INITIAL_WINDOW) {
     this.size = Math.min(Math.max(size, INITIAL_WINDOW), MAX_WINDOW);
+  }
+
+  /**
+   * Auto-tuning: should the buffer grow? True when the sender ran out of
+   * window while the application keeps up (little is left buffered) — the
+   * window, not the reader, is what limits the channel (its bandwidth-delay
+   * product exceeds it). Clears the starved mark.
+   */
+  wantsGrowth(): boolean {
+    const grow = this.starved && this.buffered <= this.size / 4;
+    if (this.buffered <= this.size / 4) this.starved = false;
+    return grow;
+  }
+
+  /**
+   * Auto-tuning: the reader has let a whole window pile up unread, so it is
+   * slow — should the buffer shrink (RFC 3081 §3.1.4: "slow readers should get
+   * small windows")? Already granted window is never taken back.
+   */
+  wantsShrink(floor: number): boolean {
+    return this.size > floor && this.buffered >= this.size;
   }
 
   /** Octets the peer may still send before our advertised edge. */
@@ -104,6 +127,7 @@ export class RecvWindow {
   receive(size: number): void {
     this.expected = seqAdd(this.expected, size);
     this.buffered += size;
+    if (size > 0 && this.remaining === 0) this.starved = true;
   }
 
   /** Record that the application consumed `n` buffered octets. */

@@ -191,3 +191,81 @@ test('session release: both sides end cleanly with no error', async (t) => {
   t.true(client.wasReleased && server.wasReleased);
   t.deepEqual(errs, [undefined, undefined]);
 });
+
+test('window auto-tuning: a window-limited channel whose reader keeps up grows its buffer up to the ceiling', async (t) => {
+  const { client, server } = pair({ receiveWindow: 16384, maxReceiveWindow: 1 << 20, maxSendFrame: 16384 });
+  await pump(client, server);
+  const ch = await openEcho(client, server);
+  const peer = server.channels.get(ch.number) as Channel;
+  t.is(peer.recv.size, 16384);
+  const reply = ch.request(Buffer.alloc(4 << 20, 1)).then((m) => m.bytes());
+  const { bToA } = await pump(client, server);
+  t.is((await reply).length, 4 << 20);
+  t.is(peer.recv.size, 1 << 20, 'grew to the ceiling');
+  const windows = bToA.filter((f) => f.type === 'SEQ' && f.channel === ch.number).map((f) => (f as { window: number }).window);
+  t.true(Math.max(...windows) > 16384 * 4, `advertised windows grew (max ${Math.max(...windows)})`);
+  t.true(windows.every((w) => w <= 1 << 20), 'never beyond the ceiling');
+});
+
+test('window auto-tuning: the session budget caps growth across channels', async (t) => {
+  const { client, server } = pair({ receiveWindow: 16384, maxReceiveWindow: 1 << 20, sessionReceiveBudget: 64 * 1024, maxSendFrame: 16384 });
+  await pump(client, server);
+  const a = await openEcho(client, server);
+  const b = await openEcho(client, server);
+  const ra = a.request(Buffer.alloc(2 << 20, 1)).then((m) => m.bytes());
+  const rb = b.request(Buffer.alloc(2 << 20, 2)).then((m) => m.bytes());
+  await pump(client, server);
+  await Promise.all([ra, rb]);
+  const pa = server.channels.get(a.number) as Channel;
+  const pb = server.channels.get(b.number) as Channel;
+  t.true(pa.recv.size - 16384 + (pb.recv.size - 16384) <= 64 * 1024, `extra buffer ${pa.recv.size + pb.recv.size - 32768} within the budget`);
+});
+
+test('a control channel is served before bulk channels: its frame goes out at the next batch', async (t) => {
+  const control = defineProfile({ uri: 'urn:test:control', control: true, onMessage: async (m, res) => res.reply(await m.bytes()) });
+  const client = new SessionCore({ role: 'initiator', profiles: [ECHO, control], limits: { maxSendFrame: 4096, receiveWindow: 1 << 20 } });
+  const server = new SessionCore({ role: 'listener', profiles: [ECHO, control], limits: { receiveWindow: 1 << 20 } });
+  await pump(client, server);
+  const bulk = await openEcho(client, server);
+  const ctlP = client.startChannel('urn:test:control');
+  await pump(client, server);
+  const ctl = await ctlP;
+  t.true(ctl.control);
+  // Queue a large bulk message first, then a small control one; one batch of 64 KiB.
+  const r1 = bulk.request(Buffer.alloc(512 * 1024, 1));
+  const r2 = ctl.request('urgent');
+  const batch = client.pull(64 * 1024);
+  const dec = new FrameDecoder({ maxFrameSize: 1 << 30 });
+  const frames: Frame[] = [];
+  dec.push(Buffer.concat(batch ?? []), (f) => frames.push(f));
+  const firstCtl = frames.findIndex((f) => f.channel === ctl.number);
+  const firstBulk = frames.findIndex((f) => f.channel === bulk.number);
+  t.true(firstCtl >= 0, 'the control frame is in the first batch');
+  t.true(firstBulk < 0 || firstCtl < firstBulk, 'and ahead of the bulk frames');
+  server.receive(Buffer.concat(batch ?? []));
+  await pump(client, server);
+  t.is(await (await r2).text(), 'urgent');
+  await (await r1).dump();
+});
+
+test('weighted round-robin: a channel of weight 3 sends three frames per turn', async (t) => {
+  const { client, server } = pair({ receiveWindow: 1 << 20, maxSendFrame: 4096 });
+  await pump(client, server);
+  const a = await openEcho(client, server);
+  const b = await openEcho(client, server);
+  a.weight = 3;
+  const ra = a.request(Buffer.alloc(256 * 1024, 1));
+  const rb = b.request(Buffer.alloc(256 * 1024, 2));
+  const batch = client.pull(256 * 1024) ?? [];
+  const dec = new FrameDecoder({ maxFrameSize: 1 << 30 });
+  const order: number[] = [];
+  dec.push(Buffer.concat(batch), (f) => {
+    if (f.type === 'MSG' && f.channel !== 0) order.push(f.channel);
+  });
+  const head = order.slice(0, 8).map((c) => (c === a.number ? 'a' : 'b')).join('');
+  t.is(head, 'aaabaaab', `order ${head}`);
+  server.receive(Buffer.concat(batch));
+  const p = Promise.all([ra.then((m) => m.dump()), rb.then((m) => m.dump())]);
+  await pump(client, server);
+  await p;
+});
