@@ -47,6 +47,8 @@ export const ErrorCodes = {
   INVALID_ARGUMENT: 'BEEP_ERR_INVALID_ARGUMENT',
   /** The transport failed (socket error, connect failure, timeout). */
   TRANSPORT: 'BEEP_ERR_TRANSPORT',
+  /** Authentication failed or the server could not be verified (SASL). */
+  AUTH: 'BEEP_ERR_AUTH',
   /** A configured limit was hit (channels, outstanding messages, ...). */
   LIMIT: 'BEEP_ERR_LIMIT',
 } as const;

@@ -1,0 +1,238 @@
+/**
+ * The SASL family of profiles, `http://iana.org/beep/SASL/<MECHANISM>`
+ * (RFC 3080 §4.1), over the transport-independent mechanisms of
+ * `./sasl/`: `<blob>` exchanges carrying base64, the initial response
+ * piggybacked on the start, further rounds as MSG/RPY, success as
+ * `<blob status='complete'>`, failure as ERR `<error>` (or, on the start, a
+ * positive reply carrying `<error>`) — both accepted when receiving.
+ *
+ * On success the session gets its one authenticated identity
+ * (`core.identity`), visible to every profile. No SASL security layer is
+ * negotiated, so there is no tuning reset.
+ *
+ * @module
+ */
+import { Buffer } from 'node:buffer';
+import type net from 'node:net';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { BeepError, BeepReplyError, ErrorCodes } from '../errors.js';
+import { BEEP_XML } from '../framing/mime.js';
+import { MgmtSyntaxError, escapeText, decodeEntities } from '../channels/mgmt.js';
+import { Session } from '../channels/session.js';
+import type { SessionCore } from '../channels/core.js';
+import type { ChannelProfile } from '../channels/types.js';
+import { defineProfile } from './define.js';
+import type { AuthFailureLimiter } from './sasl/limiter.js';
+import type { SaslClientMechanismFactory, SaslContext, SaslIdentity, SaslServerMechanism, SaslServerMechanismFactory, SaslServerStep } from './sasl/types.js';
+
+/** URI prefix of the SASL profiles (RFC 3080 §4.1.1). */
+export const SASL_URI_PREFIX = 'http://iana.org/beep/SASL/';
+
+/** The profile URI of a mechanism. */
+export function saslUri(mechanism: string): string {
+  return SASL_URI_PREFIX + mechanism;
+}
+
+/** A parsed SASL profile element (RFC 3080 §7.3). */
+export type SaslElement =
+  | { kind: 'blob'; status: 'continue' | 'complete' | 'abort'; data: Buffer }
+  | { kind: 'error'; code: number; diagnostic: string };
+
+/** Build a `<blob>`; the content is always base64 (RFC 3080 §4.1.2). */
+export function buildBlob(data: Uint8Array | undefined, status?: 'continue' | 'complete' | 'abort'): string {
+  const st = status === undefined || status === 'continue' ? '' : ` status='${status}'`;
+  if (data === undefined || data.length === 0) return `<blob${st} />`;
+  return `<blob${st}>${Buffer.from(data).toString('base64')}</blob>`;
+}
+
+const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', processEntities: false, ignoreDeclaration: true, parseTagValue: false, trimValues: false });
+
+/** Parse a `<blob>` or `<error>`; liberal in quoting and white space, no DOCTYPE. */
+export function parseSaslElement(content: Uint8Array | string): SaslElement {
+  const text = typeof content === 'string' ? content : Buffer.from(content).toString('utf8');
+  if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw new MgmtSyntaxError(500, 'DOCTYPE not allowed');
+  if (text.length > 65536 || XMLValidator.validate(text) !== true) throw new MgmtSyntaxError(500, 'malformed SASL element');
+  const doc = parser.parse(text) as Record<string, unknown>;
+  const names = Object.keys(doc);
+  if (names.length !== 1) throw new MgmtSyntaxError(500, 'expected one element');
+  const name = names[0] as string;
+  const el = doc[name];
+  const attrs: Record<string, string> = el && typeof el === 'object' ? (el as Record<string, string>) : {};
+  const body = typeof el === 'string' ? el : (attrs['#text'] ?? '');
+  if (name === 'blob') {
+    const status = (attrs.status ?? 'continue').trim();
+    if (status !== 'continue' && status !== 'complete' && status !== 'abort') throw new MgmtSyntaxError(501, 'bad blob status');
+    const b64 = String(body).replace(/\s+/g, '');
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) throw new MgmtSyntaxError(501, 'blob is not base64');
+    return { kind: 'blob', status, data: Buffer.from(b64, 'base64') };
+  }
+  if (name === 'error') {
+    const code = Number(attrs.code);
+    return { kind: 'error', code: Number.isInteger(code) ? code : 0, diagnostic: decodeEntities(String(body)).trim() };
+  }
+  throw new MgmtSyntaxError(501, `unexpected element <${name.slice(0, 32)}>`);
+}
+
+function errorXml(code: number, reason: string): string {
+  return `<error code='${code}'>${escapeText(reason)}</error>`;
+}
+
+function contextOf(core: SessionCore, advertised: readonly string[]): SaslContext {
+  const owner = core.owner;
+  const address = owner instanceof Session ? (owner.socket as net.Socket).remoteAddress : undefined;
+  return {
+    tls: core.security.tls,
+    ...(core.security.peerCertificate ? { tlsPeerCertificate: core.security.peerCertificate } : {}),
+    advertisedMechanisms: advertised,
+    ...(address ? { remoteAddress: address } : {}),
+  };
+}
+
+/** Options of the server side of the SASL profiles. */
+export interface SaslServerOptions {
+  /** The mechanisms offered, in order of preference. */
+  mechanisms: readonly SaslServerMechanismFactory[];
+  /** Counts failures per session and address; past its limits attempts fail with 454. */
+  limiter?: AuthFailureLimiter;
+  /** Called on every outcome (never with secrets), e.g. for logging. */
+  onOutcome?: (event: { mechanism: string; success: boolean; code?: number; authcid?: string; remoteAddress?: string }) => void;
+}
+
+/**
+ * The server-side SASL profiles, one per mechanism. Each is offered while the
+ * session has no identity and the mechanism is available (PLAIN only over
+ * TLS unless allowed, ANONYMOUS only where enabled).
+ */
+export function saslProfiles(options: SaslServerOptions): ChannelProfile[] {
+  const names = options.mechanisms.map((m) => m.name);
+  // One exchange per channel: the mechanism state lives from start to outcome.
+  const exchanges = new WeakMap<SessionCore, Map<number, SaslServerMechanism>>();
+  return options.mechanisms.map((factory) => {
+    const finish = (core: SessionCore, step: SaslServerStep): { xml: string; ok: boolean; code?: number } => {
+      const ctx = contextOf(core, names);
+      if (step.status === 'continue') return { xml: buildBlob(step.challenge), ok: true };
+      if (step.status === 'success') {
+        const id: SaslIdentity = step.identity;
+        try {
+          core.setIdentity({ authcid: id.authcid, authzid: id.authzid ?? id.authcid, mechanism: id.mechanism });
+        } catch {
+          options.onOutcome?.({ mechanism: factory.name, success: false, code: 550, ...(ctx.remoteAddress ? { remoteAddress: ctx.remoteAddress } : {}) });
+          return { xml: errorXml(550, 'the session is already authenticated'), ok: false, code: 550 };
+        }
+        options.onOutcome?.({ mechanism: factory.name, success: true, authcid: id.authcid, ...(ctx.remoteAddress ? { remoteAddress: ctx.remoteAddress } : {}) });
+        return { xml: buildBlob(step.additional, 'complete'), ok: true };
+      }
+      options.onOutcome?.({ mechanism: factory.name, success: false, code: step.code, ...(ctx.remoteAddress ? { remoteAddress: ctx.remoteAddress } : {}) });
+      return { xml: errorXml(step.code, step.reason), ok: false, code: step.code };
+    };
+    const create = (core: SessionCore): SaslServerMechanism => {
+      const ctx = contextOf(core, names);
+      const mech = factory.create(ctx);
+      return options.limiter ? options.limiter.guard(mech, { session: core, ...(ctx.remoteAddress ? { address: ctx.remoteAddress } : {}) }) : mech;
+    };
+    return defineProfile({
+      uri: saslUri(factory.name),
+      tuning: true,
+      advertise: (core) => !core.identity && factory.available(contextOf(core, names)),
+      async onStart({ number, content, session }) {
+        if (session.identity) return { accept: false, code: 550, diagnostic: 'the session is already authenticated' };
+        if (!factory.available(contextOf(session, names))) {
+          return session.security.tls ? { accept: false, code: 534, diagnostic: 'mechanism not available' } : { accept: false, code: 538, diagnostic: 'mechanism requires TLS' };
+        }
+        const mech = create(session);
+        let map = exchanges.get(session);
+        if (!map) exchanges.set(session, (map = new Map()));
+        map.set(number, mech);
+        // Absent initial response (no content) and an empty one (<blob/>) are distinct.
+        let input: Buffer | undefined;
+        if (content !== undefined && content.length > 0) {
+          let el: SaslElement;
+          try {
+            el = parseSaslElement(content);
+          } catch (err) {
+            return { accept: true, content: errorXml(err instanceof MgmtSyntaxError ? err.replyCode : 500, 'malformed blob') };
+          }
+          if (el.kind !== 'blob' || el.status === 'abort') return { accept: true, content: errorXml(501, 'expected a blob') };
+          input = el.data;
+        }
+        const out = finish(session, await mech.step(input));
+        // RFC 3080 §4.1.1: the channel is created; the outcome rides in the reply.
+        return { accept: true, content: out.xml };
+      },
+      async onMessage(msg, res, channel) {
+        const mech = exchanges.get(channel.core)?.get(channel.number);
+        let el: SaslElement;
+        try {
+          el = parseSaslElement(await msg.bytes(65536));
+        } catch (err) {
+          await res.error(err instanceof MgmtSyntaxError ? err.replyCode : 500, 'malformed blob');
+          return;
+        }
+        if (!mech || el.kind !== 'blob') {
+          await res.error(550, 'no authentication exchange in progress');
+          return;
+        }
+        if (el.status === 'abort') {
+          exchanges.get(channel.core)?.delete(channel.number);
+          await res.error(535, 'authentication aborted by the client');
+          return;
+        }
+        const out = finish(channel.core, await mech.step(el.data));
+        if (out.ok) await res.reply(out.xml, { contentType: BEEP_XML });
+        else await res.error(Buffer.from(out.xml), { contentType: BEEP_XML });
+      },
+      onClosed(channel) {
+        exchanges.get(channel.core)?.delete(channel.number);
+      },
+    });
+  });
+}
+
+/**
+ * Authenticate the session as the client with one mechanism (RFC 3080 §4.1).
+ * Resolves with the identity the server accepted; rejects with
+ * {@link BeepReplyError} (`BEEP_ERR_AUTH`, the server's reply code: 535,
+ * 534, 538, 454…) on failure, or `BEEP_ERR_AUTH` when the server cannot be
+ * verified (e.g. a wrong SCRAM server signature). The SASL channel is closed
+ * afterwards either way. Messages never contain the credentials.
+ */
+export async function authenticate(session: Session, factory: SaslClientMechanismFactory): Promise<{ authcid?: string; mechanism: string }> {
+  const core = session.core;
+  const ctx: SaslContext = {
+    tls: core.security.tls,
+    ...(core.security.peerCertificate ? { tlsPeerCertificate: core.security.peerCertificate } : {}),
+  };
+  if (!factory.available(ctx)) throw new BeepError(ErrorCodes.AUTH, `mechanism ${factory.name} cannot run on this session${ctx.tls ? '' : ' (it needs TLS)'}`);
+  const mech = factory.create(ctx);
+  const initial = await mech.initial();
+  const ch = await session.startChannel(saslUri(factory.name), initial === undefined ? {} : { content: buildBlob(initial) });
+  const fail = (code: number, reason: string): BeepReplyError => new BeepReplyError(ErrorCodes.AUTH, code, reason);
+  try {
+    let el: SaslElement = ch.startContent === undefined || ch.startContent.length === 0 ? { kind: 'blob', status: 'continue', data: Buffer.alloc(0) } : parseSaslElement(ch.startContent);
+    for (let round = 0; round < 32; round++) {
+      if (el.kind === 'error') throw fail(el.code, el.diagnostic);
+      if (el.status === 'complete') {
+        const outcome = await mech.finish(el.data.length > 0 ? el.data : undefined);
+        if (outcome.status === 'failure') throw new BeepError(ErrorCodes.AUTH, `server could not be verified: ${outcome.reason}`);
+        return { mechanism: factory.name };
+      }
+      if (el.status === 'abort') throw fail(535, 'the server aborted the exchange');
+      const step = await mech.step(el.data);
+      if (step.status === 'failure') {
+        await ch.request(buildBlob(undefined, 'abort'), { contentType: BEEP_XML }).then((m) => m.dump(), () => undefined);
+        throw new BeepError(ErrorCodes.AUTH, `authentication abandoned: ${step.reason}`);
+      }
+      let reply;
+      try {
+        reply = await ch.request(buildBlob(step.response), { contentType: BEEP_XML });
+      } catch (err) {
+        if (err instanceof BeepReplyError) throw fail(err.replyCode ?? 535, err.diagnostic);
+        throw err;
+      }
+      el = parseSaslElement(await reply.bytes(65536));
+    }
+    throw new BeepError(ErrorCodes.AUTH, 'too many SASL rounds');
+  } finally {
+    if (ch.state === 'open') await ch.close().catch(() => undefined);
+  }
+}
