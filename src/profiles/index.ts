@@ -7,3 +7,5 @@ export * from './define.js';
 export * from './echo.js';
 export * from './answers.js';
 export * from './tls.js';
+export * from './sasl-beep.js';
+export * from './sasl/index.js';

@@ -159,7 +159,7 @@ test('OAUTHBEARER with a JWKS: a valid token authenticates; expired, forged and 
   const other = await generateKeyPair('ES256');
   const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };
   const validator = jwksValidator({ jwks: { keys: [jwk] }, issuer: 'https://issuer.test', audience: 'beepstream' });
-  const sign = (key: CryptoKey, claims: { aud?: string; exp?: number }) =>
+  const sign = (key: Parameters<SignJWT['sign']>[0], claims: { aud?: string; exp?: number }) =>
     new SignJWT({ scope: 'stream' })
       .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
       .setIssuer('https://issuer.test')
