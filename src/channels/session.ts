@@ -40,7 +40,7 @@ export class Session extends EventEmitter<SessionEvents> {
   /** The transport. */
   socket: Duplex;
   readonly role: Role;
-  private readonly options: SessionOptions;
+  private options: SessionOptions;
   private flushScheduled = false;
   private waitingDrain = false;
   private transportClosed = false;
@@ -51,7 +51,8 @@ export class Session extends EventEmitter<SessionEvents> {
     super();
     this.socket = socket;
     this.role = role;
-    this.options = options;
+    // A copy: a tuning reset changes this session's options, never the server's.
+    this.options = { ...options };
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     this.core = this.buildCore();
     this.attach(socket);
@@ -228,7 +229,7 @@ export class Session extends EventEmitter<SessionEvents> {
   resetTransport(transport: Duplex, options: Partial<SessionOptions> = {}): void {
     const old = this.core;
     this.detach();
-    Object.assign(this.options, options);
+    this.options = { ...this.options, ...options };
     this.socket = transport;
     this.waitingDrain = false;
     this.flushScheduled = false;

@@ -10,9 +10,10 @@ import { connect } from '../channels/session.js';
 import type { IncomingMessage } from '../channels/message.js';
 import { BeepError, BeepReplyError } from '../errors.js';
 import { parseEndpoint, parsePositiveInt, UsageError } from './address.js';
+import { clientTuning, type ConnectSecurityOptions } from './security.js';
 
 /** Options of `connect`, as given on the command line. */
-export interface ConnectCliOptions {
+export interface ConnectCliOptions extends ConnectSecurityOptions {
   profile: string;
   message?: string;
   file?: string;
@@ -57,7 +58,8 @@ export async function runConnect(address: string, opts: ConnectCliOptions): Prom
     }
     if (!st.isFile()) throw new UsageError(`--file ${JSON.stringify(opts.file)} is not a regular file`);
   }
-  const out = (line: string): boolean => process.stdout.write(line + '\n');
+  const tune = clientTuning(opts);
+  const out = (line: string): void => void process.stdout.write(line + '\n');
   const session = await connect({ host, port, timeout });
   try {
     out('greeting:');
@@ -65,6 +67,17 @@ export async function runConnect(address: string, opts: ConnectCliOptions): Prom
     const g = session.peerGreeting;
     if (g && g.features.length) out(`  features ${g.features.join(' ')}`);
     if (g && g.localize.length) out(`  localize ${g.localize.join(' ')}`);
+    try {
+      await tune(session, out);
+    } catch (err) {
+      // A failed handshake has already ended the session; a refusal has not.
+      if (session.core.isClosed) {
+        process.stderr.write(`beepstream: ${(err as Error).message}${err instanceof BeepError ? ` [${err.code}]` : ''}\n`);
+        session.destroy();
+        return 1;
+      }
+      throw err;
+    }
     const ch = await session.startChannel(opts.profile);
     out(`channel ${ch.number} started: ${ch.profile}`);
     if (opts.message !== undefined || opts.file !== undefined) {

@@ -8,13 +8,17 @@ import { createServer } from '../channels/session.js';
 import { answersProfile } from '../profiles/answers.js';
 import { echoProfile } from '../profiles/echo.js';
 import { formatEndpoint, parsePort, parsePositiveInt, UsageError } from './address.js';
+import { listenerTuning, type ListenSecurityOptions } from './security.js';
+import { defineProfile } from '../profiles/define.js';
 
 /** Options of `listen`, as given on the command line. */
-export interface ListenOptions {
+export interface ListenOptions extends ListenSecurityOptions {
   host: string;
   port: string;
   maxChannels: string;
   maxMessageSize: string;
+  /** Echo and answers require an authenticated session (530 before). */
+  requireAuth?: boolean;
 }
 
 /**
@@ -26,6 +30,11 @@ export async function runListen(opts: ListenOptions, signal?: AbortSignal): Prom
   if (!opts.host || /\s/.test(opts.host)) throw new UsageError(`invalid host ${JSON.stringify(opts.host)}`);
   const maxChannels = parsePositiveInt('--max-channels', opts.maxChannels, 2147483647);
   const maxMessageSize = parsePositiveInt('--max-message-size', opts.maxMessageSize);
+  const tuning = await listenerTuning(opts);
+  if (opts.requireAuth && !tuning.summary.some((l) => l.startsWith('sasl'))) {
+    throw new UsageError('--require-auth needs a SASL mechanism (--sasl-users, --jwks, --allow-anonymous or --tls-ca)');
+  }
+  const served = [echoProfile, answersProfile].map((p) => (opts.requireAuth ? defineProfile({ ...p, requires: { authentication: true } }) : p));
   // Signal handlers go in before anything is printed: a supervisor that reads
   // the first line and then sends SIGTERM must never meet the default action.
   let stop!: () => void;
@@ -39,10 +48,11 @@ export async function runListen(opts: ListenOptions, signal?: AbortSignal): Prom
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   signal?.addEventListener('abort', stop, { once: true });
-  const server = createServer({ profiles: [echoProfile, answersProfile], limits: { maxChannels, maxMessageSize } });
+  const server = createServer({ profiles: [...tuning.profiles, ...served], requireTls: tuning.requireTls, limits: { maxChannels, maxMessageSize } });
   try {
     const addr = await server.listen(port, opts.host);
     process.stdout.write(`listening on ${formatEndpoint(addr.address, addr.port)}\n`);
+    for (const line of tuning.summary) process.stderr.write(`${line}\n`);
   } catch (err) {
     stop();
     throw err;

@@ -9,8 +9,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from './address.js';
-import { runListen } from './listen.js';
-import { runConnect } from './connect.js';
+import { runListen, type ListenOptions } from './listen.js';
+import { runConnect, type ConnectCliOptions } from './connect.js';
+import { runUsersAdd, runUsersList, runUsersRemove, DEFAULT_SCRAM_ITERATIONS } from './users.js';
 import { runDemo } from './demo.js';
 import { BeepError } from '../errors.js';
 
@@ -34,7 +35,18 @@ export function buildProgram(): Command {
     .option('--port <port>', 'port to listen on (0 picks a free one)', '10288')
     .option('--max-channels <n>', 'most channels per session', '4096')
     .option('--max-message-size <octets>', 'largest message assembled in memory', String(16 * 1024 * 1024))
-    .action(async (opts: { host: string; port: string; maxChannels: string; maxMessageSize: string }) => {
+    .option('--tls-cert <file>', 'offer TLS with this certificate (PEM)')
+    .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
+    .option('--tls-ca <file>', 'verify client certificates against this CA (enables SASL EXTERNAL)')
+    .option('--tls-psk-file <file>', 'offer TLS-PSK: one "identity:hexkey" per line')
+    .option('--require-tls', 'refuse every profile but TLS until TLS is in place (538)')
+    .option('--sasl-users <file>', 'SCRAM-SHA-256 users file (see "beepstream users"): enables SCRAM-SHA-256 and PLAIN (PLAIN only over TLS)')
+    .option('--allow-anonymous', 'enable SASL ANONYMOUS')
+    .option('--jwks <file-or-url>', 'enable SASL OAUTHBEARER with JWTs verified against this JWKS')
+    .option('--issuer <iss>', 'required JWT issuer (with --jwks)')
+    .option('--audience <aud>', 'required JWT audience (with --jwks)')
+    .option('--require-auth', 'echo and answers need an authenticated session (530 before)')
+    .action(async (opts: ListenOptions) => {
       await runListen(opts);
     });
 
@@ -48,8 +60,47 @@ export function buildProgram(): Command {
     .option('--count <n>', 'send the message N times', '1')
     .option('--content-type <type>', 'Content-Type of the message')
     .option('--timeout <ms>', 'milliseconds to wait for the connection and greeting', '30000')
-    .action(async (address: string, opts: { profile: string; message?: string; file?: string; count: string; contentType?: string; timeout: string }) => {
+    .option('--tls', 'tune the session with TLS before starting the channel')
+    .option('--tls-ca <file>', 'trust only this CA for the server certificate (implies --tls)')
+    .option('--tls-cert <file>', 'client certificate (PEM), e.g. for SASL EXTERNAL (implies --tls)')
+    .option('--tls-key <file>', 'private key of --tls-cert')
+    .option('--server-name <name>', 'name the server certificate must match (default: the host)')
+    .option('--psk-identity <id>', 'TLS-PSK identity (implies --tls)')
+    .option('--psk-key <hex>', 'TLS-PSK key in hex, or env:NAME / file:PATH')
+    .option('--sasl <mechanism>', 'authenticate with SCRAM-SHA-256, PLAIN, ANONYMOUS, EXTERNAL or OAUTHBEARER')
+    .option('--user <name>', 'SASL user name (ANONYMOUS: trace)')
+    .option('--password <secret>', 'SASL password, or env:NAME / file:PATH (a literal value shows in the process listing)')
+    .option('--token <secret>', 'OAUTHBEARER token, or env:NAME / file:PATH')
+    .option('--authzid <name>', 'SASL authorization identity to act as')
+    .action(async (address: string, opts: ConnectCliOptions) => {
       process.exitCode = await runConnect(address, opts);
+    });
+
+  const users = program.command('users').description('manage a SCRAM-SHA-256 users file (salted keys only, no passwords stored)');
+  users
+    .command('add')
+    .description('add or replace a user; the password is read from standard input unless --password env:NAME or file:PATH is given')
+    .argument('<file>', 'users file (created, mode 0600, if missing)')
+    .argument('<user>', 'user name')
+    .option('--iterations <n>', 'PBKDF2 iteration count (at least 4096)', String(DEFAULT_SCRAM_ITERATIONS))
+    .option('--password <secret>', 'env:NAME or file:PATH (a literal value shows in the process listing)')
+    .action(async (file: string, user: string, opts: { iterations: string; password?: string }) => {
+      await runUsersAdd(file, user, opts);
+    });
+  users
+    .command('remove')
+    .description('remove a user')
+    .argument('<file>')
+    .argument('<user>')
+    .action(async (file: string, user: string) => {
+      await runUsersRemove(file, user);
+    });
+  users
+    .command('list')
+    .description('list user names')
+    .argument('<file>')
+    .action(async (file: string) => {
+      await runUsersList(file);
     });
 
   program

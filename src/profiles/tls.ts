@@ -117,6 +117,11 @@ export function parseTlsElement(content: Uint8Array | string | undefined): { kin
   throw new MgmtSyntaxError(501, `unexpected element <${name.slice(0, 32)}>`);
 }
 
+/** The first line of an OpenSSL error (the rest is its internal trace). */
+function firstLine(message: string): string {
+  return message.split('\n')[0]?.replace(/^[0-9A-F]+:error:[0-9A-F]+:SSL routines:/, '').replace(/:\.\.\/deps\/openssl\S*/, '') ?? message;
+}
+
 function checkCipher(s: tls.TLSSocket): void {
   // Belt and braces on top of the cipher list: refuse anything but an AEAD suite.
   const c = s.getCipher()?.name ?? '';
@@ -167,7 +172,7 @@ function handshake(s: tls.TLSSocket, event: 'secure' | 'secureConnect', timeoutM
     const fail = (err: Error): void => {
       cleanup();
       s.destroy();
-      reject(err instanceof BeepError ? err : new BeepError(ErrorCodes.TRANSPORT, `TLS handshake failed: ${err.message}`, { cause: err }));
+      reject(err instanceof BeepError ? err : new BeepError(ErrorCodes.TRANSPORT, `TLS handshake failed: ${firstLine(err.message)}`, { cause: err }));
     };
     const closed = (): void => fail(new BeepError(ErrorCodes.TRANSPORT, 'TLS handshake failed: connection closed'));
     s.once(event, ok);
@@ -205,7 +210,7 @@ function serverUpgrade(session: Session, options: TlsServerOptions, context: tls
             server.removeAllListeners();
             if (err) {
               raw.destroy();
-              reject(err instanceof BeepError ? err : new BeepError(ErrorCodes.TRANSPORT, `TLS handshake failed: ${err.message}`, { cause: err }));
+              reject(err instanceof BeepError ? err : new BeepError(ErrorCodes.TRANSPORT, `TLS handshake failed: ${firstLine(err.message)}`, { cause: err }));
               return;
             }
             try {

@@ -198,3 +198,15 @@ test('nothing is sent after <ready/> until the reply: the start is the last fram
   t.true(plain.includes('<ready />'), 'the ready went out');
   t.false(plain.includes('queued during tuning'), 'no MSG went out in the clear after <ready/>');
 });
+
+test('one session tuning to TLS leaves every other session of the listener untouched (requireTls still applies)', async (t) => {
+  const { server, client } = await setup(t, certServer, { requireTls: true });
+  await within(startTls(client, { ca: pki.ca, serverName: 'localhost' }), 10000, 'first session tunes');
+  const port = server.address()?.port as number;
+  const second = await within(connect({ port }), 5000, 'second connect');
+  t.teardown(() => second.destroy());
+  t.false(second.core.security.tls);
+  t.deepEqual(second.peerProfiles, [TLS_URI], 'the second session is offered TLS only');
+  const err = await t.throwsAsync(second.startChannel(ECHO_URI));
+  t.true(err instanceof BeepReplyError && err.replyCode === 538, String(err));
+});

@@ -1,0 +1,62 @@
+/**
+ * Secrets on the command line: a value may be given as `env:NAME` (read from
+ * the environment) or `file:PATH` (read from a file, trailing newline
+ * dropped), so it never has to appear in a process listing. A literal value
+ * still works but draws a warning. Secrets are never printed.
+ *
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import { UsageError } from './address.js';
+
+/** Resolve a secret option; `name` is used in messages (never the value). */
+export function readSecret(name: string, spec: string, warn: (line: string) => void = (l) => process.stderr.write(l + '\n')): string {
+  if (spec.startsWith('env:')) {
+    const v = process.env[spec.slice(4)];
+    if (v === undefined || v === '') throw new UsageError(`${name}: environment variable ${spec.slice(4)} is not set`);
+    return v;
+  }
+  if (spec.startsWith('file:')) {
+    try {
+      return readFileSync(spec.slice(5), 'utf8').replace(/\r?\n$/, '');
+    } catch {
+      throw new UsageError(`${name}: cannot read ${JSON.stringify(spec.slice(5))}`);
+    }
+  }
+  warn(`beepstream: warning: ${name} given literally is visible in the process listing; use ${name} env:NAME or ${name} file:PATH`);
+  return spec;
+}
+
+/** Read a PEM (or any) file named by an option, with a clear error. */
+export function readOptionFile(name: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    throw new UsageError(`${name}: cannot read ${JSON.stringify(path)}`);
+  }
+}
+
+/** Parse a hex key (TLS-PSK), at least 16 octets. */
+export function parseHexKey(name: string, hex: string): Buffer {
+  if (!/^(?:[0-9a-fA-F]{2}){16,}$/.test(hex)) throw new UsageError(`${name}: expected at least 32 hexadecimal digits`);
+  return Buffer.from(hex, 'hex');
+}
+
+/**
+ * Parse a PSK file for `listen`: one `identity:hexkey` per line, `#` comments.
+ * Errors name the line, never the key.
+ */
+export function readPskFile(name: string, path: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  readOptionFile(name, path)
+    .split(/\r?\n/)
+    .forEach((line, i) => {
+      const l = line.trim();
+      if (l === '' || l.startsWith('#')) return;
+      const m = /^([^:\s]{1,128}):((?:[0-9a-fA-F]{2}){16,})$/.exec(l);
+      if (!m) throw new UsageError(`${name}: line ${i + 1} is not "identity:hexkey" (at least 32 hex digits)`);
+      out.set(m[1] as string, Buffer.from(m[2] as string, 'hex'));
+    });
+  if (out.size === 0) throw new UsageError(`${name}: no identities in ${JSON.stringify(path)}`);
+  return out;
+}
