@@ -1,0 +1,64 @@
+/**
+ * Running the real `beepstream` binary in tests: one-shot commands and a
+ * listener started in the background.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+
+export const BIN = fileURLToPath(new URL('../../src/cli/bin.js', import.meta.url));
+
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(args: string[], timeoutMs = 20000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`beepstream ${args.join(' ')} timed out; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Start `beepstream listen --port 0`, resolving with the child and the first stdout line. */
+export function startListener(extra: string[] = []): Promise<{ child: ChildProcess; firstLine: string; address: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'listen', '--port', '0', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const rl = createInterface({ input: child.stdout! });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error('listener did not print its address in time'));
+    }, 10000);
+    rl.once('line', (line) => {
+      clearTimeout(timer);
+      resolve({ child, firstLine: line, address: line.replace(/^listening on /, '') });
+    });
+    child.once('exit', (code) => reject(new Error(`listener exited early with ${code}`)));
+  });
+}
+
+/** SIGTERM the child; resolves with its exit code, or the name of the signal that ended it. */
+export function stop(child: ChildProcess): Promise<number | string | null> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode ?? child.signalCode);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve(code ?? signal);
+    });
+    child.kill('SIGTERM');
+  });
+}
+
