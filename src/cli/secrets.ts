@@ -17,11 +17,14 @@ export function readSecret(name: string, spec: string, warn: (line: string) => v
     return v;
   }
   if (spec.startsWith('file:')) {
+    let v: string;
     try {
-      return readFileSync(spec.slice(5), 'utf8').replace(/\r?\n$/, '');
+      v = readFileSync(spec.slice(5), 'utf8').replace(/\r?\n$/, '');
     } catch {
       throw new UsageError(`${name}: cannot read ${JSON.stringify(spec.slice(5))}`);
     }
+    if (v === '') throw new UsageError(`${name}: ${JSON.stringify(spec.slice(5))} is empty`);
+    return v;
   }
   warn(`beepstream: warning: ${name} given literally is visible in the process listing; use ${name} env:NAME or ${name} file:PATH`);
   return spec;
