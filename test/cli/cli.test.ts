@@ -136,3 +136,11 @@ test('endpoint parsing accepts HOST:PORT and [IPv6]:PORT and formats them back',
   t.throws(() => parseEndpoint('::1:10288'), { instanceOf: UsageError });
   t.throws(() => parseEndpoint('host:0'), { instanceOf: UsageError });
 });
+
+test('npm start runs the demo (the main job), and npm run bench the benchmark suite', async (t) => {
+  const { readFile } = await import('node:fs/promises');
+  const pkg = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
+  t.regex(pkg.scripts.start ?? '', /node dist\/src\/cli\/bin\.js demo$/);
+  t.regex(pkg.scripts.bench ?? '', /node dist\/bench\/run\.js/);
+  t.is(pkg.scripts.test, 'ava');
+});

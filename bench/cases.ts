@@ -1,0 +1,383 @@
+/**
+ * The benchmark cases: their parameters (full and `--quick`), which
+ * implementations run them, and the client-side driver of each. A driver runs
+ * in the client worker process; it reaches the server worker through
+ * `ctx.server()` (relayed by the parent) to mark the start of a measurement
+ * and to collect the server's CPU time and memory.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { BenchConn, BenchStream, ClientImpl, ServerCounts } from './lib/adapter.js';
+import { GiB, MB, MiB, latencySummary } from './lib/stats.js';
+
+/** Metrics of one measurement (one case, one implementation, one round). */
+export type Metrics = Record<string, number>;
+
+/** What the server worker reports at the end of a measurement. */
+export interface ServerReport {
+  /** CPU seconds (user + system) since `mark`. */
+  cpu: number;
+  /** Memory growth since `mark` (octets); after GC when asked. */
+  heap: number;
+  rss: number;
+  external: number;
+  /** Bulk payload octets the server received since `mark`. */
+  received: number;
+  /** Octets read off the wire since `mark`. */
+  wire: number;
+  counts: ServerCounts;
+}
+
+/** What a driver may use. */
+export interface DriverContext {
+  readonly client: ClientImpl;
+  readonly port: number;
+  readonly params: CaseParams;
+  /** Ask the server worker to mark the start (`mark`) or report (`report`). */
+  server(cmd: 'mark', arg?: { gc?: boolean }): Promise<unknown>;
+  server(cmd: 'report', arg?: { gc?: boolean; expect?: { sessions?: number; streams?: number } }): Promise<ServerReport>;
+}
+
+/** Parameters of a case (a superset; each case reads what it needs). */
+export interface CaseParams {
+  channels?: number;
+  /** Octets in all, spread evenly over the channels. */
+  bytes?: number;
+  /** Round trips per channel. */
+  requests?: number;
+  warmup?: number;
+  /** Channels or sessions to open (scale), or operations (churn). */
+  count?: number;
+  /** How many at once (churn pipelining, scale batches). */
+  concurrency?: number;
+  /** Wall-clock bound of the measured part, seconds. */
+  capSeconds?: number;
+  /** Measured duration (control case), seconds. */
+  seconds?: number;
+}
+
+/** A case. */
+export interface CaseDef {
+  readonly id: string;
+  readonly title: string;
+  /** Implementations, beepstream first. */
+  readonly impls: readonly string[];
+  params(quick: boolean): CaseParams;
+  /** Whether the workers must see many streams per session (raises beepstream's maxChannels, etc.). */
+  readonly manyStreams?: boolean;
+  drive(ctx: DriverContext): Promise<Metrics>;
+}
+
+/** The 1 MiB buffer every bulk sender writes over and over. */
+const BULK_BUF = randomBytes(MiB);
+/** The 100-octet request/response message. */
+const SMALL = randomBytes(100);
+
+const now = (): number => performance.now();
+const cpuSeconds = (u: NodeJS.CpuUsage): number => (u.user + u.system) / 1e6;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function gcNow(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc) for (let i = 0; i < 3; i++) gc();
+}
+
+function memNow(): NodeJS.MemoryUsage {
+  gcNow();
+  return process.memoryUsage();
+}
+
+async function openMany(conn: BenchConn, kind: 'sink' | 'echo', n: number): Promise<BenchStream[]> {
+  const out: BenchStream[] = [];
+  for (let i = 0; i < n; i++) out.push(await conn.open(kind));
+  return out;
+}
+
+/** Run `fn` over `n` workers until `more()` is false. */
+async function workers(n: number, more: () => boolean, fn: () => Promise<void>): Promise<void> {
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (more()) await fn();
+    }),
+  );
+}
+
+// ------------------------------------------------------------------ drivers
+
+async function driveBulk(ctx: DriverContext): Promise<Metrics> {
+  const n = ctx.params.channels ?? 1;
+  const per = Math.floor((ctx.params.bytes ?? GiB) / n);
+  const conn = await ctx.client.connect(ctx.port);
+  const streams = await openMany(conn, 'sink', n);
+  await ctx.server('mark');
+  const cpu0 = process.cpuUsage();
+  const t0 = now();
+  const deadline = t0 + (ctx.params.capSeconds ?? 60) * 1000;
+  let capped = 0;
+  const stop = (): boolean => {
+    if (now() < deadline) return false;
+    capped = 1;
+    return true;
+  };
+  const results = await Promise.all(
+    streams.map(async (s) => {
+      const sent = await s.bulk(per, BULK_BUF, stop);
+      return { t: now() - t0, sent };
+    }),
+  );
+  const cpuClient = cpuSeconds(process.cpuUsage(cpu0));
+  const rep = await ctx.server('report');
+  conn.destroy();
+  const times = results.map((r) => r.t);
+  // What the server counted (a baseline's shortened upload is not waited for).
+  const bytes = rep.received;
+  if (!capped && bytes !== per * n) throw new Error(`server counted ${bytes} octets, ${per * n} sent`);
+  const last = Math.max(...times);
+  const first = Math.min(...times);
+  return {
+    mbps: bytes / MB / (last / 1000),
+    cpuPerGiB: (cpuClient + rep.cpu) / (bytes / GiB),
+    cpuClient,
+    cpuServer: rep.cpu,
+    fairness: last / first,
+    wireOverhead: rep.wire / bytes,
+    seconds: last / 1000,
+    bytes,
+    capped,
+  };
+}
+
+async function driveRoundTrips(ctx: DriverContext): Promise<Metrics> {
+  const n = ctx.params.channels ?? 1;
+  const perChannel = ctx.params.requests ?? 10_000;
+  const conn = await ctx.client.connect(ctx.port);
+  const streams = await openMany(conn, 'echo', n);
+  const warmup = ctx.params.warmup ?? 200;
+  await Promise.all(
+    streams.map(async (s) => {
+      for (let i = 0; i < warmup; i++) await s.roundTrip(SMALL);
+    }),
+  );
+  await ctx.server('mark');
+  const samples: bigint[] = [];
+  const cpu0 = process.cpuUsage();
+  const t0 = now();
+  const deadline = t0 + (ctx.params.capSeconds ?? 30) * 1000;
+  await Promise.all(
+    streams.map(async (s) => {
+      for (let i = 0; i < perChannel && now() < deadline; i++) {
+        const t = process.hrtime.bigint();
+        await s.roundTrip(SMALL);
+        samples.push(process.hrtime.bigint() - t);
+      }
+    }),
+  );
+  const elapsed = (now() - t0) / 1000;
+  const cpuClient = cpuSeconds(process.cpuUsage(cpu0));
+  const rep = await ctx.server('report');
+  conn.destroy();
+  const lat = latencySummary(samples);
+  const perRt = (s: number): number => (s * 1e6) / samples.length;
+  return {
+    rps: samples.length / elapsed,
+    p50: lat.p50,
+    p99: lat.p99,
+    max: lat.max,
+    requests: samples.length,
+    clientCpuUsPerRt: perRt(cpuClient),
+    serverCpuUsPerRt: perRt(rep.cpu),
+  };
+}
+
+async function driveChurn(ctx: DriverContext): Promise<Metrics> {
+  const total = ctx.params.count ?? 20_000;
+  const conc = ctx.params.concurrency ?? 128;
+  const conn = await ctx.client.connect(ctx.port);
+  const op = async (): Promise<void> => {
+    const s = await conn.open('echo');
+    await s.roundTrip(SMALL);
+    await s.close();
+  };
+  let warm = 0;
+  const warmup = ctx.params.warmup ?? 500;
+  await workers(conc, () => warm++ < warmup, op);
+  let started = 0;
+  let done = 0;
+  const t0 = now();
+  const deadline = t0 + (ctx.params.capSeconds ?? 30) * 1000;
+  await workers(
+    conc,
+    () => started < total && now() < deadline,
+    async () => {
+      started++;
+      await op();
+      done++;
+    },
+  );
+  const elapsed = (now() - t0) / 1000;
+  conn.destroy();
+  return { perSecond: done / elapsed, ops: done };
+}
+
+async function driveScaleChannels(ctx: DriverContext): Promise<Metrics> {
+  const n = ctx.params.count ?? 10_000;
+  const batch = ctx.params.concurrency ?? 500;
+  const conn = await ctx.client.connect(ctx.port);
+  // Warm the code paths (and lazily built state) with a few channels opened and closed.
+  for (const s of await Promise.all(Array.from({ length: 50 }, () => conn.open('echo')))) await s.close();
+  await sleep(50);
+  await ctx.server('mark', { gc: true });
+  const m0 = memNow();
+  const t0 = now();
+  for (let opened = 0; opened < n; ) {
+    const k = Math.min(batch, n - opened);
+    await Promise.all(Array.from({ length: k }, () => conn.open('echo')));
+    opened += k;
+  }
+  const openSeconds = (now() - t0) / 1000;
+  const rep = await ctx.server('report', { gc: true, expect: { streams: n } });
+  const m1 = memNow();
+  conn.destroy();
+  return {
+    serverHeap: rep.heap / n,
+    serverRss: rep.rss / n,
+    serverExternal: rep.external / n,
+    clientHeap: (m1.heapUsed - m0.heapUsed) / n,
+    clientRss: (m1.rss - m0.rss) / n,
+    clientExternal: (m1.external - m0.external) / n,
+    openPerSecond: n / openSeconds,
+  };
+}
+
+async function driveScaleSessions(ctx: DriverContext): Promise<Metrics> {
+  const n = ctx.params.count ?? 1000;
+  const batch = ctx.params.concurrency ?? 100;
+  // Warm up: a few sessions made and dropped.
+  for (const c of await Promise.all(Array.from({ length: 10 }, () => ctx.client.connect(ctx.port)))) c.destroy();
+  await sleep(200);
+  await ctx.server('mark', { gc: true });
+  const m0 = memNow();
+  const conns: BenchConn[] = [];
+  const t0 = now();
+  while (conns.length < n) {
+    const k = Math.min(batch, n - conns.length);
+    conns.push(...(await Promise.all(Array.from({ length: k }, () => ctx.client.connect(ctx.port)))));
+  }
+  const openSeconds = (now() - t0) / 1000;
+  const rep = await ctx.server('report', { gc: true, expect: { sessions: n } });
+  const m1 = memNow();
+  for (const c of conns) c.destroy();
+  return {
+    serverHeap: rep.heap / n,
+    serverRss: rep.rss / n,
+    serverExternal: rep.external / n,
+    clientHeap: (m1.heapUsed - m0.heapUsed) / n,
+    clientRss: (m1.rss - m0.rss) / n,
+    clientExternal: (m1.external - m0.external) / n,
+    openPerSecond: n / openSeconds,
+  };
+}
+
+async function driveControl(ctx: DriverContext): Promise<Metrics> {
+  const n = ctx.params.channels ?? 8;
+  const conn = await ctx.client.connect(ctx.port);
+  // The control channel first, as a SciStream session opens it before its data channels.
+  const control = await conn.open('control');
+  const sinks = await openMany(conn, 'sink', n);
+  for (let i = 0; i < (ctx.params.warmup ?? 200); i++) await control.roundTrip(SMALL);
+  let stopped = false;
+  const uploads = sinks.map((s) => s.bulk(2 ** 50, BULK_BUF, () => stopped));
+  uploads.forEach((p) => p.catch(() => undefined));
+  await sleep(300); // let the uploads fill the windows and the socket buffers
+  await ctx.server('mark');
+  const samples: bigint[] = [];
+  const t0 = now();
+  const until = t0 + (ctx.params.seconds ?? 3) * 1000;
+  while (now() < until) {
+    const t = process.hrtime.bigint();
+    await control.roundTrip(SMALL);
+    samples.push(process.hrtime.bigint() - t);
+  }
+  const rep = await ctx.server('report');
+  const bulkSeconds = (now() - t0) / 1000;
+  stopped = true;
+  await Promise.race([Promise.all(uploads), sleep(5000)]);
+  conn.destroy();
+  const lat = latencySummary(samples);
+  return { p50: lat.p50, p99: lat.p99, max: lat.max, requests: samples.length, bulkMBps: rep.received / MB / bulkSeconds, wireMBps: rep.wire / MB / bulkSeconds };
+}
+
+// ------------------------------------------------------------------ the cases
+
+const BULK_IMPLS = ['beepstream', 'raw-tcp', 'tls1.3-aes128gcm', 'tls1.2-psk-aes128gcm', 'http2', 'yamux'] as const;
+const MUX_COMPARE = ['beepstream', 'raw-tcp', 'http2', 'yamux'] as const;
+
+/** Every case, in the order they run. */
+export const CASES: readonly CaseDef[] = [
+  {
+    id: 'bulk-1',
+    title: 'bulk, 1 channel',
+    impls: BULK_IMPLS,
+    params: (q) => ({ channels: 1, bytes: q ? 256 * MiB : GiB, capSeconds: q ? 8 : 20 }),
+    drive: driveBulk,
+  },
+  {
+    id: 'bulk-8',
+    title: 'bulk, 8 channels',
+    impls: MUX_COMPARE,
+    params: (q) => ({ channels: 8, bytes: q ? 256 * MiB : GiB, capSeconds: q ? 8 : 20 }),
+    drive: driveBulk,
+  },
+  {
+    id: 'bulk-64',
+    title: 'bulk, 64 channels',
+    impls: MUX_COMPARE,
+    params: (q) => ({ channels: 64, bytes: q ? 256 * MiB : GiB, capSeconds: q ? 8 : 20 }),
+    drive: driveBulk,
+  },
+  {
+    id: 'rr-1',
+    title: '100-byte request/response, 1 channel',
+    impls: MUX_COMPARE,
+    params: (q) => ({ channels: 1, requests: q ? 2000 : 10_000, warmup: q ? 200 : 500, capSeconds: q ? 5 : 15 }),
+    drive: driveRoundTrips,
+  },
+  {
+    id: 'rr-64',
+    title: '100-byte request/response, 64 channels',
+    impls: MUX_COMPARE,
+    params: (q) => ({ channels: 64, requests: q ? 50 : 200, warmup: q ? 10 : 20, capSeconds: q ? 5 : 15 }),
+    drive: driveRoundTrips,
+  },
+  {
+    id: 'churn',
+    title: 'channel churn (start + one exchange + close, 128 in flight)',
+    impls: ['beepstream', 'http2', 'yamux'],
+    params: (q) => ({ count: q ? 3000 : 20_000, concurrency: 128, warmup: q ? 300 : 1000, capSeconds: q ? 5 : 15 }),
+    drive: driveChurn,
+  },
+  {
+    id: 'scale-channels',
+    title: 'idle channels on one session',
+    impls: ['beepstream', 'http2', 'yamux'],
+    manyStreams: true,
+    params: (q) => ({ count: q ? 2000 : 10_000, concurrency: 500 }),
+    drive: driveScaleChannels,
+  },
+  {
+    id: 'scale-sessions',
+    title: 'idle sessions on one listener',
+    impls: MUX_COMPARE,
+    params: (q) => ({ count: q ? 200 : 1000, concurrency: 100 }),
+    drive: driveScaleSessions,
+  },
+  {
+    id: 'control',
+    title: 'control channel under 8-channel bulk load',
+    impls: MUX_COMPARE,
+    params: (q) => ({ channels: 8, seconds: q ? 1.5 : 3, warmup: 200 }),
+    drive: driveControl,
+  },
+];

@@ -1,0 +1,133 @@
+/**
+ * beepstream under test, through its public API only: a `sink` profile (one
+ * huge MSG streamed in with `createRequest()`, counted as it is read, answered
+ * by a small RPY carrying the count), an `echo` profile (`request()` → RPY
+ * with the same body) and the same echo as a `control: true` profile, one
+ * channel per stream.
+ *
+ * @module
+ */
+import { once } from 'node:events';
+import type net from 'node:net';
+import { WireMeter } from '../lib/byteproto.js';
+import { connect, createServer, defineProfile, type Channel, type IncomingMessage, type Responder, type SessionLimits } from '../../src/index.js';
+import type { BenchConn, BenchStream, ClientImpl, Impl, ImplOptions, ServerImpl, StreamKind } from '../lib/adapter.js';
+
+/** URI of the bench sink profile. */
+export const SINK_URI = 'urn:beepstream:bench:sink';
+/** URI of the bench echo profile. */
+export const ECHO_URI = 'urn:beepstream:bench:echo';
+
+/** Bulk payload octets the sink profile has read in this process. */
+const received = { octets: 0 };
+
+/** Counts and discards a MSG's body as it streams in; replies with the count. */
+export const sinkProfile = defineProfile({
+  uri: SINK_URI,
+  async onMessage(msg, res) {
+    let n = 0;
+    await new Promise<void>((resolve, reject) => {
+      msg.on('data', (c: Buffer) => {
+        n += c.length;
+        received.octets += c.length;
+      });
+      msg.once('end', resolve);
+      msg.once('error', reject);
+    });
+    await res.reply(String(n));
+  },
+});
+
+/** URI of the bench control profile. */
+export const CONTROL_URI = 'urn:beepstream:bench:control';
+
+async function echoBody(msg: IncomingMessage, res: Responder): Promise<void> {
+  await res.reply(await msg.bytes());
+}
+
+/** Replies to every MSG with its body. */
+export const echoBenchProfile = defineProfile({ uri: ECHO_URI, onMessage: echoBody });
+
+/** The same echo as a control profile: its frames go ahead of bulk channels'. */
+export const controlBenchProfile = defineProfile({ uri: CONTROL_URI, control: true, onMessage: echoBody });
+
+const URIS: Record<StreamKind, string> = { sink: SINK_URI, echo: ECHO_URI, control: CONTROL_URI };
+
+function limitsOf(o: ImplOptions): SessionLimits {
+  const limits: Record<string, number> = { ...o.limits };
+  if (o.manyStreams) limits.maxChannels = Math.max(limits.maxChannels ?? 0, 1_000_000);
+  return limits as SessionLimits;
+}
+
+class BeepStream implements BenchStream {
+  private readonly ch: Channel;
+
+  constructor(ch: Channel) {
+    this.ch = ch;
+  }
+
+  async bulk(total: number, buf: Uint8Array, stop?: () => boolean): Promise<number> {
+    const { body, reply } = this.ch.createRequest();
+    reply.catch(() => undefined);
+    let sent = 0;
+    while (sent < total) {
+      if (stop?.()) break;
+      const n = Math.min(buf.byteLength, total - sent);
+      const ok = body.write(n === buf.byteLength ? buf : buf.subarray(0, n));
+      sent += n;
+      if (!ok) await once(body, 'drain');
+    }
+    body.end();
+    const count = Number(await (await reply).text());
+    if (count !== sent) throw new Error(`sink counted ${count} octets, ${sent} sent`);
+    return sent;
+  }
+
+  async roundTrip(payload: Uint8Array): Promise<void> {
+    const r = await this.ch.request(payload);
+    const b = await r.bytes();
+    if (b.length !== payload.byteLength) throw new Error(`echo returned ${b.length} octets, ${payload.byteLength} sent`);
+  }
+
+  close(): Promise<void> {
+    return this.ch.close();
+  }
+}
+
+async function server(o: ImplOptions): Promise<ServerImpl> {
+  const srv = createServer({ profiles: [sinkProfile, echoBenchProfile, controlBenchProfile], limits: limitsOf(o) });
+  srv.on('error', () => undefined);
+  srv.on('session', (s) => s.on('handlerError', () => undefined));
+  const wire = new WireMeter();
+  srv.server.on('connection', (raw: net.Socket) => wire.add(raw));
+  const { port } = await srv.listen(0, '127.0.0.1');
+  return {
+    port,
+    counts: () => {
+      let streams = 0;
+      for (const s of srv.sessions) streams += s.channels.size - 1;
+      return { sessions: srv.sessions.size, streams, received: received.octets, wire: wire.total };
+    },
+    close: () => srv.close(1000),
+  };
+}
+
+function client(o: ImplOptions): ClientImpl {
+  return {
+    async connect(port: number): Promise<BenchConn> {
+      const session = await connect({ host: '127.0.0.1', port, limits: limitsOf(o) });
+      session.on('handlerError', () => undefined);
+      return {
+        async open(kind: StreamKind): Promise<BenchStream> {
+          return new BeepStream(await session.startChannel(URIS[kind]));
+        },
+        destroy() {
+          session.destroy();
+        },
+      };
+    },
+  };
+}
+
+/** beepstream. */
+export const beepImpl: Impl = { name: 'beepstream', multiplexed: true, server, client };

@@ -1,0 +1,204 @@
+/**
+ * Turning the medians of a run into result rows (the issue's targets, each
+ * against a baseline measured in the same run) and a markdown table.
+ *
+ * @module
+ */
+import { fmt } from './lib/stats.js';
+
+/** One row of `bench/results/latest.json`. */
+export interface ResultRow {
+  name: string;
+  value: number | null;
+  unit: string;
+  baseline: string | null;
+  baselineValue: number | null;
+  /** beepstream ÷ baseline (for every metric, whichever direction is better). */
+  ratio: number | null;
+  target: string | null;
+  met: boolean | null;
+}
+
+/** Medians by case, implementation and metric. */
+export type Medians = Record<string, Record<string, Record<string, number> | undefined> | undefined>;
+
+type Target =
+  | { kind: 'ratio'; op: '>=' | '<='; v: number }
+  | { kind: 'abs'; op: '>=' | '<='; v: number; unit: string };
+
+interface Spec {
+  caseId: string;
+  metric: string;
+  name: string;
+  unit: string;
+  /** Baselines in row order; the target is checked on the row it is attached to. */
+  rows: { baseline: string; target?: Target }[];
+}
+
+const ALL_BULK = ['raw-tcp', 'tls1.3-aes128gcm', 'tls1.2-psk-aes128gcm', 'http2', 'yamux'];
+const MUX = ['raw-tcp', 'http2', 'yamux'];
+const plain = (names: string[]): { baseline: string }[] => names.map((baseline) => ({ baseline }));
+
+const SPECS: Spec[] = [
+  {
+    caseId: 'bulk-1',
+    metric: 'mbps',
+    name: 'bulk 1 ch: throughput',
+    unit: 'MB/s',
+    rows: [
+      { baseline: 'raw-tcp', target: { kind: 'ratio', op: '>=', v: 0.85 } },
+      { baseline: 'http2', target: { kind: 'ratio', op: '>=', v: 2 } },
+      { baseline: 'yamux', target: { kind: 'ratio', op: '>=', v: 4 } },
+      ...plain(['tls1.3-aes128gcm', 'tls1.2-psk-aes128gcm']),
+    ],
+  },
+  { caseId: 'bulk-1', metric: 'cpuPerGiB', name: 'bulk 1 ch: CPU, both processes', unit: 'CPU s/GiB', rows: plain(ALL_BULK) },
+  { caseId: 'bulk-8', metric: 'mbps', name: 'bulk 8 ch: aggregate throughput', unit: 'MB/s', rows: plain(MUX) },
+  { caseId: 'bulk-8', metric: 'fairness', name: 'bulk 8 ch: last ÷ first to finish', unit: '×', rows: plain(MUX) },
+  {
+    caseId: 'bulk-64',
+    metric: 'mbps',
+    name: 'bulk 64 ch: aggregate throughput',
+    unit: 'MB/s',
+    rows: [{ baseline: 'raw-tcp', target: { kind: 'ratio', op: '>=', v: 0.8 } }, ...plain(['http2', 'yamux'])],
+  },
+  {
+    caseId: 'bulk-64',
+    metric: 'fairness',
+    name: 'bulk 64 ch: last ÷ first to finish',
+    unit: '×',
+    rows: [{ baseline: 'raw-tcp', target: { kind: 'abs', op: '<=', v: 1.1, unit: '' } }, ...plain(['http2', 'yamux'])],
+  },
+  {
+    caseId: 'rr-1',
+    metric: 'rps',
+    name: '100 B req/resp, 1 ch: round trips',
+    unit: '1/s',
+    rows: [{ baseline: 'http2', target: { kind: 'ratio', op: '>=', v: 1 } }, ...plain(['raw-tcp', 'yamux'])],
+  },
+  { caseId: 'rr-1', metric: 'p50', name: '100 B req/resp, 1 ch: p50 latency', unit: 'ms', rows: plain(['http2', 'raw-tcp', 'yamux']) },
+  { caseId: 'rr-1', metric: 'p99', name: '100 B req/resp, 1 ch: p99 latency', unit: 'ms', rows: plain(['http2', 'raw-tcp', 'yamux']) },
+  {
+    caseId: 'rr-64',
+    metric: 'rps',
+    name: '100 B req/resp, 64 ch: round trips',
+    unit: '1/s',
+    rows: [{ baseline: 'http2', target: { kind: 'ratio', op: '>=', v: 1 } }, ...plain(['raw-tcp', 'yamux'])],
+  },
+  { caseId: 'rr-64', metric: 'p50', name: '100 B req/resp, 64 ch: p50 latency', unit: 'ms', rows: plain(['http2', 'raw-tcp', 'yamux']) },
+  { caseId: 'rr-64', metric: 'p99', name: '100 B req/resp, 64 ch: p99 latency', unit: 'ms', rows: plain(['http2', 'raw-tcp', 'yamux']) },
+  {
+    caseId: 'churn',
+    metric: 'perSecond',
+    name: 'churn: start + exchange + close',
+    unit: 'channels/s',
+    rows: [{ baseline: 'http2', target: { kind: 'abs', op: '>=', v: 10_000, unit: '/s' } }, ...plain(['yamux'])],
+  },
+  {
+    caseId: 'scale-channels',
+    metric: 'serverHeap',
+    name: 'idle channel: heap, server side',
+    unit: 'B/channel',
+    rows: [{ baseline: 'http2', target: { kind: 'abs', op: '<=', v: 2048, unit: 'B' } }, ...plain(['yamux'])],
+  },
+  {
+    caseId: 'scale-channels',
+    metric: 'clientHeap',
+    name: 'idle channel: heap, client side',
+    unit: 'B/channel',
+    rows: [{ baseline: 'http2', target: { kind: 'abs', op: '<=', v: 2048, unit: 'B' } }, ...plain(['yamux'])],
+  },
+  { caseId: 'scale-channels', metric: 'serverRss', name: 'idle channel: RSS, server side', unit: 'B/channel', rows: plain(['http2', 'yamux']) },
+  { caseId: 'scale-channels', metric: 'clientRss', name: 'idle channel: RSS, client side', unit: 'B/channel', rows: plain(['http2', 'yamux']) },
+  {
+    caseId: 'scale-sessions',
+    metric: 'serverHeap',
+    name: 'idle session: heap, server side',
+    unit: 'B/session',
+    rows: [{ baseline: 'http2', target: { kind: 'abs', op: '<=', v: 32768, unit: 'B' } }, ...plain(['raw-tcp', 'yamux'])],
+  },
+  {
+    caseId: 'scale-sessions',
+    metric: 'clientHeap',
+    name: 'idle session: heap, client side',
+    unit: 'B/session',
+    rows: [{ baseline: 'http2', target: { kind: 'abs', op: '<=', v: 32768, unit: 'B' } }, ...plain(['raw-tcp', 'yamux'])],
+  },
+  { caseId: 'scale-sessions', metric: 'serverRss', name: 'idle session: RSS, server side', unit: 'B/session', rows: plain(['http2', 'raw-tcp', 'yamux']) },
+  { caseId: 'scale-sessions', metric: 'clientRss', name: 'idle session: RSS, client side', unit: 'B/session', rows: plain(['http2', 'raw-tcp', 'yamux']) },
+  {
+    caseId: 'control',
+    metric: 'p99',
+    name: 'control reply under 8-ch bulk: p99',
+    unit: 'ms',
+    rows: [{ baseline: 'http2', target: { kind: 'abs', op: '<=', v: 5, unit: 'ms' } }, ...plain(['raw-tcp', 'yamux'])],
+  },
+  { caseId: 'control', metric: 'p50', name: 'control reply under 8-ch bulk: p50', unit: 'ms', rows: plain(['http2', 'raw-tcp', 'yamux']) },
+  { caseId: 'control', metric: 'bulkMBps', name: 'control case: bulk throughput alongside', unit: 'MB/s', rows: plain(['http2', 'raw-tcp', 'yamux']) },
+];
+
+function targetText(t: Target, baseline: string): string {
+  const op = t.op === '>=' ? '≥' : '≤';
+  return t.kind === 'ratio' ? `${op} ${t.v}× ${baseline}` : `${op} ${t.v.toLocaleString('en-US')}${t.unit ? ` ${t.unit}` : ''}`;
+}
+
+function check(t: Target, value: number | null, ratio: number | null): boolean {
+  const x = t.kind === 'ratio' ? ratio : value;
+  if (x === null || Number.isNaN(x)) return false;
+  return t.op === '>=' ? x >= t.v : x <= t.v;
+}
+
+/** Build the result rows for whatever cases ran. */
+export function buildRows(medians: Medians): ResultRow[] {
+  const rows: ResultRow[] = [];
+  for (const spec of SPECS) {
+    const byImpl = medians[spec.caseId];
+    if (!byImpl) continue;
+    const value = byImpl.beepstream?.[spec.metric] ?? null;
+    for (const r of spec.rows) {
+      const b = byImpl[r.baseline];
+      if (b === undefined && !r.target) continue; // baseline not run and nothing to check
+      const baselineValue = b?.[spec.metric] ?? null;
+      const ratio = value !== null && baselineValue !== null && baselineValue !== 0 ? value / baselineValue : null;
+      rows.push({
+        name: spec.name,
+        value,
+        unit: spec.unit,
+        baseline: r.baseline,
+        baselineValue,
+        ratio,
+        target: r.target ? targetText(r.target, r.baseline) : null,
+        met: r.target ? check(r.target, value, ratio) : null,
+      });
+    }
+  }
+  return rows;
+}
+
+/** The short table: only the rows that carry a target. */
+export function targetsTable(rows: readonly ResultRow[]): string {
+  const out = ['| target | beepstream | baseline | ratio | met? |', '|---|---:|---|---:|:-:|'];
+  for (const r of rows) {
+    if (!r.target) continue;
+    const isRatio = /\d× /.test(r.target);
+    const base = isRatio ? `${r.baseline} ${fmt(r.baselineValue)}` : '';
+    const ratio = isRatio && r.ratio !== null ? `${r.ratio.toFixed(2)}×` : '';
+    out.push(`| ${r.name}: ${r.target} | ${fmt(r.value)} ${r.unit} | ${base} | ${ratio} | ${r.met ? 'yes' : '**no**'} |`);
+  }
+  return out.join('\n');
+}
+
+/** The markdown table of `rows`. */
+export function markdownTable(rows: readonly ResultRow[]): string {
+  const out = ['| case | beepstream | baseline | baseline value | ratio | target | met? |', '|---|---:|---|---:|---:|---|:-:|'];
+  let last = '';
+  for (const r of rows) {
+    const label = `${r.name} (${r.unit})`;
+    const first = label !== last;
+    last = label;
+    out.push(
+      `| ${first ? label : '〃'} | ${first ? fmt(r.value) : ''} | ${r.baseline ?? ''} | ${fmt(r.baselineValue)} | ${r.ratio === null ? '—' : `${r.ratio.toFixed(2)}×`} | ${r.target ?? ''} | ${r.met === null ? '' : r.met ? 'yes' : '**no**'} |`,
+    );
+  }
+  return out.join('\n');
+}

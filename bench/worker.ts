@@ -1,0 +1,131 @@
+/**
+ * A benchmark worker process (forked by `run.ts`, one per side of each
+ * measurement, so server and client each get a core and loopback is real).
+ *
+ * As a server it listens on 127.0.0.1, says `ready` with its port, then
+ * answers `mark` (note CPU time and memory now) and `report` (CPU time and
+ * memory growth since `mark`, after waiting for the expected sessions or
+ * streams to be open). As a client it runs one case's driver and sends the
+ * metrics back.
+ *
+ * @module
+ */
+import { CASES, type DriverContext, type ServerReport } from './cases.js';
+import type { ServerImpl } from './lib/adapter.js';
+import type { Command, FromWorker, InitClient, InitServer, Reply, ToWorker } from './lib/ipc.js';
+import { loadImpl } from './impl/index.js';
+
+function send(msg: FromWorker, then?: () => void): void {
+  if (!process.send) throw new Error('bench worker must be forked with an IPC channel');
+  process.send(msg, undefined, {}, () => then?.());
+}
+
+function fail(err: unknown): void {
+  const message = err instanceof Error ? `${err.message}\n${err.stack ?? ''}` : String(err);
+  send({ type: 'error', message }, () => process.exit(1));
+}
+
+process.on('uncaughtException', fail);
+process.on('unhandledRejection', fail);
+
+function gcNow(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc) for (let i = 0; i < 3; i++) gc();
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// ------------------------------------------------------------------ server
+
+async function runServer(init: InitServer): Promise<void> {
+  const impl = await loadImpl(init.impl);
+  const srv: ServerImpl = await impl.server(init.options);
+  let cpu0 = process.cpuUsage();
+  let mem0 = process.memoryUsage();
+  let received0 = 0;
+  let wire0 = 0;
+  const handle = async (c: Command): Promise<unknown> => {
+    const arg = (c.arg ?? {}) as { gc?: boolean; expect?: { sessions?: number; streams?: number } };
+    switch (c.cmd) {
+      case 'mark':
+        if (arg.gc) gcNow();
+        mem0 = process.memoryUsage();
+        received0 = srv.counts().received;
+        wire0 = srv.counts().wire;
+        cpu0 = process.cpuUsage();
+        return null;
+      case 'report': {
+        const cpu = process.cpuUsage(cpu0);
+        const received = srv.counts().received - received0;
+        const wire = srv.counts().wire - wire0;
+        const want = arg.expect ?? {};
+        const deadline = Date.now() + 30_000;
+        for (;;) {
+          const n = srv.counts();
+          if ((want.sessions === undefined || n.sessions >= want.sessions) && (want.streams === undefined || n.streams >= want.streams)) break;
+          if (Date.now() > deadline) throw new Error(`server saw ${JSON.stringify(n)}, expected ${JSON.stringify(want)}`);
+          await sleep(20);
+        }
+        if (arg.gc) gcNow();
+        const mem = process.memoryUsage();
+        const report: ServerReport = {
+          cpu: (cpu.user + cpu.system) / 1e6,
+          heap: mem.heapUsed - mem0.heapUsed,
+          rss: mem.rss - mem0.rss,
+          external: mem.external - mem0.external,
+          received,
+          wire,
+          counts: srv.counts(),
+        };
+        return report;
+      }
+      case 'exit':
+        setImmediate(() => process.exit(0));
+        return null;
+    }
+  };
+  process.on('message', (m: ToWorker) => {
+    if (m.type !== 'cmd') return;
+    handle(m).then(
+      (result) => send({ type: 'reply', id: m.id, result } satisfies Reply),
+      (e: unknown) => send({ type: 'reply', id: m.id, error: e instanceof Error ? e.message : String(e) } satisfies Reply),
+    );
+  });
+  send({ type: 'ready', port: srv.port });
+}
+
+// ------------------------------------------------------------------ client
+
+async function runClient(init: InitClient): Promise<void> {
+  const def = CASES.find((c) => c.id === init.caseId);
+  if (!def) throw new Error(`unknown case ${init.caseId}`);
+  const impl = await loadImpl(init.impl);
+  let nextId = 1;
+  const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  process.on('message', (m: ToWorker) => {
+    if (m.type !== 'reply') return;
+    const w = waiting.get(m.id);
+    waiting.delete(m.id);
+    if (m.error !== undefined) w?.reject(new Error(`server: ${m.error}`));
+    else w?.resolve(m.result);
+  });
+  const ctx = {
+    client: impl.client(init.options),
+    port: init.port,
+    params: init.params,
+    server(cmd: 'mark' | 'report', arg?: unknown): Promise<unknown> {
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        waiting.set(id, { resolve, reject });
+        send({ type: 'server-cmd', id, cmd, arg });
+      });
+    },
+  } as DriverContext;
+  const metrics = await def.drive(ctx);
+  send({ type: 'result', metrics }, () => process.exit(0));
+}
+
+process.once('message', (m: ToWorker) => {
+  if (m.type !== 'init') return fail(new Error(`expected init, got ${m.type}`));
+  (m.role === 'server' ? runServer(m) : runClient(m)).catch(fail);
+});
