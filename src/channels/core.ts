@@ -13,7 +13,7 @@ import { Buffer } from 'node:buffer';
 import { BeepError, BeepFramingError, BeepReplyError, ErrorCodes, type ErrorCode } from '../errors.js';
 import { FrameDecoder } from '../framing/decoder.js';
 import { encodeDataFrame, encodeSeqFrame } from '../framing/encoder.js';
-import type { DataFrame, Frame, FrameHeader } from '../framing/header.js';
+import type { DataFrameHeader, Frame, FrameHeader } from '../framing/header.js';
 import { BEEP_XML, type EntityHeaders } from '../framing/mime.js';
 import { Channel, replyErrorFrom, type InboundRequest, type PendingRequest, type ReplySink, type RequestOptions } from './channel.js';
 import * as outbound from './outbound.js';
@@ -85,6 +85,7 @@ export interface StartChannelOptions {
 export type SessionState = 'greeting' | 'open' | 'releasing' | 'closed';
 
 const RECENT_CLOSED = 256;
+const EMPTY = new Uint8Array(0);
 
 /**
  * Protocol state of one BEEP session, independent of any transport.
@@ -126,8 +127,10 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   /** When the session ends, let queued output drain and end the transport (rather than destroy it). */
   gracefulEnd = false;
   private released = false;
-  /** The frame being decoded: its channel and the request or message it belongs to. */
-  private cur: { ch: Channel; pr?: PendingRequest } | null = null;
+  /** The frame being decoded: its channel and the request it replies to. */
+  private cur: { ch: Channel; pr?: PendingRequest; im?: InboundRequest; first?: boolean } | null = null;
+  /** The message the current frame's payload goes to (none for NUL). */
+  private target: IncomingMessage | null = null;
 
   constructor(options: SessionCoreOptions) {
     super();
@@ -149,6 +152,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       maxHeaderLine: this.limits.maxHeaderLine,
       maxFrameSize: this.limits.maxFrameSize,
       onHeader: (h) => this.checkHeader(h),
+      // Payload octets go straight into the message they belong to, as views.
+      onPayload: (part) => this.target?.deliver(part, false),
     });
     const ch0 = new Channel(this, 0, 'open', Math.max(this.limits.receiveWindow, 4096));
     ch0.profile = 'beep:channel-management';
@@ -348,6 +353,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
         this.protocol(`channel ${h.channel}: more than ${this.limits.maxInboundQueue} MSGs awaiting replies`, ErrorCodes.LIMIT);
       }
       this.cur = { ch };
+      this.beginFrame(h);
       return;
     }
     const pr = ch.outstanding.get(h.msgno);
@@ -368,8 +374,65 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       this.protocol(`channel ${h.channel}: ${h.type} frame after ${k} for msgno ${h.msgno}`);
     }
     this.cur = { ch, pr };
+    this.beginFrame(h);
   }
 
+  /**
+   * A data frame's header passed every check: account for its octets and find
+   * the message its payload belongs to (creating it on the first frame).
+   */
+  private beginFrame(h: DataFrameHeader): void {
+    const cur = this.cur as { ch: Channel; pr?: PendingRequest; im?: InboundRequest; first?: boolean };
+    const ch = cur.ch;
+    ch.recv.receive(h.size);
+    ch.lastMore = h.more ? { msgno: h.msgno, kind: h.type } : null;
+    this.target = null;
+    if (h.type === 'MSG') {
+      let im = ch.inbound.get(h.msgno);
+      if (!im) {
+        const msg = new IncomingMessage('MSG', ch.number, h.msgno, undefined, this.hooksFor(ch, () => this.dispatch(ch)));
+        im = { msg, received: false, replyDone: false, replyQueued: false, preempted: false };
+        ch.inbound.set(h.msgno, im);
+        ch.inQueue.push(im);
+      }
+      cur.im = im;
+      this.target = im.msg;
+      return;
+    }
+    const pr = cur.pr as PendingRequest;
+    cur.first = pr.replyKind === undefined;
+    if (h.type === 'NUL') return;
+    pr.replyKind = h.type;
+    if (cur.first && h.type === 'ERR' && pr.out && !pr.out.done) {
+      // RFC 3080 §2.6.3: a negative reply before our final MSG frame obliges us
+      // to end the MSG with an empty complete frame.
+      pr.out.truncate();
+      this.markReady(ch);
+    }
+    if (h.type === 'ANS') {
+      const ansno = h.ansno as number;
+      let m = pr.answers.get(ansno);
+      if (!m) {
+        m = new IncomingMessage('ANS', ch.number, h.msgno, ansno, this.hooksFor(ch, (x) => (pr.abandoned ? x.discard() : pr.sink.ans(x))));
+        pr.answers.set(ansno, m);
+        if (pr.abandoned) m.discard();
+      }
+      this.target = m;
+      return;
+    }
+    if (!pr.reply) {
+      const type = h.type;
+      pr.reply = new IncomingMessage(type, ch.number, h.msgno, undefined, this.hooksFor(ch, (x) => {
+        if (pr.abandoned) x.discard();
+        else if (type === 'RPY') pr.sink.rpy(x);
+        else pr.sink.err(x);
+      }));
+      if (pr.abandoned) pr.reply.discard();
+    }
+    this.target = pr.reply;
+  }
+
+  /** A frame is complete (trailer read): finish what it ends. */
   private onFrame(f: Frame): void {
     if (f.type === 'SEQ') {
       const ch = this.channels.get(f.channel);
@@ -381,13 +444,33 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       this.markReady(ch);
       return;
     }
-    const cur = this.cur as { ch: Channel; pr?: PendingRequest };
+    const cur = this.cur as { ch: Channel; pr?: PendingRequest; im?: InboundRequest; first?: boolean };
+    const target = this.target;
     this.cur = null;
+    this.target = null;
     const ch = cur.ch;
-    ch.recv.receive(f.size);
-    ch.lastMore = f.more ? { msgno: f.msgno, kind: f.type } : null;
-    if (f.type === 'MSG') this.onMsgFrame(ch, f);
-    else this.onReplyFrame(ch, cur.pr as PendingRequest, f);
+    if (f.type === 'MSG') {
+      const im = cur.im as InboundRequest;
+      if (!f.more) {
+        im.msg.deliver(EMPTY, true);
+        im.received = true;
+        if (im.replyDone) this.retireInbound(ch, im);
+      }
+      return;
+    }
+    const pr = cur.pr as PendingRequest;
+    if (f.type === 'NUL') {
+      ch.outstanding.delete(f.msgno);
+      if (!pr.abandoned) pr.sink.nul();
+      this.checkQuiescent(ch);
+      return;
+    }
+    if (!f.more) {
+      if (f.type === 'ANS') pr.answers.delete(f.ansno as number);
+      else ch.outstanding.delete(f.msgno);
+      target?.deliver(EMPTY, true);
+    }
+    if (cur.first || !f.more) this.checkQuiescent(ch);
   }
 
   private hooksFor(ch: Channel, onReady: (m: IncomingMessage) => void) {
@@ -397,64 +480,6 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       maxEntityHeaders: this.limits.maxEntityHeaders,
       maxMessageSize: ch.number === 0 ? this.limits.maxMgmtMessage : this.limits.maxMessageSize,
     };
-  }
-
-  private onMsgFrame(ch: Channel, f: DataFrame): void {
-    let im = ch.inbound.get(f.msgno);
-    if (!im) {
-      const msg = new IncomingMessage('MSG', ch.number, f.msgno, undefined, this.hooksFor(ch, () => this.dispatch(ch)));
-      im = { msg, received: false, replyDone: false, replyQueued: false, preempted: false };
-      ch.inbound.set(f.msgno, im);
-      ch.inQueue.push(im);
-    }
-    im.msg.deliver(f.payload, !f.more);
-    if (!f.more) {
-      im.received = true;
-      if (im.replyDone) this.retireInbound(ch, im);
-    }
-  }
-
-  private onReplyFrame(ch: Channel, pr: PendingRequest, f: DataFrame): void {
-    const first = pr.replyKind === undefined;
-    if (f.type === 'NUL') {
-      ch.outstanding.delete(f.msgno);
-      if (!pr.abandoned) pr.sink.nul();
-      this.checkQuiescent(ch);
-      return;
-    }
-    pr.replyKind = f.type as 'RPY' | 'ERR' | 'ANS';
-    if (first && f.type === 'ERR' && pr.out && !pr.out.done) {
-      // RFC 3080 §2.6.3: a negative reply before our final MSG frame obliges us
-      // to end the MSG with an empty complete frame.
-      pr.out.truncate();
-      this.markReady(ch);
-    }
-    let msg: IncomingMessage;
-    if (f.type === 'ANS') {
-      const ansno = f.ansno as number;
-      let m = pr.answers.get(ansno);
-      if (!m) {
-        m = new IncomingMessage('ANS', ch.number, f.msgno, ansno, this.hooksFor(ch, (x) => (pr.abandoned ? x.discard() : pr.sink.ans(x))));
-        pr.answers.set(ansno, m);
-        if (pr.abandoned) m.discard();
-      }
-      msg = m;
-      if (!f.more) pr.answers.delete(ansno);
-    } else {
-      if (!pr.reply) {
-        const type = f.type as 'RPY' | 'ERR';
-        pr.reply = new IncomingMessage(type, ch.number, f.msgno, undefined, this.hooksFor(ch, (x) => {
-          if (pr.abandoned) x.discard();
-          else if (type === 'RPY') pr.sink.rpy(x);
-          else pr.sink.err(x);
-        }));
-        if (pr.abandoned) pr.reply.discard();
-      }
-      msg = pr.reply;
-      if (!f.more) ch.outstanding.delete(f.msgno);
-    }
-    msg.deliver(f.payload, !f.more);
-    if (first || !f.more) this.checkQuiescent(ch);
   }
 
   /** The application consumed `n` octets of channel `ch`: reopen its window. */

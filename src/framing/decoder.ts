@@ -31,6 +31,13 @@ export interface DecoderOptions extends DecoderLimits {
    * then failed and the error propagates out of {@link FrameDecoder.push}).
    */
   onHeader?: (header: FrameHeader) => void;
+  /**
+   * Streaming mode: payload octets are handed over as they arrive, as views of
+   * the input chunks (never copied), and the frame passed to `onFrame` then
+   * carries an empty `payload` (its `size` is still the real size). Without
+   * it, a payload split over chunks is copied into one buffer.
+   */
+  onPayload?: (part: Uint8Array) => void;
 }
 
 /** Default limits. */
@@ -64,6 +71,7 @@ export class FrameDecoder {
   private readonly maxHeaderLine: number;
   private readonly maxFrameSize: number;
   private readonly onHeader: ((h: FrameHeader) => void) | undefined;
+  private readonly onPayload: ((part: Uint8Array) => void) | undefined;
   private state = State.Header;
   /** Partial header line carried over from earlier chunks. */
   private headerPending: Buffer | null = null;
@@ -83,6 +91,7 @@ export class FrameDecoder {
     this.maxHeaderLine = options.maxHeaderLine ?? DEFAULT_DECODER_LIMITS.maxHeaderLine;
     this.maxFrameSize = options.maxFrameSize ?? DEFAULT_DECODER_LIMITS.maxFrameSize;
     this.onHeader = options.onHeader;
+    this.onPayload = options.onPayload;
   }
 
   /** Octets consumed so far (for diagnostics). */
@@ -194,6 +203,14 @@ export class FrameDecoder {
     const h = this.current as DataFrameHeader;
     const need = h.size - this.payloadGot;
     const avail = chunk.length - pos;
+    if (this.onPayload) {
+      // Streaming: a view of whatever part of the payload this chunk holds.
+      const n = Math.min(need, avail);
+      this.payloadGot += n;
+      if (this.payloadGot === h.size) this.state = State.Trailer;
+      this.onPayload(chunk.subarray(pos, pos + n));
+      return pos + n;
+    }
     if (this.payloadBuf === null && avail >= need) {
       // Whole payload in this chunk: hand out a view, no copy.
       this.pendingView = chunk.subarray(pos, pos + need);
@@ -226,7 +243,7 @@ export class FrameDecoder {
   private emit(onFrame: (f: Frame) => void): void {
     const h = this.current as DataFrameHeader;
     let payload: Uint8Array;
-    if (this.pendingEmpty) payload = EMPTY;
+    if (this.pendingEmpty || this.onPayload) payload = EMPTY;
     else if (this.pendingView) payload = this.pendingView;
     else payload = this.payloadBuf as Buffer;
     this.current = null;
