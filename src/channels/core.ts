@@ -781,19 +781,22 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     this.ready.delete(ch);
     this.readyControl.delete(ch);
     this.seqPending.delete(ch);
-    const e = err ?? new BeepError(ErrorCodes.CHANNEL_CLOSED, `channel ${ch.number} closed`);
+    // The error is built only when something is pending (a quiet close is the common case).
+    let cached: Error | undefined = err;
+    const failure = (): Error => (cached ??= new BeepError(ErrorCodes.CHANNEL_CLOSED, `channel ${ch.number} closed`));
     for (const pr of ch.outstanding.values()) {
+      const e = failure();
       pr.sink.fail(e);
       pr.reply?.fail(e);
       for (const a of pr.answers.values()) a.fail(e);
     }
     ch.outstanding.clear();
-    for (const im of ch.inbound.values()) if (!im.msg.complete) im.msg.fail(e);
+    for (const im of ch.inbound.values()) if (!im.msg.complete) im.msg.fail(failure());
     ch.inbound.clear();
     ch.inQueue.length = 0;
     for (const out of ch.outQueue) {
       out.truncate();
-      out.onFail?.(e);
+      out.onFail?.(failure());
     }
     ch.outQueue.length = 0;
     for (const w of ch.quiesceWaiters) w();

@@ -180,6 +180,23 @@ export class IncomingMessage extends Readable {
    */
   async bytes(maxBytes = this.hooks.maxMessageSize): Promise<Buffer> {
     if (this.failure) throw this.failure;
+    if (this.complete && this.headReady && !this.dumping && !this.pushedEnd && this.readableLength === 0 && this.listenerCount('data') === 0) {
+      // Fast path: the whole body is here and nothing has been read — join it
+      // directly rather than through the stream machinery.
+      let n = 0;
+      for (const b of this.queue) n += b.length;
+      if (n > maxBytes) {
+        this.discard();
+        throw new BeepError(ErrorCodes.MESSAGE_TOO_LARGE, `message body exceeds ${maxBytes} octets`);
+      }
+      const parts = this.queue;
+      this.queue = [];
+      if (n > 0) this.hooks.credit(n);
+      this.pushedEnd = true;
+      this.push(null);
+      this.resume();
+      return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, n);
+    }
     const parts: Buffer[] = [];
     let n = 0;
     try {

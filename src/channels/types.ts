@@ -46,7 +46,7 @@ export interface SessionLimits {
    */
   receiveWindow?: number;
   /**
-   * Ceiling of window auto-tuning per channel (octets, default 4 MiB). A
+   * Ceiling of window auto-tuning per channel (octets, default 16 MiB). A
    * channel's buffer doubles whenever the sender runs out of window while the
    * reader keeps up, and halves when the reader lets a whole window pile up.
    * Set equal to `receiveWindow` to turn auto-tuning off.
@@ -73,7 +73,7 @@ export const DEFAULT_LIMITS: ResolvedLimits = Object.freeze({
   maxOutstanding: 1024,
   maxInboundQueue: 1024,
   receiveWindow: 64 * 1024,
-  maxReceiveWindow: 4 * 1024 * 1024,
+  maxReceiveWindow: 16 * 1024 * 1024,
   sessionReceiveBudget: 64 * 1024 * 1024,
   sendHighWaterMark: 64 * 1024,
 });
