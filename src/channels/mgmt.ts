@@ -282,6 +282,40 @@ function parseProfile(p: unknown): ProfileElement {
   return out;
 }
 
+// Exact shapes of the most frequent elements (as beepstream and most peers
+// write them): parsed without the general XML machinery. Anything else —
+// other quoting, CDATA, extra attributes — takes the full path below.
+const ATTR_VALUE = `'([^'<&]*)'|"([^"<&]*)"`;
+const FAST_OK = /^\s*<ok\s*\/>\s*$/;
+const FAST_CLOSE = new RegExp(`^\\s*<close\\s+number=(?:'([0-9]{1,10})'|"([0-9]{1,10})")\\s+code=(?:'([0-9]{3})'|"([0-9]{3})")\\s*\\/>\\s*$`);
+const FAST_PROFILE = new RegExp(`^\\s*<profile\\s+uri=(?:${ATTR_VALUE})\\s*\\/>\\s*$`);
+const FAST_START = new RegExp(`^\\s*<start\\s+number=(?:'([0-9]{1,10})'|"([0-9]{1,10})")\\s*>\\s*<profile\\s+uri=(?:${ATTR_VALUE})\\s*\\/>\\s*<\\/start>\\s*$`);
+
+function fastPath(xml: string): MgmtElement | null {
+  if (xml.length > 512) return null;
+  if (FAST_OK.test(xml)) return { kind: 'ok' };
+  let m = FAST_CLOSE.exec(xml);
+  if (m) {
+    const number = Number(m[1] ?? m[2]);
+    const code = Number(m[3] ?? m[4]);
+    if (number > 2147483647 || code < 100 || code > 599) return null;
+    return { kind: 'close', number, code, diagnostic: '' };
+  }
+  m = FAST_PROFILE.exec(xml);
+  if (m) {
+    const uri = m[1] ?? m[2] ?? '';
+    return uri ? { kind: 'profile', uri } : null;
+  }
+  m = FAST_START.exec(xml);
+  if (m) {
+    const number = Number(m[1] ?? m[2]);
+    const uri = m[3] ?? m[4] ?? '';
+    if (number < 1 || number > 2147483647 || !uri) return null;
+    return { kind: 'start', number, profiles: [{ uri }] };
+  }
+  return null;
+}
+
 /**
  * Parse a channel-0 document. Throws {@link MgmtSyntaxError} with the reply
  * code to send (500 malformed, 501 bad parameter) when it cannot be used.
@@ -298,6 +332,8 @@ export function parseMgmt(input: string | Uint8Array, limits: MgmtLimits = {}): 
   if (/<!DOCTYPE/i.test(xml) || /<!ENTITY/i.test(xml)) {
     throw new MgmtSyntaxError(500, 'DOCTYPE and entity declarations are not allowed');
   }
+  const fast = fastPath(xml);
+  if (fast) return fast;
   checkDepth(xml, limits.maxDepth ?? 8);
   const valid = XMLValidator.validate(xml);
   if (valid !== true) throw new MgmtSyntaxError(500, `malformed XML: ${valid.err.msg}`);

@@ -445,3 +445,29 @@ test('property: parseMgmt never throws anything but MgmtSyntaxError', (t) => {
   );
   t.pass();
 });
+
+test('property: the fast path for ok/close/profile/start gives exactly what the full parser gives', (t) => {
+  const uri = fc.stringMatching(/^[a-z][a-z0-9+.-]{0,8}:[A-Za-z0-9/._~:-]{1,40}$/);
+  const doc = fc.oneof(
+    fc.constant('<ok />'),
+    fc.tuple(fc.integer({ min: 0, max: 2147483647 }), fc.integer({ min: 100, max: 599 })).map(([n, c]) => `<close number='${n}' code='${c}' />`),
+    fc.tuple(fc.integer({ min: 0, max: 4294967295 }), fc.integer({ min: 0, max: 999 })).map(([n, c]) => `<close number='${n}' code='${String(c).padStart(3, '0')}' />`),
+    fc.tuple(fc.integer({ min: 0, max: 4294967295 }), uri).map(([n, u]) => `<start number='${n}'><profile uri='${u}' /></start>`),
+    uri.map((u) => `<profile uri='${u}' />`),
+    fc.tuple(fc.integer({ min: 1, max: 2147483647 }), uri).map(([n, u]) => `<start number='${n}'><profile uri='${u}' /></start>`),
+  );
+  fc.assert(
+    fc.property(doc, (xml) => {
+      // A trailing comment is legal XML that the fast path does not take.
+      const outcome = (x: string): unknown => {
+        try {
+          return parseMgmt(x);
+        } catch (err) {
+          return { refused: (err as { replyCode?: number }).replyCode };
+        }
+      };
+      t.deepEqual(outcome(xml), outcome(`${xml}<!-- slow path -->`));
+    }),
+    { numRuns: 300 },
+  );
+});
