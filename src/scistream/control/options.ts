@@ -1,0 +1,73 @@
+/**
+ * Options and plain types of the S2CS session registry (see `registry.ts`).
+ *
+ * @module
+ */
+import type { DataServer } from '../dataplane.js';
+import type { SciStreamError } from './errors.js';
+import type { HelloMessage, RequestMessage, SciStreamRole, ControlSessionState } from './messages.js';
+
+/** Who sent a control message, and over which connection. */
+export interface ControlContext {
+  /** The authenticated authorization identity (`core.identity.authzid`). */
+  readonly identity: string;
+  /** The connection (BEEP session) it came on; any object, compared by identity. */
+  readonly connection: object;
+}
+
+/** Something the registry did, for logging. Never carries the whole uid (it is the data-plane secret). */
+export interface ControlEvent {
+  type: 'requested' | 'hello' | 'targets' | 'setup' | 'active' | 'released' | 'timeout' | 'failed' | 'closed' | 'orphaned';
+  /** The first 8 hexadecimal digits of the uid. */
+  tag: string;
+  identity?: string;
+  role?: SciStreamRole;
+  error?: SciStreamError;
+}
+
+/** Options of a {@link SessionRegistry} (and of the control server). */
+export interface RegistryOptions {
+  /** The data server that opens and closes data paths. */
+  dataServer: DataServer;
+  /** How long a REQUEST waits for its HELLO / UPDATETARGETS, and early ones for their REQUEST (ms, default 60000). */
+  rendezvousTimeoutMs?: number;
+  /** Most sessions (REQUESTs accepted and not released) at once; beyond: NO_RESOURCE (default 1024). */
+  maxSessions?: number;
+  /** Most sessions one identity holds at once; beyond: RATE_LIMIT (default 64). */
+  maxSessionsPerIdentity?: number;
+  /** Most HELLOs / UPDATETARGETS waiting for a REQUEST at once; beyond: NO_RESOURCE (default 1024). */
+  maxEarly?: number;
+  /** Most of those one identity has waiting; beyond: RATE_LIMIT (default 64). */
+  maxEarlyPerIdentity?: number;
+  /** Largest num_conn; beyond: NO_RESOURCE (default 64). */
+  maxConnPerSession?: number;
+  /** Largest rate (octets/s) a REQUEST may ask for; beyond: NO_RESOURCE (default: no cap). */
+  maxRate?: number;
+  /** REQUESTs per identity: a token bucket; when empty: RATE_LIMIT with the exact retry_after. `false`: none. Default burst 64, 8/s. */
+  requestRate?: { burst: number; perSecond: number } | false;
+  /** retry_after (seconds) on quota and capacity errors (default 30). */
+  retryAfter?: number;
+  /** After the requesting connection closes, release its sessions this much later (ms, default 0: at once). */
+  disconnectGraceMs?: number;
+  /** Honour REQUEST `keep='true'` (default true); when false such a REQUEST gets NOT_IMPLEMENTED. */
+  allowKeep?: boolean;
+  /** How many uids that carried a data path are remembered to refuse their reuse (default 4096). */
+  rememberUids?: number;
+  /** Policy: may this identity REQUEST? (default: every authenticated identity) — false gives AUTH_ERROR. */
+  authorizeRequest?: (identity: string, message: RequestMessage) => boolean;
+  /** Policy: may this identity HELLO? (default: every authenticated identity holding the uid) — false gives AUTH_ERROR. */
+  authorizeHello?: (identity: string, message: HelloMessage) => boolean;
+  onEvent?: (event: ControlEvent) => void;
+  /** Clock in ms (tests). */
+  now?: () => number;
+}
+
+/** A read-only view of one session, for STATUS and tools. */
+export interface SessionSnapshot {
+  uid: string;
+  state: ControlSessionState;
+  owner: string | undefined;
+  role: SciStreamRole | undefined;
+  listeners: readonly string[];
+  attached: boolean;
+}
