@@ -106,11 +106,13 @@ export class BeepReplyError extends BeepError {
   readonly diagnostic: string;
   /** The `xml:lang` of the diagnostic, if given. */
   readonly lang: string | undefined;
+  /** The whole body of the negative reply, when it came as a message (ERR). */
+  readonly body: Uint8Array | undefined;
   constructor(
     code: ErrorCode,
     replyCode: number,
     diagnostic: string,
-    options: { lang?: string; cause?: unknown } = {},
+    options: { lang?: string; cause?: unknown; body?: Uint8Array } = {},
   ) {
     super(code, diagnostic ? `${replyCode} ${diagnostic}` : `reply code ${replyCode}`, {
       replyCode,
@@ -119,6 +121,7 @@ export class BeepReplyError extends BeepError {
     });
     this.diagnostic = diagnostic;
     this.lang = options.lang;
+    this.body = options.body;
   }
 }
 

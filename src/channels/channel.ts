@@ -86,13 +86,14 @@ export async function replyErrorFrom(msg: IncomingMessage, code = ErrorCodes.REP
     try {
       const el = parseMgmt(body);
       if (el.kind === 'error') {
-        return new BeepReplyError(code, el.code, el.diagnostic, el.lang === undefined ? {} : { lang: el.lang });
+        return new BeepReplyError(code, el.code, el.diagnostic, el.lang === undefined ? { body } : { lang: el.lang, body });
       }
     } catch {
       /* not an <error>: fall through */
     }
   }
-  return new BeepReplyError(code, 0, body.toString('utf8').slice(0, 1024));
+  // Not an <error>: reply code 0; the diagnostic is the start of the body, the whole body is `body`.
+  return new BeepReplyError(code, 0, body.toString('utf8').slice(0, 1024), { body });
 }
 
 /** Events of a {@link Channel}. */

@@ -972,3 +972,16 @@ test('session.close() while a channel start is in flight waits for it and releas
   t.is(client.core.state, 'closed');
   t.true(client.core.wasReleased);
 });
+
+test('an ERR whose body is not an <error> reaches the caller whole, with reply code 0', async (t) => {
+  const long = 'x'.repeat(2000) + 'END';
+  const raw = defineProfile({ uri: 'urn:beepstream:test:raw-err', onMessage: (_m, res) => res.error(long, { contentType: 'text/plain' }) });
+  const { client } = await setup(t, { profiles: [raw] });
+  const ch = await within(client.startChannel('urn:beepstream:test:raw-err'), 5000, 'start');
+  const err = await t.throwsAsync(within(ch.request('x'), 5000, 'request'));
+  t.true(err instanceof BeepReplyError);
+  const e = err as BeepReplyError;
+  t.is(e.replyCode, 0);
+  t.is(e.diagnostic.length, 1024);
+  t.is(Buffer.from(e.body ?? []).toString(), long);
+});
