@@ -9,6 +9,7 @@ import { connect, createServer } from '../channels/session.js';
 import { answersProfile, ANSWERS_URI } from '../profiles/answers.js';
 import { echoProfile, ECHO_URI } from '../profiles/echo.js';
 import { parsePositiveInt } from './address.js';
+import { runSciStreamDemo } from '../scistream/demo.js';
 
 /** Run the demo; resolves with the exit code. */
 export async function runDemo(opts: { bytes: string }): Promise<number> {
@@ -69,4 +70,13 @@ export async function runDemo(opts: { bytes: string }): Promise<number> {
     session.destroy();
     await server.close(1000);
   }
+}
+
+/** `beepstream scistream-demo`: the main job; resolves with the exit code (0 only if every byte checked out). */
+export async function runSciStreamDemoCli(opts: { bytesPerStream: string; numConn: string; rate?: string }): Promise<number> {
+  const bytesPerStream = parsePositiveInt('--bytes-per-stream', opts.bytesPerStream, 64 * 1024 * 1024 * 1024);
+  const numConn = parsePositiveInt('--num-conn', opts.numConn, 64);
+  const rate = opts.rate === undefined ? undefined : parsePositiveInt('--rate', opts.rate);
+  const result = await runSciStreamDemo({ bytesPerStream, numConn, ...(rate === undefined ? {} : { rate }) }, (line) => process.stdout.write(line + '\n'));
+  return result.ok ? 0 : 1;
 }

@@ -12,7 +12,7 @@ import { UsageError } from './address.js';
 import { runListen, type ListenOptions } from './listen.js';
 import { runConnect, type ConnectCliOptions } from './connect.js';
 import { runUsersAdd, runUsersList, runUsersRemove, DEFAULT_SCRAM_ITERATIONS } from './users.js';
-import { runDemo } from './demo.js';
+import { runDemo, runSciStreamDemoCli } from './demo.js';
 import { BeepError } from '../errors.js';
 
 function version(): string {
@@ -74,6 +74,16 @@ export function buildProgram(): Command {
     .option('--authzid <name>', 'SASL authorization identity to act as')
     .action(async (address: string, opts: ConnectCliOptions) => {
       process.exitCode = await runConnect(address, opts);
+    });
+
+  program
+    .command('scistream-demo')
+    .description('the main job (npm start): a complete SciStream session over BEEP on loopback — two facilities, TLS, SASL, TLS-PSK data path, SHA-256 checks, RELEASE')
+    .option('--bytes-per-stream <octets>', 'octets each stream carries in each direction', String(512 * 1024 * 1024))
+    .option('--num-conn <n>', 'parallel streams (num_conn)', '4')
+    .option('--rate <octets-per-second>', 'rate limit of the session')
+    .action(async (opts: { bytesPerStream: string; numConn: string; rate?: string }) => {
+      process.exitCode = await runSciStreamDemoCli(opts);
     });
 
   const users = program.command('users').description('manage a SCRAM-SHA-256 users file (salted keys only, no passwords stored)');

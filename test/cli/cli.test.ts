@@ -137,10 +137,18 @@ test('endpoint parsing accepts HOST:PORT and [IPv6]:PORT and formats them back',
   t.throws(() => parseEndpoint('host:0'), { instanceOf: UsageError });
 });
 
-test('npm start runs the demo (the main job), and npm run bench the benchmark suite', async (t) => {
+test('npm start runs the SciStream demo (the main job), and npm run bench the benchmark suite', async (t) => {
   const { readFile } = await import('node:fs/promises');
   const pkg = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
-  t.regex(pkg.scripts.start ?? '', /node dist\/src\/cli\/bin\.js demo$/);
+  t.regex(pkg.scripts.start ?? '', /node dist\/src\/cli\/bin\.js scistream-demo$/);
   t.regex(pkg.scripts.bench ?? '', /node dist\/bench\/run\.js/);
   t.is(pkg.scripts.test, 'ava');
+});
+
+test('scistream-demo: a complete SciStream session on loopback checks every byte and exits 0', async (t) => {
+  const r = await run(['scistream-demo', '--bytes-per-stream', String(8 * 1024 * 1024), '--num-conn', '4'], 90000);
+  t.is(r.code, 0, r.stderr + r.stdout);
+  t.regex(r.stdout, /producer facility: S2CS on 127\.0\.0\.1:\d+ \(TLS \+ SCRAM-SHA-256\)/);
+  t.regex(r.stdout, /RELEASE: both facilities freed the session/);
+  t.regex(r.stdout, /summary: 4 streams, .* SHA-256 match at both ends for every stream/);
 });

@@ -1,0 +1,109 @@
+/**
+ * The SciStream data server (S2DS) over BEEP: {@link createDataServer} gives
+ * the control plane a {@link DataServer} that opens inbound (producer side)
+ * and outbound (consumer side) data paths and frees them again.
+ *
+ * @module
+ */
+import { BeepError, ErrorCodes } from '../../errors.js';
+import type { SessionLimits } from '../../channels/types.js';
+import type { DataPath, DataServer, InboundSpec, OutboundSpec } from '../dataplane.js';
+import type { DataTlsOptions, PathSettings } from './common.js';
+import { InboundPath } from './inbound.js';
+import { OutboundPath } from './outbound.js';
+import { checkPortRange, type PortRange } from './ports.js';
+
+/** Options of {@link createDataServer}. */
+export interface DataServerOptions {
+  /** Address every listener binds to (inbound: for the remote S2DS; outbound: for the consumer application). */
+  host: string;
+  /** Address written into `listeners` (default `host`), e.g. a public name when binding 0.0.0.0. */
+  advertiseHost?: string;
+  /** Ports to listen on, both inclusive; `[0, 0]` (default) lets the system pick. */
+  portRange?: PortRange;
+  /** TLS-PSK settings of the data sessions. */
+  tls?: DataTlsOptions;
+  /** BEEP limits of the data sessions, over `DATA_LIMITS`. */
+  limits?: SessionLimits;
+  /** Milliseconds allowed to connect to a producer application or a remote receiver (default 10000). */
+  connectTimeout?: number;
+  /** Diagnostics (refused handshakes, lost sessions, unreachable targets); default: ignore. */
+  onError?: (err: unknown) => void;
+}
+
+/** A {@link DataServer} that also lists its open paths. */
+export class BeepDataServer implements DataServer {
+  private readonly settings: PathSettings;
+  private readonly open = new Set<DataPath>();
+  private closing = false;
+
+  constructor(options: DataServerOptions) {
+    if (typeof options?.host !== 'string' || options.host.length === 0) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, 'host is required');
+    const handshakeTimeout = options.tls?.handshakeTimeout ?? 10_000;
+    const connectTimeout = options.connectTimeout ?? 10_000;
+    if (!(handshakeTimeout > 0) || !(connectTimeout > 0)) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, 'timeouts must be positive');
+    const report = options.onError ?? (() => undefined);
+    this.settings = {
+      host: options.host,
+      advertiseHost: options.advertiseHost ?? options.host,
+      portRange: checkPortRange(options.portRange),
+      minVersion: options.tls?.minVersion ?? 'TLSv1.3',
+      handshakeTimeout,
+      limits: options.limits ?? {},
+      connectTimeout,
+      report: (err) => {
+        try {
+          report(err);
+        } catch {
+          /* a diagnostic hook never breaks the data path */
+        }
+      },
+    };
+  }
+
+  /** Paths open now. */
+  get paths(): readonly DataPath[] {
+    return [...this.open];
+  }
+
+  private track<T extends DataPath>(path: T): T {
+    this.open.add(path);
+    void path.closed.then(() => this.open.delete(path));
+    return path;
+  }
+
+  /** Producer side: listen for the remote outbound sender; streams go to `spec.targets`. */
+  async openInbound(spec: InboundSpec): Promise<DataPath> {
+    if (this.closing) throw new BeepError(ErrorCodes.INVALID_STATE, 'data server closed');
+    return this.track(await InboundPath.open(spec, this.settings));
+  }
+
+  /** Consumer side: connect to `spec.remotes` and listen for the consumer application. */
+  async openOutbound(spec: OutboundSpec): Promise<DataPath> {
+    if (this.closing) throw new BeepError(ErrorCodes.INVALID_STATE, 'data server closed');
+    return this.track(await OutboundPath.open(spec, this.settings));
+  }
+
+  /** Close every path; no new ones are opened afterwards. */
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all([...this.open].map((p) => p.close()));
+  }
+}
+
+/**
+ * Create a SciStream data server speaking the BEEP data profile
+ * (`spec/scistream-data.md`).
+ *
+ * @example
+ * ```ts
+ * const ds = createDataServer({ host: '127.0.0.1', portRange: [5100, 5199] });
+ * const inbound = await ds.openInbound({ uid, targets: ['127.0.0.1:7000'], numConn: 4 });
+ * // … give inbound.listeners to the consumer side, which calls
+ * // ds2.openOutbound({ uid, remotes: inbound.listeners, numConn: 4 }) …
+ * await inbound.close();
+ * ```
+ */
+export function createDataServer(options: DataServerOptions): BeepDataServer {
+  return new BeepDataServer(options);
+}

@@ -1,0 +1,116 @@
+/**
+ * What the data plane puts on the wire besides the application's octets:
+ * the two profile URIs, the piggybacked stream initialisation, the elements
+ * of the data-control channel, the reply codes, and the session limits data
+ * sessions run with. `spec/scistream-data.md` is the full description.
+ *
+ * @module
+ */
+import { Buffer } from 'node:buffer';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import type { SessionLimits } from '../../channels/types.js';
+
+/** URI of the data profile: one channel per proxied application TCP connection. */
+export const DATA_URI = 'urn:beepstream:scistream:data:1';
+/** URI of the data-control profile (a `control: true` channel per BEEP session). */
+export const DATA_CONTROL_URI = 'urn:beepstream:scistream:data-control:1';
+
+/** Reply codes of the data plane (RFC 3080 §8 meanings). */
+export const DataCodes = {
+  /** ERR to a data MSG: the stream was reset (application RST or error, or path closed). */
+  RESET: 554,
+  /** Start refused: the producer application could not be reached. */
+  UNREACHABLE: 554,
+  /** Start refused: num_conn application connections are already open. */
+  TOO_MANY: 550,
+  /** Start refused: poorly-formed `<stream>` initialisation. */
+  BAD_INIT: 501,
+  /** Start refused: the data path is closing. */
+  CLOSING: 421,
+} as const;
+
+/**
+ * Limits of data sessions unless overridden: 1 MiB initial windows growing to
+ * 8 MiB for bulk transfer, 256 KiB frames, 256 KiB queued per stream ahead of
+ * the window.
+ */
+export const DATA_LIMITS: Readonly<SessionLimits> = Object.freeze({
+  receiveWindow: 1024 * 1024,
+  maxReceiveWindow: 8 * 1024 * 1024,
+  maxSendFrame: 256 * 1024,
+  sendHighWaterMark: 256 * 1024,
+});
+
+/** Largest data-control message or piggybacked init accepted (octets). */
+export const MAX_CONTROL_MESSAGE = 1024;
+
+/** Thrown for a poorly-formed data-plane element; `code` is the reply code to send. */
+export class DataWireError extends Error {
+  /** RFC 3080 §8 reply code (500 syntax, 501 parameter). */
+  readonly code: number;
+  constructor(code: number, message: string) {
+    super(message);
+    this.name = 'DataWireError';
+    this.code = code;
+  }
+}
+
+const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', processEntities: false, ignoreDeclaration: true, parseAttributeValue: false });
+const NUMBER = /^[0-9]{1,10}$/;
+
+/** Parse one empty XML element: its name and attributes. */
+function parseElement(content: Uint8Array | string | undefined): { name: string; attrs: Record<string, string> } {
+  const text = (typeof content === 'string' ? content : content === undefined ? '' : Buffer.from(content).toString('utf8')).trim();
+  if (text.length === 0 || text.length > MAX_CONTROL_MESSAGE) throw new DataWireError(500, 'empty or over-long element');
+  if (/<!/.test(text)) throw new DataWireError(500, 'DOCTYPE, ENTITY and CDATA are not allowed');
+  if (XMLValidator.validate(text) !== true) throw new DataWireError(500, 'poorly-formed XML');
+  const doc = parser.parse(text) as Record<string, unknown>;
+  const names = Object.keys(doc);
+  if (names.length !== 1) throw new DataWireError(500, 'expected exactly one element');
+  const name = names[0] as string;
+  const el = doc[name];
+  if (Array.isArray(el)) throw new DataWireError(500, 'expected exactly one element');
+  const attrs: Record<string, string> = {};
+  if (el !== null && typeof el === 'object') {
+    for (const [k, v] of Object.entries(el as Record<string, unknown>)) if (typeof v === 'string') attrs[k] = v;
+  }
+  return { name, attrs };
+}
+
+function numberAttr(attrs: Record<string, string>, name: string, max: number): number {
+  const v = attrs[name];
+  if (v === undefined || !NUMBER.test(v) || Number(v) > max) throw new DataWireError(501, `attribute ${name} missing or out of range`);
+  return Number(v);
+}
+
+/** The piggybacked initialisation of a data channel start: `<stream index='i' />`. */
+export function buildStreamInit(index: number): string {
+  if (!Number.isInteger(index) || index < 0 || index > 2147483647) throw new RangeError(`stream index ${index} out of range`);
+  return `<stream index='${index}' />`;
+}
+
+/** Parse a data channel's piggybacked `<stream index='i' />`; returns the stream index. */
+export function parseStreamInit(content: Uint8Array | string | undefined): number {
+  const { name, attrs } = parseElement(content);
+  if (name !== 'stream') throw new DataWireError(501, `expected <stream>, got <${name.slice(0, 32)}>`);
+  return numberAttr(attrs, 'index', 2147483647);
+}
+
+/** A data-control message: `ready` (the outbound sender has the channel open) or `reset`. */
+export type ControlMessage = { kind: 'ready' | 'reset'; channel: number };
+
+/** Build `<ready channel='n' />` or `<reset channel='n' />`. */
+export function buildControl(m: ControlMessage): string {
+  if (!Number.isInteger(m.channel) || m.channel < 1 || m.channel > 2147483647) throw new RangeError(`channel ${m.channel} out of range`);
+  return `<${m.kind} channel='${m.channel}' />`;
+}
+
+/** Parse a data-control MSG body. Throws {@link DataWireError} (500/501) otherwise. */
+export function parseControl(content: Uint8Array | string): ControlMessage {
+  const { name, attrs } = parseElement(content);
+  if (name !== 'ready' && name !== 'reset') throw new DataWireError(501, `unknown element <${name.slice(0, 32)}>`);
+  return { kind: name, channel: numberAttr(attrs, 'channel', 2147483647) };
+}
+
+/** The positive reply to a data-control MSG. */
+export const CONTROL_OK = '<ok />';
