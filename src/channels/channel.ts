@@ -59,6 +59,8 @@ export interface PendingRequest {
   answers: Map<number, IncomingMessage>;
   /** The caller gave up: discard whatever arrives. */
   abandoned: boolean;
+  /** Called when the reply's final RPY or ERR frame has arrived (before its body is read). */
+  onComplete?: (type: 'RPY' | 'ERR') => void;
 }
 
 /** @internal One MSG received from the peer, from its first frame until its reply is sent. */
@@ -136,6 +138,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** @internal previous inbound frame was intermediate: its msgno and keyword */ lastMore: { msgno: number; kind: string } | null = null;
   /** @internal resolvers waiting for this channel to become quiescent */ quiesceWaiters: (() => void)[] = [];
   /** @internal set while our close request is in flight */ closePromise: Promise<void> | null = null;
+  /**
+   * @internal The positive reply to our start has fully arrived: the peer may
+   * already use the channel, though its profile is bound only once the reply
+   * is parsed (RFC 3080 §2.3.1.2).
+   */
+  startReplied = false;
 
   /** @internal */
   constructor(core: SessionCore, number: number, state: ChannelState, receiveWindow: number) {

@@ -320,7 +320,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       this.protocol(`expected the peer's greeting (RPY 0 0), got ${h.type} ${h.channel} ${h.msgno}`);
     }
     // RFC 3080 §2.2.1.1: "if the value of the channel number doesn't refer to an existing channel".
-    if (!ch || ch.state === 'starting' || ch.state === 'closed') {
+    if (!ch || (ch.state === 'starting' && !ch.startReplied) || ch.state === 'closed') {
       this.protocol(`frame for channel ${h.channel}, which is not in use`);
     }
     // RFC 3080 §2.2.1.2 / RFC 3081 §3.1.2.
@@ -467,7 +467,10 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     }
     if (!f.more) {
       if (f.type === 'ANS') pr.answers.delete(f.ansno as number);
-      else ch.outstanding.delete(f.msgno);
+      else {
+        ch.outstanding.delete(f.msgno);
+        pr.onComplete?.(f.type as 'RPY' | 'ERR');
+      }
       target?.deliver(EMPTY, true);
     }
     if (cur.first || !f.more) this.checkQuiescent(ch);
@@ -527,7 +530,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
 
   /** Hand the next MSG of `ch` to its profile, if none is being processed (RFC 3080 §2.6.1). */
   private dispatch(ch: Channel): void {
-    if (ch.active !== null || this.state === 'closed') return;
+    // A channel whose start reply is still being read waits for its profile.
+    if (ch.active !== null || this.state === 'closed' || ch.state === 'starting') return;
     const im = ch.inQueue[0];
     if (!im || !im.msg.headReady) return;
     ch.inQueue.shift();
@@ -750,6 +754,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     } catch (err) {
       this.emit('handlerError', err);
     }
+    // MSGs that arrived between the start reply and now.
+    this.dispatch(ch);
   }
 
   /**

@@ -185,7 +185,7 @@ async function onClose(core: SessionCore, el: CloseElement, res: Responder): Pro
 // ------------------------------------------------------------------ our requests
 
 /** Send a channel-0 MSG and resolve with the parsed positive reply; ERR rejects. */
-function mgmtRequest(core: SessionCore, xml: string, refusedCode: (typeof ErrorCodes)[keyof typeof ErrorCodes], hold = false): Promise<MgmtElement> {
+function mgmtRequest(core: SessionCore, xml: string, refusedCode: (typeof ErrorCodes)[keyof typeof ErrorCodes], hold = false, onComplete?: (type: 'RPY' | 'ERR') => void): Promise<MgmtElement> {
   const ch0 = core.channels.get(0) as Channel;
   return new Promise<MgmtElement>((resolve, reject) => {
     const poorly = (why: string): void => {
@@ -224,6 +224,7 @@ function mgmtRequest(core: SessionCore, xml: string, refusedCode: (typeof ErrorC
     };
     const pr = core.sendRequest(ch0, xml, { contentType: BEEP_XML }, sink);
     if (hold && pr?.out) pr.out.holdAfter = true;
+    if (pr && onComplete) pr.onComplete = onComplete;
   });
 }
 
@@ -247,7 +248,11 @@ export const requestMgmt = {
     const ch = core.createChannel(n, 'starting');
     let el: MgmtElement;
     try {
-      el = await mgmtRequest(core, xml, ErrorCodes.START_REFUSED, options.hold === true);
+      // The channel exists for the peer once its positive reply is out: accept
+      // its frames from the moment that reply has fully arrived.
+      el = await mgmtRequest(core, xml, ErrorCodes.START_REFUSED, options.hold === true, (type) => {
+        if (type === 'RPY') ch.startReplied = true;
+      });
     } catch (err) {
       core.abortStart(ch);
       if (options.hold) core.releaseOutput();

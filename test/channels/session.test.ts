@@ -985,3 +985,23 @@ test('an ERR whose body is not an <error> reaches the caller whole, with reply c
   t.is(e.diagnostic.length, 1024);
   t.is(Buffer.from(e.body ?? []).toString(), long);
 });
+
+test('the listener may use a channel the moment its start reply is out: an early MSG in the same read is served', async (t) => {
+  const URI = 'urn:beepstream:test:early';
+  const got = deferred<string>();
+  const serverSide = defineProfile({
+    uri: URI,
+    onOpen(ch) {
+      // Sent right after the positive reply, typically in the same TCP segment.
+      ch.request('hello from the listener').then((r) => r.text().then(got.resolve), got.reject);
+    },
+  });
+  const clientSide = defineProfile({ uri: URI, onMessage: async (m, res) => res.reply(`ack ${await m.text()}`) });
+  const { client } = await setup(t, { profiles: [serverSide] }, { profiles: [clientSide] });
+  for (let i = 0; i < 20; i++) {
+    const ch = await within(client.startChannel(URI), 5000, `start ${i}`);
+    t.is(ch.state, 'open');
+  }
+  t.is(await within(got.promise, 5000, 'early MSG answered'), 'ack hello from the listener');
+  t.is(client.core.state, 'open');
+});
