@@ -13,6 +13,7 @@ import { runListen, type ListenOptions } from './listen.js';
 import { runConnect, type ConnectCliOptions } from './connect.js';
 import { runUsersAdd, runUsersList, runUsersRemove, DEFAULT_SCRAM_ITERATIONS } from './users.js';
 import { runDemo, runSciStreamDemoCli } from './demo.js';
+import { addSciStreamCommands } from './scistream.js';
 import { BeepError } from '../errors.js';
 
 function version(): string {
@@ -85,6 +86,8 @@ export function buildProgram(): Command {
     .action(async (opts: { bytesPerStream: string; numConn: string; rate?: string }) => {
       process.exitCode = await runSciStreamDemoCli(opts);
     });
+
+  addSciStreamCommands(program);
 
   const users = program.command('users').description('manage a SCRAM-SHA-256 users file (salted keys only, no passwords stored)');
   users
