@@ -235,7 +235,8 @@ export function addSciStreamCommands(program: Command): void {
     runClient(async () => {
       const uid = uidOption(o.uid, false);
       const rate = o.rate === undefined ? {} : { rate: parsePositiveInt('--rate', o.rate) };
-      const r = await withClient(o, (c) => c.request({ uid, role: role(o.role), numConn: parsePositiveInt('--num-conn', o.numConn, 64), keep: true, ...rate }));
+      const req = { uid, role: role(o.role), numConn: parsePositiveInt('--num-conn', o.numConn, 64), keep: true, ...rate };
+      const r = await withClient(o, (c) => c.request(req));
       print(o.json, { listeners: r.listeners }, [`listeners ${r.listeners.join(',')}`]);
     }),
   );
@@ -249,7 +250,8 @@ export function addSciStreamCommands(program: Command): void {
   ).action((o: ClientOpts & { uid: string; role: string; remote: string }) =>
     runClient(async () => {
       const uid = uidOption(o.uid, false);
-      const r = await withClient(o, (c) => c.update({ uid, role: role(o.role), remoteListeners: listeners(o.remote) }));
+      const upd = { uid, role: role(o.role), remoteListeners: listeners(o.remote) };
+      const r = await withClient(o, (c) => c.update(upd));
       print(o.json, { listeners: r.listeners }, [`listeners ${r.listeners.join(',')}`]);
     }),
   );
@@ -286,7 +288,8 @@ export function addSciStreamCommands(program: Command): void {
         const e = parseEndpoint(l);
         return formatEndpoint(e.host, e.port);
       });
-      const r = await withClient(o, (c) => appctrlHello(c.session, { uid, role: role(o.role), prodListeners }));
+      const hello = { uid, role: role(o.role), prodListeners };
+      const r = await withClient(o, (c) => appctrlHello(c.session, hello));
       print(o.json, { message: r.message, listeners: r.listeners }, [`${r.message}`, `listeners ${r.listeners.join(',')}`]);
     }),
   );
