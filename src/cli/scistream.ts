@@ -101,6 +101,35 @@ async function runClient(f: () => Promise<void>): Promise<void> {
   }
 }
 
+const CONFIG_KEYS = [
+  'host', 'port', 'dataHost', 'dataAdvertise', 'portRange', 'tlsCert', 'tlsKey', 'users', 'jwks', 'issuer', 'audience',
+  'rendezvousTimeout', 'maxSessions', 'maxSessionsPerIdentity', 'maxConn',
+] as const;
+
+/**
+ * Merge `--config FILE` (JSON) under the command-line flags: a flag given on
+ * the command line wins; a default applies only when neither sets the key.
+ * Unknown keys and wrong types are refused, naming the key.
+ */
+function mergeConfig(flags: Record<string, string | undefined>, cmd: Command): Record<string, string | undefined> {
+  if (flags.config === undefined) return flags;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readOptionFile('--config', flags.config));
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`--config: ${JSON.stringify(flags.config)} is not valid JSON`);
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new UsageError('--config: expected a JSON object');
+  const out = { ...flags };
+  for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
+    if (!(CONFIG_KEYS as readonly string[]).includes(key)) throw new UsageError(`--config: unknown key ${JSON.stringify(key)} (known: ${CONFIG_KEYS.join(', ')})`);
+    if (typeof value !== 'string' && typeof value !== 'number') throw new UsageError(`--config: key ${JSON.stringify(key)} must be a string or a number`);
+    if (cmd.getOptionValueSource(key) !== 'cli') out[key] = String(value);
+  }
+  return out;
+}
+
 /** Add the SciStream commands to the program. */
 export function addSciStreamCommands(program: Command): void {
   program
@@ -111,8 +140,9 @@ export function addSciStreamCommands(program: Command): void {
     .option('--data-host <host>', 'address the data server binds (default: --host)')
     .option('--data-advertise <host>', 'address written into listeners (default: --data-host)')
     .option('--port-range <from-to>', 'data ports, e.g. 5100-5199 (default: any free port)')
-    .requiredOption('--tls-cert <file>', 'TLS certificate of the control listener (PEM)')
-    .requiredOption('--tls-key <file>', 'its private key (PEM)')
+    .option('--config <file>', 'JSON file with any of these options (camelCase keys, e.g. {"tlsCert": "…", "portRange": "5100-5199"}); flags override it')
+    .option('--tls-cert <file>', 'TLS certificate of the control listener (PEM; required)')
+    .option('--tls-key <file>', 'its private key (PEM; required)')
     .option('--users <file>', 'SCRAM-SHA-256 users file (see "beepstream users")')
     .option('--jwks <file-or-url>', 'accept OAUTHBEARER JWTs verified against this JWKS')
     .option('--issuer <iss>', 'required JWT issuer (with --jwks)')
@@ -121,7 +151,9 @@ export function addSciStreamCommands(program: Command): void {
     .option('--max-sessions <n>', 'most SciStream sessions', '1024')
     .option('--max-sessions-per-identity <n>', 'most sessions per identity', '64')
     .option('--max-conn <n>', 'largest num_conn', '64')
-    .action(async (o: Record<string, string | undefined>) => {
+    .action(async (flags: Record<string, string | undefined>, cmd: Command) => {
+      const o = mergeConfig(flags, cmd);
+      if (o.tlsCert === undefined || o.tlsKey === undefined) throw new UsageError('--tls-cert and --tls-key are required (flags or config file)');
       const port = parsePort(o.port as string, 0);
       let portRange: [number, number] | undefined;
       if (o.portRange !== undefined) {

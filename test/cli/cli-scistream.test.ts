@@ -136,3 +136,31 @@ test('SciStream CLI errors: bad arguments exit 2; a wrong password or an unknown
     await stop(s.child);
   }
 });
+
+test('s2cs --config: a JSON file supplies the options, flags override it, and bad keys are named', async (t) => {
+  t.timeout(30_000);
+  const cfg = join(pki.dir, 's2cs.json');
+  writeFileSync(cfg, JSON.stringify({ tlsCert: pki.paths.serverCert, tlsKey: pki.paths.serverKey, users: usersFile, port: 1 }));
+  // --port on the command line wins over the file's port 1 (which would need privileges).
+  const child = spawn(process.execPath, [BIN, 's2cs', '--config', cfg, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: ENV });
+  const rl = createInterface({ input: child.stdout! });
+  const [line] = (await Promise.race([once(rl, 'line'), new Promise((_, rej) => setTimeout(() => rej(new Error('no first line')), 10000))])) as [string];
+  t.regex(line, /^listening on 127\.0\.0\.1:[1-9][0-9]*$/);
+  t.not(line, 'listening on 127.0.0.1:1');
+  t.is(await stop(child), 0);
+  const cases: [unknown, RegExp][] = [
+    [{ tlsCert: pki.paths.serverCert, tlsKey: pki.paths.serverKey, users: usersFile, bogus: 1 }, /unknown key "bogus"/],
+    [{ tlsCert: [pki.paths.serverCert] }, /key "tlsCert" must be a string or a number/],
+    [['not', 'an', 'object'], /expected a JSON object/],
+  ];
+  for (const [doc, pattern] of cases) {
+    writeFileSync(cfg, JSON.stringify(doc));
+    const r = await cli(['s2cs', '--config', cfg]);
+    t.is(r.code, 2);
+    t.regex(r.stderr, pattern);
+  }
+  writeFileSync(cfg, '{ not json');
+  const r = await cli(['s2cs', '--config', cfg]);
+  t.is(r.code, 2);
+  t.regex(r.stderr, /is not valid JSON/);
+});
