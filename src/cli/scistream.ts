@@ -173,7 +173,20 @@ export function addSciStreamCommands(program: Command): void {
         }
       }
       const dataHost = o.dataHost ?? (o.host as string);
-      const s2cs = await startS2cs({
+      // Signal handlers before the first line: a supervisor may signal right after reading it.
+      let stop!: () => void;
+      const stopped = new Promise<void>((resolve) => {
+        stop = (): void => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+      });
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      let s2cs;
+      try {
+        s2cs = await startS2cs({
         host: o.host as string,
         port,
         cert: readOptionFile('--tls-cert', o.tlsCert as string),
@@ -189,16 +202,12 @@ export function addSciStreamCommands(program: Command): void {
           onEvent: (e) => process.stderr.write(`${e.type} ${e.tag}${e.role ? ` ${e.role}` : ''}${e.error ? ` ${e.error.code}` : ''}\n`),
         },
       });
+      } catch (err) {
+        stop();
+        throw err;
+      }
       process.stdout.write(`listening on ${s2cs.address}\n`);
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
+      await stopped;
       await s2cs.close();
     });
 
