@@ -9,6 +9,7 @@ import { answersProfile } from '../profiles/answers.js';
 import { echoProfile } from '../profiles/echo.js';
 import { formatEndpoint, parsePort, parsePositiveInt, UsageError } from './address.js';
 import { listenerTuning, type ListenSecurityOptions } from './security.js';
+import { untilSignal } from './signals.js';
 import { defineProfile } from '../profiles/define.js';
 
 /** Options of `listen`, as given on the command line. */
@@ -35,19 +36,8 @@ export async function runListen(opts: ListenOptions, signal?: AbortSignal): Prom
     throw new UsageError('--require-auth needs a SASL mechanism (--sasl-users, --jwks, --allow-anonymous or --tls-ca)');
   }
   const served = [echoProfile, answersProfile].map((p) => (opts.requireAuth ? defineProfile({ ...p, requires: { authentication: true } }) : p));
-  // Signal handlers go in before anything is printed: a supervisor that reads
-  // the first line and then sends SIGTERM must never meet the default action.
-  let stop!: () => void;
-  const stopped = new Promise<void>((resolve) => {
-    stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-  });
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  signal?.addEventListener('abort', stop, { once: true });
+  // Signal handlers go in before anything is printed (see untilSignal).
+  const { stopped, stop } = untilSignal(signal);
   const server = createServer({ profiles: [...tuning.profiles, ...served], requireTls: tuning.requireTls, limits: { maxChannels, maxMessageSize } });
   try {
     const addr = await server.listen(port, opts.host);

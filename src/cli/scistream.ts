@@ -13,6 +13,7 @@ import { appctrlHello, newUid, SciStreamError, isUid, type S2ucClient, type SciS
 import { connectControl, startS2cs } from '../scistream/roles.js';
 import { formatEndpoint, parseEndpoint, parsePort, parsePositiveInt, UsageError } from './address.js';
 import { readOptionFile, readSecret } from './secrets.js';
+import { untilSignal } from './signals.js';
 import { writeFileSync } from 'node:fs';
 
 interface ClientOpts {
@@ -173,17 +174,8 @@ export function addSciStreamCommands(program: Command): void {
         }
       }
       const dataHost = o.dataHost ?? (o.host as string);
-      // Signal handlers before the first line: a supervisor may signal right after reading it.
-      let stop!: () => void;
-      const stopped = new Promise<void>((resolve) => {
-        stop = (): void => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
-      });
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      // Signal handlers before the first line (see untilSignal).
+      const { stopped, stop } = untilSignal();
       let s2cs;
       try {
         s2cs = await startS2cs({

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createUserEntry, serializeUsersFile } from '../../src/index.js';
 import { testPki } from '../helpers/certs.js';
-import { BIN, stop } from '../helpers/cli.js';
+import { BIN, run, stop } from '../helpers/cli.js';
 
 const pki = testPki();
 const PASSWORD = 'scistream test password';
@@ -22,21 +22,7 @@ const ENV = { ...process.env, SS_PW: PASSWORD };
 const AUTH = ['--tls-ca', pki.paths.ca, '--server-name', 'localhost', '--user', 'alice', '--password', 'env:SS_PW'];
 
 function cli(args: string[], timeoutMs = 30000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: ENV });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`timed out: ${args.join(' ')}\n${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return run(args, timeoutMs, { env: { SS_PW: PASSWORD } });
 }
 
 async function startS2cs(): Promise<{ child: ChildProcess; address: string }> {

@@ -8,8 +8,7 @@ import { readFileSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ECHO_URI } from '../../src/index.js';
 import { testPki } from '../helpers/certs.js';
-import { spawn } from 'node:child_process';
-import { BIN, run, startListener, stop } from '../helpers/cli.js';
+import { run, startListener, stop } from '../helpers/cli.js';
 
 const pki = testPki();
 const PASSWORD = 'correct horse battery';
@@ -20,24 +19,9 @@ const pwFile = join(pki.dir, 'pw.txt');
 writeFileSync(pskFile, `# test identities\nsite-a:${pskKey}\n`);
 writeFileSync(pwFile, PASSWORD + '\n');
 
-/** Run with extra environment variables. */
+/** Run with extra environment variables (and standard input). */
 function runEnv(args: string[], env: Record<string, string>, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`timed out: ${args.join(' ')}`));
-    }, 20000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input ?? '');
-  });
+  return run(args, 20000, input === undefined ? { env } : { env, input });
 }
 
 test.serial('users add reads the password from stdin and stores only salted keys, mode 0600', async (t) => {

@@ -14,13 +14,17 @@ export interface Run {
   stderr: string;
 }
 
-export function run(args: string[], timeoutMs = 20000): Promise<Run> {
+/** Run `beepstream ARGS` to completion, with optional extra environment and standard input. */
+export function run(args: string[], timeoutMs = 20000, options: { env?: Record<string, string>; input?: string } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...options.env },
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`beepstream ${args.join(' ')} timed out; stderr: ${stderr}`));
@@ -29,6 +33,7 @@ export function run(args: string[], timeoutMs = 20000): Promise<Run> {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    if (options.input !== undefined) child.stdin?.end(options.input);
   });
 }
 
