@@ -28,6 +28,11 @@ export interface ServerReport {
   /** Octets read off the wire since `mark`. */
   wire: number;
   counts: ServerCounts;
+  /**
+   * CPU seconds since `mark` of the processes between the applications (the
+   * two S2DS or the two stunnels of a `tunnel` case), added by the runner.
+   */
+  tunnelCpu?: number;
 }
 
 /** What a driver may use. */
@@ -56,6 +61,12 @@ export interface CaseParams {
   capSeconds?: number;
   /** Measured duration (control case), seconds. */
   seconds?: number;
+  /**
+   * Bulk cases: octets uploaded on a connection of its own (opened first,
+   * closed before the measured part), so a freshly started process in the
+   * path (an S2DS) runs warm, as a long-running one would.
+   */
+  warmupBytes?: number;
 }
 
 /** A case. */
@@ -67,6 +78,13 @@ export interface CaseDef {
   params(quick: boolean): CaseParams;
   /** Whether the workers must see many streams per session (raises beepstream's maxChannels, etc.). */
   readonly manyStreams?: boolean;
+  /**
+   * A SciStream data-path case: both applications are the raw-tcp ones (the
+   * server worker is the producer application, the client worker the consumer
+   * application) and each implementation is the tunnel between them
+   * (`lib/tunnel.ts`): two more processes the runner starts per measurement.
+   */
+  readonly tunnel?: boolean;
   drive(ctx: DriverContext): Promise<Metrics>;
 }
 
@@ -110,6 +128,11 @@ async function driveBulk(ctx: DriverContext): Promise<Metrics> {
   const n = ctx.params.channels ?? 1;
   const per = Math.floor((ctx.params.bytes ?? GiB) / n);
   const conn = await ctx.client.connect(ctx.port);
+  if (ctx.params.warmupBytes) {
+    const w = await conn.open('sink');
+    await w.bulk(ctx.params.warmupBytes, BULK_BUF);
+    await w.close();
+  }
   const streams = await openMany(conn, 'sink', n);
   await ctx.server('mark');
   const cpu0 = process.cpuUsage();
@@ -130,6 +153,8 @@ async function driveBulk(ctx: DriverContext): Promise<Metrics> {
   const cpuClient = cpuSeconds(process.cpuUsage(cpu0));
   const rep = await ctx.server('report');
   conn.destroy();
+  // A tunnel case: the two processes in the middle count too.
+  const cpuTunnel = rep.tunnelCpu;
   const times = results.map((r) => r.t);
   // What the server counted (a baseline's shortened upload is not waited for).
   const bytes = rep.received;
@@ -138,9 +163,10 @@ async function driveBulk(ctx: DriverContext): Promise<Metrics> {
   const first = Math.min(...times);
   return {
     mbps: bytes / MB / (last / 1000),
-    cpuPerGiB: (cpuClient + rep.cpu) / (bytes / GiB),
+    cpuPerGiB: (cpuClient + rep.cpu + (cpuTunnel ?? 0)) / (bytes / GiB),
     cpuClient,
     cpuServer: rep.cpu,
+    ...(cpuTunnel !== undefined ? { cpuTunnel, cpuTunnelPerGiB: cpuTunnel / (bytes / GiB) } : {}),
     fairness: last / first,
     wireOverhead: rep.wire / bytes,
     seconds: last / 1000,
@@ -379,5 +405,22 @@ export const CASES: readonly CaseDef[] = [
     impls: MUX_COMPARE,
     params: (q) => ({ channels: 8, seconds: q ? 1.5 : 3, warmup: 200 }),
     drive: driveControl,
+  },
+  {
+    // App → S2DS → BEEP over TLS-PSK → S2DS → app, against the stunnel chain (lib/tunnel.ts).
+    id: 'scistream-1',
+    title: 'SciStream data path, 1 application connection',
+    impls: ['beepstream', 'stunnel'],
+    tunnel: true,
+    params: (q) => ({ channels: 1, bytes: q ? 128 * MiB : GiB, warmupBytes: 64 * MiB, capSeconds: q ? 15 : 40 }),
+    drive: driveBulk,
+  },
+  {
+    id: 'scistream-8',
+    title: 'SciStream data path, 8 application connections',
+    impls: ['beepstream', 'stunnel'],
+    tunnel: true,
+    params: (q) => ({ channels: 8, bytes: q ? 128 * MiB : GiB, warmupBytes: 64 * MiB, capSeconds: q ? 15 : 40 }),
+    drive: driveBulk,
   },
 ];

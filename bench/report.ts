@@ -16,6 +16,7 @@ export interface ResultRow {
   /** beepstream ÷ baseline (for every metric, whichever direction is better). */
   ratio: number | null;
   target: string | null;
+  /** null: no target on this row, or a ratio target whose baseline did not run. */
   met: boolean | null;
 }
 
@@ -135,6 +136,25 @@ const SPECS: Spec[] = [
   },
   { caseId: 'control', metric: 'p50', name: 'control reply under 8-ch bulk: p50', unit: 'ms', rows: plain(['http2', 'raw-tcp', 'yamux']) },
   { caseId: 'control', metric: 'bulkMBps', name: 'control case: bulk throughput alongside', unit: 'MB/s', rows: plain(['http2', 'raw-tcp', 'yamux']) },
+  {
+    caseId: 'scistream-1',
+    metric: 'mbps',
+    name: 'SciStream data path, 1 conn: throughput',
+    unit: 'MB/s',
+    rows: [{ baseline: 'stunnel', target: { kind: 'ratio', op: '>=', v: 1.5 } }],
+  },
+  { caseId: 'scistream-1', metric: 'cpuPerGiB', name: 'SciStream data path, 1 conn: CPU, all 4 processes', unit: 'CPU s/GiB', rows: plain(['stunnel']) },
+  { caseId: 'scistream-1', metric: 'cpuTunnelPerGiB', name: 'SciStream data path, 1 conn: CPU, the 2 tunnel processes', unit: 'CPU s/GiB', rows: plain(['stunnel']) },
+  {
+    caseId: 'scistream-8',
+    metric: 'mbps',
+    name: 'SciStream data path, 8 conn: aggregate throughput',
+    unit: 'MB/s',
+    rows: [{ baseline: 'stunnel', target: { kind: 'ratio', op: '>=', v: 1.5 } }],
+  },
+  { caseId: 'scistream-8', metric: 'cpuPerGiB', name: 'SciStream data path, 8 conn: CPU, all 4 processes', unit: 'CPU s/GiB', rows: plain(['stunnel']) },
+  { caseId: 'scistream-8', metric: 'cpuTunnelPerGiB', name: 'SciStream data path, 8 conn: CPU, the 2 tunnel processes', unit: 'CPU s/GiB', rows: plain(['stunnel']) },
+  { caseId: 'scistream-8', metric: 'fairness', name: 'SciStream data path, 8 conn: last ÷ first to finish', unit: '×', rows: plain(['stunnel']) },
 ];
 
 function targetText(t: Target, baseline: string): string {
@@ -168,7 +188,8 @@ export function buildRows(medians: Medians): ResultRow[] {
         baselineValue,
         ratio,
         target: r.target ? targetText(r.target, r.baseline) : null,
-        met: r.target ? check(r.target, value, ratio) : null,
+        // A ratio target whose baseline did not run (skipped, failed) is not judged.
+        met: r.target && !(r.target.kind === 'ratio' && baselineValue === null) ? check(r.target, value, ratio) : null,
       });
     }
   }
@@ -183,7 +204,7 @@ export function targetsTable(rows: readonly ResultRow[]): string {
     const isRatio = /\d× /.test(r.target);
     const base = isRatio ? `${r.baseline} ${fmt(r.baselineValue)}` : '';
     const ratio = isRatio && r.ratio !== null ? `${r.ratio.toFixed(2)}×` : '';
-    out.push(`| ${r.name}: ${r.target} | ${fmt(r.value)} ${r.unit} | ${base} | ${ratio} | ${r.met ? 'yes' : '**no**'} |`);
+    out.push(`| ${r.name}: ${r.target} | ${fmt(r.value)} ${r.unit} | ${base} | ${ratio} | ${r.met === null ? '—' : r.met ? 'yes' : '**no**'} |`);
   }
   return out.join('\n');
 }
@@ -197,7 +218,7 @@ export function markdownTable(rows: readonly ResultRow[]): string {
     const first = label !== last;
     last = label;
     out.push(
-      `| ${first ? label : '〃'} | ${first ? fmt(r.value) : ''} | ${r.baseline ?? ''} | ${fmt(r.baselineValue)} | ${r.ratio === null ? '—' : `${r.ratio.toFixed(2)}×`} | ${r.target ?? ''} | ${r.met === null ? '' : r.met ? 'yes' : '**no**'} |`,
+      `| ${first ? label : '〃'} | ${first ? fmt(r.value) : ''} | ${r.baseline ?? ''} | ${fmt(r.baselineValue)} | ${r.ratio === null ? '—' : `${r.ratio.toFixed(2)}×`} | ${r.target ?? ''} | ${r.met === null ? (r.target ? '—' : '') : r.met ? 'yes' : '**no**'} |`,
     );
   }
   return out.join('\n');

@@ -21,6 +21,7 @@ import { CASES, type CaseDef, type Metrics } from './cases.js';
 import type { ImplOptions } from './lib/adapter.js';
 import type { FromWorker, ToWorker } from './lib/ipc.js';
 import { IMPL_NAMES } from './impl/index.js';
+import { createTunnel, findStunnel, removeTempDirs, stunnelVersion, TUNNEL_NAMES, type Tunnel } from './lib/tunnel.js';
 import { formatProfile } from './profile.js';
 import { buildRows, markdownTable, targetsTable, type Medians } from './report.js';
 import { fmt, median, MiB } from './lib/stats.js';
@@ -30,13 +31,15 @@ const HELP = `npm run bench [-- OPTIONS]
   --quick              one round, smaller sizes (under a minute)
   --rounds N           rounds per case (default 3; medians are reported)
   --only CASES         comma-separated case ids or prefixes (${CASES.map((c) => c.id).join(', ')})
-  --impl NAMES         comma-separated implementations (${IMPL_NAMES.join(', ')})
+  --impl NAMES         comma-separated implementations (${[...IMPL_NAMES, ...TUNNEL_NAMES].join(', ')})
   --window OCTETS      beepstream receiveWindow, the initial per-channel window (default 4194304)
   --frame OCTETS       beepstream maxSendFrame (default 262144)
   --max-window OCTETS  beepstream maxReceiveWindow, the auto-tuning ceiling (default: the library's)
   --limit KEY=VALUE    any other beepstream limit (repeatable), e.g. --limit sendHighWaterMark=1048576
   --defaults           start from beepstream's own default limits instead of the bench's
                        (--window/--frame/--max-window/--limit still apply when given)
+                       (the scistream-* cases run the S2DS with the data plane's DATA_LIMITS;
+                       only --window/--frame/--max-window/--limit given here override them)
   --cpu-prof           write V8 CPU profiles of the beepstream workers and summarise them
   --node-flag FLAG     extra Node/V8 flag for the beepstream workers (repeatable), e.g. --node-flag=--trace-gc
   --out FILE           results JSON (default bench/results/latest.json)
@@ -75,6 +78,10 @@ interface Settings {
   cases: CaseDef[];
   impls: Set<string>;
   limits: Record<string, number>;
+  /** Limits given on the command line: the S2DS of the scistream-* cases run DATA_LIMITS under these. */
+  dataLimits: Record<string, number>;
+  /** The stunnel binary (null: not installed; the stunnel baseline is skipped). */
+  stunnel: string | null;
   cpuProf: string | null;
   nodeFlags: string[];
   out: string;
@@ -108,14 +115,18 @@ function parse(): Settings {
     return n;
   };
   const limits: Record<string, number> = values.defaults ? {} : { receiveWindow: 4 * MiB, maxSendFrame: 256 * 1024 };
-  if (values.window !== undefined) limits.receiveWindow = num(values.window, '--window');
-  if (values.frame !== undefined) limits.maxSendFrame = num(values.frame, '--frame');
-  if (values['max-window'] !== undefined) limits.maxReceiveWindow = num(values['max-window'], '--max-window');
+  const given: Record<string, number> = {};
+  if (values.window !== undefined) given.receiveWindow = num(values.window, '--window');
+  if (values.frame !== undefined) given.maxSendFrame = num(values.frame, '--frame');
+  if (values['max-window'] !== undefined) given.maxReceiveWindow = num(values['max-window'], '--max-window');
   for (const kv of values.limit) {
     const m = /^(\w+)=(\d+)$/.exec(kv);
     if (!m) throw new Error(`--limit takes KEY=VALUE, got ${JSON.stringify(kv)}`);
-    limits[m[1] as string] = num(m[2] as string, `--limit ${m[1]}`);
+    given[m[1] as string] = num(m[2] as string, `--limit ${m[1]}`);
   }
+  Object.assign(limits, given);
+  const dataLimits = { ...given };
+  if ((dataLimits.maxSendFrame ?? 0) > (dataLimits.maxFrameSize ?? 8 * MiB)) dataLimits.maxFrameSize = dataLimits.maxSendFrame as number;
   // An inbound frame may be as large as our own frames (both sides use the same limits).
   if ((limits.maxSendFrame ?? 0) > (limits.maxFrameSize ?? 8 * MiB)) limits.maxFrameSize = limits.maxSendFrame as number;
   let cases = [...CASES];
@@ -124,8 +135,9 @@ function parse(): Settings {
     cases = cases.filter((c) => want.some((w) => c.id === w || c.id.startsWith(w)));
     if (cases.length === 0) throw new Error(`--only ${values.only} matches no case`);
   }
-  const impls = new Set<string>(values.impl ? values.impl.split(',').map((s) => s.trim()) : IMPL_NAMES);
-  for (const i of impls) if (!(IMPL_NAMES as readonly string[]).includes(i)) throw new Error(`unknown implementation ${i}`);
+  const known: readonly string[] = [...IMPL_NAMES, ...TUNNEL_NAMES];
+  const impls = new Set<string>(values.impl ? values.impl.split(',').map((s) => s.trim()) : known);
+  for (const i of impls) if (!known.includes(i)) throw new Error(`unknown implementation ${i}`);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   return {
     quick: values.quick,
@@ -133,6 +145,8 @@ function parse(): Settings {
     cases,
     impls,
     limits,
+    dataLimits,
+    stunnel: null,
     cpuProf: values['cpu-prof'] ? join(ROOT, 'bench/results/profiles', stamp) : null,
     nodeFlags: values['node-flag'],
     out: values.out,
@@ -156,8 +170,29 @@ function makeTlsMaterial(): { key: string; cert: string; psk: string } {
   }
 }
 
+/** Every process this run started and that may still be alive; killed by PID if the runner exits early. */
+const children = new Set<ChildProcess>();
+
+function track(child: ChildProcess): void {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+}
+
+function killLeftovers(): void {
+  for (const c of children) {
+    if (c.pid === undefined || c.exitCode !== null || c.signalCode !== null) continue;
+    try {
+      process.kill(c.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
 function spawnWorker(execArgv: string[]): ChildProcess {
-  return fork(WORKER, [], { execArgv: ['--expose-gc', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
+  const child = fork(WORKER, [], { execArgv: ['--expose-gc', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
+  track(child);
+  return child;
 }
 
 function waitFor<T extends FromWorker['type']>(child: ChildProcess, type: T): Promise<Extract<FromWorker, { type: T }>> {
@@ -198,42 +233,73 @@ function exited(child: ChildProcess, ms: number): Promise<void> {
   });
 }
 
-/** One measurement: a server worker and a client worker for one case and implementation. */
+/** Tunnel descriptions already printed (once per implementation). */
+const described = new Set<string>();
+
+/**
+ * One measurement: a server worker and a client worker for one case and
+ * implementation. In a `tunnel` case (scistream-*) the workers are the
+ * producer and consumer applications (raw-tcp) and `impl` is the tunnel
+ * between them: two more processes (lib/tunnel.ts), started after the
+ * producer listens and stopped (killed by PID) at the end.
+ */
 async function measure(def: CaseDef, impl: string, s: Settings, options: ImplOptions, round: number): Promise<Metrics> {
   const params = def.params(s.quick);
+  const appImpl = def.tunnel ? 'raw-tcp' : impl;
+  // In a tunnel case only the two S2DS are beepstream (the applications are plain node:net).
+  const profiled = (role: string): boolean => impl === 'beepstream' && (!def.tunnel || role.startsWith('s2ds'));
   const prof = (role: string): string[] =>
-    impl !== 'beepstream'
+    !profiled(role)
       ? []
       : [...s.nodeFlags, ...(s.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', s.cpuProf, '--cpu-prof-name', `${def.id}-r${round}-${role}.cpuprofile`] : [])];
   const budget = ((params.capSeconds ?? 0) + (params.seconds ?? 0) + (s.quick ? 40 : 90)) * 1000;
   const server = spawnWorker(prof('server'));
   let client: ChildProcess | null = null;
+  let tunnel: Tunnel | null = null;
   let timer: NodeJS.Timeout | undefined;
   try {
+    if (def.tunnel) {
+      // One more connection than the case opens at once: the warm-up connection's slot may be freed a moment late.
+      tunnel = createTunnel(impl, { numConn: (params.channels ?? 1) + 1, limits: s.dataLimits, stunnel: s.stunnel, track, spawnWorker: (role) => spawnWorker(prof(role)) });
+    }
     const work = (async (): Promise<Metrics> => {
       const ready = waitFor(server, 'ready');
-      server.send({ type: 'init', role: 'server', impl, options } satisfies ToWorker);
-      const { port } = await ready;
+      server.send({ type: 'init', role: 'server', impl: appImpl, options } satisfies ToWorker);
+      let { port } = await ready;
+      if (tunnel) {
+        port = await tunnel.start(port);
+        if (!described.has(impl)) {
+          described.add(impl);
+          console.error(`  ${def.id} ${impl}: ${tunnel.info}`);
+        }
+      }
       const c = spawnWorker(prof('client'));
       client = c;
-      // Relay the client's commands to the server, and the answers back.
+      // Relay the client's commands to the server, and the answers back. In a
+      // tunnel case the CPU time of the tunnel's processes between `mark` and
+      // `report` rides along in the report.
       let nextId = 1;
-      const pending = new Map<number, number>();
+      const pending = new Map<number, { clientId: number; tunnelCpu?: number }>();
+      let tunnelCpu0 = 0;
       server.on('message', (m: FromWorker) => {
         if (m.type !== 'reply') return;
-        const clientId = pending.get(m.id);
-        if (clientId === undefined) return;
+        const p = pending.get(m.id);
+        if (p === undefined) return;
         pending.delete(m.id);
-        c.send({ ...m, id: clientId } satisfies ToWorker);
+        const result = p.tunnelCpu !== undefined && m.result !== null && typeof m.result === 'object' ? { ...m.result, tunnelCpu: p.tunnelCpu } : m.result;
+        c.send({ ...m, id: p.clientId, result } satisfies ToWorker);
       });
       c.on('message', (m: FromWorker) => {
         if (m.type !== 'server-cmd') return;
         const id = nextId++;
-        pending.set(id, m.id);
+        const p: { clientId: number; tunnelCpu?: number } = { clientId: m.id };
+        if (tunnel && m.cmd === 'mark') tunnelCpu0 = tunnel.cpuSeconds();
+        if (tunnel && m.cmd === 'report') p.tunnelCpu = tunnel.cpuSeconds() - tunnelCpu0;
+        pending.set(id, p);
         server.send({ type: 'cmd', id, cmd: m.cmd, arg: m.arg } satisfies ToWorker);
       });
       const result = waitFor(c, 'result');
-      c.send({ type: 'init', role: 'client', impl, options, caseId: def.id, params, port } satisfies ToWorker);
+      c.send({ type: 'init', role: 'client', impl: appImpl, options, caseId: def.id, params, port } satisfies ToWorker);
       return (await result).metrics;
     })();
     work.catch(() => undefined); // settles after a timeout too; never unhandled
@@ -253,7 +319,8 @@ async function measure(def: CaseDef, impl: string, s: Settings, options: ImplOpt
     clearTimeout(timer);
     if (server.connected) server.send({ type: 'cmd', id: 0, cmd: 'exit' } satisfies ToWorker);
     const c = client as ChildProcess | null;
-    await Promise.all([exited(server, 5000), c ? exited(c, 5000) : Promise.resolve()]);
+    const t = tunnel as Tunnel | null;
+    await Promise.all([exited(server, 5000), c ? exited(c, 5000) : Promise.resolve(), t ? t.stop() : Promise.resolve()]);
   }
 }
 
@@ -269,14 +336,33 @@ async function main(): Promise<void> {
   const snap = snapshotDist();
   WORKER = snap.worker;
   process.once('exit', snap.remove);
+  process.once('exit', killLeftovers);
+  process.once('exit', removeTempDirs);
   process.once('SIGINT', () => process.exit(130));
+  process.once('SIGTERM', () => process.exit(143));
   const busy = os.loadavg()[0] as number;
   if (busy > os.cpus().length * 0.5) {
     console.error(`warning: load average ${busy.toFixed(1)} on ${os.cpus().length} CPUs — other work will skew these numbers`);
   }
   // Load averages seen before each measurement (the bench's own two workers add about 2).
   const loads: number[] = [];
-  const tls = s.impls.has('tls1.3-aes128gcm') || s.impls.has('tls1.2-psk-aes128gcm') ? makeTlsMaterial() : undefined;
+  const wants = (impl: string): boolean => s.impls.has(impl) && s.cases.some((c) => c.impls.includes(impl));
+  const tls = wants('tls1.3-aes128gcm') || wants('tls1.2-psk-aes128gcm') ? makeTlsMaterial() : undefined;
+  // The stunnel baseline of the scistream-* cases needs stunnel 4/5 (Debian: apt-get install stunnel4).
+  const skipped: string[] = [];
+  const stunnelCases = s.cases.filter((c) => c.tunnel && c.impls.includes('stunnel')).map((c) => c.id);
+  let stunnelText = '';
+  if (stunnelCases.length && s.impls.has('stunnel')) {
+    s.stunnel = findStunnel();
+    if (s.stunnel === null) {
+      s.impls.delete('stunnel');
+      const msg = `stunnel is not installed (no stunnel4 or stunnel on PATH; Debian/Ubuntu: apt-get install stunnel4): the stunnel baseline of ${stunnelCases.join(', ')} is skipped`;
+      skipped.push(msg);
+      console.error(`note: ${msg}`);
+    } else {
+      stunnelText = `${stunnelVersion(s.stunnel) || s.stunnel}`;
+    }
+  }
   if (s.cpuProf) mkdirSync(s.cpuProf, { recursive: true });
   const raw: Record<string, Record<string, Metrics[]>> = {};
   const errors: string[] = [];
@@ -322,6 +408,13 @@ async function main(): Promise<void> {
     `beepstream benchmarks — ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, loopback`,
     `${s.quick ? 'QUICK run (1 round, smaller sizes: indicative only)' : `medians of ${s.rounds} rounds`}; beepstream limits: ${limitsText}`,
     `http2: ${4} MiB stream / ${64} MiB connection window; yamux: library defaults; ratio = beepstream ÷ baseline`,
+    ...(s.cases.some((c) => c.tunnel)
+      ? [
+          `scistream-*: S2DS limits DATA_LIMITS${Object.keys(s.dataLimits).length ? ` overridden by ${Object.entries(s.dataLimits).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}, TLS 1.3 PSK; ` +
+            (s.stunnel ? `stunnel: ${stunnelText}, TLSv1.2 PSK-AES128-GCM-SHA256; ` : '') +
+            'CPU = all four processes (both applications, both tunnel ends)',
+        ]
+      : []),
     ...(busy > os.cpus().length * 0.5 ? [`WARNING: 1-min load average was ${busy.toFixed(1)} before the run started — other work skews these numbers`] : []),
   ];
   const table = markdownTable(rows);
@@ -331,6 +424,7 @@ async function main(): Promise<void> {
       return capped.length ? `- ${c}: hit its time cap for ${capped.join(', ')} (throughput from the octets the server counted)` : '';
     })
     .filter(Boolean);
+  notes.push(...skipped.map((m) => `- ${m}`));
   const text = [...header.map((h) => `> ${h}`), '', targetsTable(rows), '', table, ...(notes.length ? ['', ...notes] : []), ...(errors.length ? ['', 'Failures:', ...errors.map((e) => `- ${e}`)] : [])].join('\n');
   console.log(`\n${text}\n`);
   mkdirSync(join(s.out, '..'), { recursive: true });

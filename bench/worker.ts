@@ -6,13 +6,14 @@
  * answers `mark` (note CPU time and memory now) and `report` (CPU time and
  * memory growth since `mark`, after waiting for the expected sessions or
  * streams to be open). As a client it runs one case's driver and sends the
- * metrics back.
+ * metrics back. As an S2DS (the `scistream-*` cases) it runs one facility's
+ * SciStream data server between the two application workers.
  *
  * @module
  */
 import { CASES, type DriverContext, type ServerReport } from './cases.js';
 import type { ServerImpl } from './lib/adapter.js';
-import type { Command, FromWorker, InitClient, InitServer, Reply, ToWorker } from './lib/ipc.js';
+import type { Command, FromWorker, InitClient, InitS2ds, InitServer, Reply, ToWorker } from './lib/ipc.js';
 import { loadImpl } from './impl/index.js';
 
 function send(msg: FromWorker, then?: () => void): void {
@@ -94,6 +95,31 @@ async function runServer(init: InitServer): Promise<void> {
   send({ type: 'ready', port: srv.port });
 }
 
+// ------------------------------------------------------------------ S2DS
+
+/** One facility's SciStream data server (BEEP over TLS-PSK), as `createDataServer` ships it. */
+async function runS2ds(init: InitS2ds): Promise<void> {
+  const { createDataServer, OutboundPath } = await import('../src/scistream/data/index.js');
+  let diagnostics = 0;
+  const ds = createDataServer({ host: '127.0.0.1', limits: init.limits, onError: () => void diagnostics++ });
+  const path =
+    init.side === 'inbound'
+      ? await ds.openInbound({ uid: init.uid, targets: init.peers, numConn: init.numConn })
+      : await ds.openOutbound({ uid: init.uid, remotes: init.peers, numConn: init.numConn });
+  let info: string | undefined;
+  if (path instanceof OutboundPath) {
+    const link = path.links()[0];
+    info = `${link?.protocol ?? '?'} ${link?.cipher ?? '?'}, ${path.links().length} BEEP connection(s)`;
+  }
+  process.on('message', (m: ToWorker) => {
+    if (m.type !== 'cmd' || m.cmd !== 'exit') return;
+    // Close politely, but never wait long: the runner kills us by PID after 5 s anyway.
+    void Promise.race([ds.close(), sleep(2000)]).then(() => send({ type: 'reply', id: m.id, result: { diagnostics } } satisfies Reply, () => process.exit(0)));
+  });
+  const first = path.listeners[0] ?? '';
+  send({ type: 'ready', port: Number(first.slice(first.lastIndexOf(':') + 1)), listeners: [...path.listeners], ...(info ? { info } : {}) });
+}
+
 // ------------------------------------------------------------------ client
 
 async function runClient(init: InitClient): Promise<void> {
@@ -127,5 +153,5 @@ async function runClient(init: InitClient): Promise<void> {
 
 process.once('message', (m: ToWorker) => {
   if (m.type !== 'init') return fail(new Error(`expected init, got ${m.type}`));
-  (m.role === 'server' ? runServer(m) : runClient(m)).catch(fail);
+  (m.role === 'server' ? runServer(m) : m.role === 's2ds' ? runS2ds(m) : runClient(m)).catch(fail);
 });

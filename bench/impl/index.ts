@@ -24,6 +24,8 @@ export async function loadImpl(name: string): Promise<Impl> {
       return (await import('./http2.js')).http2Impl;
     case 'yamux':
       return (await import('./yamux.js')).yamuxImpl;
+    case 'stunnel':
+      throw new Error('stunnel is a tunnel of the scistream-* cases (lib/tunnel.ts), run by the runner, not by a worker');
     default:
       throw new Error(`unknown implementation ${JSON.stringify(name)}`);
   }

@@ -25,6 +25,27 @@ export interface InitClient {
   port: number;
 }
 
+/**
+ * Parent → worker: become one facility's SciStream data server (S2DS) for the
+ * `scistream-*` cases: `inbound` (producer side: listens for the remote S2DS,
+ * connects to `peers`, the producer application) or `outbound` (consumer side:
+ * connects to `peers`, the inbound S2DS, and listens for the consumer
+ * application). Answers `ready` with its first listener's port and all its
+ * listeners; `exit` closes the data server, then the process.
+ */
+export interface InitS2ds {
+  type: 'init';
+  role: 's2ds';
+  side: 'inbound' | 'outbound';
+  /** Session uid (32 hex digits); the TLS-PSK is derived from it. */
+  uid: string;
+  /** `host:port`: the producer application (inbound) or the inbound S2DS (outbound). */
+  peers: string[];
+  numConn: number;
+  /** BEEP limits over the data plane's own (`DATA_LIMITS`); empty: its defaults. */
+  limits: Record<string, number>;
+}
+
 /** Parent → server worker: a command; answered by a {@link Reply} with the same id. */
 export interface Command {
   type: 'cmd';
@@ -51,11 +72,11 @@ export interface ServerCommand {
 
 /** Worker → parent. */
 export type FromWorker =
-  | { type: 'ready'; port: number }
+  | { type: 'ready'; port: number; listeners?: string[]; info?: string }
   | { type: 'result'; metrics: Metrics }
   | { type: 'error'; message: string }
   | Reply
   | ServerCommand;
 
 /** Parent → worker. */
-export type ToWorker = InitServer | InitClient | Command | Reply;
+export type ToWorker = InitServer | InitClient | InitS2ds | Command | Reply;
