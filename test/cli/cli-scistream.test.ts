@@ -72,7 +72,9 @@ test.serial('a SciStream session across processes: producer and consumer facilit
     const st = JSON.parse(status.stdout) as { state: string; stats: { connections: number } | null };
     t.is(st.state, 'active');
     t.is(st.stats?.connections, 1);
-    for (const s of [cons, prod]) {
+    // Producer side first: its RELEASE ends the consumer side's data path too, and the
+    // consumer side's RELEASE by the same owner still succeeds (idempotent).
+    for (const s of [prod, cons]) {
       const r = await cli(['s2uc', 'release', '--server', s.address, ...AUTH, '--uid', `file:${uidFile}`]);
       t.is(r.code, 0, r.stderr);
     }

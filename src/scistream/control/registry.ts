@@ -59,6 +59,8 @@ const sameList = (a: readonly string[], b: readonly string[]): boolean => a.leng
 export class SessionRegistry {
   private readonly entries = new Map<string, Entry>();
   private readonly used = new Set<string>();
+  /** Who owned each remembered uid, so its owner may RELEASE it again harmlessly. */
+  private readonly endedOwner = new Map<string, string>();
   private readonly owned = new Map<string, number>();
   private readonly early = new Map<string, number>();
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
@@ -199,6 +201,11 @@ export class SessionRegistry {
 
   /** RELEASE: closes the data path and frees everything; resolves once done. */
   async release(ctx: ControlContext, uid: string): Promise<ResponseMessage> {
+    if (!this.entries.has(uid) && this.endedOwner.get(uid) === ctx.identity) {
+      // Already over (e.g. the other facility's RELEASE closed the data path
+      // first): releasing it again is a no-op for its owner, in either order.
+      return { type: 'response', uid, state: 'closed', listeners: [], prodListeners: [] };
+    }
     const e = this.ownedEntry(ctx, uid);
     this.reattach(e, ctx);
     await this.end(e, err('INVALID_UID', 'the session was released'), 'released');
@@ -416,7 +423,7 @@ export class SessionRegistry {
       e.state = 'active';
       clearTimeout(e.deadline);
       e.deadline = undefined;
-      this.remember(e.uid);
+      this.remember(e.uid, e.owner);
       const onClosed = (): void => {
         if (e.path === path && e.state === 'active') void this.end(e, err('INVALID_UID', 'the data path closed'), 'closed');
       };
@@ -472,11 +479,15 @@ export class SessionRegistry {
     }
   }
 
-  private remember(uid: string): void {
+  private remember(uid: string, owner: string | undefined): void {
     this.used.add(uid);
+    if (owner !== undefined) this.endedOwner.set(uid, owner);
     if (this.used.size > this.o.rememberUids) {
       const first = this.used.values().next();
-      if (!first.done) this.used.delete(first.value);
+      if (!first.done) {
+        this.used.delete(first.value);
+        this.endedOwner.delete(first.value);
+      }
     }
   }
 
