@@ -22,6 +22,9 @@ import { buildStreamInit, DATA_CONTROL_URI, DATA_URI } from './wire.js';
 
 const noop = (): void => undefined;
 
+
+/** How long an application connection may wait for a slot freed by a closing stream (ms). */
+const WAIT_FOR_SLOT_MS = 5000;
 /** The consumer side of one SciStream session's data path. */
 export class OutboundPath implements DataPath, ProfileHost {
   /** Which end of the data path this is. */
@@ -41,6 +44,12 @@ export class OutboundPath implements DataPath, ProfileHost {
   private readonly appSockets = new Set<net.Socket>();
   /** Streams open or being started (bounded by num_conn). */
   private reserved = 0;
+  /**
+   * Application connections that arrived while every slot was still held by a
+   * stream whose channel is closing (an app that reconnects at once): they get
+   * the next free slot instead of a reset (bounded in number and time).
+   */
+  private readonly waiting: { index: number; socket: net.Socket; timer: NodeJS.Timeout }[] = [];
   private nextLink = 0;
   private readonly counters = new StreamStats();
   private readonly buckets: DirectionBuckets;
@@ -147,6 +156,26 @@ export class OutboundPath implements DataPath, ProfileHost {
   /** A consumer application connection on the listener of stream `index`. */
   private accept(index: number, socket: net.Socket): void {
     socket.on('error', noop);
+    if (!this.closing && this.reserved >= this.spec.numConn && this.waiting.length < this.spec.numConn) {
+      const entry = {
+        index,
+        socket,
+        timer: setTimeout(() => {
+          const i = this.waiting.indexOf(entry);
+          if (i >= 0) this.waiting.splice(i, 1);
+          resetSocket(socket);
+        }, WAIT_FOR_SLOT_MS),
+      };
+      this.waiting.push(entry);
+      socket.once('close', () => {
+        const i = this.waiting.indexOf(entry);
+        if (i >= 0) {
+          this.waiting.splice(i, 1);
+          clearTimeout(entry.timer);
+        }
+      });
+      return;
+    }
     const link = this.linkList[this.nextLink++ % this.linkList.length];
     if (this.closing || this.reserved >= this.spec.numConn || !link || link.session.core.isClosed) {
       resetSocket(socket);
@@ -159,7 +188,7 @@ export class OutboundPath implements DataPath, ProfileHost {
     link.session.startChannel(DATA_URI, { content: buildStreamInit(index) }).then(
       (channel) => {
         if (this.closing) {
-          this.reserved--;
+          this.freeSlot();
           resetSocket(socket);
           channel.close().catch(noop);
           return;
@@ -169,7 +198,7 @@ export class OutboundPath implements DataPath, ProfileHost {
           (b) => link.notify({ kind: 'reset', channel: b.channel.number }),
           (b) => {
             if (link.bridges.get(b.channel.number) === b) link.bridges.delete(b.channel.number);
-            this.reserved--;
+            this.freeSlot();
           },
         );
         const bridge = new StreamBridge({
@@ -188,11 +217,22 @@ export class OutboundPath implements DataPath, ProfileHost {
       },
       (err: unknown) => {
         // Refused (producer unreachable, num_conn reached) or session gone.
-        this.reserved--;
+        this.freeSlot();
         this.settings.report(err);
         resetSocket(socket);
       },
     );
+  }
+
+  /** A stream's slot is free again: hand it to the longest-waiting application connection. */
+  private freeSlot(): void {
+    this.reserved--;
+    for (let next = this.waiting.shift(); next; next = this.waiting.shift()) {
+      clearTimeout(next.timer);
+      if (next.socket.destroyed) continue; // went away while waiting
+      this.accept(next.index, next.socket);
+      return;
+    }
   }
 
   /**
@@ -207,6 +247,10 @@ export class OutboundPath implements DataPath, ProfileHost {
       const stopped = Promise.all(this.servers.map((s) => closeServer(s)));
       for (const link of this.linkList) for (const b of link.bridges.values()) b.abort();
       for (const s of this.appSockets) resetSocket(s);
+      for (const w of this.waiting.splice(0)) {
+        clearTimeout(w.timer);
+        resetSocket(w.socket);
+      }
       const sessions = [...this.sessions];
       // Idle: a polite BEEP release; otherwise (or if it stalls) destroy.
       if (idle) await Promise.all(sessions.map((s) => settleWithin(s.close(), 2000)));
