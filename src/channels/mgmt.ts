@@ -202,20 +202,25 @@ export interface MgmtLimits {
   maxDepth?: number;
 }
 
-function checkDepth(xml: string, maxDepth: number): void {
-  // A cheap upper bound on nesting that runs before the parser: count opening
-  // tags minus closing ones, outside CDATA and comments.
+/**
+ * A cheap structural scan that runs before any XML parser: opening tags minus
+ * closing ones, outside CDATA sections and comments. Reports whether nesting
+ * exceeds `maxDepth` and whether anything but white space or processing
+ * instructions follows the end of the root element.
+ */
+export function scanXmlShape(xml: string, maxDepth: number): { tooDeep: boolean; trailing: boolean } {
   const stripped = xml.replace(/<!\[CDATA\[[\s\S]*?\]\]>/g, '').replace(/<!--[\s\S]*?-->/g, '');
   let depth = 0;
   const tag = /<(\/?)[A-Za-z_][^>]*?(\/?)>/g;
   let m: RegExpExecArray | null;
   while ((m = tag.exec(stripped)) !== null) {
     if (m[1]) depth--;
-    else if (!m[2]) {
-      depth++;
-      if (depth > maxDepth) throw new MgmtSyntaxError(500, `XML nested deeper than ${maxDepth}`);
+    else if (!m[2] && ++depth > maxDepth) return { tooDeep: true, trailing: false };
+    if (depth === 0) {
+      return { tooDeep: false, trailing: stripped.slice(tag.lastIndex).replace(/<\?[\s\S]*?\?>/g, '').trim() !== '' };
     }
   }
+  return { tooDeep: false, trailing: false };
 }
 
 function attr(o: Record<string, unknown>, name: string): string | undefined {
@@ -334,7 +339,8 @@ export function parseMgmt(input: string | Uint8Array, limits: MgmtLimits = {}): 
   }
   const fast = fastPath(xml);
   if (fast) return fast;
-  checkDepth(xml, limits.maxDepth ?? 8);
+  const maxDepth = limits.maxDepth ?? 8;
+  if (scanXmlShape(xml, maxDepth).tooDeep) throw new MgmtSyntaxError(500, `XML nested deeper than ${maxDepth}`);
   const valid = XMLValidator.validate(xml);
   if (valid !== true) throw new MgmtSyntaxError(500, `malformed XML: ${valid.err.msg}`);
   let doc: Record<string, unknown>;

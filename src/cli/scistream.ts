@@ -84,6 +84,12 @@ function listeners(list: string): string[] {
   return out;
 }
 
+/** `--num-conn` and `--rate` as REQUEST fields. */
+function sizing(o: { numConn: string; rate?: string }): { numConn: number; rate?: number } {
+  const numConn = parsePositiveInt('--num-conn', o.numConn, 64);
+  return o.rate === undefined ? { numConn } : { numConn, rate: parsePositiveInt('--rate', o.rate) };
+}
+
 function print(json: boolean | undefined, doc: Record<string, unknown>, lines: string[]): void {
   process.stdout.write(json ? JSON.stringify(doc) + '\n' : lines.map((l) => l + '\n').join(''));
 }
@@ -215,13 +221,12 @@ export function addSciStreamCommands(program: Command): void {
   ).action((o: ClientOpts & { uid?: string; uidFile?: string; numConn: string; rate?: string }) =>
     runClient(async () => {
       const uid = uidOption(o.uid, true);
-      const numConn = parsePositiveInt('--num-conn', o.numConn, 64);
-      const rate = o.rate === undefined ? {} : { rate: parsePositiveInt('--rate', o.rate) };
+      const size = sizing(o);
       // The application controller needs the uid for its HELLO, which this
       // REQUEST waits for: hand it out first (file, or the first line).
       if (o.uidFile !== undefined) writeFileSync(o.uidFile, uid + '\n', { mode: 0o600 });
       else if (!o.json) process.stdout.write(`uid ${uid}\n`);
-      const r = await withClient(o, (c) => c.request({ uid, role: 'PROD', numConn, keep: true, ...rate }));
+      const r = await withClient(o, (c) => c.request({ uid, role: 'PROD', keep: true, ...size }));
       const lines = [...(o.uidFile === undefined ? [] : [`uid (written to ${o.uidFile})`]), `listeners ${r.listeners.join(',')}`];
       print(o.json, { ...(o.uidFile === undefined ? { uid } : {}), listeners: r.listeners }, lines);
     }),
@@ -247,10 +252,9 @@ export function addSciStreamCommands(program: Command): void {
     runClient(async () => {
       const uid = uidOption(o.uid, false);
       const remoteListeners = listeners(o.remote);
-      const numConn = parsePositiveInt('--num-conn', o.numConn, 64);
-      const rate = o.rate === undefined ? {} : { rate: parsePositiveInt('--rate', o.rate) };
+      const size = sizing(o);
       const r = await withClient(o, async (c) => {
-        const [resp] = await Promise.all([c.request({ uid, role: 'CONS', numConn, keep: true, ...rate }), c.update({ uid, role: 'CONS', remoteListeners })]);
+        const [resp] = await Promise.all([c.request({ uid, role: 'CONS', keep: true, ...size }), c.update({ uid, role: 'CONS', remoteListeners })]);
         return resp;
       });
       print(o.json, { listeners: r.listeners }, [`listeners ${r.listeners.join(',')}`]);
@@ -267,8 +271,7 @@ export function addSciStreamCommands(program: Command): void {
   ).action((o: ClientOpts & { uid: string; role: string; numConn: string; rate?: string }) =>
     runClient(async () => {
       const uid = uidOption(o.uid, false);
-      const rate = o.rate === undefined ? {} : { rate: parsePositiveInt('--rate', o.rate) };
-      const req = { uid, role: role(o.role), numConn: parsePositiveInt('--num-conn', o.numConn, 64), keep: true, ...rate };
+      const req = { uid, role: role(o.role), keep: true, ...sizing(o) };
       const r = await withClient(o, (c) => c.request(req));
       print(o.json, { listeners: r.listeners }, [`listeners ${r.listeners.join(',')}`]);
     }),

@@ -10,7 +10,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { decodeEntities, escapeAttr, escapeText } from '../../channels/mgmt.js';
+import { decodeEntities, escapeAttr, escapeText, scanXmlShape } from '../../channels/mgmt.js';
 import { BAD_FORMAT_SYNTAX, SciStreamError } from './errors.js';
 
 export { escapeAttr, escapeText };
@@ -58,22 +58,11 @@ function syntax(message: string): SciStreamError {
 }
 
 function checkStructure(xml: string, maxDepth: number): void {
-  // A cheap bound computed before the parser runs: opening tags minus closing
-  // ones, outside CDATA sections and comments. Once the root element ends,
-  // nothing but white space (and processing instructions) may follow — the
-  // parser would silently drop trailing text.
-  const stripped = xml.replace(/<!\[CDATA\[[\s\S]*?\]\]>/g, '').replace(/<!--[\s\S]*?-->/g, '');
-  let depth = 0;
-  const tag = /<(\/?)[A-Za-z_][^>]*?(\/?)>/g;
-  let m: RegExpExecArray | null;
-  while ((m = tag.exec(stripped)) !== null) {
-    if (m[1]) depth--;
-    else if (!m[2] && ++depth > maxDepth) throw syntax(`XML nested deeper than ${maxDepth}`);
-    if (depth === 0) {
-      if (stripped.slice(tag.lastIndex).replace(/<\?[\s\S]*?\?>/g, '').trim() !== '') throw syntax('content after the root element');
-      return;
-    }
-  }
+  // Before the parser runs: bounded nesting, and nothing after the root element
+  // (the parser would silently drop trailing text).
+  const shape = scanXmlShape(xml, maxDepth);
+  if (shape.tooDeep) throw syntax(`XML nested deeper than ${maxDepth}`);
+  if (shape.trailing) throw syntax('content after the root element');
 }
 
 function decode(s: string): string {
