@@ -56,6 +56,8 @@ const URIS: Record<StreamKind, string> = { sink: SINK_URI, echo: ECHO_URI, contr
 function limitsOf(o: ImplOptions): SessionLimits {
   const limits: Record<string, number> = { ...o.limits };
   if (o.manyStreams) limits.maxChannels = Math.max(limits.maxChannels ?? 0, 1_000_000);
+  // The churn and scale cases open channels far faster than the default start-rate limit.
+  limits.maxStartRate = Math.max(limits.maxStartRate ?? 0, 1_000_000);
   return limits as SessionLimits;
 }
 
@@ -95,7 +97,7 @@ class BeepStream implements BenchStream {
 }
 
 async function server(o: ImplOptions): Promise<ServerImpl> {
-  const srv = createServer({ profiles: [sinkProfile, echoBenchProfile, controlBenchProfile], limits: limitsOf(o) });
+  const srv = createServer({ profiles: [sinkProfile, echoBenchProfile, controlBenchProfile], limits: limitsOf(o), maxSessions: 100_000, maxSessionsPerAddress: 100_000 });
   srv.on('error', () => undefined);
   srv.on('session', (s) => s.on('handlerError', () => undefined));
   const wire = new WireMeter();

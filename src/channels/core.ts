@@ -22,6 +22,7 @@ import { Responder } from './responder.js';
 import { handleMgmtMessage, requestMgmt } from './management.js';
 import { resolveLimits, type ChannelProfile, type ResolvedLimits, type Role, type SessionLimits, type CloseDecision, type SessionIdentity, type TransportSecurity } from './types.js';
 import type { Greeting } from './mgmt.js';
+import { diagnostics, newSessionStats, nextSessionId, previewOf, publishLimit, PREVIEW_OCTETS, type ChannelEvent, type FrameEvent, type SessionStats } from './diagnostics.js';
 import { buildGreeting, buildError, parseMgmt } from './mgmt.js';
 
 /** Options of a {@link SessionCore}. */
@@ -50,6 +51,10 @@ export interface SessionCoreOptions {
   refuse?: { code: number; diagnostic?: string };
   /** Decide on the peer's request to release the session. Default: accept once quiescent. */
   onReleaseRequest?: (core: SessionCore) => CloseDecision | Promise<CloseDecision>;
+  /** @internal Session id and counters, kept by the glue across tuning resets. */
+  id?: number;
+  /** @internal */
+  stats?: SessionStats;
 }
 
 /** Events of a {@link SessionCore}. */
@@ -110,6 +115,14 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   identity: SessionIdentity | undefined;
   /** @internal Output stopped by a tuning exchange (RFC 3080 §3.1: nothing more is sent). */
   outputHeld = false;
+  /** @internal Shutting down: the peer's channel starts are refused with 421. */
+  draining = false;
+  /** Process-unique id of the session (kept across tuning resets), as in diagnostics events and logs. */
+  readonly id: number;
+  /** Octets, frames, SEQs and window stalls so far (kept across tuning resets). */
+  readonly stats: SessionStats;
+  /** Header and payload preview of the frame being read, while `beepstream:frame:in` has subscribers. */
+  private traceIn: { h: FrameHeader; parts: Uint8Array[]; n: number } | null = null;
   /** Why the session ended, if it failed. */
   failure: BeepError | undefined;
   /** @internal */ readonly options: SessionCoreOptions;
@@ -137,7 +150,9 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     this.options = options;
     this.role = options.role;
     this.security = options.security ?? { tls: false };
-    this.limits = resolveLimits(options.limits);
+    this.limits = resolveLimits(options.limits, options.role);
+    this.id = options.id ?? nextSessionId();
+    this.stats = options.stats ?? newSessionStats();
     for (const p of options.profiles ?? []) {
       if (this.profiles.has(p.uri)) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, `profile ${p.uri} registered twice`);
       this.profiles.set(p.uri, p);
@@ -153,7 +168,13 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       maxFrameSize: this.limits.maxFrameSize,
       onHeader: (h) => this.checkHeader(h),
       // Payload octets go straight into the message they belong to, as views.
-      onPayload: (part) => this.target?.deliver(part, false),
+      onPayload: (part) => {
+        if (this.traceIn && this.traceIn.n < PREVIEW_OCTETS) {
+          this.traceIn.parts.push(part.subarray(0, PREVIEW_OCTETS - this.traceIn.n));
+          this.traceIn.n += Math.min(part.byteLength, PREVIEW_OCTETS - this.traceIn.n);
+        }
+        this.target?.deliver(part, false);
+      },
     });
     const ch0 = new Channel(this, 0, 'open', Math.max(this.limits.receiveWindow, 4096));
     ch0.profile = 'beep:channel-management';
@@ -170,6 +191,11 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       abandoned: false,
     });
     this.sendGreeting();
+  }
+
+  /** @internal True while part of a frame has been read and the rest has not (slow-loris watch). */
+  get midFrame(): boolean {
+    return !this.decoder.idle;
   }
 
   /** True once the session has ended (released or terminated). */
@@ -261,7 +287,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     if (this.state === 'closed') return;
     let el;
     try {
-      el = parseMgmt(body, { maxBytes: this.limits.maxMgmtMessage });
+      el = parseMgmt(body, { maxBytes: this.limits.maxMgmtMessage, maxDepth: this.limits.maxMgmtDepth });
     } catch (err) {
       // RFC 3080 §2.2.2.1: a poorly-formed reply on channel 0 ends the session.
       this.terminate(new BeepFramingError(ErrorCodes.BAD_REPLY, `poorly-formed greeting: ${(err as Error).message}`));
@@ -293,6 +319,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
    */
   receive(chunk: Uint8Array): void {
     if (this.state === 'closed') return;
+    this.stats.octetsIn += chunk.byteLength;
     try {
       this.decoder.push(chunk, (f) => this.onFrame(f));
     } catch (err) {
@@ -307,6 +334,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   /** Validate a header before its payload is read (throws to terminate). */
   private checkHeader(h: FrameHeader): void {
     this.cur = null;
+    this.traceIn = diagnostics.frameIn.hasSubscribers ? { h, parts: [], n: 0 } : null;
     const ch = this.channels.get(h.channel);
     if (h.type === 'SEQ') {
       if (!ch && !this.recentlyClosed.includes(h.channel)) {
@@ -350,6 +378,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       // has not been completely sent".
       if (im && im.received) this.protocol(`channel ${h.channel}: MSG ${h.msgno} reuses a message number awaiting its reply`);
       if (!im && ch.inbound.size >= this.limits.maxInboundQueue) {
+        publishLimit({ sessionId: this.id, limit: 'maxInboundQueue', action: 'terminated', detail: `channel ${h.channel}: more than ${this.limits.maxInboundQueue} MSGs awaiting replies` });
         this.protocol(`channel ${h.channel}: more than ${this.limits.maxInboundQueue} MSGs awaiting replies`, ErrorCodes.LIMIT);
       }
       this.cur = { ch };
@@ -434,7 +463,13 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
 
   /** A frame is complete (trailer read): finish what it ends. */
   private onFrame(f: Frame): void {
+    if (this.traceIn) {
+      const t = this.traceIn;
+      this.traceIn = null;
+      diagnostics.frameIn.publish({ sessionId: this.id, direction: 'in', frame: t.h, preview: previewOf(t.parts) } satisfies FrameEvent);
+    }
     if (f.type === 'SEQ') {
+      this.stats.seqIn++;
       const ch = this.channels.get(f.channel);
       if (!ch) return; // recently closed: the SEQ crossed our close.
       // RFC 3081 §3.1.3: an ackno that cannot be valid terminates the session.
@@ -444,6 +479,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       this.markReady(ch);
       return;
     }
+    this.stats.framesIn++;
     const cur = this.cur as { ch: Channel; pr?: PendingRequest; im?: InboundRequest; first?: boolean };
     const target = this.target;
     this.cur = null;
@@ -661,6 +697,10 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
         const b = encodeSeqFrame(ch.number, u.ackno, u.window);
         out.push(b);
         bytes += b.byteLength;
+        this.stats.seqOut++;
+        if (diagnostics.frameOut.hasSubscribers) {
+          diagnostics.frameOut.publish({ sessionId: this.id, direction: 'out', frame: { type: 'SEQ', channel: ch.number, ackno: u.ackno, window: u.window }, preview: EMPTY } satisfies FrameEvent);
+        }
       }
     }
     this.seqPending.clear();
@@ -679,6 +719,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       }
     }
     if (bytes >= budget && !this.outputHeld) this.requestOutput();
+    this.stats.octetsOut += bytes;
     for (const f of after) f();
     return out.length > 0 ? out : null;
   }
@@ -696,12 +737,16 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     const max = Math.min(this.limits.maxSendFrame, ch.send.available);
     const { parts, size, last } = head.take(max);
     ch.send.consume(size);
-    const frame = encodeDataFrame(
+    const header: DataFrameHeader =
       head.type === 'ANS'
-        ? { type: 'ANS', channel: ch.number, msgno: head.msgno, more: !last, seqno, ansno: head.ansno as number }
-        : { type: head.type, channel: ch.number, msgno: head.msgno, more: !last, seqno },
-      parts,
-    );
+        ? { type: 'ANS', channel: ch.number, msgno: head.msgno, more: !last, seqno, size, ansno: head.ansno as number }
+        : { type: head.type, channel: ch.number, msgno: head.msgno, more: !last, seqno, size };
+    const frame = encodeDataFrame(header, parts);
+    this.stats.framesOut++;
+    if (ch.send.available === 0 && (!last || ch.outQueue.length > 1)) this.stats.windowStalls++;
+    if (diagnostics.frameOut.hasSubscribers) {
+      diagnostics.frameOut.publish({ sessionId: this.id, direction: 'out', frame: header, preview: previewOf(parts) } satisfies FrameEvent);
+    }
     let n = 0;
     for (const b of frame) {
       out.push(b);
@@ -721,6 +766,20 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   }
 
   // ------------------------------------------------------------ channel management
+
+  private startTokens = -1;
+  private startTokensAt = 0;
+
+  /** @internal Charge one peer start to the start-rate bucket (`maxStartRate` per second, equal burst). */
+  takeStartToken(): boolean {
+    const rate = this.limits.maxStartRate;
+    const now = performance.now();
+    this.startTokens = this.startTokens < 0 ? rate : Math.min(rate, this.startTokens + ((now - this.startTokensAt) / 1000) * rate);
+    this.startTokensAt = now;
+    if (this.startTokens < 1) return false;
+    this.startTokens -= 1;
+    return true;
+  }
 
   /** @internal Allocate a channel number of our parity (RFC 3080 §2.3.1.2). */
   allocChannel(): number {
@@ -749,6 +808,9 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     ch.state = 'open';
     this.checkQuiescent(ch); // wake anyone waiting for the start to finish
     if (remote) this.emit('channel', ch);
+    if (diagnostics.channelOpen.hasSubscribers) {
+      diagnostics.channelOpen.publish({ sessionId: this.id, channel: ch.number, profile: uri, remote } satisfies ChannelEvent);
+    }
     try {
       ch.handler?.onOpen?.(ch, content);
     } catch (err) {
@@ -807,6 +869,10 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     ch.outQueue.length = 0;
     for (const w of ch.quiesceWaiters) w();
     ch.quiesceWaiters = [];
+    if (ch.number !== 0 && ch.profile !== undefined && diagnostics.channelClose.hasSubscribers) {
+      const e = err instanceof BeepError ? { code: err.code, message: err.message } : err ? { code: ErrorCodes.CHANNEL_CLOSED, message: err.message } : undefined;
+      diagnostics.channelClose.publish({ sessionId: this.id, channel: ch.number, profile: ch.profile, ...(e ? { error: e } : {}) } satisfies ChannelEvent);
+    }
     ch.emit('close', err);
     try {
       ch.handler?.onClosed?.(ch, err);

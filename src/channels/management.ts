@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { publishLimit } from './diagnostics.js';
 import type { Buffer } from 'node:buffer';
 import { BeepError, BeepFramingError, BeepReplyError, ErrorCodes } from '../errors.js';
 import { BEEP_XML, mediaType } from '../framing/mime.js';
@@ -35,7 +36,7 @@ export function handleMgmtMessage(core: SessionCore, msg: IncomingMessage, res: 
         if (mediaType(msg.contentType) !== BEEP_XML && body.length > 0 && msg.headers['content-type'] !== undefined) {
           throw new MgmtSyntaxError(500, `channel 0 messages are ${BEEP_XML}, not ${msg.contentType}`);
         }
-        el = parseMgmt(body, { maxBytes: core.limits.maxMgmtMessage });
+        el = parseMgmt(body, { maxBytes: core.limits.maxMgmtMessage, maxDepth: core.limits.maxMgmtDepth });
       } catch (err) {
         const code = err instanceof MgmtSyntaxError ? err.replyCode : 500;
         negative(res, code, err instanceof Error ? err.message : 'poorly-formed message');
@@ -65,12 +66,24 @@ async function onStart(core: SessionCore, el: StartElement, res: Responder): Pro
     negative(res, 550, 'session is being released');
     return;
   }
+  if (core.draining) {
+    negative(res, 421, 'server shutting down');
+    return;
+  }
   if (core.channels.has(n)) {
     negative(res, 550, `channel ${n} is already in use`);
     return;
   }
   if (core.channels.size - 1 >= core.limits.maxChannels) {
-    negative(res, 550, `too many channels (limit ${core.limits.maxChannels})`);
+    const detail = `too many channels (limit ${core.limits.maxChannels})`;
+    publishLimit({ sessionId: core.id, limit: 'maxChannels', action: 'refused', code: 550, detail });
+    negative(res, 550, detail);
+    return;
+  }
+  if (!core.takeStartToken()) {
+    const detail = `channel start rate exceeded (limit ${core.limits.maxStartRate} per second)`;
+    publishLimit({ sessionId: core.id, limit: 'maxStartRate', action: 'refused', code: 554, detail });
+    negative(res, 554, detail);
     return;
   }
   const serverName = core.serverName ?? el.serverName;
@@ -199,7 +212,7 @@ function mgmtRequest(core: SessionCore, xml: string, refusedCode: (typeof ErrorC
         m.bytes(core.limits.maxMgmtMessage).then((body: Buffer) => {
           let el: MgmtElement;
           try {
-            el = parseMgmt(body, { maxBytes: core.limits.maxMgmtMessage });
+            el = parseMgmt(body, { maxBytes: core.limits.maxMgmtMessage, maxDepth: core.limits.maxMgmtDepth });
           } catch (err) {
             poorly((err as Error).message);
             return;

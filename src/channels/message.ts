@@ -148,6 +148,7 @@ export class IncomingMessage extends Readable {
     else this.destroy();
   }
 
+  /** Readable internals: hand queued octets to the stream (reopening the window as they are read). */
   override _read(): void {
     this.wantMore = true;
     this.drainQueue();

@@ -15,6 +15,7 @@ import type { Channel } from './channel.js';
 import { SessionCore, type SessionCoreOptions, type StartChannelOptions } from './core.js';
 import type { Greeting } from './mgmt.js';
 import type { Role, TransportSecurity } from './types.js';
+import { diagnostics, newSessionStats, nextSessionId, publishLimit, type SessionStats } from './diagnostics.js';
 
 /** Options shared by {@link connect} and {@link createServer}. */
 export type SessionOptions = Omit<SessionCoreOptions, 'role'>;
@@ -46,6 +47,20 @@ export class Session extends EventEmitter<SessionEvents> {
   private transportClosed = false;
   private readonly closed: Promise<void>;
   private detach: () => void = () => undefined;
+  /** Process-unique id (as in diagnostics events and logs); kept across tuning. */
+  readonly id: number = nextSessionId();
+  /** Counters, kept across tuning resets. */
+  readonly stats: SessionStats = newSessionStats();
+  /** `host:port` of the peer, when the transport is a socket. */
+  readonly remote: string | undefined;
+  private readonly openedAt = Date.now();
+  private greetingFrom = Date.now();
+  // Watchdog state (greeting, idle, frame and write-stall timeouts): one timer, re-armed lazily.
+  private watchdog: NodeJS.Timeout | null = null;
+  private watchdogAt = Infinity;
+  private lastReceived = Date.now();
+  private frameStarted = -1;
+  private stallStarted = -1;
 
   constructor(socket: Duplex, role: Role, options: SessionOptions = {}) {
     super();
@@ -54,12 +69,56 @@ export class Session extends EventEmitter<SessionEvents> {
     // A copy: a tuning reset changes this session's options, never the server's.
     this.options = { ...options };
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    this.remote = endpointOf(socket, 'remote');
     this.core = this.buildCore();
     this.attach(socket);
+    if (diagnostics.sessionOpen.hasSubscribers) {
+      const local = endpointOf(socket, 'local');
+      diagnostics.sessionOpen.publish({ sessionId: this.id, role, ...(local ? { local } : {}), ...(this.remote ? { remote: this.remote } : {}) });
+    }
+    this.armWatchdog(Date.now());
+  }
+
+  /** Arm the watchdog for the earliest deadline, unless it is due sooner already. */
+  private armWatchdog(now: number): void {
+    if (this.transportClosed || this.core.state === 'closed') return;
+    const at = this.nextDeadline(now);
+    if (at >= this.watchdogAt || at === Infinity) return;
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdogAt = at;
+    this.watchdog = setTimeout(() => this.onWatchdog(), Math.max(0, at - now) + 1);
+    this.watchdog.unref();
+  }
+
+  private nextDeadline(now: number): number {
+    const l = this.core.limits;
+    let at = Infinity;
+    if (this.core.peerGreeting === null) at = Math.min(at, this.greetingFrom + l.greetingTimeout);
+    if (this.core.channels.size <= 1) at = Math.min(at, this.lastReceived + l.idleTimeout);
+    else if (Number.isFinite(l.idleTimeout)) at = Math.min(at, now + l.idleTimeout);
+    if (this.frameStarted >= 0) at = Math.min(at, this.frameStarted + l.frameTimeout);
+    if (this.stallStarted >= 0) at = Math.min(at, this.stallStarted + l.writeStallTimeout);
+    return at;
+  }
+
+  private onWatchdog(): void {
+    this.watchdog = null;
+    this.watchdogAt = Infinity;
+    if (this.transportClosed || this.core.state === 'closed') return;
+    const now = Date.now();
+    const l = this.core.limits;
+    let hit: [limit: string, detail: string] | null = null;
+    if (this.core.peerGreeting === null && now >= this.greetingFrom + l.greetingTimeout) hit = ['greetingTimeout', `no greeting within ${l.greetingTimeout} ms`];
+    else if (this.frameStarted >= 0 && now >= this.frameStarted + l.frameTimeout) hit = ['frameTimeout', `a frame took longer than ${l.frameTimeout} ms to arrive`];
+    else if (this.stallStarted >= 0 && now >= this.stallStarted + l.writeStallTimeout) hit = ['writeStallTimeout', `the peer read nothing for ${l.writeStallTimeout} ms`];
+    else if (this.core.channels.size <= 1 && now >= this.lastReceived + l.idleTimeout) hit = ['idleTimeout', `idle for ${l.idleTimeout} ms`];
+    if (!hit) return this.armWatchdog(now);
+    publishLimit({ sessionId: this.id, ...(this.remote ? { remote: this.remote } : {}), limit: hit[0], action: 'terminated', detail: hit[1] });
+    this.destroy(new BeepError(ErrorCodes.LIMIT, `session terminated: ${hit[1]} (${hit[0]})`));
   }
 
   private buildCore(): SessionCore {
-    const core = new SessionCore({ ...this.options, role: this.role });
+    const core = new SessionCore({ ...this.options, role: this.role, id: this.id, stats: this.stats });
     core.owner = this;
     core.on('output', () => this.scheduleFlush());
     core.on('channel', (ch) => this.emit('channel', ch));
@@ -90,7 +149,16 @@ export class Session extends EventEmitter<SessionEvents> {
 
   private attach(socket: Duplex): void {
     if (socket instanceof net.Socket) socket.setNoDelay(true);
-    const onData = (chunk: Buffer): void => this.core.receive(chunk);
+    const onData = (chunk: Buffer): void => {
+      const now = Date.now();
+      this.lastReceived = now;
+      this.core.receive(chunk);
+      if (!this.core.midFrame) this.frameStarted = -1;
+      else if (this.frameStarted < 0) {
+        this.frameStarted = now;
+        this.armWatchdog(now);
+      }
+    };
     const onEnd = (): void => {
       // The peer will send nothing more. After a release that is expected.
       if (this.core.state !== 'closed') this.core.transportClosed();
@@ -101,7 +169,20 @@ export class Session extends EventEmitter<SessionEvents> {
     };
     const onClose = (): void => {
       this.transportClosed = true;
+      if (this.watchdog) clearTimeout(this.watchdog);
+      this.watchdog = null;
       this.core.transportClosed();
+      if (diagnostics.sessionClose.hasSubscribers) {
+        const f = this.core.failure;
+        diagnostics.sessionClose.publish({
+          sessionId: this.id,
+          role: this.role,
+          ...(this.remote ? { remote: this.remote } : {}),
+          ...(f ? { error: { code: f.code, message: f.message } } : {}),
+          stats: { ...this.stats },
+          durationMs: Date.now() - this.openedAt,
+        });
+      }
       this.emit('close', this.core.failure);
     };
     socket.on('data', onData);
@@ -135,8 +216,11 @@ export class Session extends EventEmitter<SessionEvents> {
       socket.uncork();
       if (socket.writableNeedDrain) {
         this.waitingDrain = true;
+        this.stallStarted = Date.now();
+        this.armWatchdog(this.stallStarted);
         socket.once('drain', () => {
           this.waitingDrain = false;
+          this.stallStarted = -1;
           this.flush();
         });
         return;
@@ -218,6 +302,17 @@ export class Session extends EventEmitter<SessionEvents> {
       throw e;
     }
     this.resetTransport(result.socket, { security: result.security });
+    if (diagnostics.sessionTuned.hasSubscribers) {
+      const sec = result.security;
+      diagnostics.sessionTuned.publish({
+        sessionId: this.id,
+        tls: sec.tls,
+        ...(sec.protocol ? { protocol: sec.protocol } : {}),
+        ...(sec.cipher ? { cipher: sec.cipher } : {}),
+        ...(sec.peerCommonName ? { peerCommonName: sec.peerCommonName } : {}),
+        ...(sec.pskIdentity ? { pskIdentity: sec.pskIdentity } : {}),
+      });
+    }
     this.emit('tuned', this.core);
   }
 
@@ -232,11 +327,24 @@ export class Session extends EventEmitter<SessionEvents> {
     this.options = { ...this.options, ...options };
     this.socket = transport;
     this.waitingDrain = false;
+    this.stallStarted = -1;
+    this.frameStarted = -1;
     this.flushScheduled = false;
     this.core = this.buildCore();
     old.terminate(new BeepError(ErrorCodes.SESSION_CLOSED, 'session reset by transport tuning'));
     this.attach(transport);
+    this.greetingFrom = Date.now();
+    this.armWatchdog(this.greetingFrom);
   }
+}
+
+/** `host:port` of one end of a socket transport (IPv6 in brackets). */
+function endpointOf(socket: Duplex, end: 'local' | 'remote'): string | undefined {
+  if (!(socket instanceof net.Socket)) return undefined;
+  const a = end === 'local' ? socket.localAddress : socket.remoteAddress;
+  const p = end === 'local' ? socket.localPort : socket.remotePort;
+  if (a === undefined || p === undefined) return undefined;
+  return a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`;
 }
 
 /** TCP ABORT where the transport is a TCP socket; a plain destroy otherwise. */
@@ -294,7 +402,19 @@ export function connect(options: ConnectOptions): Promise<Session> {
 }
 
 /** Options of {@link createServer}. */
-export interface ServerOptions extends SessionOptions {}
+export interface ServerOptions extends SessionOptions {
+  /**
+   * Most sessions at once (default 1000). Connections beyond it are refused
+   * in the greeting with 421 (RFC 3080 §2.4); beyond it plus 64 they are
+   * reset without a greeting.
+   */
+  maxSessions?: number;
+  /** Most sessions at once from one remote address (default 64); beyond it, 421 in the greeting. */
+  maxSessionsPerAddress?: number;
+}
+
+/** Connections answered with a 421 greeting beyond `maxSessions`, before they are simply reset. */
+const REFUSAL_SLACK = 64;
 
 /** Events of a {@link BeepServer}. */
 export interface ServerEvents {
@@ -310,20 +430,59 @@ export interface ServerEvents {
  */
 export class BeepServer extends EventEmitter<ServerEvents> {
   readonly server: net.Server;
+  /** Sessions served now (refused connections are not counted). */
   readonly sessions = new Set<Session>();
-  private readonly options: ServerOptions;
+  private readonly options: SessionOptions;
+  private readonly maxSessions: number;
+  private readonly maxPerAddress: number;
+  private readonly perAddress = new Map<string, number>();
+  private refusing = 0;
+  private closing = false;
 
   constructor(options: ServerOptions = {}) {
     super();
-    this.options = options;
+    const { maxSessions = 1000, maxSessionsPerAddress = 64, ...sessionOptions } = options;
+    for (const [k, v] of [['maxSessions', maxSessions], ['maxSessionsPerAddress', maxSessionsPerAddress]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, `${k} must be a positive integer`);
+    }
+    this.options = sessionOptions;
+    this.maxSessions = maxSessions;
+    this.maxPerAddress = maxSessionsPerAddress;
     this.server = net.createServer((socket) => this.accept(socket));
     this.server.on('error', (err) => this.emit('error', err));
   }
 
   private accept(socket: net.Socket): void {
+    const address = socket.remoteAddress ?? '?';
+    const remote = endpointOf(socket, 'remote');
+    const count = this.perAddress.get(address) ?? 0;
+    let refusal: string | null = null;
+    let limit = '';
+    if (this.closing) [limit, refusal] = ['shutdown', 'server shutting down'];
+    else if (this.sessions.size >= this.maxSessions) [limit, refusal] = ['maxSessions', `too many sessions (limit ${this.maxSessions})`];
+    else if (count >= this.maxPerAddress) [limit, refusal] = ['maxSessionsPerAddress', `too many sessions from ${address} (limit ${this.maxPerAddress})`];
+    if (refusal !== null) {
+      if (this.refusing >= REFUSAL_SLACK) {
+        publishLimit({ ...(remote ? { remote } : {}), limit, action: 'terminated', detail: `${refusal}; connection reset without a greeting` });
+        abort(socket);
+        return;
+      }
+      publishLimit({ ...(remote ? { remote } : {}), limit, action: 'refused', code: 421, detail: refusal });
+      // RFC 3080 §2.4: a listener may refuse a session by answering the greeting with an error.
+      this.refusing++;
+      const refused = new Session(socket, 'listener', { ...this.options, refuse: { code: 421, diagnostic: refusal } });
+      refused.on('close', () => this.refusing--);
+      return;
+    }
     const session = new Session(socket, 'listener', this.options);
     this.sessions.add(session);
-    session.on('close', () => this.sessions.delete(session));
+    this.perAddress.set(address, count + 1);
+    session.on('close', () => {
+      this.sessions.delete(session);
+      const n = (this.perAddress.get(address) ?? 1) - 1;
+      if (n <= 0) this.perAddress.delete(address);
+      else this.perAddress.set(address, n);
+    });
     this.emit('session', session);
   }
 
@@ -345,25 +504,46 @@ export class BeepServer extends EventEmitter<ServerEvents> {
   }
 
   /**
-   * Stop accepting connections and release every session (destroying those
-   * that do not release within `graceMs`, default 5000).
+   * Graceful shutdown: stop accepting connections (a connection that races
+   * the close gets 421 in the greeting), refuse new channel starts with 421,
+   * let the exchanges in flight finish, then release every session (RFC 3080
+   * §2.4). A session still busy, or whose peer declines the release, when
+   * `graceMs` (default 5000) runs out is terminated.
    */
   async close(graceMs = 5000): Promise<void> {
+    this.closing = true;
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    await Promise.all(
-      [...this.sessions].map(async (s) => {
-        const timer = setTimeout(() => s.destroy(new BeepError(ErrorCodes.SESSION_CLOSED, 'server shutting down')), graceMs);
-        try {
-          await s.close(421, 'server shutting down');
-        } catch {
-          s.destroy();
-        } finally {
-          clearTimeout(timer);
-        }
-      }),
-    );
+    const deadline = Date.now() + graceMs;
+    await Promise.all([...this.sessions].map((s) => drainSession(s, deadline)));
     await stopped;
   }
+}
+
+/** Resolve with `p`'s outcome, or `false` once `ms` have passed (the timer is always cleared). */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, ms))))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function drainSession(s: Session, deadline: number): Promise<void> {
+  const core = s.core;
+  core.draining = true;
+  const left = (): number => deadline - Date.now();
+  const busy = [...core.channels.values()].filter((c) => c.number !== 0);
+  await within(Promise.all(busy.map((c) => core.waitFor(c, (x) => core.isQuiescent(x)))), left());
+  while (left() > 0 && !s.core.isClosed) {
+    try {
+      if (await within(s.close(421, 'server shutting down'), left())) return;
+    } catch {
+      // Declined (an exchange crossed the close): try again shortly.
+      await within(new Promise(() => undefined), Math.min(100, left()));
+    }
+  }
+  if (!s.core.isClosed) s.destroy(new BeepError(ErrorCodes.SESSION_CLOSED, 'server shutting down: grace period over'));
 }
 
 /** Create a BEEP listener serving `options.profiles`. */

@@ -56,6 +56,36 @@ export interface SessionLimits {
   sessionReceiveBudget?: number;
   /** Octets an outbound stream may queue ahead of the window before its writer waits (default 64 KiB). */
   sendHighWaterMark?: number;
+  /** Deepest element nesting accepted in a channel-0 document (default 8; they need 3). */
+  maxMgmtDepth?: number;
+  /**
+   * Channel starts the peer may request per second, with an equal burst
+   * (default 1000). Starts beyond it are refused with 554.
+   */
+  maxStartRate?: number;
+  /**
+   * Milliseconds the peer has to complete its greeting; then the session is
+   * terminated (default 30000). `Infinity` disables it.
+   */
+  greetingTimeout?: number;
+  /**
+   * Milliseconds a session may sit with no channel open but channel 0 and
+   * nothing received before it is terminated. Default 600000 for a listener,
+   * `Infinity` (off) for an initiator.
+   */
+  idleTimeout?: number;
+  /**
+   * Milliseconds a frame may take to arrive once its first octet came (a
+   * slow-loris writer trickling a header); then the session is terminated
+   * (default 60000). `Infinity` disables it.
+   */
+  frameTimeout?: number;
+  /**
+   * Milliseconds our writes may stay blocked on a peer that does not read
+   * (the transport's buffer full); then the session is terminated (default
+   * 60000). `Infinity` disables it.
+   */
+  writeStallTimeout?: number;
 }
 
 /** The resolved limits. */
@@ -76,15 +106,28 @@ export const DEFAULT_LIMITS: ResolvedLimits = Object.freeze({
   maxReceiveWindow: 16 * 1024 * 1024,
   sessionReceiveBudget: 64 * 1024 * 1024,
   sendHighWaterMark: 64 * 1024,
+  maxMgmtDepth: 8,
+  maxStartRate: 1000,
+  greetingTimeout: 30_000,
+  idleTimeout: Infinity,
+  frameTimeout: 60_000,
+  writeStallTimeout: 60_000,
 });
 
+/** The idle timeout a listener's sessions get unless set (ms). */
+export const LISTENER_IDLE_TIMEOUT = 600_000;
+
+const TIMEOUTS = new Set(['greetingTimeout', 'idleTimeout', 'frameTimeout', 'writeStallTimeout']);
+
 /** Merge user limits over the defaults, validating them. */
-export function resolveLimits(l: SessionLimits = {}): ResolvedLimits {
+export function resolveLimits(l: SessionLimits = {}, role?: Role): ResolvedLimits {
   const out = { ...DEFAULT_LIMITS } as Record<string, number>;
+  if (role === 'listener') out.idleTimeout = LISTENER_IDLE_TIMEOUT;
   for (const [k, v] of Object.entries(l)) {
     if (v === undefined) continue;
     if (!(k in DEFAULT_LIMITS)) throw new TypeError(`unknown limit ${JSON.stringify(k)}`);
     if (typeof v !== 'number' || !(v > 0)) throw new TypeError(`limit ${k} must be a positive number`);
+    if (!Number.isFinite(v) && !TIMEOUTS.has(k)) throw new TypeError(`limit ${k} must be finite`);
     out[k] = v;
   }
   if ((out.maxHeaderLine as number) < 62) throw new TypeError('maxHeaderLine must be at least 62 (the longest legal header)');
@@ -119,7 +162,12 @@ export type StartDecision =
   | void
   | undefined
   | true
-  | { accept: true; content?: string | Uint8Array; afterReply?: (channel: Channel) => void }
+  | {
+      accept: true;
+      content?: string | Uint8Array;
+      /** Tuning: runs once the positive reply is written; nothing more is sent on the session until then. */
+      afterReply?: (channel: Channel) => void;
+    }
   | { accept: false; code: number; diagnostic?: string };
 
 /** What the transport provides (set by the glue; replaced on a tuning reset). */
