@@ -12,3 +12,4 @@ export * from './channel.js';
 export * from './types.js';
 export * from './core.js';
 export * from './session.js';
+export * from './diagnostics.js';

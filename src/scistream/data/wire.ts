@@ -39,6 +39,10 @@ export const DATA_LIMITS: Readonly<SessionLimits> = Object.freeze({
   maxReceiveWindow: 8 * 1024 * 1024,
   maxSendFrame: 256 * 1024,
   sendHighWaterMark: 256 * 1024,
+  // A data session lives as long as its SciStream session (released by the
+  // control plane) and may carry no stream for a while between application
+  // connections; the TLS-PSK handshake timeout guards the unauthenticated start.
+  idleTimeout: Infinity,
 });
 
 /** Largest data-control message or piggybacked init accepted (octets). */
