@@ -615,8 +615,11 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     // Reply for the handler if it had not, without revealing its error text.
     // After some ANS an ERR is not allowed (error() throws): end with NUL instead.
     if (!res.replied) {
+      // A body past maxMessageSize is the peer's doing: say so (554), not 451.
+      const tooLarge = err instanceof BeepError && err.code === ErrorCodes.MESSAGE_TOO_LARGE;
+      if (tooLarge) publishLimit({ sessionId: this.id, limit: 'maxMessageSize', action: 'refused', code: 554, detail: err.message });
       try {
-        void res.error(451, 'local error in processing').catch(() => undefined);
+        void res.error(tooLarge ? 554 : 451, tooLarge ? err.message : 'local error in processing').catch(() => undefined);
       } catch {
         void res.end().catch(() => undefined);
       }

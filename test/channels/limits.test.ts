@@ -285,3 +285,22 @@ test('graceful close: a session still busy at the deadline is terminated', async
   await s.whenClosed();
   t.truthy(s.core.failure);
 });
+
+test('maxMessageSize: a body assembled past the limit is answered with ERR 554 and the channel carries on', async (t) => {
+  const events = limitEvents(t);
+  const whole = defineProfile({
+    uri: 'urn:test:whole',
+    async onMessage(msg, res) {
+      const body = await msg.bytes();
+      await res.reply(`got ${body.length}`);
+    },
+  });
+  const h = await harness(t, [whole], { limits: { maxMessageSize: 1000 } });
+  const s = await connect({ port: h.port });
+  t.teardown(() => s.destroy());
+  const ch = await s.startChannel('urn:test:whole');
+  const err = await t.throwsAsync(ch.request(Buffer.alloc(5000, 1)));
+  t.is((err as { replyCode?: number }).replyCode, 554);
+  t.true(events.some((e) => e.limit === 'maxMessageSize' && e.code === 554));
+  t.is(await (await ch.request(Buffer.alloc(10, 1))).text(), 'got 10');
+});
