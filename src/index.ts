@@ -1,7 +1,7 @@
 /**
  * beepstream: BEEP (RFC 3080, RFC 3081) for Node.js.
  *
- * @packageDocumentation
+ * @module beepstream
  */
 export * from './errors.js';
 export * from './framing/index.js';

@@ -111,7 +111,12 @@ export interface ChannelEvents {
 export class Channel extends EventEmitter<ChannelEvents> {
   /** Channel number. */
   readonly number: number;
-  /** @internal */ readonly core: SessionCore;
+  /**
+   * The session state this channel belongs to. A profile reads
+   * `core.security` (TLS in place, protocol, peer certificate) and
+   * `core.identity` (the SASL-authenticated peer) here.
+   */
+  readonly core: SessionCore;
   /** URI of the profile running on this channel. */
   profile = '';
   /** Piggybacked content the peer returned when the channel started, if any. */

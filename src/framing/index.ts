@@ -1,8 +1,9 @@
 /**
  * The framing layer: pure functions and an incremental decoder over bytes.
- * Knows nothing of channels or sockets.
+ * Knows nothing of channels or sockets. Importable on its own as
+ * `beepstream/framing`; everything here is also exported by `beepstream`.
  *
- * @module
+ * @module beepstream/framing
  */
 export * from './header.js';
 export * from './decoder.js';

@@ -29,6 +29,7 @@ export function parseAnswersRequest(text: string): { count: number; size: number
 /** The answers profile. */
 export const answersProfile = defineProfile({
   uri: ANSWERS_URI,
+  /** Parse `N` or `N:SIZE`; send N answers, each awaited (paced by the window), then NUL. */
   async onMessage(msg, res) {
     const text = await msg.text(64).catch(() => null);
     const req = text === null ? null : parseAnswersRequest(text);

@@ -24,6 +24,7 @@ export function sameHeaders(msg: IncomingMessage): EntityHeaders {
 /** The echo profile. */
 export const echoProfile = defineProfile({
   uri: ECHO_URI,
+  /** Stream the message back as the reply, with the same entity headers. */
   async onMessage(msg, res) {
     await pipeline(msg, res.replyStream(sameHeaders(msg)));
   },

@@ -51,7 +51,8 @@ export const TLS_CIPHERS = [
 /** Milliseconds allowed for the TLS handshake (default). */
 export const TLS_HANDSHAKE_TIMEOUT = 30_000;
 
-type Pem = string | Buffer | readonly (string | Buffer)[];
+/** PEM text (or several): a certificate chain, key or CA list. */
+export type Pem = string | Buffer | readonly (string | Buffer)[];
 
 /** Options of the listening (server) side of the TLS profile. */
 export interface TlsServerOptions {
@@ -256,7 +257,9 @@ export function tlsProfile(options: TlsServerOptions) {
   return defineProfile({
     uri: TLS_URI,
     tuning: true,
+    /** Offered only while the session is not yet TLS. */
     advertise: (core) => !core.security.tls,
+    /** `<ready/>` piggybacked on the start: reply `<proceed/>`, then run the handshake (RFC 3080 §3.1.3.1). */
     onStart({ content, session }) {
       if (session.security.tls) return { accept: false, code: 550, diagnostic: 'TLS is already in place' };
       if (content === undefined || content.length === 0) return { accept: true }; // <ready/> will come as a MSG
@@ -268,8 +271,14 @@ export function tlsProfile(options: TlsServerOptions) {
       }
       if (el.kind !== 'ready') return { accept: false, code: 501, diagnostic: 'expected <ready />' };
       // RFC 3080 §3.1.3.1: reply <proceed/>, then both peers start the handshake.
-      return { accept: true, content: '<proceed />', afterReply: () => serverUpgrade(owner(session), options, context) };
+      return {
+        accept: true,
+        content: '<proceed />',
+        /** Once `<proceed/>` is out: the server side of the handshake, then the tuning reset. */
+        afterReply: () => serverUpgrade(owner(session), options, context),
+      };
     },
+    /** `<ready/>` as a MSG on an open TLS channel: reply `<proceed/>`, then run the handshake. */
     async onMessage(msg, res, channel) {
       let el;
       try {

@@ -26,7 +26,9 @@ export interface DataPathStats {
 export interface DataPath {
   /** `host:port` endpoints: inbound — for the remote outbound sender; outbound — for the local consumer app. */
   readonly listeners: readonly string[];
+  /** Counters of the path so far. */
   stats(): DataPathStats;
+  /** Close the path: stop listening, close every stream and BEEP session it holds. */
   close(): Promise<void>;
   /** Resolves when the path closed (released, failed, or timed out). */
   readonly closed: Promise<void>;
@@ -57,7 +59,10 @@ export interface OutboundSpec {
 
 /** What an S2CS needs from its data server. */
 export interface DataServer {
+  /** Open the producer side of a session's data path (the inbound receiver). */
   openInbound(spec: InboundSpec): Promise<DataPath>;
+  /** Open the consumer side of a session's data path (the outbound sender). */
   openOutbound(spec: OutboundSpec): Promise<DataPath>;
+  /** Close every open path and stop. */
   close(): Promise<void>;
 }

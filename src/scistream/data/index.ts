@@ -15,3 +15,4 @@ export { TokenBucket, type TokenBucketOptions } from './bucket.js';
 export { StreamBridge, type BridgeHooks, type BridgeOptions, type ResetOrigin } from './bridge.js';
 export { DataLink, dataProfile, dataControlProfile, type LinkInfo, type ProfileHost } from './profiles.js';
 export type { PortRange } from './ports.js';
+export type { PathSettings } from './common.js';
