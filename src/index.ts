@@ -13,3 +13,4 @@ export * from './scistream/roles.js';
 export * from './scistream/demo.js';
 export * from './scistream/devcerts.js';
 export type * from './scistream/dataplane.js';
+export * from './ops/index.js';

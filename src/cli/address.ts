@@ -23,11 +23,11 @@ export function parsePort(text: string, min = 1): number {
   return Number(text);
 }
 
-/** Parse `HOST:PORT`, `[IPV6]:PORT`. */
-export function parseEndpoint(text: string): Endpoint {
+/** Parse `HOST:PORT`, `[IPV6]:PORT`; `minPort` 0 admits port 0 (a listener that picks a free port). */
+export function parseEndpoint(text: string, minPort = 1): Endpoint {
   const m = /^\[([0-9A-Fa-f:.]+)\]:([^:]+)$/.exec(text) ?? /^([^:\s]+):([^:]+)$/.exec(text);
   if (!m) throw new UsageError(`invalid address ${JSON.stringify(text)}: expected HOST:PORT (or [IPV6]:PORT)`);
-  return { host: m[1] as string, port: parsePort(m[2] as string) };
+  return { host: m[1] as string, port: parsePort(m[2] as string, minPort) };
 }
 
 /** Format an endpoint as `HOST:PORT`, bracketing IPv6 literals. */

@@ -11,7 +11,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { scramSha256Client, createUserEntry } from '../profiles/sasl/index.js';
-import { newUid, appctrlHello, type S2ucClient } from './control/index.js';
+import { newUid, appctrlHello, sessionTag, type S2ucClient } from './control/index.js';
 import { generateDevPki } from './devcerts.js';
 import { connectControl, startS2cs, type S2cs } from './roles.js';
 
@@ -143,7 +143,7 @@ export async function runSciStreamDemo(options: DemoOptions, log: (line: string)
     const appctrl = await connectControl({ host: ph, port: Number(pp), ca: pki.ca, serverName: 'localhost', sasl });
     clients.push(s2ucProd, s2ucCons, appctrl);
     const uid = newUid();
-    log(`session uid ${uid.slice(0, 8)}… (128 bits from a CSPRNG), num_conn ${numConn}${options.rate ? `, rate ${options.rate} B/s` : ''}`);
+    log(`session ${sessionTag(uid)} (uid: 128 bits from a CSPRNG, not shown), num_conn ${numConn}${options.rate ? `, rate ${options.rate} B/s` : ''}`);
     const rate = options.rate === undefined ? {} : { rate: options.rate };
     const [prodResp] = await Promise.all([
       s2ucProd.request({ uid, role: 'PROD', numConn, ...rate }),

@@ -4,12 +4,24 @@
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 
 /** A fresh session uid: 128 bits from the CSPRNG as 32 lowercase hexadecimal digits (draft §5.2.2, §9.2). */
 export function newUid(): string {
   return randomBytes(16).toString('hex');
+}
+
+/**
+ * The non-secret name of a session for logs, events, metrics and status
+ * pages: the first 12 hexadecimal digits (48 bits) of
+ * SHA-256(`"scistream-tag:" + uid`). The uid is the data-plane secret (its
+ * PSK is derived from it), so no part of it is ever shown; the tag is
+ * one-way and tells an observer nothing about the uid, yet is stable for the
+ * session and the same at both facilities.
+ */
+export function sessionTag(uid: string): string {
+  return createHash('sha256').update('scistream-tag:' + uid, 'utf8').digest('hex').slice(0, 12);
 }
 
 const UID = /^[0-9a-f]{32}$/;

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { DataServer } from '../dataplane.js';
+import type { DataPathStats, DataServer } from '../dataplane.js';
 import type { SciStreamError } from './errors.js';
 import type { HelloMessage, RequestMessage, SciStreamRole, ControlSessionState } from './messages.js';
 
@@ -18,7 +18,7 @@ export interface ControlContext {
 /** Something the registry did, for logging. Never carries the whole uid (it is the data-plane secret). */
 export interface ControlEvent {
   type: 'requested' | 'hello' | 'targets' | 'setup' | 'active' | 'released' | 'timeout' | 'failed' | 'closed' | 'orphaned';
-  /** The first 8 hexadecimal digits of the uid. */
+  /** The session's non-secret tag (`sessionTag(uid)`: derived from the uid, reveals none of it); empty when no session is concerned. */
   tag: string;
   identity?: string;
   role?: SciStreamRole;
@@ -57,6 +57,7 @@ export interface RegistryOptions {
   authorizeRequest?: (identity: string, message: RequestMessage) => boolean;
   /** Policy: may this identity HELLO? (default: every authenticated identity holding the uid) — false gives AUTH_ERROR. */
   authorizeHello?: (identity: string, message: HelloMessage) => boolean;
+  /** Observe session life-cycle events (requested, hello, active, released, timeout, …), e.g. for logging. */
   onEvent?: (event: ControlEvent) => void;
   /** Clock in ms (tests). */
   now?: () => number;
@@ -64,10 +65,20 @@ export interface RegistryOptions {
 
 /** A read-only view of one session, for STATUS and tools. */
 export interface SessionSnapshot {
+  /** The uid: the data-plane secret — tools must show {@link SessionSnapshot.tag} instead. */
   uid: string;
+  /** Non-secret tag of the session (`sessionTag(uid)`), for logs, metrics and status pages. */
+  tag: string;
   state: ControlSessionState;
+  /** Identity that sent the REQUEST (undefined for an early HELLO / UPDATETARGETS). */
   owner: string | undefined;
   role: SciStreamRole | undefined;
+  /** The data path's listeners (empty until it is open). */
   listeners: readonly string[];
+  /** The owner's control connection is still open. */
   attached: boolean;
+  /** num_conn of the REQUEST, once it came. */
+  numConn?: number;
+  /** Counters of the data path, while it is open. */
+  stats?: DataPathStats;
 }

@@ -12,7 +12,7 @@
  */
 import type { DataPath, DataPathStats } from '../dataplane.js';
 import { SciStreamError, classifyDataError } from './errors.js';
-import { isEndpoint } from './ids.js';
+import { isEndpoint, sessionTag } from './ids.js';
 import type { ControlContext, ControlEvent, RegistryOptions, SessionSnapshot } from './options.js';
 import { MAX_LISTENERS } from './messages.js';
 import type {
@@ -31,6 +31,8 @@ interface Waiter {
 
 interface Entry {
   readonly uid: string;
+  /** `sessionTag(uid)`, computed once. */
+  readonly tag: string;
   state: ControlSessionState;
   /** The REQUEST, once it came; its sender's identity owns the session. */
   req?: RequestMessage;
@@ -86,8 +88,27 @@ export class SessionRegistry {
   /** A view of one session (or early registration). */
   get(uid: string): SessionSnapshot | undefined {
     const e = this.entries.get(uid);
-    if (!e) return undefined;
-    return { uid, state: e.state, owner: e.owner, role: e.req?.role ?? e.hello?.role ?? e.remotes?.role, listeners: e.path?.listeners ?? [], attached: e.ownerConn !== undefined };
+    return e ? this.snapshot(e) : undefined;
+  }
+
+  /** Views of every session and early registration held now (for metrics and status pages; show their `tag`, never the uid). */
+  list(): SessionSnapshot[] {
+    return [...this.entries.values()].map((e) => this.snapshot(e));
+  }
+
+  private snapshot(e: Entry): SessionSnapshot {
+    const out: SessionSnapshot = {
+      uid: e.uid, tag: e.tag, state: e.state, owner: e.owner, role: e.req?.role ?? e.hello?.role ?? e.remotes?.role,
+      listeners: e.path?.listeners ?? [], attached: e.ownerConn !== undefined,
+    };
+    if (e.req) out.numConn = e.req.numConn;
+    try {
+      const stats = e.path?.stats();
+      if (stats) out.stats = stats;
+    } catch {
+      /* a closing path may refuse: no stats then */
+    }
+    return out;
   }
 
   // ------------------------------------------------------------ operations
@@ -306,7 +327,7 @@ export class SessionRegistry {
   }
 
   private create(uid: string): Entry {
-    const e: Entry = { uid, state: 'pending', waiters: [], deadlineAt: 0 };
+    const e: Entry = { uid, tag: sessionTag(uid), state: 'pending', waiters: [], deadlineAt: 0 };
     this.entries.set(uid, e);
     return e;
   }
@@ -494,7 +515,7 @@ export class SessionRegistry {
   private emit(type: ControlEvent['type'], e: Entry, extra: Omit<ControlEvent, 'type' | 'tag'> = {}): void {
     if (!this.o.onEvent) return;
     try {
-      this.o.onEvent({ type, tag: e.uid.slice(0, 8), ...extra });
+      this.o.onEvent({ type, tag: e.tag, ...extra });
     } catch {
       /* a logger's failure is not ours */
     }
