@@ -5,12 +5,15 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
+import { pipeline, type Readable } from 'node:stream';
 import { Buffer } from 'node:buffer';
 import { connect } from '../channels/session.js';
 import type { IncomingMessage } from '../channels/message.js';
 import { BeepError, BeepReplyError } from '../errors.js';
 import { parseEndpoint, parsePositiveInt, UsageError } from './address.js';
 import { clientTuning, type ConnectSecurityOptions } from './security.js';
+import { parseTraceOctets, startTrace } from './trace.js';
+import { Progress } from './progress.js';
 
 /** Options of `connect`, as given on the command line. */
 export interface ConnectCliOptions extends ConnectSecurityOptions {
@@ -20,6 +23,11 @@ export interface ConnectCliOptions extends ConnectSecurityOptions {
   count: string;
   contentType?: string;
   timeout: string;
+  /** `--trace`: every frame of the session on stderr; `--trace-octets`: payload octets shown per frame. */
+  trace?: boolean;
+  traceOctets?: string;
+  /** `--quiet`: no progress bar. */
+  quiet?: boolean;
 }
 
 const SHOW_TEXT = 64 * 1024;
@@ -49,6 +57,8 @@ export async function runConnect(address: string, opts: ConnectCliOptions): Prom
   const { host, port } = parseEndpoint(address);
   const count = parsePositiveInt('--count', opts.count, 1_000_000);
   const timeout = parsePositiveInt('--timeout', opts.timeout);
+  const traceOctets = opts.traceOctets === undefined ? undefined : parseTraceOctets(opts.traceOctets);
+  let fileSize = 0;
   if (opts.file !== undefined) {
     let st;
     try {
@@ -57,8 +67,11 @@ export async function runConnect(address: string, opts: ConnectCliOptions): Prom
       throw new UsageError(`cannot read --file ${JSON.stringify(opts.file)}: no such file`);
     }
     if (!st.isFile()) throw new UsageError(`--file ${JSON.stringify(opts.file)} is not a regular file`);
+    fileSize = st.size;
   }
   const tune = clientTuning(opts);
+  // The first session this process opens is ours: trace it from its greeting on.
+  if (opts.trace) startTrace({ localRole: 'initiator', sessions: 'first', ...(traceOctets !== undefined ? { maxOctets: traceOctets } : {}) });
   const out = (line: string): void => void process.stdout.write(line + '\n');
   const session = await connect({ host, port, timeout });
   try {
@@ -82,12 +95,25 @@ export async function runConnect(address: string, opts: ConnectCliOptions): Prom
     out(`channel ${ch.number} started: ${ch.profile}`);
     if (opts.message !== undefined || opts.file !== undefined) {
       for (let i = 1; i <= count; i++) {
-        const body = opts.file !== undefined ? createReadStream(opts.file) : (opts.message as string);
+        let body: string | Readable = opts.message as string;
+        let progress: Progress | null = null;
+        if (opts.file !== undefined) {
+          body = createReadStream(opts.file);
+          // A progress bar on a terminal only (and not with --quiet): nothing otherwise.
+          progress = new Progress(fileSize, { quiet: opts.quiet === true, ...(count > 1 ? { label: `${i}/${count}` } : {}) });
+          if (progress.enabled) body = pipeline(body, progress.counter(), () => undefined);
+        }
         const headers = opts.contentType === undefined ? {} : { contentType: opts.contentType };
         let answers = false;
-        for await (const m of ch.requestAnswers(body, headers)) {
-          answers ||= m.type === 'ANS';
-          out(`${m.type}${m.ansno === undefined ? '' : ' ' + m.ansno}: ${await describe(m)}`);
+        try {
+          for await (const m of ch.requestAnswers(body, headers)) {
+            const text = await describe(m);
+            progress?.finish();
+            answers ||= m.type === 'ANS';
+            out(`${m.type}${m.ansno === undefined ? '' : ' ' + m.ansno}: ${text}`);
+          }
+        } finally {
+          progress?.finish();
         }
         if (answers) out('NUL');
       }

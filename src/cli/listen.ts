@@ -3,14 +3,16 @@
  *
  * @module
  */
-import net from 'node:net';
 import { createServer } from '../channels/session.js';
 import { answersProfile } from '../profiles/answers.js';
 import { echoProfile } from '../profiles/echo.js';
-import { formatEndpoint, parsePort, parsePositiveInt, UsageError } from './address.js';
+import { formatEndpoint, parseEndpoint, parsePort, parsePositiveInt, UsageError } from './address.js';
+import { startOpsEndpoints, type OpsEndpoints } from '../ops/endpoints.js';
 import { listenerTuning, type ListenSecurityOptions } from './security.js';
 import { untilSignal } from './signals.js';
 import { defineProfile } from '../profiles/define.js';
+import { createLogger, LineGate, logSessions, parseLogFormat, parseLogLevel, scrub } from './log.js';
+import { parseTraceOctets, startTrace } from './trace.js';
 
 /** Options of `listen`, as given on the command line. */
 export interface ListenOptions extends ListenSecurityOptions {
@@ -20,6 +22,14 @@ export interface ListenOptions extends ListenSecurityOptions {
   maxMessageSize: string;
   /** Echo and answers require an authenticated session (530 before). */
   requireAuth?: boolean;
+  /** `--metrics HOST:PORT`: serve Prometheus metrics at `http://HOST:PORT/metrics`. */
+  metrics?: string;
+  /** `--log-level` (default `info`) and `--log-format` (default `auto`). */
+  logLevel?: string;
+  logFormat?: string;
+  /** `--trace`: every frame in and out on stderr; `--trace-octets`: payload octets shown per frame. */
+  trace?: boolean;
+  traceOctets?: string;
 }
 
 /**
@@ -31,30 +41,52 @@ export async function runListen(opts: ListenOptions, signal?: AbortSignal): Prom
   if (!opts.host || /\s/.test(opts.host)) throw new UsageError(`invalid host ${JSON.stringify(opts.host)}`);
   const maxChannels = parsePositiveInt('--max-channels', opts.maxChannels, 2147483647);
   const maxMessageSize = parsePositiveInt('--max-message-size', opts.maxMessageSize);
+  const metricsAt = opts.metrics === undefined ? undefined : parseEndpoint(opts.metrics, 0);
   const tuning = await listenerTuning(opts);
   if (opts.requireAuth && !tuning.summary.some((l) => l.startsWith('sasl'))) {
     throw new UsageError('--require-auth needs a SASL mechanism (--sasl-users, --jwks, --allow-anonymous or --tls-ca)');
   }
+  const logLevel = parseLogLevel(opts.logLevel ?? 'info');
+  const logFormat = parseLogFormat(opts.logFormat ?? 'auto');
+  const traceOctets = opts.traceOctets === undefined ? undefined : parseTraceOctets(opts.traceOctets);
   const served = [echoProfile, answersProfile].map((p) => (opts.requireAuth ? defineProfile({ ...p, requires: { authentication: true } }) : p));
   // Signal handlers go in before anything is printed (see untilSignal).
   const { stopped, stop } = untilSignal(signal);
+  // Log records wait behind the gate until the "listening on" line is out.
+  const gate = new LineGate(process.stdout);
+  const log = createLogger({ level: logLevel, format: logFormat, destination: gate, name: 'listen' });
+  const unsubscribe = logSessions(log);
+  const untrace = opts.trace ? startTrace({ localRole: 'listener', sessions: 'all', maxOctets: traceOctets }) : () => undefined;
   const server = createServer({ profiles: [...tuning.profiles, ...served], requireTls: tuning.requireTls, limits: { maxChannels, maxMessageSize } });
+  let address: string;
+  let ops: OpsEndpoints | undefined;
   try {
+    if (metricsAt) ops = await startOpsEndpoints({ metrics: metricsAt, servers: [{ name: 'listen', server }] });
     const addr = await server.listen(port, opts.host);
-    process.stdout.write(`listening on ${formatEndpoint(addr.address, addr.port)}\n`);
-    for (const line of tuning.summary) process.stderr.write(`${line}\n`);
+    address = formatEndpoint(addr.address, addr.port);
+    process.stdout.write(`listening on ${address}\n`);
+    for (const line of ops?.lines ?? []) process.stderr.write(`${line}\n`);
   } catch (err) {
+    await ops?.close();
     stop();
+    unsubscribe();
+    untrace();
     throw err;
   }
+  gate.open();
+  log.info({ event: 'listen', address, security: tuning.summary, requireAuth: opts.requireAuth === true }, `listening on ${address}${tuning.summary.length ? ` (${tuning.summary.join('; ')})` : ''}`);
   server.on('session', (session) => {
-    const s = session.socket as net.Socket;
-    const peer = formatEndpoint(s.remoteAddress ?? '?', s.remotePort ?? 0);
-    process.stderr.write(`session from ${peer} opened\n`);
-    session.on('close', (err) => {
-      process.stderr.write(err ? `session from ${peer} terminated: ${err.message} [${err.code}]\n` : `session from ${peer} released\n`);
+    session.on('handlerError', (e: unknown) => {
+      const err = e as { message?: string; code?: string };
+      const text = scrub(String(err?.message ?? e));
+      log.warn({ event: 'handler.error', sessionId: session.id, errorCode: err?.code, error: text }, `session ${session.id}: a profile handler failed: ${text}`);
     });
   });
   await stopped;
+  log.info({ event: 'shutdown' }, 'stopping: releasing every session');
   await server.close(2000);
+  await ops?.close();
+  log.info({ event: 'stopped' }, 'stopped');
+  unsubscribe();
+  untrace();
 }

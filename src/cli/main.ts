@@ -8,13 +8,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { UsageError } from './address.js';
+import { parseEndpoint, parsePort, parsePositiveInt, UsageError } from './address.js';
 import { runListen, type ListenOptions } from './listen.js';
+import { parseTraceOctets } from './trace.js';
 import { runConnect, type ConnectCliOptions } from './connect.js';
 import { runUsersAdd, runUsersList, runUsersRemove, DEFAULT_SCRAM_ITERATIONS } from './users.js';
 import { runDemo, runSciStreamDemoCli } from './demo.js';
 import { addSciStreamCommands } from './scistream.js';
 import { BeepError } from '../errors.js';
+import { configHelp, formatConfig, printConfigFormat, resolveConfig } from './config.js';
+import { logFormatOption, logLevelOption } from './log.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -47,8 +50,31 @@ export function buildProgram(): Command {
     .option('--issuer <iss>', 'required JWT issuer (with --jwks)')
     .option('--audience <aud>', 'required JWT audience (with --jwks)')
     .option('--require-auth', 'echo and answers need an authenticated session (530 before)')
-    .action(async (opts: ListenOptions) => {
-      await runListen(opts);
+    .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (port 0 picks a free one)')
+    .addOption(logLevelOption())
+    .addOption(logFormatOption())
+    .option('--trace', 'print every frame in and out on stderr, as RFC 3080 writes them (I: initiator, L: listener)')
+    .option('--trace-octets <n>', 'payload octets shown per traced frame, channel 0 excepted (0-256)', '64')
+    .option('--config <file>', 'YAML or JSON file with any of these options (e.g. port: 10288, tlsCert: cert.pem); flags and BEEPSTREAM_LISTEN_* variables override it')
+    .option('--print-config [format]', 'print the effective configuration (yaml or json), secrets masked, and exit')
+    .addHelpText('after', configHelp('BEEPSTREAM_LISTEN_'))
+    .action(async (_opts: ListenOptions, cmd: Command) => {
+      const cfg = resolveConfig(cmd, {
+        envPrefix: 'BEEPSTREAM_LISTEN_',
+        validate: {
+          port: (v) => parsePort(v, 0),
+          maxChannels: (v) => parsePositiveInt('--max-channels', v, 2147483647),
+          maxMessageSize: (v) => parsePositiveInt('--max-message-size', v),
+          metrics: (v) => parseEndpoint(v, 0),
+          traceOctets: (v) => parseTraceOctets(v),
+        },
+      });
+      const print = printConfigFormat(cmd.opts().printConfig);
+      if (print) {
+        process.stdout.write(formatConfig(cfg, print));
+        return;
+      }
+      await runListen(cfg.values as unknown as ListenOptions);
     });
 
   program
@@ -73,6 +99,9 @@ export function buildProgram(): Command {
     .option('--password <secret>', 'SASL password, or env:NAME / file:PATH (a literal value shows in the process listing)')
     .option('--token <secret>', 'OAUTHBEARER token, or env:NAME / file:PATH')
     .option('--authzid <name>', 'SASL authorization identity to act as')
+    .option('--trace', 'print every frame in and out on stderr, as RFC 3080 writes them (I: initiator, L: listener)')
+    .option('--trace-octets <n>', 'payload octets shown per traced frame, channel 0 excepted (0-256)', '64')
+    .option('-q, --quiet', 'no progress bar (one is drawn on stderr for --file when stderr is a terminal)')
     .action(async (address: string, opts: ConnectCliOptions) => {
       process.exitCode = await runConnect(address, opts);
     });

@@ -12,9 +12,12 @@ import { loadUsersFile, scramSha256Client, oauthBearerClient, type SaslClientMec
 import { appctrlHello, newUid, SciStreamError, isUid, type S2ucClient, type SciStreamRole } from '../scistream/control/index.js';
 import { connectControl, startS2cs } from '../scistream/roles.js';
 import { formatEndpoint, parseEndpoint, parsePort, parsePositiveInt, UsageError } from './address.js';
+import { startOpsEndpoints, type OpsEndpoints } from '../ops/endpoints.js';
 import { readOptionFile, readSecret } from './secrets.js';
 import { untilSignal } from './signals.js';
 import { writeFileSync } from 'node:fs';
+import { configHelp, formatConfig, printConfigFormat, resolveConfig } from './config.js';
+import { createLogger, LineGate, logFormatOption, logLevelOption, logSciStreamEvent, logSessions, parseLogFormat, parseLogLevel } from './log.js';
 
 interface ClientOpts {
   server: string;
@@ -108,35 +111,6 @@ async function runClient(f: () => Promise<void>): Promise<void> {
   }
 }
 
-const CONFIG_KEYS = [
-  'host', 'port', 'dataHost', 'dataAdvertise', 'portRange', 'tlsCert', 'tlsKey', 'users', 'jwks', 'issuer', 'audience',
-  'rendezvousTimeout', 'maxSessions', 'maxSessionsPerIdentity', 'maxConn',
-] as const;
-
-/**
- * Merge `--config FILE` (JSON) under the command-line flags: a flag given on
- * the command line wins; a default applies only when neither sets the key.
- * Unknown keys and wrong types are refused, naming the key.
- */
-function mergeConfig(flags: Record<string, string | undefined>, cmd: Command): Record<string, string | undefined> {
-  if (flags.config === undefined) return flags;
-  let doc: unknown;
-  try {
-    doc = JSON.parse(readOptionFile('--config', flags.config));
-  } catch (err) {
-    if (err instanceof UsageError) throw err;
-    throw new UsageError(`--config: ${JSON.stringify(flags.config)} is not valid JSON`);
-  }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new UsageError('--config: expected a JSON object');
-  const out = { ...flags };
-  for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
-    if (!(CONFIG_KEYS as readonly string[]).includes(key)) throw new UsageError(`--config: unknown key ${JSON.stringify(key)} (known: ${CONFIG_KEYS.join(', ')})`);
-    if (typeof value !== 'string' && typeof value !== 'number') throw new UsageError(`--config: key ${JSON.stringify(key)} must be a string or a number`);
-    if (cmd.getOptionValueSource(key) !== 'cli') out[key] = String(value);
-  }
-  return out;
-}
-
 /** Add the SciStream commands to the program. */
 export function addSciStreamCommands(program: Command): void {
   program
@@ -147,7 +121,10 @@ export function addSciStreamCommands(program: Command): void {
     .option('--data-host <host>', 'address the data server binds (default: --host)')
     .option('--data-advertise <host>', 'address written into listeners (default: --data-host)')
     .option('--port-range <from-to>', 'data ports, e.g. 5100-5199 (default: any free port)')
-    .option('--config <file>', 'JSON file with any of these options (camelCase keys, e.g. {"tlsCert": "…", "portRange": "5100-5199"}); flags override it')
+    .option('--config <file>', 'YAML or JSON file with any of these options (e.g. tlsCert: cert.pem, portRange: 5100-5199); flags and BEEPSTREAM_S2CS_* variables override it')
+    .option('--print-config [format]', 'print the effective configuration (yaml or json), secrets masked, and exit')
+    .addOption(logLevelOption())
+    .addOption(logFormatOption())
     .option('--tls-cert <file>', 'TLS certificate of the control listener (PEM; required)')
     .option('--tls-key <file>', 'its private key (PEM; required)')
     .option('--users <file>', 'SCRAM-SHA-256 users file (see "beepstream users")')
@@ -158,10 +135,38 @@ export function addSciStreamCommands(program: Command): void {
     .option('--max-sessions <n>', 'most SciStream sessions', '1024')
     .option('--max-sessions-per-identity <n>', 'most sessions per identity', '64')
     .option('--max-conn <n>', 'largest num_conn', '64')
-    .action(async (flags: Record<string, string | undefined>, cmd: Command) => {
-      const o = mergeConfig(flags, cmd);
+    .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (port 0 picks a free one)')
+    .option('--status <host:port>', 'serve a live status page of the sessions at http://HOST:PORT/ (port 0 picks a free one)')
+    .addHelpText('after', configHelp('BEEPSTREAM_S2CS_'))
+    .action(async (_flags: Record<string, unknown>, cmd: Command) => {
+      const cfg = resolveConfig(cmd, {
+        envPrefix: 'BEEPSTREAM_S2CS_',
+        validate: {
+          port: (v) => parsePort(v, 0),
+          portRange: (v) => {
+            if (!/^([0-9]{1,5})-([0-9]{1,5})$/.test(v)) throw new UsageError('--port-range must be FROM-TO');
+          },
+          rendezvousTimeout: (v) => parsePositiveInt('--rendezvous-timeout', v),
+          maxSessions: (v) => parsePositiveInt('--max-sessions', v),
+          maxSessionsPerIdentity: (v) => parsePositiveInt('--max-sessions-per-identity', v),
+          maxConn: (v) => parsePositiveInt('--max-conn', v),
+          metrics: (v) => parseEndpoint(v, 0),
+          status: (v) => parseEndpoint(v, 0),
+        },
+      });
+      const print = printConfigFormat(cmd.opts().printConfig);
+      if (print) {
+        process.stdout.write(formatConfig(cfg, print));
+        return;
+      }
+      const o = cfg.values as Record<string, string | undefined>;
+      // Log records wait behind the gate until the "listening on" line is out.
+      const gate = new LineGate(process.stdout);
+      const log = createLogger({ level: parseLogLevel(o.logLevel ?? 'info'), format: parseLogFormat(o.logFormat ?? 'auto'), destination: gate, name: 's2cs' });
       if (o.tlsCert === undefined || o.tlsKey === undefined) throw new UsageError('--tls-cert and --tls-key are required (flags or config file)');
       const port = parsePort(o.port as string, 0);
+      const metricsAt = o.metrics === undefined ? undefined : parseEndpoint(o.metrics, 0);
+      const statusAt = o.status === undefined ? undefined : parseEndpoint(o.status, 0);
       let portRange: [number, number] | undefined;
       if (o.portRange !== undefined) {
         const m = /^([0-9]{1,5})-([0-9]{1,5})$/.exec(o.portRange);
@@ -197,16 +202,32 @@ export function addSciStreamCommands(program: Command): void {
           maxSessions: parsePositiveInt('--max-sessions', o.maxSessions as string),
           maxSessionsPerIdentity: parsePositiveInt('--max-sessions-per-identity', o.maxSessionsPerIdentity as string),
           maxConnPerSession: parsePositiveInt('--max-conn', o.maxConn as string),
-          onEvent: (e) => process.stderr.write(`${e.type} ${e.tag}${e.role ? ` ${e.role}` : ''}${e.error ? ` ${e.error.code}` : ''}\n`),
+          onEvent: logSciStreamEvent(log),
         },
       });
       } catch (err) {
         stop();
         throw err;
       }
+      let ops: OpsEndpoints | undefined;
+      try {
+        if (metricsAt || statusAt) ops = await startOpsEndpoints({ s2cs, ...(metricsAt ? { metrics: metricsAt } : {}), ...(statusAt ? { status: statusAt } : {}) });
+      } catch (err) {
+        stop();
+        await s2cs.close();
+        throw err;
+      }
       process.stdout.write(`listening on ${s2cs.address}\n`);
+      const unsubscribe = logSessions(log);
+      gate.open();
+      log.info({ event: 'listen', address: s2cs.address, dataHost, portRange: o.portRange }, `listening on ${s2cs.address}`);
+      for (const line of ops?.lines ?? []) process.stderr.write(`${line}\n`);
       await stopped;
+      log.info({ event: 'shutdown' }, 'stopping: releasing every session');
+      await ops?.close();
       await s2cs.close();
+      log.info({ event: 'stopped' }, 'stopped');
+      unsubscribe();
     });
 
   const s2uc = program.command('s2uc').description('SciStream user client');

@@ -21,6 +21,7 @@ import { MgmtSyntaxError, escapeText, decodeEntities } from '../channels/mgmt.js
 import { Session } from '../channels/session.js';
 import type { SessionCore } from '../channels/core.js';
 import type { ChannelProfile } from '../channels/types.js';
+import { diagnostics, type AuthEvent } from '../channels/diagnostics.js';
 import { defineProfile } from './define.js';
 import type { AuthFailureLimiter } from './sasl/limiter.js';
 import type { SaslClientMechanismFactory, SaslContext, SaslIdentity, SaslServerMechanism, SaslServerMechanismFactory, SaslServerStep } from './sasl/types.js';
@@ -88,6 +89,17 @@ function contextOf(core: SessionCore, advertised: readonly string[]): SaslContex
   };
 }
 
+/** Publish `beepstream:auth` (server side) if anyone listens: mechanism, outcome, identity or code and reason; never credentials. */
+function publishAuth(core: SessionCore, mechanism: string, outcome: { identity: string } | { code: number; reason: string }): void {
+  if (!diagnostics.auth.hasSubscribers) return;
+  const owner = core.owner;
+  const remote = owner instanceof Session ? owner.remote : undefined;
+  const e: AuthEvent = 'identity' in outcome
+    ? { sessionId: core.id, mechanism, outcome: 'success', identity: outcome.identity }
+    : { sessionId: core.id, mechanism, outcome: 'failure', code: outcome.code, reason: outcome.reason };
+  diagnostics.auth.publish(remote ? { ...e, remote } : e);
+}
+
 /** Options of the server side of the SASL profiles. */
 export interface SaslServerOptions {
   /** The mechanisms offered, in order of preference. */
@@ -117,12 +129,15 @@ export function saslProfiles(options: SaslServerOptions): ChannelProfile[] {
           core.setIdentity({ authcid: id.authcid, authzid: id.authzid ?? id.authcid, mechanism: id.mechanism });
         } catch {
           options.onOutcome?.({ mechanism: factory.name, success: false, code: 550, ...(ctx.remoteAddress ? { remoteAddress: ctx.remoteAddress } : {}) });
+          publishAuth(core, factory.name, { code: 550, reason: 'the session is already authenticated' });
           return { xml: errorXml(550, 'the session is already authenticated'), ok: false, code: 550 };
         }
         options.onOutcome?.({ mechanism: factory.name, success: true, authcid: id.authcid, ...(ctx.remoteAddress ? { remoteAddress: ctx.remoteAddress } : {}) });
+        publishAuth(core, factory.name, { identity: id.authcid });
         return { xml: buildBlob(step.additional, 'complete'), ok: true };
       }
       options.onOutcome?.({ mechanism: factory.name, success: false, code: step.code, ...(ctx.remoteAddress ? { remoteAddress: ctx.remoteAddress } : {}) });
+      publishAuth(core, factory.name, { code: step.code, reason: step.reason });
       return { xml: errorXml(step.code, step.reason), ok: false, code: step.code };
     };
     const create = (core: SessionCore): SaslServerMechanism => {
@@ -174,6 +189,7 @@ export function saslProfiles(options: SaslServerOptions): ChannelProfile[] {
         }
         if (el.status === 'abort') {
           exchanges.get(channel.core)?.delete(channel.number);
+          publishAuth(channel.core, factory.name, { code: 535, reason: 'authentication aborted by the client' });
           await res.error(535, 'authentication aborted by the client');
           return;
         }
