@@ -186,7 +186,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
           replyErrorFrom(msg).then((e) => settle(() => reject(e)), (e: unknown) => settle(() => reject(e)));
         },
         ans: (msg) => {
-          void msg.dump();
+          msg.dump().catch(() => undefined); // rejects if the session fails meanwhile: nothing to do
           settle(() => reject(new BeepError(ErrorCodes.BAD_REPLY, 'expected RPY, got a one-to-many reply (ANS); use requestAnswers()', { origin: 'remote' })));
         },
         nul: () => settle(() => reject(new BeepError(ErrorCodes.BAD_REPLY, 'expected RPY, got NUL; use requestAnswers()', { origin: 'remote' }))),
@@ -251,7 +251,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
     } finally {
       // Consumer stopped early: discard the rest of the reply.
       if (!done && failure === null && pending) this.core.abandon(this, pending);
-      for (const m of queue) void m.dump();
+      // dump() rejects if the session fails first: never an unhandled rejection.
+      for (const m of queue) m.dump().catch(() => undefined);
     }
   }
 

@@ -30,6 +30,10 @@ function negative(res: Responder, code: number, diagnostic: string): void {
 export function handleMgmtMessage(core: SessionCore, msg: IncomingMessage, res: Responder): void {
   msg.bytes(core.limits.maxMgmtMessage).then(
     async (body) => {
+      // The peer's greeting came first on the wire, but its body is read
+      // asynchronously: when it spans reads and this MSG came whole, this runs
+      // first. Handle it once the greeting is processed (state 'open').
+      if (core.state === 'greeting') await core.whenGreeted().catch(() => undefined);
       let el: MgmtElement;
       try {
         // RFC 3080 §2.3.1.5: a poorly-formed or unexpected element gets an "error".
@@ -229,7 +233,7 @@ function mgmtRequest(core: SessionCore, xml: string, refusedCode: (typeof ErrorC
         core.mgmtReplyError(m, refusedCode).then(reject, reject);
       },
       ans: (m) => {
-        void m.dump();
+        m.dump().catch(() => undefined);
         poorly('ANS on channel 0');
       },
       nul: () => poorly('NUL on channel 0'),
