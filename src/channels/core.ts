@@ -115,6 +115,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   identity: SessionIdentity | undefined;
   /** @internal Output stopped by a tuning exchange (RFC 3080 §3.1: nothing more is sent). */
   outputHeld = false;
+  /** @internal The positive reply to our `<close number='0'>` has fully arrived (not yet parsed). */
+  releaseAcked = false;
   /** @internal Shutting down: the peer's channel starts are refused with 421. */
   draining = false;
   /** Process-unique id of the session (kept across tuning resets), as in diagnostics events and logs. */
@@ -337,7 +339,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     this.traceIn = diagnostics.frameIn.hasSubscribers ? { h, parts: [], n: 0 } : null;
     const ch = this.channels.get(h.channel);
     if (h.type === 'SEQ') {
-      if (!ch && !this.recentlyClosed.includes(h.channel)) {
+      if (!ch && !this.wasRecentlyClosed(h.channel)) {
         this.protocol(`SEQ for channel ${h.channel}, which is not in use`);
       }
       return;
@@ -583,6 +585,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     }
     const handler = ch.handler?.onMessage;
     queueMicrotask(() => {
+      // The session or channel may have ended since: its MSGs have failed already.
+      if (this.state === 'closed' || ch.state === 'closed') return;
       if (!handler) {
         // RFC 3080 §2.7: every profile replies to unexpected MSGs with an error.
         void responder.error(500, `profile ${ch.profile || '(none)'} accepts no messages here`).catch(() => undefined);
@@ -841,6 +845,11 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     this.checkQuiescent(ch);
   }
 
+  /** @internal Was channel `n` closed lately (so a frame or close for it may have crossed ours)? */
+  wasRecentlyClosed(n: number): boolean {
+    return this.recentlyClosed.includes(n);
+  }
+
   /** @internal Remove a channel, failing whatever was pending on it. */
   removeChannel(ch: Channel, err: Error | undefined): void {
     if (ch.state === 'closed') return;
@@ -942,7 +951,13 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     }
     await this.whenGreeted();
     const open = [...this.channels.values()].filter((c) => c.number !== 0 && c.state !== 'closed');
-    await Promise.all(open.map((c) => c.close(code)));
+    try {
+      await Promise.all(open.map((c) => c.close(code)));
+    } catch (err) {
+      // The peer's own release was agreed to meanwhile: released, as asked.
+      if (this.released) return;
+      throw err;
+    }
     await requestMgmt.release(this, code, diagnostic);
   }
 
@@ -972,6 +987,12 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   /** The transport closed. Without a prior release, that terminates the session. */
   transportClosed(cause?: Error): void {
     if (this.state === 'closed') return;
+    // The <ok> to our release arrived whole and is still being parsed when the
+    // peer's close follows in the same turn: that is the release completing.
+    if (this.releaseAcked && cause === undefined) {
+      this.finishRelease();
+      return;
+    }
     this.terminate(
       cause instanceof BeepError
         ? cause

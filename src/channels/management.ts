@@ -22,6 +22,14 @@ function isClosed(ch: Channel): boolean {
   return ch.state === 'closed';
 }
 
+/**
+ * A close or release found its channel gone: fine if the peer closed it or the
+ * session was released; if the session was terminated, that is the outcome.
+ */
+function closedMeanwhile(core: SessionCore): void {
+  if (core.isClosed && core.failure && !core.wasReleased) throw core.failure;
+}
+
 function negative(res: Responder, code: number, diagnostic: string): void {
   void res.error(buildError(code, diagnostic), XML).catch(() => undefined);
 }
@@ -170,9 +178,17 @@ async function onClose(core: SessionCore, el: CloseElement, res: Responder): Pro
     res.reply(buildOk(), XML).then(() => core.finishRelease(), () => undefined);
     return;
   }
-  const ch = core.channels.get(el.number);
+  let ch = core.channels.get(el.number);
+  // Its start reply has fully arrived and is being read: the channel exists
+  // for both peers (RFC 3080 §2.3.1.2); close it once it is open.
+  if (ch && ch.state === 'starting' && ch.startReplied) {
+    await core.waitFor(ch, (x) => x.state !== 'starting');
+    ch = core.channels.get(el.number);
+  }
   if (!ch || ch.state === 'starting' || ch.state === 'closed') {
-    negative(res, 550, `channel ${el.number} is not open`);
+    // Crossed closes (RFC 3080 §2.3.1.3): ours completed first; the channel is closed, as asked.
+    if (!ch && core.wasRecentlyClosed(el.number)) void res.reply(buildOk(), XML).catch(() => undefined);
+    else negative(res, 550, `channel ${el.number} is not open`);
     return;
   }
   let d: CloseDecision;
@@ -299,11 +315,11 @@ export const requestMgmt = {
     const p = (async () => {
       // A close asked for while the start is in flight waits for its outcome.
       await core.waitFor(ch, (x) => x.state !== 'starting');
-      if (isClosed(ch)) return;
+      if (isClosed(ch)) return closedMeanwhile(core);
       // RFC 3080 §2.3.1.3: "A BEEP peer may send a "close" message for a channel
       // whenever all "MSG" messages it has sent on that channel have been acknowledged."
       await core.waitFor(ch, (x) => core.allAcknowledged(x));
-      if (isClosed(ch)) return;
+      if (isClosed(ch)) return closedMeanwhile(core);
       try {
         const el = await mgmtRequest(core, buildClose(ch.number, code, diagnostic), ErrorCodes.CLOSE_REFUSED);
         if (el.kind !== 'ok') {
@@ -322,10 +338,12 @@ export const requestMgmt = {
   },
 
   async release(core: SessionCore, code: number, diagnostic?: string): Promise<void> {
-    if (core.state === 'closed') return;
+    if (core.state === 'closed') return closedMeanwhile(core);
     let el: MgmtElement;
     try {
-      el = await mgmtRequest(core, buildClose(0, code, diagnostic), ErrorCodes.CLOSE_REFUSED);
+      el = await mgmtRequest(core, buildClose(0, code, diagnostic), ErrorCodes.CLOSE_REFUSED, false, (type) => {
+        if (type === 'RPY') core.releaseAcked = true;
+      });
     } catch (err) {
       // Both peers asked at once and we agreed to the peer's release first:
       // the session ended cleanly, which is what was asked for.
