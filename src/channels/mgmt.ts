@@ -209,18 +209,56 @@ export interface MgmtLimits {
  * instructions follows the end of the root element.
  */
 export function scanXmlShape(xml: string, maxDepth: number): { tooDeep: boolean; trailing: boolean } {
-  const stripped = xml.replace(/<!\[CDATA\[[\s\S]*?\]\]>/g, '').replace(/<!--[\s\S]*?-->/g, '');
+  // One pass with indexOf, in linear time: a regular expression searching for
+  // the end of every "<" (or comment) took time quadratic in the size of a
+  // document full of unterminated ones.
   let depth = 0;
-  const tag = /<(\/?)[A-Za-z_][^>]*?(\/?)>/g;
-  let m: RegExpExecArray | null;
-  while ((m = tag.exec(stripped)) !== null) {
-    if (m[1]) depth--;
-    else if (!m[2] && ++depth > maxDepth) return { tooDeep: true, trailing: false };
-    if (depth === 0) {
-      return { tooDeep: false, trailing: stripped.slice(tag.lastIndex).replace(/<\?[\s\S]*?\?>/g, '').trim() !== '' };
+  let i = 0;
+  for (;;) {
+    const lt = xml.indexOf('<', i);
+    if (lt < 0) return { tooDeep: false, trailing: false };
+    const close = skipOver(xml, lt);
+    if (close !== null) {
+      if (close < 0) return { tooDeep: false, trailing: false }; // unterminated: nothing more to count
+      i = close;
+      continue;
     }
+    const name = xml[lt + 1] === '/' ? lt + 2 : lt + 1;
+    if (!/[A-Za-z_]/.test(xml[name] ?? '')) {
+      i = lt + 1;
+      continue;
+    }
+    const gt = xml.indexOf('>', name);
+    if (gt < 0) return { tooDeep: false, trailing: false }; // no tag can end any more
+    if (name === lt + 2) depth--;
+    else if (xml[gt - 1] !== '/' && ++depth > maxDepth) return { tooDeep: true, trailing: false };
+    i = gt + 1;
+    if (depth === 0) return { tooDeep: false, trailing: !onlyMisc(xml, i) };
   }
-  return { tooDeep: false, trailing: false };
+}
+
+/** At a `<`: the index just past the CDATA section or comment starting there (-1 if unterminated), or null if none does. */
+function skipOver(xml: string, lt: number): number | null {
+  const end = xml.startsWith('<![CDATA[', lt) ? ']]>' : xml.startsWith('<!--', lt) ? '-->' : null;
+  if (end === null) return null;
+  const at = xml.indexOf(end, lt + 4);
+  return at < 0 ? -1 : at + 3;
+}
+
+/** Whether `xml` from `i` holds only white space, comments, CDATA sections and processing instructions. */
+function onlyMisc(xml: string, i: number): boolean {
+  for (;;) {
+    while (i < xml.length && /\s/.test(xml[i] as string)) i++;
+    if (i >= xml.length) return true;
+    if (xml[i] !== '<') return false;
+    let next = skipOver(xml, i);
+    if (next === null && xml[i + 1] === '?') {
+      const at = xml.indexOf('?>', i + 2);
+      next = at < 0 ? -1 : at + 2;
+    }
+    if (next === null || next < 0) return false;
+    i = next;
+  }
 }
 
 function attr(o: Record<string, unknown>, name: string): string | undefined {

@@ -88,7 +88,11 @@ function headerEnd(buf: Buffer): number {
   return -1;
 }
 
-const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*:[ \t]*(.*)$/;
+// The value runs to the end of the line: `[^\n]` rather than `.`, which stops
+// at a lone CR and so would let a line's verdict change as more of it arrives.
+const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*:[ \t]*([^\n]*)$/;
+/** What a header value (or folded part) may not contain: the encoder could not send it back. */
+const BAD_VALUE = /[\r\0]/;
 
 /**
  * Parse the entity headers at the start of `head` (the first octets of a
@@ -111,9 +115,15 @@ export function parseEntityHeaders(head: Uint8Array, final: boolean, maxHeaderBy
   });
   if (buf.length === 0) return final ? defaults() : null;
   // Does it start like a header block at all?
+  // The verdict looks at no more of the first line than a prefix too long for
+  // a header block shows (maxHeaderBytes octets), so it is the same however
+  // the message is split.
   const firstLf = buf.indexOf(0x0a);
-  const firstLine = buf.toString('latin1', 0, firstLf < 0 ? Math.min(buf.length, 256) : firstLf).replace(/\r$/, '');
-  const startsLikeHeaders = firstLine === '' || HEADER_LINE.test(firstLine) || (firstLf < 0 && /^[!#$%&'*+.^_`|~0-9A-Za-z-]*$/.test(firstLine));
+  const cut = maxHeaderBytes;
+  const whole = firstLf >= 0 && firstLf <= cut;
+  const firstLine = buf.toString('latin1', 0, Math.min(firstLf < 0 ? buf.length : firstLf, cut)).replace(/\r$/, '');
+  // Without its LF yet, a name (and the white space before its colon) may still become a header line.
+  const startsLikeHeaders = firstLine === '' || HEADER_LINE.test(firstLine) || (!whole && /^[!#$%&'*+.^_`|~0-9A-Za-z-]*[ \t]*$/.test(firstLine));
   if (!startsLikeHeaders) return defaults();
   const end = headerEnd(buf);
   if (end < 0) {
@@ -131,11 +141,13 @@ export function parseEntityHeaders(head: Uint8Array, final: boolean, maxHeaderBy
   for (const raw of text.split(/\r?\n/)) {
     if (raw === '') continue;
     if ((raw[0] === ' ' || raw[0] === '\t') && last !== null) {
+      if (BAD_VALUE.test(raw.trim())) return defaults();
       headers[last] += ' ' + raw.trim();
       continue;
     }
     const m = HEADER_LINE.exec(raw);
-    if (!m) return defaults(); // not a header block after all: all body
+    // Not a header block after all (a CR or NUL inside a value included): all body.
+    if (!m || BAD_VALUE.test((m[2] as string).trim())) return defaults();
     last = (m[1] as string).toLowerCase();
     headers[last] = (m[2] as string).trim();
   }

@@ -53,7 +53,13 @@ export function parseSaslElement(content: Uint8Array | string): SaslElement {
   const text = typeof content === 'string' ? content : Buffer.from(content).toString('utf8');
   if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw new MgmtSyntaxError(500, 'DOCTYPE not allowed');
   if (text.length > 65536 || XMLValidator.validate(text) !== true) throw new MgmtSyntaxError(500, 'malformed SASL element');
-  const doc = parser.parse(text) as Record<string, unknown>;
+  let doc: Record<string, unknown>;
+  try {
+    doc = parser.parse(text) as Record<string, unknown>;
+  } catch {
+    // The validator lets through some documents the parser then refuses.
+    throw new MgmtSyntaxError(500, 'malformed SASL element');
+  }
   const names = Object.keys(doc);
   if (names.length !== 1) throw new MgmtSyntaxError(500, 'expected one element');
   const name = names[0] as string;
@@ -61,7 +67,10 @@ export function parseSaslElement(content: Uint8Array | string): SaslElement {
   const attrs: Record<string, string> = el && typeof el === 'object' ? (el as Record<string, string>) : {};
   const body = typeof el === 'string' ? el : (attrs['#text'] ?? '');
   if (name === 'blob') {
-    const status = (attrs.status ?? 'continue').trim();
+    // A <status> child element lands here as well, as an object or an array.
+    const rawStatus: unknown = attrs.status ?? 'continue';
+    if (typeof rawStatus !== 'string') throw new MgmtSyntaxError(501, 'bad blob status');
+    const status = rawStatus.trim();
     if (status !== 'continue' && status !== 'complete' && status !== 'abort') throw new MgmtSyntaxError(501, 'bad blob status');
     const b64 = String(body).replace(/\s+/g, '');
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) throw new MgmtSyntaxError(501, 'blob is not base64');
