@@ -123,7 +123,8 @@ export function parseEntityHeaders(head: Uint8Array, final: boolean, maxHeaderBy
   const whole = firstLf >= 0 && firstLf <= cut;
   const firstLine = buf.toString('latin1', 0, Math.min(firstLf < 0 ? buf.length : firstLf, cut)).replace(/\r$/, '');
   // Without its LF yet, a name (and the white space before its colon) may still become a header line.
-  const startsLikeHeaders = firstLine === '' || HEADER_LINE.test(firstLine) || (!whole && /^[!#$%&'*+.^_`|~0-9A-Za-z-]*[ \t]*$/.test(firstLine));
+  // A bare name still without its colon after maxHeaderBytes octets can never become one.
+  const startsLikeHeaders = firstLine === '' || HEADER_LINE.test(firstLine) || (!whole && buf.length <= cut && /^[!#$%&'*+.^_`|~0-9A-Za-z-]*[ \t]*$/.test(firstLine));
   if (!startsLikeHeaders) return defaults();
   const end = headerEnd(buf);
   if (end < 0) {
