@@ -540,7 +540,7 @@ async function drainSession(s: Session, deadline: number): Promise<void> {
       if (await within(s.close(421, 'server shutting down'), left())) return;
     } catch {
       // Declined (an exchange crossed the close): try again shortly.
-      await within(new Promise(() => undefined), Math.min(100, left()));
+      await new Promise((r) => setTimeout(r, Math.max(0, Math.min(100, left()))));
     }
   }
   if (!s.core.isClosed) s.destroy(new BeepError(ErrorCodes.SESSION_CLOSED, 'server shutting down: grace period over'));
