@@ -142,6 +142,17 @@ export const diagnostics = {
   auth: dc.channel(DIAGNOSTICS_CHANNELS.auth),
 } as const;
 
+/**
+ * Subscribe `fn` to each named channel; returns the function that
+ * unsubscribes them all (the CLI's logs and trace and the metrics use it).
+ */
+export function subscribeAll(subs: readonly (readonly [name: string, fn: (message: unknown) => void])[]): () => void {
+  for (const [name, fn] of subs) dc.subscribe(name, fn);
+  return () => {
+    for (const [name, fn] of subs) dc.unsubscribe(name, fn);
+  };
+}
+
 let lastSessionId = 0;
 
 /** @internal A process-unique session id (for logs and events). */

@@ -13,13 +13,13 @@
  *
  * @module
  */
-import dc from 'node:diagnostics_channel';
 import { Option } from 'commander';
 import pino from 'pino';
 import type { Logger, DestinationStream, LevelWithSilent } from 'pino';
 import pretty from 'pino-pretty';
 import {
   DIAGNOSTICS_CHANNELS,
+  subscribeAll,
   type AuthEvent,
   type ChannelEvent,
   type FrameEvent,
@@ -177,7 +177,6 @@ export function logSessions(log: Logger, options: SessionLogOptions = {}): () =>
       }
     };
     subs.push([name, fn]);
-    dc.subscribe(name, fn);
   };
   on<SessionOpenEvent>(DIAGNOSTICS_CHANNELS.sessionOpen, (e) => {
     if (!ok(e.sessionId)) return;
@@ -249,9 +248,7 @@ export function logSessions(log: Logger, options: SessionLogOptions = {}): () =>
     on<FrameEvent>(DIAGNOSTICS_CHANNELS.frameIn, frame);
     on<FrameEvent>(DIAGNOSTICS_CHANNELS.frameOut, frame);
   }
-  return () => {
-    for (const [name, fn] of subs) dc.unsubscribe(name, fn);
-  };
+  return subscribeAll(subs);
 }
 
 const WARN_EVENTS: ReadonlySet<ControlEvent['type']> = new Set(['failed', 'timeout', 'orphaned']);

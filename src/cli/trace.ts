@@ -24,9 +24,8 @@
  *
  * @module
  */
-import dc from 'node:diagnostics_channel';
 import { Buffer } from 'node:buffer';
-import { DIAGNOSTICS_CHANNELS, PREVIEW_OCTETS, type ChannelEvent, type FrameEvent, type SessionCloseEvent, type SessionOpenEvent } from '../channels/diagnostics.js';
+import { DIAGNOSTICS_CHANNELS, PREVIEW_OCTETS, subscribeAll, type ChannelEvent, type FrameEvent, type SessionCloseEvent, type SessionOpenEvent } from '../channels/diagnostics.js';
 import type { Role } from '../channels/types.js';
 import { formatHeaderLine } from '../framing/header.js';
 import { UsageError } from './address.js';
@@ -189,10 +188,7 @@ export function startTrace(options: TraceOptions): () => void {
     [DIAGNOSTICS_CHANNELS.frameIn, onFrame],
     [DIAGNOSTICS_CHANNELS.frameOut, onFrame],
   ];
-  for (const [name, fn] of subs) dc.subscribe(name, fn);
-  return () => {
-    for (const [name, fn] of subs) dc.unsubscribe(name, fn);
-  };
+  return subscribeAll(subs);
 }
 
 /** Parse `--trace-octets`: 0 to {@link PREVIEW_OCTETS}; else a usage error. */

@@ -12,9 +12,8 @@
  *
  * @module
  */
-import dc from 'node:diagnostics_channel';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { DIAGNOSTICS_CHANNELS, type AuthEvent, type LimitEvent, type SessionCloseEvent, type SessionStats } from '../channels/diagnostics.js';
+import { DIAGNOSTICS_CHANNELS, subscribeAll, type AuthEvent, type LimitEvent, type SessionCloseEvent, type SessionStats } from '../channels/diagnostics.js';
 import type { BeepServer, Session } from '../channels/session.js';
 import type { ControlSessionState } from '../scistream/control/messages.js';
 import type { S2cs } from '../scistream/roles.js';
@@ -266,9 +265,11 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     const e = message as LimitEvent;
     limits.inc({ limit: safeLabel(String(e.limit), LIMIT), action: e.action === 'refused' ? 'refused' : 'terminated' });
   };
-  dc.subscribe(DIAGNOSTICS_CHANNELS.sessionClose, onClose);
-  dc.subscribe(DIAGNOSTICS_CHANNELS.auth, onAuth);
-  dc.subscribe(DIAGNOSTICS_CHANNELS.limit, onLimit);
+  const unsubscribe = subscribeAll([
+    [DIAGNOSTICS_CHANNELS.sessionClose, onClose],
+    [DIAGNOSTICS_CHANNELS.auth, onAuth],
+    [DIAGNOSTICS_CHANNELS.limit, onLimit],
+  ]);
   const listeners: (() => void)[] = [];
   for (const { name, server } of servers) {
     const onSession = (session: Session): void => void tracked.set(session.id, { server: name, session });
@@ -283,9 +284,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     close() {
       if (done) return;
       done = true;
-      dc.unsubscribe(DIAGNOSTICS_CHANNELS.sessionClose, onClose);
-      dc.unsubscribe(DIAGNOSTICS_CHANNELS.auth, onAuth);
-      dc.unsubscribe(DIAGNOSTICS_CHANNELS.limit, onLimit);
+      unsubscribe();
       for (const off of listeners) off();
       sampler?.stop();
       tracked.clear();
