@@ -53,7 +53,11 @@ export interface OutboundSpec {
   remotes: readonly string[];
   numConn: number;
   rate?: number;
-  /** Spread the channels over this many BEEP connections (striping); default 1. */
+  /**
+   * Spread the channels over this many BEEP connections (striping), 1–16,
+   * at most `numConn` are opened; default: the data server's `connections`
+   * option, else 1.
+   */
   connections?: number;
 }
 

@@ -32,6 +32,8 @@ export interface PathSettings {
   handshakeTimeout: number;
   /** Limits of the data sessions. */
   limits: SessionLimits;
+  /** TCP connections an outbound path stripes over unless its spec says (default 1). */
+  connections: number;
   /** Milliseconds allowed for a TCP connect (producer application, remote receiver). */
   connectTimeout: number;
   /** Diagnostics: handler failures, refused peers, lost sessions. */
@@ -57,14 +59,40 @@ export function bucketsFor(rate: number | undefined): DirectionBuckets {
  */
 export const MAX_NUM_CONN = 512;
 
-/** Validate the fields both specs share. */
-export function checkSpec(spec: { uid: string; numConn: number; rate?: number | undefined }): void {
+/**
+ * Most TCP connections one outbound path stripes its channels over
+ * (`connections`). Each is a full BEEP session with its own TLS handshake,
+ * receive budget and inbound listener slot; more than 16 buys nothing a
+ * wider window would not.
+ */
+export const MAX_CONNECTIONS = 16;
+
+/**
+ * Validate striping (`connections`: TCP connections per outbound path),
+ * whether given per path or as a data server's default. The one check of it.
+ */
+export function checkConnections(connections: number | undefined): void {
+  if (connections === undefined) return;
+  if (!Number.isInteger(connections) || connections < 1 || connections > MAX_CONNECTIONS) {
+    throw new BeepError(ErrorCodes.INVALID_ARGUMENT, `connections must be an integer from 1 to ${MAX_CONNECTIONS}, got ${connections}`);
+  }
+}
+
+/**
+ * Validate what a path spec carries: `numConn` (application connections,
+ * 1–{@link MAX_NUM_CONN}), `rate`, and `connections` (striping,
+ * 1–{@link MAX_CONNECTIONS}; a path never opens more connections than
+ * `numConn`). Throws a {@link BeepError} `BEEP_ERR_INVALID_ARGUMENT` naming
+ * the field. Every data path and the data server check here and nowhere else.
+ */
+export function checkSpec(spec: { uid: string; numConn: number; rate?: number | undefined; connections?: number | undefined }): void {
   if (!Number.isInteger(spec.numConn) || spec.numConn < 1 || spec.numConn > MAX_NUM_CONN) {
     throw new BeepError(ErrorCodes.INVALID_ARGUMENT, `numConn must be an integer from 1 to ${MAX_NUM_CONN}, got ${spec.numConn}`);
   }
   if (spec.rate !== undefined && !(Number.isFinite(spec.rate) && spec.rate > 0)) {
     throw new BeepError(ErrorCodes.INVALID_ARGUMENT, `rate must be a positive number of octets per second, got ${spec.rate}`);
   }
+  checkConnections(spec.connections);
 }
 
 /** Limits of data sessions: {@link DATA_LIMITS} under the caller's. */

@@ -6,7 +6,7 @@
  * @module
  */
 export { createDataServer, BeepDataServer, type DataServerOptions } from './server.js';
-export { MAX_NUM_CONN, type DataTlsOptions } from './common.js';
+export { MAX_NUM_CONN, MAX_CONNECTIONS, checkConnections, type DataTlsOptions } from './common.js';
 export { InboundPath } from './inbound.js';
 export { OutboundPath } from './outbound.js';
 export { derivePsk, pskResolver, hkdfSha256, uidOctets, PSK_SALT, PSK_KEY_INFO, PSK_IDENTITY_INFO, PSK_KEY_LENGTH, PSK_IDENTITY_LENGTH, type DataPsk } from './psk.js';

@@ -58,8 +58,6 @@ export class OutboundPath implements DataPath, ProfileHost {
   private constructor(spec: OutboundSpec, settings: PathSettings) {
     checkSpec(spec);
     if (!Array.isArray(spec.remotes) || spec.remotes.length === 0) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, 'remotes must list at least one host:port');
-    const k = spec.connections ?? 1;
-    if (!Number.isInteger(k) || k < 1) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, `connections must be a positive integer, got ${k}`);
     this.spec = spec;
     this.settings = settings;
     this.remotes = spec.remotes.map(parseHostPort);
@@ -75,7 +73,7 @@ export class OutboundPath implements DataPath, ProfileHost {
   static async open(spec: OutboundSpec, settings: PathSettings): Promise<OutboundPath> {
     const path = new OutboundPath(spec, settings);
     try {
-      const k = Math.min(spec.connections ?? 1, spec.numConn);
+      const k = Math.min(spec.connections ?? settings.connections, spec.numConn);
       const results = await Promise.allSettled(Array.from({ length: k }, (_, j) => path.connectLink(path.remotes[j % path.remotes.length] as HostPort)));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;

@@ -8,7 +8,7 @@
 import { BeepError, ErrorCodes } from '../../errors.js';
 import type { SessionLimits } from '../../channels/types.js';
 import type { DataPath, DataServer, InboundSpec, OutboundSpec } from '../dataplane.js';
-import type { DataTlsOptions, PathSettings } from './common.js';
+import { checkConnections, type DataTlsOptions, type PathSettings } from './common.js';
 import { InboundPath } from './inbound.js';
 import { OutboundPath } from './outbound.js';
 import { checkPortRange, type PortRange } from './ports.js';
@@ -25,6 +25,14 @@ export interface DataServerOptions {
   tls?: DataTlsOptions;
   /** BEEP limits of the data sessions, over `DATA_LIMITS`. */
   limits?: SessionLimits;
+  /**
+   * TCP connections an outbound path stripes its channels over when its spec
+   * does not say (`OutboundSpec.connections`): 1–16, default 1, never more
+   * than the path's `numConn`. This is how an S2CS configuration turns
+   * striping on (`startS2cs({ data: { connections: 4 } })`): its control
+   * server opens outbound paths without a `connections` of their own.
+   */
+  connections?: number;
   /** Milliseconds allowed to connect to a producer application or a remote receiver (default 10000). */
   connectTimeout?: number;
   /** Diagnostics (refused handshakes, lost sessions, unreachable targets); default: ignore. */
@@ -42,6 +50,7 @@ export class BeepDataServer implements DataServer {
     const handshakeTimeout = options.tls?.handshakeTimeout ?? 10_000;
     const connectTimeout = options.connectTimeout ?? 10_000;
     if (!(handshakeTimeout > 0) || !(connectTimeout > 0)) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, 'timeouts must be positive');
+    checkConnections(options.connections);
     const report = options.onError ?? (() => undefined);
     this.settings = {
       host: options.host,
@@ -50,6 +59,7 @@ export class BeepDataServer implements DataServer {
       minVersion: options.tls?.minVersion ?? 'TLSv1.3',
       handshakeTimeout,
       limits: options.limits ?? {},
+      connections: options.connections ?? 1,
       connectTimeout,
       report: (err) => {
         try {

@@ -30,13 +30,17 @@ export const DataCodes = {
 } as const;
 
 /**
- * Limits of data sessions unless overridden: 1 MiB initial windows growing to
- * 8 MiB for bulk transfer, 256 KiB frames, 256 KiB queued per stream ahead of
- * the window.
+ * Limits of data sessions unless overridden. Sized for a long fat path: the
+ * flow policy grows a channel's window from a modest 1 MiB towards
+ * 2 × rate × RTT, up to 32 MiB per channel (2 × the bandwidth-delay product
+ * of 1 Gbit/s × 100 ms is 25 MB), within a 64 MiB receive budget per BEEP
+ * connection shared by its channels (each striped connection has its own);
+ * 256 KiB frames, 256 KiB queued per stream ahead of the window.
  */
 export const DATA_LIMITS: Readonly<SessionLimits> = Object.freeze({
   receiveWindow: 1024 * 1024,
-  maxReceiveWindow: 8 * 1024 * 1024,
+  maxReceiveWindow: 32 * 1024 * 1024,
+  sessionReceiveBudget: 64 * 1024 * 1024,
   maxSendFrame: 256 * 1024,
   sendHighWaterMark: 256 * 1024,
   // A data session lives as long as its SciStream session (released by the
