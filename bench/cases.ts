@@ -33,6 +33,13 @@ export interface ServerReport {
    * two S2DS or the two stunnels of a `tunnel` case), added by the runner.
    */
   tunnelCpu?: number;
+  /** beepstream: the public `session.stats` counters since `mark`, summed over the server's sessions. */
+  stats?: Record<string, number>;
+  /** beepstream: the most payload octets held unread at any 20 ms sample since `mark`, and how it was read. */
+  peakBuffered?: number;
+  bufferedSource?: 'flow' | 'estimate';
+  /** Largest RSS growth over `mark` seen at those samples (octets). */
+  peakRss?: number;
 }
 
 /** What a driver may use. */
@@ -85,8 +92,19 @@ export interface CaseDef {
    * (`lib/tunnel.ts`): two more processes the runner starts per measurement.
    */
   readonly tunnel?: boolean;
+  /**
+   * Implementations that are beepstream under other limits, by name: such a
+   * case compares settings in one run (e.g. the library's defaults against a
+   * hand-set window). `--impl beepstream` selects them too.
+   */
+  readonly variants?: Readonly<Record<string, { impl: string; limits: Record<string, number> }>>;
   drive(ctx: DriverContext): Promise<Metrics>;
 }
+
+/** Case ids' limits that `--window`, `--frame`, `--limit` and `--defaults` do not change. */
+export const LIBRARY_DEFAULTS: Record<string, number> = {};
+/** A hand-set 16 MiB window, auto-tuning off: the reference the defaults are held against. */
+export const FIXED_16MIB: Record<string, number> = { receiveWindow: 16 * MiB, maxReceiveWindow: 16 * MiB };
 
 /** The 1 MiB buffer every bulk sender writes over and over. */
 const BULK_BUF = randomBytes(MiB);
@@ -135,6 +153,7 @@ async function driveBulk(ctx: DriverContext): Promise<Metrics> {
   }
   const streams = await openMany(conn, 'sink', n);
   await ctx.server('mark');
+  const clientStats0 = conn.stats?.();
   const cpu0 = process.cpuUsage();
   const t0 = now();
   const deadline = t0 + (ctx.params.capSeconds ?? 60) * 1000;
@@ -161,7 +180,18 @@ async function driveBulk(ctx: DriverContext): Promise<Metrics> {
   if (!capped && bytes !== per * n) throw new Error(`server counted ${bytes} octets, ${per * n} sent`);
   const last = Math.max(...times);
   const first = Math.min(...times);
+  // beepstream: flow-control work per GiB moved, from the public session.stats of both sides
+  // (window stalls happen at the sender, SEQs are sent by the receiver).
+  const flow: Metrics = {};
+  if (rep.stats && clientStats0 && conn.stats) {
+    const c1 = conn.stats();
+    const d = (k: string): number => (c1[k] ?? 0) - (clientStats0[k] ?? 0) + (rep.stats?.[k] ?? 0);
+    const gib = bytes / GiB;
+    flow.stallsPerGiB = d('windowStalls') / gib;
+    flow.seqsPerGiB = d('seqOut') / gib;
+  }
   return {
+    ...flow,
     mbps: bytes / MB / (last / 1000),
     cpuPerGiB: (cpuClient + rep.cpu + (cpuTunnel ?? 0)) / (bytes / GiB),
     cpuClient,
@@ -335,6 +365,46 @@ async function driveControl(ctx: DriverContext): Promise<Metrics> {
   return { p50: lat.p50, p99: lat.p99, max: lat.max, requests: samples.length, bulkMBps: rep.received / MB / bulkSeconds, wireMBps: rep.wire / MB / bulkSeconds };
 }
 
+/**
+ * A bulk channel alone, then the same upload beside a channel whose reader
+ * consumes 1 MB/s (`slow` sink), on one session. Reports the bulk channel's
+ * MB/s in both phases (and their ratio) and the most octets the receiver
+ * held unread meanwhile (essentially the slow channel's: the bulk sink reads
+ * at once), with the receiver's RSS growth.
+ */
+async function driveSlowReader(ctx: DriverContext): Promise<Metrics> {
+  const bytes = ctx.params.bytes ?? 512 * MiB;
+  const capMs = (ctx.params.capSeconds ?? 20) * 1000;
+  const conn = await ctx.client.connect(ctx.port);
+  const bulk = await conn.open('sink');
+  const upload = async (): Promise<{ mbps: number; capped: number }> => {
+    const t0 = now();
+    let capped = 0;
+    const sent = await bulk.bulk(bytes, BULK_BUF, () => (now() - t0 > capMs ? (capped = 1) === 1 : false));
+    return { mbps: sent / MB / ((now() - t0) / 1000), capped };
+  };
+  await upload(); // warm-up: JIT, and the window grown as far as the policy grows it
+  const alone = await upload();
+  const slow = await conn.open('slow');
+  let stopSlow = false;
+  // Never awaited to the end: the slow reader would take seconds per MB still buffered.
+  void slow.bulk(2 ** 50, BULK_BUF, () => stopSlow).catch(() => undefined);
+  await sleep(500); // the slow channel's window fills (all of it: the reader is slow)
+  await ctx.server('mark', { gc: true });
+  const beside = await upload();
+  const rep = await ctx.server('report');
+  stopSlow = true;
+  conn.destroy();
+  return {
+    bulkAloneMBps: alone.mbps,
+    bulkMBps: beside.mbps,
+    bulkRatio: beside.mbps / alone.mbps,
+    ...(rep.peakBuffered !== undefined ? { slowPeakBufferedKiB: rep.peakBuffered / 1024, bufferedFromFlow: rep.bufferedSource === 'flow' ? 1 : 0 } : {}),
+    serverPeakRssMiB: (rep.peakRss ?? 0) / MiB,
+    capped: Math.max(alone.capped, beside.capped),
+  };
+}
+
 // ------------------------------------------------------------------ the cases
 
 const BULK_IMPLS = ['beepstream', 'raw-tcp', 'tls1.3-aes128gcm', 'tls1.2-psk-aes128gcm', 'http2', 'yamux'] as const;
@@ -354,6 +424,16 @@ export const CASES: readonly CaseDef[] = [
     title: 'bulk, 8 channels',
     impls: MUX_COMPARE,
     params: (q) => ({ channels: 8, bytes: q ? 256 * MiB : GiB, capSeconds: q ? 8 : 20 }),
+    drive: driveBulk,
+  },
+  {
+    // The library's own defaults against a hand-set 16 MiB window (auto-tuning off), same run, same sizes;
+    // these limits are fixed: --window/--frame/--max-window/--limit/--defaults do not apply here.
+    id: 'bulk-1-window',
+    title: 'bulk, 1 channel: library defaults vs a fixed 16 MiB window',
+    impls: ['beepstream', 'beepstream-16MiB'],
+    variants: { beepstream: { impl: 'beepstream', limits: LIBRARY_DEFAULTS }, 'beepstream-16MiB': { impl: 'beepstream', limits: FIXED_16MIB } },
+    params: (q) => ({ channels: 1, bytes: q ? 256 * MiB : GiB, capSeconds: q ? 8 : 20 }),
     drive: driveBulk,
   },
   {
@@ -398,6 +478,15 @@ export const CASES: readonly CaseDef[] = [
     impls: MUX_COMPARE,
     params: (q) => ({ count: q ? 200 : 1000, concurrency: 100 }),
     drive: driveScaleSessions,
+  },
+  {
+    // One channel read at 1 MB/s beside a bulk channel on the same session; library defaults (fixed).
+    id: 'slow-reader',
+    title: 'slow reader (1 MB/s) beside a bulk channel, one session, library defaults',
+    impls: ['beepstream'],
+    variants: { beepstream: { impl: 'beepstream', limits: LIBRARY_DEFAULTS } },
+    params: (q) => ({ bytes: q ? 128 * MiB : 512 * MiB, capSeconds: q ? 8 : 20 }),
+    drive: driveSlowReader,
   },
   {
     id: 'control',

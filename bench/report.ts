@@ -32,9 +32,15 @@ interface Spec {
   metric: string;
   name: string;
   unit: string;
-  /** Baselines in row order; the target is checked on the row it is attached to. */
-  rows: { baseline: string; target?: Target }[];
+  /**
+   * Baselines in row order; the target is checked on the row it is attached
+   * to. `baseline: null`: a beepstream-only row (always shown when the case ran).
+   */
+  rows: { baseline: string | null; target?: Target }[];
 }
+
+/** A beepstream-only row, optionally with an absolute target. */
+const alone = (target?: Target): { baseline: null; target?: Target }[] => [target ? { baseline: null, target } : { baseline: null }];
 
 const ALL_BULK = ['raw-tcp', 'tls1.3-aes128gcm', 'tls1.2-psk-aes128gcm', 'http2', 'yamux'];
 const MUX = ['raw-tcp', 'http2', 'yamux'];
@@ -54,7 +60,26 @@ const SPECS: Spec[] = [
     ],
   },
   { caseId: 'bulk-1', metric: 'cpuPerGiB', name: 'bulk 1 ch: CPU, both processes', unit: 'CPU s/GiB', rows: plain(ALL_BULK) },
+  { caseId: 'bulk-1', metric: 'stallsPerGiB', name: 'bulk 1 ch: window stalls per GiB (both sides)', unit: '1/GiB', rows: alone() },
+  { caseId: 'bulk-1', metric: 'seqsPerGiB', name: 'bulk 1 ch: SEQs per GiB (both sides)', unit: '1/GiB', rows: alone() },
+  {
+    caseId: 'bulk-1-window',
+    metric: 'mbps',
+    name: 'bulk 1 ch, library defaults ÷ fixed 16 MiB window: throughput',
+    unit: 'MB/s',
+    rows: [{ baseline: 'beepstream-16MiB', target: { kind: 'ratio', op: '>=', v: 1 } }],
+  },
+  {
+    caseId: 'bulk-1-window',
+    metric: 'stallsPerGiB',
+    name: 'bulk 1 ch, library defaults: window stalls per GiB',
+    unit: '1/GiB',
+    rows: [{ baseline: 'beepstream-16MiB', target: { kind: 'abs', op: '<=', v: 10, unit: '/GiB' } }],
+  },
+  { caseId: 'bulk-1-window', metric: 'seqsPerGiB', name: 'bulk 1 ch, library defaults: SEQs per GiB', unit: '1/GiB', rows: plain(['beepstream-16MiB']) },
   { caseId: 'bulk-8', metric: 'mbps', name: 'bulk 8 ch: aggregate throughput', unit: 'MB/s', rows: plain(MUX) },
+  { caseId: 'bulk-8', metric: 'stallsPerGiB', name: 'bulk 8 ch: window stalls per GiB (both sides)', unit: '1/GiB', rows: alone() },
+  { caseId: 'bulk-8', metric: 'seqsPerGiB', name: 'bulk 8 ch: SEQs per GiB (both sides)', unit: '1/GiB', rows: alone() },
   { caseId: 'bulk-8', metric: 'fairness', name: 'bulk 8 ch: last ÷ first to finish', unit: '×', rows: plain(MUX) },
   {
     caseId: 'bulk-64',
@@ -127,6 +152,17 @@ const SPECS: Spec[] = [
   },
   { caseId: 'scale-sessions', metric: 'serverRss', name: 'idle session: RSS, server side', unit: 'B/session', rows: plain(['http2', 'raw-tcp', 'yamux']) },
   { caseId: 'scale-sessions', metric: 'clientRss', name: 'idle session: RSS, client side', unit: 'B/session', rows: plain(['http2', 'raw-tcp', 'yamux']) },
+  { caseId: 'slow-reader', metric: 'bulkMBps', name: 'slow reader beside: bulk channel throughput', unit: 'MB/s', rows: alone() },
+  { caseId: 'slow-reader', metric: 'bulkAloneMBps', name: 'slow reader: the same bulk channel alone, same session', unit: 'MB/s', rows: alone() },
+  {
+    caseId: 'slow-reader',
+    metric: 'bulkRatio',
+    name: 'slow reader: bulk beside it ÷ bulk alone',
+    unit: '×',
+    rows: alone({ kind: 'abs', op: '>=', v: 0.9, unit: '×' }),
+  },
+  { caseId: 'slow-reader', metric: 'slowPeakBufferedKiB', name: 'slow reader (1 MB/s): peak octets held unread at the receiver', unit: 'KiB', rows: alone() },
+  { caseId: 'slow-reader', metric: 'serverPeakRssMiB', name: 'slow reader: receiver peak RSS growth', unit: 'MiB', rows: alone() },
   {
     caseId: 'control',
     metric: 'p99',
@@ -176,8 +212,9 @@ export function buildRows(medians: Medians): ResultRow[] {
     if (!byImpl) continue;
     const value = byImpl.beepstream?.[spec.metric] ?? null;
     for (const r of spec.rows) {
-      const b = byImpl[r.baseline];
-      if (b === undefined && !r.target) continue; // baseline not run and nothing to check
+      if (r.baseline === null && value === null) continue; // a beepstream-only metric this run did not produce
+      const b = r.baseline === null ? undefined : byImpl[r.baseline];
+      if (r.baseline !== null && b === undefined && !r.target) continue; // baseline not run and nothing to check
       const baselineValue = b?.[spec.metric] ?? null;
       const ratio = value !== null && baselineValue !== null && baselineValue !== 0 ? value / baselineValue : null;
       rows.push({
@@ -187,7 +224,7 @@ export function buildRows(medians: Medians): ResultRow[] {
         baseline: r.baseline,
         baselineValue,
         ratio,
-        target: r.target ? targetText(r.target, r.baseline) : null,
+        target: r.target ? targetText(r.target, r.baseline ?? '') : null,
         // A ratio target whose baseline did not run (skipped, failed) is not judged.
         met: r.target && !(r.target.kind === 'ratio' && baselineValue === null) ? check(r.target, value, ratio) : null,
       });

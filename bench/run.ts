@@ -245,9 +245,11 @@ const described = new Set<string>();
  */
 async function measure(def: CaseDef, impl: string, s: Settings, options: ImplOptions, round: number): Promise<Metrics> {
   const params = def.params(s.quick);
-  const appImpl = def.tunnel ? 'raw-tcp' : impl;
+  const variant = def.variants?.[impl];
+  const appImpl = def.tunnel ? 'raw-tcp' : (variant?.impl ?? impl);
+  if (variant) options = { ...options, limits: variant.limits };
   // In a tunnel case only the two S2DS are beepstream (the applications are plain node:net).
-  const profiled = (role: string): boolean => impl === 'beepstream' && (!def.tunnel || role.startsWith('s2ds'));
+  const profiled = (role: string): boolean => appImpl === 'beepstream' && (!def.tunnel || role.startsWith('s2ds'));
   const prof = (role: string): string[] =>
     !profiled(role)
       ? []
@@ -347,6 +349,7 @@ async function main(): Promise<void> {
   // Load averages seen before each measurement (the bench's own two workers add about 2).
   const loads: number[] = [];
   const wants = (impl: string): boolean => s.impls.has(impl) && s.cases.some((c) => c.impls.includes(impl));
+  const fixed = s.cases.filter((c) => c.variants).map((c) => c.id);
   const tls = wants('tls1.3-aes128gcm') || wants('tls1.2-psk-aes128gcm') ? makeTlsMaterial() : undefined;
   // The stunnel baseline of the scistream-* cases needs stunnel 4/5 (Debian: apt-get install stunnel4).
   const skipped: string[] = [];
@@ -374,7 +377,7 @@ async function main(): Promise<void> {
   for (let round = 1; round <= s.rounds; round++) {
     for (const def of s.cases) {
       // Rotate the order each round, so no implementation always runs first (or right after another).
-      const order = def.impls.filter((i) => s.impls.has(i));
+      const order = def.impls.filter((i) => s.impls.has(def.variants?.[i]?.impl ?? i));
       const k = (round - 1) % Math.max(1, order.length);
       for (const impl of [...order.slice(k), ...order.slice(0, k)]) {
         const options: ImplOptions = { limits: s.limits, manyStreams: def.manyStreams ?? false, ...(tls ? { tls } : {}) };
@@ -415,6 +418,7 @@ async function main(): Promise<void> {
             'CPU = all four processes (both applications, both tunnel ends)',
         ]
       : []),
+    ...(fixed.length ? [`${fixed.join(', ')}: limits fixed by the case (library defaults; beepstream-16MiB: receiveWindow = maxReceiveWindow = 16 MiB)`] : []),
     ...(busy > os.cpus().length * 0.5 ? [`WARNING: 1-min load average was ${busy.toFixed(1)} before the run started — other work skews these numbers`] : []),
   ];
   const table = markdownTable(rows);

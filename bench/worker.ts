@@ -45,6 +45,20 @@ async function runServer(init: InitServer): Promise<void> {
   let mem0 = process.memoryUsage();
   let received0 = 0;
   let wire0 = 0;
+  let stats0: Record<string, number> = {};
+  // From `mark` to `report`: peaks of the octets held unread (beepstream) and of RSS, sampled every 20 ms.
+  let sampler: NodeJS.Timeout | undefined;
+  let peakBuffered = 0;
+  let bufferedSource: 'flow' | 'estimate' | undefined;
+  let peakRss = 0;
+  const sample = (): void => {
+    const b = srv.counts().buffered;
+    if (b) {
+      peakBuffered = Math.max(peakBuffered, b.octets);
+      bufferedSource = b.source;
+    }
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  };
   const handle = async (c: Command): Promise<unknown> => {
     const arg = (c.arg ?? {}) as { gc?: boolean; expect?: { sessions?: number; streams?: number } };
     switch (c.cmd) {
@@ -53,12 +67,22 @@ async function runServer(init: InitServer): Promise<void> {
         mem0 = process.memoryUsage();
         received0 = srv.counts().received;
         wire0 = srv.counts().wire;
+        stats0 = srv.counts().stats ?? {};
+        peakBuffered = 0;
+        peakRss = mem0.rss;
+        clearInterval(sampler);
+        sampler = setInterval(sample, 20);
+        sampler.unref();
         cpu0 = process.cpuUsage();
         return null;
       case 'report': {
         const cpu = process.cpuUsage(cpu0);
+        sample();
+        clearInterval(sampler);
         const received = srv.counts().received - received0;
         const wire = srv.counts().wire - wire0;
+        const statsNow = srv.counts().stats;
+        const stats = statsNow ? Object.fromEntries(Object.entries(statsNow).map(([k, v]) => [k, v - (stats0[k] ?? 0)])) : undefined;
         const want = arg.expect ?? {};
         const deadline = Date.now() + 30_000;
         for (;;) {
@@ -77,6 +101,9 @@ async function runServer(init: InitServer): Promise<void> {
           received,
           wire,
           counts: srv.counts(),
+          ...(stats ? { stats } : {}),
+          ...(bufferedSource ? { peakBuffered, bufferedSource } : {}),
+          peakRss: peakRss - mem0.rss,
         };
         return report;
       }

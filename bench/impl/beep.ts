@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import type net from 'node:net';
 import { WireMeter } from '../lib/byteproto.js';
 import { connect, createServer, defineProfile, type Channel, type IncomingMessage, type Responder, type SessionLimits } from '../../src/index.js';
-import type { BenchConn, BenchStream, ClientImpl, Impl, ImplOptions, ServerImpl, StreamKind } from '../lib/adapter.js';
+import { SLOW_READ_RATE, type BenchConn, type BenchStream, type ClientImpl, type Impl, type ImplOptions, type ServerImpl, type StreamKind } from '../lib/adapter.js';
 
 /** URI of the bench sink profile. */
 export const SINK_URI = 'urn:beepstream:bench:sink';
@@ -38,6 +38,33 @@ export const sinkProfile = defineProfile({
   },
 });
 
+/** URI of the bench slow sink profile. */
+export const SLOW_URI = 'urn:beepstream:bench:slow-sink';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A sink whose reader consumes {@link SLOW_READ_RATE} octets per second: it
+ * reads a chunk, then waits until its count is back on the pace (the unread
+ * rest stays in the channel, holding its receive window). Counted like the
+ * sink; replies with the count.
+ */
+export const slowSinkProfile = defineProfile({
+  uri: SLOW_URI,
+  async onMessage(msg, res) {
+    let n = 0;
+    const t0 = performance.now();
+    for await (const c of msg as AsyncIterable<Buffer>) {
+      n += c.length;
+      received.octets += c.length;
+      const due = t0 + (n / SLOW_READ_RATE) * 1000;
+      const wait = due - performance.now();
+      if (wait > 1) await sleep(wait);
+    }
+    await res.reply(String(n));
+  },
+});
+
 /** URI of the bench control profile. */
 export const CONTROL_URI = 'urn:beepstream:bench:control';
 
@@ -51,7 +78,29 @@ export const echoBenchProfile = defineProfile({ uri: ECHO_URI, onMessage: echoBo
 /** The same echo as a control profile: its frames go ahead of bulk channels'. */
 export const controlBenchProfile = defineProfile({ uri: CONTROL_URI, control: true, onMessage: echoBody });
 
-const URIS: Record<StreamKind, string> = { sink: SINK_URI, echo: ECHO_URI, control: CONTROL_URI };
+const URIS: Record<StreamKind, string> = { sink: SINK_URI, echo: ECHO_URI, control: CONTROL_URI, slow: SLOW_URI };
+
+/** Octets of a data frame's header and trailer, about (`MSG 1 2 . 3456789 65536\r\n` … `END\r\n`). */
+const FRAME_OVERHEAD = 36;
+
+/** A channel's flow snapshot, if the library has one (`channel.flow`, property or method; shape not fixed yet). */
+function flowBuffered(ch: unknown): number | undefined {
+  const f0 = (ch as { flow?: unknown }).flow;
+  let f: unknown;
+  try {
+    f = typeof f0 === 'function' ? (f0 as () => unknown).call(ch) : f0;
+  } catch {
+    return undefined;
+  }
+  if (f === null || typeof f !== 'object') return undefined;
+  const o = f as Record<string, unknown>;
+  const b = o.buffered ?? o.recvBuffered ?? o.receiveBuffered;
+  return typeof b === 'number' ? b : undefined;
+}
+
+function addStats(into: Record<string, number>, stats: object): void {
+  for (const [k, v] of Object.entries(stats)) if (typeof v === 'number') into[k] = (into[k] ?? 0) + v;
+}
 
 function limitsOf(o: ImplOptions): SessionLimits {
   const limits: Record<string, number> = { ...o.limits };
@@ -97,7 +146,7 @@ class BeepStream implements BenchStream {
 }
 
 async function server(o: ImplOptions): Promise<ServerImpl> {
-  const srv = createServer({ profiles: [sinkProfile, echoBenchProfile, controlBenchProfile], limits: limitsOf(o), maxSessions: 100_000, maxSessionsPerAddress: 100_000 });
+  const srv = createServer({ profiles: [sinkProfile, slowSinkProfile, echoBenchProfile, controlBenchProfile], limits: limitsOf(o), maxSessions: 100_000, maxSessionsPerAddress: 100_000 });
   srv.on('error', () => undefined);
   srv.on('session', (s) => s.on('handlerError', () => undefined));
   const wire = new WireMeter();
@@ -107,8 +156,23 @@ async function server(o: ImplOptions): Promise<ServerImpl> {
     port,
     counts: () => {
       let streams = 0;
-      for (const s of srv.sessions) streams += s.channels.size - 1;
-      return { sessions: srv.sessions.size, streams, received: received.octets, wire: wire.total };
+      const stats: Record<string, number> = {};
+      let flow = 0;
+      let flowSeen = true;
+      for (const s of srv.sessions) {
+        streams += s.channels.size - 1;
+        addStats(stats, s.stats);
+        for (const [n, ch] of s.channels) {
+          if (n === 0) continue;
+          const b = flowBuffered(ch);
+          if (b === undefined) flowSeen = false;
+          else flow += b;
+        }
+      }
+      // Public first: the flow snapshot; else what came in (payload) and was not read yet.
+      const estimate = (stats.octetsIn ?? 0) - FRAME_OVERHEAD * ((stats.framesIn ?? 0) + (stats.seqIn ?? 0)) - received.octets;
+      const buffered = flowSeen && streams > 0 ? { octets: flow, source: 'flow' as const } : { octets: Math.max(0, estimate), source: 'estimate' as const };
+      return { sessions: srv.sessions.size, streams, received: received.octets, wire: wire.total, stats, buffered };
     },
     close: () => srv.close(1000),
   };
@@ -125,6 +189,9 @@ function client(o: ImplOptions): ClientImpl {
         },
         destroy() {
           session.destroy();
+        },
+        stats() {
+          return { ...session.stats } as unknown as Record<string, number>;
         },
       };
     },

@@ -10,9 +10,14 @@
  * What a stream is opened for: `sink` counts a bulk upload, `echo` sends every
  * octet back, `control` is an echo that the implementation may prioritise over
  * bulk traffic if it can (beepstream: a `control: true` profile; the baselines
- * have no such notion and treat it as `echo`).
+ * have no such notion and treat it as `echo`). `slow` is a sink whose reader
+ * consumes {@link SLOW_READ_RATE} octets per second (beepstream only: the
+ * slow-reader case).
  */
-export type StreamKind = 'sink' | 'echo' | 'control';
+export type StreamKind = 'sink' | 'echo' | 'control' | 'slow';
+
+/** The pace of the `slow` sink: octets per second its reader consumes (1 MB/s). */
+export const SLOW_READ_RATE = 1_000_000;
 
 /** One stream / channel of a connection, client side. */
 export interface BenchStream {
@@ -36,6 +41,8 @@ export interface BenchConn {
   open(kind: StreamKind): Promise<BenchStream>;
   /** Tear the connection down (no graceful wait). */
   destroy(): void;
+  /** beepstream: the session's public `session.stats` counters now (a copy). */
+  stats?(): Record<string, number>;
 }
 
 /** Client side of an implementation. */
@@ -51,6 +58,15 @@ export interface ServerCounts {
   received: number;
   /** Octets read off the TCP connections since the process started (framing, TLS and all). */
   wire: number;
+  /** beepstream: the public `session.stats` counters summed over its sessions now. */
+  stats?: Record<string, number>;
+  /**
+   * beepstream: payload octets received and not yet read by the profiles now,
+   * over all sessions, and where the figure comes from: `flow` (the library's
+   * per-channel flow snapshot) or `estimate` (`octetsIn` minus frame overhead
+   * minus the octets the sinks counted).
+   */
+  buffered?: { octets: number; source: 'flow' | 'estimate' };
 }
 
 /** Server side of an implementation, listening on 127.0.0.1. */
