@@ -13,7 +13,7 @@
  * @module
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { DIAGNOSTICS_CHANNELS, subscribeAll, type AuthEvent, type LimitEvent, type SessionCloseEvent, type SessionStats } from '../channels/diagnostics.js';
+import { DIAGNOSTICS_CHANNELS, subscribeAll, newSessionStats, type AuthEvent, type LimitEvent, type SessionCloseEvent, type SessionStats } from '../channels/diagnostics.js';
 import type { BeepServer, Session } from '../channels/session.js';
 import type { ControlSessionState } from '../scistream/control/messages.js';
 import type { S2cs } from '../scistream/roles.js';
@@ -91,7 +91,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
 
   const tracked = new Map<number, Tracked>();
   const closed = new Map<string, SessionStats>();
-  for (const { name } of servers) closed.set(name, { octetsIn: 0, octetsOut: 0, framesIn: 0, framesOut: 0, seqIn: 0, seqOut: 0, windowStalls: 0 });
+  for (const { name } of servers) closed.set(name, newSessionStats());
   /** Live counters per server, plus the closed sessions' totals. */
   const totals = (): Map<string, SessionStats> => {
     const out = new Map<string, SessionStats>();
