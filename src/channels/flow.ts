@@ -248,7 +248,7 @@ export class ChannelFlow {
     const before = w.buffered;
     w.receive(size);
     if (w.buffered > this.stats.peakBuffered) this.stats.peakBuffered = w.buffered;
-    if (size === 0 || this.pending.length === 0) return;
+    if (size === 0) return;
     const end = w.expected;
     // Walk the SEQs whose old edge this frame reached, oldest first.
     const p = this.pending;
