@@ -24,8 +24,9 @@
  *   window is what limits the channel, the rate is about window ÷ RTT, so the
  *   target doubles the window every RTT; a stall seen in the epoch (a frame
  *   beginning at an edge we advertised) while the window turns over in about
- *   one RTT guarantees that doubling. A slow reader's rate is small: its
- *   window shrinks toward 2 × rate × RTT, never below the initial window.
+ *   one RTT guarantees that doubling. A slow reader (half its window unread)
+ *   has a small rate: its window shrinks toward 2 × rate × RTT, never below
+ *   the initial window.
  * - **Updates**: a SEQ is due once the edge can move by a quarter of the
  *   window (quic-go's 25 %), at most one per output batch; so a reader that
  *   keeps up never leaves a sender blocked while the window is ≥ 4/3 × BDP.
@@ -327,8 +328,12 @@ export class ChannelFlow {
     const target = 2 * rate * rtt;
     this.epochStart = now;
     this.epochBytes = 0;
-    if (target < size / 2 && size > this.session.limits.receiveWindow) {
-      // Slow reader (RFC 3081 §3.1.4): halve toward the target, never below the initial window.
+    // Slow reader (RFC 3081 §3.1.4: "slow readers should get small windows"):
+    // half the window sits unread and the rate needs less than half of it.
+    // Halve toward the target, never below the initial window. A channel whose
+    // sender merely sends less holds nothing unread and keeps its size (the
+    // budget's fair share reclaims it when others need the buffer).
+    if (target < size / 2 && this.window.buffered >= size / 2 && size > this.session.limits.receiveWindow) {
       if (this.session.resize(this, Math.max(target, size / 2)) < size) {
         this.resizedAt = now;
         this.stats.shrinks++;
