@@ -38,6 +38,8 @@ export interface ServerReport {
   /** beepstream: the most payload octets held unread at any 20 ms sample since `mark`, and how it was read. */
   peakBuffered?: number;
   bufferedSource?: 'flow' | 'estimate';
+  /** beepstream with a flow snapshot: the `slow` channels' own `channel.flow.peakBuffered` (since they opened). */
+  slowPeakBuffered?: number;
   /** Largest RSS growth over `mark` seen at those samples (octets). */
   peakRss?: number;
 }
@@ -399,7 +401,14 @@ async function driveSlowReader(ctx: DriverContext): Promise<Metrics> {
     bulkAloneMBps: alone.mbps,
     bulkMBps: beside.mbps,
     bulkRatio: beside.mbps / alone.mbps,
-    ...(rep.peakBuffered !== undefined ? { slowPeakBufferedKiB: rep.peakBuffered / 1024, bufferedFromFlow: rep.bufferedSource === 'flow' ? 1 : 0 } : {}),
+    // The slow channel's own peak when the library keeps one (channel.flow.peakBuffered); else the
+    // receiver's sampled peak of octets held unread (the bulk sink reads at once).
+    ...(rep.slowPeakBuffered !== undefined
+      ? { slowPeakBufferedKiB: rep.slowPeakBuffered / 1024, bufferedFromFlow: 1 }
+      : rep.peakBuffered !== undefined
+        ? { slowPeakBufferedKiB: rep.peakBuffered / 1024, bufferedFromFlow: rep.bufferedSource === 'flow' ? 1 : 0 }
+        : {}),
+    ...(rep.peakBuffered !== undefined ? { receiverPeakUnreadKiB: rep.peakBuffered / 1024 } : {}),
     serverPeakRssMiB: (rep.peakRss ?? 0) / MiB,
     capped: Math.max(alone.capped, beside.capped),
   };

@@ -103,6 +103,7 @@ async function runServer(init: InitServer): Promise<void> {
           counts: srv.counts(),
           ...(stats ? { stats } : {}),
           ...(bufferedSource ? { peakBuffered, bufferedSource } : {}),
+          ...(srv.counts().slowPeakBuffered !== undefined ? { slowPeakBuffered: srv.counts().slowPeakBuffered } : {}),
           peakRss: peakRss - mem0.rss,
         };
         return report;

@@ -83,8 +83,11 @@ const URIS: Record<StreamKind, string> = { sink: SINK_URI, echo: ECHO_URI, contr
 /** Octets of a data frame's header and trailer, about (`MSG 1 2 . 3456789 65536\r\n` … `END\r\n`). */
 const FRAME_OVERHEAD = 36;
 
-/** A channel's flow snapshot, if the library has one (`channel.flow`, property or method; shape not fixed yet). */
-function flowBuffered(ch: unknown): number | undefined {
+/**
+ * A channel's flow snapshot (`channel.flow`: `buffered`, `peakBuffered`), read
+ * defensively so the bench also runs against a library without it.
+ */
+function flowOf(ch: unknown): { buffered?: number; peakBuffered?: number } | undefined {
   const f0 = (ch as { flow?: unknown }).flow;
   let f: unknown;
   try {
@@ -94,8 +97,8 @@ function flowBuffered(ch: unknown): number | undefined {
   }
   if (f === null || typeof f !== 'object') return undefined;
   const o = f as Record<string, unknown>;
-  const b = o.buffered ?? o.recvBuffered ?? o.receiveBuffered;
-  return typeof b === 'number' ? b : undefined;
+  const num = (x: unknown): number | undefined => (typeof x === 'number' ? x : undefined);
+  return { buffered: num(o.buffered), peakBuffered: num(o.peakBuffered) };
 }
 
 function addStats(into: Record<string, number>, stats: object): void {
@@ -159,20 +162,22 @@ async function server(o: ImplOptions): Promise<ServerImpl> {
       const stats: Record<string, number> = {};
       let flow = 0;
       let flowSeen = true;
+      let slowPeak: number | undefined;
       for (const s of srv.sessions) {
         streams += s.channels.size - 1;
         addStats(stats, s.stats);
         for (const [n, ch] of s.channels) {
           if (n === 0) continue;
-          const b = flowBuffered(ch);
-          if (b === undefined) flowSeen = false;
-          else flow += b;
+          const f = flowOf(ch);
+          if (f?.buffered === undefined) flowSeen = false;
+          else flow += f.buffered;
+          if (ch.profile === SLOW_URI && f?.peakBuffered !== undefined) slowPeak = Math.max(slowPeak ?? 0, f.peakBuffered);
         }
       }
       // Public first: the flow snapshot; else what came in (payload) and was not read yet.
       const estimate = (stats.octetsIn ?? 0) - FRAME_OVERHEAD * ((stats.framesIn ?? 0) + (stats.seqIn ?? 0)) - received.octets;
       const buffered = flowSeen && streams > 0 ? { octets: flow, source: 'flow' as const } : { octets: Math.max(0, estimate), source: 'estimate' as const };
-      return { sessions: srv.sessions.size, streams, received: received.octets, wire: wire.total, stats, buffered };
+      return { sessions: srv.sessions.size, streams, received: received.octets, wire: wire.total, stats, buffered, ...(slowPeak !== undefined ? { slowPeakBuffered: slowPeak } : {}) };
     },
     close: () => srv.close(1000),
   };

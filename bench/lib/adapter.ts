@@ -67,6 +67,8 @@ export interface ServerCounts {
    * minus the octets the sinks counted).
    */
   buffered?: { octets: number; source: 'flow' | 'estimate' };
+  /** beepstream with a flow snapshot: the largest `channel.flow.peakBuffered` of the open `slow` sink channels. */
+  slowPeakBuffered?: number;
 }
 
 /** Server side of an implementation, listening on 127.0.0.1. */
