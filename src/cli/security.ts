@@ -7,8 +7,8 @@
 import { Buffer } from 'node:buffer';
 import type { ChannelProfile } from '../channels/types.js';
 import type { Session } from '../channels/session.js';
-import { tlsProfile, startTls, type TlsClientOptions } from '../profiles/tls.js';
-import { saslProfiles, authenticate } from '../profiles/sasl-beep.js';
+import { tlsProfile, startTls, TLS_URI, type TlsClientOptions } from '../profiles/tls.js';
+import { saslProfiles, authenticate, saslUri, SASL_URI_PREFIX } from '../profiles/sasl-beep.js';
 import {
   AuthFailureLimiter,
   anonymousClient,
@@ -27,7 +27,7 @@ import {
   type SaslServerMechanismFactory,
 } from '../profiles/sasl/index.js';
 import { UsageError } from './address.js';
-import { parseHexKey, readOptionFile, readPskFile, readSecret } from './secrets.js';
+import { parseHexKey, readPemFile, readPskFile, readSecret } from './secrets.js';
 
 /** Security options of `listen`. */
 export interface ListenSecurityOptions {
@@ -55,8 +55,8 @@ export async function listenerTuning(o: ListenSecurityOptions): Promise<{ profil
   if (tlsOn) {
     profiles.push(
       tlsProfile({
-        ...(o.tlsCert !== undefined ? { cert: readOptionFile('--tls-cert', o.tlsCert), key: readOptionFile('--tls-key', o.tlsKey as string) } : {}),
-        ...(o.tlsCa !== undefined ? { ca: readOptionFile('--tls-ca', o.tlsCa), clientCertOptional: true } : {}),
+        ...(o.tlsCert !== undefined ? { cert: readPemFile('--tls-cert', o.tlsCert, 'certificate'), key: readPemFile('--tls-key', o.tlsKey as string, 'key') } : {}),
+        ...(o.tlsCa !== undefined ? { ca: readPemFile('--tls-ca', o.tlsCa, 'certificate'), clientCertOptional: true } : {}),
         ...(psk ? { psk: (id: string) => psk.get(id) ?? null } : {}),
       }),
     );
@@ -113,8 +113,8 @@ export function clientTuning(o: ConnectSecurityOptions): (session: Session, out:
   let tlsOptions: TlsClientOptions | null = null;
   if (wantTls) {
     tlsOptions = {
-      ...(o.tlsCa !== undefined ? { ca: readOptionFile('--tls-ca', o.tlsCa) } : {}),
-      ...(o.tlsCert !== undefined ? { cert: readOptionFile('--tls-cert', o.tlsCert), key: readOptionFile('--tls-key', o.tlsKey as string) } : {}),
+      ...(o.tlsCa !== undefined ? { ca: readPemFile('--tls-ca', o.tlsCa, 'certificate') } : {}),
+      ...(o.tlsCert !== undefined ? { cert: readPemFile('--tls-cert', o.tlsCert, 'certificate'), key: readPemFile('--tls-key', o.tlsKey as string, 'key') } : {}),
       ...(o.serverName !== undefined ? { serverName: o.serverName } : {}),
       ...(o.pskIdentity !== undefined ? { psk: { identity: o.pskIdentity, key: parseHexKey('--psk-key', readSecret('--psk-key', o.pskKey as string)) } } : {}),
     };
@@ -152,6 +152,7 @@ export function clientTuning(o: ConnectSecurityOptions): (session: Session, out:
   }
   return async (session, out) => {
     if (tlsOptions) {
+      requireOffered(session, TLS_URI, 'TLS');
       await startTls(session, tlsOptions);
       const s = session.core.security;
       out(`tls: ${s.protocol ?? '?'} ${s.cipher ?? '?'}${s.pskIdentity ? ` psk ${s.pskIdentity}` : ''}`);
@@ -159,10 +160,23 @@ export function clientTuning(o: ConnectSecurityOptions): (session: Session, out:
       for (const p of session.peerProfiles) out(`  profile ${p}`);
     }
     if (mech) {
+      requireOffered(session, saslUri(mech.name), `SASL ${mech.name}`);
       await authenticate(session, mech);
       out(`authenticated with ${mech.name}${o.user && mech.name !== 'ANONYMOUS' ? ` as ${o.user}` : ''}`);
     }
   };
+}
+
+/**
+ * Fail clearly when the listener's greeting does not offer a tuning profile
+ * we are about to start (the start would only say `550 all requested
+ * profiles are unsupported`).
+ */
+export function requireOffered(session: Session, uri: string, what: string): void {
+  if (session.peerProfiles.includes(uri)) return;
+  const sasl = session.peerProfiles.filter((p) => p.startsWith(SASL_URI_PREFIX)).map((p) => p.slice(SASL_URI_PREFIX.length));
+  const offered = what.startsWith('SASL') ? (sasl.length ? ` (it offers SASL ${sasl.join(', ')})` : ' (it offers no SASL mechanism)') : '';
+  throw new UsageError(`the listener does not offer ${what}: its greeting lists no ${uri}${offered}`);
 }
 
 /** Read a password for `users add`: from a secret spec, or from standard input. */

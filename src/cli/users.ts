@@ -18,7 +18,8 @@ async function load(file: string, mustExist: boolean): Promise<Map<string, Scram
   try {
     return await loadUsersFile(file);
   } catch (err) {
-    throw new UsageError(`users file ${JSON.stringify(file)}: ${(err as Error).message}`);
+    // The library's message already names the file ("users file PATH: …").
+    throw new UsageError((err as Error).message);
   }
 }
 
