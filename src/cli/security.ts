@@ -179,12 +179,52 @@ export function requireOffered(session: Session, uri: string, what: string): voi
   throw new UsageError(`the listener does not offer ${what}: its greeting lists no ${uri}${offered}`);
 }
 
-/** Read a password for `users add`: from a secret spec, or from standard input. */
-export async function readPasswordInput(spec: string | undefined): Promise<string> {
+/**
+ * Read a password for `users add`: from a secret spec; on a terminal, after a
+ * prompt on standard error, twice, without echo; else all of standard input
+ * (one trailing newline dropped), with nothing printed.
+ */
+export async function readPasswordInput(spec: string | undefined, prompt = 'password: '): Promise<string> {
   if (spec !== undefined) return readSecret('--password', spec);
+  if (process.stdin.isTTY) {
+    const pw = await readHidden(prompt);
+    if (pw === '') throw new UsageError('empty password');
+    const again = await readHidden('again: ');
+    if (again !== pw) throw new UsageError('the passwords differ');
+    return pw;
+  }
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   const pw = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
   if (pw === '') throw new UsageError('no password on standard input (or give --password env:NAME / file:PATH)');
   return pw;
+}
+
+/** Read one line from the terminal with echo off (raw mode), after `prompt` on standard error. */
+function readHidden(prompt: string): Promise<string> {
+  const stdin = process.stdin;
+  process.stderr.write(prompt);
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const done = (err: Error | null): void => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(text);
+    };
+    const onData = (d: Buffer): void => {
+      for (const ch of d.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return done(null);
+        if (ch === '\u0003') return done(new UsageError('interrupted'));
+        if (ch === '\u0004') return done(text === '' ? new UsageError('no password given') : null);
+        if (ch === '\u007f' || ch === '\b') text = [...text].slice(0, -1).join('');
+        else if (ch >= ' ') text += ch;
+      }
+    };
+    stdin.setRawMode(true);
+    stdin.resume();
+    stdin.on('data', onData);
+  });
 }

@@ -34,7 +34,7 @@ export async function runUsersAdd(file: string, user: string, opts: { iterations
     throw new UsageError(`invalid user name ${JSON.stringify(user)}`);
   }
   const users = await load(file, false);
-  const password = await readPasswordInput(opts.password);
+  const password = await readPasswordInput(opts.password, `password for ${name}: `);
   users.set(name, await createUserEntry(password, iterations));
   await saveUsersFile(file, users);
   process.stdout.write(`${users.size === 1 ? 'created' : 'updated'} ${file}: user ${name} (SCRAM-SHA-256, ${iterations} iterations)\n`);
