@@ -63,6 +63,7 @@ export function buildProgram(): Command {
     .action(async (_opts: ListenOptions, cmd: Command) => {
       const cfg = resolveConfig(cmd, {
         envPrefix: 'BEEPSTREAM_LISTEN_',
+        pathKeys: new Set(['tlsCert', 'tlsKey', 'tlsCa', 'tlsPskFile', 'saslUsers', 'jwks']),
         validate: {
           port: (v) => parsePort(v, 0),
           maxChannels: (v) => parsePositiveInt('--max-channels', v, 2147483647),
