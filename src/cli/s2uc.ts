@@ -379,14 +379,22 @@ export function addClientCommands(program: Command): void {
         return resp;
       });
       emit('producer', { tag, listeners: prod.listeners }, `producer side listeners ${prod.listeners.join(',')}`);
-      const cons = await withClient(c, 'consServer', async (client) => {
-        emit('requested', { tag, role: 'CONS', server: str(c, 'consServer'), numConn: size.numConn }, undefined);
-        const [resp] = await Promise.all([
-          client.request({ uid, role: 'CONS', keep: true, ...size }),
-          client.update({ uid, role: 'CONS', remoteListeners: prod.listeners }),
-        ]);
-        return resp;
-      });
+      let cons;
+      try {
+        cons = await withClient(c, 'consServer', async (client) => {
+          emit('requested', { tag, role: 'CONS', server: str(c, 'consServer'), numConn: size.numConn }, undefined);
+          const [resp] = await Promise.all([
+            client.request({ uid, role: 'CONS', keep: true, ...size }),
+            client.update({ uid, role: 'CONS', remoteListeners: prod.listeners }),
+          ]);
+          return resp;
+        });
+      } catch (err) {
+        // Half a session is no use: release the producer side (best effort), then report.
+        await withClient(c, 'prodServer', (client) => client.release(uid)).catch(() => undefined);
+        emit('released', { tag, role: 'PROD', reason: 'the consumer side failed' }, `producer side released: the consumer side failed`);
+        throw err;
+      }
       emit('listeners', { tag, listeners: cons.listeners }, `listeners ${cons.listeners.join(',')}`);
     }),
   );
