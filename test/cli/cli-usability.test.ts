@@ -5,7 +5,7 @@
  * temporary keys, and the level of a peer going away — real processes.
  */
 import test from 'ava';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -52,7 +52,9 @@ test('connect with neither --message nor --file says so and exits 2 without conn
   t.regex(r.stderr, /^beepstream: nothing to send: give --message TEXT, --file PATH, or --file - /);
 });
 
-test('users add on a terminal prompts on the terminal and does not echo the password', async (t) => {
+// util-linux `script` provides the pseudo-terminal; without it the test is skipped (and says so).
+const hasScript = spawnSync('script', ['--version'], { stdio: 'ignore' }).error === undefined;
+(hasScript ? test : test.skip)('users add on a terminal prompts on the terminal and does not echo the password (needs util-linux script)', async (t) => {
   const file = join(dir, 'tty-users.json');
   const password = 'tty secret ' + randomBytes(4).toString('hex');
   // util-linux `script` gives the command a pseudo-terminal; the answers are typed after each prompt.
