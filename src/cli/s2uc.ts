@@ -43,7 +43,7 @@ export function parseNumConn(name: string, text: string): number {
 /** Every key a client command takes (a shared config file may hold them all). */
 const CLIENT_KEYS = new Set([
   'server', 'tlsCa', 'serverName', 'user', 'password', 'token', 'json',
-  'uid', 'uidFile', 'printUid', 'numConn', 'rate', 'remote', 'role', 'prodListener', 'prodServer', 'consServer',
+  'uid', 'uidFile', 'printUid', 'numConn', 'connections', 'rate', 'remote', 'role', 'prodListener', 'prodServer', 'consServer',
 ]);
 const PATH_KEYS = new Set(['tlsCa', 'uidFile']);
 
@@ -60,7 +60,7 @@ function clientConfig(cmd: Command): ClientConfig {
     envPrefix: CLIENT_ENV_PREFIX,
     sharedKeys: CLIENT_KEYS,
     pathKeys: PATH_KEYS,
-    validate: { numConn: (v) => parseNumConn('--num-conn', v), rate: (v) => parsePositiveInt('--rate', v) },
+    validate: { numConn: (v) => parseNumConn('--num-conn', v), connections: (v) => parseNumConn('--connections', v), rate: (v) => parsePositiveInt('--rate', v) },
   });
   return { v: cfg.values as Values, cfg };
 }
@@ -162,6 +162,17 @@ function sizing(c: ClientConfig): { numConn: number; rate?: number } {
   return rate === undefined ? { numConn } : { numConn, rate: parsePositiveInt(c.cfg.nameOf('rate'), rate) };
 }
 
+/** `--connections K` (consumer side: stripe the data path over K TCP connections), at most num_conn. */
+function striping(c: ClientConfig, numConn: number): { connections?: number } {
+  const k = str(c, 'connections');
+  if (k === undefined) return {};
+  const connections = parseNumConn(c.cfg.nameOf('connections'), k);
+  if (connections > numConn) throw new UsageError(`${c.cfg.nameOf('connections')} ${connections} exceeds --num-conn ${numConn}: each TCP connection carries at least one stream`);
+  return { connections };
+}
+
+const CONNECTIONS_HELP = 'consumer side: stripe the data path over K TCP connections to the producer side (1 to --num-conn; default 1)';
+
 function print(json: boolean, doc: Record<string, unknown>, lines: string[]): void {
   process.stdout.write(json ? JSON.stringify(doc) + '\n' : lines.map((l) => l + '\n').join(''));
 }
@@ -253,6 +264,7 @@ export function addClientCommands(program: Command): void {
       .description('consumer side: REQUEST (role CONS) and UPDATETARGETS with the producer side listeners; print the local listeners the consumer application connects to')
       .option('--remote <listeners...>', 'the producer side listeners, HOST:PORT (comma-separated or repeated)')
       .option('--num-conn <n>', `parallel connections (1-${MAX_NUM_CONN}; the S2CS may allow fewer)`, '1')
+      .option('--connections <k>', CONNECTIONS_HELP)
       .option('--rate <octets-per-second>', 'rate limit'),
   ).action((_o: unknown, cmd: Command) =>
     runClient(async () => {
@@ -261,10 +273,11 @@ export function addClientCommands(program: Command): void {
       const remote = c.v.remote;
       if (remote === undefined || typeof remote === 'boolean') throw new UsageError('--remote is required: the producer side listeners');
       const remoteListeners = listeners(remote);
-      const size = sizing(c);
+      const size = { ...sizing(c) };
+      const k = striping(c, size.numConn);
       checkAuth(c);
       const r = await withClient(c, 'server', async (client) => {
-        const [resp] = await Promise.all([client.request({ uid, role: 'CONS', keep: true, ...size }), client.update({ uid, role: 'CONS', remoteListeners })]);
+        const [resp] = await Promise.all([client.request({ uid, role: 'CONS', keep: true, ...size, ...k }), client.update({ uid, role: 'CONS', remoteListeners })]);
         return resp;
       });
       print(c.v.json === true, { listeners: r.listeners }, [`listeners ${r.listeners.join(',')}`]);
@@ -275,12 +288,14 @@ export function addClientCommands(program: Command): void {
       .description('send a REQUEST')
       .option('--role <PROD|CONS>', 'role (required)')
       .option('--num-conn <n>', `parallel connections (1-${MAX_NUM_CONN}; the S2CS may allow fewer)`, '1')
+      .option('--connections <k>', CONNECTIONS_HELP)
       .option('--rate <octets-per-second>', 'rate limit'),
   ).action((_o: unknown, cmd: Command) =>
     runClient(async () => {
       const c = clientConfig(cmd);
       const uid = readUid(c, true) as string;
-      const req = { uid, role: role(str(c, 'role', '--role is required: PROD or CONS') as string), keep: true, ...sizing(c) };
+      const size = sizing(c);
+      const req = { uid, role: role(str(c, 'role', '--role is required: PROD or CONS') as string), keep: true, ...size, ...striping(c, size.numConn) };
       checkAuth(c);
       const r = await withClient(c, 'server', (client) => client.request(req));
       print(c.v.json === true, { listeners: r.listeners }, [`listeners ${r.listeners.join(',')}`]);
@@ -355,6 +370,7 @@ export function addClientCommands(program: Command): void {
       .option('--cons-server <host:port>', 'the consumer facility S2CS (required)')
       .option('--prod-listener <host:port...>', 'producer application endpoint(s) (required)')
       .option('--num-conn <n>', `parallel connections K (1-${MAX_NUM_CONN}; the S2CSs may allow fewer)`, '1')
+      .option('--connections <k>', CONNECTIONS_HELP)
       .option('--rate <octets-per-second>', 'rate limit')
       .option('--uid-file <file>', 'write the new uid to this file (mode 0600): STATUS and RELEASE need it')
       .option('--print-uid', 'print the new uid (a secret: the data-plane key derives from it)'),
@@ -365,6 +381,7 @@ export function addClientCommands(program: Command): void {
       const emit = emitter(json);
       const given = readUid(c, false);
       const size = sizing(c);
+      const stripes = striping(c, size.numConn);
       const pl = c.v.prodListener;
       if (pl === undefined || typeof pl === 'boolean') throw new UsageError('--prod-listener is required: where the producer application listens');
       const prodListeners = listeners(pl);
@@ -384,7 +401,7 @@ export function addClientCommands(program: Command): void {
         cons = await withClient(c, 'consServer', async (client) => {
           emit('requested', { tag, role: 'CONS', server: str(c, 'consServer'), numConn: size.numConn }, undefined);
           const [resp] = await Promise.all([
-            client.request({ uid, role: 'CONS', keep: true, ...size }),
+            client.request({ uid, role: 'CONS', keep: true, ...size, ...stripes }),
             client.update({ uid, role: 'CONS', remoteListeners: prod.listeners }),
           ]);
           return resp;

@@ -235,3 +235,44 @@ test.serial('a producer application that refuses connections is logged with endp
     t.is(await stop(cons.child), 0);
   }
 });
+
+test.serial('session --connections K stripes the consumer side data path over K TCP connections', async (t) => {
+  t.timeout(120_000);
+  const bad = await cli(['session', '--prod-server', '127.0.0.1:1', '--cons-server', '127.0.0.1:1', ...AUTH, '--prod-listener', '127.0.0.1:9', '--num-conn', '2', '--connections', '3', '--print-uid']);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /--connections 3 exceeds --num-conn 2/);
+  const prod = await startS2cs();
+  const cons = await startS2cs();
+  const app = net.createServer({ allowHalfOpen: true }, (c) => {
+    c.on('data', (d) => c.write(d));
+    c.on('end', () => c.end());
+  });
+  await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+  const appPort = (app.address() as net.AddressInfo).port;
+  const uidFile = join(dir, 'striped-uid.txt');
+  try {
+    const r = await cli(['session', '--prod-server', prod.address, '--cons-server', cons.address, ...AUTH, '--prod-listener', `127.0.0.1:${appPort}`, '--num-conn', '4', '--connections', '2', '--uid-file', uidFile]);
+    t.is(r.code, 0, r.stderr);
+    const listeners = /^listeners (\S+)$/m.exec(r.stdout)?.[1]?.split(',') ?? [];
+    t.is(listeners.length, 4);
+    // Four application connections through the tunnel, each echoed intact.
+    const echoed = await Promise.all(listeners.map((l, i) => new Promise<string>((resolve, reject) => {
+      const [host, port] = l.split(':') as [string, string];
+      const sock = net.connect({ host, port: Number(port), allowHalfOpen: true });
+      let got = '';
+      sock.on('data', (d) => (got += d.toString()));
+      sock.on('error', reject);
+      sock.on('close', () => resolve(got));
+      sock.end(`stream ${i}`);
+    })));
+    t.deepEqual(echoed, ['stream 0', 'stream 1', 'stream 2', 'stream 3']);
+    // The consumer-side S2CS opened exactly K = 2 data sessions (it initiates only data sessions).
+    const dataSessions = records(cons).filter((x) => x.event === 'session.open' && x.role === 'initiator');
+    t.is(dataSessions.length, 2);
+    for (const s of [prod, cons]) await cli(['s2uc', 'release', '--server', s.address, ...AUTH, '--uid', `file:${uidFile}`]);
+  } finally {
+    app.close();
+    t.is(await stop(prod.child), 0);
+    t.is(await stop(cons.child), 0);
+  }
+});

@@ -60,6 +60,12 @@ export interface RequestMessage {
   rate?: number;
   /** Keep the session when the requesting BEEP session closes (default false). */
   keep?: boolean;
+  /**
+   * CONS: stripe the data path over this many TCP (BEEP) connections to the
+   * producer side (a beepstream extension, like `keep`; default 1, at most
+   * `num_conn` are used). Ignored for PROD: the receiver takes what comes.
+   */
+  connections?: number;
 }
 
 /** HELLO (application controller → S2CS). */
@@ -219,7 +225,8 @@ export function buildMessage(m: ControlPlaneMessage): string {
   switch (m.type) {
     case 'request':
       return element('request', checkUid(m.uid) + checkRole(m.role) + checkInt('num_conn', m.numConn, 1, 65535)
-        + (m.rate === undefined ? '' : checkInt('rate', m.rate, 1, Number.MAX_SAFE_INTEGER)) + (m.keep ? attr('keep', 'true') : ''), '');
+        + (m.rate === undefined ? '' : checkInt('rate', m.rate, 1, Number.MAX_SAFE_INTEGER)) + (m.keep ? attr('keep', 'true') : '')
+        + (m.connections === undefined ? '' : checkInt('connections', m.connections, 1, 65535)), '');
     case 'hello':
       return element('hello', checkUid(m.uid) + checkRole(m.role), endpoints('prod_listener', m.prodListeners));
     case 'updatetargets':
@@ -392,6 +399,8 @@ export function parseMessage(input: string | Uint8Array, limits?: XmlLimits): Co
       // Liberal: proto3 sends an unset rate as 0; it means "no limit".
       if (rate !== undefined && rate > 0) out.rate = rate;
       if (parseBool(el, 'keep')) out.keep = true;
+      const k = intField(el, 'connections', 1, 65535, true);
+      if (k !== undefined) out.connections = k;
       return out;
     }
     case 'hello':

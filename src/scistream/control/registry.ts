@@ -151,6 +151,9 @@ export class SessionRegistry {
       throw err('NO_RESOURCE', 'requested rate unavailable', { details: `at most ${this.o.maxRate} octets per second` });
     }
     if (m.keep && !this.o.allowKeep) throw err('NOT_IMPLEMENTED', 'keep is not enabled on this server');
+    if (m.connections !== undefined && m.connections > this.o.maxConnPerSession) {
+      throw err('NO_RESOURCE', 'too many data connections requested', { details: `at most ${this.o.maxConnPerSession} connections per session` });
+    }
     if ((this.owned.get(id) ?? 0) >= this.o.maxSessionsPerIdentity) {
       throw err('RATE_LIMIT', 'session quota exceeded', { details: `at most ${this.o.maxSessionsPerIdentity} sessions per identity`, retryAfter: this.o.retryAfter });
     }
@@ -444,7 +447,7 @@ export class SessionRegistry {
       try {
         path = req.role === 'PROD'
           ? await ds.openInbound({ uid: e.uid, targets: [...ready.listeners], numConn: req.numConn, ...rate })
-          : await ds.openOutbound({ uid: e.uid, remotes: [...ready.listeners], numConn: req.numConn, ...rate });
+          : await ds.openOutbound({ uid: e.uid, remotes: [...ready.listeners], numConn: req.numConn, ...rate, ...(req.connections === undefined ? {} : { connections: req.connections }) });
       } catch (cause) {
         if (e.state !== 'setup') return;
         const reason = classifyDataError(cause, this.o.retryAfter);
