@@ -77,7 +77,7 @@ export function buildProgram(): Command {
         process.stdout.write(formatConfig(cfg, print));
         return;
       }
-      await runListen(cfg.values as unknown as ListenOptions);
+      await runListen({ ...(cfg.values as unknown as ListenOptions), nameOf: cfg.nameOf });
     });
 
   program

@@ -41,22 +41,25 @@ export interface ListenSecurityOptions {
   jwks?: string;
   issuer?: string;
   audience?: string;
+  /** How each option was given, for messages (a flag, a variable or a config key; default the flag). */
+  nameOf?: (attr: string) => string;
 }
 
 /** The tuning profiles a listener serves, from its options (validated). */
 export async function listenerTuning(o: ListenSecurityOptions): Promise<{ profiles: ChannelProfile[]; requireTls: boolean; summary: string[] }> {
   const profiles: ChannelProfile[] = [];
   const summary: string[] = [];
+  const n = o.nameOf ?? ((attr: string): string => `--${attr.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`);
   if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   if (o.tlsCa !== undefined && o.tlsCert === undefined) throw new UsageError('--tls-ca needs --tls-cert and --tls-key');
-  const psk = o.tlsPskFile === undefined ? undefined : readPskFile('--tls-psk-file', o.tlsPskFile);
+  const psk = o.tlsPskFile === undefined ? undefined : readPskFile(n('tlsPskFile'), o.tlsPskFile);
   const tlsOn = o.tlsCert !== undefined || psk !== undefined;
   if (o.requireTls && !tlsOn) throw new UsageError('--require-tls needs --tls-cert/--tls-key or --tls-psk-file');
   if (tlsOn) {
     profiles.push(
       tlsProfile({
-        ...(o.tlsCert !== undefined ? { cert: readPemFile('--tls-cert', o.tlsCert, 'certificate'), key: readPemFile('--tls-key', o.tlsKey as string, 'key') } : {}),
-        ...(o.tlsCa !== undefined ? { ca: readPemFile('--tls-ca', o.tlsCa, 'certificate'), clientCertOptional: true } : {}),
+        ...(o.tlsCert !== undefined ? { cert: readPemFile(n('tlsCert'), o.tlsCert, 'certificate'), key: readPemFile(n('tlsKey'), o.tlsKey as string, 'key') } : {}),
+        ...(o.tlsCa !== undefined ? { ca: readPemFile(n('tlsCa'), o.tlsCa, 'certificate'), clientCertOptional: true } : {}),
         ...(psk ? { psk: (id: string) => psk.get(id) ?? null } : {}),
       }),
     );
@@ -68,7 +71,7 @@ export async function listenerTuning(o: ListenSecurityOptions): Promise<{ profil
     try {
       store = await loadUsersFile(o.saslUsers);
     } catch (err) {
-      throw new UsageError(`--sasl-users: ${(err as Error).message}`);
+      throw new UsageError(`${n('saslUsers')}: ${(err as Error).message}`);
     }
     mechanisms.push(scramSha256Server({ store }), plainServer({ store }));
   }

@@ -132,6 +132,12 @@ test('a garbage certificate or key is refused naming the flag (or config key) an
   t.is(s.code, 2);
   t.true(s.stderr.includes(`key "tlsKey" in --config ${JSON.stringify(cfg)} ${JSON.stringify(garbage)}: not a PEM private key`), s.stderr);
   t.notRegex(s.stderr, /--tls-key/);
+  // listen names the key too, and resolves the relative path against the file.
+  const lcfg = join(dir, 'listen-garbage.yaml');
+  writeFileSync(lcfg, 'tlsCert: garbage.pem\ntlsKey: garbage.pem\n');
+  const lr = await run(['listen', '--config', lcfg, '--port', '0']);
+  t.is(lr.code, 2);
+  t.true(lr.stderr.includes(`key "tlsCert" in --config ${JSON.stringify(lcfg)} ${JSON.stringify(garbage)}: not a PEM certificate`), lr.stderr);
 });
 
 test('relative paths in a --config file resolve against the file, not the working directory', async (t) => {
