@@ -289,7 +289,7 @@ export class ChannelFlow {
 
   /**
    * The sender ran out of window while the reader keeps up: grow to
-   * 2 × size × RTT ÷ (the latest RTT sample). A sample near the path's RTT
+   * 2 × size × RTT ÷ (the latest RTT sample), at most 4×. A sample near the path's RTT
    * means nothing is queued — the window alone held the sender back — and
    * doubles the window (slow start, one doubling per round trip); a sample of
    * twice the path's RTT means a window's worth already waits in queues, and
@@ -302,7 +302,9 @@ export class ChannelFlow {
     if (rtt.count === 0 || before > w.size / 4) return;
     const size = w.size;
     const m = rtt.sizing;
-    const target = (2 * size * m) / Math.max(rtt.last, m);
+    // Below the sizing RTT (the 10 ms floor on a fast path) the sample says
+    // the window turns over faster than it is sized for: grow by up to 4×.
+    const target = Math.min(4 * size, (2 * size * m) / Math.max(rtt.last, m / 8));
     if (target > size && this.session.resize(this, target) > size) this.grown();
   }
 
