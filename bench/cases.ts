@@ -369,10 +369,12 @@ async function driveControl(ctx: DriverContext): Promise<Metrics> {
 
 /**
  * A bulk channel alone, then the same upload beside a channel whose reader
- * consumes 1 MB/s (`slow` sink), on one session. Reports the bulk channel's
- * MB/s in both phases (and their ratio) and the most octets the receiver
- * held unread meanwhile (essentially the slow channel's: the bulk sink reads
- * at once), with the receiver's RSS growth.
+ * consumes 1 MB/s (`slow` sink), then alone again once the slow upload has
+ * ended, all on one session. Reports the bulk channel's MB/s beside the slow
+ * reader against the mean of the two alone phases (so drift over the case —
+ * JIT, heap growth, other load — does not count as interference), and the
+ * most octets the receiver held unread meanwhile (the slow channel's own
+ * peak when the library keeps one), with the receiver's RSS growth.
  */
 async function driveSlowReader(ctx: DriverContext): Promise<Metrics> {
   const bytes = ctx.params.bytes ?? 512 * MiB;
@@ -386,21 +388,29 @@ async function driveSlowReader(ctx: DriverContext): Promise<Metrics> {
     return { mbps: sent / MB / ((now() - t0) / 1000), capped };
   };
   await upload(); // warm-up: JIT, and the window grown as far as the policy grows it
-  const alone = await upload();
+  const before = await upload();
   const slow = await conn.open('slow');
   let stopSlow = false;
-  // Never awaited to the end: the slow reader would take seconds per MB still buffered.
-  void slow.bulk(2 ** 50, BULK_BUF, () => stopSlow).catch(() => undefined);
+  const slowDone = slow.bulk(2 ** 50, BULK_BUF, () => stopSlow).then(
+    () => true,
+    () => false,
+  );
   await sleep(500); // the slow channel's window fills (all of it: the reader is slow)
   await ctx.server('mark', { gc: true });
   const beside = await upload();
   const rep = await ctx.server('report');
+  // End the slow upload: its reader drains what it holds at 1 MB/s (bounded wait), then bulk alone again.
   stopSlow = true;
+  const slowEnded = await Promise.race([slowDone, sleep(10_000).then(() => false)]);
+  const after = slowEnded ? await upload() : undefined;
   conn.destroy();
+  const alone = after ? (before.mbps + after.mbps) / 2 : before.mbps;
   return {
-    bulkAloneMBps: alone.mbps,
+    bulkAloneMBps: alone,
+    bulkAloneBeforeMBps: before.mbps,
+    ...(after ? { bulkAloneAfterMBps: after.mbps } : {}),
     bulkMBps: beside.mbps,
-    bulkRatio: beside.mbps / alone.mbps,
+    bulkRatio: beside.mbps / alone,
     // The slow channel's own peak when the library keeps one (channel.flow.peakBuffered); else the
     // receiver's sampled peak of octets held unread (the bulk sink reads at once).
     ...(rep.slowPeakBuffered !== undefined
@@ -410,7 +420,7 @@ async function driveSlowReader(ctx: DriverContext): Promise<Metrics> {
         : {}),
     ...(rep.peakBuffered !== undefined ? { receiverPeakUnreadKiB: rep.peakBuffered / 1024 } : {}),
     serverPeakRssMiB: (rep.peakRss ?? 0) / MiB,
-    capped: Math.max(alone.capped, beside.capped),
+    capped: Math.max(before.capped, beside.capped, after?.capped ?? 0),
   };
 }
 

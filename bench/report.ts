@@ -153,7 +153,7 @@ const SPECS: Spec[] = [
   { caseId: 'scale-sessions', metric: 'serverRss', name: 'idle session: RSS, server side', unit: 'B/session', rows: plain(['http2', 'raw-tcp', 'yamux']) },
   { caseId: 'scale-sessions', metric: 'clientRss', name: 'idle session: RSS, client side', unit: 'B/session', rows: plain(['http2', 'raw-tcp', 'yamux']) },
   { caseId: 'slow-reader', metric: 'bulkMBps', name: 'slow reader beside: bulk channel throughput', unit: 'MB/s', rows: alone() },
-  { caseId: 'slow-reader', metric: 'bulkAloneMBps', name: 'slow reader: the same bulk channel alone, same session', unit: 'MB/s', rows: alone() },
+  { caseId: 'slow-reader', metric: 'bulkAloneMBps', name: 'slow reader: the same bulk channel alone (mean of before and after), same session', unit: 'MB/s', rows: alone() },
   {
     caseId: 'slow-reader',
     metric: 'bulkRatio',
