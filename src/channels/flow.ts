@@ -227,6 +227,12 @@ export class ChannelFlow {
   private edgeAt = 0;
   /** When the window was last resized. */
   private resizedAt = -Infinity;
+  /**
+   * When a frame ended at an edge advertised since the last resize (the
+   * sender ran out of this size of window), until the reader shows whether it
+   * keeps up; -1 when none is pending.
+   */
+  private limitedAt = -1;
 
   private epochStart: number;
   private epochBytes = 0;
@@ -246,7 +252,6 @@ export class ChannelFlow {
    */
   onFrame(seqno: number, size: number): void {
     const w = this.window;
-    const before = w.buffered;
     w.receive(size);
     if (w.buffered > this.stats.peakBuffered) this.stats.peakBuffered = w.buffered;
     if (size === 0) return;
@@ -277,7 +282,7 @@ export class ChannelFlow {
     if (i > 0) p.splice(0, i);
     // Ends exactly at an edge advertised since the last resize: the sender ran
     // out of this size of window.
-    if (this.tune && this.advertisedSinceResize(end)) this.windowLimited(before);
+    if (this.tune && this.limitedAt < 0 && this.advertisedSinceResize(end)) this.limitedAt = this.session.now();
   }
 
   private advertisedSinceResize(edge: number): boolean {
@@ -295,11 +300,10 @@ export class ChannelFlow {
    * twice the path's RTT means a window's worth already waits in queues, and
    * the size stays. The fixed point is 2 × rate × RTT.
    */
-  private windowLimited(before: number): void {
+  private windowLimited(): void {
     const w = this.window;
     const rtt = this.session.rtt;
-    // The reader keeps up: little was left unread when this frame arrived.
-    if (rtt.count === 0 || before > w.size / 4) return;
+    if (rtt.count === 0) return;
     const size = w.size;
     const m = rtt.sizing;
     // Below the sizing RTT (the 10 ms floor on a fast path) the sample says
@@ -310,6 +314,7 @@ export class ChannelFlow {
 
   private grown(): void {
     this.resizedAt = this.session.now();
+    this.limitedAt = -1;
     this.stats.grows++;
     this.session.counters.windowGrows++;
   }
@@ -321,6 +326,12 @@ export class ChannelFlow {
     if (!this.tune) return;
     this.epochBytes += n;
     const now = this.session.now();
+    if (this.limitedAt >= 0 && this.window.buffered <= this.window.size / 4) {
+      // The sender ran out of window, and the reader took what it sent within
+      // half a sizing RTT (it keeps up): the window is what limits the channel.
+      if (now - this.limitedAt <= this.session.rtt.sizing / 2) this.windowLimited();
+      this.limitedAt = -1;
+    }
     const rtt = this.session.rtt.sizing;
     const elapsed = now - this.epochStart;
     if (this.session.rtt.count === 0 || elapsed < Math.max(rtt, MIN_EPOCH_MS)) return;

@@ -66,6 +66,8 @@ export class IncomingMessage extends Readable {
   private dumping = false;
   private readyFired = false;
   private pushedEnd = false;
+  /** Octets handed to the stream's own buffer and not yet read by the application (not yet credited). */
+  private unread = 0;
   private readonly hooks: IncomingHooks;
 
   /** @internal */
@@ -148,6 +150,21 @@ export class IncomingMessage extends Readable {
     else this.destroy();
   }
 
+  /**
+   * Readable internals: every read (flowing mode, `read()`, async iteration)
+   * goes through here; octets leaving the stream's buffer reopen the window
+   * only now, so a reader that lets them sit holds its channel's window.
+   */
+  override read(size?: number): Buffer | null {
+    const r = super.read(size) as Buffer | null;
+    if (r !== null && this.unread > 0) {
+      const n = Math.min(r.length, this.unread);
+      this.unread -= n;
+      this.hooks.credit(n);
+    }
+    return r;
+  }
+
   /** Readable internals: hand queued octets to the stream (reopening the window as they are read). */
   override _read(): void {
     this.wantMore = true;
@@ -165,8 +182,12 @@ export class IncomingMessage extends Readable {
     let credited = 0;
     while (this.queue.length > 0 && this.wantMore) {
       const b = this.queue.shift() as Buffer;
-      credited += b.length;
+      const before = this.readableLength;
       this.wantMore = this.push(b);
+      // Emitted to a 'data' listener at once: consumed now. Otherwise it waits
+      // in the stream's buffer and is credited when the application reads it.
+      if (this.readableLength - before >= b.length) this.unread += b.length;
+      else credited += b.length;
     }
     if (credited > 0) this.hooks.credit(credited);
     if (this.queue.length === 0 && this.complete && !this.pushedEnd) {
