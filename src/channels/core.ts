@@ -568,6 +568,13 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     if (ch.active !== null || this.state === 'closed' || ch.state === 'starting') return;
     const im = ch.inQueue[0];
     if (!im || !im.msg.headReady) return;
+    // Issue 17: while replies on the channel wait for the peer's window, the
+    // next MSG waits too (resumed from pull() once they are sent): a peer
+    // that does not read cannot make the profile build reply after reply.
+    if (ch.number !== 0 && ch.outQueue.length > 0 && this.owedOf(ch) > 0) {
+      this.recheckCredit(ch);
+      return;
+    }
     ch.inQueue.shift();
     ch.active = im;
     const responder = new Responder({
@@ -787,7 +794,12 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     let bytes = 0;
     const after: (() => void)[] = [];
     // Issue 17: charge what each channel owes first, so every credit below sees the session's budget.
-    for (const ch of this.seqPending) if (ch.state !== 'closed') ch.flowState.setOwed(this.owedOf(ch));
+    for (const ch of this.seqPending) {
+      if (ch.state === 'closed') continue;
+      ch.flowState.setOwed(this.owedOf(ch));
+      // Nothing owed (any more): hand the profile its next MSG, if one waits (see dispatch).
+      if (ch.flowState.owed === 0 && ch.active === null && ch.inQueue.length > 0) after.push(() => this.dispatch(ch));
+    }
     for (const ch of this.seqPending) {
       const u = ch.state === 'closed' ? null : ch.flowState.takeUpdate(false, ch.flowState.owed);
       if (u) {
