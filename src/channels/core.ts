@@ -21,7 +21,7 @@ import { IncomingMessage, type OutboundMessage, type BodyInit } from './message.
 import { Responder } from './responder.js';
 import { handleMgmtMessage, requestMgmt } from './management.js';
 import { MESSAGE_COST, SessionFlow, type MemoryPool } from './flow.js';
-import { INITIAL_WINDOW } from './window.js';
+import { INITIAL_WINDOW, seqDiff } from './window.js';
 import { resolveLimits, type ChannelProfile, type ResolvedLimits, type Role, type SessionLimits, type CloseDecision, type SessionIdentity, type TransportSecurity } from './types.js';
 import type { Greeting } from './mgmt.js';
 import { diagnostics, newSessionStats, nextSessionId, previewOf, publishLimit, PREVIEW_OCTETS, type ChannelEvent, type FrameEvent, type SessionStats } from './diagnostics.js';
@@ -504,9 +504,11 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
         this.protocol(`SEQ on channel ${f.channel} acknowledges octet ${f.ackno}, beyond what was sent`);
       }
       // Issue 17 (CVE-2019-9512/9515, ping and settings floods): a SEQ that
-      // moves no edge changes nothing (RFC 3081 §3.1.4 has SEQs sent when the
-      // window opens); a flood of them ends the session.
-      if (ch.send.edge === edge) this.checkProgress('SEQ that moves no window edge', 'frame');
+      // does not move the edge right changes nothing we may send (RFC 3081
+      // §3.1.4 has SEQs sent as the window opens, and a receiver "SHOULD NOT
+      // shrink the window", RFC 1122 §4.2.2.16); a flood of them ends the session.
+      const moved = seqDiff(ch.send.edge, edge);
+      if (moved === 0 || moved >= 0x80000000) this.checkProgress('SEQ that does not move the window edge right', 'frame');
       this.markReady(ch);
       return;
     }

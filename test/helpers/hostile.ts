@@ -32,6 +32,10 @@ export class Attacker {
   private waiters: (() => void)[] = [];
   /** SEQ channel 0 as its replies arrive (needed to read start replies). */
   autoSeq0 = true;
+  /** SEQ every other channel as its data arrives, like a reader that keeps up (default off: attackers do not read). */
+  autoSeqAll = false;
+  /** Smallest payload of a non-final data frame received on a channel other than 0 (Infinity: none). */
+  minIntermediate = Infinity;
 
   private constructor(socket: net.Socket) {
     this.socket = socket;
@@ -102,6 +106,8 @@ export class Attacker {
       this.received.set(ch, got);
       if (ch === 0 && p[3] === '.' && Number(p[2]) > 0 && (p[0] === 'RPY' || p[0] === 'ERR')) this.ch0.set(Number(p[2]), p[0]);
       if (ch === 0 && this.autoSeq0 && size > 0) this.socket.write(`SEQ 0 ${got >>> 0} 4096\r\n`);
+      if (ch !== 0 && this.autoSeqAll && size > 0 && !this.closed) this.socket.write(`SEQ ${ch} ${got >>> 0} 65536\r\n`);
+      if (ch !== 0 && p[3] === '*' && size < this.minIntermediate) this.minIntermediate = size;
       void payload;
     }
     this.wake();
@@ -276,3 +282,60 @@ export function sleep(ms: number): Promise<void> {
 }
 
 export const MiB = 1024 * 1024;
+
+/** What an attack did to the listener. */
+export interface AttackReport {
+  /** Peak RSS growth over the baseline (octets). */
+  rssGrowth: number;
+  /** Listener CPU over the attack, in cores (1 = one core busy). */
+  cpuShare: number;
+  /** Log lines written per attacking session. */
+  linesPerSession: number[];
+  /** The probe session from 127.0.0.2 was served during the attack. */
+  served: boolean;
+  /** Whether each attacking session had been ended by the listener. */
+  ended: boolean[];
+  /** Wall time of the attack (ms). */
+  ms: number;
+}
+
+/**
+ * Run `attack` from `sessions` attacking sessions against a fresh `beepstream
+ * listen` for at most `ms`, probing from 127.0.0.2 halfway; measure the
+ * listener's RSS (sampled), CPU (from /proc) and log lines per session.
+ */
+export async function runAttack(
+  t: { log(...a: unknown[]): void; teardown(f: () => unknown): void },
+  options: { sessions?: number; ms: number; setup?: (a: Attacker) => Promise<void>; attack: (a: Attacker, until: number) => Promise<void> },
+): Promise<AttackReport> {
+  const l = await Listener.start();
+  t.teardown(() => l.stop());
+  await sleep(300);
+  const attackers = await Promise.all(Array.from({ length: options.sessions ?? 1 }, () => Attacker.open(l.port)));
+  for (const a of attackers) await options.setup?.(a);
+  const rss0 = l.rss();
+  const cpu0 = l.cpu();
+  const t0 = Date.now();
+  const until = t0 + options.ms;
+  const run = Promise.all(attackers.map((a) => options.attack(a, until).catch(() => undefined)));
+  const served = sleep(options.ms / 2).then(() => probe(l.port));
+  const peak = await peakDuring(() => l.rss(), Promise.all([run, served]));
+  const ms = Date.now() - t0;
+  const cpuShare = (l.cpu() - cpu0) / (ms / 1000);
+  const ended = attackers.map((a) => a.closed);
+  for (const a of attackers) a.destroy();
+  await sleep(500);
+  const ids = l.sessionIdsFrom('127.0.0.1');
+  const report: AttackReport = { rssGrowth: peak - rss0, cpuShare, linesPerSession: ids.map((id) => l.linesOf(id)), served: await served, ended, ms };
+  t.log(`RSS growth ${(report.rssGrowth / MiB).toFixed(1)} MiB; CPU ${(cpuShare * 100).toFixed(0)} % of a core over ${ms} ms; log lines per attacking session ${report.linesPerSession.join(', ')}; ended ${ended.join(', ')}; probe served ${report.served}`);
+  return report;
+}
+
+/** Write `chunk` repeatedly, as fast as the socket takes it, until `until` or the session ends. */
+export async function flood(a: Attacker, chunk: string | Buffer, until: number): Promise<void> {
+  while (Date.now() < until && !a.closed) {
+    a.socket.write(chunk);
+    if (a.socket.writableLength > MiB) await a.drained(until - Date.now());
+    else await new Promise((r) => setImmediate(r));
+  }
+}
