@@ -134,9 +134,10 @@ export class RecvWindow {
     const advance = seqDiff(newEdge, this.edge);
     // Never retract (RFC 3081 §3.1.4): a "negative" advance (edge would move left) is ignored.
     if (advance === 0 || advance >= 0x80000000) return null;
-    // A window capped below its size (memory budgets) is updated at a quarter of what it may be, not of its size.
+    // A window capped below its size (memory budgets) is updated at the same fraction of what it may be, not of its size.
     const eff = Math.min(this.size - held, cap + this.buffered);
-    if (advance < Math.max(1, Math.min(minAdvance, Math.floor(eff / 4)))) return null;
+    const min = eff < this.size ? Math.floor((Math.max(0, eff) * minAdvance) / this.size) : minAdvance;
+    if (advance < Math.max(1, min)) return null;
     this.edge = newEdge;
     return { ackno: this.expected, window: free };
   }
