@@ -732,16 +732,19 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
    * "at least a fraction Fs of the maximum window can be sent", or when "all
    * queued data can be sent now"; RFC 813): when the peer opens its window
    * a few octets at a time, a window smaller than min(maxSendFrame, ⅛ of the
-   * largest window it advertised, 4096 at first) is not used unless
+   * window its latest SEQ advertised, at least 512) is not used unless
    * everything queued of the message fits in it. (The tail of a window a
-   * single SEQ opened wide is used: that is no syndrome.)
+   * single SEQ opened wide is used: that is no syndrome.) A peer that
+   * advertises windows below 512 octets in all, everything acknowledged,
+   * waits for us until it opens more (RFC 1122 would send after a timeout;
+   * the core has no timer).
    */
   private usableWindow(ch: Channel, head: OutboundMessage): boolean {
     const s = ch.send;
     const avail = s.available;
     if (avail === 0) return false;
     if (head.queued <= avail) return true;
-    const min = Math.min(this.limits.maxSendFrame, Math.max(INITIAL_WINDOW, s.maxWindow) >>> 3);
+    const min = Math.min(this.limits.maxSendFrame, Math.max(INITIAL_WINDOW, s.lastWindow) >>> 3);
     return avail >= min || s.lastOpened >= min;
   }
 

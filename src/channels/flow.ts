@@ -194,11 +194,17 @@ export class SessionFlow {
    * listener's budget is spent by others).
    */
   windowCap(cf: ChannelFlow, held: number): number {
-    let room = this.memoryBudget - this.held;
-    if (this.pool) room = Math.min(room, this.pool.limit - this.pool.used);
+    const poolRoom = this.pool ? this.pool.limit - this.pool.used : Infinity;
+    const room = Math.min(this.memoryBudget - this.held, poolRoom);
     if (room === Infinity) return Infinity;
     const w = cf.window;
-    return Math.max(INITIAL_WINDOW - w.buffered - held, w.remaining + room);
+    let cap = Math.max(INITIAL_WINDOW - w.buffered - held, w.remaining + room);
+    // Fairness: once the session's budget is spent, a channel below its share
+    // (budget ÷ channels) may still be credited up to it while the pool has
+    // room; those above it get nothing until they hold less. A session thus
+    // holds at most twice its budget while its channels rebalance.
+    if (poolRoom > 0 && this.members.size > 0) cap = Math.max(cap, Math.floor(this.memoryBudget / this.members.size) - w.buffered - held);
+    return cap;
   }
 
   /** Flow state for a new channel; `tune: false` keeps its window fixed (channel 0). */

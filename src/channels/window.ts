@@ -39,8 +39,13 @@ export class SendWindow {
   ackno = 0;
   /** Right edge advertised by the peer (`ackno + window`, mod 2^32). */
   edge = INITIAL_WINDOW;
-  /** Largest window the peer advertised in a SEQ (0 until one): sizes silly-window avoidance. */
-  maxWindow = 0;
+  /**
+   * Window the peer advertised in its latest SEQ (4096 until one, RFC 3081
+   * §3.1.1): sizes silly-window avoidance. The latest, not the largest: a
+   * receiver whose buffer shrank for good must not leave us waiting for a
+   * window it will never offer again.
+   */
+  lastWindow = INITIAL_WINDOW;
   /** Octets the latest SEQ moved the edge right by (`Infinity` before any): silly-window avoidance. */
   lastOpened = Infinity;
 
@@ -67,8 +72,8 @@ export class SendWindow {
     const edge = seqAdd(ackno, window);
     const d = seqDiff(edge, this.edge);
     this.lastOpened = d < 0x80000000 ? d : 0;
+    this.lastWindow = window;
     this.edge = edge;
-    if (window > this.maxWindow) this.maxWindow = window;
     return true;
   }
 }
