@@ -51,6 +51,16 @@ export const ErrorCodes = {
   AUTH: 'BEEP_ERR_AUTH',
   /** A configured limit was hit (channels, outstanding messages, ...). */
   LIMIT: 'BEEP_ERR_LIMIT',
+  /**
+   * The peer made the session hold more than its memory budget
+   * (`sessionMemoryBudget`, `maxSessionInbound`): replies it will not take, messages it will not let finish.
+   */
+  MEMORY_BUDGET: 'BEEP_ERR_MEMORY_BUDGET',
+  /**
+   * The peer sent too many frames or requests that carry no progress (`maxNoProgressRate`):
+   * empty intermediate frames, SEQs that move nothing, refused starts, start/close churn.
+   */
+  NO_PROGRESS: 'BEEP_ERR_NO_PROGRESS',
 } as const;
 
 /** One of the values of {@link ErrorCodes}. */

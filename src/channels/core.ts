@@ -20,7 +20,8 @@ import * as outbound from './outbound.js';
 import { IncomingMessage, type OutboundMessage, type BodyInit } from './message.js';
 import { Responder } from './responder.js';
 import { handleMgmtMessage, requestMgmt } from './management.js';
-import { SessionFlow } from './flow.js';
+import { MESSAGE_COST, SessionFlow, type MemoryPool } from './flow.js';
+import { INITIAL_WINDOW, seqDiff } from './window.js';
 import { resolveLimits, type ChannelProfile, type ResolvedLimits, type Role, type SessionLimits, type CloseDecision, type SessionIdentity, type TransportSecurity } from './types.js';
 import type { Greeting } from './mgmt.js';
 import { diagnostics, newSessionStats, nextSessionId, previewOf, publishLimit, PREVIEW_OCTETS, type ChannelEvent, type FrameEvent, type SessionStats } from './diagnostics.js';
@@ -58,6 +59,8 @@ export interface SessionCoreOptions {
   stats?: SessionStats;
   /** Clock of the flow policy in milliseconds (default `performance.now`); injected by tests. */
   clock?: () => number;
+  /** A memory budget shared with other sessions (a listener's `memoryBudget`; issue 17). */
+  memoryPool?: MemoryPool;
 }
 
 /** Events of a {@link SessionCore}. */
@@ -161,6 +164,9 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     this.id = options.id ?? nextSessionId();
     this.stats = options.stats ?? newSessionStats();
     this.flow = new SessionFlow(this.limits, options.clock, this.stats);
+    // Issue 17: what the peer can make this session hold is bounded (spec/limits.md).
+    this.flow.memoryBudget = this.limits.sessionMemoryBudget;
+    this.flow.pool = options.memoryPool;
     for (const p of options.profiles ?? []) {
       if (this.profiles.has(p.uri)) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, `profile ${p.uri} registered twice`);
       this.profiles.set(p.uri, p);
@@ -367,6 +373,10 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     if (w === 'overrun') {
       this.protocol(`channel ${h.channel}: ${h.size} octets exceed the window of ${ch.recv.remaining}`, ErrorCodes.WINDOW_OVERRUN);
     }
+    // Issue 17 (CVE-2019-9518, empty frames): an intermediate frame with no
+    // octets is well-formed (RFC 3080 §2.2.1) but carries nothing; RFC 3080
+    // has no reply for a frame, so too many of them end the session.
+    if (h.size === 0 && h.more) this.checkProgress('empty intermediate frame', 'frame');
     const isMsg = h.type === 'MSG';
     // "if the continuation indicator of the previous frame received on the same
     // channel was intermediate ("*"), and its message number isn't identical".
@@ -388,6 +398,13 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       if (!im && ch.inbound.size >= this.limits.maxInboundQueue) {
         publishLimit({ sessionId: this.id, limit: 'maxInboundQueue', action: 'terminated', detail: `channel ${h.channel}: more than ${this.limits.maxInboundQueue} MSGs awaiting replies` });
         this.protocol(`channel ${h.channel}: more than ${this.limits.maxInboundQueue} MSGs awaiting replies`, ErrorCodes.LIMIT);
+      }
+      // Issue 17: MSGs awaiting replies on all channels together are bounded too
+      // (each keeps a message, a responder and a reply alive).
+      if (!im && this.inboundTotal >= this.limits.maxSessionInbound) {
+        const detail = `more than ${this.limits.maxSessionInbound} MSGs awaiting replies on the session`;
+        publishLimit({ sessionId: this.id, limit: 'maxSessionInbound', action: 'terminated', detail });
+        this.protocol(detail, ErrorCodes.MEMORY_BUDGET);
       }
       this.cur = { ch };
       this.beginFrame(h);
@@ -430,6 +447,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
         const msg = new IncomingMessage('MSG', ch.number, h.msgno, undefined, this.hooksFor(ch, () => this.dispatch(ch)));
         im = { msg, received: false, replyDone: false, replyQueued: false, preempted: false };
         ch.inbound.set(h.msgno, im);
+        this.inboundTotal++;
         ch.inQueue.push(im);
       }
       cur.im = im;
@@ -480,10 +498,17 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       this.stats.seqIn++;
       const ch = this.channels.get(f.channel);
       if (!ch) return; // recently closed: the SEQ crossed our close.
+      const edge = ch.send.edge;
       // RFC 3081 §3.1.3: an ackno that cannot be valid terminates the session.
       if (!ch.send.update(f.ackno, f.window)) {
         this.protocol(`SEQ on channel ${f.channel} acknowledges octet ${f.ackno}, beyond what was sent`);
       }
+      // Issue 17 (CVE-2019-9512/9515, ping and settings floods): a SEQ that
+      // does not move the edge right changes nothing we may send (RFC 3081
+      // §3.1.4 has SEQs sent as the window opens, and a receiver "SHOULD NOT
+      // shrink the window", RFC 1122 §4.2.2.16); a flood of them ends the session.
+      const moved = seqDiff(ch.send.edge, edge);
+      if (moved === 0 || moved >= 0x80000000) this.checkProgress('SEQ that does not move the window edge right', 'frame');
       this.markReady(ch);
       return;
     }
@@ -545,6 +570,13 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     if (ch.active !== null || this.state === 'closed' || ch.state === 'starting') return;
     const im = ch.inQueue[0];
     if (!im || !im.msg.headReady) return;
+    // Issue 17: while replies on the channel wait for the peer's window, the
+    // next MSG waits too (resumed from pull() once they are sent): a peer
+    // that does not read cannot make the profile build reply after reply.
+    if (ch.number !== 0 && ch.outQueue.length > 0 && this.owedOf(ch) > 0) {
+      this.recheckCredit(ch);
+      return;
+    }
     ch.inQueue.shift();
     ch.active = im;
     const responder = new Responder({
@@ -619,8 +651,101 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   }
 
   private retireInbound(ch: Channel, im: InboundRequest): void {
-    ch.inbound.delete(im.msg.msgno);
+    if (ch.inbound.delete(im.msg.msgno)) this.inboundTotal--;
+    // Issue 17: the waiting message no longer holds memory: credit may reopen.
+    if (ch.flowState.owed > 0) this.recheckCredit(ch);
     this.checkQuiescent(ch);
+  }
+
+  // ------------------------------------------------------------ hostile peers (issue 17, spec/limits.md)
+
+  /** MSGs awaiting our replies on all channels (bounded by `maxSessionInbound`). */
+  private inboundTotal = 0;
+  private progressTokens = -1;
+  private progressAt = 0;
+
+  /**
+   * @internal Charge one event that carries no progress (`maxNoProgressRate`
+   * per second, burst of five seconds' worth). Returns `'ok'`, or `'refuse'`
+   * while the bucket is empty (the caller refuses with 554 where the RFC has
+   * a reply). A frame without progress on an empty bucket, or a further burst
+   * of refusals, terminates the session (RFC 3080 has no reply for a frame).
+   */
+  checkProgress(what: string, kind: 'frame' | 'request'): 'ok' | 'refuse' {
+    const rate = this.limits.maxNoProgressRate;
+    const burst = 5 * rate;
+    const now = performance.now();
+    this.progressTokens = this.progressTokens === -1 ? burst : Math.min(burst, this.progressTokens + ((now - this.progressAt) / 1000) * rate);
+    this.progressAt = now;
+    this.progressTokens -= 1;
+    if (this.progressTokens >= 0) return 'ok';
+    if (kind === 'request' && this.progressTokens >= -burst) return 'refuse';
+    const detail = `more than ${burst} events without progress at ${rate}/s (last: ${what})`;
+    publishLimit({ sessionId: this.id, limit: 'maxNoProgressRate', action: 'terminated', detail });
+    const err = new BeepFramingError(ErrorCodes.NO_PROGRESS, detail, this.decoder.offset);
+    if (kind === 'frame') throw err;
+    this.terminate(err);
+    return 'refuse';
+  }
+
+  /** @internal True while events without progress exceed `maxNoProgressRate` (requests are refused). */
+  progressExhausted(): boolean {
+    if (this.progressTokens === -1) return false;
+    const rate = this.limits.maxNoProgressRate;
+    return this.progressTokens + ((performance.now() - this.progressAt) / 1000) * rate < 0;
+  }
+
+  /**
+   * Octets of replies `ch` owes the peer that the peer's window does not let
+   * us send, plus {@link MESSAGE_COST} per MSG waiting behind them: memory
+   * the peer controls. A channel holding them is not credited (the window
+   * advertised shrinks by as much), so a profile that cannot send stops
+   * receiving — backpressure from the outbound side to the inbound window.
+   * Our own MSGs are not counted (their writers wait at `sendHighWaterMark`),
+   * and while we await replies on the channel a window of 4096 octets stays
+   * open for them: two peers that each withheld credit for replies the other
+   * will not take would otherwise deadlock.
+   */
+  private owedOf(ch: Channel): number {
+    const avail = ch.send.available;
+    let q = 0;
+    for (const o of ch.outQueue) {
+      if (o.type === 'MSG') continue;
+      q += o.queued;
+      if (q > avail + ch.recv.size) break; // enough to withhold every credit
+    }
+    const blocked = q - avail;
+    if (blocked <= 0) return 0;
+    const held = blocked + MESSAGE_COST * ch.inbound.size;
+    return ch.outstanding.size > 0 ? Math.min(held, Math.max(0, ch.recv.size - INITIAL_WINDOW)) : held;
+  }
+
+  /** Reconsider `ch`'s credit at the next output batch (what it owes changed). */
+  private recheckCredit(ch: Channel): void {
+    if (ch.state === 'closed') return;
+    this.seqPending.add(ch);
+    this.requestOutput();
+  }
+
+  /**
+   * Silly-window avoidance on the sending side (RFC 1122 §4.2.3.4: send when
+   * "at least a fraction Fs of the maximum window can be sent", or when "all
+   * queued data can be sent now"; RFC 813): when the peer opens its window
+   * a few octets at a time, a window smaller than min(maxSendFrame, ⅛ of the
+   * window its latest SEQ advertised, at least 512) is not used unless
+   * everything queued of the message fits in it. (The tail of a window a
+   * single SEQ opened wide is used: that is no syndrome.) A peer that
+   * advertises windows below 512 octets in all, everything acknowledged,
+   * waits for us until it opens more (RFC 1122 would send after a timeout;
+   * the core has no timer).
+   */
+  private usableWindow(ch: Channel, head: OutboundMessage): boolean {
+    const s = ch.send;
+    const avail = s.available;
+    if (avail === 0) return false;
+    if (head.queued <= avail) return true;
+    const min = Math.min(this.limits.maxSendFrame, Math.max(INITIAL_WINDOW, s.lastWindow) >>> 3);
+    return avail >= min || s.lastOpened >= min;
   }
 
   // ------------------------------------------------------------ outbound messages (see outbound.ts)
@@ -646,6 +771,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   markReady(ch: Channel): void {
     if (this.state === 'closed') return;
     if (ch.number !== 0) (ch.control ? this.readyControl : this.ready).add(ch);
+    // Issue 17: output queued behind a closed window is owed: recharge it before the next credit.
+    if (ch.send.available === 0) this.seqPending.add(ch);
     this.requestOutput();
   }
 
@@ -671,8 +798,15 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     const out: Uint8Array[] = [];
     let bytes = 0;
     const after: (() => void)[] = [];
+    // Issue 17: charge what each channel owes first, so every credit below sees the session's budget.
     for (const ch of this.seqPending) {
-      const u = ch.state === 'closed' ? null : ch.flowState.takeUpdate();
+      if (ch.state === 'closed') continue;
+      ch.flowState.setOwed(this.owedOf(ch));
+      // Nothing owed (any more): hand the profile its next MSG, if one waits (see dispatch).
+      if (ch.flowState.owed === 0 && ch.active === null && ch.inQueue.length > 0) after.push(() => this.dispatch(ch));
+    }
+    for (const ch of this.seqPending) {
+      const u = ch.state === 'closed' ? null : ch.flowState.takeUpdate(false, ch.flowState.owed);
       if (u) {
         const b = encodeSeqFrame(ch.number, u.ackno, u.window);
         out.push(b);
@@ -709,7 +843,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     if (ch.state === 'closed' || ch.state === 'starting') return false;
     const head = ch.outQueue[0];
     if (!head || !head.sendable) return false;
-    return ch.send.available > 0 || (head.queued === 0 && head.ended);
+    return this.usableWindow(ch, head) || (head.queued === 0 && head.ended);
   }
 
   private frameFrom(ch: Channel, out: Uint8Array[], after: (() => void)[]): number {
@@ -728,6 +862,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       this.stats.windowStalls++;
       ch.sendStalls++;
     }
+    // Issue 17: sending what was owed may reopen the credit withheld for it.
+    if (ch.flowState.owed > 0) after.push(() => this.recheckCredit(ch));
     if (diagnostics.frameOut.hasSubscribers) {
       diagnostics.frameOut.publish({ sessionId: this.id, direction: 'out', frame: header, preview: previewOf(parts) } satisfies FrameEvent);
     }
@@ -849,6 +985,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     }
     ch.outstanding.clear();
     for (const im of ch.inbound.values()) if (!im.msg.complete) im.msg.fail(failure());
+    this.inboundTotal -= ch.inbound.size;
     ch.inbound.clear();
     ch.inQueue.length = 0;
     for (const out of ch.outQueue) {

@@ -40,7 +40,7 @@
  *
  * @module
  */
-import { RecvWindow, seqDiff } from './window.js';
+import { INITIAL_WINDOW, RecvWindow, seqDiff } from './window.js';
 
 /** Session-wide counters the policy adds to (a subset of the session's stats). */
 export interface FlowCounters {
@@ -131,6 +131,25 @@ export interface ChannelFlowStats {
   rate: number;
 }
 
+// ---------------------------------------------------------------- memory budgets (issue 17)
+
+/**
+ * A memory budget shared by several sessions (a listener's `memoryBudget`):
+ * the octets they hold together, as each session's {@link SessionFlow.held}.
+ */
+export class MemoryPool {
+  /** Octets held by all sessions drawing on the pool. */
+  used = 0;
+  /** @param limit octets the sessions may hold together */
+  constructor(readonly limit: number) {}
+}
+
+/**
+ * Fixed cost charged per message waiting behind a blocked reply (octets): the
+ * message, responder and stream objects a waiting exchange keeps alive.
+ */
+export const MESSAGE_COST = 2048;
+
 /**
  * The flow policy of one session: its clock, RTT estimate and receive
  * budget, and the channels drawing on them.
@@ -144,11 +163,48 @@ export class SessionFlow {
   /** Buffer granted beyond the channels' initial windows (octets). */
   budgetUsed = 0;
   private readonly members = new Set<ChannelFlow>();
+  /**
+   * Issue 17: octets the session holds or may come to hold because of the
+   * peer — windows granted and unused, octets unconsumed, replies owed that
+   * the peer's window does not let us send — bounded by `memoryBudget` and
+   * the listener's {@link MemoryPool}.
+   */
+  held = 0;
+  /** Bound on {@link held} (the session's `sessionMemoryBudget`; Infinity: none). */
+  memoryBudget = Infinity;
+  /** The listener-wide budget this session also draws on, if any. */
+  pool: MemoryPool | undefined;
 
   constructor(limits: FlowLimits, now: () => number = () => performance.now(), counters?: FlowCounters) {
     this.limits = limits;
     this.now = now;
     this.counters = counters ?? { peerWindowStalls: 0, windowGrows: 0, windowShrinks: 0 };
+  }
+
+  /** @internal Add `delta` octets to what the session (and its pool) holds. */
+  charge(delta: number): void {
+    this.held += delta;
+    if (this.pool) this.pool.used += delta;
+  }
+
+  /**
+   * @internal Largest window `cf` may advertise under the memory budgets: what
+   * it holds now plus the room left, never less than RFC 3081's initial 4096
+   * octets less what it holds (so every session keeps moving, slowly, when a
+   * listener's budget is spent by others).
+   */
+  windowCap(cf: ChannelFlow, held: number): number {
+    const poolRoom = this.pool ? this.pool.limit - this.pool.used : Infinity;
+    const room = Math.min(this.memoryBudget - this.held, poolRoom);
+    if (room === Infinity) return Infinity;
+    const w = cf.window;
+    let cap = Math.max(INITIAL_WINDOW - w.buffered - held, w.remaining + room);
+    // Fairness: once the session's budget is spent, a channel below its share
+    // (budget ÷ channels) may still be credited up to it while the pool has
+    // room; those above it get nothing until they hold less. A session thus
+    // holds at most twice its budget while its channels rebalance.
+    if (poolRoom > 0 && this.members.size > 0) cap = Math.max(cap, Math.floor(this.memoryBudget / this.members.size) - w.buffered - held);
+    return cap;
   }
 
   /** Flow state for a new channel; `tune: false` keeps its window fixed (channel 0). */
@@ -237,6 +293,9 @@ export class ChannelFlow {
   private epochStart: number;
   private epochBytes = 0;
   private lastRate = 0;
+  /** Issue 17: octets owed to the peer and not sendable, as last charged to the session ({@link setOwed}). */
+  owed = 0;
+  private closed = false;
 
   /** @internal */
   constructor(session: SessionFlow, size: number, tune: boolean) {
@@ -244,6 +303,15 @@ export class ChannelFlow {
     this.tune = tune;
     this.window = new RecvWindow(size);
     this.epochStart = session.now();
+    // RFC 3081 §3.1.1: the initial window is granted the moment the channel exists.
+    session.charge(this.window.remaining);
+  }
+
+  /** @internal Issue 17: record what the channel owes the peer and cannot send (charged to the budgets). */
+  setOwed(n: number): void {
+    if (this.closed || n === this.owed) return;
+    this.session.charge(n - this.owed);
+    this.owed = n;
   }
 
   /**
@@ -321,7 +389,9 @@ export class ChannelFlow {
 
   /** The application consumed `n` octets: reopen the window and re-size it. */
   onConsume(n: number): void {
+    const before = this.window.buffered;
     this.window.consume(n);
+    if (!this.closed) this.session.charge(this.window.buffered - before);
     this.stats.consumed += n;
     if (!this.tune) return;
     this.epochBytes += n;
@@ -359,11 +429,13 @@ export class ChannelFlow {
    * The SEQ to send now, if any (RFC 3081 §3.1.4): when the edge can move by
    * a quarter of the window, or by anything when `force` is set.
    */
-  takeUpdate(force = false): { ackno: number; window: number } | null {
+  takeUpdate(force = false, held = 0): { ackno: number; window: number } | null {
     const w = this.window;
     const oldEdge = w.edge;
-    const u = w.takeUpdate(force ? 1 : Math.max(1, Math.floor(w.size * UPDATE_FRACTION)));
+    // Issue 17: `held` (replies owed and not sendable) and the memory budgets limit the window advertised.
+    const u = w.takeUpdate(force ? 1 : Math.max(1, Math.floor(w.size * UPDATE_FRACTION)), held, this.session.windowCap(this, held));
     if (!u) return null;
+    if (!this.closed) this.session.charge(seqDiff(w.edge, oldEdge));
     this.stats.seqs++;
     if (this.tune) {
       const now = this.session.now();
@@ -391,5 +463,10 @@ export class ChannelFlow {
   /** Leave the session's budget (the channel closed). */
   close(): void {
     this.session.close(this);
+    if (this.closed) return;
+    this.closed = true;
+    // Issue 17: whatever the channel held is released.
+    this.session.charge(-(this.window.remaining + this.window.buffered + this.owed));
+    this.owed = 0;
   }
 }

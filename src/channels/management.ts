@@ -30,7 +30,10 @@ function closedMeanwhile(core: SessionCore): void {
   if (core.isClosed && core.failure && !core.wasReleased) throw core.failure;
 }
 
-function negative(res: Responder, code: number, diagnostic: string): void {
+function negative(core: SessionCore, res: Responder, code: number, diagnostic: string): void {
+  // Issue 17 (CVE-2019-9513/9514/9515): a refused channel-0 request changes
+  // nothing; refusals in a loop are charged to `maxNoProgressRate`.
+  if (core.state !== 'closed') core.checkProgress(`refused channel-0 request (${code})`, 'request');
   void res.error(buildError(code, diagnostic), XML).catch(() => undefined);
 }
 
@@ -51,17 +54,17 @@ export function handleMgmtMessage(core: SessionCore, msg: IncomingMessage, res: 
         el = parseMgmt(body, { maxBytes: core.limits.maxMgmtMessage, maxDepth: core.limits.maxMgmtDepth });
       } catch (err) {
         const code = err instanceof MgmtSyntaxError ? err.replyCode : 500;
-        negative(res, code, err instanceof Error ? err.message : 'poorly-formed message');
+        negative(core, res, code, err instanceof Error ? err.message : 'poorly-formed message');
         return;
       }
       if (el.kind === 'start') await onStart(core, el, res);
       else if (el.kind === 'close') await onClose(core, el, res);
-      else negative(res, 500, `unexpected <${el.kind}> in a MSG on channel 0`);
+      else negative(core, res, 500, `unexpected <${el.kind}> in a MSG on channel 0`);
     },
     (err: unknown) => {
       if (core.state === 'closed') return;
       const tooBig = err instanceof BeepError && err.code === ErrorCodes.MESSAGE_TOO_LARGE;
-      negative(res, 500, tooBig ? 'channel 0 message too large' : 'could not read message');
+      negative(core, res, 500, tooBig ? 'channel 0 message too large' : 'could not read message');
     },
   ).catch(() => undefined);
 }
@@ -71,31 +74,39 @@ async function onStart(core: SessionCore, el: StartElement, res: Responder): Pro
   // RFC 3080 §2.3.1.2: initiators use odd channel numbers, listeners even.
   const peerOdd = core.role === 'listener';
   if ((n % 2 === 1) !== peerOdd) {
-    negative(res, 501, `number attribute in <start> element must be ${peerOdd ? 'odd' : 'even'}-valued`);
+    negative(core, res, 501, `number attribute in <start> element must be ${peerOdd ? 'odd' : 'even'}-valued`);
     return;
   }
   if (core.state !== 'open') {
-    negative(res, 550, 'session is being released');
+    negative(core, res, 550, 'session is being released');
     return;
   }
   if (core.draining) {
-    negative(res, 421, 'server shutting down');
+    negative(core, res, 421, 'server shutting down');
+    return;
+  }
+  if (core.progressExhausted()) {
+    // Issue 17: the peer's requests carry no progress faster than `maxNoProgressRate`:
+    // RFC 3080 §2.3.1.2 lets us refuse the start (554, transaction failed).
+    const detail = `too many requests without progress (limit ${core.limits.maxNoProgressRate} per second)`;
+    publishLimit({ sessionId: core.id, limit: 'maxNoProgressRate', action: 'refused', code: 554, detail });
+    negative(core, res, 554, detail);
     return;
   }
   if (core.channels.has(n)) {
-    negative(res, 550, `channel ${n} is already in use`);
+    negative(core, res, 550, `channel ${n} is already in use`);
     return;
   }
   if (core.channels.size - 1 >= core.limits.maxChannels) {
     const detail = `too many channels (limit ${core.limits.maxChannels})`;
     publishLimit({ sessionId: core.id, limit: 'maxChannels', action: 'refused', code: 550, detail });
-    negative(res, 550, detail);
+    negative(core, res, 550, detail);
     return;
   }
   if (!core.takeStartToken()) {
     const detail = `channel start rate exceeded (limit ${core.limits.maxStartRate} per second)`;
     publishLimit({ sessionId: core.id, limit: 'maxStartRate', action: 'refused', code: 554, detail });
-    negative(res, 554, detail);
+    negative(core, res, 554, detail);
     return;
   }
   const serverName = core.serverName ?? el.serverName;
@@ -121,7 +132,7 @@ async function onStart(core: SessionCore, el: StartElement, res: Responder): Pro
       continue;
     }
     if (core.state !== 'open' || core.channels.has(n)) {
-      negative(res, 550, `channel ${n} is no longer available`);
+      negative(core, res, 550, `channel ${n} is no longer available`);
       return;
     }
     const content = d && typeof d === 'object' && d.accept ? d.content : undefined;
@@ -130,7 +141,7 @@ async function onStart(core: SessionCore, el: StartElement, res: Responder): Pro
       xml = buildProfileReply(p.uri, content);
     } catch (err) {
       core.emit('handlerError', err);
-      negative(res, 451, 'local error starting the profile');
+      negative(core, res, 451, 'local error starting the profile');
       return;
     }
     if (core.serverName === undefined && el.serverName !== undefined) core.serverName = el.serverName;
@@ -153,8 +164,8 @@ async function onStart(core: SessionCore, el: StartElement, res: Responder): Pro
     core.openChannel(ch, p.uri, p.content, true);
     return;
   }
-  if (refusal) negative(res, refusal.code, refusal.diagnostic);
-  else negative(res, 550, 'all requested profiles are unsupported');
+  if (refusal) negative(core, res, refusal.code, refusal.diagnostic);
+  else negative(core, res, 550, 'all requested profiles are unsupported');
 }
 
 async function onClose(core: SessionCore, el: CloseElement, res: Responder): Promise<void> {
@@ -166,7 +177,7 @@ async function onClose(core: SessionCore, el: CloseElement, res: Responder): Pro
       d = { accept: false, code: 451, diagnostic: 'local error' };
     }
     if (d && typeof d === 'object' && d.accept === false) {
-      negative(res, d.code, d.diagnostic ?? 'release declined');
+      negative(core, res, d.code, d.diagnostic ?? 'release declined');
       return;
     }
     // The session may have ended meanwhile (e.g. a second release request
@@ -188,7 +199,7 @@ async function onClose(core: SessionCore, el: CloseElement, res: Responder): Pro
   if (!ch || ch.state === 'starting' || ch.state === 'closed') {
     // Crossed closes (RFC 3080 §2.3.1.3): ours completed first; the channel is closed, as asked.
     if (!ch && core.wasRecentlyClosed(el.number)) void res.reply(buildOk(), XML).catch(() => undefined);
-    else negative(res, 550, `channel ${el.number} is not open`);
+    else negative(core, res, 550, `channel ${el.number} is not open`);
     return;
   }
   let d: CloseDecision;
@@ -199,9 +210,13 @@ async function onClose(core: SessionCore, el: CloseElement, res: Responder): Pro
     d = { accept: false, code: 451, diagnostic: 'local error' };
   }
   if (d && typeof d === 'object' && d.accept === false) {
-    negative(res, d.code, d.diagnostic ?? 'close declined');
+    negative(core, res, d.code, d.diagnostic ?? 'close declined');
     return;
   }
+  // Issue 17 (CVE-2023-44487, rapid reset): a channel closed without carrying
+  // a single octet either way is start/close churn, charged to `maxNoProgressRate`.
+  if (ch.recv.expected === 0 && ch.send.nextSeq === 0) core.checkProgress('channel closed without carrying an octet', 'request');
+  if (core.isClosed) return;
   if (ch.state === 'open') ch.state = 'closing';
   // RFC 3080 §2.3.1.3: before "ok", finish our queued MSGs, await replies to
   // them, and send complete replies to the MSGs received on the channel.

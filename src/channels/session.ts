@@ -16,6 +16,7 @@ import { SessionCore, type SessionCoreOptions, type StartChannelOptions } from '
 import type { Greeting } from './mgmt.js';
 import type { Role, TransportSecurity } from './types.js';
 import { diagnostics, newSessionStats, nextSessionId, publishLimit, type SessionStats } from './diagnostics.js';
+import { MemoryPool } from './flow.js';
 
 /** Options shared by {@link connect} and {@link createServer}. */
 export type SessionOptions = Omit<SessionCoreOptions, 'role'>;
@@ -422,7 +423,18 @@ export interface ServerOptions extends SessionOptions {
   maxSessions?: number;
   /** Most sessions at once from one remote address (default 64); beyond it, 421 in the greeting. */
   maxSessionsPerAddress?: number;
+  /**
+   * Memory all sessions together may be made to hold by their peers (octets,
+   * default 128 MiB; issue 17): windows granted, octets unconsumed, replies
+   * owed and not sendable — each session's `sessionMemoryBudget` counted
+   * against one listener-wide pool. Once spent, channels are credited no more
+   * than RFC 3081's initial 4096 octets: every session keeps moving, slowly.
+   */
+  memoryBudget?: number;
 }
+
+/** Default listener-wide memory budget (octets). */
+export const DEFAULT_MEMORY_BUDGET = 128 * 1024 * 1024;
 
 /** Connections answered with a 421 greeting beyond `maxSessions`, before they are simply reset. */
 const REFUSAL_SLACK = 64;
@@ -449,14 +461,19 @@ export class BeepServer extends EventEmitter<ServerEvents> {
   private readonly perAddress = new Map<string, number>();
   private refusing = 0;
   private closing = false;
+  /** Memory held by all sessions because of their peers (see `memoryBudget`). */
+  readonly memory: MemoryPool;
 
   constructor(options: ServerOptions = {}) {
     super();
-    const { maxSessions = 1000, maxSessionsPerAddress = 64, ...sessionOptions } = options;
+    const { maxSessions = 1000, maxSessionsPerAddress = 64, memoryBudget = DEFAULT_MEMORY_BUDGET, ...sessionOptions } = options;
+    if (!(memoryBudget > 0)) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, 'memoryBudget must be a positive number');
     for (const [k, v] of [['maxSessions', maxSessions], ['maxSessionsPerAddress', maxSessionsPerAddress]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, `${k} must be a positive integer`);
     }
-    this.options = sessionOptions;
+    // Issue 17: one pool bounds what all sessions hold together.
+    this.memory = new MemoryPool(memoryBudget);
+    this.options = { memoryPool: this.memory, ...sessionOptions };
     this.maxSessions = maxSessions;
     this.maxPerAddress = maxSessionsPerAddress;
     this.server = net.createServer((socket) => this.accept(socket));

@@ -61,6 +61,29 @@ export interface SessionLimits {
    * those above it.
    */
   sessionReceiveBudget?: number;
+  /**
+   * Memory a hostile peer can make the session hold (octets, default
+   * 64 MiB): window granted and not yet used, octets received and not yet
+   * consumed, and replies owed to the peer that its window does not let us
+   * send (plus a fixed cost per waiting message). Beyond it, no channel is
+   * credited more than RFC 3081's initial 4096 octets, and a channel whose
+   * replies cannot be sent is not credited at all (issue 17, spec/limits.md).
+   */
+  sessionMemoryBudget?: number;
+  /**
+   * Most MSGs awaiting our replies on all channels of the session together
+   * (default 4096); a further MSG terminates the session (`BEEP_ERR_MEMORY_BUDGET`).
+   */
+  maxSessionInbound?: number;
+  /**
+   * Events that carry no progress the peer may cause per second, with a
+   * burst of five seconds' worth (default 200): zero-length intermediate
+   * frames, SEQs that move no window edge, refused channel-0 requests
+   * (starts, closes), channels closed without carrying a single octet.
+   * Beyond it, a start is refused with 554; a further burst, or a frame
+   * without progress, terminates the session (`BEEP_ERR_NO_PROGRESS`).
+   */
+  maxNoProgressRate?: number;
   /** Octets an outbound stream may queue ahead of the window before its writer waits (default 64 KiB). */
   sendHighWaterMark?: number;
   /** Deepest element nesting accepted in a channel-0 document (default 8; they need 3). */
@@ -113,6 +136,9 @@ export const DEFAULT_LIMITS: ResolvedLimits = Object.freeze({
   maxReceiveWindow: 32 * 1024 * 1024,
   sessionReceiveBudget: 64 * 1024 * 1024,
   sendHighWaterMark: 64 * 1024,
+  sessionMemoryBudget: 64 * 1024 * 1024,
+  maxSessionInbound: 4096,
+  maxNoProgressRate: 200,
   maxMgmtDepth: 8,
   maxStartRate: 1000,
   greetingTimeout: 30_000,

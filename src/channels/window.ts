@@ -39,6 +39,15 @@ export class SendWindow {
   ackno = 0;
   /** Right edge advertised by the peer (`ackno + window`, mod 2^32). */
   edge = INITIAL_WINDOW;
+  /**
+   * Window the peer advertised in its latest SEQ (4096 until one, RFC 3081
+   * §3.1.1): sizes silly-window avoidance. The latest, not the largest: a
+   * receiver whose buffer shrank for good must not leave us waiting for a
+   * window it will never offer again.
+   */
+  lastWindow = INITIAL_WINDOW;
+  /** Octets the latest SEQ moved the edge right by (`Infinity` before any): silly-window avoidance. */
+  lastOpened = Infinity;
 
   /** Octets that may be sent now (0 when the peer shrank its window behind us). */
   get available(): number {
@@ -60,7 +69,11 @@ export class SendWindow {
   update(ackno: number, window: number): boolean {
     if (!seqLte(ackno, this.nextSeq)) return false;
     this.ackno = ackno;
-    this.edge = seqAdd(ackno, window);
+    const edge = seqAdd(ackno, window);
+    const d = seqDiff(edge, this.edge);
+    this.lastOpened = d < 0x80000000 ? d : 0;
+    this.lastWindow = window;
+    this.edge = edge;
     return true;
   }
 }
@@ -116,14 +129,20 @@ export class RecvWindow {
    * advertise (`expected + size − buffered`) lies at least `minAdvance` octets
    * right of the advertised one. Updates the advertised edge. When updates
    * are due is the flow policy's decision (`flow.ts`), not this type's.
+   * `held` octets held on the channel's behalf elsewhere and a `cap` on the
+   * window advertised come from the memory budgets (spec/limits.md).
    */
-  takeUpdate(minAdvance: number): { ackno: number; window: number } | null {
-    const free = Math.max(0, this.size - this.buffered);
+  takeUpdate(minAdvance: number, held = 0, cap = Infinity): { ackno: number; window: number } | null {
+    // `held`: octets the channel holds elsewhere (replies owed, issue 17); `cap`: what the memory budgets allow.
+    const free = Math.max(0, Math.min(this.size - this.buffered - held, cap));
     const newEdge = seqAdd(this.expected, free);
     const advance = seqDiff(newEdge, this.edge);
     // Never retract (RFC 3081 §3.1.4): a "negative" advance (edge would move left) is ignored.
     if (advance === 0 || advance >= 0x80000000) return null;
-    if (advance < Math.max(1, minAdvance)) return null;
+    // A window capped below its size (memory budgets) is updated at the same fraction of what it may be, not of its size.
+    const eff = Math.min(this.size - held, cap + this.buffered);
+    const min = eff < this.size ? Math.floor((Math.max(0, eff) * minAdvance) / this.size) : minAdvance;
+    if (advance < Math.max(1, min)) return null;
     this.edge = newEdge;
     return { ackno: this.expected, window: free };
   }

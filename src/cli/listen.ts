@@ -11,6 +11,7 @@ import { startOpsEndpoints, type OpsEndpoints } from '../ops/endpoints.js';
 import { listenerTuning, type ListenSecurityOptions } from './security.js';
 import { untilSignal } from './signals.js';
 import { defineProfile } from '../profiles/define.js';
+import { limitLogs } from '../ops/log-limit.js';
 import { createLogger, LineGate, logSessions, parseLogFormat, parseLogLevel, scrub } from './log.js';
 import { parseTraceOctets, startTrace } from './trace.js';
 
@@ -67,7 +68,7 @@ export async function runListen(opts: ListenOptions, signal?: AbortSignal): Prom
   const { stopped, stop } = untilSignal(signal);
   // Log records wait behind the gate until the "listening on" line is out.
   const gate = new LineGate(process.stdout);
-  const log = createLogger({ level: logLevel, format: logFormat, destination: gate, name: 'listen' });
+  const log = limitLogs(createLogger({ level: logLevel, format: logFormat, destination: gate, name: 'listen' })); // issue 17: bounded per session
   const unsubscribe = logSessions(log);
   const untrace = opts.trace ? startTrace({ localRole: 'listener', sessions: 'all', maxOctets: traceOctets }) : () => undefined;
   const server = createServer({ profiles: [...tuning.profiles, ...served], requireTls: tuning.requireTls, limits: { maxChannels, maxMessageSize } });

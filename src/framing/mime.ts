@@ -95,6 +95,15 @@ const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*:[ \t]*([^\n]*)$/;
 const BAD_VALUE = /[\r\0]/;
 
 /**
+ * Most header lines a MIME header block may have (issue 17, the BEEP form of
+ * CVE-2019-9516): thousands of empty headers within `maxEntityHeaders` would
+ * make every message cost a large dictionary for nothing. BEEP messages carry
+ * one or two (RFC 3080 §2.2.2). Beyond it: `BEEP_ERR_MESSAGE_TOO_LARGE`, as
+ * for a block longer than `maxEntityHeaders`.
+ */
+export const MAX_ENTITY_HEADER_FIELDS = 128;
+
+/**
  * Parse the entity headers at the start of `head` (the first octets of a
  * message). Returns `null` when more octets are needed, i.e. the header block
  * has not ended yet and `final` is false.
@@ -139,8 +148,12 @@ export function parseEntityHeaders(head: Uint8Array, final: boolean, maxHeaderBy
   const headers: Record<string, string> = {};
   const text = buf.toString('utf8', 0, end);
   let last: string | null = null;
+  let fields = 0; // issue 17 (CVE-2019-9516): header fields counted
   for (const raw of text.split(/\r?\n/)) {
     if (raw === '') continue;
+    if (++fields > MAX_ENTITY_HEADER_FIELDS) {
+      throw new BeepFramingError(ErrorCodes.MESSAGE_TOO_LARGE, `more than ${MAX_ENTITY_HEADER_FIELDS} MIME header fields`);
+    }
     if ((raw[0] === ' ' || raw[0] === '\t') && last !== null) {
       if (BAD_VALUE.test(raw.trim())) return defaults();
       headers[last] += ' ' + raw.trim();

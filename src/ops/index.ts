@@ -13,4 +13,5 @@ export * from './sampler.js';
 export * from './metrics.js';
 export * from './status.js';
 export * from './endpoints.js';
+export * from './log-limit.js';
 export { PLOT_COLORS, PLOT_SIZE } from './page.js';

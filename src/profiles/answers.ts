@@ -26,6 +26,14 @@ export function parseAnswersRequest(text: string): { count: number; size: number
   return { count, size };
 }
 
+let FILL: Buffer = Buffer.alloc(0);
+
+/** `size` octets of 'a', a view of one buffer shared by all requests (grown on demand). */
+function fillOf(size: number): Buffer {
+  if (FILL.length < size) FILL = Buffer.alloc(Math.max(size, Math.min(MAX_ANSWER_SIZE, 2 * FILL.length)), 0x61);
+  return FILL.subarray(0, size);
+}
+
 /** The answers profile. */
 export const answersProfile = defineProfile({
   uri: ANSWERS_URI,
@@ -37,7 +45,10 @@ export const answersProfile = defineProfile({
       await res.error(501, `expected "N" or "N:SIZE" with N <= ${MAX_ANSWERS} and SIZE <= ${MAX_ANSWER_SIZE}`);
       return;
     }
-    const fill = req.size === undefined ? null : Buffer.alloc(req.size, 0x61);
+    // Issue 17: one shared fill buffer, not one per request (a peer asking every
+    // channel for 16 MiB answers while never reading would otherwise make us
+    // allocate 16 MiB per channel). Answers are views of it.
+    const fill = req.size === undefined ? null : fillOf(req.size);
     for (let i = 0; i < req.count; i++) {
       // Awaiting each answer paces the loop by the peer's window.
       await res.answer(fill ?? `answer ${i + 1} of ${req.count}`);
