@@ -289,6 +289,8 @@ export class ChannelFlow {
    * keeps up; -1 when none is pending.
    */
   private limitedAt = -1;
+  /** When the SEQ announcing the channel's window left, until its first octets arrive (-1: not pending). */
+  private announcedAt = -1;
 
   private epochStart: number;
   private epochBytes = 0;
@@ -323,6 +325,14 @@ export class ChannelFlow {
     w.receive(size);
     if (w.buffered > this.stats.peakBuffered) this.stats.peakBuffered = w.buffered;
     if (size === 0) return;
+    if (this.announcedAt >= 0) {
+      // The channel's first octets: the peer could send nothing before our
+      // start reply and the SEQ announcing the window reached it, so this is
+      // one round trip — the session's first sample when it has none (a
+      // listener's first channel), so the first stall can already grow.
+      if (seqno === 0 && this.session.rtt.count === 0) this.session.rtt.sample(this.session.now() - this.announcedAt);
+      this.announcedAt = -1;
+    }
     const end = w.expected;
     // Walk the SEQs whose old edge this frame reached, oldest first.
     const p = this.pending;
@@ -439,6 +449,7 @@ export class ChannelFlow {
     this.stats.seqs++;
     if (this.tune) {
       const now = this.session.now();
+      if (this.stats.seqs === 1 && w.expected === 0) this.announcedAt = now;
       if (this.pending.length >= 3 * PENDING_EDGES) this.pending.splice(0, 3);
       this.pending.push(oldEdge, now, this.edgeAt);
       this.edgeAt = now;

@@ -285,3 +285,20 @@ test('channel 0 (tune: false) keeps its window whatever it reads', (t) => {
   t.is(cf.window.size, LIMITS.receiveWindow);
   t.is(flow.budgetUsed, 0);
 });
+
+test('a listener without an RTT sample takes one from the announcement SEQ to the channel\'s first octets', (t) => {
+  let now = 0;
+  const flow = new SessionFlow(LIMITS, () => now);
+  const cf = flow.open();
+  t.truthy(cf.takeUpdate(), 'the announcement of the 64 KiB window');
+  now = 50;
+  cf.onFrame(0, 16 * KiB);
+  t.is(flow.rtt.count, 1);
+  t.is(flow.rtt.min, 50);
+  // A later channel's first octets do not add a sample: the session has one.
+  const cf2 = flow.open();
+  cf2.takeUpdate();
+  now = 500;
+  cf2.onFrame(0, 1024);
+  t.is(flow.rtt.count, 1);
+});
