@@ -33,7 +33,7 @@ async function startS2cs(): Promise<{ child: ChildProcess; address: string }> {
 }
 
 test.serial('a SciStream session across processes: producer and consumer facilities, data through the tunnel, status, release', async (t) => {
-  t.timeout(90_000);
+  t.timeout(240_000);
   const prod = await startS2cs();
   const cons = await startS2cs();
   const app = net.createServer({ allowHalfOpen: true }, (c) => {
@@ -90,7 +90,7 @@ test.serial('a SciStream session across processes: producer and consumer facilit
 });
 
 test('SciStream CLI errors: bad arguments exit 2; a wrong password or an unknown uid exit 1 with the code', async (t) => {
-  t.timeout(60_000);
+  t.timeout(180_000);
   const usage: [string[], RegExp][] = [
     [['s2uc', 'release', '--server', '127.0.0.1:1', ...AUTH, '--uid', 'not-a-uid'], /--uid must be 32 lowercase hexadecimal/],
     [['s2uc', 'request', '--server', '127.0.0.1:1', ...AUTH, '--uid', 'a'.repeat(32), '--role', 'BOTH'], /--role must be PROD or CONS/],
@@ -109,7 +109,7 @@ test('SciStream CLI errors: bad arguments exit 2; a wrong password or an unknown
     const unknown = await cli(['s2uc', 'release', '--server', s.address, ...AUTH, '--uid', 'b'.repeat(32)]);
     t.is(unknown.code, 1);
     t.regex(unknown.stderr, /INVALID_UID/);
-    const bad = await cli(['s2uc', 'status', '--server', s.address, '--tls-ca', pki.paths.ca, '--server-name', 'localhost', '--user', 'alice', '--password', 'env:NOPE'], 30000);
+    const bad = await cli(['s2uc', 'status', '--server', s.address, '--tls-ca', pki.paths.ca, '--server-name', 'localhost', '--user', 'alice', '--password', 'env:NOPE'], 60_000);
     t.is(bad.code, 2);
     const wrong = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const child = spawn(process.execPath, [BIN, 's2uc', 'status', '--server', s.address, '--tls-ca', pki.paths.ca, '--server-name', 'localhost', '--user', 'alice', '--password', 'env:WRONG', '--uid', 'c'.repeat(32)], { env: { ...ENV, WRONG: 'not it' } });
@@ -126,7 +126,7 @@ test('SciStream CLI errors: bad arguments exit 2; a wrong password or an unknown
 });
 
 test('s2cs --config: a JSON file supplies the options, flags override it, and bad keys are named', async (t) => {
-  t.timeout(30_000);
+  t.timeout(120_000);
   const cfg = join(pki.dir, 's2cs.json');
   writeFileSync(cfg, JSON.stringify({ tlsCert: pki.paths.serverCert, tlsKey: pki.paths.serverKey, users: usersFile, port: 1 }));
   // --port on the command line wins over the file's port 1 (which would need privileges).
