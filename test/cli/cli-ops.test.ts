@@ -27,7 +27,7 @@ function lines(stream: NodeJS.ReadableStream): { all: string[]; waitFor(re: RegE
   });
   return {
     all,
-    waitFor(re, ms = 10_000) {
+    waitFor(re, ms = 60_000) {
       const found = all.find((l) => re.test(l));
       if (found !== undefined) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
