@@ -21,7 +21,7 @@ writeFileSync(usersFile, serializeUsersFile(new Map([['alice', await createUserE
 const ENV = { ...process.env, SS_PW: PASSWORD };
 const AUTH = ['--tls-ca', pki.paths.ca, '--server-name', 'localhost', '--user', 'alice', '--password', 'env:SS_PW'];
 
-function cli(args: string[], timeoutMs = 30000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return run(args, timeoutMs, { env: { SS_PW: PASSWORD } });
 }
 

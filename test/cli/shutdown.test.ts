@@ -87,7 +87,7 @@ test.serial('s2cs: SIGTERM releases every SciStream session — data path closed
   let echoed = 0;
   sock.on('data', (d: Buffer) => (echoed += d.length));
   sock.write(Buffer.alloc(64 * 1024, 7));
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 30_000;
   while (echoed < 64 * 1024 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   t.is(echoed, 64 * 1024, 'data flows before the shutdown');
   const waitingUid = join(pki.dir, 'shutdown-uid-2.txt');
@@ -98,7 +98,7 @@ test.serial('s2cs: SIGTERM releases every SciStream session — data path closed
   const started = Date.now();
   prod.child.kill('SIGTERM');
   t.is(await exitOf(prod.child), 0, 's2cs exits 0');
-  t.true(Date.now() - started < 10_000, 'within the deadline');
+  t.true(Date.now() - started < 30_000, 'within the deadline (its grace period plus generous slack for a loaded machine)');
   // The waiting request got an answer (an error), not silence.
   const w = await waiting;
   t.not(w.code, 0);

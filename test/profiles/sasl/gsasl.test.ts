@@ -25,8 +25,8 @@ import {
 } from '../../../src/profiles/sasl/index.js';
 import { assertFailure } from './helpers.js';
 
-const LINE_TIMEOUT_MS = 10_000;
-const EXIT_TIMEOUT_MS = 10_000;
+const LINE_TIMEOUT_MS = 30_000;
+const EXIT_TIMEOUT_MS = 30_000;
 
 const probe = spawnSync('gsasl', ['--version'], { encoding: 'utf8', timeout: 10_000 });
 const missing =
