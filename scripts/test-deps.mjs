@@ -19,7 +19,7 @@ import { accessSync, constants } from 'node:fs';
 const say = (line) => process.stderr.write(`test-deps: ${line}\n`);
 
 function onPath(cmd) {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  const r = spawnSync('/bin/sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : undefined;
 }
 
