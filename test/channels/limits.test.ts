@@ -42,7 +42,7 @@ test('greetingTimeout: a peer that never greets is terminated, others carry on',
   const h = await harness(t, [], { limits: { greetingTimeout: 300 } });
   const p = await h.peer();
   const started = Date.now();
-  await p.waitClosed(3000);
+  await p.waitClosed(30_000);
   t.true(Date.now() - started >= 250, 'not before the timeout');
   t.true(events.some((e) => e.limit === 'greetingTimeout' && e.action === 'terminated'));
   t.true(await stillServes(h.port));
@@ -59,7 +59,7 @@ test('greetingTimeout: a slow-loris greeting trickled one octet at a time is cut
     i++;
   }, 50);
   t.teardown(() => clearInterval(trickle));
-  await p.waitClosed(3000);
+  await p.waitClosed(30_000);
   t.true(i < greeting.length, 'cut off before the greeting completed');
   t.is(h.sessions[0]?.core.failure?.code, 'BEEP_ERR_LIMIT');
 });
@@ -69,7 +69,7 @@ test('frameTimeout: a header trickled and never finished terminates the session'
   const h = await harness(t, [], { limits: { frameTimeout: 300, greetingTimeout: 5000 } });
   const p = await h.ready({ 1: ECHO });
   p.send('MSG 1 0 . 0 100\r\nhalf a pay');
-  await p.waitClosed(3000);
+  await p.waitClosed(30_000);
   t.true(events.some((e) => e.limit === 'frameTimeout' && e.action === 'terminated'));
   t.true(await stillServes(h.port));
 });
@@ -86,10 +86,12 @@ test('frameTimeout: complete frames arriving slowly are fine', async (t) => {
 
 test('idleTimeout: a greeted session with no channel and no traffic is terminated; one with a channel open is not', async (t) => {
   const events = limitEvents(t);
-  const h = await harness(t, [], { limits: { idleTimeout: 300 } });
+  // 1 s: the busy peer's start must reach the listener before its own idle timer runs out,
+  // which on a loaded machine can take a while after the greeting.
+  const h = await harness(t, [], { limits: { idleTimeout: 1000 } });
   const idle = await h.ready();
   const busy = await h.ready({ 1: ECHO });
-  await idle.waitClosed(3000);
+  await idle.waitClosed(30_000);
   t.true(events.some((e) => e.limit === 'idleTimeout'));
   t.false(busy.closed, 'a session with an open channel is not idle');
   t.true(await busy.echo(1, 'alive'));
@@ -181,7 +183,7 @@ test('maxInboundQueue: too many unanswered MSGs on a channel terminate the sessi
   const h = await harness(t, [sink], { limits: { maxInboundQueue: 4 } });
   const p = await h.ready({ 1: 'urn:test:never-answers' });
   for (let i = 0; i < 6; i++) p.request(1, 'x');
-  await p.waitClosed(3000);
+  await p.waitClosed(30_000);
   t.true(events.some((e) => e.limit === 'maxInboundQueue' && e.action === 'terminated'));
 });
 
