@@ -13,7 +13,8 @@ import { BeepError, BeepReplyError, ErrorCodes } from '../errors.js';
 import { mediaType, BEEP_XML, type EntityHeaders } from '../framing/mime.js';
 import { parseMgmt } from './mgmt.js';
 import type { BodyInit, IncomingMessage, OutboundMessage } from './message.js';
-import { RecvWindow, SendWindow } from './window.js';
+import { SendWindow, type RecvWindow } from './window.js';
+import type { ChannelFlow, ChannelFlowStats } from './flow.js';
 import type { ChannelProfile } from './types.js';
 import type { SessionCore } from './core.js';
 
@@ -132,7 +133,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** Control channel: served before every other channel but channel 0 (set from the profile's `control`). */
   control = false;
   /** @internal */ handler: ChannelProfile | undefined;
-  /** @internal */ readonly recv: RecvWindow;
+  /** @internal The receive-window policy of this channel (flow.ts). */ readonly flowState: ChannelFlow;
+  /** @internal The receive window (mechanism), owned by {@link flowState}. */ readonly recv: RecvWindow;
   /** @internal */ readonly send = new SendWindow();
   /** @internal */ nextMsgno: number;
   /** @internal our MSGs awaiting a complete reply */ readonly outstanding = new Map<number, PendingRequest>();
@@ -151,14 +153,28 @@ export class Channel extends EventEmitter<ChannelEvents> {
   startReplied = false;
 
   /** @internal */
-  constructor(core: SessionCore, number: number, state: ChannelState, receiveWindow: number) {
+  constructor(core: SessionCore, number: number, state: ChannelState, flow: ChannelFlow) {
     super();
     this.core = core;
     this.number = number;
     this.state = state;
-    this.recv = new RecvWindow(receiveWindow);
+    this.flowState = flow;
+    this.recv = flow.window;
     this.nextMsgno = number === 0 ? 1 : 0;
   }
+
+  /**
+   * Flow-control state of this channel, for operators and tools: receive
+   * window, octets buffered, the session's RTT estimate, the consumption rate,
+   * how often the peer was held back by our window (`peerStalls`), SEQs sent,
+   * and how often we ran out of the peer's window (`sendStalls`).
+   */
+  get flow(): ChannelFlowStats & { sendWindow: number; sendStalls: number } {
+    return { ...this.flowState.snapshot(), sendWindow: this.send.available, sendStalls: this.sendStalls };
+  }
+
+  /** @internal Times this channel had octets to send and no window of the peer's left. */
+  sendStalls = 0;
 
   /** The session this channel belongs to. */
   get session(): unknown {

@@ -20,6 +20,7 @@ import * as outbound from './outbound.js';
 import { IncomingMessage, type OutboundMessage, type BodyInit } from './message.js';
 import { Responder } from './responder.js';
 import { handleMgmtMessage, requestMgmt } from './management.js';
+import { SessionFlow } from './flow.js';
 import { resolveLimits, type ChannelProfile, type ResolvedLimits, type Role, type SessionLimits, type CompatOptions, type CloseDecision, type SessionIdentity, type TransportSecurity } from './types.js';
 import type { Greeting } from './mgmt.js';
 import { diagnostics, newSessionStats, nextSessionId, previewOf, publishLimit, PREVIEW_OCTETS, type ChannelEvent, type FrameEvent, type SessionStats } from './diagnostics.js';
@@ -57,6 +58,8 @@ export interface SessionCoreOptions {
   id?: number;
   /** @internal */
   stats?: SessionStats;
+  /** Clock of the flow policy in milliseconds (default `performance.now`); injected by tests. */
+  clock?: () => number;
 }
 
 /** Events of a {@link SessionCore}. */
@@ -130,6 +133,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   /** Why the session ended, if it failed. */
   failure: BeepError | undefined;
   /** @internal */ readonly options: SessionCoreOptions;
+  /** @internal The receive-window policy: RTT estimate, budget, channel sizing (flow.ts). */
+  readonly flow: SessionFlow;
 
   private readonly decoder: FrameDecoder;
   private readonly seqPending = new Set<Channel>();
@@ -157,6 +162,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     this.limits = resolveLimits(options.limits, options.role);
     this.id = options.id ?? nextSessionId();
     this.stats = options.stats ?? newSessionStats();
+    this.flow = new SessionFlow(this.limits, options.clock, this.stats);
     for (const p of options.profiles ?? []) {
       if (this.profiles.has(p.uri)) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, `profile ${p.uri} registered twice`);
       this.profiles.set(p.uri, p);
@@ -186,7 +192,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
         this.target?.deliver(part, false);
       },
     });
-    const ch0 = new Channel(this, 0, 'open', Math.max(this.limits.receiveWindow, 4096));
+    const ch0 = new Channel(this, 0, 'open', this.flow.open(false));
     ch0.profile = 'beep:channel-management';
     this.channels.set(0, ch0);
     // The peer's greeting is a reply to a MSG 0 nobody sent (RFC 3080 §2.2.1.1,
@@ -423,7 +429,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   private beginFrame(h: DataFrameHeader): void {
     const cur = this.cur as { ch: Channel; pr?: PendingRequest; im?: InboundRequest; first?: boolean };
     const ch = cur.ch;
-    ch.recv.receive(h.size);
+    ch.flowState.onFrame(h.seqno, h.size);
     ch.lastMore = h.more ? { msgno: h.msgno, kind: h.type } : null;
     this.target = null;
     if (h.type === 'MSG') {
@@ -531,45 +537,12 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     };
   }
 
-  /** The application consumed `n` octets of channel `ch`: reopen its window. */
+  /** The application consumed `n` octets of channel `ch`: reopen its window (the flow policy decides when to advertise it). */
   private credit(ch: Channel, n: number): void {
-    ch.recv.consume(n);
+    ch.flowState.onConsume(n);
     if (ch.state === 'closed') return;
-    this.autotune(ch);
     this.seqPending.add(ch);
     this.requestOutput();
-  }
-
-  /** Receive buffer granted beyond the channels' initial windows, across the session. */
-  private budgetUsed = 0;
-
-  /**
-   * Window auto-tuning (RFC 3081 §3.1.4: advertise windows from available
-   * buffer space, slow readers get small windows): double a channel's buffer
-   * when the window is what limits it, halve it when its reader falls a whole
-   * window behind, all within `maxReceiveWindow` and the session budget.
-   */
-  private autotune(ch: Channel): void {
-    const r = ch.recv;
-    const floor = this.limits.receiveWindow;
-    if (r.wantsGrowth() && r.size < this.limits.maxReceiveWindow) {
-      const grow = Math.min(r.size, this.limits.maxReceiveWindow - r.size, this.limits.sessionReceiveBudget - this.budgetUsed);
-      if (grow > 0) {
-        r.resize(r.size + grow);
-        this.budgetUsed += grow;
-      }
-    } else if (r.wantsShrink(floor)) {
-      const shrink = r.size - Math.max(floor, r.size >>> 1);
-      r.resize(r.size - shrink);
-      this.budgetUsed -= shrink;
-    }
-  }
-
-  /** @internal Give a closed channel's tuned buffer back to the session budget. */
-  releaseBudget(ch: Channel): void {
-    const extra = ch.recv.size - Math.max(this.limits.receiveWindow, 4096);
-    if (extra > 0) this.budgetUsed = Math.max(0, this.budgetUsed - extra);
-    ch.recv.resize(this.limits.receiveWindow);
   }
 
   // ------------------------------------------------------------ dispatch (serial per channel)
@@ -707,7 +680,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     let bytes = 0;
     const after: (() => void)[] = [];
     for (const ch of this.seqPending) {
-      const u = ch.state === 'closed' ? null : ch.recv.takeUpdate();
+      const u = ch.state === 'closed' ? null : ch.flowState.takeUpdate();
       if (u) {
         const b = encodeSeqFrame(ch.number, u.ackno, u.window);
         out.push(b);
@@ -758,7 +731,10 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
         : { type: head.type, channel: ch.number, msgno: head.msgno, more: !last, seqno, size };
     const frame = encodeDataFrame(header, parts);
     this.stats.framesOut++;
-    if (ch.send.available === 0 && (!last || ch.outQueue.length > 1)) this.stats.windowStalls++;
+    if (ch.send.available === 0 && (!last || ch.outQueue.length > 1)) {
+      this.stats.windowStalls++;
+      ch.sendStalls++;
+    }
     if (diagnostics.frameOut.hasSubscribers) {
       diagnostics.frameOut.publish({ sessionId: this.id, direction: 'out', frame: header, preview: previewOf(parts) } satisfies FrameEvent);
     }
@@ -810,7 +786,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
 
   /** @internal Create channel state (before the start is sent or its reply queued). */
   createChannel(number: number, state: 'starting' | 'open'): Channel {
-    const ch = new Channel(this, number, state, this.limits.receiveWindow);
+    const ch = new Channel(this, number, state, this.flow.open());
     this.channels.set(number, ch);
     return ch;
   }
@@ -863,7 +839,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     if (ch.state === 'closed') return;
     ch.state = 'closed';
     if (this.channels.get(ch.number) === ch) this.channels.delete(ch.number);
-    this.releaseBudget(ch);
+    ch.flowState.close();
     this.recentlyClosed.push(ch.number);
     if (this.recentlyClosed.length > RECENT_CLOSED) this.recentlyClosed.shift();
     this.ready.delete(ch);

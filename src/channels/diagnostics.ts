@@ -45,11 +45,16 @@ export interface SessionStats {
   seqOut: number;
   /** Times a channel had octets to send and no window left to send them in. */
   windowStalls: number;
+  /** Times the peer was held back by our receive window (a frame began exactly at an edge we advertised). */
+  peerWindowStalls: number;
+  /** Receive windows grown / shrunk by the flow policy. */
+  windowGrows: number;
+  windowShrinks: number;
 }
 
 /** A fresh, zeroed {@link SessionStats}. */
 export function newSessionStats(): SessionStats {
-  return { octetsIn: 0, octetsOut: 0, framesIn: 0, framesOut: 0, seqIn: 0, seqOut: 0, windowStalls: 0 };
+  return { octetsIn: 0, octetsOut: 0, framesIn: 0, framesOut: 0, seqIn: 0, seqOut: 0, windowStalls: 0, peerWindowStalls: 0, windowGrows: 0, windowShrinks: 0 };
 }
 
 /** `beepstream:session:open`: a session started (transport connected, greeting queued). */

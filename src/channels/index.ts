@@ -5,6 +5,7 @@
  * @module
  */
 export * from './window.js';
+export * from './flow.js';
 export * from './mgmt.js';
 export * from './message.js';
 export * from './responder.js';

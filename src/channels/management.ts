@@ -280,6 +280,8 @@ export const requestMgmt = {
     const xml = buildStart(n, list, options.serverName);
     const ch = core.createChannel(n, 'starting');
     let el: MgmtElement;
+    // A start and its reply are one round trip: a sample for the flow policy.
+    const sentAt = core.flow.now();
     try {
       // The channel exists for the peer once its positive reply is out: accept
       // its frames from the moment that reply has fully arrived.
@@ -297,6 +299,7 @@ export const requestMgmt = {
       throw e;
     }
     if (core.isClosed) throw core.failure ?? new BeepError(ErrorCodes.SESSION_CLOSED, 'session closed');
+    core.flow.rtt.sample(core.flow.now() - sentAt);
     ch.startContent = el.content;
     if (core.serverName === undefined && options.serverName !== undefined) core.serverName = options.serverName;
     core.openChannel(ch, el.uri, el.content, false);

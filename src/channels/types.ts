@@ -42,17 +42,24 @@ export interface SessionLimits {
   /**
    * Receive buffer a channel starts with: the window announced when it opens
    * (octets, default 64 KiB; at least 4096 — RFC 3081 §3.1.1's initial window
-   * applies until the announcement arrives).
+   * applies until the announcement arrives). Also the floor a slow reader's
+   * window shrinks to.
    */
   receiveWindow?: number;
   /**
-   * Ceiling of window auto-tuning per channel (octets, default 16 MiB). A
-   * channel's buffer doubles whenever the sender runs out of window while the
-   * reader keeps up, and halves when the reader lets a whole window pile up.
-   * Set equal to `receiveWindow` to turn auto-tuning off.
+   * Ceiling of one channel's receive window (octets, default 32 MiB). The
+   * flow policy (`spec/flow-control.md`) sizes each window to about
+   * 2 × rate × RTT: it doubles once per round trip while the sender is held
+   * back by the window and the reader keeps up, and halves toward the target
+   * when the reader is slow. Set equal to `receiveWindow` to fix the size.
    */
   maxReceiveWindow?: number;
-  /** Receive buffer space shared by all channels of a session beyond their initial windows (octets, default 64 MiB). */
+  /**
+   * Receive buffer shared by all channels of a session beyond their initial
+   * windows (octets, default 64 MiB). When it is spent, a channel below its
+   * fair share (budget ÷ channels holding extra buffer) takes buffer back from
+   * those above it.
+   */
   sessionReceiveBudget?: number;
   /** Octets an outbound stream may queue ahead of the window before its writer waits (default 64 KiB). */
   sendHighWaterMark?: number;
@@ -120,7 +127,7 @@ export const DEFAULT_LIMITS: ResolvedLimits = Object.freeze({
   maxOutstanding: 1024,
   maxInboundQueue: 1024,
   receiveWindow: 64 * 1024,
-  maxReceiveWindow: 16 * 1024 * 1024,
+  maxReceiveWindow: 32 * 1024 * 1024,
   sessionReceiveBudget: 64 * 1024 * 1024,
   sendHighWaterMark: 64 * 1024,
   maxMgmtDepth: 8,

@@ -83,32 +83,9 @@ export class RecvWindow {
   buffered = 0;
   /** Buffer space for this channel: the window advertised when nothing is buffered. */
   size: number;
-  /** The last frame left no room: the sender is (or was) limited by our window. */
-  starved = false;
 
   constructor(size = INITIAL_WINDOW) {
     this.size = Math.min(Math.max(size, INITIAL_WINDOW), MAX_WINDOW);
-  }
-
-  /**
-   * Auto-tuning: should the buffer grow? True when the sender ran out of
-   * window while the application keeps up (little is left buffered) — the
-   * window, not the reader, is what limits the channel (its bandwidth-delay
-   * product exceeds it). Clears the starved mark.
-   */
-  wantsGrowth(): boolean {
-    const grow = this.starved && this.buffered <= this.size / 4;
-    if (this.buffered <= this.size / 4) this.starved = false;
-    return grow;
-  }
-
-  /**
-   * Auto-tuning: the reader has let a whole window pile up unread, so it is
-   * slow — should the buffer shrink (RFC 3081 §3.1.4: "slow readers should get
-   * small windows")? Already granted window is never taken back.
-   */
-  wantsShrink(floor: number): boolean {
-    return this.size > floor && this.buffered >= this.size;
   }
 
   /** Octets the peer may still send before our advertised edge. */
@@ -127,7 +104,6 @@ export class RecvWindow {
   receive(size: number): void {
     this.expected = seqAdd(this.expected, size);
     this.buffered += size;
-    if (size > 0 && this.remaining === 0) this.starved = true;
   }
 
   /** Record that the application consumed `n` buffered octets. */
@@ -137,21 +113,22 @@ export class RecvWindow {
 
   /**
    * The SEQ to send now, if any: `{ ackno, window }` when the edge we could
-   * advertise has moved right by at least half the buffer space (RFC 3081
-   * §3.1.4), or by any amount when `force` is set. Updates the advertised edge.
+   * advertise (`expected + size − buffered`) lies at least `minAdvance` octets
+   * right of the advertised one. Updates the advertised edge. When updates
+   * are due is the flow policy's decision (`flow.ts`), not this type's.
    */
-  takeUpdate(force = false): { ackno: number; window: number } | null {
+  takeUpdate(minAdvance: number): { ackno: number; window: number } | null {
     const free = Math.max(0, this.size - this.buffered);
     const newEdge = seqAdd(this.expected, free);
     const advance = seqDiff(newEdge, this.edge);
-    // Never retract: a "negative" advance (edge would move left) is ignored.
+    // Never retract (RFC 3081 §3.1.4): a "negative" advance (edge would move left) is ignored.
     if (advance === 0 || advance >= 0x80000000) return null;
-    if (!force && advance < this.size / 2) return null;
+    if (advance < Math.max(1, minAdvance)) return null;
     this.edge = newEdge;
     return { ackno: this.expected, window: free };
   }
 
-  /** Change the buffer space (e.g. auto-tuning); takes effect at the next update. */
+  /** Change the buffer space (the flow policy's decision); takes effect at the next update, never retracting the advertised edge. */
   resize(size: number): void {
     this.size = Math.min(Math.max(size, INITIAL_WINDOW), MAX_WINDOW);
   }

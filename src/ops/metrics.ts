@@ -13,7 +13,7 @@
  * @module
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { DIAGNOSTICS_CHANNELS, subscribeAll, type AuthEvent, type LimitEvent, type SessionCloseEvent, type SessionStats } from '../channels/diagnostics.js';
+import { DIAGNOSTICS_CHANNELS, subscribeAll, newSessionStats, type AuthEvent, type LimitEvent, type SessionCloseEvent, type SessionStats } from '../channels/diagnostics.js';
 import type { BeepServer, Session } from '../channels/session.js';
 import type { ControlSessionState } from '../scistream/control/messages.js';
 import type { S2cs } from '../scistream/roles.js';
@@ -91,7 +91,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
 
   const tracked = new Map<number, Tracked>();
   const closed = new Map<string, SessionStats>();
-  for (const { name } of servers) closed.set(name, { octetsIn: 0, octetsOut: 0, framesIn: 0, framesOut: 0, seqIn: 0, seqOut: 0, windowStalls: 0 });
+  for (const { name } of servers) closed.set(name, newSessionStats());
   /** Live counters per server, plus the closed sessions' totals. */
   const totals = (): Map<string, SessionStats> => {
     const out = new Map<string, SessionStats>();
@@ -99,14 +99,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     for (const { server, session } of tracked.values()) {
       const t = out.get(server);
       if (!t) continue;
-      const s = session.stats;
-      t.octetsIn += s.octetsIn;
-      t.octetsOut += s.octetsOut;
-      t.framesIn += s.framesIn;
-      t.framesOut += s.framesOut;
-      t.seqIn += s.seqIn;
-      t.seqOut += s.seqOut;
-      t.windowStalls += s.windowStalls;
+      addStats(t, session.stats);
     }
     return out;
   };
@@ -173,6 +166,13 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   });
   fromTotals(`${p}window_stalls_total`, 'Times a channel had octets to send and no window left, by listener.', ['server'], (c, server, s) => {
     c.inc({ server }, s.windowStalls);
+  });
+  fromTotals(`${p}peer_window_stalls_total`, 'Times a peer was held back by our receive window (a frame began exactly at an edge we advertised), by listener.', ['server'], (c, server, s) => {
+    c.inc({ server }, s.peerWindowStalls);
+  });
+  fromTotals(`${p}window_resizes_total`, 'Receive windows resized by the flow policy (spec/flow-control.md), by listener and direction (grow|shrink).', ['server', 'direction'], (c, server, s) => {
+    c.inc({ server, direction: 'grow' }, s.windowGrows);
+    c.inc({ server, direction: 'shrink' }, s.windowShrinks);
   });
   const auth = new Counter({
     name: nm(`${p}auth_total`), help: 'SASL exchanges ended, by mechanism and outcome (success|failure); all BEEP sessions of the process.',
@@ -246,13 +246,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     tracked.delete(e.sessionId);
     const c = closed.get(t.server);
     if (c) {
-      c.octetsIn += e.stats.octetsIn;
-      c.octetsOut += e.stats.octetsOut;
-      c.framesIn += e.stats.framesIn;
-      c.framesOut += e.stats.framesOut;
-      c.seqIn += e.stats.seqIn;
-      c.seqOut += e.stats.seqOut;
-      c.windowStalls += e.stats.windowStalls;
+      addStats(c, e.stats);
     }
     sessionsTotal.inc({ server: t.server, outcome: e.error ? 'terminated' : 'released' });
     duration.observe({ server: t.server }, Math.max(0, e.durationMs) / 1000);
@@ -317,4 +311,9 @@ export function startMetricsServer(opts: MetricsServerOptions): Promise<OpsServe
     res.writeHead(200, { ...BASE_HEADERS, 'Content-Type': register.contentType, 'Content-Length': String(body.length) });
     res.end(req.method === 'HEAD' ? undefined : body);
   });
+}
+
+/** Add every counter of `s` to `into`. */
+function addStats(into: SessionStats, s: SessionStats): void {
+  for (const k of Object.keys(into) as (keyof SessionStats)[]) into[k] += s[k];
 }

@@ -40,9 +40,11 @@ async function pump(a: SessionCore, b: SessionCore, rounds = 10000): Promise<{ a
   throw new Error('pump did not settle');
 }
 
+/** Two cores; their flow policy sees a frozen clock, so window sizing does not depend on how fast the machine runs. */
 function pair(limits = {}): { client: SessionCore; server: SessionCore } {
-  const client = new SessionCore({ role: 'initiator', profiles: [ECHO], limits });
-  const server = new SessionCore({ role: 'listener', profiles: [ECHO], limits });
+  const clock = (): number => 0;
+  const client = new SessionCore({ role: 'initiator', profiles: [ECHO], limits, clock });
+  const server = new SessionCore({ role: 'listener', profiles: [ECHO], limits, clock });
   return { client, server };
 }
 

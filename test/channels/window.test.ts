@@ -231,35 +231,35 @@ test('RecvWindow.consume never makes buffered negative', (t) => {
   t.is(w.buffered, 0);
 });
 
-test('RecvWindow.takeUpdate only once the edge can advance by at least size/2', (t) => {
+test('RecvWindow.takeUpdate only once the edge can advance by at least the threshold given', (t) => {
   const w = new RecvWindow(); // size 4096
-  t.is(w.takeUpdate(), null, 'nothing received: nothing to advertise');
-  t.is(w.takeUpdate(true), null, 'force does not invent an advance');
+  t.is(w.takeUpdate(w.size / 2), null, 'nothing received: nothing to advertise');
+  t.is(w.takeUpdate(1), null, 'force does not invent an advance');
   w.receive(4096);
-  t.is(w.takeUpdate(), null, 'all buffered: edge cannot move');
+  t.is(w.takeUpdate(w.size / 2), null, 'all buffered: edge cannot move');
   w.consume(2047);
-  t.is(w.takeUpdate(), null, '2047 < 2048');
+  t.is(w.takeUpdate(w.size / 2), null, '2047 < 2048');
   t.is(w.edge, 4096);
   w.consume(1);
-  t.deepEqual(w.takeUpdate(), { ackno: 4096, window: 2048 });
+  t.deepEqual(w.takeUpdate(w.size / 2), { ackno: 4096, window: 2048 });
   t.is(w.edge, 6144);
-  t.is(w.takeUpdate(), null, 'taken once');
+  t.is(w.takeUpdate(w.size / 2), null, 'taken once');
   w.consume(10);
-  t.is(w.takeUpdate(), null);
-  t.deepEqual(w.takeUpdate(true), { ackno: 4096, window: 2058 }, 'force advertises any advance');
+  t.is(w.takeUpdate(w.size / 2), null);
+  t.deepEqual(w.takeUpdate(1), { ackno: 4096, window: 2058 }, 'force advertises any advance');
   t.is(w.edge, 6154);
 });
 
 test('RecvWindow with a large buffer advertises it at once', (t) => {
   const w = new RecvWindow(65536);
-  t.deepEqual(w.takeUpdate(), { ackno: 0, window: 65536 });
+  t.deepEqual(w.takeUpdate(w.size / 2), { ackno: 0, window: 65536 });
   t.is(w.edge, 65536);
   t.is(w.remaining, 65536);
   w.receive(40000);
   w.consume(32767);
-  t.is(w.takeUpdate(), null, 'advance 32767 < 32768');
+  t.is(w.takeUpdate(w.size / 2), null, 'advance 32767 < 32768');
   w.consume(1);
-  t.deepEqual(w.takeUpdate(), { ackno: 40000, window: 58304 });
+  t.deepEqual(w.takeUpdate(w.size / 2), { ackno: 40000, window: 58304 });
   t.is(w.edge, 98304);
 });
 
@@ -268,7 +268,7 @@ test('RecvWindow.takeUpdate across the wrap', (t) => {
   w.receive(4096);
   t.is(w.expected, 3096);
   w.consume(4096);
-  t.deepEqual(w.takeUpdate(), { ackno: 3096, window: 4096 });
+  t.deepEqual(w.takeUpdate(w.size / 2), { ackno: 3096, window: 4096 });
   t.is(w.edge, 7192);
   t.is(w.check(3096, 4096), 'ok');
   t.is(w.check(3096, 4097), 'overrun');
@@ -276,18 +276,18 @@ test('RecvWindow.takeUpdate across the wrap', (t) => {
 
 test('RecvWindow never retracts the advertised edge (resize smaller)', (t) => {
   const w = new RecvWindow(65536);
-  t.truthy(w.takeUpdate());
+  t.truthy(w.takeUpdate(w.size / 2));
   t.is(w.edge, 65536);
   w.resize(4096);
   t.is(w.size, 4096);
-  t.is(w.takeUpdate(), null);
-  t.is(w.takeUpdate(true), null);
+  t.is(w.takeUpdate(w.size / 2), null);
+  t.is(w.takeUpdate(1), null);
   t.is(w.edge, 65536, 'edge kept');
   t.is(w.check(0, 65536), 'ok', 'the peer may still use all it was promised');
   w.receive(65536);
   w.consume(65536);
   // New edge 65536 + 4096: an advance of 4096 >= 2048.
-  t.deepEqual(w.takeUpdate(), { ackno: 65536, window: 4096 });
+  t.deepEqual(w.takeUpdate(w.size / 2), { ackno: 65536, window: 4096 });
 });
 
 test('RecvWindow.resize: clamped, and a larger buffer is advertised at the next update', (t) => {
@@ -298,7 +298,7 @@ test('RecvWindow.resize: clamped, and a larger buffer is advertised at the next 
   t.is(w.size, MAX_WINDOW);
   w.resize(1 << 20);
   t.is(w.size, 1 << 20);
-  t.deepEqual(w.takeUpdate(), { ackno: 0, window: 1 << 20 });
+  t.deepEqual(w.takeUpdate(w.size / 2), { ackno: 0, window: 1 << 20 });
   t.is(w.remaining, 1 << 20);
 });
 
@@ -356,7 +356,7 @@ test('property: a sender paced by SEQs never sends past the receiver\'s advertis
             rcv.consume(o.n);
             break;
           case 'update': {
-            const u = rcv.takeUpdate(o.force);
+            const u = rcv.takeUpdate(o.force ? 1 : rcv.size / 2);
             if (u) seqInFlight.push(u);
             break;
           }
@@ -414,7 +414,7 @@ test('property: the RecvWindow edge is monotonic in serial arithmetic', (t) => {
             w.consume(o.n);
             break;
           case 'update': {
-            const u = w.takeUpdate(o.force);
+            const u = w.takeUpdate(o.force ? 1 : w.size / 2);
             if (u) {
               if (u.ackno !== w.expected) throw new Error('ackno is not the next expected seqno');
               if (u.window < 0 || u.window > MAX_WINDOW) throw new Error(`window out of range ${u.window}`);

@@ -1,0 +1,384 @@
+/**
+ * The receive-window policy: the one place that decides how large a
+ * channel's receive window is, when it grows or shrinks, and when a SEQ is
+ * due. {@link RecvWindow} stays pure mechanism (edges, serial arithmetic);
+ * this module only tells it what size to have and when to advertise.
+ *
+ * Sizing follows TCP receive-buffer auto-tuning (Linux `tcp_rcv_space_adjust`,
+ * Dynamic Right-Sizing) and QUIC flow controllers (quic-go, Chromium):
+ *
+ * - **RTT**: when we send a SEQ that moves our edge from E to E′, we note E
+ *   and the time. A frame that *begins exactly at* E was held back by our
+ *   window until the SEQ reached the sender, so its arrival time minus the
+ *   SEQ's departure is one round trip (plus the sender's turn-around). A frame
+ *   that crosses E without beginning there yields no sample: the sender was
+ *   not waiting. Channel starts we send add a sample (request → reply). Samples
+ *   are shared by every channel of the session: one transport, one path.
+ * - **Rate**: octets the application consumed over an epoch of at least one RTT.
+ * - **Target**: window ≈ 2 × rate × RTT, with the RTT taken as the smallest
+ *   sample (the path's propagation delay: samples above it carry queueing,
+ *   and sizing from them would feed on itself — a larger window queues more,
+ *   which looks like a longer RTT, which asks for a larger window) and never
+ *   below {@link MIN_SIZING_RTT_MS} (what a Node event loop under load takes to
+ *   turn around: below it a loopback sender stalls at every pause). While the
+ *   window is what limits the channel, the rate is about window ÷ RTT, so the
+ *   target doubles the window every RTT; a stall seen in the epoch (a frame
+ *   beginning at an edge we advertised) while the window turns over in about
+ *   one RTT guarantees that doubling. A slow reader (half its window unread)
+ *   has a small rate: its window shrinks toward 2 × rate × RTT, never below
+ *   the initial window.
+ * - **Updates**: a SEQ is due once the edge can move by a quarter of the
+ *   window (quic-go's 25 %), at most one per output batch; so a reader that
+ *   keeps up never leaves a sender blocked while the window is ≥ 4/3 × BDP.
+ * - **Budget**: buffer beyond the initial windows is drawn from a session
+ *   budget; when it runs out, a channel below its fair share (budget ÷ busy
+ *   channels) takes back buffer from channels above it. Granted window is
+ *   never retracted (RFC 3081 §3.1.4): a smaller size only limits what later
+ *   SEQs advertise.
+ *
+ * The clock is injected (milliseconds), so the policy is a pure unit.
+ *
+ * @module
+ */
+import { RecvWindow, seqDiff } from './window.js';
+
+/** Session-wide counters the policy adds to (a subset of the session's stats). */
+export interface FlowCounters {
+  peerWindowStalls: number;
+  windowGrows: number;
+  windowShrinks: number;
+}
+
+/** Parameters of a session's flow policy (from the session limits). */
+export interface FlowLimits {
+  /** Window a channel starts with, and the floor it never shrinks below. */
+  receiveWindow: number;
+  /** Ceiling of one channel's window. */
+  maxReceiveWindow: number;
+  /** Buffer shared by all channels beyond their initial windows. */
+  sessionReceiveBudget: number;
+}
+
+/** Fraction of the window consumed before a SEQ is due. */
+export const UPDATE_FRACTION = 0.25;
+/** Smallest RTT windows are sized for (ms): an event loop's turn-around under load. */
+export const MIN_SIZING_RTT_MS = 10;
+/** SEQ departures remembered for RTT sampling and stall detection. */
+const PENDING_EDGES = 8;
+/** Shortest epoch over which a consumption rate is measured (ms). */
+const MIN_EPOCH_MS = 1;
+
+/**
+ * Round-trip time of the session's transport, from the samples its channels
+ * take: the smallest sample (what windows are sized from), and RFC 6298's
+ * smoothed RTT and variation (shown to operators).
+ */
+export class RttEstimator {
+  /** Smoothed RTT (ms), 0 until the first sample. */
+  srtt = 0;
+  /** RTT variation (ms). */
+  rttvar = 0;
+  /** Smallest sample seen (ms), Infinity until the first. */
+  min = Infinity;
+  /** Samples taken. */
+  count = 0;
+  /** The latest sample (ms). */
+  last = 0;
+
+  /** Add a round-trip sample in milliseconds (non-negative). */
+  sample(ms: number): void {
+    if (!(ms >= 0) || !Number.isFinite(ms)) return;
+    if (this.count === 0) {
+      this.srtt = ms;
+      this.rttvar = ms / 2;
+    } else {
+      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - ms);
+      this.srtt = 0.875 * this.srtt + 0.125 * ms;
+    }
+    this.count++;
+    this.last = ms;
+    if (ms < this.min) this.min = ms;
+  }
+
+  /** RTT used to size windows (ms): the smallest sample, at least {@link MIN_SIZING_RTT_MS}; 0 while unknown. */
+  get sizing(): number {
+    return this.count === 0 ? 0 : Math.max(this.min, MIN_SIZING_RTT_MS);
+  }
+}
+
+/** What a channel's flow state shows: `channel.flow`, the metrics and the trace. */
+export interface ChannelFlowStats {
+  /** Receive window size now (octets): the buffer this channel may hold. */
+  window: number;
+  /** Octets received and not yet consumed by the application. */
+  buffered: number;
+  /** Largest `buffered` seen. */
+  peakBuffered: number;
+  /** Octets the application consumed. */
+  consumed: number;
+  /** Times the peer was blocked by our window (a frame began at an edge we advertised). */
+  peerStalls: number;
+  /** SEQ frames sent for this channel. */
+  seqs: number;
+  /** Window resizes up / down. */
+  grows: number;
+  shrinks: number;
+  /** The session's sizing RTT (ms; 0 while unknown), smallest and smoothed RTT samples. */
+  rttMs: number;
+  minRttMs: number;
+  srttMs: number;
+  /** Consumption rate measured over the last epoch (octets per second). */
+  rate: number;
+}
+
+/**
+ * The flow policy of one session: its clock, RTT estimate and receive
+ * budget, and the channels drawing on them.
+ */
+export class SessionFlow {
+  readonly limits: FlowLimits;
+  readonly now: () => number;
+  readonly rtt = new RttEstimator();
+  /** Session-wide counters (kept by the session across tuning resets). */
+  readonly counters: FlowCounters;
+  /** Buffer granted beyond the channels' initial windows (octets). */
+  budgetUsed = 0;
+  private readonly members = new Set<ChannelFlow>();
+
+  constructor(limits: FlowLimits, now: () => number = () => performance.now(), counters?: FlowCounters) {
+    this.limits = limits;
+    this.now = now;
+    this.counters = counters ?? { peerWindowStalls: 0, windowGrows: 0, windowShrinks: 0 };
+  }
+
+  /** Flow state for a new channel; `tune: false` keeps its window fixed (channel 0). */
+  open(tune = true): ChannelFlow {
+    const cf = new ChannelFlow(this, Math.max(this.limits.receiveWindow, 4096), tune);
+    if (tune) this.members.add(cf);
+    return cf;
+  }
+
+  /** Channels drawing on the budget now. */
+  get channels(): number {
+    return this.members.size;
+  }
+
+  /** @internal Give a closing channel's extra buffer back. */
+  close(cf: ChannelFlow): void {
+    if (!this.members.delete(cf)) return;
+    this.budgetUsed = Math.max(0, this.budgetUsed - this.extra(cf));
+  }
+
+  private extra(cf: ChannelFlow): number {
+    return Math.max(0, cf.window.size - this.limits.receiveWindow);
+  }
+
+  /**
+   * @internal Resize `cf` toward `want` within the ceiling and the budget,
+   * reclaiming from channels above their fair share when the budget is spent.
+   * Returns the new size.
+   */
+  resize(cf: ChannelFlow, want: number): number {
+    const base = this.limits.receiveWindow;
+    const target = Math.max(base, Math.min(Math.floor(want), this.limits.maxReceiveWindow));
+    const have = this.extra(cf);
+    let extra = target - base;
+    if (extra > have) {
+      const budget = this.limits.sessionReceiveBudget;
+      if (extra - have > budget - this.budgetUsed) {
+        // Fair share among the channels holding extra buffer, and this one.
+        let holders = 1;
+        for (const m of this.members) if (m !== cf && this.extra(m) > 0) holders++;
+        const share = Math.floor(budget / holders);
+        if (have < share) {
+          for (const m of this.members) {
+            const e = this.extra(m);
+            if (m === cf || e <= share) continue;
+            m.window.resize(base + share);
+            m.stats.shrinks++;
+            this.counters.windowShrinks++;
+            this.budgetUsed -= e - share;
+          }
+        }
+        extra = Math.min(extra, have + Math.max(0, budget - this.budgetUsed));
+      }
+    }
+    if (extra < 0) extra = 0;
+    this.budgetUsed += extra - have;
+    cf.window.resize(base + extra);
+    return base + extra;
+  }
+}
+
+/** The flow state of one channel's receive direction. */
+export class ChannelFlow {
+  /** The mechanism: edges and octet counts (RFC 3081 §3.1). */
+  readonly window: RecvWindow;
+  /** Counters (see {@link ChannelFlowStats}). */
+  readonly stats = { peakBuffered: 0, consumed: 0, peerStalls: 0, seqs: 0, grows: 0, shrinks: 0 };
+  private readonly session: SessionFlow;
+  private readonly tune: boolean;
+  /**
+   * The SEQs we sent, oldest first, as triples: the edge each moved us off,
+   * when it left, and when that edge had itself been advertised.
+   */
+  private readonly pending: number[] = [];
+  /** When the previous SEQ left (when the current edge was advertised). */
+  private edgeAt = 0;
+  /** When the window was last resized. */
+  private resizedAt = -Infinity;
+
+  private epochStart: number;
+  private epochBytes = 0;
+  private lastRate = 0;
+
+  /** @internal */
+  constructor(session: SessionFlow, size: number, tune: boolean) {
+    this.session = session;
+    this.tune = tune;
+    this.window = new RecvWindow(size);
+    this.epochStart = session.now();
+  }
+
+  /**
+   * An inbound frame of `size` octets beginning at `seqno` passed its checks:
+   * account for it, and learn from where it begins (an RTT sample, a stall).
+   */
+  onFrame(seqno: number, size: number): void {
+    const w = this.window;
+    const before = w.buffered;
+    w.receive(size);
+    if (w.buffered > this.stats.peakBuffered) this.stats.peakBuffered = w.buffered;
+    if (size === 0) return;
+    const end = w.expected;
+    // Walk the SEQs whose old edge this frame reached, oldest first.
+    const p = this.pending;
+    let i = 0;
+    while (i < p.length) {
+      const edge = p[i] as number;
+      if (edge === seqno) {
+        // Begins exactly at an edge we had advertised: the sender waited there
+        // for the SEQ that moved it, so this is one round trip.
+        const sample = this.session.now() - (p[i + 1] as number);
+        this.session.rtt.sample(sample);
+        this.stats.peerStalls++;
+        this.session.counters.peerWindowStalls++;
+        i += 3;
+        break;
+      }
+      // An edge this frame crossed (or one left behind): no clean sample.
+      const d = seqDiff(end, edge);
+      if (d > 0 && d < 0x80000000) {
+        i += 3;
+        continue;
+      }
+      break;
+    }
+    if (i > 0) p.splice(0, i);
+    // Ends exactly at an edge advertised since the last resize: the sender ran
+    // out of this size of window.
+    if (this.tune && this.advertisedSinceResize(end)) this.windowLimited(before);
+  }
+
+  private advertisedSinceResize(edge: number): boolean {
+    if (edge === this.window.edge) return this.edgeAt >= this.resizedAt;
+    const p = this.pending;
+    for (let i = 0; i < p.length; i += 3) if (p[i] === edge) return (p[i + 2] as number) >= this.resizedAt;
+    return false;
+  }
+
+  /**
+   * The sender ran out of window while the reader keeps up: grow to
+   * 2 × size × RTT ÷ (the latest RTT sample), at most 4×. A sample near the path's RTT
+   * means nothing is queued — the window alone held the sender back — and
+   * doubles the window (slow start, one doubling per round trip); a sample of
+   * twice the path's RTT means a window's worth already waits in queues, and
+   * the size stays. The fixed point is 2 × rate × RTT.
+   */
+  private windowLimited(before: number): void {
+    const w = this.window;
+    const rtt = this.session.rtt;
+    // The reader keeps up: little was left unread when this frame arrived.
+    if (rtt.count === 0 || before > w.size / 4) return;
+    const size = w.size;
+    const m = rtt.sizing;
+    // Below the sizing RTT (the 10 ms floor on a fast path) the sample says
+    // the window turns over faster than it is sized for: grow by up to 4×.
+    const target = Math.min(4 * size, (2 * size * m) / Math.max(rtt.last, m / 8));
+    if (target > size && this.session.resize(this, target) > size) this.grown();
+  }
+
+  private grown(): void {
+    this.resizedAt = this.session.now();
+    this.stats.grows++;
+    this.session.counters.windowGrows++;
+  }
+
+  /** The application consumed `n` octets: reopen the window and re-size it. */
+  onConsume(n: number): void {
+    this.window.consume(n);
+    this.stats.consumed += n;
+    if (!this.tune) return;
+    this.epochBytes += n;
+    const now = this.session.now();
+    const rtt = this.session.rtt.sizing;
+    const elapsed = now - this.epochStart;
+    if (this.session.rtt.count === 0 || elapsed < Math.max(rtt, MIN_EPOCH_MS)) return;
+    const rate = this.epochBytes / elapsed; // octets per ms
+    this.lastRate = rate;
+    const size = this.window.size;
+    const target = 2 * rate * rtt;
+    this.epochStart = now;
+    this.epochBytes = 0;
+    // Slow reader (RFC 3081 §3.1.4: "slow readers should get small windows"):
+    // half the window sits unread and the rate needs less than half of it.
+    // Halve toward the target, never below the initial window. A channel whose
+    // sender merely sends less holds nothing unread and keeps its size (the
+    // budget's fair share reclaims it when others need the buffer).
+    if (target < size / 2 && this.window.buffered >= size / 2 && size > this.session.limits.receiveWindow) {
+      if (this.session.resize(this, Math.max(target, size / 2)) < size) {
+        this.resizedAt = now;
+        this.stats.shrinks++;
+        this.session.counters.windowShrinks++;
+      }
+    }
+  }
+
+  /**
+   * The SEQ to send now, if any (RFC 3081 §3.1.4): when the edge can move by
+   * a quarter of the window, or by anything when `force` is set.
+   */
+  takeUpdate(force = false): { ackno: number; window: number } | null {
+    const w = this.window;
+    const oldEdge = w.edge;
+    const u = w.takeUpdate(force ? 1 : Math.max(1, Math.floor(w.size * UPDATE_FRACTION)));
+    if (!u) return null;
+    this.stats.seqs++;
+    if (this.tune) {
+      const now = this.session.now();
+      if (this.pending.length >= 3 * PENDING_EDGES) this.pending.splice(0, 3);
+      this.pending.push(oldEdge, now, this.edgeAt);
+      this.edgeAt = now;
+    }
+    return u;
+  }
+
+  /** A snapshot of this channel's flow state. */
+  snapshot(): ChannelFlowStats {
+    const rtt = this.session.rtt;
+    return {
+      window: this.window.size,
+      buffered: this.window.buffered,
+      ...this.stats,
+      rttMs: rtt.sizing,
+      minRttMs: rtt.count === 0 ? 0 : rtt.min,
+      srttMs: rtt.srtt,
+      rate: Math.round(this.lastRate * 1000),
+    };
+  }
+
+  /** Leave the session's budget (the channel closed). */
+  close(): void {
+    this.session.close(this);
+  }
+}
