@@ -687,7 +687,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
         bytes += b.byteLength;
         this.stats.seqOut++;
         if (diagnostics.frameOut.hasSubscribers) {
-          diagnostics.frameOut.publish({ sessionId: this.id, direction: 'out', frame: { type: 'SEQ', channel: ch.number, ackno: u.ackno, window: u.window }, preview: EMPTY } satisfies FrameEvent);
+          const frame = { type: 'SEQ', channel: ch.number, ackno: u.ackno, window: u.window } as const;
+          diagnostics.frameOut.publish({ sessionId: this.id, direction: 'out', frame, preview: EMPTY, ...(ch.number !== 0 ? { flow: ch.flowState.snapshot() } : {}) } satisfies FrameEvent);
         }
       }
     }

@@ -15,6 +15,7 @@
 import dc from 'node:diagnostics_channel';
 import type { FrameHeader } from '../framing/header.js';
 import type { Role } from './types.js';
+import type { ChannelFlowStats } from './flow.js';
 
 /** Channel names, stable: tools subscribe by name. */
 export const DIAGNOSTICS_CHANNELS = Object.freeze({
@@ -106,6 +107,8 @@ export interface FrameEvent {
   frame: FrameHeader;
   /** The first octets of the payload (at most {@link PREVIEW_OCTETS}; empty for SEQ). */
   preview: Uint8Array;
+  /** On a SEQ we send (channels other than 0): the channel's receive-window state that produced it. */
+  flow?: ChannelFlowStats;
 }
 
 /** `beepstream:limit`: a limit was hit, and what the peer got. */

@@ -5,13 +5,14 @@
  * @module
  */
 import { main } from './main.js';
+import { printError } from './errors.js';
 
 main(process.argv).then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`beepstream: ${err instanceof Error ? err.message : String(err)}\n`);
+    printError(err);
     process.exitCode = 1;
   },
 );

@@ -15,7 +15,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import { dirname, extname, isAbsolute, resolve as resolvePath } from 'node:path';
 import type { Command, Option } from 'commander';
 import YAML from 'yaml';
 import { UsageError } from './address.js';
@@ -39,6 +39,18 @@ export interface ResolveConfigOptions {
   validate?: Record<string, (value: string) => unknown>;
   /** Warnings, e.g. an unknown variable with our prefix (default: standard error). */
   warn?: (line: string) => void;
+  /**
+   * Keys (attribute names) this command does not have but sibling commands
+   * sharing the same file and prefix do: ignored in the file and the
+   * environment instead of refused (e.g. `remote` for `s2uc status`).
+   */
+  sharedKeys?: ReadonlySet<string>;
+  /**
+   * Keys whose values are paths: a relative path from the config file is
+   * resolved against the file's directory. (A `file:PATH` secret reference
+   * from the file is resolved so whatever its key.)
+   */
+  pathKeys?: ReadonlySet<string>;
 }
 
 /** The effective configuration of a command. */
@@ -51,6 +63,12 @@ export interface ResolvedConfig {
   envNames: Record<string, string>;
   /** The configuration file read, if any. */
   file?: string;
+  /**
+   * How a key's value was given, for error messages: the flag (`--tls-cert`,
+   * also for defaults), the variable (`BEEPSTREAM_S2CS_TLS_CERT`), or the
+   * key in the file (`key "tlsCert" in --config "s2cs.yaml"`).
+   */
+  nameOf(attr: string): string;
 }
 
 /** The options of `cmd` a file or the environment may set (all but `--config`, `--print-config`, `--help`). */
@@ -175,24 +193,29 @@ export function resolveConfig(cmd: Command, options: ResolveConfigOptions): Reso
   const configVar = `${options.envPrefix}CONFIG`;
   const file = typeof flags.config === 'string' ? flags.config : env[configVar] ? env[configVar] : undefined;
   const fromFileValues = new Map<string, ConfigValue>();
+  const fileKeys = new Map<string, string>();
+  const shared = options.sharedKeys ?? new Set<string>();
   if (file !== undefined) {
     const where = `--config ${JSON.stringify(file)}`;
     const doc = loadConfigFile(file);
+    const base = dirname(resolvePath(file));
     for (const [key, v] of Object.entries(doc)) {
       const o = byKey.get(key);
       if (!o) {
+        if (shared.has(key) || shared.has(key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()))) continue;
         const known = opts.map((x) => x.attributeName()).join(', ');
         throw new UsageError(`${where}: unknown key ${JSON.stringify(key)} (known: ${known})`);
       }
       const attr = o.attributeName();
       if (fromFileValues.has(attr)) throw new UsageError(`${where}: key ${JSON.stringify(key)} is given twice (as ${attr} and ${kebabOf(o)})`);
-      const value = fromFile(o, key, v, where);
+      const value = relativeTo(base, fromFile(o, key, v, where), options.pathKeys?.has(attr) === true);
+      fileKeys.set(attr, key);
       checkChoices(o, value, `${where}: key ${JSON.stringify(key)}`);
       runCheck(options, attr, value, `${where}: key ${JSON.stringify(key)}`);
       fromFileValues.set(attr, value);
     }
   }
-  const known = new Set([...Object.values(envNames), configVar]);
+  const known = new Set([...Object.values(envNames), configVar, ...[...shared].map((k) => options.envPrefix + upperSnake(k))]);
   for (const name of Object.keys(env)) {
     if (name.startsWith(options.envPrefix) && !known.has(name)) warn(`beepstream: warning: unknown environment variable ${name} ignored (known: ${[...known].join(', ')})`);
   }
@@ -223,7 +246,31 @@ export function resolveConfig(cmd: Command, options: ResolveConfigOptions): Reso
     if (value !== undefined) values[attr] = value;
     sources[attr] = source;
   }
-  return { values, sources, envNames, ...(file !== undefined ? { file } : {}) };
+  const nameOf = (attr: string): string => {
+    const o = opts.find((x) => x.attributeName() === attr);
+    const flag = o?.long ?? `--${attr.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
+    switch (sources[attr]) {
+      case 'env':
+        return envNames[attr] as string;
+      case 'file':
+        return `key ${JSON.stringify(fileKeys.get(attr) ?? attr)} in --config ${JSON.stringify(file)}`;
+      default:
+        return flag;
+    }
+  };
+  return { values, sources, envNames, ...(file !== undefined ? { file } : {}), nameOf };
+}
+
+/**
+ * A value from a config file with its paths made absolute against the file's
+ * directory: the whole value for a path key, and any `file:PATH` reference.
+ */
+function relativeTo(base: string, value: ConfigValue, isPath: boolean): ConfigValue {
+  if (typeof value === 'boolean') return value;
+  if (Array.isArray(value)) return value.map((v) => relativeTo(base, v, isPath) as string);
+  if (value.startsWith('file:')) return isAbsolute(value.slice(5)) ? value : `file:${resolvePath(base, value.slice(5))}`;
+  if (!isPath || value === '' || isAbsolute(value) || /^[a-z][a-z0-9+.-]*:\/\//i.test(value) || value.startsWith('env:')) return value;
+  return resolvePath(base, value);
 }
 
 function runCheck(options: ResolveConfigOptions, attr: string, value: ConfigValue, where: string): void {

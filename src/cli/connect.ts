@@ -9,7 +9,8 @@ import { pipeline, type Readable } from 'node:stream';
 import { Buffer } from 'node:buffer';
 import { connect } from '../channels/session.js';
 import type { IncomingMessage } from '../channels/message.js';
-import { BeepError, BeepReplyError } from '../errors.js';
+import { BeepError } from '../errors.js';
+import { printError } from './errors.js';
 import { parseEndpoint, parsePositiveInt, UsageError } from './address.js';
 import { clientTuning, type ConnectSecurityOptions } from './security.js';
 import { parseTraceOctets, startTrace } from './trace.js';
@@ -52,24 +53,37 @@ async function describe(msg: IncomingMessage): Promise<string> {
   return `(${n} octets, sha256 ${hash.digest('hex')})`;
 }
 
+/** `--file -`, `/dev/stdin` and `/dev/fd/0` name standard input. */
+function isStdin(file: string): boolean {
+  return file === '-' || file === '/dev/stdin' || file === '/dev/fd/0' || file === '/proc/self/fd/0';
+}
+
 /** Run `connect`; resolves with the exit code. */
 export async function runConnect(address: string, opts: ConnectCliOptions): Promise<number> {
   const { host, port } = parseEndpoint(address);
   const count = parsePositiveInt('--count', opts.count, 1_000_000);
   const timeout = parsePositiveInt('--timeout', opts.timeout);
   const traceOctets = opts.traceOctets === undefined ? undefined : parseTraceOctets(opts.traceOctets);
-  let fileSize = 0;
-  if (opts.file !== undefined) {
+  // The body: --message, or --file (a regular file, or standard input as "-",
+  // /dev/stdin or any pipe). Nothing to send is a usage error, not a silent success.
+  const stdin = opts.file !== undefined && isStdin(opts.file);
+  let fileSize: number | undefined;
+  if (opts.file !== undefined && !stdin) {
     let st;
     try {
       st = statSync(opts.file);
     } catch {
       throw new UsageError(`cannot read --file ${JSON.stringify(opts.file)}: no such file`);
     }
-    if (!st.isFile()) throw new UsageError(`--file ${JSON.stringify(opts.file)} is not a regular file`);
-    fileSize = st.size;
+    if (st.isFile()) fileSize = st.size;
+    else if (!st.isFIFO() && !st.isCharacterDevice() && !st.isSocket()) throw new UsageError(`--file ${JSON.stringify(opts.file)} is not a regular file, a pipe or a device`);
+    if (!st.isFile() && count > 1) throw new UsageError(`--file ${JSON.stringify(opts.file)} can be read only once: --count must be 1`);
   }
+  if (stdin && count > 1) throw new UsageError('standard input can be read only once: --count must be 1 with --file -');
   const tune = clientTuning(opts);
+  if (opts.message === undefined && opts.file === undefined) {
+    throw new UsageError('nothing to send: give --message TEXT, --file PATH, or --file - to send standard input');
+  }
   // The first session this process opens is ours: trace it from its greeting on.
   if (opts.trace) startTrace({ localRole: 'initiator', sessions: 'first', ...(traceOctets !== undefined ? { maxOctets: traceOctets } : {}) });
   const out = (line: string): void => void process.stdout.write(line + '\n');
@@ -84,8 +98,8 @@ export async function runConnect(address: string, opts: ConnectCliOptions): Prom
       await tune(session, out);
     } catch (err) {
       // A failed handshake has already ended the session; a refusal has not.
-      if (session.core.isClosed) {
-        process.stderr.write(`beepstream: ${(err as Error).message}${err instanceof BeepError ? ` [${err.code}]` : ''}\n`);
+      if (session.core.isClosed || !(err instanceof BeepError)) {
+        printError(err);
         session.destroy();
         return 1;
       }
@@ -93,15 +107,19 @@ export async function runConnect(address: string, opts: ConnectCliOptions): Prom
     }
     const ch = await session.startChannel(opts.profile);
     out(`channel ${ch.number} started: ${ch.profile}`);
-    if (opts.message !== undefined || opts.file !== undefined) {
+    {
       for (let i = 1; i <= count; i++) {
         let body: string | Readable = opts.message as string;
         let progress: Progress | null = null;
-        if (opts.file !== undefined) {
+        if (stdin) {
+          body = process.stdin;
+        } else if (opts.file !== undefined) {
           body = createReadStream(opts.file);
-          // A progress bar on a terminal only (and not with --quiet): nothing otherwise.
-          progress = new Progress(fileSize, { quiet: opts.quiet === true, ...(count > 1 ? { label: `${i}/${count}` } : {}) });
-          if (progress.enabled) body = pipeline(body, progress.counter(), () => undefined);
+          // A progress bar on a terminal only (and not with --quiet), for a file of known size.
+          if (fileSize !== undefined) {
+            progress = new Progress(fileSize, { quiet: opts.quiet === true, ...(count > 1 ? { label: `${i}/${count}` } : {}) });
+            if (progress.enabled) body = pipeline(body, progress.counter(), () => undefined);
+          }
         }
         const headers = opts.contentType === undefined ? {} : { contentType: opts.contentType };
         let answers = false;
@@ -121,11 +139,8 @@ export async function runConnect(address: string, opts: ConnectCliOptions): Prom
     await session.close();
     return 0;
   } catch (err) {
-    if (err instanceof BeepReplyError) {
-      process.stderr.write(`beepstream: error ${err.replyCode} ${err.diagnostic} [${err.code}]\n`);
-    } else if (err instanceof BeepError) {
-      process.stderr.write(`beepstream: ${err.message} [${err.code}]\n`);
-    } else throw err;
+    if (err instanceof BeepError) printError(err);
+    else throw err;
     // A refusal leaves the session healthy: release it properly.
     await session.close().catch(() => session.destroy());
     return 1;

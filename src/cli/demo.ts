@@ -1,6 +1,6 @@
 /**
  * `beepstream demo`: a listener and a client on loopback exchanging messages
- * over real sockets — what `npm start` runs until the SciStream roles land.
+ * over real sockets: the plain BEEP demo (`npm start` runs `scistream-demo`).
  *
  * @module
  */
@@ -10,6 +10,7 @@ import { answersProfile, ANSWERS_URI } from '../profiles/answers.js';
 import { echoProfile, ECHO_URI } from '../profiles/echo.js';
 import { parsePositiveInt } from './address.js';
 import { runSciStreamDemo } from '../scistream/demo.js';
+import { parseNumConn } from './s2uc.js';
 
 /** Run the demo; resolves with the exit code. */
 export async function runDemo(opts: { bytes: string }): Promise<number> {
@@ -75,7 +76,7 @@ export async function runDemo(opts: { bytes: string }): Promise<number> {
 /** `beepstream scistream-demo`: the main job; resolves with the exit code (0 only if every byte checked out). */
 export async function runSciStreamDemoCli(opts: { bytesPerStream: string; numConn: string; rate?: string }): Promise<number> {
   const bytesPerStream = parsePositiveInt('--bytes-per-stream', opts.bytesPerStream, 64 * 1024 * 1024 * 1024);
-  const numConn = parsePositiveInt('--num-conn', opts.numConn, 64);
+  const numConn = parseNumConn('--num-conn', opts.numConn);
   const rate = opts.rate === undefined ? undefined : parsePositiveInt('--rate', opts.rate);
   const result = await runSciStreamDemo({ bytesPerStream, numConn, ...(rate === undefined ? {} : { rate }) }, (line) => process.stdout.write(line + '\n'));
   return result.ok ? 0 : 1;

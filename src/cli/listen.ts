@@ -32,6 +32,19 @@ export interface ListenOptions extends ListenSecurityOptions {
   traceOctets?: string;
 }
 
+const PEER_GONE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT', 'BEEP_ERR_SESSION_CLOSED', 'BEEP_ERR_CHANNEL_CLOSED']);
+
+/** True when an error (or one of its causes) says the peer went away: a reset, a broken pipe, a closed session. */
+function peerWentAway(err: unknown): boolean {
+  for (let e: unknown = err, i = 0; e !== null && typeof e === 'object' && i < 5; e = (e as { cause?: unknown }).cause, i++) {
+    const c = (e as { code?: unknown }).code;
+    if (typeof c === 'string' && PEER_GONE.has(c)) return true;
+    const m = (e as { message?: unknown }).message;
+    if (typeof m === 'string' && /\b(?:ECONNRESET|EPIPE)\b/.test(m)) return true;
+  }
+  return false;
+}
+
 /**
  * Listen until SIGINT or SIGTERM, then release every session and return.
  * The first line written to stdout is exactly `listening on HOST:PORT`.
@@ -79,7 +92,11 @@ export async function runListen(opts: ListenOptions, signal?: AbortSignal): Prom
     session.on('handlerError', (e: unknown) => {
       const err = e as { message?: string; code?: string };
       const text = scrub(String(err?.message ?? e));
-      log.warn({ event: 'handler.error', sessionId: session.id, errorCode: err?.code, error: text }, `session ${session.id}: a profile handler failed: ${text}`);
+      const fields = { event: 'handler.error', sessionId: session.id, errorCode: err?.code, error: text };
+      // A peer dropping its connection mid-exchange (an interrupted client) is
+      // the peer's business, not a fault here: info, not a warning.
+      if (peerWentAway(e)) log.info(fields, `session ${session.id}: the peer went away during an exchange: ${text}`);
+      else log.warn(fields, `session ${session.id}: a profile handler failed: ${text}`);
     });
   });
   await stopped;

@@ -29,6 +29,7 @@ import {
   type SessionTunedEvent,
 } from '../channels/diagnostics.js';
 import type { ControlEvent } from '../scistream/control/options.js';
+import type { DataErrorReport } from '../scistream/roles.js';
 import { UsageError } from './address.js';
 
 /** The levels `--log-level` accepts, most severe first. */
@@ -251,7 +252,7 @@ export function logSessions(log: Logger, options: SessionLogOptions = {}): () =>
   return subscribeAll(subs);
 }
 
-const WARN_EVENTS: ReadonlySet<ControlEvent['type']> = new Set(['failed', 'timeout', 'orphaned']);
+const WARN_EVENTS: ReadonlySet<ControlEvent['type']> = new Set(['failed', 'timeout']);
 
 /**
  * A `control.onEvent` handler logging SciStream session events as
@@ -270,9 +271,29 @@ export function logSciStreamEvent(log: Logger): (e: ControlEvent) => void {
       replyCode: e.error?.replyCode,
       error: e.error ? scrub(e.error.message) : undefined,
       retryAfter: e.error?.retryAfter,
+      keep: e.keep,
     };
-    const text = `scistream session ${e.tag} ${e.type}${e.role ? ` (${e.role})` : ''}${e.error ? `: ${e.error.code} ${fields.error}` : ''}`;
+    // `orphaned` is the normal end of every CLI command that leaves a kept
+    // session: its control connection closed, the session stays until RELEASE.
+    const note = e.type === 'orphaned' ? (e.keep ? ': its requesting connection closed; kept until RELEASE' : ': its requesting connection closed; released') : '';
+    const text = `scistream session ${e.tag} ${e.type}${e.role ? ` (${e.role})` : ''}${e.error ? `: ${e.error.code} ${fields.error}` : ''}${note}`;
     if (WARN_EVENTS.has(e.type) || e.error) log.warn(fields, text);
     else log.info(fields, text);
+  };
+}
+
+/**
+ * An `onDataError` handler for `startS2cs` logging each data-plane failure
+ * as a `scistream.data.error` warning with the endpoint and errno (draft §5:
+ * connection failures SHOULD be logged) and the tags of the sessions
+ * concerned; never a uid.
+ */
+export function logDataError(log: Logger): (r: DataErrorReport) => void {
+  return (r) => {
+    const message = scrub(r.error instanceof Error ? r.error.message : String(r.error));
+    const fields = { event: 'scistream.data.error', endpoint: r.endpoint, errno: r.errno, tags: r.tags.length ? r.tags : undefined, error: message };
+    const where = r.endpoint ? ` ${r.endpoint}` : '';
+    const sessions = r.tags.length ? ` (session ${r.tags.join(', ')})` : '';
+    log.warn(fields, `data connection${where} failed: ${r.errno ?? message}${sessions}`);
   };
 }

@@ -15,7 +15,7 @@ import { runConnect, type ConnectCliOptions } from './connect.js';
 import { runUsersAdd, runUsersList, runUsersRemove, DEFAULT_SCRAM_ITERATIONS } from './users.js';
 import { runDemo, runSciStreamDemoCli } from './demo.js';
 import { addSciStreamCommands } from './scistream.js';
-import { BeepError } from '../errors.js';
+import { printError, ERROR_PREFIX } from './errors.js';
 import { configHelp, formatConfig, printConfigFormat, resolveConfig } from './config.js';
 import { logFormatOption, logLevelOption } from './log.js';
 
@@ -30,6 +30,8 @@ export function buildProgram(): Command {
     .description('BEEP (RFC 3080/3081) peer and SciStream over BEEP')
     .version(version(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
+    // Commander's own errors ("error: unknown option …") take the one prefix too (inherited by every subcommand).
+    .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, ERROR_PREFIX)) })
     .exitOverride();
 
   program
@@ -61,6 +63,7 @@ export function buildProgram(): Command {
     .action(async (_opts: ListenOptions, cmd: Command) => {
       const cfg = resolveConfig(cmd, {
         envPrefix: 'BEEPSTREAM_LISTEN_',
+        pathKeys: new Set(['tlsCert', 'tlsKey', 'tlsCa', 'tlsPskFile', 'saslUsers', 'jwks']),
         validate: {
           port: (v) => parsePort(v, 0),
           maxChannels: (v) => parsePositiveInt('--max-channels', v, 2147483647),
@@ -74,7 +77,7 @@ export function buildProgram(): Command {
         process.stdout.write(formatConfig(cfg, print));
         return;
       }
-      await runListen(cfg.values as unknown as ListenOptions);
+      await runListen({ ...(cfg.values as unknown as ListenOptions), nameOf: cfg.nameOf });
     });
 
   program
@@ -147,7 +150,7 @@ export function buildProgram(): Command {
 
   program
     .command('demo')
-    .description('run a listener and a client on loopback and exchange messages (what `npm start` runs)')
+    .description('the plain BEEP demo: a listener and a client on loopback exchange messages (echo, streaming, ANS…NUL, 300 channels); `npm start` runs scistream-demo instead')
     .option('--bytes <octets>', 'size of the streamed echo message', String(64 * 1024 * 1024))
     .action(async (opts: { bytes: string }) => {
       process.exitCode = await runDemo(opts);
@@ -167,12 +170,7 @@ export async function main(argv: string[]): Promise<number> {
       // Help and version exit 0; anything else is a usage error (already printed).
       return err.exitCode === 0 ? 0 : 2;
     }
-    if (err instanceof UsageError) {
-      process.stderr.write(`beepstream: ${err.message}\n`);
-      return 2;
-    }
-    const code = err instanceof BeepError ? ` [${err.code}]` : '';
-    process.stderr.write(`beepstream: ${err instanceof Error ? err.message : String(err)}${code}\n`);
-    return 1;
+    printError(err);
+    return err instanceof UsageError ? 2 : 1;
   }
 }

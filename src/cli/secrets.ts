@@ -7,6 +7,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { UsageError } from './address.js';
 
 /** Resolve a secret option; `name` is used in messages (never the value). */
@@ -37,6 +38,37 @@ export function readOptionFile(name: string, path: string): string {
   } catch {
     throw new UsageError(`${name}: cannot read ${JSON.stringify(path)}`);
   }
+}
+
+/**
+ * Read a PEM file named by an option and check that it holds what the
+ * option needs — one or more certificates, or a private key — so that a
+ * wrong file is refused naming the option and the file, not later by
+ * OpenSSL (`error:0480006C:PEM routines::no start line`). `name` is how the
+ * value was given: a flag (`--tls-ca`), a config key or a variable.
+ */
+export function readPemFile(name: string, path: string, kind: 'certificate' | 'key'): string {
+  const text = readOptionFile(name, path);
+  const where = `${name} ${JSON.stringify(path)}`;
+  if (kind === 'key') {
+    if (!/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(text)) throw new UsageError(`${where}: not a PEM private key (no "-----BEGIN … PRIVATE KEY-----" line)`);
+    try {
+      createPrivateKey(text);
+    } catch {
+      throw new UsageError(`${where}: the PEM private key cannot be read (damaged, or protected by a passphrase)`);
+    }
+    return text;
+  }
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
+  if (!blocks) throw new UsageError(`${where}: not a PEM certificate (no "-----BEGIN CERTIFICATE-----" line)`);
+  blocks.forEach((b, i) => {
+    try {
+      new X509Certificate(b);
+    } catch {
+      throw new UsageError(`${where}: certificate ${i + 1} of ${blocks.length} cannot be read (damaged PEM)`);
+    }
+  });
+  return text;
 }
 
 /** Parse a hex key (TLS-PSK), at least 16 octets. */

@@ -7,8 +7,8 @@
 import { Buffer } from 'node:buffer';
 import type { ChannelProfile } from '../channels/types.js';
 import type { Session } from '../channels/session.js';
-import { tlsProfile, startTls, type TlsClientOptions } from '../profiles/tls.js';
-import { saslProfiles, authenticate } from '../profiles/sasl-beep.js';
+import { tlsProfile, startTls, TLS_URI, type TlsClientOptions } from '../profiles/tls.js';
+import { saslProfiles, authenticate, saslUri, SASL_URI_PREFIX } from '../profiles/sasl-beep.js';
 import {
   AuthFailureLimiter,
   anonymousClient,
@@ -27,7 +27,7 @@ import {
   type SaslServerMechanismFactory,
 } from '../profiles/sasl/index.js';
 import { UsageError } from './address.js';
-import { parseHexKey, readOptionFile, readPskFile, readSecret } from './secrets.js';
+import { parseHexKey, readPemFile, readPskFile, readSecret } from './secrets.js';
 
 /** Security options of `listen`. */
 export interface ListenSecurityOptions {
@@ -41,22 +41,25 @@ export interface ListenSecurityOptions {
   jwks?: string;
   issuer?: string;
   audience?: string;
+  /** How each option was given, for messages (a flag, a variable or a config key; default the flag). */
+  nameOf?: (attr: string) => string;
 }
 
 /** The tuning profiles a listener serves, from its options (validated). */
 export async function listenerTuning(o: ListenSecurityOptions): Promise<{ profiles: ChannelProfile[]; requireTls: boolean; summary: string[] }> {
   const profiles: ChannelProfile[] = [];
   const summary: string[] = [];
+  const n = o.nameOf ?? ((attr: string): string => `--${attr.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`);
   if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   if (o.tlsCa !== undefined && o.tlsCert === undefined) throw new UsageError('--tls-ca needs --tls-cert and --tls-key');
-  const psk = o.tlsPskFile === undefined ? undefined : readPskFile('--tls-psk-file', o.tlsPskFile);
+  const psk = o.tlsPskFile === undefined ? undefined : readPskFile(n('tlsPskFile'), o.tlsPskFile);
   const tlsOn = o.tlsCert !== undefined || psk !== undefined;
   if (o.requireTls && !tlsOn) throw new UsageError('--require-tls needs --tls-cert/--tls-key or --tls-psk-file');
   if (tlsOn) {
     profiles.push(
       tlsProfile({
-        ...(o.tlsCert !== undefined ? { cert: readOptionFile('--tls-cert', o.tlsCert), key: readOptionFile('--tls-key', o.tlsKey as string) } : {}),
-        ...(o.tlsCa !== undefined ? { ca: readOptionFile('--tls-ca', o.tlsCa), clientCertOptional: true } : {}),
+        ...(o.tlsCert !== undefined ? { cert: readPemFile(n('tlsCert'), o.tlsCert, 'certificate'), key: readPemFile(n('tlsKey'), o.tlsKey as string, 'key') } : {}),
+        ...(o.tlsCa !== undefined ? { ca: readPemFile(n('tlsCa'), o.tlsCa, 'certificate'), clientCertOptional: true } : {}),
         ...(psk ? { psk: (id: string) => psk.get(id) ?? null } : {}),
       }),
     );
@@ -68,7 +71,7 @@ export async function listenerTuning(o: ListenSecurityOptions): Promise<{ profil
     try {
       store = await loadUsersFile(o.saslUsers);
     } catch (err) {
-      throw new UsageError(`--sasl-users: ${(err as Error).message}`);
+      throw new UsageError(`${n('saslUsers')}: ${(err as Error).message}`);
     }
     mechanisms.push(scramSha256Server({ store }), plainServer({ store }));
   }
@@ -113,8 +116,8 @@ export function clientTuning(o: ConnectSecurityOptions): (session: Session, out:
   let tlsOptions: TlsClientOptions | null = null;
   if (wantTls) {
     tlsOptions = {
-      ...(o.tlsCa !== undefined ? { ca: readOptionFile('--tls-ca', o.tlsCa) } : {}),
-      ...(o.tlsCert !== undefined ? { cert: readOptionFile('--tls-cert', o.tlsCert), key: readOptionFile('--tls-key', o.tlsKey as string) } : {}),
+      ...(o.tlsCa !== undefined ? { ca: readPemFile('--tls-ca', o.tlsCa, 'certificate') } : {}),
+      ...(o.tlsCert !== undefined ? { cert: readPemFile('--tls-cert', o.tlsCert, 'certificate'), key: readPemFile('--tls-key', o.tlsKey as string, 'key') } : {}),
       ...(o.serverName !== undefined ? { serverName: o.serverName } : {}),
       ...(o.pskIdentity !== undefined ? { psk: { identity: o.pskIdentity, key: parseHexKey('--psk-key', readSecret('--psk-key', o.pskKey as string)) } } : {}),
     };
@@ -152,6 +155,7 @@ export function clientTuning(o: ConnectSecurityOptions): (session: Session, out:
   }
   return async (session, out) => {
     if (tlsOptions) {
+      requireOffered(session, TLS_URI, 'TLS');
       await startTls(session, tlsOptions);
       const s = session.core.security;
       out(`tls: ${s.protocol ?? '?'} ${s.cipher ?? '?'}${s.pskIdentity ? ` psk ${s.pskIdentity}` : ''}`);
@@ -159,18 +163,71 @@ export function clientTuning(o: ConnectSecurityOptions): (session: Session, out:
       for (const p of session.peerProfiles) out(`  profile ${p}`);
     }
     if (mech) {
+      requireOffered(session, saslUri(mech.name), `SASL ${mech.name}`);
       await authenticate(session, mech);
       out(`authenticated with ${mech.name}${o.user && mech.name !== 'ANONYMOUS' ? ` as ${o.user}` : ''}`);
     }
   };
 }
 
-/** Read a password for `users add`: from a secret spec, or from standard input. */
-export async function readPasswordInput(spec: string | undefined): Promise<string> {
+/**
+ * Fail clearly when the listener's greeting does not offer a tuning profile
+ * we are about to start (the start would only say `550 all requested
+ * profiles are unsupported`).
+ */
+export function requireOffered(session: Session, uri: string, what: string): void {
+  if (session.peerProfiles.includes(uri)) return;
+  const sasl = session.peerProfiles.filter((p) => p.startsWith(SASL_URI_PREFIX)).map((p) => p.slice(SASL_URI_PREFIX.length));
+  const offered = what.startsWith('SASL') ? (sasl.length ? ` (it offers SASL ${sasl.join(', ')})` : ' (it offers no SASL mechanism)') : '';
+  throw new UsageError(`the listener does not offer ${what}: its greeting lists no ${uri}${offered}`);
+}
+
+/**
+ * Read a password for `users add`: from a secret spec; on a terminal, after a
+ * prompt on standard error, twice, without echo; else all of standard input
+ * (one trailing newline dropped), with nothing printed.
+ */
+export async function readPasswordInput(spec: string | undefined, prompt = 'password: '): Promise<string> {
   if (spec !== undefined) return readSecret('--password', spec);
+  if (process.stdin.isTTY) {
+    const pw = await readHidden(prompt);
+    if (pw === '') throw new UsageError('empty password');
+    const again = await readHidden('again: ');
+    if (again !== pw) throw new UsageError('the passwords differ');
+    return pw;
+  }
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   const pw = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
   if (pw === '') throw new UsageError('no password on standard input (or give --password env:NAME / file:PATH)');
   return pw;
+}
+
+/** Read one line from the terminal with echo off (raw mode), after `prompt` on standard error. */
+function readHidden(prompt: string): Promise<string> {
+  const stdin = process.stdin;
+  process.stderr.write(prompt);
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const done = (err: Error | null): void => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(text);
+    };
+    const onData = (d: Buffer): void => {
+      for (const ch of d.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return done(null);
+        if (ch === '\u0003') return done(new UsageError('interrupted'));
+        if (ch === '\u0004') return done(text === '' ? new UsageError('no password given') : null);
+        if (ch === '\u007f' || ch === '\b') text = [...text].slice(0, -1).join('');
+        else if (ch >= ' ') text += ch;
+      }
+    };
+    stdin.setRawMode(true);
+    stdin.resume();
+    stdin.on('data', onData);
+  });
 }

@@ -14,6 +14,7 @@
  * I: hello
  * I: END
  * L: SEQ 1 5 65536
+ * # flow channel 1: window 65536, unread 0, rtt 0.4 ms (min 0.3), rate 0 octets/s, peer stalls 0, grows 0, shrinks 0
  * ```
  *
  * Secrets stay out: the payload of frames on SASL channels is not shown,
@@ -27,6 +28,7 @@
 import { Buffer } from 'node:buffer';
 import { DIAGNOSTICS_CHANNELS, PREVIEW_OCTETS, subscribeAll, type ChannelEvent, type FrameEvent, type SessionCloseEvent, type SessionOpenEvent } from '../channels/diagnostics.js';
 import type { Role } from '../channels/types.js';
+import type { ChannelFlowStats } from '../channels/flow.js';
 import { formatHeaderLine } from '../framing/header.js';
 import { UsageError } from './address.js';
 
@@ -70,14 +72,24 @@ export function maskPayload(text: string): string {
 }
 
 /**
+ * The receive-window state behind a SEQ we sent, as a `#` comment line: the
+ * window, what sits unread, the RTT estimate, how often the peer was held
+ * back by our window, and the policy's resizes (spec/flow-control.md).
+ */
+export function formatFlow(channel: number, f: ChannelFlowStats): string {
+  const ms = (x: number): string => x.toFixed(1);
+  return `# flow channel ${channel}: window ${f.window}, unread ${f.buffered}, rtt ${ms(f.srttMs)} ms (min ${ms(f.minRttMs)}), rate ${f.rate} octets/s, peer stalls ${f.peerStalls}, grows ${f.grows}, shrinks ${f.shrinks}\n`;
+}
+
+/**
  * One frame as lines (each ending in `\n`), RFC style: `I:`/`L:` header,
  * payload lines, `END`. The payload is the event's preview, cut to `maxOctets`.
  */
-export function formatFrame(e: Pick<FrameEvent, 'direction' | 'frame' | 'preview'>, options: FormatFrameOptions): string {
+export function formatFrame(e: Pick<FrameEvent, 'direction' | 'frame' | 'preview' | 'flow'>, options: FormatFrameOptions): string {
   const senderIsInitiator = (e.direction === 'out') === (options.localRole === 'initiator');
   const p = senderIsInitiator ? 'I:' : 'L:';
   const header = formatHeaderLine(e.frame).replace(/\r\n$/, '');
-  if (e.frame.type === 'SEQ') return `${p} ${header}\n`;
+  if (e.frame.type === 'SEQ') return e.flow ? `${p} ${header}\n${formatFlow(e.frame.channel, e.flow)}` : `${p} ${header}\n`;
   const size = e.frame.size;
   const lines = [`${p} ${header}`];
   if (size > 0) {

@@ -18,7 +18,8 @@ async function load(file: string, mustExist: boolean): Promise<Map<string, Scram
   try {
     return await loadUsersFile(file);
   } catch (err) {
-    throw new UsageError(`users file ${JSON.stringify(file)}: ${(err as Error).message}`);
+    // The library's message already names the file ("users file PATH: …").
+    throw new UsageError((err as Error).message);
   }
 }
 
@@ -33,7 +34,7 @@ export async function runUsersAdd(file: string, user: string, opts: { iterations
     throw new UsageError(`invalid user name ${JSON.stringify(user)}`);
   }
   const users = await load(file, false);
-  const password = await readPasswordInput(opts.password);
+  const password = await readPasswordInput(opts.password, `password for ${name}: `);
   users.set(name, await createUserEntry(password, iterations));
   await saveUsersFile(file, users);
   process.stdout.write(`${users.size === 1 ? 'created' : 'updated'} ${file}: user ${name} (SCRAM-SHA-256, ${iterations} iterations)\n`);

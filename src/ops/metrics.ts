@@ -63,6 +63,7 @@ function safeLabel(value: string, pattern: RegExp): string {
 const MECHANISM = /^[A-Za-z0-9_-]{1,20}$/; // RFC 4422 §3.1
 const LIMIT = /^[A-Za-z0-9_]{1,64}$/;
 const PROFILE = /^[\x21-\x7e]{1,256}$/;
+const ERRNO = /^[A-Z][A-Z0-9_]{0,63}$|^other$/;
 
 interface Tracked {
   server: string;
@@ -232,6 +233,16 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       collect() {
         this.reset();
         for (const s of registry.list()) if (s.stats) this.set({ tag: s.tag, role: s.role ?? 'none' }, s.stats.open);
+      },
+    });
+    const dataErrors = s2cs.dataErrors;
+    new Counter({
+      name: nm(`${p}scistream_data_errors_total`),
+      help: 'Data-plane failures the S2DS reported (e.g. a producer application refusing a connection), by errno (ECONNREFUSED…, BEEP_ERR_…, or other).',
+      labelNames: ['errno'] as const, registers,
+      collect() {
+        this.reset();
+        for (const [errno, n] of dataErrors ?? []) this.inc({ errno: safeLabel(errno, ERRNO) }, n);
       },
     });
   }

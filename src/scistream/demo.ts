@@ -12,7 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { scramSha256Client, createUserEntry } from '../profiles/sasl/index.js';
 import { newUid, appctrlHello, sessionTag, type S2ucClient } from './control/index.js';
-import { generateDevPki } from './devcerts.js';
+import { generateDevPki, removeDevPki } from './devcerts.js';
 import { connectControl, startS2cs, type S2cs } from './roles.js';
 
 /** Options of {@link runSciStreamDemo}. */
@@ -33,6 +33,16 @@ export interface DemoResult {
   seconds: number;
   bytesEachWay: number;
   streams: { index: number; toProducerOk: boolean; toConsumerOk: boolean }[];
+}
+
+/**
+ * Octets in the largest binary unit that keeps the number at 1 or more:
+ * `2.00 GiB`, `4.00 MiB`, `512.00 KiB`, `100 B`.
+ */
+export function formatOctets(n: number): string {
+  const units: [string, number][] = [['TiB', 2 ** 40], ['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]];
+  for (const [unit, size] of units) if (n >= size) return `${(n / size).toFixed(2)} ${unit}`;
+  return `${n} B`;
 }
 
 /** Deterministic pseudo-random data for a stream: 1 MiB blocks keyed by seed. */
@@ -80,7 +90,10 @@ interface StreamEnds {
 /** Run the demo; `log` receives every line. Rejects only on setup failures. */
 export async function runSciStreamDemo(options: DemoOptions, log: (line: string) => void): Promise<DemoResult> {
   const { bytesPerStream, numConn } = options;
+  // The demo needs the PEM texts only: the files (private keys among them)
+  // go at once, so no exit path — error, SIGINT, crash — leaves them behind.
   const pki = generateDevPki();
+  removeDevPki(pki);
   const password = randomBytes(18).toString('base64');
   const users = new Map([['scientist', await createUserEntry(password, 4096)]]);
   const facilities: S2cs[] = [];
@@ -89,7 +102,7 @@ export async function runSciStreamDemo(options: DemoOptions, log: (line: string)
   const consumers: net.Socket[] = [];
   try {
     for (const name of ['producer', 'consumer']) {
-      const s = await startS2cs({ port: 0, cert: pki.serverCert, key: pki.serverKey, users });
+      const s = await startS2cs({ port: 0, cert: pki.serverCert, key: pki.serverKey, users, control: { maxConnPerSession: Math.max(64, numConn) } });
       facilities.push(s);
       log(`${name} facility: S2CS on ${s.address} (TLS + SCRAM-SHA-256), S2DS on 127.0.0.1`);
     }
@@ -226,7 +239,7 @@ export async function runSciStreamDemo(options: DemoOptions, log: (line: string)
     const ok = streams.every((s) => s.toProducerOk && s.toConsumerOk);
     const each = numConn * bytesPerStream;
     log(
-      `summary: ${numConn} streams, ${(each / 2 ** 30).toFixed(2)} GiB each way in ${seconds.toFixed(1)} s ` +
+      `summary: ${numConn} streams, ${formatOctets(each)} each way in ${seconds.toFixed(1)} s ` +
         `(${((2 * each) / seconds / 1e6).toFixed(0)} MB/s both directions), SHA-256 ${ok ? 'match at both ends for every stream' : 'MISMATCH'}`,
     );
     void producerBytesIn;

@@ -8,7 +8,7 @@
  * @module
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -45,9 +45,31 @@ function makeLeaf(dir: string, ca: string, name: string, cn: string, san: string
   openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', '2', '-extfile', ext, '-out', `${name}.pem`], dir);
 }
 
-/** Generate a development PKI (a few hundred milliseconds). */
+/**
+ * Generate a development PKI (a few hundred milliseconds) in a new temporary
+ * directory (`dir`: the caller removes it, e.g. with {@link removeDevPki});
+ * if generation fails, the directory is removed before the error is thrown.
+ */
 export function generateDevPki(): DevPki {
   const dir = mkdtempSync(join(tmpdir(), 'beepstream-pki-'));
+  try {
+    return generateIn(dir);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Remove the files of a development PKI (private keys among them). Never throws. */
+export function removeDevPki(pki: Pick<DevPki, 'dir'>): void {
+  try {
+    rmSync(pki.dir, { recursive: true, force: true });
+  } catch {
+    /* already gone */
+  }
+}
+
+function generateIn(dir: string): DevPki {
   makeCa(dir, 'ca');
   makeLeaf(dir, 'ca', 'server', 'localhost', 'DNS:localhost,IP:127.0.0.1');
   makeLeaf(dir, 'ca', 'client', 'alice', null);

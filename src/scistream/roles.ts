@@ -8,8 +8,9 @@
 import type { AddressInfo } from 'node:net';
 import { createServer, connect, type BeepServer, type Session } from '../channels/session.js';
 import type { SessionLimits } from '../channels/types.js';
-import { tlsProfile, startTls } from '../profiles/tls.js';
-import { saslProfiles, authenticate } from '../profiles/sasl-beep.js';
+import { tlsProfile, startTls, TLS_URI } from '../profiles/tls.js';
+import { BeepError, ErrorCodes } from '../errors.js';
+import { saslProfiles, authenticate, saslUri, SASL_URI_PREFIX } from '../profiles/sasl-beep.js';
 import {
   AuthFailureLimiter,
   jwksValidator,
@@ -41,6 +42,42 @@ export interface S2csOptions {
   control?: Omit<ControlServerOptions, 'dataServer'>;
   /** BEEP limits of the control sessions. */
   limits?: SessionLimits;
+  /**
+   * Failures the data server reports (a producer application refusing a
+   * connection, an unreachable remote receiver, a data session lost…), with
+   * the endpoint and errno when known and the tags of the sessions concerned.
+   * The draft (§5) says these SHOULD be logged. Also counted in
+   * {@link S2cs.dataErrors} and shown in the sessions' STATUS.
+   */
+  onDataError?: (report: DataErrorReport) => void;
+}
+
+/** A data-plane failure as the S2CS reports it (see {@link S2csOptions.onDataError}). */
+export interface DataErrorReport {
+  /** `host:port` the failure concerns, when known (e.g. the producer application). */
+  endpoint?: string;
+  /** The system error code (`ECONNREFUSED`, `ETIMEDOUT`…) or beepstream code (`BEEP_ERR_…`), when known. */
+  errno?: string;
+  /** Tags (`sessionTag(uid)`) of the sessions it was counted against. */
+  tags: string[];
+  /** The error as the data server reported it. */
+  error: unknown;
+}
+
+type ErrLike = { code?: unknown; address?: unknown; port?: unknown; endpoint?: unknown; cause?: unknown };
+
+/** Endpoint and errno of a data-server error, from it or its causes. */
+export function describeDataError(err: unknown): { endpoint?: string; errno?: string } {
+  const out: { endpoint?: string; errno?: string } = {};
+  for (let e: unknown = err, i = 0; e !== null && typeof e === 'object' && i < 5; e = (e as ErrLike).cause, i++) {
+    const x = e as ErrLike;
+    if (out.errno === undefined && typeof x.code === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(x.code)) out.errno = x.code;
+    if (out.endpoint === undefined) {
+      if (typeof x.endpoint === 'string') out.endpoint = x.endpoint;
+      else if (typeof x.address === 'string' && typeof x.port === 'number') out.endpoint = x.address.includes(':') ? `[${x.address}]:${x.port}` : `${x.address}:${x.port}`;
+    }
+  }
+  return out;
 }
 
 /** A running S2CS with its S2DS. */
@@ -50,6 +87,8 @@ export interface S2cs {
   readonly data: BeepDataServer;
   /** `host:port` of the control listener. */
   readonly address: string;
+  /** Data-plane failures reported so far, by errno (`other` when none is known): for metrics. */
+  readonly dataErrors: ReadonlyMap<string, number>;
   /** Release every SciStream session, free every port and stop listening. */
   close(): Promise<void>;
 }
@@ -61,8 +100,24 @@ export async function startS2cs(options: S2csOptions): Promise<S2cs> {
   if (options.users) mechanisms.push(scramSha256Server({ store: options.users }), plainServer({ store: options.users }));
   if (options.jwks) mechanisms.push(oauthBearerServer({ validateToken: jwksValidator(options.jwks) }));
   if (mechanisms.length === 0) throw new Error('an S2CS needs users or a JWKS to authenticate its clients');
-  const data = createDataServer({ host, ...options.data });
-  const control = createControlServer({ ...options.control, dataServer: data });
+  const dataErrors = new Map<string, number>();
+  // Declared before the data server so its reports can reach the registry.
+  // eslint-disable-next-line prefer-const
+  let control: ControlServer | undefined;
+  const callerOnError = options.data?.onError;
+  const data = createDataServer({
+    host,
+    ...options.data,
+    onError: (err) => {
+      const d = describeDataError(err);
+      const key = d.errno ?? 'other';
+      dataErrors.set(key, (dataErrors.get(key) ?? 0) + 1);
+      const tags = control ? control.registry.noteDataError(d) : [];
+      callerOnError?.(err);
+      options.onDataError?.({ ...d, tags, error: err });
+    },
+  });
+  control = createControlServer({ ...options.control, dataServer: data });
   const server = createServer({
     requireTls: true,
     profiles: [
@@ -85,6 +140,7 @@ export async function startS2cs(options: S2csOptions): Promise<S2cs> {
     control,
     data,
     address,
+    dataErrors,
     async close() {
       await control.close();
       await data.close();
@@ -112,10 +168,18 @@ export interface ControlConnectOptions {
 export async function connectControl(options: ControlConnectOptions): Promise<S2ucClient> {
   const session: Session = await connect({ host: options.host, port: options.port, ...(options.timeout ? { timeout: options.timeout } : {}) });
   try {
+    // Say what is missing rather than "550 all requested profiles are unsupported".
+    if (!session.peerProfiles.includes(TLS_URI)) {
+      throw new BeepError(ErrorCodes.START_REFUSED, `${options.host}:${options.port} does not offer TLS (its greeting lists no ${TLS_URI}): not an S2CS?`);
+    }
     await startTls(session, {
       ...(options.ca ? { ca: options.ca } : {}),
       serverName: options.serverName ?? options.host,
     });
+    if (!session.peerProfiles.includes(saslUri(options.sasl.name))) {
+      const offered = session.peerProfiles.filter((p) => p.startsWith(SASL_URI_PREFIX)).map((p) => p.slice(SASL_URI_PREFIX.length));
+      throw new BeepError(ErrorCodes.AUTH, `${options.host}:${options.port} does not offer SASL ${options.sasl.name}${offered.length ? ` (it offers ${offered.join(', ')})` : ''}`);
+    }
     await authenticate(session, options.sasl);
   } catch (err) {
     session.destroy();

@@ -52,8 +52,12 @@ test.serial('a SciStream session across processes: producer and consumer facilit
     t.is(hello.code, 0, hello.stderr);
     const inb = await inbound;
     t.is(inb.code, 0, inb.stderr);
-    const inDoc = JSON.parse(inb.stdout) as { uid: string; listeners: string[] };
-    t.is(inDoc.uid, uid);
+    // JSON lines, one per event; the last one holds the listeners. The uid
+    // (a secret) is not printed: it was not asked for (--print-uid).
+    const events = inb.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; uid?: string; listeners?: string[] });
+    const inDoc = events[events.length - 1] as { event: string; listeners: string[] };
+    t.is(inDoc.event, 'listeners');
+    t.false(inb.stdout.includes(uid), 'the uid is never printed unless asked');
     t.true(inDoc.listeners.length >= 1);
     const outb = await cli(['s2uc', 'outbound-request', '--server', cons.address, ...AUTH, '--uid', `file:${uidFile}`, '--remote', inDoc.listeners.join(','), '--num-conn', '2', '--json']);
     t.is(outb.code, 0, outb.stderr);

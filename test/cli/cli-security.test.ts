@@ -45,7 +45,7 @@ test.serial('listen with TLS required and SCRAM: connect tunes, authenticates an
   try {
     const plain = await run(['connect', address, '--profile', ECHO_URI, '--message', 'x']);
     t.is(plain.code, 1);
-    t.regex(plain.stderr, /error 538 /);
+    t.regex(plain.stderr, /^beepstream: error 538: /);
     const ok = await runEnv(['connect', address, '--tls-ca', pki.paths.ca, '--server-name', 'localhost', '--sasl', 'SCRAM-SHA-256', '--user', 'alice', '--password', 'env:BEEP_PW', '--profile', ECHO_URI, '--message', 'hello'], { BEEP_PW: PASSWORD });
     t.is(ok.code, 0, ok.stderr);
     t.regex(ok.stdout, /^tls: TLSv1\.3 /m);
@@ -58,11 +58,11 @@ test.serial('listen with TLS required and SCRAM: connect tunes, authenticates an
     t.regex(wrong.stderr, /--password: "\/dev\/null" is empty/);
     const bad = await runEnv(['connect', address, '--tls-ca', pki.paths.ca, '--sasl', 'SCRAM-SHA-256', '--user', 'alice', '--password', 'env:BEEP_PW', '--profile', ECHO_URI, '--message', 'x'], { BEEP_PW: 'not the password' });
     t.is(bad.code, 1);
-    t.regex(bad.stderr, /error 535 /);
+    t.regex(bad.stderr, /^beepstream: error 535: /);
     t.false(bad.stderr.includes('not the password'));
     const noAuth = await run(['connect', address, '--tls-ca', pki.paths.ca, '--profile', ECHO_URI, '--message', 'x']);
     t.is(noAuth.code, 1);
-    t.regex(noAuth.stderr, /error 530 /);
+    t.regex(noAuth.stderr, /^beepstream: error 530: /);
   } finally {
     t.is(await stop(child), 0);
   }

@@ -6,6 +6,7 @@
  * failed authentication in the run.
  */
 import test from 'ava';
+import { readFileSync } from 'node:fs';
 import { Buffer } from 'node:buffer';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -178,6 +179,13 @@ test('--log-level and --log-format: bad values are usage errors; pretty writes h
   t.regex(lines[1] as string, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO.*: listening on /);
   t.true(lines.slice(1).every((l) => !l.startsWith('{')));
   t.true(lines.some((l) => /session \d+ released/.test(l)));
+  // docs/logging.md shows this form (regenerated from a real run): both match one pattern.
+  const FORM = /^\[\d\d:\d\d:\d\d\.\d{3}\] (?:INFO|WARN|DEBUG|ERROR): .+ \{"event":"[a-z.]+".*\}$|^ {4}error: ".*"$/;
+  t.deepEqual(lines.slice(1).filter((l) => !FORM.test(l)), []);
+  const doc = readFileSync(new URL('../../../docs/logging.md', import.meta.url), 'utf8');
+  const sample = /```\n {2}listening on [^\n]*\n([\s\S]*?)\n {2}```/.exec(doc)?.[1]?.split('\n').map((l) => l.slice(2)) ?? [];
+  t.true(sample.length >= 3, 'docs/logging.md has a pretty sample');
+  t.deepEqual(sample.filter((l) => !FORM.test(l)), []);
 });
 
 test('the logger redacts secret-named fields and scrubs uid-like runs from free text', (t) => {

@@ -60,6 +60,12 @@ test('formatFrame: SASL blobs, uid attributes and hidden payloads are never show
   t.is(hidden, 'I: MSG 1 0 . 0 30\nI: …(30 octets not shown)\nI: END\n');
 });
 
+test('formatFrame: a SEQ we sent is followed by a # line with the receive-window state behind it', (t) => {
+  const flow = { window: 1 << 20, buffered: 4096, peakBuffered: 8192, consumed: 5, peerStalls: 3, seqs: 7, grows: 4, shrinks: 1, rttMs: 50, minRttMs: 49.5, srttMs: 51.25, rate: 1000000 };
+  const out = formatFrame({ ...frameEventOf('out', { type: 'SEQ', channel: 3, ackno: 4096, window: 65536 }), flow }, I);
+  t.is(out, 'I: SEQ 3 4096 65536\n# flow channel 3: window 1048576, unread 4096, rtt 51.3 ms (min 49.5), rate 1000000 octets/s, peer stalls 3, grows 4, shrinks 1\n');
+});
+
 /** The trace as frame blocks: a SEQ line alone, or a header through its END. */
 function blocks(trace: string): string[] {
   const out: string[] = [];
@@ -123,6 +129,8 @@ test.serial('connect --trace and listen --trace: the frames of an echo exchange,
     t.deepEqual(b.filter((x) => x.startsWith('L:')), EXPECTED_L, `${side}: listener frames`);
     t.is(b.length, EXPECTED_I.length + EXPECTED_L.length, `${side}: nothing else`);
   }
+  // Each SEQ on a data channel says which window state produced it.
+  t.regex(connectErr, /^# flow channel 1: window 65536, unread 0, /m);
   // The listener names the session it traces.
   t.regex(server.stderr(), /^# session \d+ opened with 127\.0\.0\.1:\d+$/m);
   t.regex(server.stderr(), /^# session \d+ closed$/m);

@@ -76,7 +76,8 @@ test.serial('s2cs: SIGTERM releases every SciStream session — data path closed
   t.is((await cli(['appctrl', 'hello', '--server', prod.address, ...AUTH, '--uid', `file:${uidFile}`, '--prod-listener', `127.0.0.1:${appPort}`, '--json'])).code, 0);
   const inb = await inbound;
   t.is(inb.code, 0, inb.stderr);
-  const remote = (JSON.parse(inb.stdout) as { listeners: string[] }).listeners;
+  // inbound-request --json: one JSON line per event, the listeners last.
+  const remote = (JSON.parse(inb.stdout.trim().split('\n').pop() as string) as { listeners: string[] }).listeners;
   const outb = await cli(['s2uc', 'outbound-request', '--server', cons.address, ...AUTH, '--uid', `file:${uidFile}`, '--remote', remote.join(','), '--num-conn', '2', '--json']);
   t.is(outb.code, 0, outb.stderr);
   const local = (JSON.parse(outb.stdout) as { listeners: string[] }).listeners[0] as string;

@@ -115,9 +115,12 @@ export class S2ucClient {
     this.max = Math.max(1, options.maxChannels ?? 64);
   }
 
-  /** REQUEST: resolves with the RESPONSE once the data path is open (PROD: after the HELLO; CONS: after UPDATETARGETS). */
-  request(p: { uid: string; role: SciStreamRole; numConn: number; rate?: number; keep?: boolean }, options: CallOptions = {}): Promise<ResponseMessage> {
-    const m: ControlRequest = { type: 'request', uid: p.uid, role: p.role, numConn: p.numConn, ...(p.rate === undefined ? {} : { rate: p.rate }), ...(p.keep ? { keep: true } : {}) };
+  /** REQUEST (`connections`: CONS only, stripe the data path over K TCP connections): resolves with the RESPONSE once the data path is open (PROD: after the HELLO; CONS: after UPDATETARGETS). */
+  request(p: { uid: string; role: SciStreamRole; numConn: number; rate?: number; keep?: boolean; connections?: number }, options: CallOptions = {}): Promise<ResponseMessage> {
+    const m: ControlRequest = {
+      type: 'request', uid: p.uid, role: p.role, numConn: p.numConn,
+      ...(p.rate === undefined ? {} : { rate: p.rate }), ...(p.keep ? { keep: true } : {}), ...(p.connections === undefined ? {} : { connections: p.connections }),
+    };
     return this.tracked(p.uid, 'request-pending', this.call<ResponseMessage>(m, 'response', options));
   }
 

@@ -60,6 +60,12 @@ export interface RequestMessage {
   rate?: number;
   /** Keep the session when the requesting BEEP session closes (default false). */
   keep?: boolean;
+  /**
+   * CONS: stripe the data path over this many TCP (BEEP) connections to the
+   * producer side (a beepstream extension, like `keep`; default 1, at most
+   * `num_conn` are used). Ignored for PROD: the receiver takes what comes.
+   */
+  connections?: number;
 }
 
 /** HELLO (application controller → S2CS). */
@@ -131,6 +137,22 @@ export interface StatusResponseMessage {
   expiresIn?: number;
   /** Data-path statistics, once the path exists. */
   stats?: DataPathStats;
+  /** Failed data connections of this session the S2DS reported (e.g. a producer application refusing), if any. */
+  dataErrors?: DataErrorSummary;
+}
+
+/**
+ * Data-connection failures of one session (a beepstream extension of
+ * STATUSRESPONSE, `<data_errors count='N' endpoint='host:port'
+ * errno='ECONNREFUSED' />`; peers that do not know it ignore it).
+ */
+export interface DataErrorSummary {
+  /** How many failures so far. */
+  count: number;
+  /** The endpoint of the last one, when known. */
+  endpoint?: string;
+  /** Its system error code (`ECONNREFUSED`…) or beepstream code, when known. */
+  errno?: string;
 }
 
 /** Messages of positive replies. */
@@ -188,6 +210,12 @@ function statsElement(s: DataPathStats): string {
     + `${checkInt('bytes_to_producer', s.bytesToProducer, 0, Number.MAX_SAFE_INTEGER)}${checkInt('bytes_to_consumer', s.bytesToConsumer, 0, Number.MAX_SAFE_INTEGER)} />`;
 }
 
+function dataErrorsElement(d: DataErrorSummary): string {
+  return `<data_errors${checkInt('count', d.count, 0, Number.MAX_SAFE_INTEGER)}`
+    + `${d.endpoint !== undefined && isEndpoint(d.endpoint) ? attr('endpoint', d.endpoint) : ''}`
+    + `${d.errno !== undefined && /^[A-Z][A-Z0-9_]{0,63}$/.test(d.errno) ? attr('errno', d.errno) : ''} />`;
+}
+
 /**
  * Serialise a message, strictly: a field that is not valid throws
  * {@link SciStreamError} (INVALID_UID for a non-canonical uid, BAD_FORMAT
@@ -197,7 +225,8 @@ export function buildMessage(m: ControlPlaneMessage): string {
   switch (m.type) {
     case 'request':
       return element('request', checkUid(m.uid) + checkRole(m.role) + checkInt('num_conn', m.numConn, 1, 65535)
-        + (m.rate === undefined ? '' : checkInt('rate', m.rate, 1, Number.MAX_SAFE_INTEGER)) + (m.keep ? attr('keep', 'true') : ''), '');
+        + (m.rate === undefined ? '' : checkInt('rate', m.rate, 1, Number.MAX_SAFE_INTEGER)) + (m.keep ? attr('keep', 'true') : '')
+        + (m.connections === undefined ? '' : checkInt('connections', m.connections, 1, 65535)), '');
     case 'hello':
       return element('hello', checkUid(m.uid) + checkRole(m.role), endpoints('prod_listener', m.prodListeners));
     case 'updatetargets':
@@ -216,7 +245,7 @@ export function buildMessage(m: ControlPlaneMessage): string {
           + (m.rate === undefined ? '' : checkInt('rate', m.rate, 1, Number.MAX_SAFE_INTEGER)) + attr('keep', m.keep ? 'true' : 'false')
           + (m.expiresIn === undefined ? '' : checkInt('expires_in', m.expiresIn, 0, Number.MAX_SAFE_INTEGER)),
         endpoints('listener', m.listeners) + endpoints('prod_listener', m.prodListeners) + endpoints('remote_listener', m.remoteListeners)
-          + (m.stats ? statsElement(m.stats) : ''),
+          + (m.stats ? statsElement(m.stats) : '') + (m.dataErrors ? dataErrorsElement(m.dataErrors) : ''),
       );
     default:
       throw localBad(`unknown message type ${JSON.stringify((m as { type?: unknown }).type)}`);
@@ -370,6 +399,8 @@ export function parseMessage(input: string | Uint8Array, limits?: XmlLimits): Co
       // Liberal: proto3 sends an unset rate as 0; it means "no limit".
       if (rate !== undefined && rate > 0) out.rate = rate;
       if (parseBool(el, 'keep')) out.keep = true;
+      const k = intField(el, 'connections', 1, 65535, true);
+      if (k !== undefined) out.connections = k;
       return out;
     }
     case 'hello':
@@ -394,6 +425,15 @@ export function parseMessage(input: string | Uint8Array, limits?: XmlLimits): Co
       if (exp !== undefined) out.expiresIn = exp;
       const stats = parseStats(el);
       if (stats) out.stats = stats;
+      const de = children(el, ['dataerrors'])[0];
+      if (de) {
+        const d: DataErrorSummary = { count: intField(de, 'count', 0, MAX_COUNT) };
+        const ep = field(de, 'endpoint');
+        if (ep !== undefined && isEndpoint(ep)) d.endpoint = ep;
+        const errno = field(de, 'errno');
+        if (errno !== undefined && /^[A-Z][A-Z0-9_]{0,63}$/.test(errno)) d.errno = errno;
+        out.dataErrors = d;
+      }
       return out;
     }
     case 'error':

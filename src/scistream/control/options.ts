@@ -23,6 +23,8 @@ export interface ControlEvent {
   identity?: string;
   role?: SciStreamRole;
   error?: SciStreamError;
+  /** `orphaned`: the session was requested with `keep` and stays until RELEASE (else it is released now). */
+  keep?: boolean;
 }
 
 /** Options of a {@link SessionRegistry} (and of the control server). */

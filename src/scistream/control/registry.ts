@@ -16,7 +16,7 @@ import { isEndpoint, sessionTag } from './ids.js';
 import type { ControlContext, ControlEvent, RegistryOptions, SessionSnapshot } from './options.js';
 import { MAX_LISTENERS } from './messages.js';
 import type {
-  AppResponseMessage, ControlReply, HelloMessage, RequestMessage, ResponseMessage, SciStreamRole, ControlSessionState, StatusResponseMessage, UpdateTargetsMessage,
+  AppResponseMessage, ControlReply, DataErrorSummary, HelloMessage, RequestMessage, ResponseMessage, SciStreamRole, ControlSessionState, StatusResponseMessage, UpdateTargetsMessage,
 } from './messages.js';
 
 
@@ -48,6 +48,8 @@ interface Entry {
   deadlineAt: number;
   grace?: NodeJS.Timeout | undefined;
   path?: DataPath;
+  /** Data-connection failures attributed to this session (see {@link SessionRegistry.noteDataError}). */
+  dataErrors?: DataErrorSummary;
   opening?: Promise<void>;
   ending?: Promise<void>;
 }
@@ -83,6 +85,27 @@ export class SessionRegistry {
   /** Entries (sessions and early registrations) held now. */
   get size(): number {
     return this.entries.size;
+  }
+
+  /**
+   * A data-connection failure the data server reported (e.g. the producer
+   * application refused a connection): counted against every session whose
+   * producer application endpoints (PROD) or remote listeners (CONS) include
+   * `endpoint`, and shown in their STATUS. Returns the tags of those sessions.
+   */
+  noteDataError(report: { endpoint?: string | undefined; errno?: string | undefined }): string[] {
+    const tags: string[] = [];
+    if (report.endpoint === undefined) return tags;
+    for (const e of this.entries.values()) {
+      if (e.state !== 'active' && e.state !== 'setup') continue;
+      const targets = e.req?.role === 'PROD' ? e.hello?.listeners : e.remotes?.listeners;
+      if (!targets?.includes(report.endpoint)) continue;
+      const d: DataErrorSummary = { count: (e.dataErrors?.count ?? 0) + 1, endpoint: report.endpoint };
+      if (report.errno !== undefined) d.errno = report.errno;
+      e.dataErrors = d;
+      tags.push(e.tag);
+    }
+    return tags;
   }
 
   /** A view of one session (or early registration). */
@@ -128,6 +151,9 @@ export class SessionRegistry {
       throw err('NO_RESOURCE', 'requested rate unavailable', { details: `at most ${this.o.maxRate} octets per second` });
     }
     if (m.keep && !this.o.allowKeep) throw err('NOT_IMPLEMENTED', 'keep is not enabled on this server');
+    if (m.connections !== undefined && m.connections > this.o.maxConnPerSession) {
+      throw err('NO_RESOURCE', 'too many data connections requested', { details: `at most ${this.o.maxConnPerSession} connections per session` });
+    }
     if ((this.owned.get(id) ?? 0) >= this.o.maxSessionsPerIdentity) {
       throw err('RATE_LIMIT', 'session quota exceeded', { details: `at most ${this.o.maxSessionsPerIdentity} sessions per identity`, retryAfter: this.o.retryAfter });
     }
@@ -251,6 +277,7 @@ export class SessionRegistry {
       stats = undefined;
     }
     if (stats) out.stats = stats;
+    if (e.dataErrors) out.dataErrors = { ...e.dataErrors };
     return out;
   }
 
@@ -273,7 +300,7 @@ export class SessionRegistry {
       }
       if (e.req && e.ownerConn === connection) {
         e.ownerConn = undefined;
-        this.emit('orphaned', e, { identity: e.owner as string });
+        this.emit('orphaned', e, { identity: e.owner as string, keep: e.req.keep === true });
         if (e.req.keep) continue;
         const reason = err('INVALID_UID', 'the session was released: its requesting connection closed');
         if (this.o.disconnectGraceMs > 0) {
@@ -420,7 +447,7 @@ export class SessionRegistry {
       try {
         path = req.role === 'PROD'
           ? await ds.openInbound({ uid: e.uid, targets: [...ready.listeners], numConn: req.numConn, ...rate })
-          : await ds.openOutbound({ uid: e.uid, remotes: [...ready.listeners], numConn: req.numConn, ...rate });
+          : await ds.openOutbound({ uid: e.uid, remotes: [...ready.listeners], numConn: req.numConn, ...rate, ...(req.connections === undefined ? {} : { connections: req.connections }) });
       } catch (cause) {
         if (e.state !== 'setup') return;
         const reason = classifyDataError(cause, this.o.retryAfter);

@@ -32,7 +32,8 @@ const RATE = 2;
 
 /**
  * Copy `src` into `dst` until `src` ends (then `onEnd`; `dst` is not ended —
- * the caller decides). Chunks are passed on as they are, never copied. Chunks
+ * the caller decides). Chunks are passed on as they are, never copied, and
+ * those of one turn are written together (cork until the next tick). Chunks
  * for a destroyed or ended destination are dropped, uncounted (its owner sees
  * the error).
  */
@@ -47,9 +48,21 @@ export function pump(src: Readable, dst: Writable, options: PumpOptions): Pump {
     if (holds === 0 && !stopped) src.resume();
   };
   const onDrain = (): void => release(DRAIN);
+  // Every chunk the source emits in one turn (a TLS read decodes into many
+  // pieces) goes to the destination in one vectored write, not one each.
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    if (!dst.destroyed) dst.uncork();
+  };
   const onData = (chunk: Buffer): void => {
     if (stopped || dst.destroyed || dst.writableEnded) return;
     count?.(chunk.length);
+    if (!corked) {
+      corked = true;
+      dst.cork();
+      process.nextTick(uncork);
+    }
     if (!dst.write(chunk) && (holds & DRAIN) === 0) {
       holds |= DRAIN;
       src.pause();
