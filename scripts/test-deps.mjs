@@ -6,7 +6,9 @@
  *   - test/profiles/sasl/gsasl.test.ts runs GNU SASL's `gsasl` (Debian package `gsasl`) as an
  *     independent SCRAM/PLAIN implementation;
  *   - test/ops/status.test.ts loads the status page in Chromium (Debian package `chromium`)
- *     through playwright-core.
+ *     through playwright-core;
+ *   - test/cli/cli-usability.test.ts types a password at a pseudo-terminal made by util-linux's
+ *     `script` (Debian package `bsdutils`, normally always installed).
  * When one is missing and we run as root with apt-get available, this installs it
  * (`apt-get update`, then `apt-get install`) and says so on stderr. Otherwise it says on stderr
  * what is missing and how to install it, and those tests fail naming it (they never skip).
@@ -41,6 +43,8 @@ function chromium() {
 const wanted = [
   { pkg: 'gsasl', present: () => onPath('gsasl') !== undefined, tests: 'test/profiles/sasl/gsasl.test.ts' },
   { pkg: 'chromium', present: () => chromium() !== undefined, tests: 'test/ops/status.test.ts' },
+  // util-linux `script` (a pseudo-terminal for the password prompt test); Essential on Debian.
+  { pkg: 'bsdutils', present: () => onPath('script') !== undefined, tests: 'test/cli/cli-usability.test.ts' },
 ];
 
 const missing = wanted.filter((w) => !w.present());

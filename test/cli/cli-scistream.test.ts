@@ -28,7 +28,7 @@ function cli(args: string[], timeoutMs = 60_000): Promise<{ code: number | null;
 async function startS2cs(): Promise<{ child: ChildProcess; address: string }> {
   const child = spawn(process.execPath, [BIN, 's2cs', '--port', '0', '--tls-cert', pki.paths.serverCert, '--tls-key', pki.paths.serverKey, '--users', usersFile], { stdio: ['ignore', 'pipe', 'pipe'], env: ENV });
   const rl = createInterface({ input: child.stdout! });
-  const [line] = (await Promise.race([once(rl, 'line'), new Promise((_, rej) => setTimeout(() => rej(new Error('s2cs did not start')), 10000))])) as [string];
+  const [line] = (await Promise.race([once(rl, 'line'), new Promise((_, rej) => setTimeout(() => rej(new Error('s2cs did not start')), 60_000))])) as [string];
   return { child, address: line.replace(/^listening on /, '') };
 }
 
@@ -136,7 +136,7 @@ test('s2cs --config: a JSON file supplies the options, flags override it, and ba
   // --port on the command line wins over the file's port 1 (which would need privileges).
   const child = spawn(process.execPath, [BIN, 's2cs', '--config', cfg, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: ENV });
   const rl = createInterface({ input: child.stdout! });
-  const [line] = (await Promise.race([once(rl, 'line'), new Promise((_, rej) => setTimeout(() => rej(new Error('no first line')), 10000))])) as [string];
+  const [line] = (await Promise.race([once(rl, 'line'), new Promise((_, rej) => setTimeout(() => rej(new Error('no first line')), 60_000))])) as [string];
   t.regex(line, /^listening on 127\.0\.0\.1:[1-9][0-9]*$/);
   t.not(line, 'listening on 127.0.0.1:1');
   t.is(await stop(child), 0);

@@ -56,7 +56,7 @@ test.serial('s2cs: SIGTERM releases every SciStream session — data path closed
   const startS2cs = async (): Promise<{ child: ChildProcess; address: string }> => {
     const child = spawn(process.execPath, [BIN, 's2cs', '--port', '0', '--tls-cert', pki.paths.serverCert, '--tls-key', pki.paths.serverKey, '--users', usersFile], { stdio: ['ignore', 'pipe', 'pipe'], env });
     const rl = createInterface({ input: child.stdout! });
-    const [line] = (await Promise.race([once(rl, 'line'), new Promise((_, rej) => setTimeout(() => rej(new Error('s2cs did not start')), 10000))])) as [string];
+    const [line] = (await Promise.race([once(rl, 'line'), new Promise((_, rej) => setTimeout(() => rej(new Error('s2cs did not start')), 60_000))])) as [string];
     return { child, address: line.replace(/^listening on /, '') };
   };
   const prod = await startS2cs();
