@@ -47,6 +47,8 @@ export const ErrorCodes = {
   INVALID_ARGUMENT: 'BEEP_ERR_INVALID_ARGUMENT',
   /** The transport failed (socket error, connect failure, timeout). */
   TRANSPORT: 'BEEP_ERR_TRANSPORT',
+  /** A listening socket could not be opened (address in use or not available, host not found, permission). */
+  LISTEN: 'BEEP_ERR_LISTEN',
   /** Authentication failed or the server could not be verified (SASL). */
   AUTH: 'BEEP_ERR_AUTH',
   /** A configured limit was hit (channels, outstanding messages, ...). */
@@ -138,6 +140,34 @@ export class BeepReplyError extends BeepError {
 /** True when `err` is a {@link BeepError} carrying `code`. */
 export function isBeepError(err: unknown, code?: ErrorCode): err is BeepError {
   return err instanceof BeepError && (code === undefined || err.code === code);
+}
+
+/** Why a listen failed, by the Node error's `code`, in words. */
+const LISTEN_REASONS: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'address in use',
+  EADDRNOTAVAIL: 'address not available on this host',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host name lookup failed',
+  EAI_FAIL: 'host name lookup failed',
+  EAI_NONAME: 'host not found',
+  EINVAL: 'invalid address',
+  ERR_SOCKET_BAD_PORT: 'invalid port',
+  ERR_SERVER_ALREADY_LISTEN: 'already listening',
+};
+
+/**
+ * Wrap the Node error of a failed `listen(port, host)` (EADDRINUSE, EADDRNOTAVAIL,
+ * ENOTFOUND, EACCES, a bad port…) into a {@link BeepError} with code
+ * {@link ErrorCodes.LISTEN} whose message names the address and the reason, e.g.
+ * `cannot listen on 127.0.0.1:7000: address in use (EADDRINUSE)`; the Node error is its `cause`.
+ */
+export function listenError(err: unknown, host: string, port: number | string): BeepError {
+  const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : undefined;
+  const reason = (code !== undefined ? LISTEN_REASONS[code] : undefined) ?? (err instanceof Error ? err.message : String(err));
+  const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+  return new BeepError(ErrorCodes.LISTEN, `cannot listen on ${address}: ${reason}${code !== undefined ? ` (${code})` : ''}`, { cause: err });
 }
 
 /** RFC 3080 §8 reply codes, by name. */

@@ -22,7 +22,7 @@ import { Responder } from './responder.js';
 import { handleMgmtMessage, requestMgmt } from './management.js';
 import { MESSAGE_COST, SessionFlow, type MemoryPool } from './flow.js';
 import { INITIAL_WINDOW, seqDiff } from './window.js';
-import { resolveLimits, type ChannelProfile, type ResolvedLimits, type Role, type SessionLimits, type CloseDecision, type SessionIdentity, type TransportSecurity } from './types.js';
+import { resolveLimits, type ChannelProfile, type ResolvedLimits, type Role, type SessionLimits, type CompatOptions, type CloseDecision, type SessionIdentity, type TransportSecurity } from './types.js';
 import type { Greeting } from './mgmt.js';
 import { diagnostics, newSessionStats, nextSessionId, previewOf, publishLimit, PREVIEW_OCTETS, type ChannelEvent, type FrameEvent, type SessionStats } from './diagnostics.js';
 import { buildGreeting, buildError, parseMgmt } from './mgmt.js';
@@ -39,6 +39,8 @@ export interface SessionCoreOptions {
   localize?: readonly string[];
   /** Limits and tuning. */
   limits?: SessionLimits;
+  /** Opt-in interoperability tolerances (all off by default). */
+  compat?: CompatOptions;
   /** What the transport provides (TLS or not); set by the glue. */
   security?: TransportSecurity;
   /**
@@ -181,6 +183,12 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       maxHeaderLine: this.limits.maxHeaderLine,
       maxFrameSize: this.limits.maxFrameSize,
       onHeader: (h) => this.checkHeader(h),
+      // Interop (off by default): a NUL carrying an empty header block; its 2 octets reopen the window at once.
+      acceptNulHeaderBlock: options.compat?.acceptNulHeaderBlock === true,
+      onNulHeaderBlock: (h) => {
+        const ch = this.channels.get(h.channel);
+        if (ch) this.credit(ch, h.size);
+      },
       // Payload octets go straight into the message they belong to, as views.
       onPayload: (part) => {
         if (this.traceIn && this.traceIn.n < PREVIEW_OCTETS) {

@@ -17,11 +17,28 @@ import type { SessionCore } from './core.js';
 import type { ReplyOptions } from './responder.js';
 
 
+/** Entity headers, or their encoding (checked already: see {@link encodeHead}). */
+type Head = EntityHeaders | Uint8Array | undefined;
+
+/**
+ * Encode entity headers; a value with CR, LF or NUL, or a name that is not a token (header
+ * injection), is bad input from the caller: `BEEP_ERR_INVALID_ARGUMENT`, not a raw TypeError.
+ */
+export function encodeHead(headers: Head): Uint8Array {
+  if (headers instanceof Uint8Array) return headers;
+  try {
+    return encodeEntityHeaders(headers);
+  } catch (err) {
+    throw new BeepError(ErrorCodes.INVALID_ARGUMENT, (err as Error).message, { cause: err });
+  }
+}
+
 /** Queue a whole message on `ch`. */
-export function queueMessage(core: SessionCore, ch: Channel, type: OutboundMessage['type'], msgno: number, ansno: number | undefined, body: string | Uint8Array | undefined, headers: EntityHeaders | undefined): OutboundMessage {
+export function queueMessage(core: SessionCore, ch: Channel, type: OutboundMessage['type'], msgno: number, ansno: number | undefined, body: string | Uint8Array | undefined, headers: Head): OutboundMessage {
+  const head = type === 'NUL' ? undefined : encodeHead(headers);
   const out = new OutboundMessage(type, msgno, ansno);
-  if (type !== 'NUL') {
-    out.write(encodeEntityHeaders(headers));
+  if (head !== undefined) {
+    out.write(head);
     if (body !== undefined) out.write(toBytes(body));
     out.end();
   }
@@ -31,7 +48,7 @@ export function queueMessage(core: SessionCore, ch: Channel, type: OutboundMessa
 }
 
 /** Queue a message with any body: immediate bodies at once, others pumped with backpressure. */
-export function queueBody(core: SessionCore, ch: Channel, type: 'MSG' | 'RPY' | 'ERR' | 'ANS', msgno: number, ansno: number | undefined, body: BodyInit | undefined, headers: EntityHeaders | undefined): { out: OutboundMessage; done: Promise<void> } {
+export function queueBody(core: SessionCore, ch: Channel, type: 'MSG' | 'RPY' | 'ERR' | 'ANS', msgno: number, ansno: number | undefined, body: BodyInit | undefined, headers: Head): { out: OutboundMessage; done: Promise<void> } {
   if (core.state === 'closed') {
     return { out: new OutboundMessage(type, msgno, ansno), done: Promise.reject(core.closedError()) };
   }
@@ -39,8 +56,9 @@ export function queueBody(core: SessionCore, ch: Channel, type: 'MSG' | 'RPY' | 
   if (isImmediateBody(body)) {
     out = queueMessage(core, ch, type, msgno, ansno, body, headers);
   } else {
+    const head = encodeHead(headers); // may throw: before anything is queued
     out = new OutboundMessage(type, msgno, ansno);
-    out.writeHead(encodeEntityHeaders(headers));
+    out.writeHead(head);
     ch.outQueue.push(out);
     core.markReady(ch);
     void pump(core, ch, out, body);
@@ -83,8 +101,9 @@ export async function pump(core: SessionCore, ch: Channel, out: OutboundMessage,
 }
 
 export function replyWritable(core: SessionCore, ch: Channel, im: InboundRequest, type: 'RPY' | 'ANS', ansno: number | undefined, headers: EntityHeaders | undefined): Writable {
+  const head = encodeHead(headers); // may throw: before anything is queued
   const out = new OutboundMessage(type, im.msg.msgno, ansno);
-  out.writeHead(encodeEntityHeaders(headers));
+  out.writeHead(head);
   if (type === 'RPY') out.onDone = () => core.replyDone(ch, im);
   ch.outQueue.push(out);
   core.markReady(ch);
@@ -167,11 +186,19 @@ export function sendRequest(core: SessionCore, ch: Channel, body: BodyInit | und
     return fail(new BeepError(ErrorCodes.LIMIT, `more than ${core.limits.maxOutstanding} MSGs outstanding on channel ${ch.number}`));
   }
   if (options.signal?.aborted) return fail(abortError(options.signal));
-  const msgno = allocMsgno(core, ch);
   const { signal, hold, ...headers } = options;
+  // Checked before the request is registered: a bad header must not leave an outstanding
+  // MSG behind (one that never goes out would keep close() waiting for ever).
+  let head: Uint8Array;
+  try {
+    head = encodeHead(headers);
+  } catch (err) {
+    return fail(err as BeepError);
+  }
+  const msgno = allocMsgno(core, ch);
   const pr: PendingRequest = { msgno, out: null, sink, replyKind: undefined, reply: null, answers: new Map(), abandoned: false };
   ch.outstanding.set(msgno, pr);
-  const { out } = queueBody(core, ch, 'MSG', msgno, undefined, body, headers);
+  const { out } = queueBody(core, ch, 'MSG', msgno, undefined, body, head);
   // A tuning request (e.g. <ready/>): "the sender ... sends nothing more until the reply" (RFC 3080 §3.1.3.1).
   if (hold) out.holdAfter = true;
   pr.out = out;

@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { BeepError, ErrorCodes } from '../errors.js';
+import { BeepError, ErrorCodes, listenError } from '../errors.js';
 import type { Channel } from './channel.js';
 import { SessionCore, type SessionCoreOptions, type StartChannelOptions } from './core.js';
 import type { Greeting } from './mgmt.js';
@@ -443,8 +443,12 @@ const REFUSAL_SLACK = 64;
 export interface ServerEvents {
   /** A connection was accepted and its session started (greeting sent). */
   session: [session: Session];
-  /** The listening socket failed. */
-  error: [error: Error];
+  /**
+   * The listening socket failed after {@link BeepServer.listen} resolved (a failure to
+   * listen rejects that promise instead). Emitted only when a listener is registered, so
+   * an unobserved socket error never crashes the process.
+   */
+  error: [error: BeepError];
 }
 
 /**
@@ -463,6 +467,8 @@ export class BeepServer extends EventEmitter<ServerEvents> {
   private closing = false;
   /** Memory held by all sessions because of their peers (see `memoryBudget`). */
   readonly memory: MemoryPool;
+  /** A listen() is in progress (its promise reports socket errors). */
+  private listenPending = false;
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -477,7 +483,13 @@ export class BeepServer extends EventEmitter<ServerEvents> {
     this.maxSessions = maxSessions;
     this.maxPerAddress = maxSessionsPerAddress;
     this.server = net.createServer((socket) => this.accept(socket));
-    this.server.on('error', (err) => this.emit('error', err));
+    // While listen() is pending it reports the error itself; later ones go to our 'error'
+    // listeners, if any (an EventEmitter 'error' with no listener would throw).
+    this.server.on('error', (err) => {
+      if (this.listenPending || this.listenerCount('error') === 0) return;
+      const a = this.address();
+      this.emit('error', new BeepError(ErrorCodes.TRANSPORT, `listener ${a ? `${a.address}:${a.port}` : ''} failed: ${err.message}`, { cause: err }));
+    });
   }
 
   private accept(socket: net.Socket): void {
@@ -514,15 +526,30 @@ export class BeepServer extends EventEmitter<ServerEvents> {
     this.emit('session', session);
   }
 
-  /** Listen on `host:port` (defaults 127.0.0.1:10288; port 0 picks a free one). */
+  /**
+   * Listen on `host:port` (defaults 127.0.0.1:10288; port 0 picks a free one). Rejects with a
+   * {@link BeepError} of code `BEEP_ERR_LISTEN` naming the address and the reason (address in
+   * use, not available, host not found, permission, bad port), the Node error as its `cause`.
+   */
   listen(port = 10288, host = '127.0.0.1'): Promise<net.AddressInfo> {
     return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => reject(err);
+      const onError = (err: Error): void => {
+        this.listenPending = false;
+        reject(listenError(err, host, port));
+      };
+      this.listenPending = true;
       this.server.once('error', onError);
-      this.server.listen(port, host, () => {
+      try {
+        this.server.listen(port, host, () => {
+          this.listenPending = false;
+          this.server.off('error', onError);
+          resolve(this.server.address() as net.AddressInfo);
+        });
+      } catch (err) {
+        // A bad port, or already listening: thrown synchronously by node:net.
         this.server.off('error', onError);
-        resolve(this.server.address() as net.AddressInfo);
-      });
+        onError(err as Error);
+      }
     });
   }
 

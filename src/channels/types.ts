@@ -118,6 +118,23 @@ export interface SessionLimits {
   writeStallTimeout?: number;
 }
 
+/**
+ * Opt-in tolerances for peers that deviate from RFC 3080/3081, for interoperability. All are
+ * off by default: a strict session ends on what the RFCs call poorly formed. See
+ * `spec/conformance.md`.
+ */
+export interface CompatOptions {
+  /**
+   * Accept a NUL frame whose payload is exactly an empty MIME header block (CRLF, 2 octets) and
+   * treat it as an empty NUL. The Vortex Library (C), with its default settings, ends ANS/NUL
+   * replies with `NUL 1 0 . 20 2` + CRLF; RFC 3080 §2.2.1.1 says a NUL with a non-zero size is
+   * poorly formed and ends the session, which is what happens without this option. The two
+   * octets count in the seqno and window as sent, and are released from the window at once.
+   * Any other NUL payload still ends the session.
+   */
+  acceptNulHeaderBlock?: boolean;
+}
+
 /** The resolved limits. */
 export type ResolvedLimits = Required<SessionLimits>;
 

@@ -10,7 +10,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { BeepFramingError, ErrorCodes } from '../errors.js';
-import { parseHeaderLine, type DataFrameHeader, type Frame, type FrameHeader } from './header.js';
+import { EMPTY_HEADER_BLOCK_SIZE, parseHeaderLine, type DataFrameHeader, type Frame, type FrameHeader, type HeaderParseOptions } from './header.js';
 
 /** Limits enforced by the decoder. */
 export interface DecoderLimits {
@@ -38,6 +38,17 @@ export interface DecoderOptions extends DecoderLimits {
    * it, a payload split over chunks is copied into one buffer.
    */
   onPayload?: (part: Uint8Array) => void;
+  /**
+   * Interoperability, off by default: accept a NUL frame whose payload is exactly an empty
+   * MIME header block (CRLF), as the Vortex Library sends, instead of ending the session as
+   * RFC 3080 §2.2.1.1 requires. Such a NUL is delivered as an empty NUL (its `size` stays 2,
+   * for the seqno and window accounting that `onHeader` did); its two octets are never given
+   * to `onPayload`, and {@link onNulHeaderBlock} is called after the frame so the receiver can
+   * release them from its window. Any other payload still ends the session.
+   */
+  acceptNulHeaderBlock?: boolean;
+  /** Called after a NUL with an empty header block was delivered (see {@link acceptNulHeaderBlock}). */
+  onNulHeaderBlock?: (header: DataFrameHeader) => void;
 }
 
 /** Default limits. */
@@ -47,6 +58,7 @@ export const DEFAULT_DECODER_LIMITS: Required<DecoderLimits> = Object.freeze({
 });
 
 const TRAILER = Buffer.from('END\r\n', 'latin1');
+const EMPTY_HEADER_BLOCK = Buffer.from('\r\n', 'latin1');
 const KEYWORDS = new Set(['MSG', 'RPY', 'ERR', 'ANS', 'NUL', 'SEQ']);
 const LF = 0x0a;
 const CR = 0x0d;
@@ -72,6 +84,10 @@ export class FrameDecoder {
   private readonly maxFrameSize: number;
   private readonly onHeader: ((h: FrameHeader) => void) | undefined;
   private readonly onPayload: ((part: Uint8Array) => void) | undefined;
+  private readonly headerOptions: HeaderParseOptions;
+  private readonly onNulHeaderBlock: ((h: DataFrameHeader) => void) | undefined;
+  /** The current frame is a NUL carrying an empty header block (its payload is checked, not kept). */
+  private nulBlock = false;
   private state = State.Header;
   /** Partial header line carried over from earlier chunks. */
   private headerPending: Buffer | null = null;
@@ -92,6 +108,8 @@ export class FrameDecoder {
     this.maxFrameSize = options.maxFrameSize ?? DEFAULT_DECODER_LIMITS.maxFrameSize;
     this.onHeader = options.onHeader;
     this.onPayload = options.onPayload;
+    this.headerOptions = options.acceptNulHeaderBlock === true ? { acceptNulHeaderBlock: true } : {};
+    this.onNulHeaderBlock = options.onNulHeaderBlock;
   }
 
   /** Octets consumed so far (for diagnostics). */
@@ -174,7 +192,7 @@ export class FrameDecoder {
     if (line.length < 2 || line[line.length - 2] !== CR) {
       this.fail(ErrorCodes.FRAME_SYNTAX, 'header line not terminated by CRLF', lf);
     }
-    const header = parseHeaderLine(line.toString('latin1', 0, contentLen));
+    const header = parseHeaderLine(line.toString('latin1', 0, contentLen), this.headerOptions);
     const next = lf + 1;
     if (header.type === 'SEQ') {
       this.onHeader?.(header);
@@ -190,6 +208,8 @@ export class FrameDecoder {
     this.trailerGot = 0;
     this.state = header.size === 0 ? State.Trailer : State.Payload;
     if (header.size === 0) this.pendingEmpty = true;
+    // Only with acceptNulHeaderBlock does a NUL get here with a payload (of exactly 2 octets).
+    this.nulBlock = header.type === 'NUL' && header.size === EMPTY_HEADER_BLOCK_SIZE;
     return next;
   }
 
@@ -203,6 +223,18 @@ export class FrameDecoder {
     const h = this.current as DataFrameHeader;
     const need = h.size - this.payloadGot;
     const avail = chunk.length - pos;
+    if (this.nulBlock) {
+      // The octets must be an empty header block; they go nowhere.
+      while (this.payloadGot < h.size && pos < chunk.length) {
+        if (chunk[pos] !== EMPTY_HEADER_BLOCK[this.payloadGot]) {
+          this.fail(ErrorCodes.FRAME_SYNTAX, 'NUL frame payload is not an empty MIME header block (CRLF)', pos);
+        }
+        this.payloadGot++;
+        pos++;
+      }
+      if (this.payloadGot === h.size) this.state = State.Trailer;
+      return pos;
+    }
     if (this.onPayload) {
       // Streaming: a view of whatever part of the payload this chunk holds.
       const n = Math.min(need, avail);
@@ -243,7 +275,9 @@ export class FrameDecoder {
   private emit(onFrame: (f: Frame) => void): void {
     const h = this.current as DataFrameHeader;
     let payload: Uint8Array;
-    if (this.pendingEmpty || this.onPayload) payload = EMPTY;
+    const nulBlock = this.nulBlock;
+    this.nulBlock = false;
+    if (this.pendingEmpty || this.onPayload || nulBlock) payload = EMPTY;
     else if (this.pendingView) payload = this.pendingView;
     else payload = this.payloadBuf as Buffer;
     this.current = null;
@@ -255,6 +289,7 @@ export class FrameDecoder {
       ? { type: h.type, channel: h.channel, msgno: h.msgno, more: h.more, seqno: h.seqno, size: h.size, ansno: h.ansno as number, payload }
       : { type: h.type, channel: h.channel, msgno: h.msgno, more: h.more, seqno: h.seqno, size: h.size, payload };
     onFrame(frame);
+    if (nulBlock) this.onNulHeaderBlock?.(h);
   }
 }
 

@@ -84,6 +84,19 @@ function field(tokens: string[], i: number, name: string, max: number, line: str
   return n;
 }
 
+/** Size of an empty MIME header block (CRLF): what the Vortex Library puts in its NUL frames. */
+export const EMPTY_HEADER_BLOCK_SIZE = 2;
+
+/** Options of {@link parseHeaderLine}: opt-in tolerances, all off by default. */
+export interface HeaderParseOptions {
+  /**
+   * Accept a complete NUL frame of exactly {@link EMPTY_HEADER_BLOCK_SIZE} octets (an empty
+   * MIME header block, as the Vortex Library sends), which RFC 3080 §2.2.1.1 calls poorly
+   * formed. The decoder then checks that those octets are CRLF.
+   */
+  acceptNulHeaderBlock?: boolean;
+}
+
 /**
  * Parse one header line, without its terminating CRLF.
  *
@@ -96,7 +109,7 @@ function field(tokens: string[], i: number, name: string, max: number, line: str
  * The `ansno` range is accepted up to 2^32 − 1, as the text of §2.2.1.1 says
  * (the ABNF says 2^31 − 1; we send only the latter).
  */
-export function parseHeaderLine(line: string): FrameHeader {
+export function parseHeaderLine(line: string, options: HeaderParseOptions = {}): FrameHeader {
   const tokens = line.split(' ');
   const keyword = tokens[0];
   switch (keyword) {
@@ -124,7 +137,7 @@ export function parseHeaderLine(line: string): FrameHeader {
       }
       // RFC 3080 §2.2.1.1: "if the header starts with "NUL", and the continuation
       // indicator is intermediate ("*") or the payload size is non-zero".
-      if (keyword === 'NUL' && (more || size !== 0)) {
+      if (keyword === 'NUL' && (more || (size !== 0 && !(options.acceptNulHeaderBlock === true && size === EMPTY_HEADER_BLOCK_SIZE)))) {
         throw syntax(`NUL frame must be complete and empty: ${JSON.stringify(line)}`);
       }
       return { type: keyword, channel, msgno, more, seqno, size };

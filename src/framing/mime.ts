@@ -44,7 +44,7 @@ const BEEP_XML_HEAD = Buffer.from(`Content-Type: ${BEEP_XML}\r\n\r\n`, 'latin1')
 function checkValue(name: string, value: string): void {
   // Header injection guard: no CR, LF or NUL in a value, and a token for a name.
   if (!TOKEN.test(name)) throw new TypeError(`invalid MIME header name ${JSON.stringify(name)}`);
-  if (/[\r\n\0]/.test(value)) throw new TypeError(`invalid characters in MIME header ${name}`);
+  if (/[\r\n\0]/.test(value)) throw new TypeError(`invalid characters in MIME header ${name}: a header value may not contain CR, LF or NUL`);
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listenError } from '../errors.js';
 import { formatEndpoint } from '../scistream/control/ids.js';
 
 /** A running operator endpoint (metrics or status page). */
@@ -49,7 +50,8 @@ export function pathOf(req: http.IncomingMessage): string {
 /**
  * @internal Listen on `host:port` (port 0 picks one) with `handler`; only
  * GET and HEAD are served (405 otherwise), a handler that throws gets a 500
- * with no detail.
+ * with no detail. A failure to listen rejects with a `BEEP_ERR_LISTEN` BeepError
+ * naming the address and the reason.
  */
 export async function listenHttp(host: string, port: number, path: string, handler: OpsHandler): Promise<OpsServer> {
   const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000 }, (req, res) => {
@@ -66,11 +68,17 @@ export async function listenHttp(host: string, port: number, path: string, handl
   });
   server.maxHeadersCount = 64;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port, exclusive: true }, () => {
-      server.off('error', reject);
-      resolve();
-    });
+    const onError = (err: Error): void => reject(listenError(err, host, port));
+    server.once('error', onError);
+    try {
+      server.listen({ host, port, exclusive: true }, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    } catch (err) {
+      server.off('error', onError);
+      onError(err as Error); // a bad port is thrown synchronously
+    }
   });
   // A failing socket never takes the process down; the listener's later errors are ignored.
   server.on('error', () => undefined);

@@ -117,7 +117,7 @@ test('release (<close number=0>) while a reply is pending: the whole reply prece
   t.truthy(nul);
   t.true(nul!.index < ok.frames[0]!.index);
   t.is(p.received(1), 2 * 9002);
-  await p.waitClosed(5000);
+  await p.waitClosed(30_000);
   t.deepEqual(p.violations, []);
 });
 

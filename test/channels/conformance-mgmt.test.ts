@@ -217,7 +217,7 @@ test('<close> without a number means channel 0: the session is released (RPY <ok
   t.is(r.type, 'RPY', r.text);
   t.regex(r.text, XML_CT);
   t.regex(r.body, /^\s*<ok\s*\/>\s*$/);
-  await p.waitClosed(5000);
+  await p.waitClosed(30_000);
   t.deepEqual(
     p.framesSince(r.frames[r.frames.length - 1]!.index + 1).filter(isData).map((f) => f.header),
     [],
@@ -241,7 +241,7 @@ test("<close number='1' code='200'/> → RPY <ok/>; afterwards a frame on channe
   t.false(p.closed);
   const mark = p.mark();
   p.msg(1, 7, '\r\nafter close');
-  await p.waitClosed(5000);
+  await p.waitClosed(30_000);
   t.deepEqual(p.dataFramesSince(mark).map((f) => f.header), [], 'no response');
   const session = h.sessions[0]!;
   await until(() => session.core.isClosed, 3000, 'the server session to end');

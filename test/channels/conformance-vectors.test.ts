@@ -157,7 +157,7 @@ test('RFC 3080 §2.4 release example (<close code=200 /> without number) → RPY
   const r = await p.expectReply(0, 1);
   checkHeader(t, r, 'RPY', 1, listenerSeq);
   t.is(r.text.trimEnd(), lines('Content-Type: application/beep+xml', '', '<ok />').trimEnd());
-  await p.waitClosed(5000);
+  await p.waitClosed(30_000);
   t.deepEqual(p.violations, []);
 });
 

@@ -15,11 +15,16 @@ import { ANSWERS_URI, ECHO_URI, answersProfile, defineProfile, echoProfile } fro
 
 // ---------------------------------------------------------------- helpers
 
+// Waits are bounds, not measurements: never under 30 s, so a loaded machine (two busy cores,
+// test files running at once) does not fail a test whose step takes 50 ms when quiet.
+const MIN_BOUND_MS = 30_000;
+
 /** Reject if `p` does not settle within `ms`. */
 async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  const bound = Math.max(ms, MIN_BOUND_MS);
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+    timer = setTimeout(() => reject(new Error(`timed out after ${bound} ms: ${what}`)), bound);
   });
   try {
     return await Promise.race([p, timeout]);
@@ -190,7 +195,7 @@ function answerTexts(ch: Channel, body: string, ms = 5000): Promise<string[]> {
 
 test.serial('a 100 MiB message streams through an echo channel with bounded memory', async (t) => {
   const { client } = await setup(t);
-  t.timeout(110_000);
+  t.timeout(240_000);
   const ch = await within(client.startChannel(ECHO_URI), 5000, 'start echo');
   const TOTAL = 100 * 1024 * 1024;
   const rss0 = process.memoryUsage.rss();
@@ -358,7 +363,7 @@ test('start refused: unknown profile or onStart refusal -> BEEP_ERR_START_REFUSE
 
 test('300 channels open at once on one session', async (t) => {
   const { client, peer } = await setup(t);
-  t.timeout(60_000);
+  t.timeout(180_000);
   const N = 300;
   const chans = await within(Promise.all(Array.from({ length: N }, () => client.startChannel(ECHO_URI))), 30000, 'start 300');
   const numbers = new Set(chans.map((c) => c.number));
@@ -904,7 +909,7 @@ test('requestAnswers on a plain RPY yields it as the only answer', async (t) => 
 test('small windows and frames: 1 MiB echoes on 8 channels at once stay intact', async (t) => {
   const limits = { receiveWindow: 4096, maxSendFrame: 1000, sendHighWaterMark: 2048 };
   const { client } = await setup(t, { limits }, { limits });
-  t.timeout(60_000);
+  t.timeout(180_000);
   const chans = await within(Promise.all(Array.from({ length: 8 }, () => client.startChannel(ECHO_URI))), 5000, 'start');
   const results = await within(
     Promise.all(

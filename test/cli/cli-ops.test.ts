@@ -27,7 +27,7 @@ function lines(stream: NodeJS.ReadableStream): { all: string[]; waitFor(re: RegE
   });
   return {
     all,
-    waitFor(re, ms = 10_000) {
+    waitFor(re, ms = 60_000) {
       const found = all.find((l) => re.test(l));
       if (found !== undefined) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
@@ -39,7 +39,7 @@ function lines(stream: NodeJS.ReadableStream): { all: string[]; waitFor(re: RegE
 }
 
 test.serial('s2cs --metrics 127.0.0.1:0 --status 127.0.0.1:0 serves both, prints their addresses after the first line, and stops with it', async (t) => {
-  t.timeout(30_000);
+  t.timeout(120_000);
   const child: ChildProcess = spawn(process.execPath, [BIN, 's2cs', '--port', '0', '--tls-cert', pki.paths.serverCert, '--tls-key', pki.paths.serverKey, '--users', usersFile,
     '--metrics', '127.0.0.1:0', '--status', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => void (child.exitCode === null && child.kill('SIGKILL')));
@@ -70,7 +70,7 @@ test.serial('s2cs --metrics 127.0.0.1:0 --status 127.0.0.1:0 serves both, prints
 });
 
 test.serial('listen --metrics 127.0.0.1:0 serves BEEP metrics; a bad --metrics value is a usage error', async (t) => {
-  t.timeout(30_000);
+  t.timeout(120_000);
   const { child, firstLine } = await startListener(['--metrics', '127.0.0.1:0']);
   t.teardown(() => void (child.exitCode === null && child.kill('SIGKILL')));
   t.regex(firstLine, /^listening on 127\.0\.0\.1:[1-9][0-9]*$/);

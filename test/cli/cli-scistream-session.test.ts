@@ -42,12 +42,12 @@ async function startS2cs(extra: string[] = []): Promise<S2csProc> {
   const child = spawn(process.execPath, [BIN, 's2cs', '--port', '0', '--tls-cert', pki.paths.serverCert, '--tls-key', pki.paths.serverKey, '--users', usersFile, '--log-format', 'json', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const rl = createInterface({ input: child.stdout! });
-  const [line] = (await Promise.race([once(rl, 'line'), new Promise((_, rej) => setTimeout(() => rej(new Error('s2cs did not start')), 20000))])) as [string];
+  const [line] = (await Promise.race([once(rl, 'line'), new Promise((_, rej) => setTimeout(() => rej(new Error('s2cs did not start')), 60_000))])) as [string];
   rl.on('line', (l) => lines.push(l));
   let metrics: string | undefined;
   if (extra.includes('--metrics')) {
     const err = createInterface({ input: child.stderr! });
-    const [m] = (await Promise.race([once(err, 'line'), new Promise((_, rej) => setTimeout(() => rej(new Error('no metrics line')), 20000))])) as [string];
+    const [m] = (await Promise.race([once(err, 'line'), new Promise((_, rej) => setTimeout(() => rej(new Error('no metrics line')), 60_000))])) as [string];
     metrics = /http:\/\/\S+/.exec(m)?.[0];
   }
   return { child, address: line.replace(/^listening on /, ''), lines, ...(metrics ? { metrics } : {}) };
@@ -85,7 +85,7 @@ function get(url: string): Promise<string> {
 }
 
 test.serial('inbound-request --json prints events as they happen, the uid first when asked; never the uid unless asked', async (t) => {
-  t.timeout(90_000);
+  t.timeout(240_000);
   const prod = await startS2cs();
   try {
     // Without a way to hand the new uid out, it would be lost: refused before connecting.
@@ -177,7 +177,7 @@ test.serial('session: one command from a shared --config file and BEEPSTREAM_CLI
 });
 
 test.serial('num_conn is checked against the library limit; server errors keep their details (limit, endpoint)', async (t) => {
-  t.timeout(90_000);
+  t.timeout(240_000);
   const over = await cli(['s2uc', 'request', '--server', '127.0.0.1:1', ...AUTH, '--uid', 'env:U', '--role', 'PROD', '--num-conn', String(MAX_NUM_CONN + 1)], { U: 'a'.repeat(32) });
   t.is(over.code, 2);
   t.regex(over.stderr, new RegExp(`--num-conn "${MAX_NUM_CONN + 1}": expected an integer from 1 to ${MAX_NUM_CONN}`));

@@ -21,19 +21,19 @@ writeFileSync(usersFile, serializeUsersFile(new Map([['alice', await createUserE
 const ENV = { ...process.env, SS_PW: PASSWORD };
 const AUTH = ['--tls-ca', pki.paths.ca, '--server-name', 'localhost', '--user', 'alice', '--password', 'env:SS_PW'];
 
-function cli(args: string[], timeoutMs = 30000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return run(args, timeoutMs, { env: { SS_PW: PASSWORD } });
 }
 
 async function startS2cs(): Promise<{ child: ChildProcess; address: string }> {
   const child = spawn(process.execPath, [BIN, 's2cs', '--port', '0', '--tls-cert', pki.paths.serverCert, '--tls-key', pki.paths.serverKey, '--users', usersFile], { stdio: ['ignore', 'pipe', 'pipe'], env: ENV });
   const rl = createInterface({ input: child.stdout! });
-  const [line] = (await Promise.race([once(rl, 'line'), new Promise((_, rej) => setTimeout(() => rej(new Error('s2cs did not start')), 10000))])) as [string];
+  const [line] = (await Promise.race([once(rl, 'line'), new Promise((_, rej) => setTimeout(() => rej(new Error('s2cs did not start')), 60_000))])) as [string];
   return { child, address: line.replace(/^listening on /, '') };
 }
 
 test.serial('a SciStream session across processes: producer and consumer facilities, data through the tunnel, status, release', async (t) => {
-  t.timeout(90_000);
+  t.timeout(240_000);
   const prod = await startS2cs();
   const cons = await startS2cs();
   const app = net.createServer({ allowHalfOpen: true }, (c) => {
@@ -94,7 +94,7 @@ test.serial('a SciStream session across processes: producer and consumer facilit
 });
 
 test('SciStream CLI errors: bad arguments exit 2; a wrong password or an unknown uid exit 1 with the code', async (t) => {
-  t.timeout(60_000);
+  t.timeout(180_000);
   const usage: [string[], RegExp][] = [
     [['s2uc', 'release', '--server', '127.0.0.1:1', ...AUTH, '--uid', 'not-a-uid'], /--uid must be 32 lowercase hexadecimal/],
     [['s2uc', 'request', '--server', '127.0.0.1:1', ...AUTH, '--uid', 'a'.repeat(32), '--role', 'BOTH'], /--role must be PROD or CONS/],
@@ -113,7 +113,7 @@ test('SciStream CLI errors: bad arguments exit 2; a wrong password or an unknown
     const unknown = await cli(['s2uc', 'release', '--server', s.address, ...AUTH, '--uid', 'b'.repeat(32)]);
     t.is(unknown.code, 1);
     t.regex(unknown.stderr, /INVALID_UID/);
-    const bad = await cli(['s2uc', 'status', '--server', s.address, '--tls-ca', pki.paths.ca, '--server-name', 'localhost', '--user', 'alice', '--password', 'env:NOPE'], 30000);
+    const bad = await cli(['s2uc', 'status', '--server', s.address, '--tls-ca', pki.paths.ca, '--server-name', 'localhost', '--user', 'alice', '--password', 'env:NOPE'], 60_000);
     t.is(bad.code, 2);
     const wrong = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const child = spawn(process.execPath, [BIN, 's2uc', 'status', '--server', s.address, '--tls-ca', pki.paths.ca, '--server-name', 'localhost', '--user', 'alice', '--password', 'env:WRONG', '--uid', 'c'.repeat(32)], { env: { ...ENV, WRONG: 'not it' } });
@@ -130,13 +130,13 @@ test('SciStream CLI errors: bad arguments exit 2; a wrong password or an unknown
 });
 
 test('s2cs --config: a JSON file supplies the options, flags override it, and bad keys are named', async (t) => {
-  t.timeout(30_000);
+  t.timeout(120_000);
   const cfg = join(pki.dir, 's2cs.json');
   writeFileSync(cfg, JSON.stringify({ tlsCert: pki.paths.serverCert, tlsKey: pki.paths.serverKey, users: usersFile, port: 1 }));
   // --port on the command line wins over the file's port 1 (which would need privileges).
   const child = spawn(process.execPath, [BIN, 's2cs', '--config', cfg, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: ENV });
   const rl = createInterface({ input: child.stdout! });
-  const [line] = (await Promise.race([once(rl, 'line'), new Promise((_, rej) => setTimeout(() => rej(new Error('no first line')), 10000))])) as [string];
+  const [line] = (await Promise.race([once(rl, 'line'), new Promise((_, rej) => setTimeout(() => rej(new Error('no first line')), 60_000))])) as [string];
   t.regex(line, /^listening on 127\.0\.0\.1:[1-9][0-9]*$/);
   t.not(line, 'listening on 127.0.0.1:1');
   t.is(await stop(child), 0);

@@ -155,7 +155,7 @@ test('relative paths in a --config file resolve against the file, not the workin
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const rl = createInterface({ input: child.stdout });
   const line = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no first line; stderr: ${stderr}`)), 20000);
+    const timer = setTimeout(() => reject(new Error(`no first line; stderr: ${stderr}`)), 60_000);
     rl.once('line', (l) => (clearTimeout(timer), resolve(l)));
     child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`s2cs exited ${code}: ${stderr}`))));
   });
@@ -186,7 +186,7 @@ test('one error format: the same reply code prints the same way from connect and
   try {
     const rl = createInterface({ input: s.stdout });
     const line = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('s2cs did not start')), 20000);
+      const timer = setTimeout(() => reject(new Error('s2cs did not start')), 60_000);
       rl.once('line', (l) => (clearTimeout(timer), resolve(l)));
     });
     const server = line.replace(/^listening on /, '');
@@ -247,7 +247,7 @@ test('scistream-demo prints a unit that fits and leaves no temporary keys behind
 });
 
 test('the listener logs a client that goes away mid-exchange at info, not as a warning', async (t) => {
-  t.timeout(60_000);
+  t.timeout(180_000);
   const { child, address } = await startListener(['--log-format', 'json']);
   const lines: string[] = [];
   createInterface({ input: child.stdout! }).on('line', (l) => lines.push(l));

@@ -165,7 +165,7 @@ test('s2cs --print-config: file, env and flags merged, secrets masked, exit 0 wi
       '',
     ].join('\n'),
   );
-  const r = await run(['s2cs', '--config', cfg, '--print-config', '--max-conn', '8'], 20000, { env: { BEEPSTREAM_S2CS_PORT: '2222', BEEPSTREAM_S2CS_LOG_FORMAT: 'json' } });
+  const r = await run(['s2cs', '--config', cfg, '--print-config', '--max-conn', '8'], 60_000, { env: { BEEPSTREAM_S2CS_PORT: '2222', BEEPSTREAM_S2CS_LOG_FORMAT: 'json' } });
   t.is(r.code, 0, r.stderr);
   t.false(/listening on/.test(r.stdout), 'nothing started');
   for (const secret of ['hunter2', 'tok-123']) t.false(r.stdout.includes(secret), secret);
@@ -202,7 +202,7 @@ test('s2cs --print-config: file, env and flags merged, secrets masked, exit 0 wi
 
 test('listen --print-config: booleans from a file and the environment', async (t) => {
   const cfg = file('listen.yml', 'require-tls: true\ntlsPskFile: /etc/beep/psk.txt\nallowAnonymous: false\n');
-  const r = await run(['listen', '--config', cfg, '--print-config'], 20000, { env: { BEEPSTREAM_LISTEN_REQUIRE_AUTH: 'yes', BEEPSTREAM_LISTEN_TRACE: '0' } });
+  const r = await run(['listen', '--config', cfg, '--print-config'], 60_000, { env: { BEEPSTREAM_LISTEN_REQUIRE_AUTH: 'yes', BEEPSTREAM_LISTEN_TRACE: '0' } });
   t.is(r.code, 0, r.stderr);
   for (const l of ['requireTls: true  # config file', 'tlsPskFile: /etc/beep/psk.txt  # config file', 'allowAnonymous: false  # config file', 'requireAuth: true  # env BEEPSTREAM_LISTEN_REQUIRE_AUTH', 'trace: false  # env BEEPSTREAM_LISTEN_TRACE', 'port: 10288  # default']) {
     t.true(r.stdout.split('\n').includes(l), `${l}\n${r.stdout}`);

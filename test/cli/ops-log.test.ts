@@ -46,13 +46,13 @@ test.serial('listen logs sessions, TLS, channels and authentication outcomes as 
   try {
     t.regex(server.firstLine, /^listening on 127\.0\.0\.1:\d+$/);
     const env = { PW: PASSWORD, BAD: WRONG };
-    const ok = await run(['connect', server.address, ...TLS_AUTH, '--sasl', 'SCRAM-SHA-256', '--user', 'alice', '--password', 'env:PW', '--profile', ECHO_URI, '--message', 'hello'], 20000, { env });
+    const ok = await run(['connect', server.address, ...TLS_AUTH, '--sasl', 'SCRAM-SHA-256', '--user', 'alice', '--password', 'env:PW', '--profile', ECHO_URI, '--message', 'hello'], 60_000, { env });
     t.is(ok.code, 0, ok.stderr);
-    const bad = await run(['connect', server.address, ...TLS_AUTH, '--sasl', 'SCRAM-SHA-256', '--user', 'alice', '--password', 'env:BAD', '--profile', ECHO_URI, '--message', 'x'], 20000, { env });
+    const bad = await run(['connect', server.address, ...TLS_AUTH, '--sasl', 'SCRAM-SHA-256', '--user', 'alice', '--password', 'env:BAD', '--profile', ECHO_URI, '--message', 'x'], 60_000, { env });
     t.is(bad.code, 1);
-    const plain = await run(['connect', server.address, ...TLS_AUTH, '--sasl', 'PLAIN', '--user', 'alice', '--password', 'env:PW', '--profile', ECHO_URI, '--message', 'plain'], 20000, { env });
+    const plain = await run(['connect', server.address, ...TLS_AUTH, '--sasl', 'PLAIN', '--user', 'alice', '--password', 'env:PW', '--profile', ECHO_URI, '--message', 'plain'], 60_000, { env });
     t.is(plain.code, 0, plain.stderr);
-    const plainBad = await run(['connect', server.address, ...TLS_AUTH, '--sasl', 'PLAIN', '--user', 'alice', '--password', 'env:BAD', '--profile', ECHO_URI, '--message', 'x'], 20000, { env });
+    const plainBad = await run(['connect', server.address, ...TLS_AUTH, '--sasl', 'PLAIN', '--user', 'alice', '--password', 'env:BAD', '--profile', ECHO_URI, '--message', 'x'], 60_000, { env });
     t.is(plainBad.code, 1);
     for (const r of [ok, bad, plain, plainBad]) outputs.push(r.stdout, r.stderr);
   } finally {
@@ -168,7 +168,7 @@ test('--log-level and --log-format: bad values are usage errors; pretty writes h
     t.is(r.code, 2, args.join(' '));
     t.regex(r.stderr, /argument '(loud|verbose|xml)' is invalid\. Allowed choices are/);
   }
-  const env = await run(['listen', '--port', '0'], 20000, { env: { BEEPSTREAM_LISTEN_LOG_LEVEL: 'loud' } });
+  const env = await run(['listen', '--port', '0'], 60_000, { env: { BEEPSTREAM_LISTEN_LOG_LEVEL: 'loud' } });
   t.is(env.code, 2);
   t.regex(env.stderr, /environment variable BEEPSTREAM_LISTEN_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent/);
   const server = await startServer(['listen', '--port', '0', '--log-format', 'pretty']);
@@ -207,7 +207,7 @@ test('the logger redacts secret-named fields and scrubs uid-like runs from free 
 const SS_PASSWORD = 'ops-log-scistream-pw-3301';
 
 test.serial('s2cs logs SciStream events and authentication outcomes, never the uid or a password', async (t) => {
-  t.timeout(60_000);
+  t.timeout(180_000);
   const users = join(pki.dir, 'ops-log-s2cs-users.json');
   writeFileSync(users, serializeUsersFile(new Map([['alice', await createUserEntry(SS_PASSWORD, 4096)]])), { mode: 0o600 });
   const s2cs = await startServer(['s2cs', '--port', '0', '--tls-cert', pki.paths.serverCert, '--tls-key', pki.paths.serverKey, '--users', users]);
@@ -219,14 +219,14 @@ test.serial('s2cs logs SciStream events and authentication outcomes, never the u
   const env = { SS_PW: SS_PASSWORD, SS_BAD: WRONG, SS_UID: uid };
   const outputs: string[] = [];
   try {
-    const inbound = run(['s2uc', 'inbound-request', '--server', s2cs.address, ...auth, '--uid', 'env:SS_UID', '--json'], 30000, { env });
-    const hello = await run(['appctrl', 'hello', '--server', s2cs.address, ...auth, '--uid', 'env:SS_UID', '--prod-listener', `127.0.0.1:${appPort}`], 30000, { env });
+    const inbound = run(['s2uc', 'inbound-request', '--server', s2cs.address, ...auth, '--uid', 'env:SS_UID', '--json'], 60_000, { env });
+    const hello = await run(['appctrl', 'hello', '--server', s2cs.address, ...auth, '--uid', 'env:SS_UID', '--prod-listener', `127.0.0.1:${appPort}`], 60_000, { env });
     t.is(hello.code, 0, hello.stderr);
     const inb = await inbound;
     t.is(inb.code, 0, inb.stderr);
-    const rel = await run(['s2uc', 'release', '--server', s2cs.address, ...auth, '--uid', 'env:SS_UID'], 30000, { env });
+    const rel = await run(['s2uc', 'release', '--server', s2cs.address, ...auth, '--uid', 'env:SS_UID'], 60_000, { env });
     t.is(rel.code, 0, rel.stderr);
-    const bad = await run(['s2uc', 'status', '--server', s2cs.address, ...TLS_AUTH, '--user', 'alice', '--password', 'env:SS_BAD', '--uid', 'env:SS_UID'], 30000, { env });
+    const bad = await run(['s2uc', 'status', '--server', s2cs.address, ...TLS_AUTH, '--user', 'alice', '--password', 'env:SS_BAD', '--uid', 'env:SS_UID'], 60_000, { env });
     t.is(bad.code, 1);
     outputs.push(hello.stderr, inb.stderr, rel.stderr, bad.stderr);
   } finally {

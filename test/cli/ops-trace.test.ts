@@ -147,7 +147,7 @@ test.serial('a trace of PLAIN and SCRAM over TLS shows neither the password nor 
   const traces: string[] = [];
   try {
     for (const mech of ['PLAIN', 'SCRAM-SHA-256']) {
-      const r = await run(['connect', server.address, '--tls-ca', pki.paths.ca, '--server-name', 'localhost', '--sasl', mech, '--user', 'alice', '--password', 'env:PW', '--profile', ECHO_URI, '--message', 'hi', '--trace', '--trace-octets', '256'], 20000, { env: { PW: password } });
+      const r = await run(['connect', server.address, '--tls-ca', pki.paths.ca, '--server-name', 'localhost', '--sasl', mech, '--user', 'alice', '--password', 'env:PW', '--profile', ECHO_URI, '--message', 'hi', '--trace', '--trace-octets', '256'], 60_000, { env: { PW: password } });
       t.is(r.code, 0, r.stderr);
       t.regex(r.stderr, /^I: MSG 0 1 \. \d+ \d+$/m, `${mech}: traced after TLS too`);
       traces.push(r.stderr);
@@ -170,7 +170,7 @@ test('--trace-octets: a bad value is a usage error, from a flag or a variable', 
   const flag = await run(['connect', '127.0.0.1:1', '--profile', ECHO_URI, '--trace', '--trace-octets', '999']);
   t.is(flag.code, 2);
   t.regex(flag.stderr, /invalid --trace-octets "999": expected an integer from 0 to 256/);
-  const env = await run(['listen', '--port', '0', '--trace'], 20000, { env: { BEEPSTREAM_LISTEN_TRACE_OCTETS: 'x' } });
+  const env = await run(['listen', '--port', '0', '--trace'], 60_000, { env: { BEEPSTREAM_LISTEN_TRACE_OCTETS: 'x' } });
   t.is(env.code, 2);
   t.regex(env.stderr, /environment variable BEEPSTREAM_LISTEN_TRACE_OCTETS: invalid --trace-octets "x"/);
 });

@@ -45,7 +45,7 @@ test('listen: SIGTERM lets an ANS stream in flight finish, refuses new connectio
 });
 
 test.serial('s2cs: SIGTERM releases every SciStream session — data path closed, ports freed, a waiting request answered — and exits 0', async (t) => {
-  t.timeout(90_000);
+  t.timeout(240_000);
   const pki = testPki();
   const PASSWORD = 'shutdown test password';
   const usersFile = join(pki.dir, 'shutdown-users.json');
@@ -56,7 +56,7 @@ test.serial('s2cs: SIGTERM releases every SciStream session — data path closed
   const startS2cs = async (): Promise<{ child: ChildProcess; address: string }> => {
     const child = spawn(process.execPath, [BIN, 's2cs', '--port', '0', '--tls-cert', pki.paths.serverCert, '--tls-key', pki.paths.serverKey, '--users', usersFile], { stdio: ['ignore', 'pipe', 'pipe'], env });
     const rl = createInterface({ input: child.stdout! });
-    const [line] = (await Promise.race([once(rl, 'line'), new Promise((_, rej) => setTimeout(() => rej(new Error('s2cs did not start')), 10000))])) as [string];
+    const [line] = (await Promise.race([once(rl, 'line'), new Promise((_, rej) => setTimeout(() => rej(new Error('s2cs did not start')), 60_000))])) as [string];
     return { child, address: line.replace(/^listening on /, '') };
   };
   const prod = await startS2cs();
@@ -88,7 +88,7 @@ test.serial('s2cs: SIGTERM releases every SciStream session — data path closed
   let echoed = 0;
   sock.on('data', (d: Buffer) => (echoed += d.length));
   sock.write(Buffer.alloc(64 * 1024, 7));
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 30_000;
   while (echoed < 64 * 1024 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   t.is(echoed, 64 * 1024, 'data flows before the shutdown');
   const waitingUid = join(pki.dir, 'shutdown-uid-2.txt');
@@ -99,7 +99,7 @@ test.serial('s2cs: SIGTERM releases every SciStream session — data path closed
   const started = Date.now();
   prod.child.kill('SIGTERM');
   t.is(await exitOf(prod.child), 0, 's2cs exits 0');
-  t.true(Date.now() - started < 10_000, 'within the deadline');
+  t.true(Date.now() - started < 30_000, 'within the deadline (its grace period plus generous slack for a loaded machine)');
   // The waiting request got an answer (an error), not silence.
   const w = await waiting;
   t.not(w.code, 0);

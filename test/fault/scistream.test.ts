@@ -89,7 +89,7 @@ async function rejectsWithCode(t: ExecutionContext, p: Promise<unknown>, code: s
 
 for (const mode of ['rst', 'fin'] as const) {
   test.serial(`SciStream: the data-plane BEEP connection dropped mid-transfer (${mode.toUpperCase()}): both S2CS settle, every application sees a reset and a prefix, every port is freed`, async (t) => {
-    t.timeout(90_000);
+    t.timeout(240_000);
     const { prod, cons } = await startFacilities(t);
     const [prodU, consU, appctrl] = await Promise.all([login(t, prod), login(t, cons), login(t, prod, 'appctrl')]);
     const producer = await producerApp(t, BIG);
@@ -170,7 +170,7 @@ for (const mode of ['rst', 'fin'] as const) {
 }
 
 test.serial('SciStream: the data-plane connection dropped early (greeting, TLS-PSK handshake, data-control start) fails the consumer set-up cleanly and leaves nothing held', async (t) => {
-  t.timeout(90_000);
+  t.timeout(240_000);
   const { prod, cons } = await startFacilities(t);
   const [prodU, consU, appctrl] = await Promise.all([login(t, prod), login(t, cons), login(t, prod, 'appctrl')]);
   const producer = await producerApp(t, MiB);

@@ -470,19 +470,19 @@ const streamWorkload: Workload = async (c) => {
 // ---------------------------------------------------------------- scenarios
 
 test.serial('echo messages of random sizes through random faults: every case settles, each side gets an in-order prefix, nothing leaks', async (t) => {
-  t.timeout(60_000);
+  t.timeout(180_000);
   const outcomes = await scenario(t, 'echo', 200, 8, { maxDropAfter: 256 * 1024 }, echoWorkload);
   exercised(t, outcomes);
 });
 
 test.serial('ANS/NUL one-to-many replies through random faults: answers arrive as an in-order prefix, every case settles, nothing leaks', async (t) => {
-  t.timeout(60_000);
+  t.timeout(180_000);
   const outcomes = await scenario(t, 'answers', 150, 8, { maxDropAfter: 256 * 1024 }, answersWorkload);
   exercised(t, outcomes);
 });
 
 test.serial('a streamed multi-MiB body echoed through random faults: both ends see an exact prefix (all of it when nothing dropped), nothing leaks', async (t) => {
-  t.timeout(90_000);
+  t.timeout(240_000);
   const outcomes = await scenario(t, 'stream', 50, 4, { maxDropAfter: 8 * 1024 * 1024, maxDropAfterMs: 200, stall: 0.3, maxStallAfter: 1024 * 1024 }, streamWorkload);
   exercised(t, outcomes);
 });

@@ -164,7 +164,7 @@ function report(t: ExecutionContext, what: string, s: Sample[]): { plateau: numb
 }
 
 test.serial('client → server stalled: the streaming writer is held back, the client holds at most a window in user space, the heap stays flat; after resume all arrives intact', async (t) => {
-  t.timeout(60_000);
+  t.timeout(180_000);
   const before = activeResources();
   const resources = new ResourceTracker().enable();
   try {
@@ -200,7 +200,7 @@ test.serial('client → server stalled: the streaming writer is held back, the c
 });
 
 test.serial('client → server stalled with a small receive window: user-space buffering is bounded by that window, not by the kernel or the writer', async (t) => {
-  t.timeout(60_000);
+  t.timeout(180_000);
   const TOTAL = 16 * MiB;
   const WINDOW = 256 * 1024;
   const r = await rig('c2s', 1 * MiB, { maxReceiveWindow: WINDOW });
@@ -229,7 +229,7 @@ test.serial('client → server stalled with a small receive window: user-space b
 });
 
 test.serial('server → client stalled under an echo: the server holds at most a window, the client writer is held back through the flow-control chain; after resume the echo completes intact', async (t) => {
-  t.timeout(60_000);
+  t.timeout(180_000);
   const before = activeResources();
   const resources = new ResourceTracker().enable();
   try {
@@ -273,7 +273,7 @@ test.serial('server → client stalled under an echo: the server holds at most a
 });
 
 test.serial('a release asked for while the connection is stalled settles when the connection is then dropped (FIN)', async (t) => {
-  t.timeout(30_000);
+  t.timeout(120_000);
   const r = await rig('c2s', 0);
   try {
     // c2s is stalled from its first octet: connect() completed (it waits only for

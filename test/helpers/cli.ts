@@ -8,6 +8,17 @@ import { createInterface } from 'node:readline';
 
 export const BIN = fileURLToPath(new URL('../../src/cli/bin.js', import.meta.url));
 
+/**
+ * Bounds for the processes, generous on purpose: a command or a listener that starts in about a
+ * second on a quiet machine can take many times that with both cores busy (other test files run
+ * at once). They bound a wait; they are not measurements.
+ */
+export const RUN_TIMEOUT_MS = 60_000;
+/** How long a listener may take to print its `listening on` line. */
+export const LISTEN_TIMEOUT_MS = 60_000;
+/** How long a SIGTERMed child may take to exit before it is SIGKILLed. */
+export const STOP_TIMEOUT_MS = 30_000;
+
 export interface Run {
   code: number | null;
   stdout: string;
@@ -15,7 +26,7 @@ export interface Run {
 }
 
 /** Run `beepstream ARGS` to completion, with optional extra environment and standard input. */
-export function run(args: string[], timeoutMs = 20000, options: { env?: Record<string, string>; input?: string } = {}): Promise<Run> {
+export function run(args: string[], timeoutMs = RUN_TIMEOUT_MS, options: { env?: Record<string, string>; input?: string } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
@@ -44,8 +55,8 @@ export function startListener(extra: string[] = []): Promise<{ child: ChildProce
     const rl = createInterface({ input: child.stdout! });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error('listener did not print its address in time'));
-    }, 10000);
+      reject(new Error(`listener did not print its address within ${LISTEN_TIMEOUT_MS} ms`));
+    }, LISTEN_TIMEOUT_MS);
     rl.once('line', (line) => {
       clearTimeout(timer);
       resolve({ child, firstLine: line, address: line.replace(/^listening on /, '') });
@@ -58,7 +69,7 @@ export function startListener(extra: string[] = []): Promise<{ child: ChildProce
 export function stop(child: ChildProcess): Promise<number | string | null> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode ?? child.signalCode);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       resolve(code ?? signal);

@@ -783,11 +783,16 @@ export class FaultProxy {
 /** Resolve after `ms`. */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+// Waits are bounds, not measurements: never under 30 s, so a loaded machine (two busy cores,
+// test files running at once) does not fail a test whose step takes 50 ms when quiet.
+const MIN_BOUND_MS = 30_000;
+
 /** Reject with `what` unless `p` settles within `ms` (the timer is always cleared). */
 export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  const bound = Math.max(ms, MIN_BOUND_MS);
   try {
-    return await Promise.race([p, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms)))]);
+    return await Promise.race([p, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`timed out after ${bound} ms: ${what}`)), bound)))]);
   } finally {
     clearTimeout(timer);
   }
@@ -795,7 +800,7 @@ export async function within<T>(p: Promise<T>, ms: number, what: string): Promis
 
 /** Poll `test` every 5 ms until true, at most `ms`; returns whether it became true. */
 export async function until(test: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
+  const end = Date.now() + Math.max(ms, MIN_BOUND_MS);
   while (!test()) {
     if (Date.now() > end) return false;
     await sleep(5);

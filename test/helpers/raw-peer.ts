@@ -32,7 +32,8 @@ export const ANSWERS = 'urn:beepstream:profiles:answers';
 export const BEEP_XML_HEAD = 'Content-Type: application/beep+xml\r\n\r\n';
 /** The initiator's greeting of RFC 3080 §2.3.1.1, exactly 52 octets. */
 export const RFC_GREETING_PAYLOAD = `${BEEP_XML_HEAD}<greeting />\r\n`;
-export const DEFAULT_TIMEOUT = 5000;
+/** Bounds of the waits (not measurements): generous, so a loaded machine does not fail them. */
+export const DEFAULT_TIMEOUT = 30_000;
 const INITIAL_WINDOW = 4096;
 
 export type DataKeyword = 'MSG' | 'RPY' | 'ERR' | 'ANS' | 'NUL';

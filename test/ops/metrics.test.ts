@@ -53,7 +53,7 @@ async function serve(t: import('ava').ExecutionContext, metrics: Metrics): Promi
 }
 
 test.serial('a BEEP listener: sessions, channels by profile, octets, frames, SEQ, a refused start, SASL outcomes, release — over HTTP', async (t) => {
-  t.timeout(30_000);
+  t.timeout(120_000);
   const server = createServer({ profiles: [echoProfile, ...saslProfiles({ mechanisms: [scramSha256Server({ store: users })] })], limits: { maxChannels: 2 } });
   await server.listen(0, '127.0.0.1');
   t.teardown(() => server.close(500));
@@ -134,7 +134,7 @@ test.serial('auth and limit events: label values come from a bounded vocabulary;
 });
 
 test.serial('an S2CS pair with a running SciStream session: sessions by state, per-session octets and throughput by tag, a failed login — never the uid', async (t) => {
-  t.timeout(60_000);
+  t.timeout(180_000);
   const { prod, cons } = await startFacilities(t);
   const http = await serve(t, createMetrics({ s2cs: prod, sampleMs: 100 }));
   const consHttp = await serve(t, createMetrics({ s2cs: cons, sampleMs: 100, defaultMetrics: false }));
@@ -176,7 +176,7 @@ test.serial('an S2CS pair with a running SciStream session: sessions by state, p
 });
 
 test.serial('throughput is sampled while data moves (octets per second over the last interval)', async (t) => {
-  t.timeout(60_000);
+  t.timeout(180_000);
   const { prod, cons } = await startFacilities(t);
   const http = await serve(t, createMetrics({ s2cs: prod, sampleMs: 200, defaultMetrics: false }));
   const [prodU, consU, appctrl] = await Promise.all([login(t, prod), login(t, cons), login(t, prod, 'appctrl')]);

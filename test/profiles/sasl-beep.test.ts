@@ -50,7 +50,7 @@ const whoami = defineProfile({
 });
 
 async function setup(t: ExecutionContext, sasl: SaslServerOptions, tls = false): Promise<{ client: Session; server: Session }> {
-  t.timeout(30_000);
+  t.timeout(120_000);
   const profiles: ChannelProfile[] = [whoami, ...saslProfiles(sasl)];
   if (tls) profiles.push(tlsProfile({ cert: pki.serverCert, key: pki.serverKey, ca: pki.ca, clientCertOptional: true }));
   const server = createServer({ profiles });

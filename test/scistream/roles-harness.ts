@@ -58,8 +58,8 @@ export function hostPort(address: string): { host: string; port: number } {
 export async function login(t: ExecutionContext, s2cs: S2cs, user = 'scientist', password = PASSWORD): Promise<S2ucClient> {
   const { host, port } = hostPort(s2cs.address);
   const client = await within(
-    connectControl({ host, port, ca: pki.ca, serverName: 'localhost', sasl: scramSha256Client({ username: user, password }), timeout: 10_000 }),
-    20_000,
+    connectControl({ host, port, ca: pki.ca, serverName: 'localhost', sasl: scramSha256Client({ username: user, password }), timeout: 30_000 }),
+    60_000,
     `control login as ${user}`,
   );
   t.teardown(() => client.session.destroy());
@@ -186,7 +186,7 @@ export async function producerApp(t: ExecutionContext, bytesDown: number): Promi
 
 /** A consumer application connection to `listener`: sends the header and `bytesUp` generated octets, reads everything. */
 export async function consumerStream(t: ExecutionContext, listener: string, session: number, stream: number, bytesUp: number): Promise<StreamEnd> {
-  const socket = await within(consumerApp(listener), 10_000, `connect to ${listener}`);
+  const socket = await within(consumerApp(listener), 30_000, `connect to ${listener}`);
   t.teardown(() => void socket.destroy());
   const end = newEnd(socket, session, stream);
   hashIncoming(socket, end);
@@ -256,7 +256,7 @@ export async function openSession(
 }
 
 /** The producer end of (session, stream), once it arrived (bounded). */
-export async function producerEnd(app: ProducerApp, session: number, stream: number, ms = 10_000): Promise<StreamEnd> {
+export async function producerEnd(app: ProducerApp, session: number, stream: number, ms = 30_000): Promise<StreamEnd> {
   const find = (): StreamEnd | undefined => app.ends.find((e) => e.session === session && e.stream === stream);
   await until(() => find() !== undefined, ms, `producer connection of ${session}/${stream}`);
   return find() as StreamEnd;

@@ -210,7 +210,7 @@ test.serial('the S2UC control connections dropping release their sessions (paths
 });
 
 test.serial('only the producer-side S2UC connection drops: its release cascades — the consumer side loses its data connection and frees its session too', async (t) => {
-  t.timeout(60_000);
+  t.timeout(180_000);
   const { prod, cons } = await startFacilities(t);
   const [prodU, consU, appctrl] = await Promise.all([login(t, prod), login(t, cons), login(t, prod, 'appctrl')]);
   const producer = await producerApp(t, BIG);

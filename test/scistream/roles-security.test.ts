@@ -34,7 +34,7 @@ async function refused(t: ExecutionContext, p: Promise<unknown>, replyCode: numb
 }
 
 test.serial('control without TLS: the control profile is not offered and its start is refused with 538; a SASL identity from before TLS does not carry over', async (t) => {
-  t.timeout(60_000);
+  t.timeout(180_000);
   const { prod } = await startFacilities(t);
   const plain = await raw(t, prod.address);
   t.true(plain.peerProfiles.includes(TLS_URI), 'the greeting offers TLS');
@@ -59,7 +59,7 @@ test.serial('control without TLS: the control profile is not offered and its sta
 });
 
 test.serial('control with TLS but without SASL: refused with 530; a wrong password or an unverified server fails the login', async (t) => {
-  t.timeout(60_000);
+  t.timeout(180_000);
   const { prod } = await startFacilities(t);
   const tlsOnly = await raw(t, prod.address);
   await within(startTls(tlsOnly, { ca: pki.ca, serverName: 'localhost' }), 15_000, 'TLS');
@@ -100,7 +100,7 @@ test.serial('control with TLS but without SASL: refused with 530; a wrong passwo
 });
 
 test.serial("the data server's inbound listener of a live session is TLS-only (538), and probing it does not disturb the session", async (t) => {
-  t.timeout(60_000);
+  t.timeout(180_000);
   const { prod, cons } = await startFacilities(t);
   const [prodU, consU, appctrl] = await Promise.all([login(t, prod), login(t, cons), login(t, prod, 'appctrl')]);
   const producer = await producerApp(t, MiB);

@@ -1,11 +1,12 @@
 /**
  * Interoperability with an independent implementation: GNU SASL's `gsasl` command
- * (Debian package `gsasl`, installed by `.ci/run`). Without `--connect`, gsasl talks
+ * (Debian package `gsasl`; `npm test`'s pretest step, scripts/test-deps.mjs, installs it when
+ * missing and it can). Without `--connect`, gsasl talks
  * on stdin/stdout: it prints the mechanism name, then one base64 line per message it
  * sends, and reads one base64 line per message it receives (prompts go to stderr).
  * We bridge those lines to our mechanisms, in both directions.
  *
- * If gsasl is missing these tests FAIL (they do not skip): CI installs it.
+ * If gsasl is missing these tests FAIL (they do not skip), naming what to install.
  */
 import test, { type ExecutionContext } from 'ava';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -25,14 +26,14 @@ import {
 } from '../../../src/profiles/sasl/index.js';
 import { assertFailure } from './helpers.js';
 
-const LINE_TIMEOUT_MS = 10_000;
-const EXIT_TIMEOUT_MS = 10_000;
+const LINE_TIMEOUT_MS = 30_000;
+const EXIT_TIMEOUT_MS = 30_000;
 
 const probe = spawnSync('gsasl', ['--version'], { encoding: 'utf8', timeout: 10_000 });
 const missing =
   probe.error !== undefined || probe.status !== 0
     ? `gsasl is not installed or does not run (${probe.error?.message ?? `exit ${probe.status}`}): ` +
-      'install the Debian package "gsasl" (apt-get install -y gsasl); CI does this in .ci/run'
+      'install the Debian package "gsasl" (apt-get install -y gsasl); `npm test` does this itself when run as root'
     : undefined;
 
 /** What gsasl did after printing a data line. */

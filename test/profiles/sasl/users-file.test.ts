@@ -54,7 +54,7 @@ test('an entry made by gsasl --mkpasswd loads and matches createUserEntry', asyn
   try {
     line = execFileSync('gsasl', ['--mkpasswd', '--mechanism', 'SCRAM-SHA-256', '--password', 'pencil', '--iteration-count', '4096', '--salt', 'W22ZaJ0SNY7soEsUEjb6gQ=='], { encoding: 'utf8', timeout: 10_000 }).trim();
   } catch (err) {
-    t.fail(`gsasl is required (CI installs it via .ci/run): ${String(err)}`);
+    t.fail(`gsasl is required ("npm test" installs it when run as root; else apt-get install -y gsasl): ${String(err)}`);
     return;
   }
   const m = /^\{SCRAM-SHA-256\}(\d+),([^,]+),([^,]+),([^,]+)$/.exec(line);

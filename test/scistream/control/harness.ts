@@ -203,9 +203,13 @@ export async function login(t: ExecutionContext, port: number, user?: string): P
 /** Resolve after `ms`. */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+// Waits are bounds, not measurements: never under 30 s, so a loaded machine (two busy cores,
+// test files running at once) does not fail a test whose step takes 50 ms when quiet.
+const MIN_BOUND_MS = 30_000;
+
 /** Poll until `f()` is true (or fail after `ms`). */
-export async function until(f: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
+export async function until(f: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
+  const end = Date.now() + Math.max(ms, MIN_BOUND_MS);
   while (!(await f())) {
     if (Date.now() > end) throw new Error('condition not reached in time');
     await sleep(10);

@@ -69,7 +69,7 @@ test('256 MiB each way over 4 parallel streams (num_conn 4), SHA-256 equal at bo
 });
 
 test('striping: connections K=2 spreads 4 streams over two TLS-PSK BEEP connections, checksums match', async (t) => {
-  t.timeout(60_000);
+  t.timeout(180_000);
   const perStream = 16 * MiB;
   const { consumerEnds, prodEnds, pair, links } = await transfer(4, perStream, 2);
   t.true(sameMultiset(prodEnds.map((e) => e.wrote.sha256), consumerEnds.map((e) => e.read.sha256)));

@@ -12,11 +12,16 @@ import type { DataPath, InboundSpec, OutboundSpec } from '../../../src/scistream
 
 export const MiB = 1024 * 1024;
 
+// Waits are bounds, not measurements: never under 30 s, so a loaded machine (two busy cores,
+// test files running at once) does not fail a test whose step takes 50 ms when quiet.
+const MIN_BOUND_MS = 30_000;
+
 /** Reject with `what` unless `p` settles within `ms`. */
 export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  const bound = Math.max(ms, MIN_BOUND_MS);
   try {
-    return await Promise.race([p, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms)))]);
+    return await Promise.race([p, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`timed out after ${bound} ms: ${what}`)), bound)))]);
   } finally {
     clearTimeout(timer);
   }
@@ -27,9 +32,10 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 
 /** Poll `test` every 10 ms until true, at most `ms`. */
 export async function until(test: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
+  const bound = Math.max(ms, MIN_BOUND_MS);
+  const end = Date.now() + bound;
   while (!test()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out after ${bound} ms waiting for ${what}`);
     await sleep(10);
   }
 }

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { createDataServer } from '../../../src/scistream/data/index.js';
 
 test('back-to-back reconnects after a clean close are served, not reset (num_conn 1)', async (t) => {
-  t.timeout(60_000);
+  t.timeout(180_000);
   const size = 1_000_000;
   const uid = randomBytes(16).toString('hex');
   const producer = net.createServer({ allowHalfOpen: true }, (s) => {

@@ -21,7 +21,7 @@ function ending(s: net.Socket): Promise<{ error: string | undefined; ended: bool
 }
 
 test('half-close consumer → producer: the consumer ends its side and still receives everything the producer sends after', async (t) => {
-  t.timeout(30_000);
+  t.timeout(120_000);
   const result: Promise<{ got: number; sent: string }>[] = [];
   const producer = await producerApp((s) => {
     // Read the consumer's request to its end, then answer and end.
@@ -43,7 +43,7 @@ test('half-close consumer → producer: the consumer ends its side and still rec
 });
 
 test('half-close producer → consumer: the producer ends first and still receives everything the consumer sends after', async (t) => {
-  t.timeout(30_000);
+  t.timeout(120_000);
   let producerGot: Promise<{ bytes: number; sha256: string }> | undefined;
   let producerClosed: Promise<{ error: string | undefined; ended: boolean }> | undefined;
   const producer = await producerApp((s) => {
@@ -67,7 +67,7 @@ test('half-close producer → consumer: the producer ends first and still receiv
 });
 
 test('reset consumer → producer: the consumer application aborts (RST) mid-transfer; the producer connection is reset', async (t) => {
-  t.timeout(30_000);
+  t.timeout(120_000);
   let producerEnd: Promise<{ error: string | undefined; ended: boolean }> | undefined;
   const producer = await producerApp((s) => {
     producerEnd = ending(s);
@@ -89,7 +89,7 @@ test('reset consumer → producer: the consumer application aborts (RST) mid-tra
 });
 
 test('reset producer → consumer: the producer application aborts (RST); the consumer connection is reset, not ended', async (t) => {
-  t.timeout(30_000);
+  t.timeout(120_000);
   const producer = await producerApp((s) => {
     s.on('data', () => undefined);
     void writeData(s, 'some', 2 * MiB, { end: false }).then(() => sleep(50)).then(() => s.resetAndDestroy());
@@ -108,7 +108,7 @@ test('reset producer → consumer: the producer application aborts (RST); the co
 });
 
 test('num_conn bounds concurrent application connections; a listener takes a new one once a stream is over', async (t) => {
-  t.timeout(30_000);
+  t.timeout(120_000);
   const producer = await producerApp((s) => {
     s.on('data', () => undefined);
     s.on('end', () => s.end());
@@ -137,7 +137,7 @@ test('num_conn bounds concurrent application connections; a listener takes a new
 });
 
 test('an unreachable producer application: the consumer connection is aborted, the path stays usable', async (t) => {
-  t.timeout(30_000);
+  t.timeout(120_000);
   const dead = net.createServer();
   await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
   const deadPort = (dead.address() as net.AddressInfo).port;
@@ -151,7 +151,7 @@ test('an unreachable producer application: the consumer connection is aborted, t
 });
 
 test('wrong key: an outbound sender with another uid fails the TLS handshake and the producer gets nothing; the right one then works', async (t) => {
-  t.timeout(30_000);
+  t.timeout(120_000);
   const producer = await producerApp((s) => s.end('hello'));
   t.teardown(() => producer.close());
   const uid = newUid();
@@ -172,7 +172,7 @@ test('wrong key: an outbound sender with another uid fails the TLS handshake and
 });
 
 test('before TLS the listener offers only TLS and refuses data channels with 538; a wrong PSK gets no session', async (t) => {
-  t.timeout(30_000);
+  t.timeout(120_000);
   const producer = await producerApp();
   t.teardown(() => producer.close());
   const uid = newUid();
@@ -194,7 +194,7 @@ test('before TLS the listener offers only TLS and refuses data channels with 538
 });
 
 test('losing the BEEP connection (producer side closed) aborts the consumer connections and ends the outbound path', async (t) => {
-  t.timeout(30_000);
+  t.timeout(120_000);
   const producer = await producerApp((s) => s.on('data', () => undefined));
   t.teardown(() => producer.close());
   const { inbound, outbound } = await openPair(t, { targets: [producer.address], numConn: 2 }, { numConn: 2 });
@@ -209,7 +209,7 @@ test('losing the BEEP connection (producer side closed) aborts the consumer conn
 });
 
 test('churn: 100 short streams and 20 immediate resets leave nothing open, and later streams still work', async (t) => {
-  t.timeout(60_000);
+  t.timeout(180_000);
   const producer = await producerApp((s) => {
     s.on('data', () => undefined);
     s.on('end', () => s.end('ok'));
@@ -246,7 +246,7 @@ test('churn: 100 short streams and 20 immediate resets leave nothing open, and l
 });
 
 test('a tuned peer breaking the profile: bad <stream> 501, past num_conn 550, poorly-formed notice 500, unknown notice 501, second control channel 550', async (t) => {
-  t.timeout(30_000);
+  t.timeout(120_000);
   const producer = await producerApp((s) => s.on('data', () => undefined));
   t.teardown(() => producer.close());
   const uid = newUid();
