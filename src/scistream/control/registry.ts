@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { MAX_CONNECTIONS } from '../data/common.js';
 import type { DataPath, DataPathStats } from '../dataplane.js';
 import { SciStreamError, classifyDataError } from './errors.js';
 import { isEndpoint, sessionTag } from './ids.js';
@@ -151,8 +152,11 @@ export class SessionRegistry {
       throw err('NO_RESOURCE', 'requested rate unavailable', { details: `at most ${this.o.maxRate} octets per second` });
     }
     if (m.keep && !this.o.allowKeep) throw err('NOT_IMPLEMENTED', 'keep is not enabled on this server');
-    if (m.connections !== undefined && m.connections > this.o.maxConnPerSession) {
-      throw err('NO_RESOURCE', 'too many data connections requested', { details: `at most ${this.o.maxConnPerSession} connections per session` });
+    // Striping: the same bound the data plane enforces (MAX_CONNECTIONS), checked here so
+    // the client gets NO_RESOURCE with the limit rather than a SERVER_ERR from the S2DS.
+    const maxStripes = Math.min(this.o.maxConnPerSession, MAX_CONNECTIONS);
+    if (m.connections !== undefined && m.connections > maxStripes) {
+      throw err('NO_RESOURCE', 'too many data connections requested', { details: `at most ${maxStripes} TCP connections per data path` });
     }
     if ((this.owned.get(id) ?? 0) >= this.o.maxSessionsPerIdentity) {
       throw err('RATE_LIMIT', 'session quota exceeded', { details: `at most ${this.o.maxSessionsPerIdentity} sessions per identity`, retryAfter: this.o.retryAfter });

@@ -7,6 +7,7 @@
 import test from 'ava';
 import { S2ucClient, appctrlHello, newUid } from '../../../src/scistream/control/index.js';
 import { login, rejects, startS2cs, until } from './harness.js';
+import { MAX_CONNECTIONS } from '../../../src/scistream/data/index.js';
 
 test('sessions per identity: RATE_LIMIT (454) with retry_after; other identities unaffected; freed by RELEASE', async (t) => {
   const { port, s2cs } = await startS2cs(t, { maxSessionsPerIdentity: 2, retryAfter: 5 });
@@ -52,6 +53,14 @@ test('num_conn above the per-session maximum and rate above the cap: NO_RESOURCE
   t.is(e.retryAfter, undefined);
   const r = await rejects(t, alice.request({ uid: newUid(), role: 'PROD', numConn: 8, rate: 1001 }), 'NO_RESOURCE');
   t.regex(r.details ?? '', /at most 1000 octets per second/);
+  t.is(s2cs.registry.size, 0);
+});
+
+test('striping beyond what the data plane allows: NO_RESOURCE naming the limit, not a SERVER_ERR from the S2DS', async (t) => {
+  const { port, s2cs } = await startS2cs(t, { maxConnPerSession: 64 });
+  const alice = new S2ucClient(await login(t, port, 'alice'));
+  const e = await rejects(t, alice.request({ uid: newUid(), role: 'CONS', numConn: 32, connections: MAX_CONNECTIONS + 1 }), 'NO_RESOURCE');
+  t.regex(e.details ?? '', new RegExp(`at most ${MAX_CONNECTIONS} TCP connections`));
   t.is(s2cs.registry.size, 0);
 });
 
