@@ -173,6 +173,13 @@ function striping(c: ClientConfig, numConn: number): { connections?: number } {
 
 const CONNECTIONS_HELP = 'consumer side: stripe the data path over K TCP connections to the producer side (1 to --num-conn; default 1)';
 
+/** `--num-conn`, `--rate` and (consumer side) `--connections`: one declaration for every command that sizes a session. */
+function sizingOptions(cmd: Command, striping: boolean): Command {
+  cmd.option('--num-conn <n>', `parallel connections (1-${MAX_NUM_CONN}; the S2CS may allow fewer)`, '1');
+  if (striping) cmd.option('--connections <k>', CONNECTIONS_HELP);
+  return cmd.option('--rate <octets-per-second>', 'rate limit');
+}
+
 function print(json: boolean, doc: Record<string, unknown>, lines: string[]): void {
   process.stdout.write(json ? JSON.stringify(doc) + '\n' : lines.map((l) => l + '\n').join(''));
 }
@@ -225,12 +232,10 @@ function uidOptions(c: Command, required: boolean): Command {
 export function addClientCommands(program: Command): void {
   const s2uc = program.command('s2uc').description('SciStream user client');
   addClientOptions(
-    uidOptions(s2uc.command('inbound-request'), false)
+    sizingOptions(uidOptions(s2uc.command('inbound-request'), false), false)
       .description('producer side: REQUEST (role PROD), wait for the producer HELLO, print the listeners to give to the consumer side')
       .option('--uid-file <file>', 'write the new uid to this file (mode 0600) for the application controller')
-      .option('--print-uid', 'print the new uid (a secret: the data-plane key derives from it)')
-      .option('--num-conn <n>', `parallel connections (1-${MAX_NUM_CONN}; the S2CS may allow fewer)`, '1')
-      .option('--rate <octets-per-second>', 'rate limit'),
+      .option('--print-uid', 'print the new uid (a secret: the data-plane key derives from it)'),
   ).action((_o: unknown, cmd: Command) =>
     runClient(async () => {
       const c = clientConfig(cmd);
@@ -260,12 +265,9 @@ export function addClientCommands(program: Command): void {
       else process.stdout.write(uid + '\n');
     });
   addClientOptions(
-    uidOptions(s2uc.command('outbound-request'), true)
+    sizingOptions(uidOptions(s2uc.command('outbound-request'), true), true)
       .description('consumer side: REQUEST (role CONS) and UPDATETARGETS with the producer side listeners; print the local listeners the consumer application connects to')
-      .option('--remote <listeners...>', 'the producer side listeners, HOST:PORT (comma-separated or repeated)')
-      .option('--num-conn <n>', `parallel connections (1-${MAX_NUM_CONN}; the S2CS may allow fewer)`, '1')
-      .option('--connections <k>', CONNECTIONS_HELP)
-      .option('--rate <octets-per-second>', 'rate limit'),
+      .option('--remote <listeners...>', 'the producer side listeners, HOST:PORT (comma-separated or repeated)'),
   ).action((_o: unknown, cmd: Command) =>
     runClient(async () => {
       const c = clientConfig(cmd);
@@ -284,12 +286,9 @@ export function addClientCommands(program: Command): void {
     }),
   );
   addClientOptions(
-    uidOptions(s2uc.command('request'), true)
+    sizingOptions(uidOptions(s2uc.command('request'), true), true)
       .description('send a REQUEST')
-      .option('--role <PROD|CONS>', 'role (required)')
-      .option('--num-conn <n>', `parallel connections (1-${MAX_NUM_CONN}; the S2CS may allow fewer)`, '1')
-      .option('--connections <k>', CONNECTIONS_HELP)
-      .option('--rate <octets-per-second>', 'rate limit'),
+      .option('--role <PROD|CONS>', 'role (required)'),
   ).action((_o: unknown, cmd: Command) =>
     runClient(async () => {
       const c = clientConfig(cmd);
@@ -361,7 +360,7 @@ export function addClientCommands(program: Command): void {
   );
 
   addAuthOptions(
-    uidOptions(program.command('session'), false)
+    sizingOptions(uidOptions(program.command('session'), false), true)
       .description(
         'run a whole SciStream session setup in one command: REQUEST (PROD) and HELLO at the producer S2CS, REQUEST (CONS) and UPDATETARGETS at the consumer S2CS; ' +
           'the last line printed is the consumer-side listeners the consumer application connects to',
@@ -369,9 +368,6 @@ export function addClientCommands(program: Command): void {
       .option('--prod-server <host:port>', 'the producer facility S2CS (required)')
       .option('--cons-server <host:port>', 'the consumer facility S2CS (required)')
       .option('--prod-listener <host:port...>', 'producer application endpoint(s) (required)')
-      .option('--num-conn <n>', `parallel connections K (1-${MAX_NUM_CONN}; the S2CSs may allow fewer)`, '1')
-      .option('--connections <k>', CONNECTIONS_HELP)
-      .option('--rate <octets-per-second>', 'rate limit')
       .option('--uid-file <file>', 'write the new uid to this file (mode 0600): STATUS and RELEASE need it')
       .option('--print-uid', 'print the new uid (a secret: the data-plane key derives from it)'),
   ).action((_o: unknown, cmd: Command) =>

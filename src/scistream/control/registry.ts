@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { MAX_CONNECTIONS } from '../data/common.js';
+import { MAX_CONNECTIONS } from '../data/index.js';
 import type { DataPath, DataPathStats } from '../dataplane.js';
 import { SciStreamError, classifyDataError } from './errors.js';
 import { isEndpoint, sessionTag } from './ids.js';
