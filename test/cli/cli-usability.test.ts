@@ -267,3 +267,14 @@ test('the listener logs a client that goes away mid-exchange at info, not as a w
   t.true(handler.length >= 1, 'the interrupted exchange is logged');
   t.deepEqual(handler.map((r) => r.level).filter((l) => l !== 'info'), [], lines.join('\n'));
 });
+
+test('a reader that closes the pipe early (beepstream … | head -1) ends the command quietly, exit 0, no EPIPE stack', async (t) => {
+  const child = spawn(process.execPath, [BIN, 's2uc', 'session', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  // Go away before it writes, like a `head` that already has its line.
+  child.stdout.destroy();
+  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+  t.is(code, 0, stderr);
+  t.false(/EPIPE|Unhandled/.test(stderr), stderr);
+});
