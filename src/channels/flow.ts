@@ -295,6 +295,9 @@ export class ChannelFlow {
   private epochStart: number;
   private epochBytes = 0;
   private lastRate = 0;
+  private prevRate = 0;
+  /** A frame ended at the latest advertised edge during this epoch (the window was full). */
+  private fullInEpoch = false;
   /** Issue 17: octets owed to the peer and not sendable, as last charged to the session ({@link setOwed}). */
   owed = 0;
   private closed = false;
@@ -361,6 +364,8 @@ export class ChannelFlow {
     // Ends exactly at an edge advertised since the last resize: the sender ran
     // out of this size of window.
     if (this.tune && this.limitedAt < 0 && this.advertisedSinceResize(end)) this.limitedAt = this.session.now();
+    // Ends at the latest edge: the window, not the sender, held the channel back this epoch.
+    if (end === w.edge) this.fullInEpoch = true;
   }
 
   private advertisedSinceResize(edge: number): boolean {
@@ -384,6 +389,12 @@ export class ChannelFlow {
     if (rtt.count === 0) return;
     const size = w.size;
     const m = rtt.sizing;
+    // A reader that drains in bursts and then sleeps also takes what was sent
+    // quickly: the rate it kept over the last epoch must need this size too.
+    // (The better of the last two epochs: a window-limited sender's octets
+    // come in one burst per round trip, which an epoch of one RTT can miss.)
+    const rate = Math.max(this.lastRate, this.prevRate);
+    if (rate > 0 && rate * m < size / 4) return;
     // Below the sizing RTT (the 10 ms floor on a fast path) the sample says
     // the window turns over faster than it is sized for: grow by up to 4×.
     const target = Math.min(4 * size, (2 * size * m) / Math.max(rtt.last, m / 8));
@@ -416,17 +427,21 @@ export class ChannelFlow {
     const elapsed = now - this.epochStart;
     if (this.session.rtt.count === 0 || elapsed < Math.max(rtt, MIN_EPOCH_MS)) return;
     const rate = this.epochBytes / elapsed; // octets per ms
+    this.prevRate = this.lastRate;
     this.lastRate = rate;
     const size = this.window.size;
     const target = 2 * rate * rtt;
     this.epochStart = now;
     this.epochBytes = 0;
+    const full = this.fullInEpoch;
+    this.fullInEpoch = false;
     // Slow reader (RFC 3081 §3.1.4: "slow readers should get small windows"):
-    // half the window sits unread and the rate needs less than half of it.
-    // Halve toward the target, never below the initial window. A channel whose
-    // sender merely sends less holds nothing unread and keeps its size (the
-    // budget's fair share reclaims it when others need the buffer).
-    if (target < size / 2 && this.window.buffered >= size / 2 && size > this.session.limits.receiveWindow) {
+    // the window filled up (or half of it sits unread) while the rate needs
+    // less than half of it. Halve toward the target, never below the initial
+    // window. A channel whose sender merely sends less never fills its window
+    // and keeps its size (the budget's fair share reclaims it when others
+    // need the buffer).
+    if (target < size / 2 && (full || this.window.buffered >= size / 2) && size > this.session.limits.receiveWindow) {
       if (this.session.resize(this, Math.max(target, size / 2)) < size) {
         this.resizedAt = now;
         this.stats.shrinks++;

@@ -302,3 +302,36 @@ test('a listener without an RTT sample takes one from the announcement SEQ to th
   cf2.onFrame(0, 1024);
   t.is(flow.rtt.count, 1);
 });
+
+test('a reader that takes what arrives in bursts and then sleeps (1 MB/s on average) is a slow reader: no growth past the first, then back to the initial window', (t) => {
+  let now = 0;
+  const flow = new SessionFlow(LIMITS, () => now);
+  flow.rtt.sample(0.2); // a fast path: sized for the 10 ms floor
+  const cf = flow.open();
+  const snd = new SendWindow();
+  const u = cf.takeUpdate();
+  if (u) snd.update(u.ackno, u.window);
+  let peak = 0;
+  let credit = 0;
+  for (let ms = 0; ms < 5000; ms++) {
+    now = ms;
+    // The sender fills whatever window it has, in 64 KiB frames.
+    while (snd.available > 0) {
+      const size = Math.min(64 * KiB, snd.available);
+      cf.onFrame(snd.nextSeq, size);
+      snd.consume(size);
+    }
+    // The reader wakes every 50 ms and takes at once what its 1 MB/s pace allows.
+    credit += 1000;
+    if (ms % 50 === 49) {
+      const n = Math.min(credit, cf.window.buffered);
+      credit -= n;
+      if (n > 0) cf.onConsume(n);
+    }
+    const seq = cf.takeUpdate();
+    if (seq) snd.update(seq.ackno, seq.window);
+    peak = Math.max(peak, cf.window.size);
+  }
+  t.true(peak <= 4 * 64 * KiB, `largest window ${peak}`);
+  t.is(cf.window.size, LIMITS.receiveWindow, `back to the initial window (${cf.window.size})`);
+});
