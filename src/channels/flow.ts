@@ -14,27 +14,36 @@
  *   that crosses E without beginning there yields no sample: the sender was
  *   not waiting. Channel starts we send add a sample (request → reply). Samples
  *   are shared by every channel of the session: one transport, one path.
- * - **Rate**: octets the application consumed over an epoch of at least one RTT.
- * - **Target**: window ≈ 2 × rate × RTT, with the RTT taken as the smallest
- *   sample (the path's propagation delay: samples above it carry queueing,
- *   and sizing from them would feed on itself — a larger window queues more,
- *   which looks like a longer RTT, which asks for a larger window) and never
- *   below {@link MIN_SIZING_RTT_MS} (what a Node event loop under load takes to
- *   turn around: below it a loopback sender stalls at every pause). While the
- *   window is what limits the channel, the rate is about window ÷ RTT, so the
- *   target doubles the window every RTT; a stall seen in the epoch (a frame
- *   beginning at an edge we advertised) while the window turns over in about
- *   one RTT guarantees that doubling. A slow reader (half its window unread)
- *   has a small rate: its window shrinks toward 2 × rate × RTT, never below
- *   the initial window.
+ * - **Rate**: octets the application consumed (read: a `'data'` handler,
+ *   `read()`, iteration, `bytes()`) over an epoch of at least one sizing RTT.
+ * - **Sizing RTT**: the smallest sample (the path's propagation delay:
+ *   samples above it carry queueing, and sizing from them would feed on
+ *   itself — a larger window queues more, which looks like a longer RTT,
+ *   which asks for a larger window), never below {@link MIN_SIZING_RTT_MS}
+ *   (what a Node event loop under load takes to turn around).
+ * - **Grow**: a frame that *ends* at an edge advertised since the last resize
+ *   says the sender ran out of this size of window. If the reader then brings
+ *   what sits unread down to a quarter of the window within half a sizing
+ *   RTT, and the rate it kept over the last two epochs needs this size, the
+ *   window grows to min(4 × size, 2 × size × RTT ÷ latest sample): about
+ *   double per round trip while nothing queues (slow start), and the fixed
+ *   point 2 × rate × RTT once a window's worth waits in queues.
+ * - **Shrink**: a slow reader (its window filled up, or half of it sits
+ *   unread, while its rate needs less than half of it) halves toward
+ *   2 × rate × RTT, never below the initial window (RFC 3081 §3.1.4: "slow
+ *   readers should get small windows").
  * - **Updates**: a SEQ is due once the edge can move by a quarter of the
  *   window (quic-go's 25 %), at most one per output batch; so a reader that
  *   keeps up never leaves a sender blocked while the window is ≥ 4/3 × BDP.
  * - **Budget**: buffer beyond the initial windows is drawn from a session
  *   budget; when it runs out, a channel below its fair share (budget ÷ busy
  *   channels) takes back buffer from channels above it. Granted window is
- *   never retracted (RFC 3081 §3.1.4): a smaller size only limits what later
- *   SEQs advertise.
+ *   never retracted (RFC 3081 §3.1.4 after RFC 1122 §4.2.2.16): a smaller
+ *   size only limits what later SEQs advertise.
+ * - **Memory budgets** (hostile peers): what a session holds because of its
+ *   peer — windows granted and unused, octets unread, replies owed that the
+ *   peer's window does not let us send — is charged to `sessionMemoryBudget`
+ *   and the listener's {@link MemoryPool}, which cap what a SEQ advertises.
  *
  * The clock is injected (milliseconds), so the policy is a pure unit.
  *
