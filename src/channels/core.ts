@@ -581,7 +581,11 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     // Issue 17: while replies on the channel wait for the peer's window, the
     // next MSG waits too (resumed from pull() once they are sent): a peer
     // that does not read cannot make the profile build reply after reply.
-    if (ch.number !== 0 && ch.outQueue.length > 0 && this.owedOf(ch) > 0) {
+    // Not while we await replies on the channel ourselves: the peer's replies
+    // may wait for our window, which only this MSG's handling reopens; two
+    // peers holding each other's next MSG would deadlock (found by the
+    // two-core model test, seed -1598136149).
+    if (ch.number !== 0 && ch.outstanding.size === 0 && ch.outQueue.length > 0 && this.owedOf(ch) > 0) {
       this.recheckCredit(ch);
       return;
     }

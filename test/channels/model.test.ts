@@ -61,21 +61,23 @@ function add(into: Record<string, number>, from: Record<string, number>): void {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
 }
 
+/** The two-core property: two cores under random commands must keep the model's invariants and settle everything. */
+function pairProperty(cover: Record<string, number>, options: fc.CommandsContraints): fc.IAsyncPropertyWithHooks<unknown[]> {
+  return fc.asyncProperty(pairConfigArb, fc.commands(pairCommands(), options), async (config, cmds) => {
+    const h = new PairHarness(config);
+    if (config.greet) await h.quiesce(Date.now() + 5000, 20, false);
+    await fc.asyncModelRun(() => ({ model: h.model, real: h }), cmds);
+    await h.finish();
+    add(cover, h.book.stats);
+    add(cover, { runs: 1, resets: h.resetDone ? 1 : 0 });
+    for (const o of h.ops) add(cover, { [`${o.kind}:${o.settled?.ok ? 'ok' : 'failed'}`]: 1 });
+  }) as fc.IAsyncPropertyWithHooks<unknown[]>;
+}
+
 test('two-core model: random interleavings of starts, closes, MSG/RPY/ERR/ANS/NUL, pumping, stalls, release and reset keep RFC 3080/3081 invariants and settle everything', async (t) => {
   const started = Date.now();
   const cover: Record<string, number> = {};
-  await check(
-    fc.asyncProperty(pairConfigArb, fc.commands(pairCommands(), commandsOptions(100)), async (config, cmds) => {
-      const h = new PairHarness(config);
-      if (config.greet) await h.quiesce(Date.now() + 5000, 20, false);
-      await fc.asyncModelRun(() => ({ model: h.model, real: h }), cmds);
-      await h.finish();
-      add(cover, h.book.stats);
-      add(cover, { runs: 1, resets: h.resetDone ? 1 : 0 });
-      for (const o of h.ops) add(cover, { [`${o.kind}:${o.settled?.ok ? 'ok' : 'failed'}`]: 1 });
-    }) as fc.IAsyncPropertyWithHooks<unknown[]>,
-    PAIR_RUNS,
-  );
+  await check(pairProperty(cover, commandsOptions(100)), PAIR_RUNS);
   t.log(`${cover.runs} runs in ${Date.now() - started} ms; ${JSON.stringify(cover)}`);
   // The generators must keep producing the traffic the model is about.
   if (PAIR_RUNS >= 200 && process.env.MODEL_SEED === undefined) {
@@ -398,4 +400,19 @@ test('known bug (fixed): a MSG of 16 KiB+ of token characters without a header b
   h.core.receive(Buffer.from(`MSG 1 0 . 0 20000\r\n${'A'.repeat(20000)}END\r\n`));
   await h.drain(true);
   t.false(h.core.isClosed, `session ended: ${h.core.failure?.code} ${h.core.failure?.message}`);
+});
+
+// Found by the two-core model (seed -1598136149, shrunk): both peers send MSGs
+// on one channel to a profile answering ERR; each side held its next MSG while
+// its reply waited for the other's window, and each window was full of the
+// other's held MSG — neither side ever read again. Fixed in core.ts dispatch():
+// no hold while we await replies on the channel ourselves. Replayed here.
+test('known bug (fixed): two peers holding each other\'s next MSG behind full windows no longer deadlock', async (t) => {
+  const options = { maxCommands: 100, size: '+1', replayPath: 'DABBCAABBAAAABDABASAaA///WA//////h:VVV17P' } as const;
+  await fc.assert(pairProperty({}, options), {
+    seed: -1598136149,
+    path: '539:1:1:2:2:6:5:10:17:22:19:25:29:27:26:26:16:18:17:17:18:18:18:18:18:18:18:19:18:19:18:21:18:18:20:19:19:20:20:21:21:21:21:21:18:21:21:22:25:23:23:22:23:23:24:24:24:24:24',
+    endOnFailure: true,
+  });
+  t.pass();
 });
