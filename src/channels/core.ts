@@ -719,6 +719,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
    * will not take would otherwise deadlock.
    */
   private owedOf(ch: Channel): number {
+    if (ch.outQueue.length === 0) return 0;
     const avail = ch.send.available;
     let q = 0;
     for (const o of ch.outQueue) {

@@ -205,7 +205,8 @@ export class SessionFlow {
   windowCap(cf: ChannelFlow, held: number): number {
     const poolRoom = this.pool ? this.pool.limit - this.pool.used : Infinity;
     const room = Math.min(this.memoryBudget - this.held, poolRoom);
-    if (room === Infinity) return Infinity;
+    // Room for a whole window: the cap cannot bind (the common case).
+    if (room >= cf.window.size) return Infinity;
     const w = cf.window;
     let cap = Math.max(INITIAL_WINDOW - w.buffered - held, w.remaining + room);
     // Fairness: once the session's budget is spent, a channel below its share
