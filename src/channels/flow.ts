@@ -224,11 +224,6 @@ export class SessionFlow {
     return cf;
   }
 
-  /** Channels drawing on the budget now. */
-  get channels(): number {
-    return this.members.size;
-  }
-
   /** @internal Give a closing channel's extra buffer back. */
   close(cf: ChannelFlow): void {
     if (!this.members.delete(cf)) return;

@@ -339,3 +339,26 @@ export async function flood(a: Attacker, chunk: string | Buffer, until: number):
     else await new Promise((r) => setImmediate(r));
   }
 }
+
+/**
+ * The check shared by the frame floods that carry no progress (SEQ, window
+ * flapping, empty frames): one session on one channel floods `chunk` for 4 s;
+ * the session must be ended, at ≤ 25 % of a core, ≤ 64 MiB RSS growth, ≤ 100
+ * log lines, and a session from 127.0.0.2 still served.
+ */
+export async function floodEndsSession(
+  t: Parameters<typeof runAttack>[0] & { true(v: boolean, m?: string): void; timeout(ms: number): void },
+  chunk: string,
+): Promise<void> {
+  t.timeout(60_000);
+  const r = await runAttack(t, {
+    ms: 4000,
+    setup: async (a) => void (await a.startChannels(1, 1)),
+    attack: (a, until) => flood(a, chunk, until),
+  });
+  t.true(r.ended[0] === true, 'the session is ended');
+  t.true(r.cpuShare <= 0.25, `CPU ${(r.cpuShare * 100).toFixed(0)} % ≤ 25 % of a core`);
+  t.true(r.rssGrowth <= 64 * MiB);
+  t.true(r.served);
+  for (const n of r.linesPerSession) t.true(n <= 100, `${n} lines`);
+}
