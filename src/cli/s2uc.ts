@@ -174,6 +174,13 @@ function striping(c: ClientConfig, numConn: number): { connections?: number } {
 const CONNECTIONS_HELP = 'consumer side: stripe the data path over K TCP connections to the producer side (1 to --num-conn; default 1)';
 
 /** `--num-conn`, `--rate` and (consumer side) `--connections`: one declaration for every command that sizes a session. */
+/** `--uid-file` and `--print-uid`: the two ways a command that makes a new uid hands it out (it is never printed unasked). */
+function newUidOptions(cmd: Command, why: string): Command {
+  return cmd
+    .option('--uid-file <file>', `write the new uid to this file (mode 0600)${why.startsWith(':') ? why : ` ${why}`}`)
+    .option('--print-uid', 'print the new uid (a secret: the data-plane key derives from it)');
+}
+
 function sizingOptions(cmd: Command, striping: boolean): Command {
   cmd.option('--num-conn <n>', `parallel connections (1-${MAX_NUM_CONN}; the S2CS may allow fewer)`, '1');
   if (striping) cmd.option('--connections <k>', CONNECTIONS_HELP);
@@ -232,10 +239,8 @@ function uidOptions(c: Command, required: boolean): Command {
 export function addClientCommands(program: Command): void {
   const s2uc = program.command('s2uc').description('SciStream user client');
   addClientOptions(
-    sizingOptions(uidOptions(s2uc.command('inbound-request'), false), false)
-      .description('producer side: REQUEST (role PROD), wait for the producer HELLO, print the listeners to give to the consumer side')
-      .option('--uid-file <file>', 'write the new uid to this file (mode 0600) for the application controller')
-      .option('--print-uid', 'print the new uid (a secret: the data-plane key derives from it)'),
+    newUidOptions(sizingOptions(uidOptions(s2uc.command('inbound-request'), false), false), 'for the application controller')
+      .description('producer side: REQUEST (role PROD), wait for the producer HELLO, print the listeners to give to the consumer side'),
   ).action((_o: unknown, cmd: Command) =>
     runClient(async () => {
       const c = clientConfig(cmd);
@@ -360,16 +365,14 @@ export function addClientCommands(program: Command): void {
   );
 
   addAuthOptions(
-    sizingOptions(uidOptions(program.command('session'), false), true)
+    newUidOptions(sizingOptions(uidOptions(program.command('session'), false), true), ': STATUS and RELEASE need it')
       .description(
         'run a whole SciStream session setup in one command: REQUEST (PROD) and HELLO at the producer S2CS, REQUEST (CONS) and UPDATETARGETS at the consumer S2CS; ' +
           'the last line printed is the consumer-side listeners the consumer application connects to',
       )
       .option('--prod-server <host:port>', 'the producer facility S2CS (required)')
       .option('--cons-server <host:port>', 'the consumer facility S2CS (required)')
-      .option('--prod-listener <host:port...>', 'producer application endpoint(s) (required)')
-      .option('--uid-file <file>', 'write the new uid to this file (mode 0600): STATUS and RELEASE need it')
-      .option('--print-uid', 'print the new uid (a secret: the data-plane key derives from it)'),
+      .option('--prod-listener <host:port...>', 'producer application endpoint(s) (required)'),
   ).action((_o: unknown, cmd: Command) =>
     runClient(async () => {
       const c = clientConfig(cmd);
