@@ -203,9 +203,14 @@ export async function readPasswordInput(spec: string | undefined, prompt = 'pass
   return pw;
 }
 
-/** Read one line from the terminal with echo off (raw mode), after `prompt` on standard error. */
+/**
+ * Read one line from the terminal with echo off (raw mode), after `prompt` on standard error.
+ * Echo goes off before the prompt shows: whatever is typed once the prompt is visible is
+ * never echoed, however fast it comes.
+ */
 function readHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
+  stdin.setRawMode(true);
   process.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let text = '';
@@ -226,7 +231,6 @@ function readHidden(prompt: string): Promise<string> {
         else if (ch >= ' ') text += ch;
       }
     };
-    stdin.setRawMode(true);
     stdin.resume();
     stdin.on('data', onData);
   });
