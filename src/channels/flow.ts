@@ -72,6 +72,12 @@ export interface FlowLimits {
 export const UPDATE_FRACTION = 0.25;
 /** Smallest RTT windows are sized for (ms): an event loop's turn-around under load. */
 export const MIN_SIZING_RTT_MS = 10;
+/**
+ * Slow start ends after this many epochs in a row in which the consumption
+ * rate grew by less than {@link SLOW_START_GROWTH} (BBR's full-pipe test).
+ */
+const SLOW_START_ROUNDS = 3;
+const SLOW_START_GROWTH = 1.25;
 /** SEQ departures remembered for RTT sampling and stall detection. */
 const PENDING_EDGES = 8;
 /** Shortest epoch over which a consumption rate is measured (ms). */
@@ -301,8 +307,15 @@ export class ChannelFlow {
   private epochBytes = 0;
   private lastRate = 0;
   private prevRate = 0;
-  /** A frame ended at the latest advertised edge during this epoch (the window was full). */
-  private fullInEpoch = false;
+  /** Most octets unread (received or announced by a frame header) during this epoch. */
+  private epochPeak = 0;
+  /** Growing 4× per step: until the rate stops growing, or the window first shrinks. */
+  private slowStart = true;
+  /** Slow start: the best rate seen, and the epochs since it last grew by {@link SLOW_START_GROWTH}. */
+  private fullRate = 0;
+  private flatEpochs = 0;
+  /** The channel's first octets arrived (its first epoch starts then, not when it opened). */
+  private started = false;
   /** Issue 17: octets owed to the peer and not sendable, as last charged to the session ({@link setOwed}). */
   owed = 0;
   private closed = false;
@@ -332,7 +345,14 @@ export class ChannelFlow {
     const w = this.window;
     w.receive(size);
     if (w.buffered > this.stats.peakBuffered) this.stats.peakBuffered = w.buffered;
+    if (w.buffered > this.epochPeak) this.epochPeak = w.buffered;
     if (size === 0) return;
+    if (!this.started) {
+      // The first epoch starts with the first octet: the time the channel sat
+      // idle before would read as a slow reader and shrink the window at once.
+      this.started = true;
+      this.epochStart = this.session.now();
+    }
     if (this.announcedAt >= 0) {
       // The channel's first octets: the peer could send nothing before our
       // start reply and the SEQ announcing the window reached it, so this is
@@ -369,8 +389,6 @@ export class ChannelFlow {
     // Ends exactly at an edge advertised since the last resize: the sender ran
     // out of this size of window.
     if (this.tune && this.limitedAt < 0 && this.advertisedSinceResize(end)) this.limitedAt = this.session.now();
-    // Ends at the latest edge: the window, not the sender, held the channel back this epoch.
-    if (end === w.edge) this.fullInEpoch = true;
   }
 
   private advertisedSinceResize(edge: number): boolean {
@@ -434,21 +452,57 @@ export class ChannelFlow {
     const rate = this.epochBytes / elapsed; // octets per ms
     this.prevRate = this.lastRate;
     this.lastRate = rate;
+    if (this.slowStart) {
+      if (rate >= SLOW_START_GROWTH * this.fullRate) {
+        this.fullRate = rate;
+        this.flatEpochs = 0;
+      } else if (++this.flatEpochs >= SLOW_START_ROUNDS) {
+        this.slowStart = false;
+        // The rate stopped growing: the pipe is full. Slow start may have
+        // overshot by up to one step; trim toward 2 × rate × RTT (with a
+        // quarter's slack), the fixed point, so the session budget is not held
+        // by promises nobody uses. Granted window is never retracted: this
+        // only limits what later SEQs advertise.
+        const keep = 2.5 * this.fullRate * this.session.rtt.sizing;
+        const size = this.window.size;
+        if (keep < size && this.session.resize(this, keep) < size) {
+          this.resizedAt = now;
+          this.stats.shrinks++;
+          this.session.counters.windowShrinks++;
+        }
+      }
+    }
     const size = this.window.size;
     const target = 2 * rate * rtt;
     this.epochStart = now;
     this.epochBytes = 0;
-    const full = this.fullInEpoch;
-    this.fullInEpoch = false;
+    const peak = this.epochPeak;
+    this.epochPeak = this.window.buffered;
+    // Right-sizing from the rate (Dynamic Right-Sizing, Linux
+    // tcp_rcv_space_adjust): a reader that keeps up gets 2 × rate × RTT, times
+    // the rate's growth over the last epoch while it still grows (up to 2×:
+    // the next round trip brings that much more). This grows the window while
+    // the transport, not the window, limits the sender — TCP in its own slow
+    // start, whose congestion window does not grow while the application
+    // limits it (RFC 7661): growing only when the sender runs out of window
+    // makes the two take turns, about two round trips per doubling.
+    if (peak < size / 2) {
+      const gain = this.slowStart && this.prevRate > 0 ? Math.min(2, Math.max(1, rate / this.prevRate)) : 1;
+      const want = target * gain;
+      if (want > size && this.session.resize(this, want) > size) this.grown();
+      return;
+    }
     // Slow reader (RFC 3081 §3.1.4: "slow readers should get small windows"):
-    // the window filled up (or half of it sits unread) while the rate needs
+    // half the window or more sat unread during the epoch while the rate needs
     // less than half of it. Halve toward the target, never below the initial
-    // window. A channel whose sender merely sends less never fills its window
-    // and keeps its size (the budget's fair share reclaims it when others
-    // need the buffer).
-    if (target < size / 2 && (full || this.window.buffered >= size / 2) && size > this.session.limits.receiveWindow) {
+    // window. A channel whose sender merely sends less (or is held back by
+    // the transport, as in TCP's own slow start) leaves nothing unread and
+    // keeps its size (the budget's fair share reclaims it when others need
+    // the buffer).
+    if (target < size / 2 && size > this.session.limits.receiveWindow) {
       if (this.session.resize(this, Math.max(target, size / 2)) < size) {
         this.resizedAt = now;
+        this.slowStart = false;
         this.stats.shrinks++;
         this.session.counters.windowShrinks++;
       }
