@@ -77,6 +77,13 @@ export const MIN_SIZING_RTT_MS = 10;
  * rate grew by less than {@link SLOW_START_GROWTH} (BBR's full-pipe test).
  */
 const SLOW_START_ROUNDS = 3;
+/**
+ * Most the rate's growth over one epoch multiplies the right-sized window by
+ * in slow start: what a transport in its own slow start grows per round trip
+ * (TCP 2×). Not more: while this window is what limits the sender, the rate
+ * grows as fast as the window does, and a larger gain would feed on itself.
+ */
+const MAX_RATE_GAIN = 2;
 const SLOW_START_GROWTH = 1.25;
 /** SEQ departures remembered for RTT sampling and stall detection. */
 const PENDING_EDGES = 8;
@@ -413,14 +420,18 @@ export class ChannelFlow {
     const size = w.size;
     const m = rtt.sizing;
     // A reader that drains in bursts and then sleeps also takes what was sent
-    // quickly: the rate it kept over the last epoch must need this size too.
-    // (The better of the last two epochs: a window-limited sender's octets
-    // come in one burst per round trip, which an epoch of one RTT can miss.)
+    // quickly: the rate it kept over an epoch (at least one sizing RTT) must
+    // need this size too — a quarter of it within a round trip (a sender held
+    // back by the window delivers less than the window per round trip).
+    // Until one epoch has shown a rate the window may only double once (a
+    // slow reader's first read is as quick as any). (The better of the last
+    // two epochs: a window-limited sender's octets come in one burst per round
+    // trip, which an epoch of one RTT can miss.)
     const rate = Math.max(this.lastRate, this.prevRate);
-    if (rate > 0 && rate * m < size / 4) return;
+    if (rate === 0 ? this.stats.grows > 0 : 4 * rate * m < size) return;
     // Below the sizing RTT (the 10 ms floor on a fast path) the sample says
     // the window turns over faster than it is sized for: grow by up to 4×.
-    const target = Math.min(4 * size, (2 * size * m) / Math.max(rtt.last, m / 8));
+    const target = Math.min(rate === 0 ? 2 * size : 4 * size, (2 * size * m) / Math.max(rtt.last, m / 8));
     if (target > size && this.session.resize(this, target) > size) this.grown();
   }
 
@@ -480,14 +491,14 @@ export class ChannelFlow {
     this.epochPeak = this.window.buffered;
     // Right-sizing from the rate (Dynamic Right-Sizing, Linux
     // tcp_rcv_space_adjust): a reader that keeps up gets 2 × rate × RTT, times
-    // the rate's growth over the last epoch while it still grows (up to 2×:
-    // the next round trip brings that much more). This grows the window while
+    // the rate's growth over the last epoch while it still grows (up to
+    // MAX_RATE_GAIN: the next round trip brings that much more). This grows the window while
     // the transport, not the window, limits the sender — TCP in its own slow
     // start, whose congestion window does not grow while the application
     // limits it (RFC 7661): growing only when the sender runs out of window
     // makes the two take turns, about two round trips per doubling.
     if (peak < size / 2) {
-      const gain = this.slowStart && this.prevRate > 0 ? Math.min(2, Math.max(1, rate / this.prevRate)) : 1;
+      const gain = this.slowStart && this.prevRate > 0 ? Math.min(MAX_RATE_GAIN, Math.max(1, rate / this.prevRate)) : 1;
       const want = target * gain;
       if (want > size && this.session.resize(this, want) > size) this.grown();
       return;

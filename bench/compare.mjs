@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+// compare.mjs — beepstream at two commits in one run: "before and after" for a change.
+//
+//   node bench/compare.mjs --base REF [--rounds N] [-- BENCH OPTIONS]
+//
+// Builds REF (any git revision) into a scratch copy beside this tree, then runs the
+// benchmark of each tree (`dist/bench/run.js --rounds 1 --impl beepstream …`) N times,
+// alternating which goes first (ABBA…), so drift on a shared machine lands on both alike.
+// Prints, per case and metric, the median of each side and the ratio head ÷ base, and
+// writes bench/results/compare.json. Run `npm run build` first (the head is this tree's
+// dist/). BENCH OPTIONS default to `--quick`; pass e.g. `-- --only rr,bulk-1`.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const dd = process.argv.indexOf('--');
+const own = dd < 0 ? process.argv.slice(2) : process.argv.slice(2, dd);
+const benchArgs = dd < 0 ? ['--quick'] : process.argv.slice(dd + 1);
+let values;
+try {
+  ({ values } = parseArgs({ args: own, options: { base: { type: 'string' }, rounds: { type: 'string', default: '3' }, help: { type: 'boolean' } } }));
+} catch (e) {
+  console.error(`compare: ${e.message}`);
+  process.exit(2);
+}
+if (values.help || !values.base) {
+  console.error('usage: node bench/compare.mjs --base REF [--rounds N] [-- BENCH OPTIONS]');
+  process.exit(values.help ? 0 : 2);
+}
+const rounds = Number(values.rounds);
+if (!Number.isInteger(rounds) || rounds < 1) {
+  console.error(`compare: --rounds must be a positive integer, got ${JSON.stringify(values.rounds)}`);
+  process.exit(2);
+}
+if (!existsSync(join(ROOT, 'dist/bench/run.js'))) {
+  console.error('compare: no dist/bench/run.js here: run `npm run build` first');
+  process.exit(2);
+}
+
+const git = (...a) => execFileSync('git', ['-C', ROOT, ...a], { encoding: 'utf8' }).trim();
+let sha;
+try {
+  sha = git('rev-parse', '--verify', `${values.base}^{commit}`);
+} catch {
+  console.error(`compare: ${JSON.stringify(values.base)} is not a revision of this repository`);
+  process.exit(2);
+}
+const head = git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain', '--untracked-files=no') ? '+changes' : '');
+
+// The base: `git archive` into a scratch directory (no worktree bookkeeping), this
+// tree's node_modules linked in, compiled with this tree's TypeScript.
+const baseDir = join(ROOT, 'node_modules/.cache/beepstream-compare', sha.slice(0, 12));
+if (!existsSync(join(baseDir, 'dist/bench/run.js'))) {
+  rmSync(baseDir, { recursive: true, force: true });
+  mkdirSync(baseDir, { recursive: true });
+  console.error(`compare: building ${values.base} (${sha.slice(0, 12)}) in ${baseDir}`);
+  execFileSync('sh', ['-c', `git -C "${ROOT}" archive ${sha} | tar -x -C "${baseDir}"`], { stdio: 'inherit' });
+  symlinkSync(join(ROOT, 'node_modules'), join(baseDir, 'node_modules'));
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(baseDir, 'tsconfig.json')], { stdio: 'inherit' });
+}
+
+const tmp = join(ROOT, 'bench/results/compare');
+mkdirSync(tmp, { recursive: true });
+const runs = { base: [], head: [] };
+for (let r = 0; r < rounds; r++) {
+  const order = r % 2 === 0 ? ['base', 'head'] : ['head', 'base'];
+  for (const side of order) {
+    const dir = side === 'base' ? baseDir : ROOT;
+    const out = join(tmp, `${side}-${r}.json`);
+    console.error(`compare: round ${r + 1}/${rounds}: ${side}`);
+    execFileSync(process.execPath, [join(dir, 'dist/bench/run.js'), '--rounds', '1', '--impl', 'beepstream', ...benchArgs, '--out', out], {
+      cwd: dir,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    runs[side].push(JSON.parse(readFileSync(out.replace(/\.json$/, '-raw.json'), 'utf8')).medians);
+  }
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const fmt = (x) => (Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ? x.toFixed(2) : x.toPrecision(3));
+const rows = [];
+for (const [caseId, impls] of Object.entries(runs.head[0] ?? {})) {
+  const metrics = impls.beepstream ?? {};
+  for (const metric of Object.keys(metrics)) {
+    const h = runs.head.map((m) => m[caseId]?.beepstream?.[metric]).filter((x) => typeof x === 'number');
+    const b = runs.base.map((m) => m[caseId]?.beepstream?.[metric]).filter((x) => typeof x === 'number');
+    if (h.length === 0 || b.length === 0) continue;
+    const hm = median(h);
+    const bm = median(b);
+    rows.push({ case: caseId, metric, base: bm, head: hm, ratio: bm === 0 ? null : hm / bm, baseRuns: b, headRuns: h });
+  }
+}
+console.log(`beepstream ${head} against ${values.base} (${sha.slice(0, 12)}): medians of ${rounds} alternating runs of \`run.js --rounds 1 ${benchArgs.join(' ')}\`\n`);
+console.log('| case | metric | base | head | head ÷ base | base runs | head runs |');
+console.log('|---|---|---:|---:|---:|---|---|');
+for (const r of rows) {
+  console.log(`| ${r.case} | ${r.metric} | ${fmt(r.base)} | ${fmt(r.head)} | ${r.ratio === null ? '—' : r.ratio.toFixed(2) + '×'} | ${r.baseRuns.map(fmt).join(', ')} | ${r.headRuns.map(fmt).join(', ')} |`);
+}
+writeFileSync(join(ROOT, 'bench/results/compare.json'), `${JSON.stringify({ base: values.base, baseSha: sha, head, rounds, benchArgs, rows }, null, 2)}\n`);
