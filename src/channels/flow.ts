@@ -15,7 +15,8 @@
  *   not waiting. Channel starts we send add a sample (request → reply). Samples
  *   are shared by every channel of the session: one transport, one path.
  * - **Rate**: octets the application consumed (read: a `'data'` handler,
- *   `read()`, iteration, `bytes()`) over an epoch of at least one sizing RTT.
+ *   `read()`, iteration, `bytes()`) over an epoch of at least one measured
+ *   RTT (the smallest sample, at least 1 ms).
  * - **Sizing RTT**: the smallest sample (the path's propagation delay:
  *   samples above it carry queueing, and sizing from them would feed on
  *   itself — a larger window queues more, which looks like a longer RTT,
@@ -459,7 +460,10 @@ export class ChannelFlow {
     }
     const rtt = this.session.rtt.sizing;
     const elapsed = now - this.epochStart;
-    if (this.session.rtt.count === 0 || elapsed < Math.max(rtt, MIN_EPOCH_MS)) return;
+    // An epoch lasts at least one measured round trip (not the sizing floor:
+    // on a fast path the first rate, which gates growth, comes within a
+    // millisecond instead of ten).
+    if (this.session.rtt.count === 0 || elapsed < Math.max(this.session.rtt.min, MIN_EPOCH_MS)) return;
     const rate = this.epochBytes / elapsed; // octets per ms
     this.prevRate = this.lastRate;
     this.lastRate = rate;
