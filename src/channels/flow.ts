@@ -28,7 +28,14 @@
  *   RTT, and the rate it kept over the last two epochs needs this size, the
  *   window grows to min(4 × size, 2 × size × RTT ÷ latest sample): about
  *   double per round trip while nothing queues (slow start), and the fixed
- *   point 2 × rate × RTT once a window's worth waits in queues.
+ *   point 2 × rate × RTT once a window's worth waits in queues. Before the
+ *   reader has shown a rate over one epoch, at most one doubling.
+ * - **Right-size** (Dynamic Right-Sizing): at each epoch's end a reader that
+ *   keeps up gets at least 2 × rate × RTT, times the rate's growth (≤ 2×)
+ *   while in slow start — so the window stays ahead of TCP's own slow start
+ *   instead of taking turns with it. Slow start ends when the rate stops
+ *   growing (BBR's full-pipe test), and the window is trimmed toward
+ *   2.5 × rate × RTT.
  * - **Shrink**: a slow reader (its window filled up, or half of it sits
  *   unread, while its rate needs less than half of it) halves toward
  *   2 × rate × RTT, never below the initial window (RFC 3081 §3.1.4: "slow
