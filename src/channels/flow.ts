@@ -31,8 +31,9 @@
  *   point 2 × rate × RTT once a window's worth waits in queues. Before the
  *   reader has shown a rate over one epoch, at most one doubling.
  * - **Right-size** (Dynamic Right-Sizing): at each epoch's end a reader that
- *   keeps up gets at least 2 × rate × RTT, times the rate's growth (≤ 2×)
- *   while in slow start — so the window stays ahead of TCP's own slow start
+ *   keeps up gets at least 2 × rate × RTT, plus twice the rate's growth
+ *   (Linux's rule: up to 6 × one round trip's delivery) while in slow start —
+ *   so the window stays ahead of TCP's own slow start
  *   instead of taking turns with it. Slow start ends when the rate stops
  *   growing (BBR's full-pipe test), and the window is trimmed toward
  *   2.5 × rate × RTT.
@@ -86,10 +87,10 @@ export const MIN_SIZING_RTT_MS = 10;
  */
 const SLOW_START_ROUNDS = 3;
 /**
- * Most the rate's growth over one epoch multiplies the right-sized window by
- * in slow start: what a transport in its own slow start grows per round trip
- * (TCP 2×). Not more: while this window is what limits the sender, the rate
- * grows as fast as the window does, and a larger gain would feed on itself.
+ * Most rate growth over one epoch that counts in slow start: what a transport
+ * in its own slow start grows per round trip (TCP 2×). Not more: while this
+ * window is what limits the sender, the rate grows as fast as the window
+ * does, and a larger gain would feed on itself.
  */
 const MAX_RATE_GAIN = 2;
 const SLOW_START_GROWTH = 1.25;
@@ -500,17 +501,20 @@ export class ChannelFlow {
     this.epochBytes = 0;
     const peak = this.epochPeak;
     this.epochPeak = this.window.buffered;
-    // Right-sizing from the rate (Dynamic Right-Sizing, Linux
-    // tcp_rcv_space_adjust): a reader that keeps up gets 2 × rate × RTT, times
-    // the rate's growth over the last epoch while it still grows (up to
-    // MAX_RATE_GAIN: the next round trip brings that much more). This grows the window while
-    // the transport, not the window, limits the sender — TCP in its own slow
-    // start, whose congestion window does not grow while the application
-    // limits it (RFC 7661): growing only when the sender runs out of window
-    // makes the two take turns, about two round trips per doubling.
+    // Right-sizing from the rate (Dynamic Right-Sizing, as Linux's
+    // tcp_rcv_space_adjust does it): a reader that keeps up gets
+    // 2 × rate × RTT, plus twice the rate's growth over the last epoch while
+    // it still grows — 2 × rate × RTT × (1 + 2 (g − 1)), g ≤ MAX_RATE_GAIN, so
+    // up to 6 × one round trip's delivery: the rate was measured over the
+    // epoch just past, and the window must cover the round trips still to
+    // come. This grows the window while the transport, not the window, limits
+    // the sender — TCP in its own slow start, whose congestion window does
+    // not grow while the application limits it (RFC 7661): growing only when
+    // the sender runs out of window makes the two take turns, about two round
+    // trips per doubling.
     if (peak < size / 2) {
-      const gain = this.slowStart && this.prevRate > 0 ? Math.min(MAX_RATE_GAIN, Math.max(1, rate / this.prevRate)) : 1;
-      const want = target * gain;
+      const g = this.slowStart && this.prevRate > 0 ? Math.min(MAX_RATE_GAIN, Math.max(1, rate / this.prevRate)) : 1;
+      const want = target * (1 + 2 * (g - 1));
       if (want > size && this.session.resize(this, want) > size) this.grown();
       return;
     }

@@ -47,11 +47,13 @@ export interface SessionLimits {
    */
   receiveWindow?: number;
   /**
-   * Ceiling of one channel's receive window (octets, default 32 MiB). The
-   * flow policy (`spec/flow-control.md`) sizes each window to about
-   * 2 × rate × RTT: it doubles once per round trip while the sender is held
-   * back by the window and the reader keeps up, and halves toward the target
-   * when the reader is slow. Set equal to `receiveWindow` to fix the size.
+   * Ceiling of one channel's receive window (octets, default 64 MiB: enough
+   * for 1 Gbit/s over 100 ms with the sender's queue). The flow policy
+   * (`spec/flow-control.md`) sizes each window to about 2 × rate × RTT: it
+   * grows with the rate the reader keeps (slow start: up to 6 × what one
+   * round trip delivered) and while the window holds the sender back, and
+   * halves toward the target when the reader is slow. Set equal to
+   * `receiveWindow` to fix the size.
    */
   maxReceiveWindow?: number;
   /**
@@ -150,7 +152,7 @@ export const DEFAULT_LIMITS: ResolvedLimits = Object.freeze({
   maxOutstanding: 1024,
   maxInboundQueue: 1024,
   receiveWindow: 64 * 1024,
-  maxReceiveWindow: 32 * 1024 * 1024,
+  maxReceiveWindow: 64 * 1024 * 1024,
   sessionReceiveBudget: 64 * 1024 * 1024,
   sendHighWaterMark: 64 * 1024,
   sessionMemoryBudget: 64 * 1024 * 1024,
