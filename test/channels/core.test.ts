@@ -41,8 +41,7 @@ async function pump(a: SessionCore, b: SessionCore, rounds = 10000): Promise<{ a
 }
 
 /** Two cores; their flow policy sees a frozen clock, so window sizing does not depend on how fast the machine runs. */
-function pair(limits = {}): { client: SessionCore; server: SessionCore } {
-  const clock = (): number => 0;
+function pair(limits = {}, clock = (): number => 0): { client: SessionCore; server: SessionCore } {
   const client = new SessionCore({ role: 'initiator', profiles: [ECHO], limits, clock });
   const server = new SessionCore({ role: 'listener', profiles: [ECHO], limits, clock });
   return { client, server };
@@ -195,7 +194,10 @@ test('session release: both sides end cleanly with no error', async (t) => {
 });
 
 test('window auto-tuning: a window-limited channel whose reader keeps up grows its buffer up to the ceiling', async (t) => {
-  const { client, server } = pair({ receiveWindow: 16384, maxReceiveWindow: 1 << 20, maxSendFrame: 16384 });
+  // Time passes as the two cores work (50 µs per look at the clock): the policy
+  // grows past one doubling only once the reader has shown a rate over an epoch.
+  let now = 0;
+  const { client, server } = pair({ receiveWindow: 16384, maxReceiveWindow: 1 << 20, maxSendFrame: 16384 }, () => (now += 0.05));
   await pump(client, server);
   const ch = await openEcho(client, server);
   const peer = server.channels.get(ch.number) as Channel;
