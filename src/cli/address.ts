@@ -36,9 +36,9 @@ export function formatEndpoint(host: string, port: number): string {
 }
 
 /** Parse a positive integer option. */
-export function parsePositiveInt(name: string, text: string, max = Number.MAX_SAFE_INTEGER): number {
-  if (!/^[0-9]{1,16}$/.test(text) || Number(text) < 1 || Number(text) > max) {
-    throw new UsageError(`invalid ${name} ${JSON.stringify(text)}: expected an integer from 1 to ${max}`);
+export function parsePositiveInt(name: string, text: string, max = Number.MAX_SAFE_INTEGER, min = 1): number {
+  if (!/^[0-9]{1,16}$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new UsageError(`invalid ${name} ${JSON.stringify(text)}: expected an integer from ${min} to ${max}`);
   }
   return Number(text);
 }

@@ -15,12 +15,19 @@ import { limitLogs } from '../ops/log-limit.js';
 import { createLogger, LineGate, logSessions, parseLogFormat, parseLogLevel, scrub } from './log.js';
 import { parseTraceOctets, startTrace } from './trace.js';
 
+/** Smallest `--memory-budget` / `--session-memory-budget` (octets): room for a few channels' initial windows. */
+export const MIN_MEMORY_BUDGET = 1024 * 1024;
+
 /** Options of `listen`, as given on the command line. */
 export interface ListenOptions extends ListenSecurityOptions {
   host: string;
   port: string;
   maxChannels: string;
   maxMessageSize: string;
+  /** `--memory-budget`: what all sessions together may hold because of their peers (octets). */
+  memoryBudget?: string;
+  /** `--session-memory-budget`: the same for one session (octets). */
+  sessionMemoryBudget?: string;
   /** Echo and answers require an authenticated session (530 before). */
   requireAuth?: boolean;
   /** `--metrics HOST:PORT`: serve Prometheus metrics at `http://HOST:PORT/metrics`. */
@@ -55,6 +62,8 @@ export async function runListen(opts: ListenOptions, signal?: AbortSignal): Prom
   if (!opts.host || /\s/.test(opts.host)) throw new UsageError(`invalid host ${JSON.stringify(opts.host)}`);
   const maxChannels = parsePositiveInt('--max-channels', opts.maxChannels, 2147483647);
   const maxMessageSize = parsePositiveInt('--max-message-size', opts.maxMessageSize);
+  const memoryBudget = parsePositiveInt('--memory-budget', opts.memoryBudget ?? String(128 * 1024 * 1024), 2 ** 53 - 1, MIN_MEMORY_BUDGET);
+  const sessionMemoryBudget = parsePositiveInt('--session-memory-budget', opts.sessionMemoryBudget ?? String(64 * 1024 * 1024), 2 ** 53 - 1, MIN_MEMORY_BUDGET);
   const metricsAt = opts.metrics === undefined ? undefined : parseEndpoint(opts.metrics, 0);
   const tuning = await listenerTuning(opts);
   if (opts.requireAuth && !tuning.summary.some((l) => l.startsWith('sasl'))) {
@@ -71,7 +80,7 @@ export async function runListen(opts: ListenOptions, signal?: AbortSignal): Prom
   const log = limitLogs(createLogger({ level: logLevel, format: logFormat, destination: gate, name: 'listen' })); // issue 17: bounded per session
   const unsubscribe = logSessions(log);
   const untrace = opts.trace ? startTrace({ localRole: 'listener', sessions: 'all', maxOctets: traceOctets }) : () => undefined;
-  const server = createServer({ profiles: [...tuning.profiles, ...served], requireTls: tuning.requireTls, limits: { maxChannels, maxMessageSize } });
+  const server = createServer({ profiles: [...tuning.profiles, ...served], requireTls: tuning.requireTls, memoryBudget, limits: { maxChannels, maxMessageSize, sessionMemoryBudget } });
   let address: string;
   let ops: OpsEndpoints | undefined;
   try {

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { parseEndpoint, parsePort, parsePositiveInt, UsageError } from './address.js';
-import { runListen, type ListenOptions } from './listen.js';
+import { MIN_MEMORY_BUDGET, runListen, type ListenOptions } from './listen.js';
 import { parseTraceOctets } from './trace.js';
 import { runConnect, type ConnectCliOptions } from './connect.js';
 import { runUsersAdd, runUsersList, runUsersRemove, DEFAULT_SCRAM_ITERATIONS } from './users.js';
@@ -41,6 +41,8 @@ export function buildProgram(): Command {
     .option('--port <port>', 'port to listen on (0 picks a free one)', '10288')
     .option('--max-channels <n>', 'most channels per session', '4096')
     .option('--max-message-size <octets>', 'largest message assembled in memory', String(16 * 1024 * 1024))
+    .option('--memory-budget <octets>', 'memory all sessions together may hold because of their peers (windows granted, octets unread, replies owed)', String(128 * 1024 * 1024))
+    .option('--session-memory-budget <octets>', 'the same for one session', String(64 * 1024 * 1024))
     .option('--tls-cert <file>', 'offer TLS with this certificate (PEM)')
     .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
     .option('--tls-ca <file>', 'verify client certificates against this CA (enables SASL EXTERNAL)')
@@ -68,6 +70,8 @@ export function buildProgram(): Command {
           port: (v) => parsePort(v, 0),
           maxChannels: (v) => parsePositiveInt('--max-channels', v, 2147483647),
           maxMessageSize: (v) => parsePositiveInt('--max-message-size', v),
+          memoryBudget: (v) => parsePositiveInt('--memory-budget', v, 2 ** 53 - 1, MIN_MEMORY_BUDGET),
+          sessionMemoryBudget: (v) => parsePositiveInt('--session-memory-budget', v, 2 ** 53 - 1, MIN_MEMORY_BUDGET),
           metrics: (v) => parseEndpoint(v, 0),
           traceOctets: (v) => parseTraceOctets(v),
         },

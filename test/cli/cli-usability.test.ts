@@ -278,3 +278,38 @@ test('a reader that closes the pipe early (beepstream … | head -1) ends the co
   t.is(code, 0, stderr);
   t.false(/EPIPE|Unhandled/.test(stderr), stderr);
 });
+
+test('listen --session-memory-budget bounds the windows a session is granted; a budget below 1 MiB is refused', async (t) => {
+  const bad = await run(['listen', '--port', '0', '--memory-budget', '1000']);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /invalid --memory-budget "1000": expected an integer from 1048576 to/);
+  const budget = 2 * 1024 * 1024;
+  const { child, address } = await startListener(['--session-memory-budget', String(budget)]);
+  try {
+    const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+    const { connect } = await import('../../src/index.js');
+    const session = await connect({ host, port });
+    const ch = await session.startChannel(ECHO_URI);
+    // 12 MiB through the echo (within its 16 MiB message limit): on loopback the
+    // policy would grow the listener's window past 2 MiB; the budget caps what
+    // the listener grants.
+    const { body, reply } = ch.createRequest();
+    // The echo streams its reply back as the request arrives: read it meanwhile.
+    const echoedP = reply.then((m) => m.bytes());
+    const failed = echoedP.then(() => new Promise<never>(() => undefined));
+    const chunk = Buffer.alloc(256 * 1024, 1);
+    let peak = 0;
+    for (let i = 0; i < 48; i++) {
+      peak = Math.max(peak, ch.flow.sendWindow);
+      if (!body.write(chunk)) await Promise.race([new Promise((r) => body.once('drain', r)), failed]);
+    }
+    body.end();
+    const echoed = await echoedP;
+    t.is(echoed.length, 12 * 1024 * 1024);
+    t.true(peak <= budget, `largest window granted ${peak} within the ${budget}-octet budget`);
+    t.true(peak > 64 * 1024, `the window still grew past the initial 64 KiB (${peak})`);
+    await session.close();
+  } finally {
+    await stop(child);
+  }
+});
