@@ -52,7 +52,8 @@ export class Upload {
 /**
  * Read `length` octets from `offset` of an upload as they arrive: from its
  * temporary file while it streams, from the store once committed. Throws the
- * upload's error if it fails (the octets so far were not the object).
+ * upload's error if it fails (the octets so far were not the object); ends
+ * only once the upload is committed, so a range served early is still vouched for.
  */
 export async function* readUpload(u: Upload, store: DecadeStore, offset: number, length: number, chunkSize = 256 * 1024): AsyncGenerator<Buffer> {
   let pos = offset;
@@ -81,4 +82,8 @@ export async function* readUpload(u: Upload, store: DecadeStore, offset: number,
     }
     await u.changed();
   }
+  // Every octet asked for was passed on, but they are the object only if the upload verifies:
+  // the reader ends when the upload does, and fails with it.
+  while (u.state === 'streaming' || u.state === 'committing') await u.changed();
+  if (u.state === 'failed') throw u.error ?? new DecadeError('NOT_AVAILABLE', 'the upload failed');
 }
