@@ -17,7 +17,7 @@ export interface Harness {
   dir: string;
   store: FileStore;
   decade: DecadeServer;
-  keys: Record<string, AccountKeyPair>;
+  keys: { alice: AccountKeyPair; bob: AccountKeyPair };
   events: DecadeEvent[];
   /** A token for `account` (default alice) granting `grant` (default every operation). */
   token(grant?: Partial<TokenGrant>): Promise<string>;
