@@ -21,7 +21,7 @@ import { createReadStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { DecadeError } from './errors.js';
 import type { BlobWriter, DecadeStore, NewObject, ObjectRecord, OpenReport, TokenCharge, TokenUse } from './store.js';
 
@@ -133,7 +133,9 @@ export class FileStore implements DecadeStore {
   async open(now = Date.now()): Promise<OpenReport> {
     await mkdir(this.blobs, { recursive: true });
     await mkdir(this.tmp, { recursive: true });
-    const db = new Database(join(this.dir, 'meta.sqlite'));
+    // Loaded here, not at import: the package's other commands never need the native module.
+    const { default: Sqlite } = await import('better-sqlite3');
+    const db = new Sqlite(join(this.dir, 'meta.sqlite'));
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.exec(`
