@@ -193,6 +193,15 @@ export class DecadeClient {
       await ch.close().catch(() => undefined);
       throw fromReply(err);
     }
+    // One cleanup however the body ends (read to the end, failed, or destroyed before or while it
+    // was read): the rest of the reply is discarded (BEEP cannot cancel a reply under way, so an
+    // abandoned range still arrives, unread), and the channel closes once it is quiet.
+    let cleaned = false;
+    const cleanup = (): void => {
+      if (cleaned) return;
+      cleaned = true;
+      answers.return().catch(() => undefined).finally(() => ch.close().catch(() => undefined));
+    };
     async function* octets(): AsyncGenerator<Buffer> {
       let got = 0;
       try {
@@ -214,11 +223,12 @@ export class DecadeClient {
         }
         if (got !== range.length) throw new DecadeError('NOT_AVAILABLE', `the transfer ended after ${got} of ${range.length} octets`, { origin: 'remote' });
       } finally {
-        await answers.return();
-        await ch.close().catch(() => undefined);
+        cleanup();
       }
     }
-    return { range, body: Readable.from(octets(), { objectMode: false }) };
+    const body = Readable.from(octets(), { objectMode: false });
+    body.once('close', cleanup);
+    return { range, body };
   }
 
   /** GET a whole object into memory, verified against its name. */

@@ -172,7 +172,7 @@ export class DecadeServer {
 
   // ---- authorisation -------------------------------------------------------------------------
 
-  private async authorize(ctx: Context, token: string | undefined, charge: number): Promise<TokenScope> {
+  private async authorize(ctx: Context, token: string | undefined): Promise<TokenScope> {
     if (this.closed) throw new DecadeError('NOT_AVAILABLE', 'the server is shutting down');
     if (token === undefined || token === '') throw new DecadeError('PERMISSION_DENIED', 'a token is required');
     const scope = await verifyToken(token, { keyOf: (a) => this.keys.get(a), now: this.now() });
@@ -240,7 +240,7 @@ export class DecadeServer {
       const req = parseDrpRequest(await xmlBody(msg, MAX_XML));
       if (req.kind === 'delete') ctx.op = 'rm';
       if (req.name !== undefined) ctx.name = parseName(req.name);
-      const scope = await this.authorize(ctx, req.token, 0);
+      const scope = await this.authorize(ctx, req.token);
       this.charge(scope, 0);
       if (req.kind === 'delete') {
         const removed = await this.store.remove(scope.account, (ctx.name as ContentName).hex);
@@ -306,7 +306,7 @@ export class DecadeServer {
       type = (header(msg, HEADERS.type) ?? OCTETS).trim();
       if (!MIME.test(type)) throw new DecadeError('BAD_REQUEST', `${HEADERS.type} must be a MIME type such as text/plain`);
       ttl = intHeader(msg, HEADERS.ttl, 100 * 365 * 86400);
-      scope = await this.authorize(ctx, header(msg, HEADERS.token)?.trim(), size);
+      scope = await this.authorize(ctx, header(msg, HEADERS.token)?.trim());
       const account = scope.account;
       const hex = ctx.name.hex;
       const held = this.store.get(account, hex, this.now()) !== undefined;
@@ -391,7 +391,7 @@ export class DecadeServer {
       ctx.name = parseName((header(msg, HEADERS.name) ?? '').trim());
       const off = intHeader(msg, HEADERS.offset, Number.MAX_SAFE_INTEGER);
       const len = intHeader(msg, HEADERS.length, Number.MAX_SAFE_INTEGER);
-      scope = await this.authorize(ctx, header(msg, HEADERS.token)?.trim(), 0);
+      scope = await this.authorize(ctx, header(msg, HEADERS.token)?.trim());
       record = this.store.get(scope.account, ctx.name.hex, this.now());
       upload = record === undefined ? this.uploads.get(`${scope.account}\0${ctx.name.hex}`) : undefined;
       if (record === undefined && upload === undefined) throw new DecadeError('NOT_FOUND', 'no such object in this account');

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
-import { createServer } from '../../src/channels/index.js';
+import { createServer, type BeepServer } from '../../src/channels/index.js';
 import {
   createToken, DecadeClient, DecadeServer, FileStore, generateAccountKey, isDecadeError,
   type AccountKeyPair, type DecadeCode, type DecadeError, type DecadeEvent, type DecadeServerOptions, type TokenGrant,
@@ -14,6 +14,7 @@ import {
 
 export interface Harness {
   port: number;
+  server: BeepServer;
   dir: string;
   store: FileStore;
   decade: DecadeServer;
@@ -55,7 +56,7 @@ export async function startDecade(t: ExecutionContext, options: { quota?: number
     await store.close();
   });
   const h: Harness = {
-    port, dir, store, decade, keys, events,
+    port, server, dir, store, decade, keys, events,
     token: (grant = {}) => {
       const account = grant.account ?? 'alice';
       const k = (keys as Record<string, AccountKeyPair>)[account] ?? keys.alice;
