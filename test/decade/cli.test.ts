@@ -11,7 +11,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BIN, LISTEN_TIMEOUT_MS, run, stop } from '../helpers/cli.js';
 import { createToken, DecadeClient, generateAccountKey, nameOf } from '../../src/decade/index.js';
-import { octets, rejectsWith, tempDir } from './harness.js';
+import { octets, rejectsWith, tempDir, until } from './harness.js';
 
 interface Serve { child: ChildProcess; address: string; port: number; lines: string[]; output: () => string }
 
@@ -126,12 +126,11 @@ test('kill -9 in the middle of a PUT: after a restart no object is visible and n
   // Wait (bounded) until the temporary file holds that MiB.
   const tmp = join(store, 'tmp');
   let inTmp = 0;
-  for (let i = 0; i < 400 && inTmp < 1024 * 1024; i++) {
-    const fs = await readdir(tmp);
+  await until('1 MiB in temporary space', async () => {
     inTmp = 0;
-    for (const f of fs) inTmp += (await stat(join(tmp, f)).catch(() => ({ size: 0 }))).size;
-    if (inTmp < 1024 * 1024) await new Promise((r) => setTimeout(r, 50));
-  }
+    for (const f of await readdir(tmp)) inTmp += (await stat(join(tmp, f)).catch(() => ({ size: 0 }))).size;
+    return inTmp >= 1024 * 1024;
+  });
   t.is(inTmp, 1024 * 1024, 'the server is mid-PUT with 1 MiB in temporary space');
   first.child.kill('SIGKILL');
   await new Promise<void>((r) => (first.child.exitCode !== null || first.child.signalCode !== null ? r() : first.child.once('exit', () => r())));

@@ -91,3 +91,14 @@ export function octets(n: number, seed = 1): Buffer {
   }
   return b;
 }
+
+/** Poll `cond` every 25 ms until it holds; fails after `timeoutMs` (a bound, generous for a busy machine, not a measurement). */
+export async function until(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < timeoutMs / 25 + 1 && Date.now() < deadline; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  if (await cond()) return;
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}

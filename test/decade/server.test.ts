@@ -7,7 +7,7 @@ import test from 'ava';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nameOf, SDT_URI } from '../../src/decade/index.js';
-import { octets, rejectsWith, startDecade } from './harness.js';
+import { octets, rejectsWith, startDecade, until } from './harness.js';
 
 /** A source that yields `first`, then waits for `release` before yielding `rest`. */
 function held(first: Buffer, rest: Buffer): { source: AsyncIterable<Buffer>; release: () => void } {
@@ -21,14 +21,6 @@ function held(first: Buffer, rest: Buffer): { source: AsyncIterable<Buffer>; rel
       yield rest;
     })(),
   };
-}
-
-async function until(what: string, cond: () => Promise<boolean> | boolean): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 test("a GET's SDT channel is scheduled with its token's bandwidth weight", async (t) => {

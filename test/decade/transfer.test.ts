@@ -7,8 +7,8 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { nameOf, type Created, type DecadeClient } from '../../src/decade/index.js';
-import { octets, rejectsWith, startDecade, tempDir } from './harness.js';
+import { nameOf, type Created, type DecadeClient, type ObjectInfo } from '../../src/decade/index.js';
+import { octets, rejectsWith, startDecade, tempDir, until } from './harness.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
@@ -171,12 +171,8 @@ test('a GET of an object whose PUT is still streaming is served as the octets ar
   gate.release();
   const put = startStreamingPut(up, token, name, data.length, gate.source);
   // Wait (bounded) until the server sees the upload, then GET it: it answers at once with state uploading.
-  let info;
-  for (let i = 0; i < 200; i++) {
-    info = await down.status(token, name).then((s) => s.objects[0], () => undefined);
-    if (info !== undefined) break;
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  let info: ObjectInfo | undefined;
+  await until('the server to see the upload', async () => (info = await down.status(token, name).then((s) => s.objects[0], () => undefined)) !== undefined);
   t.is(info?.state, 'uploading');
   const { range, body } = await down.getStream(token, name);
   t.is(range.state, 'uploading');
@@ -204,12 +200,7 @@ test('a GET following a PUT that fails validation ends with VALIDATION_FAILED, a
   const gate = gated(chunks);
   gate.release();
   const put = startStreamingPut(up, token, name, 200_000, gate.source);
-  let seen = false;
-  for (let i = 0; i < 200 && !seen; i++) {
-    seen = await down.status(token, name).then(() => true, () => false);
-    if (!seen) await new Promise((r) => setTimeout(r, 25));
-  }
-  t.true(seen);
+  await until('the server to see the upload', () => down.status(token, name).then(() => true, () => false));
   const { body } = await down.getStream(token, name);
   const it = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   await readSome(it, 50_000);
