@@ -18,6 +18,7 @@ import { resolve as resolvePath } from 'node:path';
 import type { Command } from 'commander';
 import { BeepError } from '../errors.js';
 import { createServer } from '../channels/index.js';
+import { tlsProfile, type TlsClientOptions } from '../profiles/index.js';
 import { DecadeClient } from './client.js';
 import { DecadeError, isDecadeError } from './errors.js';
 import { FileStore } from './file-store.js';
@@ -114,13 +115,15 @@ function eventLine(e: DecadeEvent): string {
   return `${e.op} ${e.account ?? '-'} ${e.name ?? '-'} ${e.octets} octets ${e.outcome}${e.client ? ` from ${e.client}` : ''}${e.tokenId ? ` token-id ${e.tokenId}` : ''}${e.detail ? ` (${e.detail})` : ''}`;
 }
 
-interface ServeOptions { dir: string; accounts: string; host: string; port: string; maxObjectSize?: string; requireAuth?: boolean; json?: boolean }
+interface ServeOptions { dir: string; accounts: string; host: string; port: string; maxObjectSize?: string; requireAuth?: boolean; tlsCert?: string; tlsKey?: string; json?: boolean }
 
 async function serve(o: ServeOptions): Promise<void> {
   const port = uint('--port', o.port, 65535);
   if (!o.host || /\s/.test(o.host)) throw new DecadeUsageError(`invalid --host ${JSON.stringify(o.host)}`);
   const accounts = readAccounts(o.accounts);
   const maxObjectSize = o.maxObjectSize === undefined ? undefined : uint('--max-object-size', o.maxObjectSize);
+  if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new DecadeUsageError('--tls-cert and --tls-key go together');
+  const tls = o.tlsCert === undefined ? undefined : tlsProfile({ cert: readText('--tls-cert', o.tlsCert), key: readText('--tls-key', o.tlsKey as string) });
   const log = (e: Record<string, unknown>, human: string): void => out(redactTokens(o.json ? JSON.stringify({ time: new Date().toISOString(), ...e }) : human));
   let stop!: () => void;
   const stopped = new Promise<void>((r) => (stop = r));
@@ -139,7 +142,8 @@ async function serve(o: ServeOptions): Promise<void> {
     store, accounts, ...(maxObjectSize === undefined ? {} : { maxObjectSize }), requireAuthentication: o.requireAuth === true,
     onEvent: (e) => log({ event: 'decade', ...e }, eventLine(e)),
   });
-  const server = createServer({ profiles: [...decade.profiles] });
+  // With a certificate, nothing but TLS is offered until TLS is in place (538): tokens travel in the requests.
+  const server = createServer({ profiles: [...(tls ? [tls] : []), ...decade.profiles], requireTls: tls !== undefined });
   let addr;
   try {
     addr = await server.listen(port, o.host);
@@ -151,6 +155,7 @@ async function serve(o: ServeOptions): Promise<void> {
   }
   const address = addr.address.includes(':') ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`;
   out(`listening on ${address}`);
+  if (!tls) process.stderr.write('beepstream: warning: no TLS (--tls-cert/--tls-key): tokens travel in clear; serve so on loopback or a trusted network only\n');
   log({ event: 'store', dir: store.dir, ...report }, `store ${store.dir}: swept ${report.tempFiles} temporary files (${report.tempOctets} octets) and ${report.orphans} orphan blobs`);
   await stopped;
   decade.close();
@@ -215,9 +220,29 @@ async function keygen(o: { account: string; out: string; json?: boolean }): Prom
   out(JSON.stringify({ id: o.account, publicKey: k.publicJwk }));
 }
 
-async function withClient<T>(address: string, fn: (c: DecadeClient) => Promise<T>): Promise<T> {
+/** Client TLS options of a command (`--tls-ca`, `--server-name`). */
+interface ClientTls { tlsCa?: string; serverName?: string }
+
+function clientTls(o: ClientTls): TlsClientOptions | undefined {
+  if (o.tlsCa === undefined) {
+    if (o.serverName !== undefined) throw new DecadeUsageError('--server-name needs --tls-ca');
+    return undefined;
+  }
+  return { ca: readText('--tls-ca', o.tlsCa), ...(o.serverName === undefined ? {} : { serverName: o.serverName }) };
+}
+
+function readText(name: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    throw new DecadeUsageError(`${name}: cannot read ${JSON.stringify(path)}`);
+  }
+}
+
+async function withClient<T>(address: string, o: ClientTls, fn: (c: DecadeClient) => Promise<T>): Promise<T> {
   const { host, port } = endpoint(address);
-  const c = await DecadeClient.connect({ host, port, timeout: 30_000 });
+  const tls = clientTls(o);
+  const c = await DecadeClient.connect({ host, port, timeout: 30_000, ...(tls ? { tls } : {}) });
   try {
     return await fn(c);
   } finally {
@@ -235,6 +260,8 @@ export function addDecadeCommands(program: Command): void {
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port (0 picks a free one)', '10290')
     .option('--max-object-size <octets>', 'largest object accepted')
+    .option('--tls-cert <file>', 'serve over TLS with this certificate (PEM); nothing else is offered before TLS')
+    .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
     .option('--require-auth', 'serve only SASL-authenticated sessions (the token is still required)')
     .option('--json', 'log JSON lines')
     .action((o: ServeOptions) => action(() => serve(o)));
@@ -263,14 +290,16 @@ export function addDecadeCommands(program: Command): void {
     .argument('<address>', 'HOST:PORT of the server')
     .argument('<file>', 'file to store')
     .option('--token <secret>', 'env:NAME or file:PATH')
+    .option('--tls-ca <file>', 'tune the session with TLS; the server certificate must chain to this CA (PEM)')
+    .option('--server-name <name>', 'name the server certificate must match (default: the host)')
     .option('--type <mime>', 'MIME type of the object')
     .option('--ttl <seconds>', 'seconds the server keeps it')
     .option('--json', 'print JSON')
-    .action((address: string, file: string, o: { token?: string; type?: string; ttl?: string; json?: boolean }) => action(async () => {
+    .action((address: string, file: string, o: ClientTls & { token?: string; type?: string; ttl?: string; json?: boolean }) => action(async () => {
       const tok = readTokenOption(o.token);
       endpoint(address);
       const ttl = o.ttl === undefined ? undefined : uint('--ttl', o.ttl);
-      const r = await withClient(address, (c) => c.putFile(tok, file, { ...(o.type ? { type: o.type } : {}), ...(ttl === undefined ? {} : { ttl }) }).catch((err: NodeJS.ErrnoException) => {
+      const r = await withClient(address, o, (c) => c.putFile(tok, file, { ...(o.type ? { type: o.type } : {}), ...(ttl === undefined ? {} : { ttl }) }).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT' || err.code === 'EISDIR' || err.code === 'EACCES') throw new DecadeUsageError(`cannot read ${JSON.stringify(file)}`);
         throw err;
       }));
@@ -282,9 +311,11 @@ export function addDecadeCommands(program: Command): void {
     .argument('<name>', 'ni:///sha-256;… name')
     .requiredOption('--out <file>', 'file to write')
     .option('--token <secret>', 'env:NAME or file:PATH')
+    .option('--tls-ca <file>', 'tune the session with TLS; the server certificate must chain to this CA (PEM)')
+    .option('--server-name <name>', 'name the server certificate must match (default: the host)')
     .option('--resume', 'keep what --out holds and fetch the rest')
     .option('--json', 'print JSON')
-    .action((address: string, name: string, o: { out: string; token?: string; resume?: boolean; json?: boolean }) => action(async () => {
+    .action((address: string, name: string, o: ClientTls & { out: string; token?: string; resume?: boolean; json?: boolean }) => action(async () => {
       const tok = readTokenOption(o.token);
       endpoint(address);
       try {
@@ -292,7 +323,7 @@ export function addDecadeCommands(program: Command): void {
       } catch (err) {
         throw new DecadeUsageError((err as Error).message);
       }
-      const r = await withClient(address, (c) => c.getFile(tok, name, o.out, { resume: o.resume === true }));
+      const r = await withClient(address, o, (c) => c.getFile(tok, name, o.out, { resume: o.resume === true }));
       out(o.json ? JSON.stringify({ name, size: r.size, resumedFrom: r.resumedFrom, out: o.out }) : `OK ${name} ${r.size} octets${r.resumedFrom ? ` (resumed from ${r.resumedFrom})` : ''} -> ${o.out}`);
     }));
   d.command('stat')
@@ -300,12 +331,14 @@ export function addDecadeCommands(program: Command): void {
     .argument('<address>', 'HOST:PORT of the server')
     .argument('[name]', 'one object')
     .option('--token <secret>', 'env:NAME or file:PATH')
+    .option('--tls-ca <file>', 'tune the session with TLS; the server certificate must chain to this CA (PEM)')
+    .option('--server-name <name>', 'name the server certificate must match (default: the host)')
     .option('--json', 'print JSON')
-    .action((address: string, name: string | undefined, o: { token?: string; json?: boolean }) => action(async () => {
+    .action((address: string, name: string | undefined, o: ClientTls & { token?: string; json?: boolean }) => action(async () => {
       const tok = readTokenOption(o.token);
       endpoint(address);
       if (name !== undefined) try { parseName(name); } catch (err) { throw new DecadeUsageError((err as Error).message); }
-      const s = await withClient(address, (c) => c.status(tok, name));
+      const s = await withClient(address, o, (c) => c.status(tok, name));
       if (o.json) return out(JSON.stringify(s));
       out(`account ${s.account}: ${s.used} octets used, ${s.quota === null ? 'no quota' : `quota ${s.quota}, ${s.available} available`}, ${s.objects.length} object(s)`);
       for (const x of s.objects) out(`${x.name} ${x.size} ${x.type} ${x.state} gets=${x.gets} puts=${x.puts}${x.expires === null ? '' : ` expires=${new Date(x.expires).toISOString()}`}`);
@@ -315,8 +348,10 @@ export function addDecadeCommands(program: Command): void {
     .argument('<address>', 'HOST:PORT of the server')
     .argument('<name>', 'ni:///sha-256;… name')
     .option('--token <secret>', 'env:NAME or file:PATH')
+    .option('--tls-ca <file>', 'tune the session with TLS; the server certificate must chain to this CA (PEM)')
+    .option('--server-name <name>', 'name the server certificate must match (default: the host)')
     .option('--json', 'print JSON')
-    .action((address: string, name: string, o: { token?: string; json?: boolean }) => action(async () => {
+    .action((address: string, name: string, o: ClientTls & { token?: string; json?: boolean }) => action(async () => {
       const tok = readTokenOption(o.token);
       endpoint(address);
       try {
@@ -324,7 +359,7 @@ export function addDecadeCommands(program: Command): void {
       } catch (err) {
         throw new DecadeUsageError((err as Error).message);
       }
-      await withClient(address, (c) => c.remove(tok, name));
+      await withClient(address, o, (c) => c.remove(tok, name));
       out(o.json ? JSON.stringify({ name, removed: true }) : `removed ${name}`);
     }));
 }

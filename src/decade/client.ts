@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { type ConnectOptions, type IncomingMessage, type Session, type Channel, connect } from '../channels/index.js';
 import { BeepReplyError } from '../errors.js';
+import { startTls, type TlsClientOptions } from '../profiles/index.js';
 import { BEEP_XML, mediaType } from '../framing/index.js';
 import { DecadeError } from './errors.js';
 import { NameVerifier, nameFromDigest, nameOf, parseName, type ContentName } from './names.js';
@@ -21,8 +22,11 @@ import {
 } from './wire.js';
 import { MAX_STATUS_XML, MAX_XML } from './xml.js';
 
-/** Options of {@link DecadeClient.connect}: those of `connect` (host, port, TLS…). */
-export type DecadeConnectOptions = ConnectOptions;
+/** Options of {@link DecadeClient.connect}: those of `connect` (host, port, limits…), and TLS. */
+export interface DecadeConnectOptions extends ConnectOptions {
+  /** Tune the session with TLS (RFC 3080 §3.1) before anything else: tokens are secrets. */
+  tls?: TlsClientOptions;
+}
 
 /** Options of a PUT. */
 export interface PutOptions {
@@ -84,7 +88,16 @@ export class DecadeClient {
 
   /** Connect to a DECADE server (checks that it offers both profiles). */
   static async connect(options: DecadeConnectOptions): Promise<DecadeClient> {
-    const session = await connect(options);
+    const { tls, ...rest } = options;
+    const session = await connect(rest);
+    if (tls !== undefined) {
+      try {
+        await startTls(session, { ...(options.host !== undefined && tls.serverName === undefined ? { serverName: options.host } : {}), ...tls });
+      } catch (err) {
+        session.destroy();
+        throw err;
+      }
+    }
     const offered = session.peerProfiles ?? [];
     if (!offered.includes(DRP_URI) || !offered.includes(SDT_URI)) {
       session.destroy();

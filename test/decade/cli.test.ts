@@ -12,13 +12,14 @@ import { join } from 'node:path';
 import { BIN, LISTEN_TIMEOUT_MS, run, stop } from '../helpers/cli.js';
 import { createToken, DecadeClient, generateAccountKey, nameOf } from '../../src/decade/index.js';
 import { octets, rejectsWith, tempDir, until } from './harness.js';
+import { testPki } from '../helpers/certs.js';
 
 interface Serve { child: ChildProcess; address: string; port: number; lines: string[]; output: () => string }
 
 /** Start `decade serve`; resolves once it printed its address and its store line. */
-function serve(dir: string, accounts: string): Promise<Serve> {
+function serve(dir: string, accounts: string, extra: string[] = []): Promise<Serve> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'decade', 'serve', '--dir', dir, '--accounts', accounts, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'decade', 'serve', '--dir', dir, '--accounts', accounts, '--port', '0', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: string[] = [];
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -181,4 +182,27 @@ test('decade CLI usage errors exit 2 with a clear message', async (t) => {
     t.regex(r.stderr, /^beepstream: /);
     t.false(r.stderr.includes('c2lnbmF0dXJl'), 'a literal token is never echoed');
   }
+});
+
+test('decade CLI over TLS: serve --tls-cert/--tls-key, put and get with --tls-ca; without it the client is refused', async (t) => {
+  const pki = testPki();
+  const { dir, key, accounts, store } = await setup(t);
+  const s = await serve(store, accounts, ['--tls-cert', pki.paths.serverCert, '--tls-key', pki.paths.serverKey]);
+  t.teardown(() => stop(s.child));
+  t.false(s.output().includes('tokens travel in clear'));
+  const tokFile = join(dir, 'tok');
+  await writeFile(tokFile, await createToken({ account: 'alice', operations: ['put', 'get'] }, key.privateJwk), { mode: 0o600 });
+  const file = join(dir, 'data.bin');
+  const data = octets(100_000, 3);
+  await writeFile(file, data);
+  const tls = ['--tls-ca', pki.paths.ca, '--server-name', 'localhost'];
+  const put = await run(['decade', 'put', s.address, file, '--token', `file:${tokFile}`, ...tls]);
+  t.is(put.code, 0, put.stderr);
+  const back = join(dir, 'back.bin');
+  const get = await run(['decade', 'get', s.address, nameOf(data).name, '--out', back, '--token', `file:${tokFile}`, ...tls]);
+  t.is(get.code, 0, get.stderr);
+  t.true((await readFile(back)).equals(data));
+  const plain = await run(['decade', 'get', s.address, nameOf(data).name, '--out', back, '--token', `file:${tokFile}`]);
+  t.is(plain.code, 1);
+  t.regex(plain.stderr, /NOT_AVAILABLE: the peer does not offer the DECADE profiles/);
 });

@@ -1,13 +1,17 @@
 /**
  * Server behaviour beyond single transfers: the token's bandwidth weight
  * becomes the SDT channel's scheduling weight, the per-account transfer
- * limit, TTL expiry (injected clock), and a client that vanishes mid-PUT.
+ * limit, TTL expiry (injected clock), a client that vanishes mid-PUT, and
+ * the profiles behind TLS.
  */
 import test from 'ava';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { nameOf, SDT_URI } from '../../src/decade/index.js';
-import { octets, rejectsWith, startDecade, until } from './harness.js';
+import { createServer } from '../../src/channels/index.js';
+import { tlsProfile } from '../../src/profiles/index.js';
+import { createToken, DecadeClient, DecadeServer, FileStore, generateAccountKey, nameOf, SDT_URI } from '../../src/decade/index.js';
+import { testPki } from '../helpers/certs.js';
+import { octets, rejectsWith, startDecade, tempDir, until } from './harness.js';
 
 /** A source that yields `first`, then waits for `release` before yielding `rest`. */
 function held(first: Buffer, rest: Buffer): { source: AsyncIterable<Buffer>; release: () => void } {
@@ -91,4 +95,27 @@ test('a client that vanishes mid-PUT leaves no object and no temporary file; its
   t.is(h.store.get('alice', nameOf(data).hex), undefined);
   const c2 = await h.client();
   await rejectsWith(t, c2.get(token, nameOf(data).name), 'NOT_FOUND');
+});
+
+test('over TLS: a server that requires TLS offers DECADE only after tuning; the client tunes, then PUT and GET work', async (t) => {
+  const pki = testPki();
+  const dir = await tempDir(t);
+  const key = generateAccountKey();
+  const store = new FileStore({ dir });
+  await store.open();
+  const decade = new DecadeServer({ store, accounts: [{ id: 'alice', publicKey: key.publicJwk }] });
+  const server = createServer({ profiles: [tlsProfile({ cert: pki.serverCert, key: pki.serverKey }), ...decade.profiles], requireTls: true });
+  const { port } = await server.listen(0, '127.0.0.1');
+  t.teardown(async () => {
+    await server.close(1000);
+    await store.close();
+  });
+  await rejectsWith(t, DecadeClient.connect({ port }), 'NOT_AVAILABLE');
+  const c = await DecadeClient.connect({ port, host: '127.0.0.1', tls: { ca: pki.ca, serverName: 'localhost' } });
+  t.teardown(() => c.close());
+  t.true(c.session.core.security.tls);
+  const token = await createToken({ account: 'alice', operations: ['put', 'get'] }, key.privateJwk);
+  const data = octets(300_000, 12);
+  await c.put(token, data);
+  t.true((await c.get(token, nameOf(data).name)).equals(data));
 });
