@@ -16,7 +16,7 @@ import { defineProfile } from '../profiles/index.js';
 import { BEEP_XML } from '../framing/index.js';
 import { DecadeError, isDecadeError, type DecadeCode } from './errors.js';
 import { NameVerifier, parseName, type ContentName } from './names.js';
-import { checkScope, importPublicKey, isAccountId, verifyToken, type ClientInfo, type Operation, type TokenScope } from './tokens.js';
+import { checkScope, importPublicKey, isAccountId, redactTokens, verifyToken, type ClientInfo, type Operation, type TokenScope } from './tokens.js';
 import type { DecadeStore, ObjectRecord } from './store.js';
 import { readUpload, Upload } from './uploads.js';
 import {
@@ -212,14 +212,14 @@ export class DecadeServer {
     }
   }
 
-  /** Any failure as what the peer may see: DECADE errors as they are, anything else SERVER_ERROR (its text stays here). */
+  /** Any failure as what the peer may see, reported once: DECADE errors as they are, anything else SERVER_ERROR (its text stays here). */
   private fail(ctx: Context, err: unknown): DecadeError {
     if (isDecadeError(err)) {
       this.report(ctx, err.decadeCode);
       return err;
     }
     const detail = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    this.report(ctx, 'SERVER_ERROR', detail.replace(/[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, '[token]').slice(0, 300));
+    this.report(ctx, 'SERVER_ERROR', redactTokens(detail).slice(0, 300));
     return new DecadeError('SERVER_ERROR', 'internal server error', { cause: err });
   }
 
@@ -356,13 +356,14 @@ export class DecadeServer {
         const e = isDecadeError(err) ? err : new DecadeError('NOT_AVAILABLE', 'the upload was interrupted', { cause: err });
         upload.set('failed', e);
         await writer.abort();
-        this.store.refundToken(scope.id, size - verifier.octets);
-        msg.dump().catch(() => undefined);
         throw err;
       } finally {
         if (live) this.uploads.delete(key);
       }
     } catch (err) {
+      // Nothing stored: the octets not received go back to the token, the reservation to the quota.
+      this.store.refundToken(scope.id, size - ctx.octets);
+      msg.dump().catch(() => undefined);
       reserve(-size);
       release();
       await DecadeServer.sendError(res, this.fail(ctx, err));
@@ -434,7 +435,8 @@ export class DecadeServer {
       if (failure !== undefined) await res.answer(buildErrorXml(failure), { contentType: BEEP_XML });
       await res.end();
     } catch (err) {
-      failure ??= this.fail(ctx, err);
+      // The client went away (or the session failed) while answering.
+      failure ??= isDecadeError(err) ? err : new DecadeError('NOT_AVAILABLE', 'the transfer was interrupted', { cause: err });
     } finally {
       release();
       if (ctx.octets < length) this.store.refundToken(scope.id, length - ctx.octets);
