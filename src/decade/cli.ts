@@ -16,7 +16,7 @@ import type { JsonWebKey } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import type { Command } from 'commander';
-import { BeepError } from '../errors.js';
+import { BeepError, ErrorCodes } from '../errors.js';
 import { createServer } from '../channels/index.js';
 import { tlsProfile, type TlsClientOptions } from '../profiles/index.js';
 import { DecadeClient } from './client.js';
@@ -26,17 +26,17 @@ import { parseName } from './names.js';
 import { DecadeServer, type AccountConfig, type DecadeEvent } from './server.js';
 import { createToken, generateAccountKey, importPrivateKey, isAccountId, OPERATIONS, redactTokens, type Operation, type TokenGrant } from './tokens.js';
 
-/** A bad argument: printed as `beepstream: MESSAGE`, exit 2. */
-export class DecadeUsageError extends Error {
+/** A bad argument (`BEEP_ERR_INVALID_ARGUMENT`): printed as `beepstream: MESSAGE`, exit 2. */
+export class DecadeUsageError extends BeepError {
   constructor(message: string) {
-    super(message);
-    this.name = 'DecadeUsageError';
+    super(ErrorCodes.INVALID_ARGUMENT, message);
   }
 }
 
 const out = (s: string): void => void process.stdout.write(`${s}\n`);
 
 function describe(err: unknown): string {
+  if (err instanceof DecadeUsageError) return err.message;
   if (isDecadeError(err)) return `error ${err.replyCode}: ${err.decadeCode}: ${err.message}`;
   if (err instanceof BeepError) return `${err.message} [${err.code}]`;
   return err instanceof Error ? err.message : String(err);
