@@ -21,6 +21,7 @@ import {
   type AccountStatus, type Created, type ObjectInfo, type RangeHeader,
 } from './wire.js';
 import { MAX_STATUS_XML, MAX_XML } from './xml.js';
+import { tokenWeight } from './tokens.js';
 
 /** Options of {@link DecadeClient.connect}: those of `connect` (host, port, limits…), and TLS. */
 export interface DecadeConnectOptions extends ConnectOptions {
@@ -157,6 +158,8 @@ export class DecadeClient {
     if (options.type !== undefined) headers[HEADERS.type] = options.type;
     if (options.ttl !== undefined) headers[HEADERS.ttl] = String(options.ttl);
     const ch = await this.session.startChannel(SDT_URI);
+    // Our sending is scheduled by the token's weight, as the server schedules a GET's.
+    ch.weight = tokenWeight(token);
     let stop = false;
     async function* body(): AsyncGenerator<Uint8Array> {
       for await (const c of source) {

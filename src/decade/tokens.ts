@@ -300,6 +300,20 @@ export function checkScope(scope: TokenScope, operation: Operation, name: string
   }
 }
 
+/**
+ * The bandwidth weight a token asks for (`bw`, 1 when absent or invalid), read
+ * without verifying it: for a client weighting its own sending (PUT). The
+ * server never trusts this; it verifies the token first.
+ */
+export function tokenWeight(token: string): number {
+  try {
+    const bw = decodeJwt(token).bw;
+    return Number.isInteger(bw) && (bw as number) >= 1 && (bw as number) <= MAX_WEIGHT ? (bw as number) : 1;
+  } catch {
+    return 1;
+  }
+}
+
 /** Replace every token-looking string (three base64url parts joined by dots) in `text` with `[token]`. */
 export function redactTokens(text: string): string {
   return text.replace(/[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, '[token]');

@@ -27,7 +27,7 @@ function held(first: Buffer, rest: Buffer): { source: AsyncIterable<Buffer>; rel
   };
 }
 
-test("a GET's SDT channel is scheduled with its token's bandwidth weight", async (t) => {
+test("a transfer's SDT channel is scheduled with its token's bandwidth weight (GET: server side, PUT: client side)", async (t) => {
   const h = await startDecade(t);
   const c = await h.client();
   const data = octets(2 * 1024 * 1024);
@@ -42,6 +42,15 @@ test("a GET's SDT channel is scheduled with its token's bandwidth weight", async
   };
   t.true((await weights(3)).includes(3));
   t.true((await weights(1)).includes(1));
+  // A PUT's channel is weighted by the client (the sender of its octets) from the same claim.
+  const more = octets(300_000, 77);
+  const g = held(more.subarray(0, 1000), more.subarray(1000));
+  t.teardown(() => g.release());
+  const put = c.putStream(await h.token({ weight: 5 }), nameOf(more).name, more.length, g.source);
+  put.catch(() => undefined);
+  await until('the PUT channel', () => [...c.session.core.channels.values()].some((ch) => ch.profile === SDT_URI && ch.weight === 5));
+  g.release();
+  t.is((await put).size, more.length);
 });
 
 test('at most maxTransfersPerAccount transfers at once per account: NOT_AVAILABLE beyond, other accounts unaffected', async (t) => {
