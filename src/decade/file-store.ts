@@ -1,0 +1,287 @@
+/**
+ * The embedded DECADE store: content-addressed files on disk, metadata and
+ * the token ledger in SQLite (better-sqlite3).
+ *
+ * ```
+ * DIR/blobs/ab/ab12…ef   one file per distinct content, named by its SHA-256 (hex)
+ * DIR/tmp/*.part          octets of PUTs under way; swept at open (a kill -9 leaks nothing)
+ * DIR/meta.sqlite         objects (account, digest, size, type, times, counters), tokens
+ * ```
+ *
+ * A write goes to `tmp/`, is fsynced, renamed into `blobs/` (the shard
+ * directory fsynced too) and only then recorded in SQLite (synchronous
+ * FULL): a crash before the record leaves an orphan blob, which
+ * {@link FileStore.open} removes; a crash before the rename leaves a temporary
+ * file, also removed. An object is never visible partially.
+ *
+ * @module
+ */
+import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type Database from 'better-sqlite3';
+import { DecadeError } from './errors.js';
+import type { BlobWriter, DecadeStore, NewObject, ObjectRecord, OpenReport, TokenCharge, TokenUse } from './store.js';
+
+const HEX = /^[0-9a-f]{64}$/;
+
+function checkHex(hex: string): void {
+  if (!HEX.test(hex)) throw new DecadeError('INVALID_NAME', 'a digest is 64 lower-case hex digits');
+}
+
+async function fsyncDir(path: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(path, 'r');
+    await fh.sync();
+  } catch {
+    /* some file systems refuse fsync on a directory; the rename is still atomic */
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
+}
+
+class FileBlobWriter implements BlobWriter {
+  written = 0;
+  private done = false;
+  constructor(readonly path: string, readonly fh: FileHandle) {}
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.done) throw new DecadeError('NOT_AVAILABLE', 'the write was aborted');
+    let off = 0;
+    while (off < chunk.byteLength) {
+      const { bytesWritten } = await this.fh.write(chunk, off, chunk.byteLength - off, this.written);
+      off += bytesWritten;
+      this.written += bytesWritten;
+    }
+  }
+
+  async read(into: Uint8Array, position: number): Promise<number> {
+    const n = Math.min(into.byteLength, this.written - position);
+    if (n <= 0) return 0;
+    const { bytesRead } = await this.fh.read(into, 0, n, position);
+    return bytesRead;
+  }
+
+  /** @internal fsync and close; the file stays where it is. */
+  async seal(): Promise<void> {
+    if (this.done) throw new DecadeError('NOT_AVAILABLE', 'the write was aborted');
+    this.done = true;
+    await this.fh.sync();
+    await this.fh.close();
+  }
+
+  async abort(): Promise<void> {
+    if (!this.done) {
+      this.done = true;
+      await this.fh.close().catch(() => undefined);
+    }
+    await unlink(this.path).catch(() => undefined);
+  }
+}
+
+interface Row {
+  account: string;
+  hex: string;
+  size: number;
+  type: string;
+  created: number;
+  expires: number | null;
+  gets: number;
+  puts: number;
+}
+
+/** Options of {@link FileStore}. */
+export interface FileStoreOptions {
+  /** The directory (created if missing). */
+  dir: string;
+}
+
+/** Content-addressed files plus SQLite metadata; see the module documentation. */
+export class FileStore implements DecadeStore {
+  /** The store's directory. */
+  readonly dir: string;
+  private db: Database.Database | null = null;
+  /** Digests being committed: their blob must not be removed meanwhile. */
+  private readonly pinned = new Map<string, number>();
+
+  constructor(options: FileStoreOptions) {
+    this.dir = options.dir;
+  }
+
+  private get blobs(): string {
+    return join(this.dir, 'blobs');
+  }
+
+  private get tmp(): string {
+    return join(this.dir, 'tmp');
+  }
+
+  /** Path of a stored blob. */
+  blobPath(hex: string): string {
+    checkHex(hex);
+    return join(this.blobs, hex.slice(0, 2), hex);
+  }
+
+  private get sql(): Database.Database {
+    if (this.db === null) throw new DecadeError('NOT_AVAILABLE', 'the store is not open');
+    return this.db;
+  }
+
+  async open(now = Date.now()): Promise<OpenReport> {
+    await mkdir(this.blobs, { recursive: true });
+    await mkdir(this.tmp, { recursive: true });
+    // Loaded here, not at import: the package's other commands never need the native module.
+    const { default: Sqlite } = await import('better-sqlite3');
+    const db = new Sqlite(join(this.dir, 'meta.sqlite'));
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS objects (
+        account TEXT NOT NULL, hex TEXT NOT NULL, size INTEGER NOT NULL, type TEXT NOT NULL,
+        created INTEGER NOT NULL, expires INTEGER, gets INTEGER NOT NULL DEFAULT 0, puts INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (account, hex));
+      CREATE INDEX IF NOT EXISTS objects_hex ON objects (hex);
+      CREATE TABLE IF NOT EXISTS tokens (
+        id TEXT PRIMARY KEY, account TEXT NOT NULL, expires INTEGER NOT NULL,
+        used INTEGER NOT NULL DEFAULT 0, uses INTEGER NOT NULL DEFAULT 0);`);
+    this.db = db;
+    const report: OpenReport = { tempFiles: 0, tempOctets: 0, orphans: 0 };
+    // Interrupted writes (a crash, kill -9): their temporary files go.
+    for (const f of await readdir(this.tmp)) {
+      const p = join(this.tmp, f);
+      const s = await stat(p).catch(() => null);
+      await rm(p, { force: true, recursive: true });
+      report.tempFiles++;
+      report.tempOctets += s?.size ?? 0;
+    }
+    // Tokens past expiry are refused anyway: their ledger entries can go (a minute's slack for clock skew).
+    db.prepare('DELETE FROM tokens WHERE expires < ?').run(Math.floor(now / 1000) - 60);
+    db.prepare('DELETE FROM objects WHERE expires IS NOT NULL AND expires <= ?').run(now);
+    // Blobs no reference holds (a crash between rename and record, or expired objects).
+    const referenced = db.prepare('SELECT 1 FROM objects WHERE hex = ? LIMIT 1');
+    for (const shard of await readdir(this.blobs)) {
+      const sp = join(this.blobs, shard);
+      for (const f of await readdir(sp).catch(() => [] as string[])) {
+        if (!HEX.test(f) || referenced.get(f) === undefined) {
+          await rm(join(sp, f), { force: true });
+          report.orphans++;
+        }
+      }
+    }
+    return report;
+  }
+
+  async createWriter(): Promise<BlobWriter> {
+    this.sql;
+    const path = join(this.tmp, `${randomBytes(12).toString('hex')}.part`);
+    const fh = await open(path, 'wx+', 0o600);
+    return new FileBlobWriter(path, fh);
+  }
+
+  async commit(writer: BlobWriter, record: NewObject): Promise<{ fresh: boolean }> {
+    if (!(writer instanceof FileBlobWriter)) throw new TypeError('not a writer of this store');
+    checkHex(record.hex);
+    this.pin(record.hex, +1);
+    try {
+      await writer.seal();
+      const dest = this.blobPath(record.hex);
+      const exists = await stat(dest).then(() => true, () => false);
+      if (exists) {
+        // Identical content is stored once: keep the copy already there.
+        await unlink(writer.path).catch(() => undefined);
+      } else {
+        await mkdir(join(this.blobs, record.hex.slice(0, 2)), { recursive: true });
+        await rename(writer.path, dest);
+        await fsyncDir(join(this.blobs, record.hex.slice(0, 2)));
+      }
+      const db = this.sql;
+      const fresh = db.transaction((): boolean => {
+        const had = db.prepare('SELECT expires FROM objects WHERE account = ? AND hex = ?').get(record.account, record.hex) as { expires: number | null } | undefined;
+        if (had !== undefined && (had.expires === null || had.expires > record.created)) {
+          // Re-PUT: keep the longer life.
+          const expires = had.expires === null || record.expires === null ? null : Math.max(had.expires, record.expires);
+          db.prepare('UPDATE objects SET puts = puts + 1, expires = ? WHERE account = ? AND hex = ?').run(expires, record.account, record.hex);
+          return false;
+        }
+        db.prepare('INSERT OR REPLACE INTO objects (account, hex, size, type, created, expires, gets, puts) VALUES (?, ?, ?, ?, ?, ?, 0, 1)')
+          .run(record.account, record.hex, record.size, record.type, record.created, record.expires);
+        return true;
+      })();
+      return { fresh };
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    } finally {
+      this.pin(record.hex, -1);
+    }
+  }
+
+  private pin(hex: string, d: number): void {
+    const n = (this.pinned.get(hex) ?? 0) + d;
+    if (n <= 0) this.pinned.delete(hex);
+    else this.pinned.set(hex, n);
+  }
+
+  get(account: string, hex: string, now = Date.now()): ObjectRecord | undefined {
+    const r = this.sql.prepare('SELECT * FROM objects WHERE account = ? AND hex = ? AND (expires IS NULL OR expires > ?)').get(account, hex, now) as Row | undefined;
+    return r === undefined ? undefined : { ...r };
+  }
+
+  list(account: string, limit: number, now = Date.now()): ObjectRecord[] {
+    return (this.sql.prepare('SELECT * FROM objects WHERE account = ? AND (expires IS NULL OR expires > ?) ORDER BY created, hex LIMIT ?').all(account, now, limit) as Row[]).map((r) => ({ ...r }));
+  }
+
+  usage(account: string, now = Date.now()): number {
+    const r = this.sql.prepare('SELECT COALESCE(SUM(size), 0) AS used FROM objects WHERE account = ? AND (expires IS NULL OR expires > ?)').get(account, now) as { used: number };
+    return r.used;
+  }
+
+  read(hex: string, offset: number, length: number): Readable {
+    if (length === 0) return Readable.from([]);
+    return createReadStream(this.blobPath(hex), { start: offset, end: offset + length - 1, highWaterMark: 256 * 1024 });
+  }
+
+  countGet(account: string, hex: string): void {
+    this.sql.prepare('UPDATE objects SET gets = gets + 1 WHERE account = ? AND hex = ?').run(account, hex);
+  }
+
+  async remove(account: string, hex: string): Promise<boolean> {
+    checkHex(hex);
+    const db = this.sql;
+    const { changes } = db.prepare('DELETE FROM objects WHERE account = ? AND hex = ?').run(account, hex);
+    if (changes === 0) return false;
+    const still = db.prepare('SELECT 1 FROM objects WHERE hex = ? LIMIT 1').get(hex);
+    if (still === undefined && !this.pinned.has(hex)) await rm(this.blobPath(hex), { force: true });
+    return true;
+  }
+
+  chargeToken(use: TokenUse, octets: number): TokenCharge {
+    const db = this.sql;
+    return db.transaction((): TokenCharge => {
+      const row = db.prepare('SELECT used, uses FROM tokens WHERE id = ?').get(use.id) as { used: number; uses: number } | undefined;
+      if (use.once && row !== undefined && row.uses > 0) return 'replayed';
+      const used = row?.used ?? 0;
+      if (use.budget !== null && used + octets > use.budget) return 'budget';
+      db.prepare('INSERT INTO tokens (id, account, expires, used, uses) VALUES (?, ?, ?, ?, 1) ON CONFLICT (id) DO UPDATE SET used = used + excluded.used, uses = uses + 1')
+        .run(use.id, use.account, use.expires, octets);
+      return 'ok';
+    })();
+  }
+
+  refundToken(id: string, octets: number): void {
+    if (octets > 0) this.sql.prepare('UPDATE tokens SET used = MAX(0, used - ?) WHERE id = ?').run(octets, id);
+  }
+
+  tokenUsed(id: string): number {
+    const r = this.sql.prepare('SELECT used FROM tokens WHERE id = ?').get(id) as { used: number } | undefined;
+    return r?.used ?? 0;
+  }
+
+  async close(): Promise<void> {
+    this.db?.close();
+    this.db = null;
+  }
+}

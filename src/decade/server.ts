@@ -1,0 +1,449 @@
+/**
+ * The DECADE server: the DRP and SDT profiles (give `server.profiles` to
+ * `createServer({ profiles })`), accounts with their public keys and quotas,
+ * and a {@link DecadeStore}. Every operation carries a token, verified here
+ * for signature and scope; an anonymous holder of a valid token is served
+ * unless `requireAuthentication` adds that policy on top.
+ *
+ * @module
+ */
+import { Buffer } from 'node:buffer';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import type { JsonWebKey, KeyObject } from 'node:crypto';
+import type { Channel, ChannelProfile, IncomingMessage, Responder } from '../channels/index.js';
+import { defineProfile } from '../profiles/index.js';
+import { BEEP_XML } from '../framing/index.js';
+import { DecadeError, isDecadeError, type DecadeCode } from './errors.js';
+import { NameVerifier, parseName, type ContentName } from './names.js';
+import { checkScope, importPublicKey, isAccountId, redactTokens, verifyToken, type ClientInfo, type Operation, type TokenScope } from './tokens.js';
+import type { DecadeStore, ObjectRecord } from './store.js';
+import { readUpload, Upload } from './uploads.js';
+import {
+  buildCreated, buildErrorXml, buildRange, buildStatus, DRP_URI, HEADERS, OCTETS, OK_XML, parseDrpRequest, SDT_URI, xmlBody,
+  type AccountStatus, type ObjectInfo,
+} from './wire.js';
+import { MAX_XML } from './xml.js';
+
+/** One storage account: who may sign its tokens, and how much it may store. */
+export interface AccountConfig {
+  /** Account id (the tokens' `iss`). */
+  id: string;
+  /** Its owner's Ed25519 public key (JWK, PEM or KeyObject). */
+  publicKey: JsonWebKey | string | KeyObject;
+  /** Octets its objects may take; null or omitted: unlimited. */
+  quota?: number | null;
+}
+
+/** What the server reports for each operation (for logs and metrics; never a token). */
+export interface DecadeEvent {
+  op: Operation;
+  account: string | undefined;
+  /** Content name, where the operation has one. */
+  name: string | undefined;
+  /** Object octets moved. */
+  octets: number;
+  /** `CREATED` / `OK`, or the error code. */
+  outcome: 'CREATED' | 'OK' | DecadeCode;
+  /** The token's id (`jti`), when it verified. */
+  tokenId: string | undefined;
+  /** The client's address. */
+  client: string | undefined;
+  /** For SERVER_ERROR: what failed here (redacted of tokens); never sent to the peer. */
+  detail?: string;
+}
+
+/** Options of {@link DecadeServer}. */
+export interface DecadeServerOptions {
+  store: DecadeStore;
+  accounts: readonly AccountConfig[];
+  /** Serve only authenticated (SASL) sessions, besides the token (530 before). */
+  requireAuthentication?: boolean;
+  /** Largest object accepted (octets, default 1 TiB). */
+  maxObjectSize?: number;
+  /** Most objects a status listing carries (default 10000). */
+  maxListing?: number;
+  /** Most transfers (PUT and GET) at once per account (default 64); beyond it, NOT_AVAILABLE. */
+  maxTransfersPerAccount?: number;
+  /** The clock (ms since the epoch). */
+  now?: () => number;
+  /** Called once per operation. */
+  onEvent?: (e: DecadeEvent) => void;
+}
+
+const MIME = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}$/;
+const INT = /^\d{1,16}$/;
+
+function header(msg: IncomingMessage, name: string): string | undefined {
+  return msg.headers[name.toLowerCase()];
+}
+
+function intHeader(msg: IncomingMessage, name: string, max: number): number | undefined {
+  const v = header(msg, name);
+  if (v === undefined) return undefined;
+  const t = v.trim();
+  if (!INT.test(t) || Number(t) > max) throw new DecadeError('BAD_REQUEST', `${name} must be a whole number from 0 to ${max}`);
+  return Number(t);
+}
+
+/** The peer's IP address from `host:port` / `[v6]:port`, v4-mapped v6 unmapped. */
+function addressOf(remote: string | undefined): string | undefined {
+  if (remote === undefined) return undefined;
+  let host = remote.startsWith('[') ? remote.slice(1, remote.indexOf(']')) : remote.slice(0, remote.lastIndexOf(':'));
+  if (host.toLowerCase().startsWith('::ffff:') && host.includes('.')) host = host.slice(7);
+  return host;
+}
+
+function clientOf(channel: Channel): ClientInfo {
+  const session = channel.session as { remote?: string } | undefined;
+  return { address: addressOf(session?.remote), identity: channel.core.identity?.authzid };
+}
+
+function toInfo(r: ObjectRecord, state: ObjectInfo['state'] = 'complete'): ObjectInfo {
+  return { name: parseNameHex(r.hex), size: r.size, type: r.type, created: r.created, expires: r.expires, gets: r.gets, puts: r.puts, state };
+}
+
+function parseNameHex(hex: string): string {
+  return `ni:///sha-256;${Buffer.from(hex, 'hex').toString('base64url')}`;
+}
+
+interface Context {
+  op: Operation;
+  client: ClientInfo;
+  scope?: TokenScope;
+  name?: ContentName;
+  octets: number;
+}
+
+/** A DECADE server over one store; see the module documentation. */
+export class DecadeServer {
+  /** The DRP and SDT profiles, to serve with `createServer({ profiles })`. */
+  readonly profiles: readonly ChannelProfile[];
+  /** The store. */
+  readonly store: DecadeStore;
+  private readonly keys = new Map<string, KeyObject>();
+  private readonly quotas = new Map<string, number | null>();
+  private readonly uploads = new Map<string, Upload>();
+  private readonly reserved = new Map<string, number>();
+  private readonly transfers = new Map<string, number>();
+  private readonly now: () => number;
+  private readonly maxObject: number;
+  private readonly maxListing: number;
+  private readonly maxTransfers: number;
+  private readonly onEvent: DecadeServerOptions['onEvent'];
+  private closed = false;
+
+  /** See {@link DecadeServerOptions}. Throws `BAD_REQUEST` for an invalid account. */
+  constructor(options: DecadeServerOptions) {
+    this.store = options.store;
+    this.now = options.now ?? Date.now;
+    this.maxObject = options.maxObjectSize ?? 2 ** 40;
+    this.maxListing = options.maxListing ?? 10_000;
+    this.maxTransfers = options.maxTransfersPerAccount ?? 64;
+    this.onEvent = options.onEvent;
+    for (const a of options.accounts) {
+      if (!isAccountId(a.id)) throw new DecadeError('BAD_REQUEST', `invalid account id ${JSON.stringify(String(a.id).slice(0, 40))}`);
+      if (this.keys.has(a.id)) throw new DecadeError('BAD_REQUEST', `account ${a.id} is configured twice`);
+      const q = a.quota ?? null;
+      if (q !== null && !(Number.isSafeInteger(q) && q >= 0)) throw new DecadeError('BAD_REQUEST', `account ${a.id}: quota must be a whole number of octets`);
+      this.keys.set(a.id, importPublicKey(a.publicKey));
+      this.quotas.set(a.id, q);
+    }
+    const requires = options.requireAuthentication ? { authentication: true } : undefined;
+    this.profiles = [
+      defineProfile({
+        uri: DRP_URI,
+        control: true,
+        ...(requires ? { requires } : {}),
+        onMessage: (msg: IncomingMessage, res: Responder, channel: Channel) => this.onDrp(msg, res, channel),
+      }),
+      defineProfile({
+        uri: SDT_URI,
+        ...(requires ? { requires } : {}),
+        onMessage: (msg: IncomingMessage, res: Responder, channel: Channel) => this.onSdt(msg, res, channel),
+      }),
+    ];
+  }
+
+  /** Refuse new operations (NOT_AVAILABLE); the store is the caller's to close. */
+  close(): void {
+    this.closed = true;
+  }
+
+  // ---- authorisation -------------------------------------------------------------------------
+
+  private async authorize(ctx: Context, token: string | undefined): Promise<TokenScope> {
+    if (this.closed) throw new DecadeError('NOT_AVAILABLE', 'the server is shutting down');
+    if (token === undefined || token === '') throw new DecadeError('PERMISSION_DENIED', 'a token is required');
+    const scope = await verifyToken(token, { keyOf: (a) => this.keys.get(a), now: this.now() });
+    ctx.scope = scope;
+    checkScope(scope, ctx.op, ctx.name?.name, ctx.client);
+    return scope;
+  }
+
+  private charge(scope: TokenScope, octets: number): void {
+    const r = this.store.chargeToken({ id: scope.id, account: scope.account, expires: scope.expires, once: scope.once, budget: scope.budget }, octets, this.now());
+    if (r === 'replayed') throw new DecadeError('TOKEN_REPLAYED', 'the token was for a single use and has been used');
+    if (r === 'budget') throw new DecadeError('TOKEN_BUDGET', `the token's byte budget does not cover ${octets} more octets`);
+  }
+
+  private beginTransfer(account: string): () => void {
+    const n = this.transfers.get(account) ?? 0;
+    if (n >= this.maxTransfers) throw new DecadeError('NOT_AVAILABLE', `too many transfers at once for this account (limit ${this.maxTransfers})`);
+    this.transfers.set(account, n + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const m = (this.transfers.get(account) ?? 1) - 1;
+      if (m <= 0) this.transfers.delete(account);
+      else this.transfers.set(account, m);
+    };
+  }
+
+  private report(ctx: Context, outcome: DecadeEvent['outcome'], detail?: string): void {
+    try {
+      this.onEvent?.({
+        op: ctx.op, account: ctx.scope?.account, name: ctx.name?.name, octets: ctx.octets, outcome,
+        tokenId: ctx.scope?.id, client: ctx.client.address, ...(detail === undefined ? {} : { detail }),
+      });
+    } catch {
+      /* a failing observer never fails an operation */
+    }
+  }
+
+  /** Any failure as what the peer may see, reported once: DECADE errors as they are, anything else SERVER_ERROR (its text stays here). */
+  private fail(ctx: Context, err: unknown): DecadeError {
+    if (isDecadeError(err)) {
+      this.report(ctx, err.decadeCode);
+      return err;
+    }
+    const detail = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    this.report(ctx, 'SERVER_ERROR', redactTokens(detail).slice(0, 300));
+    return new DecadeError('SERVER_ERROR', 'internal server error', { cause: err });
+  }
+
+  private static async sendError(res: Responder, e: DecadeError): Promise<void> {
+    try {
+      await res.error(Buffer.from(buildErrorXml(e), 'utf8'), { contentType: BEEP_XML });
+    } catch {
+      /* the connection went away: nobody to answer */
+    }
+  }
+
+  // ---- DRP -------------------------------------------------------------------------------------
+
+  private async onDrp(msg: IncomingMessage, res: Responder, channel: Channel): Promise<void> {
+    const ctx: Context = { op: 'stat', client: clientOf(channel), octets: 0 };
+    let reply: string;
+    try {
+      const req = parseDrpRequest(await xmlBody(msg, MAX_XML));
+      if (req.kind === 'delete') ctx.op = 'rm';
+      if (req.name !== undefined) ctx.name = parseName(req.name);
+      const scope = await this.authorize(ctx, req.token);
+      this.charge(scope, 0);
+      if (req.kind === 'delete') {
+        const removed = await this.store.remove(scope.account, (ctx.name as ContentName).hex);
+        if (!removed) throw new DecadeError('NOT_FOUND', 'no such object in this account');
+        reply = OK_XML;
+      } else {
+        reply = buildStatus(this.status(scope.account, ctx.name));
+      }
+    } catch (err) {
+      await DecadeServer.sendError(res, this.fail(ctx, err));
+      return;
+    }
+    this.report(ctx, 'OK');
+    try {
+      await res.reply(reply, { contentType: BEEP_XML });
+    } catch {
+      /* gone */
+    }
+  }
+
+  /** An account's resources and objects (or one object), as DRP reports them. */
+  status(account: string, name?: ContentName): AccountStatus {
+    const now = this.now();
+    const quota = this.quotas.get(account) ?? null;
+    const used = this.store.usage(account, now);
+    const reserved = this.reserved.get(account) ?? 0;
+    let objects: ObjectInfo[];
+    if (name !== undefined) {
+      const r = this.store.get(account, name.hex, now);
+      const u = this.uploads.get(`${account}\0${name.hex}`);
+      if (r !== undefined) objects = [toInfo(r)];
+      else if (u !== undefined) objects = [{ name: name.name, size: u.size, type: u.type, created: now, expires: null, gets: 0, puts: 0, state: 'uploading' }];
+      else throw new DecadeError('NOT_FOUND', 'no such object in this account');
+    } else {
+      objects = this.store.list(account, this.maxListing, now).map((r) => toInfo(r));
+    }
+    return { account, used, quota, available: quota === null ? null : Math.max(0, quota - used - reserved), objects };
+  }
+
+  // ---- SDT -------------------------------------------------------------------------------------
+
+  private async onSdt(msg: IncomingMessage, res: Responder, channel: Channel): Promise<void> {
+    const op = (header(msg, HEADERS.op) ?? '').trim().toUpperCase();
+    if (op === 'PUT') return this.put(msg, res, channel);
+    if (op === 'GET') return this.get(msg, res, channel);
+    const ctx: Context = { op: 'get', client: clientOf(channel), octets: 0 };
+    await Promise.all([msg.dump().catch(() => undefined), DecadeServer.sendError(res, this.fail(ctx, new DecadeError('BAD_REQUEST', `${HEADERS.op} must be PUT or GET`)))]);
+  }
+
+  private async put(msg: IncomingMessage, res: Responder, channel: Channel): Promise<void> {
+    const ctx: Context = { op: 'put', client: clientOf(channel), octets: 0 };
+    let scope: TokenScope;
+    let size: number;
+    let type: string;
+    let ttl: number | undefined;
+    let fresh: boolean;
+    let release: (() => void) | undefined;
+    try {
+      ctx.name = parseName((header(msg, HEADERS.name) ?? '').trim());
+      const s = intHeader(msg, HEADERS.size, this.maxObject);
+      if (s === undefined) throw new DecadeError('BAD_REQUEST', `${HEADERS.size} is required`);
+      size = s;
+      type = (header(msg, HEADERS.type) ?? OCTETS).trim();
+      if (!MIME.test(type)) throw new DecadeError('BAD_REQUEST', `${HEADERS.type} must be a MIME type such as text/plain`);
+      ttl = intHeader(msg, HEADERS.ttl, 100 * 365 * 86400);
+      scope = await this.authorize(ctx, header(msg, HEADERS.token)?.trim());
+      const account = scope.account;
+      const hex = ctx.name.hex;
+      const held = this.store.get(account, hex, this.now()) !== undefined;
+      const quota = this.quotas.get(account) ?? null;
+      const reserved = this.reserved.get(account) ?? 0;
+      if (!held && quota !== null && this.store.usage(account, this.now()) + reserved + size > quota) {
+        throw new DecadeError('QUOTA_EXCEEDED', `storing ${size} octets would exceed the account's quota (${Math.max(0, quota - this.store.usage(account) - reserved)} octets available)`);
+      }
+      release = this.beginTransfer(account);
+      this.charge(scope, size);
+    } catch (err) {
+      release?.();
+      await Promise.all([msg.dump().catch(() => undefined), DecadeServer.sendError(res, this.fail(ctx, err))]);
+      return;
+    }
+    const name = ctx.name;
+    const account = scope.account;
+    const key = `${account}\0${name.hex}`;
+    const reserve = (d: number): void => {
+      const n = (this.reserved.get(account) ?? 0) + d;
+      if (n <= 0) this.reserved.delete(account);
+      else this.reserved.set(account, n);
+    };
+    reserve(size);
+    let upload: Upload | undefined;
+    try {
+      const writer = await this.store.createWriter();
+      upload = new Upload(account, name.hex, size, type, writer);
+      const live = !this.uploads.has(key);
+      if (live) this.uploads.set(key, upload);
+      const verifier = new NameVerifier(name);
+      try {
+        for await (const chunk of msg as AsyncIterable<Buffer>) {
+          if (verifier.octets + chunk.byteLength > size) throw new DecadeError('VALIDATION_FAILED', `the content is longer than the ${size} octets declared`);
+          verifier.update(chunk);
+          await writer.write(chunk);
+          ctx.octets = verifier.octets;
+          upload.notify();
+        }
+        if (verifier.octets !== size) throw new DecadeError('VALIDATION_FAILED', `the content ended after ${verifier.octets} of the ${size} octets declared`);
+        if (!verifier.matches()) throw new DecadeError('VALIDATION_FAILED', 'the content does not match its name');
+        upload.set('committing');
+        const now = this.now();
+        ({ fresh } = await this.store.commit(writer, { account, hex: name.hex, size, type, created: now, expires: ttl === undefined ? null : now + ttl * 1000 }));
+        upload.set('done');
+      } catch (err) {
+        const e = isDecadeError(err) ? err : new DecadeError('NOT_AVAILABLE', 'the upload was interrupted', { cause: err });
+        upload.set('failed', e);
+        await writer.abort();
+        throw err;
+      } finally {
+        if (live) this.uploads.delete(key);
+      }
+    } catch (err) {
+      // Nothing stored: the octets not received go back to the token, the reservation to the quota.
+      this.store.refundToken(scope.id, size - ctx.octets);
+      msg.dump().catch(() => undefined);
+      reserve(-size);
+      release();
+      await DecadeServer.sendError(res, this.fail(ctx, err));
+      return;
+    }
+    reserve(-size);
+    release();
+    this.report(ctx, 'CREATED');
+    try {
+      await res.reply(buildCreated({ name: name.name, size, fresh }), { contentType: BEEP_XML });
+    } catch {
+      /* gone */
+    }
+  }
+
+  private async get(msg: IncomingMessage, res: Responder, channel: Channel): Promise<void> {
+    const ctx: Context = { op: 'get', client: clientOf(channel), octets: 0 };
+    let scope: TokenScope;
+    let offset: number;
+    let length: number;
+    let record: ObjectRecord | undefined;
+    let upload: Upload | undefined;
+    let release: (() => void) | undefined;
+    try {
+      await msg.dump();
+      ctx.name = parseName((header(msg, HEADERS.name) ?? '').trim());
+      const off = intHeader(msg, HEADERS.offset, Number.MAX_SAFE_INTEGER);
+      const len = intHeader(msg, HEADERS.length, Number.MAX_SAFE_INTEGER);
+      scope = await this.authorize(ctx, header(msg, HEADERS.token)?.trim());
+      record = this.store.get(scope.account, ctx.name.hex, this.now());
+      upload = record === undefined ? this.uploads.get(`${scope.account}\0${ctx.name.hex}`) : undefined;
+      if (record === undefined && upload === undefined) throw new DecadeError('NOT_FOUND', 'no such object in this account');
+      if (upload !== undefined && upload.state === 'failed') throw new DecadeError('NOT_AVAILABLE', 'the object is not available');
+      const size = record?.size ?? (upload as Upload).size;
+      offset = off ?? 0;
+      if (offset > size) throw new DecadeError('INVALID_RANGE', `offset ${offset} is beyond the object's ${size} octets`);
+      length = len ?? size - offset;
+      if (offset + length > size) throw new DecadeError('INVALID_RANGE', `the range ends beyond the object's ${size} octets`);
+      release = this.beginTransfer(scope.account);
+      this.charge(scope, length);
+    } catch (err) {
+      release?.();
+      await DecadeServer.sendError(res, this.fail(ctx, err));
+      return;
+    }
+    const name = ctx.name;
+    // Token weights share the session's bandwidth through the scheduler (draft §6.1.2: bandwidth).
+    channel.weight = scope.weight;
+    const size = record?.size ?? (upload as Upload).size;
+    const type = record?.type ?? (upload as Upload).type;
+    let failure: DecadeError | undefined;
+    try {
+      await res.answer(buildRange({ name: name.name, size, offset, length, type, state: record ? 'complete' : 'uploading' }), { contentType: BEEP_XML });
+      const source = record !== undefined ? this.store.read(name.hex, offset, length) : Readable.from(readUpload(upload as Upload, this.store, offset, length), { objectMode: false });
+      const counted = async function* (src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+        for await (const c of src) {
+          ctx.octets += c.byteLength;
+          yield c;
+        }
+      };
+      const out = res.answerStream({ contentType: OCTETS });
+      try {
+        await pipeline(source, counted, out);
+      } catch (err) {
+        // The source failed (an upload that did not validate): end the octets short, then say why.
+        failure = isDecadeError(err) ? err : new DecadeError('NOT_AVAILABLE', 'the object could not be read', { cause: err });
+        if (!out.writableEnded && !out.destroyed) out.end();
+      }
+      if (failure !== undefined) await res.answer(buildErrorXml(failure), { contentType: BEEP_XML });
+      await res.end();
+    } catch (err) {
+      // The client went away (or the session failed) while answering.
+      failure ??= isDecadeError(err) ? err : new DecadeError('NOT_AVAILABLE', 'the transfer was interrupted', { cause: err });
+    } finally {
+      release();
+      if (ctx.octets < length) this.store.refundToken(scope.id, length - ctx.octets);
+    }
+    if (failure === undefined) {
+      this.store.countGet(scope.account, name.hex);
+      this.report(ctx, 'OK');
+    } else this.report(ctx, failure.decadeCode);
+  }
+}
