@@ -15,6 +15,7 @@ import { runConnect, type ConnectCliOptions } from './connect.js';
 import { runUsersAdd, runUsersList, runUsersRemove, DEFAULT_SCRAM_ITERATIONS } from './users.js';
 import { runDemo, runSciStreamDemoCli } from './demo.js';
 import { addSciStreamCommands } from './scistream.js';
+import { addFlowsCommands } from '../flows/cli.js';
 import { printError, ERROR_PREFIX } from './errors.js';
 import { configHelp, formatConfig, printConfigFormat, resolveConfig } from './config.js';
 import { logFormatOption, logLevelOption } from './log.js';
@@ -120,6 +121,7 @@ export function buildProgram(): Command {
     });
 
   addSciStreamCommands(program);
+  addFlowsCommands(program);
 
   const users = program.command('users').description('manage a SCRAM-SHA-256 users file (salted keys only, no passwords stored)');
   users

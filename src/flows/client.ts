@@ -277,8 +277,10 @@ export class Subscription implements AsyncIterable<FlowEvent> {
   readonly from: number;
   /** The offset after the last event handed out (what a resumed subscription would start at). */
   position: number;
-  private ended = false;
-  private iterating = false;
+  /** The server ended the subscription (NUL arrived). */
+  private done = false;
+  /** A loop is iterating it now. */
+  private active = false;
 
   /** @internal */
   constructor(
@@ -298,8 +300,8 @@ export class Subscription implements AsyncIterable<FlowEvent> {
 
   /** Events in offset order, until the server ends the subscription (NUL) or {@link close}. */
   async *[Symbol.asyncIterator](): AsyncGenerator<FlowEvent, void, undefined> {
-    if (this.iterating) throw new FlowsError('BAD_REQUEST', 'a subscription is iterated once', { beepCode: ErrorCodes.INVALID_STATE });
-    this.iterating = true;
+    if (this.active) throw new FlowsError('BAD_REQUEST', 'a subscription is iterated by one loop at a time', { beepCode: ErrorCodes.INVALID_STATE });
+    this.active = true;
     try {
       for (;;) {
         let r: IteratorResult<IncomingMessage>;
@@ -308,7 +310,10 @@ export class Subscription implements AsyncIterable<FlowEvent> {
         } catch (err) {
           throw toFlowsError(err);
         }
-        if (r.done) break;
+        if (r.done) {
+          this.done = true;
+          break;
+        }
         const doc = parseReply(await r.value.bytes(MAX_FLOWS_MESSAGE));
         const events = Array.isArray(doc.events) ? (doc.events as Record<string, unknown>[]) : [];
         for (const raw of events) {
@@ -319,7 +324,7 @@ export class Subscription implements AsyncIterable<FlowEvent> {
         if (typeof doc.next === 'number') this.position = Math.max(this.position, doc.next);
       }
     } finally {
-      this.ended = true;
+      this.active = false;
     }
   }
 
@@ -336,10 +341,10 @@ export class Subscription implements AsyncIterable<FlowEvent> {
   /** End the subscription (the server sends NUL), discard what is still in flight, and close its channel. */
   async close(): Promise<void> {
     if (this.channel.state !== 'open') return;
-    if (!this.ended) {
+    if (!this.done) {
       await this.client.call({ op: 'unsubscribe', channel: this.channel.number }).catch(() => undefined);
-      if (!this.iterating) {
-        // Nobody reads the rest: drain it so the NUL can arrive.
+      if (!this.active) {
+        // Nobody reads the rest: drain it (the window must open for the NUL to arrive).
         try {
           for (;;) {
             const r = await this.answers.next();
@@ -349,6 +354,7 @@ export class Subscription implements AsyncIterable<FlowEvent> {
         } catch {
           /* the session went away */
         }
+        this.done = true;
       }
     }
     await this.channel.close().catch(() => undefined);

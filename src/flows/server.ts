@@ -174,7 +174,7 @@ export class FlowsServer {
         if (r.offset >= this.store.committedNext(r.flow)) {
           throw new FlowsError('BAD_REQUEST', `offset ${r.offset} is beyond the last event of the flow`, { details: { field: 'offset' } });
         }
-        return { flow: r.flow, consumer: r.consumer, acked: await this.store.ack(r.flow, r.consumer, r.offset) };
+        return { flow: r.flow, consumer: r.consumer, acked: await this.store.ack(r.flow, consumerKey(identity, r.consumer), r.offset) };
       }
       case 'unsubscribe': {
         const ac = this.subscriptions.get(core)?.get(r.channel);
@@ -211,7 +211,7 @@ export class FlowsServer {
     let pos: number;
     if (r.from === 'start') pos = 1;
     else if (r.from === 'end') pos = s.committedNext(r.flow);
-    else if (r.from === 'acked') pos = s.acked(r.flow, r.consumer as string) + 1;
+    else if (r.from === 'acked') pos = s.acked(r.flow, consumerKey(identity, r.consumer as string)) + 1;
     else if ('offset' in r.from) pos = r.from.offset;
     else pos = s.offsetAtTime(r.flow, Date.parse(r.from.time));
 
@@ -259,6 +259,11 @@ export class FlowsServer {
       if (channel.state === 'open') await res.end().catch(() => undefined);
     }
   }
+}
+
+/** Consumer positions are kept per identity: another identity's consumer of the same name is another consumer. */
+function consumerKey(identity: string, consumer: string): string {
+  return `${identity}\u0000${consumer}`;
 }
 
 /** A stored event as delivered (`spec/flows.md` §3.3). */
