@@ -46,6 +46,24 @@ export interface FlowsServerOptions {
   onError?: (err: unknown) => void;
 }
 
+/** Largest sum of payloads put in one ANS (octets); a single larger event still goes alone. */
+export const MAX_ANSWER_PAYLOAD = 1024 * 1024;
+
+/** One live subscription, as {@link FlowsServer.subscriptions} reports it (no secrets). */
+export interface SubscriptionStats {
+  flow: string;
+  /** The authorization identity that subscribed. */
+  identity: string;
+  /** The durable consumer name, if any. */
+  consumer: string | undefined;
+  /** The subscription's channel number in its session. */
+  channel: number;
+  /** Events handed to the transport so far. */
+  delivered: number;
+  /** The offset the subscription continues at. */
+  position: number;
+}
+
 /**
  * An FNAA: the flows profile to serve (`profile`: give it to
  * `createServer({ profiles })` next to the TLS and SASL profiles).
@@ -56,8 +74,9 @@ export class FlowsServer {
   /** The store the flows live in. */
   readonly store: FlowStore;
   private readonly o: FlowsServerOptions;
-  private readonly subscriptions = new WeakMap<SessionCore, Map<number, AbortController>>();
+  private readonly byChannel = new WeakMap<SessionCore, Map<number, AbortController>>();
   private readonly all = new Set<AbortController>();
+  private readonly live = new Set<SubscriptionStats>();
   private closing = false;
 
   /** See {@link FlowsServerOptions}. */
@@ -69,6 +88,11 @@ export class FlowsServer {
       requires: { tls: options.allowInsecure !== true, authentication: true },
       onMessage: (msg: IncomingMessage, res: Responder, channel: Channel) => this.handle(msg, res, channel),
     });
+  }
+
+  /** The live subscriptions (for operators and tests: how far each got). */
+  subscriptions(): SubscriptionStats[] {
+    return [...this.live].map((x) => ({ ...x }));
   }
 
   /** End every subscription (NUL) and refuse new requests with UNAVAILABLE. The store stays open. */
@@ -177,7 +201,7 @@ export class FlowsServer {
         return { flow: r.flow, consumer: r.consumer, acked: await this.store.ack(r.flow, consumerKey(identity, r.consumer), r.offset) };
       }
       case 'unsubscribe': {
-        const ac = this.subscriptions.get(core)?.get(r.channel);
+        const ac = this.byChannel.get(core)?.get(r.channel);
         if (!ac) throw new FlowsError('BAD_REQUEST', `no subscription on channel ${r.channel} of this session`, { details: { field: 'channel' } });
         ac.abort();
         return { unsubscribed: r.channel };
@@ -216,10 +240,12 @@ export class FlowsServer {
     else pos = s.offsetAtTime(r.flow, Date.parse(r.from.time));
 
     const ac = new AbortController();
-    let map = this.subscriptions.get(channel.core);
-    if (!map) this.subscriptions.set(channel.core, (map = new Map()));
+    let map = this.byChannel.get(channel.core);
+    if (!map) this.byChannel.set(channel.core, (map = new Map()));
     map.set(channel.number, ac);
     this.all.add(ac);
+    const stat: SubscriptionStats = { flow: r.flow, identity, consumer: r.consumer, channel: channel.number, delivered: 0, position: pos };
+    this.live.add(stat);
     const onClose = (): void => ac.abort();
     channel.once('close', onClose);
     channel.core.once('close', onClose);
@@ -233,12 +259,26 @@ export class FlowsServer {
           if (err instanceof FlowsError && err.flowsCode === 'FLOW_NOT_FOUND') break; // deleted meanwhile
           throw err;
         }
+        let events = page.events;
         pos = page.next;
-        if (page.events.length > 0) {
-          // Returns once handed to the transport: the subscriber's window paces this loop.
-          await res.answer(encodeJson({ events: page.events.map(toWire), next: pos }), { contentType: FLOWS_CONTENT_TYPE });
+        // Bound one ANS: stop before the payloads pass MAX_ANSWER_PAYLOAD (one event at least).
+        let bytes = 0;
+        for (let k = 0; k < events.length; k++) {
+          bytes += (events[k] as StoredEvent).payload.length;
+          if (k > 0 && bytes > MAX_ANSWER_PAYLOAD) {
+            pos = (events[k] as StoredEvent).offset;
+            events = events.slice(0, k);
+            break;
+          }
+        }
+        if (events.length > 0) {
+          // Resolves once the ANS is out within the subscriber's window: BEEP flow control paces this loop.
+          await res.answer(encodeJson({ events: events.map(toWire), next: pos }), { contentType: FLOWS_CONTENT_TYPE });
+          stat.delivered += events.length;
+          stat.position = pos;
           continue;
         }
+        stat.position = pos;
         if (!follow) break;
         await s.waitFor(r.flow, pos, ac.signal);
         if (!s.describe(r.flow)) break;
@@ -254,6 +294,7 @@ export class FlowsServer {
     } finally {
       map.delete(channel.number);
       this.all.delete(ac);
+      this.live.delete(stat);
       channel.off('close', onClose);
       channel.core.off('close', onClose);
       if (channel.state === 'open') await res.end().catch(() => undefined);

@@ -21,6 +21,7 @@ async function rejects(t: import('ava').ExecutionContext, p: Promise<unknown>, c
 }
 
 test('S2S loss noticed: a gap in a producer\'s sequence numbers is refused with SEQUENCE_GAP naming the expected number, and nothing of the batch is stored', async (t) => {
+  t.timeout(120_000);
   const { port } = await startFnaa(t);
   const c = await fnua(t, port);
   await c.create('gaps');
@@ -39,6 +40,7 @@ test('S2S loss noticed: a gap in a producer\'s sequence numbers is refused with 
 });
 
 test('S2S duplicate suppressed: a retried publish is stored once and answered with the offsets it was first stored at', async (t) => {
+  t.timeout(120_000);
   const { port } = await startFnaa(t);
   const c = await fnua(t, port);
   await c.create('dups');
@@ -67,6 +69,7 @@ test('S2S duplicate suppressed: a retried publish is stored once and answered wi
 });
 
 test('S2S modified event noticed: a stored sequence number sent again with another event id is SEQUENCE_CONFLICT', async (t) => {
+  t.timeout(120_000);
   const { port } = await startFnaa(t);
   const c = await fnua(t, port);
   await c.create('conflict');
@@ -77,6 +80,7 @@ test('S2S modified event noticed: a stored sequence number sent again with anoth
 });
 
 test('S2S forged source refused: an event claiming a source host its publisher may not speak for is FORGED_SOURCE (537), nothing stored', async (t) => {
+  t.timeout(120_000);
   const { port } = await startFnaa(t, { sources: { bob: ['bob.example', 'relay.example'] } });
   const alice = await fnua(t, port, 'alice');
   await alice.create('src', { acl: { publish: ['alice', 'bob'] } });
@@ -99,6 +103,7 @@ test('S2S forged source refused: an event claiming a source host its publisher m
 });
 
 test('S2S sink impersonation refused and TLS mandatory: without TLS the flows profile is refused with 538, without authentication with 530', async (t) => {
+  t.timeout(120_000);
   const { port } = await startFnaa(t);
   const plain = await connect({ port });
   t.teardown(() => plain.destroy());
@@ -122,6 +127,7 @@ test('S2S sink impersonation refused and TLS mandatory: without TLS the flows pr
 });
 
 test('S2S authorization to send refused: publishing without the publish permission is NOT_AUTHORIZED (537, permission "publish")', async (t) => {
+  t.timeout(120_000);
   const { port } = await startFnaa(t);
   const alice = await fnua(t, port, 'alice');
   await alice.create('acl-send', { acl: { subscribe: ['alice', 'bob'] } });
@@ -137,6 +143,7 @@ test('S2S authorization to send refused: publishing without the publish permissi
 });
 
 test('S2S authorization to subscribe refused: subscribing (or acknowledging) without the subscribe permission is NOT_AUTHORIZED (537, permission "subscribe"); delete needs admin', async (t) => {
+  t.timeout(120_000);
   const { port } = await startFnaa(t);
   const alice = await fnua(t, port, 'alice');
   await alice.create('acl-sub', { acl: { publish: ['alice', 'carol'] } });
@@ -155,6 +162,7 @@ test('S2S authorization to subscribe refused: subscribing (or acknowledging) wit
 });
 
 test('S2S type filter: a subscription gets only the types (or namespaces) it asked for, and its position moves past the others', async (t) => {
+  t.timeout(120_000);
   const { port } = await startFnaa(t);
   const c = await fnua(t, port);
   await c.create('types');
@@ -178,6 +186,7 @@ test('S2S type filter: a subscription gets only the types (or namespaces) it ask
 });
 
 test('S2S Unicode event names and payloads: names in any script (NFC-normalized), text payloads with a language tag, binary payloads byte for byte', async (t) => {
+  t.timeout(120_000);
   const { port } = await startFnaa(t);
   const c = await fnua(t, port);
   await c.create('unicode');
@@ -210,6 +219,7 @@ test('S2S Unicode event names and payloads: names in any script (NFC-normalized)
 });
 
 test('S2S machine-parsable errors: every ERR is a JSON {"error": {code, reply, message}} with a stable code and the BEEP reply code', async (t) => {
+  t.timeout(120_000);
   const { port } = await startFnaa(t);
   const c = await fnua(t, port);
   const ch = await c.session.startChannel(FLOWS_URI);

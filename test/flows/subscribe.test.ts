@@ -20,6 +20,7 @@ async function take(sub: Subscription, n: number): Promise<FlowEvent[]> {
 }
 
 test('subscribe from start, from an offset, from a time, and from the end (only events published afterwards, delivered live)', async (t) => {
+  t.timeout(120_000);
   const { port } = await startFnaa(t);
   const c = await fnua(t, port);
   await c.create('where');
@@ -53,6 +54,7 @@ test('subscribe from start, from an offset, from a time, and from the end (only 
 });
 
 test('close() ends a live subscription that nobody reads, and deleting the flow ends the subscriptions on it', async (t) => {
+  t.timeout(120_000);
   const { port } = await startFnaa(t);
   const c = await fnua(t, port);
   await c.create('ending');
@@ -70,6 +72,7 @@ test('close() ends a live subscription that nobody reads, and deleting the flow 
 });
 
 test('acknowledgements: a durable consumer resumes after its position, the position never moves back, and is kept per identity', async (t) => {
+  t.timeout(120_000);
   const { port } = await startFnaa(t);
   const alice = await fnua(t, port, 'alice');
   await alice.create('acks', { acl: { subscribe: ['alice', 'bob'] } });
@@ -89,4 +92,43 @@ test('acknowledgements: a durable consumer resumes after its position, the posit
   const s3 = await bob.subscribe('acks', { from: 'acked', consumer: 'worker', follow: false });
   t.is(s3.from, 1);
   await s3.close();
+});
+
+test('a subscriber that does not read holds its BEEP window: the server stops delivering at about one window, then delivers everything in order as it reads', async (t) => {
+  t.timeout(120_000);
+  const fnaa = await startFnaa(t);
+  const { connectFlows } = await import('../../src/flows/index.js');
+  const { scramSha256Client } = await import('../../src/index.js');
+  const { PASSWORD, pki } = await import('./harness.js');
+  const c = await fnua(t, fnaa.port);
+  await c.create('paced', { acl: { subscribe: ['alice'] } });
+  const p = await c.producer('paced', 'p');
+  const TOTAL = 1000;
+  for (let i = 0; i < TOTAL / 250; i++) await p.publish(Array.from({ length: 250 }, (_, k) => ({ ...ev(i * 250 + k), data: 'y'.repeat(1024) })));
+  // A subscriber with a fixed 16 KiB receive window.
+  const slow = await connectFlows({ port: fnaa.port, tls: { ca: pki.ca, serverName: 'localhost' }, sasl: scramSha256Client({ username: 'alice', password: PASSWORD }), limits: { receiveWindow: 16384, maxReceiveWindow: 16384 } });
+  t.teardown(() => slow.close());
+  const sub = await slow.subscribe('paced', { from: 'start', batch: 8 });
+  // Wait (bounded) until the server's delivery count stops moving.
+  let last = -1;
+  let still = 0;
+  for (let i = 0; i < 500 && still < 10; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    const d = fnaa.flows.subscriptions().find((s) => s.flow === 'paced')?.delivered ?? 0;
+    still = d === last && d > 0 ? still + 1 : 0;
+    last = d;
+  }
+  t.true(last > 0, 'something was delivered');
+  t.true(last <= 64, `delivery stopped at about one window (16 KiB ≈ 16 events of 1 KiB), not at ${last} of ${TOTAL}`);
+  // Reading opens the window: everything arrives, in order.
+  let expected = 1;
+  let wrong = 0;
+  for await (const e of sub) {
+    if (e.offset !== expected) wrong++;
+    expected++;
+    if (expected > TOTAL) break;
+  }
+  t.is(wrong, 0);
+  t.is(expected - 1, TOTAL);
+  await sub.close();
 });
