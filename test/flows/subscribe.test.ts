@@ -132,3 +132,23 @@ test('a subscriber that does not read holds its BEEP window: the server stops de
   t.is(expected - 1, TOTAL);
   await sub.close();
 });
+
+test('bidirectional: two flows, one subscription channel each way, each peer publishing and subscribing on one session', async (t) => {
+  t.timeout(120_000);
+  const { port } = await startFnaa(t);
+  const alice = await fnua(t, port, 'alice');
+  const bob = await fnua(t, port, 'bob');
+  await alice.create('a-to-b', { acl: { subscribe: ['bob'] } });
+  await bob.create('b-to-a', { acl: { subscribe: ['alice'] } });
+  const atB = await bob.subscribe('a-to-b', { from: 'start' });
+  const atA = await alice.subscribe('b-to-a', { from: 'start' });
+  t.not(atA.channel.number, 0);
+  const gotB = take(atB, 3);
+  const gotA = take(atA, 3);
+  const pa = await alice.producer('a-to-b', 'a');
+  const pb = await bob.producer('b-to-a', 'b');
+  await Promise.all([pa.publish([ev(1), ev(2), ev(3)]), pb.publish([1, 2, 3].map((i) => ({ ...ev(i), source: 'bob' })))]);
+  t.deepEqual((await gotB).map((e) => [e.publisher, e.data]), [['alice', '1'], ['alice', '2'], ['alice', '3']]);
+  t.deepEqual((await gotA).map((e) => [e.publisher, e.data]), [['bob', '1'], ['bob', '2'], ['bob', '3']]);
+  await Promise.all([atA.close(), atB.close()]);
+});
