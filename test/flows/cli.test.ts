@@ -116,3 +116,45 @@ test('CLI: flows serve over TLS, a publisher from stdin, two subscribers (one fi
   t.is(gone.code, 1);
   t.regex(gone.stderr, /error 550: FLOW_NOT_FOUND/);
 });
+
+test('CLI: flows serve --config (YAML) sets every option, --print-config shows the effective values, an unknown key exits 2', async (t) => {
+  t.timeout(180_000);
+  const dir = tmp(t);
+  const users = writeUsers(dir);
+  const cfg = join(dir, 'flows.yaml');
+  writeFileSync(cfg, `port: 0\ninsecure: true\nusers: ${users}\ndata: ${join(dir, 'cfg.db')}\ncreators: alice\n`);
+  const printed = await run(['flows', 'serve', '--config', cfg, '--print-config', 'json']);
+  t.is(printed.code, 0, printed.stderr);
+  t.regex(printed.stdout, /"insecure"/);
+  t.regex(printed.stdout, /cfg\.db/);
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, 'port: 0\nbogus: 1\n');
+  const refused = await run(['flows', 'serve', '--config', bad]);
+  t.is(refused.code, 2);
+  t.regex(refused.stderr, /unknown key "bogus"/);
+
+  // Served from the file alone: creators restricted to alice.
+  const { spawn } = await import('node:child_process');
+  const { createInterface } = await import('node:readline');
+  const { BIN } = await import('../helpers/cli.js');
+  const child = spawn(process.execPath, [BIN, 'flows', 'serve', '--config', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise((r) => child.once('exit', r));
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no listening line')), 60_000);
+    createInterface({ input: child.stdout }).once('line', (l) => (clearTimeout(timer), resolve(l)));
+  });
+  const m = /^listening on 127\.0\.0\.1:(\d+)$/.exec(line);
+  t.truthy(m, line);
+  const base = ['--server', `127.0.0.1:${m?.[1] ?? 0}`, '--insecure', '--password', 'env:FLOWS_PW'];
+  const byBob = await run(['flows', 'create', 'x', ...base, '--user', 'bob'], undefined, { env: ENV });
+  t.is(byBob.code, 1);
+  t.regex(byBob.stderr, /error 537: NOT_AUTHORIZED: "bob" may not create flows/);
+  const byAlice = await run(['flows', 'create', 'x', ...base, '--user', 'alice'], undefined, { env: ENV });
+  t.is(byAlice.code, 0, byAlice.stderr);
+});
