@@ -16,6 +16,7 @@ import { runUsersAdd, runUsersList, runUsersRemove, DEFAULT_SCRAM_ITERATIONS } f
 import { runDemo, runSciStreamDemoCli } from './demo.js';
 import { addSciStreamCommands } from './scistream.js';
 import { addDecadeCommands } from '../decade/cli.js';
+import { addFlowsCommands } from '../flows/cli.js';
 import { printError, ERROR_PREFIX } from './errors.js';
 import { configHelp, formatConfig, printConfigFormat, resolveConfig } from './config.js';
 import { logFormatOption, logLevelOption } from './log.js';
@@ -126,6 +127,7 @@ export function buildProgram(): Command {
 
   addSciStreamCommands(program);
   addDecadeCommands(program);
+  addFlowsCommands(program);
 
   const users = program.command('users').description('manage a SCRAM-SHA-256 users file (salted keys only, no passwords stored)');
   users

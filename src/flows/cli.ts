@@ -1,0 +1,406 @@
+/**
+ * `beepstream flows …`: the FNAA (`flows serve`) and the FNUA commands
+ * (`create`, `describe`, `list`, `delete`, `publish`, `subscribe`).
+ *
+ * A CLI role like the other commands: it reuses the CLI's option helpers
+ * (`src/cli/`: security options, config files, usage errors, signals) so the
+ * flags mean the same as for `listen` and `connect`. Bad arguments are a
+ * `UsageError` (exit 2); a refusal by the server a {@link FlowsError} (exit 1,
+ * printed as `beepstream: error 537: NOT_AUTHORIZED: …`).
+ *
+ * @module
+ */
+import { createReadStream, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { Buffer } from 'node:buffer';
+import { Command, Option } from 'commander';
+import YAML from 'yaml';
+import { connect, createServer } from '../channels/index.js';
+import { UsageError, formatEndpoint, parseEndpoint, parsePort, parsePositiveInt } from '../cli/address.js';
+import { clientTuning, listenerTuning } from '../cli/security.js';
+import { configHelp, formatConfig, printConfigFormat, resolveConfig } from '../cli/config.js';
+import { untilSignal } from '../cli/signals.js';
+import { FlowsClient, toFlowsError } from './client.js';
+import { FlowsError } from './errors.js';
+import { createFlowsServer } from './server.js';
+import { openSqliteStore } from './sqlite-store.js';
+import { checkFlowName, parseEventType, type EventInit, type FlowEvent, type FlowInfo, type SubscribeFrom } from './wire.js';
+
+/** Default port of `flows serve` and of the client commands' `--server`. */
+export const FLOWS_DEFAULT_PORT = 10290;
+
+/** Options every client command takes. */
+interface ClientFlags {
+  server: string;
+  tlsCa?: string;
+  serverName?: string;
+  insecure?: boolean;
+  user?: string;
+  password?: string;
+  json?: boolean;
+}
+
+function clientOptions(cmd: Command): Command {
+  return cmd
+    .option('--server <host:port>', 'the FNAA to talk to', `127.0.0.1:${FLOWS_DEFAULT_PORT}`)
+    .option('--tls-ca <file>', 'trust only this CA for the server certificate')
+    .option('--server-name <name>', 'name the server certificate must match (default: the host)')
+    .option('--insecure', 'no TLS (only against `flows serve --insecure`: development and tests)')
+    .option('--user <name>', 'SCRAM-SHA-256 user name (required)')
+    .option('--password <secret>', 'its password: env:NAME or file:PATH (a literal value shows in the process listing)')
+    .option('--json', 'print JSON instead of text');
+}
+
+/** Connect, tune and authenticate as the flags say. */
+async function open(f: ClientFlags): Promise<FlowsClient> {
+  const at = parseEndpoint(f.server);
+  if (f.user === undefined || f.password === undefined) throw new UsageError('--user and --password are required (SCRAM-SHA-256)');
+  const tune = clientTuning({
+    ...(f.insecure ? {} : { tls: true }),
+    ...(f.tlsCa !== undefined ? { tlsCa: f.tlsCa } : {}),
+    ...(f.serverName !== undefined ? { serverName: f.serverName } : {}),
+    sasl: 'SCRAM-SHA-256',
+    user: f.user,
+    password: f.password,
+  });
+  if (f.insecure && (f.tlsCa !== undefined || f.serverName !== undefined)) throw new UsageError('--insecure goes without --tls-ca and --server-name');
+  let session;
+  try {
+    session = await connect({ host: at.host, port: at.port });
+  } catch (err) {
+    throw toFlowsError(err);
+  }
+  try {
+    await tune(session, () => undefined);
+  } catch (err) {
+    session.destroy();
+    if (err instanceof UsageError) throw err;
+    const e = toFlowsError(err);
+    if (e instanceof FlowsError && e.replyCode >= 530 && e.replyCode <= 538) throw new FlowsError('NOT_AUTHORIZED', `authentication failed: ${e.text}`, { origin: 'remote', replyCode: e.replyCode, cause: err });
+    throw e;
+  }
+  return new FlowsClient(session);
+}
+
+async function withClient<T>(f: ClientFlags, fn: (c: FlowsClient) => Promise<T>): Promise<T> {
+  const c = await open(f);
+  try {
+    return await fn(c);
+  } finally {
+    await c.close();
+  }
+}
+
+function ids(list: string | undefined, name: string): string[] | undefined {
+  if (list === undefined) return undefined;
+  const out = list.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (out.length === 0) throw new UsageError(`${name}: expected a comma-separated list of identities (or *)`);
+  return out;
+}
+
+function flowArg(name: string): string {
+  try {
+    return checkFlowName(name);
+  } catch (err) {
+    throw new UsageError(`invalid flow name ${JSON.stringify(name)}: ${(err as FlowsError).text.replace(/^flow: /, '')}`);
+  }
+}
+
+function printFlow(f: FlowInfo): string {
+  return [
+    `flow ${f.name}${f.description ? ` — ${f.description}` : ''}`,
+    `  created ${f.created}; events ${f.events} (offsets ${f.firstOffset}–${f.nextOffset - 1}); next offset ${f.nextOffset}`,
+    `  publish: ${f.acl.publish.join(', ') || '(nobody)'}; subscribe: ${f.acl.subscribe.join(', ') || '(nobody)'}; admin: ${f.acl.admin.join(', ')}`,
+  ].join('\n');
+}
+
+/** Parse `--from`: start, end, acked, an offset, or an RFC 3339 time. */
+export function parseFromOption(text: string): SubscribeFrom {
+  if (text === 'start' || text === 'end' || text === 'acked') return text;
+  if (/^[0-9]{1,15}$/.test(text) && Number(text) >= 1) return { offset: Number(text) };
+  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/i.test(text) && !Number.isNaN(Date.parse(text))) return { time: text };
+  throw new UsageError(`invalid --from ${JSON.stringify(text)}: expected start, end, acked, an offset (1, 2…) or an RFC 3339 time`);
+}
+
+/** An event as `subscribe` prints it: one JSON object per line (payload as `data` or `data64`). */
+export function eventLine(e: FlowEvent): string {
+  const { data, ...rest } = e;
+  return JSON.stringify(typeof data === 'string' ? { ...rest, data } : { ...rest, data64: Buffer.from(data).toString('base64') });
+}
+
+/** Parse one JSON line of `publish` input into an event (`defaults` fill type and source). */
+export function parseEventLine(line: string, n: number, defaults: { type?: string; source?: string }): EventInit {
+  let o: unknown;
+  try {
+    o = JSON.parse(line);
+  } catch {
+    throw new UsageError(`line ${n}: not valid JSON`);
+  }
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new UsageError(`line ${n}: expected a JSON object`);
+  const r = o as Record<string, unknown>;
+  const str = (k: string): string | undefined => {
+    if (r[k] === undefined) return undefined;
+    if (typeof r[k] !== 'string') throw new UsageError(`line ${n}: "${k}" must be a string`);
+    return r[k] as string;
+  };
+  const type = str('type') ?? defaults.type;
+  const source = str('source') ?? defaults.source;
+  if (type === undefined) throw new UsageError(`line ${n}: no "type" (give it in the line or with --type)`);
+  if (source === undefined) throw new UsageError(`line ${n}: no "source" (give it in the line or with --source)`);
+  const d = str('data');
+  const d64 = str('data64');
+  if ((d === undefined) === (d64 === undefined)) throw new UsageError(`line ${n}: give exactly one of "data" (text) and "data64" (base64)`);
+  const e: EventInit = { type, source, data: d ?? new Uint8Array(Buffer.from(d64 as string, 'base64')) };
+  for (const k of ['id', 'time', 'contentType', 'lang'] as const) {
+    const v = str(k);
+    if (v !== undefined) e[k] = v;
+  }
+  if (r.seq !== undefined) {
+    if (typeof r.seq !== 'number' || !Number.isSafeInteger(r.seq) || r.seq < 1) throw new UsageError(`line ${n}: "seq" must be an integer ≥ 1`);
+    e.seq = r.seq;
+  }
+  return e;
+}
+
+/** Add `flows` and its subcommands to the program. */
+export function addFlowsCommands(program: Command): void {
+  const flows = program.command('flows').description('event flows over BEEP (spec/flows.md): an FNAA (serve) and its user agent commands');
+
+  flows
+    .command('serve')
+    .description('run a flows server (FNAA) on an embedded SQLite store; the first line printed is "listening on HOST:PORT"')
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0 picks a free one)', String(FLOWS_DEFAULT_PORT))
+    .option('--data <file>', 'SQLite database of the flows (created with its directory)', 'beepstream-flows.db')
+    .option('--tls-cert <file>', 'TLS certificate (PEM; required unless --insecure)')
+    .option('--tls-key <file>', 'its private key (PEM)')
+    .option('--users <file>', 'SCRAM-SHA-256 users file (see "beepstream users"; required: clients must authenticate)')
+    .option('--creators <ids>', 'comma-separated identities that may create flows (default: every authenticated one)')
+    .option('--sources <file>', 'YAML or JSON map from identity to the source hosts it may claim ("*": any); others may only claim their own name')
+    .option('--insecure', 'serve without TLS (development and tests only)')
+    .option('--config <file>', 'YAML or JSON file with any of these options (e.g. port: 10290, tlsCert: cert.pem); flags and BEEPSTREAM_FLOWS_* variables override it')
+    .option('--print-config [format]', 'print the effective configuration (yaml or json), secrets masked, and exit')
+    .addHelpText('after', configHelp('BEEPSTREAM_FLOWS_'))
+    .action(async (_flags: Record<string, unknown>, cmd: Command) => {
+      const cfg = resolveConfig(cmd, {
+        envPrefix: 'BEEPSTREAM_FLOWS_',
+        pathKeys: new Set(['data', 'tlsCert', 'tlsKey', 'users', 'sources']),
+        validate: { port: (v) => parsePort(v, 0) },
+      });
+      const print = printConfigFormat(cmd.opts().printConfig);
+      if (print) {
+        process.stdout.write(formatConfig(cfg, print));
+        return;
+      }
+      const o = cfg.values as Record<string, string | boolean | undefined>;
+      const port = parsePort(o.port as string, 0);
+      const host = o.host as string;
+      if (!host || /\s/.test(host)) throw new UsageError(`invalid host ${JSON.stringify(host)}`);
+      const insecure = o.insecure === true;
+      if (!insecure && (o.tlsCert === undefined || o.tlsKey === undefined)) {
+        throw new UsageError('flows serve requires TLS: give --tls-cert and --tls-key (or --insecure, for development only)');
+      }
+      if (insecure && (o.tlsCert !== undefined || o.tlsKey !== undefined)) throw new UsageError('--insecure goes without --tls-cert and --tls-key');
+      if (o.users === undefined) throw new UsageError('--users is required: clients must authenticate (SCRAM-SHA-256)');
+      const sources = o.sources === undefined ? undefined : readSources(cfg.nameOf('sources'), o.sources as string);
+      const creators = ids(o.creators as string | undefined, cfg.nameOf('creators'));
+      const tuning = await listenerTuning({
+        ...(insecure ? {} : { tlsCert: o.tlsCert as string, tlsKey: o.tlsKey as string }),
+        saslUsers: o.users as string,
+        nameOf: cfg.nameOf,
+      });
+      const { stopped, stop } = untilSignal();
+      let store;
+      try {
+        store = await openSqliteStore({ path: o.data as string });
+      } catch (err) {
+        stop();
+        throw err;
+      }
+      const fnaa = createFlowsServer({
+        store,
+        allowInsecure: insecure,
+        ...(creators ? { creators } : {}),
+        ...(sources ? { sources } : {}),
+        onError: (err) => process.stderr.write(`beepstream: flows: ${(err as Error)?.message ?? String(err)}\n`),
+      });
+      const server = createServer({ profiles: [...tuning.profiles, fnaa.profile], requireTls: !insecure });
+      let address: string;
+      try {
+        const a = await server.listen(port, host);
+        address = formatEndpoint(a.address, a.port);
+      } catch (err) {
+        stop();
+        await store.close();
+        throw err;
+      }
+      process.stdout.write(`listening on ${address}\n`);
+      process.stderr.write(`flows: store ${o.data as string}; ${insecure ? 'INSECURE (no TLS)' : 'TLS required'}; ${tuning.summary.join('; ')}\n`);
+      await stopped;
+      fnaa.close();
+      await server.close(2000);
+      await store.close();
+    });
+
+  clientOptions(flows.command('create').description('create a flow; you are its admin').argument('<flow>', 'flow name'))
+    .option('--description <text>', 'free text')
+    .option('--publish <ids>', 'comma-separated identities that may publish (default: you; * for everyone)')
+    .option('--subscribe <ids>', 'comma-separated identities that may subscribe (default: you)')
+    .option('--admin <ids>', 'further admins (comma-separated)')
+    .action(async (name: string, f: ClientFlags & { description?: string; publish?: string; subscribe?: string; admin?: string }) => {
+      const flow = flowArg(name);
+      const acl: Record<string, string[]> = {};
+      for (const k of ['publish', 'subscribe', 'admin'] as const) {
+        const v = ids(f[k], `--${k}`);
+        if (v) acl[k] = v;
+      }
+      const info = await withClient(f, (c) => c.create(flow, { ...(f.description !== undefined ? { description: f.description } : {}), acl }));
+      process.stdout.write(f.json ? `${JSON.stringify(info)}\n` : `created ${printFlow(info)}\n`);
+    });
+
+  clientOptions(flows.command('describe').description('describe a flow').argument('<flow>', 'flow name')).action(async (name: string, f: ClientFlags) => {
+    const flow = flowArg(name);
+    const info = await withClient(f, (c) => c.describe(flow));
+    process.stdout.write(f.json ? `${JSON.stringify(info)}\n` : `${printFlow(info)}\n`);
+  });
+
+  clientOptions(flows.command('list').description('list the flows you hold a permission on')).action(async (f: ClientFlags) => {
+    const list = await withClient(f, (c) => c.list());
+    process.stdout.write(f.json ? `${JSON.stringify(list)}\n` : list.map((x) => `${x.name}\t${x.events} events\t${x.description}\n`).join(''));
+  });
+
+  clientOptions(flows.command('delete').description('delete a flow and its events (admin)').argument('<flow>', 'flow name')).action(async (name: string, f: ClientFlags) => {
+    const flow = flowArg(name);
+    await withClient(f, (c) => c.delete(flow));
+    process.stdout.write(f.json ? `${JSON.stringify({ deleted: flow })}\n` : `deleted ${flow}\n`);
+  });
+
+  clientOptions(
+    flows
+      .command('publish')
+      .description('publish events read as JSON lines ({"type": "{ns}name", "source": "host", "data": "text"} or "data64") from standard input or --file')
+      .argument('<flow>', 'flow name'),
+  )
+    .requiredOption('--producer <id>', 'producer id: sequence numbers continue from the last one the server stored for it')
+    .option('--file <path>', 'read the JSON lines from this file instead of standard input')
+    .option('--type <{ns}name>', 'type of lines that give none')
+    .option('--source <host>', 'source of lines that give none (default: your user name)')
+    .option('--batch <n>', 'events per publish request', '500')
+    .action(async (name: string, f: ClientFlags & { producer: string; file?: string; type?: string; source?: string; batch: string }) => {
+      const flow = flowArg(name);
+      const batchSize = parsePositiveInt('--batch', f.batch, 10_000);
+      if (f.type !== undefined) {
+        try {
+          parseEventType(f.type);
+        } catch {
+          throw new UsageError(`invalid --type ${JSON.stringify(f.type)}: expected {namespace-URI}local-name`);
+        }
+      }
+      const defaults = { ...(f.type !== undefined ? { type: f.type } : {}), source: f.source ?? f.user };
+      const input = f.file === undefined || f.file === '-' ? process.stdin : createReadStream(f.file);
+      if (f.file !== undefined && f.file !== '-') {
+        await new Promise<void>((resolve, reject) => {
+          (input as ReturnType<typeof createReadStream>).once('open', () => resolve());
+          input.once('error', () => reject(new UsageError(`--file: cannot read ${JSON.stringify(f.file)}`)));
+        });
+      }
+      const result = await withClient(f, async (c) => {
+        const producer = await c.producer(flow, f.producer);
+        let pending: EventInit[] = [];
+        let count = 0;
+        let duplicates = 0;
+        let first = 0;
+        let last = 0;
+        const send = async (): Promise<void> => {
+          if (pending.length === 0) return;
+          const r = await producer.publish(pending);
+          count += pending.length;
+          duplicates += r.duplicates;
+          if (first === 0) first = r.offsets[0] ?? 0;
+          last = r.offsets[r.offsets.length - 1] ?? last;
+          pending = [];
+        };
+        let n = 0;
+        try {
+          for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+            n++;
+            if (line.trim() === '') continue;
+            pending.push(parseEventLine(line, n, defaults));
+            if (pending.length >= batchSize) await send();
+          }
+          await send();
+        } catch (err) {
+          if (err instanceof UsageError && count > 0) throw new UsageError(`${err.message} (${count} events before it were published)`);
+          throw err;
+        }
+        return { flow, producer: f.producer, events: count, duplicates, firstOffset: first, lastOffset: last, lastSeq: producer.seq };
+      });
+      process.stdout.write(f.json ? `${JSON.stringify(result)}\n` : `published ${result.events} events to ${flow}${result.events ? ` (offsets ${result.firstOffset}–${result.lastOffset}${result.duplicates ? `, ${result.duplicates} already stored` : ''})` : ''}\n`);
+    });
+
+  clientOptions(
+    flows
+      .command('subscribe')
+      .description('print a flow\'s events as JSON lines; with --consumer, acknowledge each batch once printed (resume with --from acked)')
+      .argument('<flow>', 'flow name'),
+  )
+    .option('--from <where>', 'start, end, acked (with --consumer), an offset, or an RFC 3339 time', 'end')
+    .option('--consumer <name>', 'durable consumer name: the server keeps its acknowledged position')
+    .addOption(new Option('--type <{ns}name...>', 'only these types ({ns}* for a whole namespace)'))
+    .option('--limit <n>', 'stop after this many events')
+    .option('--no-follow', 'stop at the end of the flow instead of waiting for new events')
+    .action(async (name: string, f: ClientFlags & { from: string; consumer?: string; type?: string[]; limit?: string; follow: boolean }) => {
+      const flow = flowArg(name);
+      const from = parseFromOption(f.from);
+      if (from === 'acked' && f.consumer === undefined) throw new UsageError('--from acked needs --consumer');
+      const limit = f.limit === undefined ? Infinity : parsePositiveInt('--limit', f.limit);
+      for (const t of f.type ?? []) {
+        try {
+          parseEventType(t.endsWith('}*') ? `${t.slice(0, -1)}x` : t);
+        } catch {
+          throw new UsageError(`invalid --type ${JSON.stringify(t)}: expected {namespace-URI}local-name or {namespace-URI}*`);
+        }
+      }
+      await withClient(f, async (c) => {
+        const { stopped, stop } = untilSignal();
+        const sub = await c.subscribe(flow, { from, follow: f.follow, ...(f.consumer !== undefined ? { consumer: f.consumer } : {}), ...(f.type ? { types: f.type } : {}) });
+        void stopped.then(() => sub.close());
+        let n = 0;
+        let unacked = 0;
+        try {
+          for await (const e of sub) {
+            process.stdout.write(`${eventLine(e)}\n`);
+            n++;
+            unacked++;
+            if (n >= limit) break;
+            if (f.consumer !== undefined && unacked >= 256) {
+              await sub.ack(e.offset);
+              unacked = 0;
+            }
+          }
+          if (f.consumer !== undefined && unacked > 0) await sub.ack();
+        } finally {
+          stop();
+          await sub.close();
+        }
+      });
+    });
+}
+
+/** Read the `--sources` map: identity → list of hosts. */
+function readSources(name: string, path: string): Record<string, string[]> {
+  let doc: unknown;
+  try {
+    const text = readFileSync(path, 'utf8');
+    doc = path.toLowerCase().endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
+  } catch (err) {
+    throw new UsageError(`${name}: cannot read ${JSON.stringify(path)}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new UsageError(`${name}: expected a map from identity to a list of source hosts`);
+  const out: Record<string, string[]> = {};
+  for (const [id, hosts] of Object.entries(doc as Record<string, unknown>)) {
+    if (!Array.isArray(hosts) || !hosts.every((h) => typeof h === 'string' && h !== '')) throw new UsageError(`${name}: ${JSON.stringify(id)} must map to a list of host names`);
+    out[id] = hosts as string[];
+  }
+  return out;
+}

@@ -1,0 +1,390 @@
+/**
+ * The FNUA side of the flows profile: {@link FlowsClient} (create, describe,
+ * list, delete, publish, acknowledge) over one BEEP session, with one
+ * control channel for requests and one channel per {@link Subscription}
+ * (RFC 3080 §2.6.1 answers a channel's MSGs in order, so a subscription —
+ * a one-to-many reply that lasts — gets a channel of its own).
+ *
+ * Every failure is a {@link FlowsError}: an ERR as the server sent it; a
+ * refused channel start by its reply code (530 before authentication, 538
+ * before TLS → NOT_AUTHORIZED); a lost connection as UNAVAILABLE.
+ *
+ * @module
+ */
+import { randomUUID } from 'node:crypto';
+import { Buffer } from 'node:buffer';
+import { BeepError, BeepReplyError, ErrorCodes } from '../errors.js';
+import { connect, type Channel, type IncomingMessage, type Session, type SessionLimits } from '../channels/index.js';
+import { authenticate, startTls, type SaslClientMechanismFactory, type TlsClientOptions } from '../profiles/index.js';
+import { FlowsError, isFlowsErrorCode, type FlowsErrorCode } from './errors.js';
+import {
+  FLOWS_CONTENT_TYPE, FLOWS_URI, MAX_FLOWS_MESSAGE, encodeJson, eventFromWire,
+  type EventInit, type FlowAcl, type FlowEvent, type FlowInfo, type SubscribeFrom,
+} from './wire.js';
+
+/** Options of {@link connectFlows}. */
+export interface FlowsConnectOptions {
+  host?: string;
+  port: number;
+  /** TLS options (default `{}`: TLS with the system's CAs); `false` only against a server that allows insecure sessions (tests, development). */
+  tls?: TlsClientOptions | false;
+  /** The SASL mechanism to authenticate with (e.g. `scramSha256Client({ username, password })`). */
+  sasl: SaslClientMechanismFactory;
+  /** Session limits. */
+  limits?: SessionLimits;
+  /** Milliseconds to connect and be greeted (default 30000). */
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+/** Turn anything a flows exchange can fail with into a {@link FlowsError} (aborts pass through). */
+export function toFlowsError(err: unknown): unknown {
+  if (err instanceof FlowsError) return err;
+  if (err instanceof BeepReplyError) {
+    if (err.body !== undefined) {
+      try {
+        const doc = JSON.parse(Buffer.from(err.body).toString('utf8')) as { error?: Record<string, unknown> };
+        const e = doc.error;
+        if (e && isFlowsErrorCode(e.code) && typeof e.message === 'string') {
+          const details: Record<string, string | number> = {};
+          for (const [k, v] of Object.entries(e)) if (k !== 'code' && k !== 'reply' && k !== 'message' && (typeof v === 'string' || typeof v === 'number')) details[k] = v;
+          return new FlowsError(e.code, e.message, { origin: 'remote', details, cause: err, ...(typeof e.reply === 'number' ? { replyCode: e.reply } : {}) });
+        }
+      } catch {
+        /* not ours: by reply code below */
+      }
+    }
+    const reply = err.replyCode ?? 0;
+    return new FlowsError(codeForReply(reply), err.diagnostic || `refused with ${reply}`, { origin: 'remote', cause: err, ...(reply >= 400 && reply <= 599 ? { replyCode: reply } : {}) });
+  }
+  if (err instanceof BeepError && err.code === ErrorCodes.ABORTED) return err;
+  if (err instanceof BeepError) return new FlowsError('UNAVAILABLE', `flows connection failed: ${err.message}`, { origin: 'local', beepCode: err.code, cause: err });
+  return err;
+}
+
+function codeForReply(reply: number): FlowsErrorCode {
+  if (reply === 421 || reply === 454) return 'UNAVAILABLE';
+  if (reply === 530 || reply === 534 || reply === 535 || reply === 537 || reply === 538) return 'NOT_AUTHORIZED';
+  if (reply === 500 || reply === 501 || reply === 553) return 'BAD_REQUEST';
+  if (reply === 504) return 'UNKNOWN_OP';
+  return 'SERVER_ERROR';
+}
+
+/**
+ * Connect to an FNAA: TCP, TLS (unless `tls: false`), SASL, and a
+ * {@link FlowsClient} over the session.
+ */
+export async function connectFlows(options: FlowsConnectOptions): Promise<FlowsClient> {
+  let session: Session;
+  try {
+    session = await connect({
+      host: options.host ?? '127.0.0.1', port: options.port,
+      ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  } catch (err) {
+    throw toFlowsError(err);
+  }
+  try {
+    if (options.tls !== false) await startTls(session, options.tls ?? {});
+    await authenticate(session, options.sasl);
+  } catch (err) {
+    session.destroy();
+    if (err instanceof BeepReplyError) throw new FlowsError('NOT_AUTHORIZED', `authentication failed: ${err.diagnostic || err.message}`, { origin: 'remote', replyCode: err.replyCode ?? 535, cause: err });
+    throw toFlowsError(err);
+  }
+  return new FlowsClient(session);
+}
+
+/** The reply to a publish. */
+export interface PublishResult {
+  /** Offset of each event, in order (a retried event gets the offset it was first stored at). */
+  offsets: number[];
+  /** How many events of the batch were already stored. */
+  duplicates: number;
+}
+
+/** Options of {@link FlowsClient.subscribe}. */
+export interface SubscribeOptions {
+  /** Where to start (default `end`: only new events). `acked` needs `consumer`. */
+  from?: SubscribeFrom;
+  /** Durable consumer name: its acknowledged position is kept by the server. */
+  consumer?: string;
+  /** Only these types: `{ns}name`, or `{ns}*` for a whole namespace. */
+  types?: string[];
+  /** Events per ANS at most (default: the server's, 256). */
+  batch?: number;
+  /** Keep waiting for new events at the end (default true); false ends at the end of the flow. */
+  follow?: boolean;
+  signal?: AbortSignal;
+}
+
+/** An FNUA over one authenticated BEEP session. */
+export class FlowsClient {
+  /** The BEEP session. */
+  readonly session: Session;
+  private control: Promise<Channel> | null = null;
+
+  /** Use `session` (TLS-tuned unless the server allows otherwise, and authenticated). */
+  constructor(session: Session) {
+    this.session = session;
+  }
+
+  private channel(): Promise<Channel> {
+    if (!this.control) {
+      this.control = this.session.startChannel(FLOWS_URI);
+      this.control.catch(() => (this.control = null));
+    }
+    return this.control;
+  }
+
+  /** Send one request on the control channel; resolves with the parsed reply. */
+  async call(request: Record<string, unknown>, signal?: AbortSignal): Promise<Record<string, unknown>> {
+    try {
+      const ch = await this.channel();
+      const reply = await ch.request(encodeJson(request), { contentType: FLOWS_CONTENT_TYPE, ...(signal ? { signal } : {}) });
+      return parseReply(await reply.bytes(MAX_FLOWS_MESSAGE));
+    } catch (err) {
+      throw toFlowsError(err);
+    }
+  }
+
+  /** Create a flow; the ACL lists default to the caller (who is always an admin). */
+  async create(flow: string, options: { description?: string; acl?: Partial<FlowAcl> } = {}): Promise<FlowInfo> {
+    return (await this.call({ op: 'create', flow, ...options })).flow as FlowInfo;
+  }
+
+  /** Describe a flow. */
+  async describe(flow: string): Promise<FlowInfo> {
+    return (await this.call({ op: 'describe', flow })).flow as FlowInfo;
+  }
+
+  /** The flows the caller holds any permission on. */
+  async list(): Promise<FlowInfo[]> {
+    return (await this.call({ op: 'list' })).flows as FlowInfo[];
+  }
+
+  /** Delete a flow and its events (admin). */
+  async delete(flow: string): Promise<void> {
+    await this.call({ op: 'delete', flow });
+  }
+
+  /** The last sequence number stored for one of the caller's producers (0 if none). */
+  async lastSeq(flow: string, producer: string): Promise<number> {
+    return (await this.call({ op: 'producer', flow, producer })).lastSeq as number;
+  }
+
+  /**
+   * Publish a batch as `producer`. Every event needs its `seq` (1, 2, 3… per
+   * producer: use a {@link Producer} to number them). Resolves once the
+   * server has them on disk; a retry of the same batch is stored once.
+   */
+  async publish(flow: string, producer: string, events: readonly (EventInit & { seq: number })[], signal?: AbortSignal): Promise<PublishResult> {
+    const r = await this.call({ op: 'publish', flow, producer, events: events.map(eventToWire) }, signal);
+    return { offsets: r.offsets as number[], duplicates: r.duplicates as number };
+  }
+
+  /**
+   * A producer that numbers its events: it asks the server for the last
+   * sequence number stored (so a restarted producer carries on), unless
+   * `lastSeq` is given.
+   */
+  async producer(flow: string, id: string, options: { lastSeq?: number } = {}): Promise<Producer> {
+    const last = options.lastSeq ?? (await this.lastSeq(flow, id));
+    return new Producer(this, flow, id, last);
+  }
+
+  /** Acknowledge that `consumer` processed every event of `flow` up to `offset`; resolves with the position kept. */
+  async ack(flow: string, consumer: string, offset: number): Promise<number> {
+    return (await this.call({ op: 'ack', flow, consumer, offset })).acked as number;
+  }
+
+  /**
+   * Subscribe on a channel of its own. Resolves once the server has the
+   * subscription in place (events published after that are delivered).
+   */
+  async subscribe(flow: string, options: SubscribeOptions = {}): Promise<Subscription> {
+    let ch: Channel;
+    try {
+      ch = await this.session.startChannel(FLOWS_URI);
+    } catch (err) {
+      throw toFlowsError(err);
+    }
+    const req: Record<string, unknown> = { op: 'subscribe', flow, from: options.from ?? 'end' };
+    for (const k of ['consumer', 'types', 'batch', 'follow'] as const) if (options[k] !== undefined) req[k] = options[k];
+    const answers = ch.requestAnswers(encodeJson(req), { contentType: FLOWS_CONTENT_TYPE, ...(options.signal ? { signal: options.signal } : {}) });
+    let first: IteratorResult<IncomingMessage>;
+    try {
+      first = await answers.next();
+      if (first.done) throw new FlowsError('SERVER_ERROR', 'the server ended the subscription at once', { origin: 'remote' });
+      const doc = parseReply(await first.value.bytes(MAX_FLOWS_MESSAGE));
+      const sub = doc.subscribed as { from: number; next: number } | undefined;
+      if (!sub || typeof sub.from !== 'number') throw new FlowsError('SERVER_ERROR', 'invalid first answer to subscribe', { origin: 'remote' });
+      return new Subscription(this, ch, flow, options.consumer, sub.from, answers);
+    } catch (err) {
+      await answers.return(undefined).catch(() => undefined);
+      if (ch.state === 'open') await ch.close().catch(() => undefined);
+      throw toFlowsError(err);
+    }
+  }
+
+  /** Release the session. */
+  async close(): Promise<void> {
+    try {
+      await this.session.close();
+    } catch {
+      this.session.destroy();
+    }
+  }
+}
+
+/** A producer numbering its events; see {@link FlowsClient.producer}. */
+export class Producer {
+  /** The last sequence number given to an event. */
+  seq: number;
+
+  /** @internal */
+  constructor(
+    readonly client: FlowsClient,
+    readonly flow: string,
+    readonly id: string,
+    lastSeq: number,
+  ) {
+    this.seq = lastSeq;
+  }
+
+  /**
+   * Number the events (`seq` continues from the last) and publish them. If
+   * it fails, the events keep their numbers: `retry` the same array (or call
+   * `client.publish` with it) and what was stored is not stored again.
+   */
+  async publish(events: readonly EventInit[], signal?: AbortSignal): Promise<PublishResult & { batch: (EventInit & { seq: number })[] }> {
+    const batch = events.map((e) => ({ ...e, seq: e.seq ?? ++this.seq, id: e.id ?? randomUUID() }));
+    const last = batch[batch.length - 1];
+    if (last && last.seq > this.seq) this.seq = last.seq;
+    return { ...(await this.client.publish(this.flow, this.id, batch, signal)), batch };
+  }
+}
+
+/**
+ * A live subscription: iterate it for events (`for await (const e of sub)`),
+ * acknowledge what was processed with {@link ack}, end it with {@link close}.
+ * Reading paces the server: unread events hold the channel's BEEP window.
+ */
+export class Subscription implements AsyncIterable<FlowEvent> {
+  /** The offset the subscription started at. */
+  readonly from: number;
+  /** The offset after the last event handed out (what a resumed subscription would start at). */
+  position: number;
+  /** The server ended the subscription (NUL arrived). */
+  private done = false;
+  /** A loop is iterating it now. */
+  private active = false;
+
+  /** @internal */
+  constructor(
+    private readonly client: FlowsClient,
+    /** The subscription's channel. */
+    readonly channel: Channel,
+    /** The flow. */
+    readonly flow: string,
+    /** The durable consumer name, if any. */
+    readonly consumer: string | undefined,
+    from: number,
+    private readonly answers: AsyncGenerator<IncomingMessage, void, undefined>,
+  ) {
+    this.from = from;
+    this.position = from;
+  }
+
+  /** Events in offset order, until the server ends the subscription (NUL) or {@link close}. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<FlowEvent, void, undefined> {
+    if (this.active) throw new FlowsError('BAD_REQUEST', 'a subscription is iterated by one loop at a time', { beepCode: ErrorCodes.INVALID_STATE });
+    this.active = true;
+    try {
+      for (;;) {
+        let r: IteratorResult<IncomingMessage>;
+        try {
+          r = await this.answers.next();
+        } catch (err) {
+          throw toFlowsError(err);
+        }
+        if (r.done) {
+          this.done = true;
+          break;
+        }
+        const doc = parseReply(await r.value.bytes(MAX_FLOWS_MESSAGE));
+        const events = Array.isArray(doc.events) ? (doc.events as Record<string, unknown>[]) : [];
+        for (const raw of events) {
+          const e = eventFromWire(raw);
+          this.position = e.offset + 1;
+          yield e;
+        }
+        if (typeof doc.next === 'number') this.position = Math.max(this.position, doc.next);
+      }
+    } finally {
+      this.active = false;
+    }
+  }
+
+  /**
+   * Acknowledge every event up to `offset` (default: everything handed out
+   * so far, filtered-out events included) for the durable consumer. Resolves
+   * with the position the server keeps.
+   */
+  ack(offset = this.position - 1): Promise<number> {
+    if (this.consumer === undefined) return Promise.reject(new FlowsError('BAD_REQUEST', 'ack needs a subscription with a consumer name', { details: { field: 'consumer' } }));
+    return this.client.ack(this.flow, this.consumer, offset);
+  }
+
+  /** End the subscription (the server sends NUL), discard what is still in flight, and close its channel. */
+  async close(): Promise<void> {
+    if (this.channel.state !== 'open') return;
+    if (!this.done) {
+      await this.client.call({ op: 'unsubscribe', channel: this.channel.number }).catch(() => undefined);
+      if (!this.active) {
+        // Nobody reads the rest: drain it (the window must open for the NUL to arrive).
+        try {
+          for (;;) {
+            const r = await this.answers.next();
+            if (r.done) break;
+            await r.value.dump();
+          }
+        } catch {
+          /* the session went away */
+        }
+        this.done = true;
+      }
+    }
+    await this.channel.close().catch(() => undefined);
+  }
+}
+
+function parseReply(body: Buffer): Record<string, unknown> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new FlowsError('SERVER_ERROR', 'the server sent a reply that is not JSON', { origin: 'remote' });
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new FlowsError('SERVER_ERROR', 'the server sent a reply that is not a JSON object', { origin: 'remote' });
+  return doc as Record<string, unknown>;
+}
+
+/** An {@link EventInit} as sent in a publish batch. */
+export function eventToWire(e: EventInit & { seq: number }): Record<string, unknown> {
+  const text = typeof e.data === 'string';
+  const o: Record<string, unknown> = {
+    seq: e.seq,
+    id: e.id ?? randomUUID(),
+    type: e.type,
+    source: e.source,
+    time: e.time ?? new Date().toISOString(),
+    contentType: e.contentType ?? (text ? 'text/plain; charset=utf-8' : 'application/octet-stream'),
+  };
+  if (e.lang !== undefined) o.lang = e.lang;
+  if (text) o.data = e.data;
+  else o.data64 = Buffer.from(e.data as Uint8Array).toString('base64');
+  return o;
+}

@@ -1,0 +1,325 @@
+/**
+ * The FNAA side of the flows profile (`spec/flows.md`): a BEEP profile
+ * (`defineProfile`) that parses each MSG, authorizes it against the
+ * session's SASL identity (`core.identity.authzid`) and the flow's ACL, and
+ * answers RPY with a JSON document, ERR with a JSON `{"error": …}` (stable
+ * code, BEEP reply code), or — for `subscribe` — a one-to-many reply: one
+ * ANS saying the subscription is live, then ANS batches of events paced by
+ * the subscriber's BEEP window, ending with NUL.
+ *
+ * The profile requires an authenticated session (530 before SASL) and,
+ * unless `allowInsecure`, a TLS-tuned one (538 before TLS).
+ *
+ * @module
+ */
+import { Buffer } from 'node:buffer';
+import { ErrorCodes, isBeepError } from '../errors.js';
+import { defineProfile, type Responder } from '../profiles/index.js';
+import type { Channel, ChannelProfile, IncomingMessage, SessionCore } from '../channels/index.js';
+import { FlowsError } from './errors.js';
+import type { FlowStore, NewEvent, StoredEvent } from './store.js';
+import {
+  FLOWS_CONTENT_TYPE, FLOWS_URI, MAX_EVENT_PAYLOAD, MAX_FLOWS_MESSAGE, checkWireEvent, encodeJson, parseRequest, parseTypeFilters,
+  type FlowAcl, type FlowInfo, type FlowPermission, type FlowsRequest,
+} from './wire.js';
+
+/** Options of {@link createFlowsServer}. */
+export interface FlowsServerOptions {
+  /** Where flows are kept (e.g. `await openSqliteStore({ path })`). The server does not close it. */
+  store: FlowStore;
+  /** Serve the profile on sessions without TLS (development and tests only; default false). */
+  allowInsecure?: boolean;
+  /** Identities that may create flows; `*` for every authenticated identity (the default). */
+  creators?: readonly string[];
+  /**
+   * Source hosts each identity may put in its events' `source` (`*`: any).
+   * An identity not listed may only use its own name (its authzid, lower-cased).
+   */
+  sources?: Readonly<Record<string, readonly string[]>>;
+  /** Largest request accepted, in octets (default 16 MiB). */
+  maxMessageBytes?: number;
+  /** Largest event payload accepted, in octets (default 1 MiB). */
+  maxEventBytes?: number;
+  /** Events per ANS at most (default 256; a subscriber may ask for fewer). */
+  maxBatch?: number;
+  /** Called with failures that are the server's fault (never with secrets), e.g. for logging. */
+  onError?: (err: unknown) => void;
+}
+
+/** Largest sum of payloads put in one ANS (octets); a single larger event still goes alone. */
+export const MAX_ANSWER_PAYLOAD = 1024 * 1024;
+
+/** One live subscription, as {@link FlowsServer.subscriptions} reports it (no secrets). */
+export interface SubscriptionStats {
+  flow: string;
+  /** The authorization identity that subscribed. */
+  identity: string;
+  /** The durable consumer name, if any. */
+  consumer: string | undefined;
+  /** The subscription's channel number in its session. */
+  channel: number;
+  /** Events handed to the transport so far. */
+  delivered: number;
+  /** The offset the subscription continues at. */
+  position: number;
+}
+
+/**
+ * An FNAA: the flows profile to serve (`profile`: give it to
+ * `createServer({ profiles })` next to the TLS and SASL profiles).
+ */
+export class FlowsServer {
+  /** The flows profile to serve. */
+  readonly profile: ChannelProfile;
+  /** The store the flows live in. */
+  readonly store: FlowStore;
+  private readonly o: FlowsServerOptions;
+  private readonly byChannel = new WeakMap<SessionCore, Map<number, AbortController>>();
+  private readonly all = new Set<AbortController>();
+  private readonly live = new Set<SubscriptionStats>();
+  private closing = false;
+
+  /** See {@link FlowsServerOptions}. */
+  constructor(options: FlowsServerOptions) {
+    this.o = options;
+    this.store = options.store;
+    this.profile = defineProfile({
+      uri: FLOWS_URI,
+      requires: { tls: options.allowInsecure !== true, authentication: true },
+      onMessage: (msg: IncomingMessage, res: Responder, channel: Channel) => this.handle(msg, res, channel),
+    });
+  }
+
+  /** The live subscriptions (for operators and tests: how far each got). */
+  subscriptions(): SubscriptionStats[] {
+    return [...this.live].map((x) => ({ ...x }));
+  }
+
+  /** End every subscription (NUL) and refuse new requests with UNAVAILABLE. The store stays open. */
+  close(): void {
+    this.closing = true;
+    for (const ac of this.all) ac.abort();
+  }
+
+  private async handle(msg: IncomingMessage, res: Responder, channel: Channel): Promise<void> {
+    let request: FlowsRequest;
+    let identity: string;
+    try {
+      if (this.closing) throw new FlowsError('UNAVAILABLE', 'the server is shutting down', { origin: 'local' });
+      const id = channel.core.identity;
+      if (!id) throw new FlowsError('NOT_AUTHORIZED', 'authentication required', { replyCode: 530 });
+      identity = id.authzid;
+      let body: Buffer;
+      try {
+        body = await msg.bytes(this.o.maxMessageBytes ?? MAX_FLOWS_MESSAGE);
+      } catch (err) {
+        if (isBeepError(err, ErrorCodes.MESSAGE_TOO_LARGE)) throw new FlowsError('BAD_REQUEST', `request larger than ${this.o.maxMessageBytes ?? MAX_FLOWS_MESSAGE} octets`, { replyCode: 500 });
+        throw err;
+      }
+      request = parseRequest(body);
+      if (request.op === 'subscribe') {
+        await this.subscribe(request, identity, res, channel);
+        return;
+      }
+      const reply = await this.dispatch(request, identity, channel.core);
+      await res.reply(encodeJson(reply), { contentType: FLOWS_CONTENT_TYPE });
+    } catch (err) {
+      await this.sendError(res, err);
+    }
+  }
+
+  private async sendError(res: Responder, err: unknown): Promise<void> {
+    if (res.replied || res.answering) return;
+    let e: FlowsError;
+    if (err instanceof FlowsError) e = err;
+    else if (isBeepError(err, ErrorCodes.SESSION_CLOSED) || isBeepError(err, ErrorCodes.CHANNEL_CLOSED)) return;
+    else {
+      // Internal error text is never sent; it goes to onError.
+      e = new FlowsError('SERVER_ERROR', 'internal server error', { cause: err });
+      try {
+        this.o.onError?.(err);
+      } catch {
+        /* ignore */
+      }
+    }
+    try {
+      await res.error(encodeJson(e.toJSON()), { contentType: FLOWS_CONTENT_TYPE });
+    } catch {
+      /* the connection went away: nobody to answer */
+    }
+  }
+
+  /** May `identity` do `perm` on `flow`? A flow's admins may always describe it. */
+  private may(flow: FlowInfo, identity: string, perm: FlowPermission): boolean {
+    const list = flow.acl[perm];
+    return list.includes(identity) || list.includes('*');
+  }
+
+  private flow(name: string, identity: string, perm: FlowPermission | 'any'): FlowInfo {
+    const f = this.store.describe(name);
+    if (!f) throw new FlowsError('FLOW_NOT_FOUND', `no flow ${JSON.stringify(name)}`, { details: { flow: name } });
+    const ok = perm === 'any' ? (['publish', 'subscribe', 'admin'] as const).some((p) => this.may(f, identity, p)) : this.may(f, identity, perm);
+    if (!ok) {
+      const p = perm === 'any' ? 'subscribe' : perm;
+      throw new FlowsError('NOT_AUTHORIZED', `${JSON.stringify(identity)} may not ${p === 'admin' ? 'administer' : p} flow ${JSON.stringify(name)}`, { details: { permission: p, flow: name } });
+    }
+    return f;
+  }
+
+  private async dispatch(r: Exclude<FlowsRequest, { op: 'subscribe' }>, identity: string, core: SessionCore): Promise<unknown> {
+    switch (r.op) {
+      case 'create': {
+        const creators = this.o.creators ?? ['*'];
+        if (!creators.includes('*') && !creators.includes(identity)) {
+          throw new FlowsError('NOT_AUTHORIZED', `${JSON.stringify(identity)} may not create flows`, { details: { permission: 'create' } });
+        }
+        const acl: FlowAcl = {
+          publish: r.acl?.publish ?? [identity],
+          subscribe: r.acl?.subscribe ?? [identity],
+          admin: [...new Set([identity, ...(r.acl?.admin ?? [])])],
+        };
+        return { flow: await this.store.createFlow(r.flow, r.description ?? '', acl) };
+      }
+      case 'describe':
+        return { flow: this.flow(r.flow, identity, 'any') };
+      case 'list':
+        return { flows: this.store.list().filter((f) => (['publish', 'subscribe', 'admin'] as const).some((p) => this.may(f, identity, p))) };
+      case 'delete':
+        this.flow(r.flow, identity, 'admin');
+        await this.store.deleteFlow(r.flow);
+        return { deleted: r.flow };
+      case 'producer':
+        this.flow(r.flow, identity, 'publish');
+        return { flow: r.flow, producer: r.producer, lastSeq: this.store.lastSeq(r.flow, identity, r.producer) };
+      case 'publish':
+        return this.publish(r, identity);
+      case 'ack': {
+        this.flow(r.flow, identity, 'subscribe');
+        if (r.offset >= this.store.committedNext(r.flow)) {
+          throw new FlowsError('BAD_REQUEST', `offset ${r.offset} is beyond the last event of the flow`, { details: { field: 'offset' } });
+        }
+        return { flow: r.flow, consumer: r.consumer, acked: await this.store.ack(r.flow, consumerKey(identity, r.consumer), r.offset) };
+      }
+      case 'unsubscribe': {
+        const ac = this.byChannel.get(core)?.get(r.channel);
+        if (!ac) throw new FlowsError('BAD_REQUEST', `no subscription on channel ${r.channel} of this session`, { details: { field: 'channel' } });
+        ac.abort();
+        return { unsubscribed: r.channel };
+      }
+    }
+  }
+
+  private async publish(r: Extract<FlowsRequest, { op: 'publish' }>, identity: string): Promise<unknown> {
+    this.flow(r.flow, identity, 'publish');
+    const allowed = this.o.sources?.[identity] ?? [identity.toLowerCase()];
+    const events: NewEvent[] = r.events.map((raw, i) => {
+      const e = checkWireEvent(raw, i, this.o.maxEventBytes ?? MAX_EVENT_PAYLOAD);
+      if (!allowed.includes('*') && !allowed.some((s) => s.toLowerCase() === e.source)) {
+        throw new FlowsError('FORGED_SOURCE', `events[${i}].source: ${JSON.stringify(identity)} may not publish events from ${JSON.stringify(e.source)}`, { details: { index: i, field: 'source' } });
+      }
+      const n: NewEvent = { seq: e.seq, id: e.id, ns: e.ns, name: e.name, source: e.source, time: e.time, contentType: e.contentType, text: e.text, payload: e.payload };
+      if (e.lang !== undefined) n.lang = e.lang;
+      return n;
+    });
+    const result = this.store.append(r.flow, identity, r.producer, events);
+    await result.committed;
+    return { flow: r.flow, offsets: result.offsets, duplicates: result.duplicates };
+  }
+
+  private async subscribe(r: Extract<FlowsRequest, { op: 'subscribe' }>, identity: string, res: Responder, channel: Channel): Promise<void> {
+    this.flow(r.flow, identity, 'subscribe');
+    const filters = parseTypeFilters(r.types ?? []);
+    const batch = Math.min(r.batch ?? 256, this.o.maxBatch ?? 256);
+    const follow = r.follow !== false;
+    const s = this.store;
+    let pos: number;
+    if (r.from === 'start') pos = 1;
+    else if (r.from === 'end') pos = s.committedNext(r.flow);
+    else if (r.from === 'acked') pos = s.acked(r.flow, consumerKey(identity, r.consumer as string)) + 1;
+    else if ('offset' in r.from) pos = r.from.offset;
+    else pos = s.offsetAtTime(r.flow, Date.parse(r.from.time));
+
+    const ac = new AbortController();
+    let map = this.byChannel.get(channel.core);
+    if (!map) this.byChannel.set(channel.core, (map = new Map()));
+    map.set(channel.number, ac);
+    this.all.add(ac);
+    const stat: SubscriptionStats = { flow: r.flow, identity, consumer: r.consumer, channel: channel.number, delivered: 0, position: pos };
+    this.live.add(stat);
+    const onClose = (): void => ac.abort();
+    channel.once('close', onClose);
+    channel.core.once('close', onClose);
+    try {
+      await res.answer(encodeJson({ subscribed: { flow: r.flow, from: pos, next: s.committedNext(r.flow) } }), { contentType: FLOWS_CONTENT_TYPE });
+      while (!ac.signal.aborted) {
+        let page;
+        try {
+          page = s.read(r.flow, pos, batch, filters);
+        } catch (err) {
+          if (err instanceof FlowsError && err.flowsCode === 'FLOW_NOT_FOUND') break; // deleted meanwhile
+          throw err;
+        }
+        let events = page.events;
+        pos = page.next;
+        // Bound one ANS: stop before the payloads pass MAX_ANSWER_PAYLOAD (one event at least).
+        let bytes = 0;
+        for (let k = 0; k < events.length; k++) {
+          bytes += (events[k] as StoredEvent).payload.length;
+          if (k > 0 && bytes > MAX_ANSWER_PAYLOAD) {
+            pos = (events[k] as StoredEvent).offset;
+            events = events.slice(0, k);
+            break;
+          }
+        }
+        if (events.length > 0) {
+          // Resolves once the ANS is out within the subscriber's window: BEEP flow control paces this loop.
+          await res.answer(encodeJson({ events: events.map(toWire), next: pos }), { contentType: FLOWS_CONTENT_TYPE });
+          stat.delivered += events.length;
+          stat.position = pos;
+          continue;
+        }
+        stat.position = pos;
+        if (!follow) break;
+        await s.waitFor(r.flow, pos, ac.signal);
+        if (!s.describe(r.flow)) break;
+      }
+    } catch (err) {
+      if (!(isBeepError(err, ErrorCodes.SESSION_CLOSED) || isBeepError(err, ErrorCodes.CHANNEL_CLOSED))) {
+        try {
+          this.o.onError?.(err);
+        } catch {
+          /* ignore */
+        }
+      }
+    } finally {
+      map.delete(channel.number);
+      this.all.delete(ac);
+      this.live.delete(stat);
+      channel.off('close', onClose);
+      channel.core.off('close', onClose);
+      if (channel.state === 'open') await res.end().catch(() => undefined);
+    }
+  }
+}
+
+/** Consumer positions are kept per identity: another identity's consumer of the same name is another consumer. */
+function consumerKey(identity: string, consumer: string): string {
+  return `${identity}\u0000${consumer}`;
+}
+
+/** A stored event as delivered (`spec/flows.md` §3.3). */
+function toWire(e: StoredEvent): Record<string, unknown> {
+  const o: Record<string, unknown> = {
+    offset: e.offset, id: e.id, type: `{${e.ns}}${e.name}`, source: e.source, time: e.time, stored: new Date(e.stored).toISOString(),
+    contentType: e.contentType, producer: e.producer, seq: e.seq, publisher: e.publisher,
+  };
+  if (e.lang !== undefined) o.lang = e.lang;
+  if (e.text) o.data = e.payload.toString('utf8');
+  else o.data64 = e.payload.toString('base64');
+  return o;
+}
+
+/** Create an FNAA over a store. */
+export function createFlowsServer(options: FlowsServerOptions): FlowsServer {
+  return new FlowsServer(options);
+}

@@ -1,0 +1,97 @@
+/**
+ * The storage interface of the flows server: one durable, append-only log per
+ * flow, producer sequence state (duplicate suppression, gap detection) and
+ * consumer positions. The embedded default is `sqlite-store.ts`; another
+ * backend (e.g. NATS JetStream) implements the same interface.
+ *
+ * Contract, for every implementation:
+ * - `append` checks and assigns offsets synchronously, in call order; its
+ *   `committed` promise resolves once the events are durable (they survive
+ *   `kill -9` of the process) and rejects if they could not be made durable.
+ *   The server acknowledges a publish only after `committed`.
+ * - `read` returns committed events only: a subscriber never sees an event
+ *   that a crash could take back.
+ * - A producer's sequence numbers are contiguous per (flow, publisher,
+ *   producer): a number already stored is a duplicate (its offset is
+ *   returned again, nothing stored), one beyond the next is a gap
+ *   (SEQUENCE_GAP, nothing of the batch stored).
+ *
+ * @module
+ */
+import type { Buffer } from 'node:buffer';
+import type { FlowAcl, FlowInfo, TypeFilter } from './wire.js';
+
+/** An event to append (validated, type normalized). */
+export interface NewEvent {
+  seq: number;
+  id: string;
+  ns: string;
+  name: string;
+  source: string;
+  time: string;
+  contentType: string;
+  lang?: string;
+  /** The payload was sent as text (UTF-8). */
+  text: boolean;
+  payload: Buffer;
+}
+
+/** An event as stored. */
+export interface StoredEvent extends NewEvent {
+  offset: number;
+  /** When it was stored (ms since the epoch; never decreasing along a flow). */
+  stored: number;
+  producer: string;
+  publisher: string;
+}
+
+/** What `append` did. */
+export interface AppendResult {
+  /** The offset of each event of the batch, in order (a duplicate gets the offset it was stored at). */
+  offsets: number[];
+  /** How many events of the batch were already stored (retries). */
+  duplicates: number;
+  /** Resolves once every event of the batch is durable. */
+  committed: Promise<void>;
+}
+
+/** A page of a flow read from the store. */
+export interface ReadResult {
+  /** Committed events from the start offset on that pass the filters, in offset order. */
+  events: StoredEvent[];
+  /** Where the next read continues (past every event examined, matching or not). */
+  next: number;
+}
+
+/** Storage of flows. See the module documentation for the contract. */
+export interface FlowStore {
+  /** Create a flow; throws FLOW_EXISTS. Durable when it resolves. */
+  createFlow(name: string, description: string, acl: FlowAcl): Promise<FlowInfo>;
+  /** Describe a flow, or `undefined`. */
+  describe(name: string): FlowInfo | undefined;
+  /** Every flow, by name. */
+  list(): FlowInfo[];
+  /** Delete a flow and its events; false when there was none. Durable when it resolves. */
+  deleteFlow(name: string): Promise<boolean>;
+  /** Append a batch (see the module documentation); throws FLOW_NOT_FOUND, SEQUENCE_GAP, SEQUENCE_CONFLICT, UNAVAILABLE. */
+  append(flow: string, publisher: string, producer: string, events: readonly NewEvent[]): AppendResult;
+  /** The last sequence number stored (or pending) for a producer of a publisher, 0 if none. */
+  lastSeq(flow: string, publisher: string, producer: string): number;
+  /** Read up to `max` committed events from offset `from` on that pass `filters`. */
+  read(flow: string, from: number, max: number, filters: readonly TypeFilter[]): ReadResult;
+  /** The offset after the last committed event. */
+  committedNext(flow: string): number;
+  /** The offset of the first event stored at or after `ms` (ms since the epoch), or `committedNext`. */
+  offsetAtTime(flow: string, ms: number): number;
+  /** Record that `consumer` processed everything up to `offset`; resolves with the position kept (never decreases) once durable. */
+  ack(flow: string, consumer: string, offset: number): Promise<number>;
+  /** The last acknowledged offset of a consumer, 0 if none. */
+  acked(flow: string, consumer: string): number;
+  /**
+   * Resolves once `committedNext(flow) > offset`, the flow is deleted, the
+   * store closes, or `signal` aborts — whichever comes first.
+   */
+  waitFor(flow: string, offset: number, signal: AbortSignal): Promise<void>;
+  /** Flush what is pending and close. */
+  close(): Promise<void>;
+}
