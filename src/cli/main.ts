@@ -16,7 +16,7 @@ import { runUsersAdd, runUsersList, runUsersRemove, DEFAULT_SCRAM_ITERATIONS } f
 import { runDemo, runSciStreamDemoCli } from './demo.js';
 import { addSciStreamCommands } from './scistream.js';
 import { addDecadeCommands } from '../decade/cli.js';
-import { addFlowsCommands } from '../flows/cli.js';
+import { addFlowsCommands } from './flows.js';
 import { printError, ERROR_PREFIX } from './errors.js';
 import { configHelp, formatConfig, printConfigFormat, resolveConfig } from './config.js';
 import { logFormatOption, logLevelOption } from './log.js';

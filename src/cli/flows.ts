@@ -16,15 +16,15 @@ import { Buffer } from 'node:buffer';
 import { Command, Option } from 'commander';
 import YAML from 'yaml';
 import { connect, createServer } from '../channels/index.js';
-import { UsageError, formatEndpoint, parseEndpoint, parsePort, parsePositiveInt } from '../cli/address.js';
-import { clientTuning, listenerTuning } from '../cli/security.js';
-import { configHelp, formatConfig, printConfigFormat, resolveConfig } from '../cli/config.js';
-import { untilSignal } from '../cli/signals.js';
-import { FlowsClient, toFlowsError } from './client.js';
-import { FlowsError } from './errors.js';
-import { createFlowsServer } from './server.js';
-import { openSqliteStore } from './sqlite-store.js';
-import { checkFlowName, parseEventType, type EventInit, type FlowEvent, type FlowInfo, type SubscribeFrom } from './wire.js';
+import { UsageError, formatEndpoint, parseEndpoint, parsePort, parsePositiveInt } from './address.js';
+import { clientTuning, listenerTuning } from './security.js';
+import { configHelp, formatConfig, printConfigFormat, resolveConfig } from './config.js';
+import { untilSignal } from './signals.js';
+import { FlowsClient, toFlowsError } from '../flows/client.js';
+import { FlowsError } from '../flows/errors.js';
+import { createFlowsServer } from '../flows/server.js';
+import { openSqliteStore } from '../flows/sqlite-store.js';
+import { checkFlowName, parseEventType, type EventInit, type FlowEvent, type FlowInfo, type SubscribeFrom } from '../flows/wire.js';
 
 /** Default port of `flows serve` and of the client commands' `--server`. */
 export const FLOWS_DEFAULT_PORT = 10290;
