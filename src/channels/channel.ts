@@ -130,6 +130,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * (1–64, default 1). Give bulk channels that should get a larger share more.
    */
   weight = 1;
+  /** @internal When silly-window avoidance began holding this channel's output back (clock ms; -1: it is not). */
+  swsHeldSince = -1;
   /** Control channel: served before every other channel but channel 0 (set from the profile's `control`). */
   control = false;
   /** @internal */ handler: ChannelProfile | undefined;

@@ -75,6 +75,8 @@ export interface SessionCoreEvents {
   close: [error: BeepError | undefined];
   /** There are frames to pull. */
   output: [];
+  /** Call {@link SessionCore.wakeup} for the channel after `ms` (RFC 1122's silly-window override timeout). */
+  wakeup: [ms: number, channel: Channel];
   /** A profile handler or body source threw; the session carries on. */
   handlerError: [error: unknown];
 }
@@ -98,6 +100,11 @@ export interface StartChannelOptions {
 export type SessionState = 'greeting' | 'open' | 'releasing' | 'closed';
 
 const RECENT_CLOSED = 256;
+/**
+ * RFC 1122 §4.2.3.4 override timeout (ms): a send window that silly-window
+ * avoidance holds back is used anyway after this long (the RFC's 0.1–1 s).
+ */
+export const SWS_OVERRIDE_MS = 200;
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -747,10 +754,11 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
    * a few octets at a time, a window smaller than min(maxSendFrame, ⅛ of the
    * window its latest SEQ advertised, at least 512) is not used unless
    * everything queued of the message fits in it. (The tail of a window a
-   * single SEQ opened wide is used: that is no syndrome.) A peer that
-   * advertises windows below 512 octets in all, everything acknowledged,
-   * waits for us until it opens more (RFC 1122 would send after a timeout;
-   * the core has no timer).
+   * single SEQ opened wide is used: that is no syndrome.) A window held back
+   * this way is used after {@link SWS_OVERRIDE_MS} of holding it back (RFC 1122's
+   * override timeout, 0.1–1 s): the core asks its owner for a `'wakeup'`
+   * then, so a peer whose whole window is that small still gets its octets,
+   * one small frame per channel per interval at most.
    */
   private usableWindow(ch: Channel, head: OutboundMessage): boolean {
     const s = ch.send;
@@ -758,7 +766,20 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     if (avail === 0) return false;
     if (head.queued <= avail) return true;
     const min = Math.min(this.limits.maxSendFrame, Math.max(INITIAL_WINDOW, s.lastWindow) >>> 3);
-    return avail >= min || s.lastOpened >= min;
+    if (avail >= min || s.lastOpened >= min) return true;
+    const now = this.flow.now();
+    if (ch.swsHeldSince < 0) {
+      ch.swsHeldSince = now;
+      this.emit('wakeup', SWS_OVERRIDE_MS, ch);
+      return false;
+    }
+    return now - ch.swsHeldSince >= SWS_OVERRIDE_MS;
+  }
+
+  /** @internal The owner's timer for a `'wakeup'` fired: look at `ch`'s output again. */
+  wakeup(ch: Channel): void {
+    if (ch.state === 'closed' || this.state === 'closed') return;
+    this.markReady(ch);
   }
 
   // ------------------------------------------------------------ outbound messages (see outbound.ts)
@@ -861,6 +882,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
 
   private frameFrom(ch: Channel, out: Uint8Array[], after: (() => void)[]): number {
     const head = ch.outQueue[0] as OutboundMessage;
+    ch.swsHeldSince = -1;
     const seqno = ch.send.nextSeq;
     const max = Math.min(this.limits.maxSendFrame, ch.send.available);
     const { parts, size, last } = head.take(max);

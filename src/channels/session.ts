@@ -130,6 +130,8 @@ export class Session extends EventEmitter<SessionEvents> {
     const core = new SessionCore({ ...this.options, role: this.role, id: this.id, stats: this.stats });
     core.owner = this;
     core.on('output', () => this.scheduleFlush());
+    // RFC 1122's override timeout for a send window held back by silly-window avoidance.
+    core.on('wakeup', (ms: number, ch: Channel) => setTimeout(() => core.wakeup(ch), ms).unref());
     core.on('channel', (ch) => this.emit('channel', ch));
     core.on('handlerError', (err) => this.emit('handlerError', err));
     core.on('close', (err) => {

@@ -36,6 +36,8 @@ export class Attacker {
   autoSeqAll = false;
   /** Smallest payload of a non-final data frame received on a channel other than 0 (Infinity: none). */
   minIntermediate = Infinity;
+  /** Non-final data frames on channels other than 0 whose payload is below 512 octets. */
+  smallIntermediate = 0;
 
   private constructor(socket: net.Socket) {
     this.socket = socket;
@@ -108,6 +110,7 @@ export class Attacker {
       if (ch === 0 && this.autoSeq0 && size > 0) this.socket.write(`SEQ 0 ${got >>> 0} 4096\r\n`);
       if (ch !== 0 && this.autoSeqAll && size > 0 && !this.closed) this.socket.write(`SEQ ${ch} ${got >>> 0} 65536\r\n`);
       if (ch !== 0 && p[3] === '*' && size < this.minIntermediate) this.minIntermediate = size;
+      if (ch !== 0 && p[3] === '*' && size < 512) this.smallIntermediate++;
       void payload;
     }
     this.wake();
