@@ -37,8 +37,8 @@
  *   instead of taking turns with it. Slow start ends when the rate stops
  *   growing (BBR's full-pipe test), and the window is trimmed toward
  *   2.5 × rate × RTT.
- * - **Shrink**: a slow reader (its window filled up, or half of it sits
- *   unread, while its rate needs less than half of it) halves toward
+ * - **Shrink**: a slow reader (half of its window or more sat unread during
+ *   an epoch, while its rate needs less than half of it) halves toward
  *   2 × rate × RTT, never below the initial window (RFC 3081 §3.1.4: "slow
  *   readers should get small windows").
  * - **Updates**: a SEQ is due once the edge can move by a quarter of the
@@ -325,7 +325,10 @@ export class ChannelFlow {
   private prevRate = 0;
   /** Most octets unread (received or announced by a frame header) during this epoch. */
   private epochPeak = 0;
-  /** Growing 4× per step: until the rate stops growing, or the window first shrinks. */
+  /**
+   * Slow start: the rate's growth multiplies the right-sized window (see
+   * onConsume), until the rate stops growing or the window first shrinks.
+   */
   private slowStart = true;
   /** Slow start: the best rate seen, and the epochs since it last grew by {@link SLOW_START_GROWTH}. */
   private fullRate = 0;
@@ -429,7 +432,7 @@ export class ChannelFlow {
     const size = w.size;
     const m = rtt.sizing;
     // A reader that drains in bursts and then sleeps also takes what was sent
-    // quickly: the rate it kept over an epoch (at least one sizing RTT) must
+    // quickly: the rate it kept over an epoch (at least one round trip) must
     // need this size too — a quarter of it within a round trip (a sender held
     // back by the window delivers less than the window per round trip).
     // Until one epoch has shown a rate the window may only double once (a
@@ -442,6 +445,13 @@ export class ChannelFlow {
     // the window turns over faster than it is sized for: grow by up to 4×.
     const target = Math.min(rate === 0 ? 2 * size : 4 * size, (2 * size * m) / Math.max(rtt.last, m / 8));
     if (target > size && this.session.resize(this, target) > size) this.grown();
+  }
+
+  private shrunk(now: number): void {
+    this.resizedAt = now;
+    this.slowStart = false;
+    this.stats.shrinks++;
+    this.session.counters.windowShrinks++;
   }
 
   private grown(): void {
@@ -488,11 +498,7 @@ export class ChannelFlow {
         // only limits what later SEQs advertise.
         const keep = 2.5 * this.fullRate * this.session.rtt.sizing;
         const size = this.window.size;
-        if (keep < size && this.session.resize(this, keep) < size) {
-          this.resizedAt = now;
-          this.stats.shrinks++;
-          this.session.counters.windowShrinks++;
-        }
+        if (keep < size && this.session.resize(this, keep) < size) this.shrunk(now);
       }
     }
     const size = this.window.size;
@@ -526,12 +532,7 @@ export class ChannelFlow {
     // keeps its size (the budget's fair share reclaims it when others need
     // the buffer).
     if (target < size / 2 && size > this.session.limits.receiveWindow) {
-      if (this.session.resize(this, Math.max(target, size / 2)) < size) {
-        this.resizedAt = now;
-        this.slowStart = false;
-        this.stats.shrinks++;
-        this.session.counters.windowShrinks++;
-      }
+      if (this.session.resize(this, Math.max(target, size / 2)) < size) this.shrunk(now);
     }
   }
 
