@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { createServer } from '../channels/session.js';
+import { createServer, DEFAULT_MEMORY_BUDGET } from '../channels/session.js';
+import { DEFAULT_LIMITS } from '../channels/types.js';
 import { answersProfile } from '../profiles/answers.js';
 import { echoProfile } from '../profiles/echo.js';
 import { formatEndpoint, parseEndpoint, parsePort, parsePositiveInt, UsageError } from './address.js';
@@ -62,8 +63,8 @@ export async function runListen(opts: ListenOptions, signal?: AbortSignal): Prom
   if (!opts.host || /\s/.test(opts.host)) throw new UsageError(`invalid host ${JSON.stringify(opts.host)}`);
   const maxChannels = parsePositiveInt('--max-channels', opts.maxChannels, 2147483647);
   const maxMessageSize = parsePositiveInt('--max-message-size', opts.maxMessageSize);
-  const memoryBudget = parsePositiveInt('--memory-budget', opts.memoryBudget ?? String(128 * 1024 * 1024), 2 ** 53 - 1, MIN_MEMORY_BUDGET);
-  const sessionMemoryBudget = parsePositiveInt('--session-memory-budget', opts.sessionMemoryBudget ?? String(64 * 1024 * 1024), 2 ** 53 - 1, MIN_MEMORY_BUDGET);
+  const memoryBudget = parsePositiveInt('--memory-budget', opts.memoryBudget ?? String(DEFAULT_MEMORY_BUDGET), 2 ** 53 - 1, MIN_MEMORY_BUDGET);
+  const sessionMemoryBudget = parsePositiveInt('--session-memory-budget', opts.sessionMemoryBudget ?? String(DEFAULT_LIMITS.sessionMemoryBudget), 2 ** 53 - 1, MIN_MEMORY_BUDGET);
   const metricsAt = opts.metrics === undefined ? undefined : parseEndpoint(opts.metrics, 0);
   const tuning = await listenerTuning(opts);
   if (opts.requireAuth && !tuning.summary.some((l) => l.startsWith('sasl'))) {

@@ -10,6 +10,8 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { parseEndpoint, parsePort, parsePositiveInt, UsageError } from './address.js';
 import { MIN_MEMORY_BUDGET, runListen, type ListenOptions } from './listen.js';
+import { DEFAULT_MEMORY_BUDGET } from '../channels/session.js';
+import { DEFAULT_LIMITS } from '../channels/types.js';
 import { parseTraceOctets } from './trace.js';
 import { runConnect, type ConnectCliOptions } from './connect.js';
 import { runUsersAdd, runUsersList, runUsersRemove, DEFAULT_SCRAM_ITERATIONS } from './users.js';
@@ -43,8 +45,8 @@ export function buildProgram(): Command {
     .option('--port <port>', 'port to listen on (0 picks a free one)', '10288')
     .option('--max-channels <n>', 'most channels per session', '4096')
     .option('--max-message-size <octets>', 'largest message assembled in memory', String(16 * 1024 * 1024))
-    .option('--memory-budget <octets>', 'memory all sessions together may hold because of their peers (windows granted, octets unread, replies owed)', String(128 * 1024 * 1024))
-    .option('--session-memory-budget <octets>', 'the same for one session', String(64 * 1024 * 1024))
+    .option('--memory-budget <octets>', 'memory all sessions together may hold because of their peers (windows granted, octets unread, replies owed)', String(DEFAULT_MEMORY_BUDGET))
+    .option('--session-memory-budget <octets>', 'the same for one session', String(DEFAULT_LIMITS.sessionMemoryBudget))
     .option('--tls-cert <file>', 'offer TLS with this certificate (PEM)')
     .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
     .option('--tls-ca <file>', 'verify client certificates against this CA (enables SASL EXTERNAL)')
