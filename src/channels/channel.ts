@@ -132,6 +132,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   weight = 1;
   /** @internal When silly-window avoidance began holding this channel's output back (clock ms; -1: it is not). */
   swsHeldSince = -1;
+  /** @internal A `'wakeup'` for the override timeout is pending. */
+  swsWakeupPending = false;
   /** Control channel: served before every other channel but channel 0 (set from the profile's `control`). */
   control = false;
   /** @internal */ handler: ChannelProfile | undefined;

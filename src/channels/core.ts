@@ -768,16 +768,21 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     const min = Math.min(this.limits.maxSendFrame, Math.max(INITIAL_WINDOW, s.lastWindow) >>> 3);
     if (avail >= min || s.lastOpened >= min) return true;
     const now = this.flow.now();
-    if (ch.swsHeldSince < 0) {
-      ch.swsHeldSince = now;
-      this.emit('wakeup', SWS_OVERRIDE_MS, ch);
-      return false;
+    if (ch.swsHeldSince < 0) ch.swsHeldSince = now;
+    const waited = now - ch.swsHeldSince;
+    if (waited >= SWS_OVERRIDE_MS) return true;
+    // One wakeup pending per channel, for what is left of the interval (a
+    // timer may fire a fraction early by this clock: then it asks again).
+    if (!ch.swsWakeupPending) {
+      ch.swsWakeupPending = true;
+      this.emit('wakeup', Math.ceil(SWS_OVERRIDE_MS - waited) + 1, ch);
     }
-    return now - ch.swsHeldSince >= SWS_OVERRIDE_MS;
+    return false;
   }
 
   /** @internal The owner's timer for a `'wakeup'` fired: look at `ch`'s output again. */
   wakeup(ch: Channel): void {
+    ch.swsWakeupPending = false;
     if (ch.state === 'closed' || this.state === 'closed') return;
     this.markReady(ch);
   }

@@ -168,7 +168,10 @@ test.serial('client → server stalled: the streaming writer is held back, the c
   const before = activeResources();
   const resources = new ResourceTracker().enable();
   try {
-    const TOTAL = 16 * MiB;
+    // Well beyond what the stall can hold: the receiver saw 2 MiB before it, so
+    // its window (right-sized from that rate, up to 6× a round trip's delivery)
+    // plus the buffers on the way stay far below half of this.
+    const TOTAL = 64 * MiB;
     const r = await rig('c2s', 2 * MiB);
     const ch = await r.tracker.track('start', r.client.startChannel(SINK));
     const { body, reply } = ch.createRequest();
