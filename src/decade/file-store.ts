@@ -82,16 +82,6 @@ class FileBlobWriter implements BlobWriter {
   }
 }
 
-interface Row {
-  account: string;
-  hex: string;
-  size: number;
-  type: string;
-  created: number;
-  expires: number | null;
-  gets: number;
-  puts: number;
-}
 
 /** Options of {@link FileStore}. */
 export interface FileStoreOptions {
@@ -226,12 +216,11 @@ export class FileStore implements DecadeStore {
   }
 
   get(account: string, hex: string, now = Date.now()): ObjectRecord | undefined {
-    const r = this.sql.prepare('SELECT * FROM objects WHERE account = ? AND hex = ? AND (expires IS NULL OR expires > ?)').get(account, hex, now) as Row | undefined;
-    return r === undefined ? undefined : { ...r };
+    return this.sql.prepare('SELECT * FROM objects WHERE account = ? AND hex = ? AND (expires IS NULL OR expires > ?)').get(account, hex, now) as ObjectRecord | undefined;
   }
 
   list(account: string, limit: number, now = Date.now()): ObjectRecord[] {
-    return (this.sql.prepare('SELECT * FROM objects WHERE account = ? AND (expires IS NULL OR expires > ?) ORDER BY created, hex LIMIT ?').all(account, now, limit) as Row[]).map((r) => ({ ...r }));
+    return this.sql.prepare('SELECT * FROM objects WHERE account = ? AND (expires IS NULL OR expires > ?) ORDER BY created, hex LIMIT ?').all(account, now, limit) as ObjectRecord[];
   }
 
   usage(account: string, now = Date.now()): number {
