@@ -222,9 +222,9 @@ test.serial('a 100 MiB message streams through an echo channel with bounded memo
   t.log(`100 MiB echoed in ${ms.toFixed(0)} ms (${((2 * 100) / (ms / 1000)).toFixed(1)} MiB/s both ways); RSS growth ${growth.toFixed(1)} MiB`);
   // Streaming, not buffering: holding the message whole would cost at least 200 MiB here
   // (both ends run in this process). The margin is for the allocator and the GC, whose
-  // timing varies with load (63.8–81.6 MiB measured in four fresh-clone runs); the
+  // timing varies with load (63.8–93.2 MiB measured today); the
   // figure itself belongs to the benchmark (receiver peak RSS rows), not to this test.
-  t.true(growth < 100, `RSS grew by ${growth.toFixed(1)} MiB`);
+  t.true(growth < 150, `RSS grew by ${growth.toFixed(1)} MiB`);
   // The channel is still usable afterwards.
   const r = await within(ch.request('after'), 5000, 'request after');
   t.is(await r.text(), 'after');
