@@ -66,6 +66,8 @@ export class IncomingMessage extends Readable {
   private dumping = false;
   private readyFired = false;
   private pushedEnd = false;
+  /** bytes() took the whole body; the stream ends when next read (see {@link _read}). */
+  private taken = false;
   /** Octets handed to the stream's own buffer and not yet read by the application (not yet credited). */
   private unread = 0;
   private readonly hooks: IncomingHooks;
@@ -91,7 +93,7 @@ export class IncomingMessage extends Readable {
       }
       return;
     }
-    let body: Buffer | null = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    let body: Buffer | null = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     if (!this.headReady) {
       const head: Buffer = this.head ? Buffer.concat([this.head, body]) : body;
       const parsed: ParsedEntity | null = parseEntityHeaders(head, final, this.hooks.maxEntityHeaders);
@@ -135,7 +137,8 @@ export class IncomingMessage extends Readable {
     }
     if (n > 0) this.hooks.credit(n);
     this.drainQueue();
-    this.resume();
+    // Nothing to flow once bytes() took the body.
+    if (!this.taken) this.resume();
   }
 
   /**
@@ -167,6 +170,12 @@ export class IncomingMessage extends Readable {
 
   /** Readable internals: hand queued octets to the stream (reopening the window as they are read). */
   override _read(): void {
+    if (this.taken) {
+      // bytes() took the whole body: end the stream only now that someone reads it.
+      this.taken = false;
+      this.push(null);
+      return;
+    }
     this.wantMore = true;
     this.drainQueue();
   }
@@ -214,9 +223,10 @@ export class IncomingMessage extends Readable {
       const parts = this.queue;
       this.queue = [];
       if (n > 0) this.hooks.credit(n);
+      // The stream is not ended here (that costs a chain of ticks per message): a
+      // stream method used later finds it empty and ends it then (see _read).
+      this.taken = true;
       this.pushedEnd = true;
-      this.push(null);
-      this.resume();
       return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, n);
     }
     const parts: Buffer[] = [];
@@ -244,7 +254,7 @@ export class IncomingMessage extends Readable {
 
   /** Throw the body away (reopening the window) and wait for its end. */
   async dump(): Promise<void> {
-    if (this.readableEnded || this.destroyed) return;
+    if (this.readableEnded || this.destroyed || this.taken) return;
     const done = new Promise<void>((resolve, reject) => {
       this.once('end', resolve);
       this.once('error', reject);
