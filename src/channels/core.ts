@@ -26,6 +26,7 @@ import { resolveLimits, type ChannelProfile, type ResolvedLimits, type Role, typ
 import type { Greeting } from './mgmt.js';
 import { diagnostics, newSessionStats, nextSessionId, previewOf, publishLimit, PREVIEW_OCTETS, type ChannelEvent, type FrameEvent, type SessionStats } from './diagnostics.js';
 import { buildGreeting, buildError, parseMgmt } from './mgmt.js';
+import { handleOf } from './handle.js';
 
 /** Options of a {@link SessionCore}. */
 export interface SessionCoreOptions {
@@ -268,7 +269,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       // Not offered while its TLS requirement cannot be met (authentication can still follow).
       if (this.profileAllowed(p)?.code === 538) continue;
       const a = p.advertise ?? true;
-      if (typeof a === 'function' ? a(this) : a) out.push(p.uri);
+      if (typeof a === 'function' ? a(handleOf(this)) : a) out.push(p.uri);
     }
     return out;
   }

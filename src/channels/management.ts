@@ -14,6 +14,7 @@ import type { IncomingMessage } from './message.js';
 import { buildClose, buildError, buildOk, buildProfileReply, buildStart, MgmtSyntaxError, parseMgmt, type MgmtElement, type StartElement, type CloseElement } from './mgmt.js';
 import type { Responder } from './responder.js';
 import type { CloseDecision, StartDecision } from './types.js';
+import { handleOf, tuningFor } from './handle.js';
 
 const XML = { contentType: BEEP_XML };
 
@@ -121,7 +122,7 @@ async function onStart(core: SessionCore, el: StartElement, res: Responder): Pro
     }
     let d: StartDecision;
     try {
-      d = await profile.onStart?.({ number: n, serverName, content: p.content, session: core });
+      d = await profile.onStart?.({ number: n, serverName, content: p.content, session: handleOf(core), ...(profile.tuning ? { tuning: tuningFor(core) } : {}) });
     } catch (err) {
       core.emit('handlerError', err);
       refusal = { code: 451, diagnostic: 'local error starting the profile' };

@@ -98,7 +98,7 @@ export async function runConnect(address: string, opts: ConnectCliOptions): Prom
       await tune(session, out);
     } catch (err) {
       // A failed handshake has already ended the session; a refusal has not.
-      if (session.core.isClosed || !(err instanceof BeepError)) {
+      if (session.handle.isClosed || !(err instanceof BeepError)) {
         printError(err);
         session.destroy();
         return 1;

@@ -157,7 +157,7 @@ export function clientTuning(o: ConnectSecurityOptions): (session: Session, out:
     if (tlsOptions) {
       requireOffered(session, TLS_URI, 'TLS');
       await startTls(session, tlsOptions);
-      const s = session.core.security;
+      const s = session.handle.security;
       out(`tls: ${s.protocol ?? '?'} ${s.cipher ?? '?'}${s.pskIdentity ? ` psk ${s.pskIdentity}` : ''}`);
       out('greeting:');
       for (const p of session.peerProfiles) out(`  profile ${p}`);

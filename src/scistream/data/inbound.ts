@@ -9,7 +9,7 @@
 import type net from 'node:net';
 import { BeepError, ErrorCodes } from '../../errors.js';
 import type { Channel } from '../../channels/channel.js';
-import type { SessionCore } from '../../channels/core.js';
+import type { SessionHandle } from '../../channels/handle.js';
 import { createServer, type BeepServer, type Session } from '../../channels/session.js';
 import type { StartDecision, StartRequest } from '../../channels/types.js';
 import { tlsProfile } from '../../profiles/tls.js';
@@ -39,9 +39,9 @@ export class InboundPath implements DataPath, ProfileHost {
   private readonly server: BeepServer;
   private readonly raw = new Set<net.Socket>();
   private readonly sessions = new Set<Session>();
-  private readonly linkMap = new Map<SessionCore, DataLink>();
+  private readonly linkMap = new Map<SessionHandle, DataLink>();
   /** Producer connections made in onStart, until onOpen takes them. */
-  private readonly pending = new Map<SessionCore, Map<number, net.Socket>>();
+  private readonly pending = new Map<SessionHandle, Map<number, net.Socket>>();
   /** Streams open or being opened (bounded by num_conn). */
   private reserved = 0;
   private readonly counters = new StreamStats();
@@ -100,18 +100,18 @@ export class InboundPath implements DataPath, ProfileHost {
     this.sessions.add(s);
     // TLS must be in place in time, or the connection goes (it holds a slot).
     const deadline = setTimeout(() => {
-      if (!s.core.security.tls) s.destroy();
+      if (!s.handle.security.tls) s.destroy();
     }, this.settings.handshakeTimeout);
     s.on('handlerError', (err) => this.settings.report(err));
-    s.on('tuned', (core) => {
+    s.on('tuned', () => {
       clearTimeout(deadline);
-      this.linkMap.set(core, new DataLink(s));
+      this.linkMap.set(s.handle, new DataLink(s));
     });
     s.on('close', (err) => {
       clearTimeout(deadline);
       this.sessions.delete(s);
       if (err && !this.closing) this.settings.report(err);
-      const core = s.core;
+      const core = s.handle;
       this.linkMap.delete(core);
       const socks = this.pending.get(core);
       this.pending.delete(core);
@@ -124,8 +124,8 @@ export class InboundPath implements DataPath, ProfileHost {
   }
 
   /** @internal */
-  linkOf(core: SessionCore): DataLink | undefined {
-    return this.linkMap.get(core);
+  linkOf(session: SessionHandle): DataLink | undefined {
+    return this.linkMap.get(session);
   }
 
   /** @internal */
@@ -178,9 +178,9 @@ export class InboundPath implements DataPath, ProfileHost {
 
   /** @internal The data channel is open: bridge it with its producer connection. */
   openStream(channel: Channel): void {
-    const byNumber = this.pending.get(channel.core);
+    const byNumber = this.pending.get(channel.session);
     const socket = byNumber?.get(channel.number);
-    const link = this.linkMap.get(channel.core);
+    const link = this.linkMap.get(channel.session);
     if (!socket || !link) {
       channel.close(DataCodes.RESET).catch(() => undefined);
       return;
