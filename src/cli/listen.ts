@@ -23,6 +23,8 @@ export const MIN_MEMORY_BUDGET = 1024 * 1024;
 export interface ListenOptions extends ListenSecurityOptions {
   host: string;
   port: string;
+  /** `--unix PATH`: listen on a Unix domain socket instead of TCP. */
+  unix?: string;
   maxChannels: string;
   maxMessageSize: string;
   /** `--memory-budget`: what all sessions together may hold because of their peers (octets). */
@@ -56,7 +58,8 @@ function peerWentAway(err: unknown): boolean {
 
 /**
  * Listen until SIGINT or SIGTERM, then release every session and return.
- * The first line written to stdout is exactly `listening on HOST:PORT`.
+ * The first line written to stdout is exactly `listening on HOST:PORT` (or
+ * `listening on unix:PATH` with `--unix`).
  */
 export async function runListen(opts: ListenOptions, signal?: AbortSignal): Promise<void> {
   const port = parsePort(opts.port, 0);
@@ -86,8 +89,13 @@ export async function runListen(opts: ListenOptions, signal?: AbortSignal): Prom
   let ops: OpsEndpoints | undefined;
   try {
     if (metricsAt) ops = await startOpsEndpoints({ metrics: metricsAt, servers: [{ name: 'listen', server }] });
-    const addr = await server.listen(port, opts.host);
-    address = formatEndpoint(addr.address, addr.port);
+    if (opts.unix !== undefined) {
+      await server.listen({ path: opts.unix });
+      address = `unix:${opts.unix}`;
+    } else {
+      const addr = await server.listen(port, opts.host);
+      address = formatEndpoint(addr.address, addr.port);
+    }
     process.stdout.write(`listening on ${address}\n`);
     for (const line of ops?.lines ?? []) process.stderr.write(`${line}\n`);
   } catch (err) {
