@@ -40,11 +40,7 @@ export function parseTarget(text: string): Target {
     if (path.length === 0 || path.includes('\0')) throw new UsageError(`invalid address ${JSON.stringify(text)}: expected unix:PATH`);
     return { path };
   }
-  try {
-    return parseEndpoint(text);
-  } catch {
-    throw new UsageError(`invalid address ${JSON.stringify(text)}: expected HOST:PORT, [IPV6]:PORT or unix:PATH`);
-  }
+  return parseEndpoint(text);
 }
 
 /** Format an endpoint as `HOST:PORT`, bracketing IPv6 literals. */

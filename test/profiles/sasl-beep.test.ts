@@ -6,38 +6,8 @@
 import test, { type ExecutionContext } from 'ava';
 import { Buffer } from 'node:buffer';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
-import {
-  AuthFailureLimiter,
-  BeepError,
-  BeepReplyError,
-  ErrorCodes,
-  anonymousClient,
-  anonymousServer,
-  authenticate,
-  buildBlob,
-  connect,
-  createServer,
-  createUserEntry,
-  defineProfile,
-  externalClient,
-  externalServer,
-  jwksValidator,
-  oauthBearerClient,
-  oauthBearerServer,
-  parseSaslElement,
-  plainClient,
-  plainServer,
-  saslProfiles,
-  saslUri,
-  scramSha256Client,
-  scramSha256Server,
-  startTls,
-  tlsProfile,
-  type ChannelProfile,
-  type SaslServerOptions,
-  type ScramCredentials,
-  type Session,
-} from '../../src/index.js';
+import { AuthFailureLimiter, BeepError, BeepReplyError, ErrorCodes, anonymousClient, anonymousServer, authenticate, connect, createServer, createUserEntry, defineProfile, externalClient, externalServer, jwksValidator, oauthBearerClient, oauthBearerServer, plainClient, plainServer, saslProfiles, saslUri, scramSha256Client, scramSha256Server, startTls, tlsProfile, type ChannelProfile, type SaslServerOptions, type Session } from '../../src/index.js';
+import { buildBlob, parseSaslElement, type ScramCredentials } from '../../src/profiles/index.js';
 import { testPki } from '../helpers/certs.js';
 import { listenForTest } from '../helpers/transport.js';
 

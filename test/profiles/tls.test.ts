@@ -5,23 +5,8 @@
 import test, { type ExecutionContext } from 'ava';
 import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import {
-  BeepError,
-  BeepReplyError,
-  ErrorCodes,
-  connect,
-  createServer,
-  echoProfile,
-  ECHO_URI,
-  startTls,
-  tlsProfile,
-  TLS_URI,
-  parseTlsElement,
-  defineProfile,
-  type ServerOptions,
-  type Session,
-  type TlsServerOptions,
-} from '../../src/index.js';
+import { BeepError, BeepReplyError, ErrorCodes, connect, createServer, echoProfile, ECHO_URI, startTls, tlsProfile, TLS_URI, defineProfile, type ServerOptions, type Session, type TlsServerOptions } from '../../src/index.js';
+import { parseTlsElement } from '../../src/profiles/index.js';
 import { testPki } from '../helpers/certs.js';
 import { listenForTest } from '../helpers/transport.js';
 

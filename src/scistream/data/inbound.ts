@@ -123,17 +123,17 @@ export class InboundPath implements DataPath, ProfileHost {
     });
   }
 
-  /** @internal */
+  /** For the data profiles ({@link ProfileHost}): the link of a session of this path. */
   linkOf(session: SessionHandle): DataLink | undefined {
     return this.linkMap.get(session);
   }
 
-  /** @internal */
+  /** For the data profiles ({@link ProfileHost}): report a failure. */
   report(err: unknown): void {
     this.settings.report(err);
   }
 
-  /** @internal A data channel start: connect to the producer application, then accept. */
+  /** For the data profiles: a data channel start: connect to the producer application, then accept. */
   async startStream(req: StartRequest): Promise<StartDecision> {
     if (this.closing) return { accept: false, code: DataCodes.CLOSING, diagnostic: 'data path closing' };
     let index: number;
@@ -176,7 +176,7 @@ export class InboundPath implements DataPath, ProfileHost {
     return { accept: true };
   }
 
-  /** @internal The data channel is open: bridge it with its producer connection. */
+  /** For the data profiles: the data channel is open: bridge it with its producer connection. */
   openStream(channel: Channel): void {
     const byNumber = this.pending.get(channel.session);
     const socket = byNumber?.get(channel.number);

@@ -141,12 +141,12 @@ export class OutboundPath implements DataPath, ProfileHost {
     return this.linkList.map((l) => l.info());
   }
 
-  /** @internal */
+  /** For the data profiles ({@link ProfileHost}): the link of a session of this path. */
   linkOf(session: SessionHandle): DataLink | undefined {
     return this.linkBySession.get(session);
   }
 
-  /** @internal */
+  /** For the data profiles ({@link ProfileHost}): report a failure. */
   report(err: unknown): void {
     this.settings.report(err);
   }

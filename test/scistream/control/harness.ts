@@ -6,10 +6,8 @@
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import type { ExecutionContext } from 'ava';
-import {
-  authenticate, connect, createServer, createUserEntry, saslProfiles, scramSha256Client, scramSha256Server, startTls, tlsProfile,
-  type BeepServer, type ScramCredentials, type Session,
-} from '../../../src/index.js';
+import { authenticate, connect, createServer, createUserEntry, saslProfiles, scramSha256Client, scramSha256Server, startTls, tlsProfile, type BeepServer, type Session } from '../../../src/index.js';
+import { type ScramCredentials } from '../../../src/profiles/index.js';
 import type { DataPath, DataPathStats, DataServer, InboundSpec, OutboundSpec } from '../../../src/scistream/dataplane.js';
 import { SciStreamError, createControlServer, type ControlServer, type ControlServerOptions, type SciStreamErrorCode } from '../../../src/scistream/control/index.js';
 import { testPki } from '../../helpers/certs.js';
