@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { gcMeter, type GcCounts } from './lib/gcmeter.js';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { BenchConn, BenchStream, ClientImpl, ServerCounts } from './lib/adapter.js';
@@ -42,6 +43,8 @@ export interface ServerReport {
   slowPeakBuffered?: number;
   /** Largest RSS growth over `mark` seen at those samples (octets). */
   peakRss?: number;
+  /** JS heap allocated, collections and minor page faults of the server process since `mark`. */
+  gc?: GcCounts;
 }
 
 /** What a driver may use. */
@@ -192,8 +195,11 @@ async function driveBulk(ctx: DriverContext): Promise<Metrics> {
     flow.stallsPerGiB = d('windowStalls') / gib;
     flow.seqsPerGiB = d('seqOut') / gib;
   }
+  // The receiver's memory management per GiB: what the allocator and the collector cost it.
+  const recv: Metrics = rep.gc ? { recvMajorGcsPerGiB: rep.gc.majorGcs / (bytes / GiB), recvMinorGcsPerGiB: rep.gc.minorGcs / (bytes / GiB), recvFaultsPerGiB: rep.gc.minorFaults / (bytes / GiB) } : {};
   return {
     ...flow,
+    ...recv,
     mbps: bytes / MB / (last / 1000),
     cpuPerGiB: (cpuClient + rep.cpu + (cpuTunnel ?? 0)) / (bytes / GiB),
     cpuClient,
@@ -220,6 +226,7 @@ async function driveRoundTrips(ctx: DriverContext): Promise<Metrics> {
   );
   await ctx.server('mark');
   const samples: bigint[] = [];
+  const meter = gcMeter();
   const cpu0 = process.cpuUsage();
   const t0 = now();
   const deadline = t0 + (ctx.params.capSeconds ?? 30) * 1000;
@@ -234,6 +241,7 @@ async function driveRoundTrips(ctx: DriverContext): Promise<Metrics> {
   );
   const elapsed = (now() - t0) / 1000;
   const cpuClient = cpuSeconds(process.cpuUsage(cpu0));
+  const gcClient = meter.read();
   const rep = await ctx.server('report');
   conn.destroy();
   const lat = latencySummary(samples);
@@ -246,6 +254,9 @@ async function driveRoundTrips(ctx: DriverContext): Promise<Metrics> {
     requests: samples.length,
     clientCpuUsPerRt: perRt(cpuClient),
     serverCpuUsPerRt: perRt(rep.cpu),
+    // JS heap allocated per 100-octet message per side (one request and one reply per round trip).
+    clientHeapPerMsg: gcClient.allocated / samples.length,
+    ...(rep.gc ? { serverHeapPerMsg: rep.gc.allocated / samples.length } : {}),
   };
 }
 

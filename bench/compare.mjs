@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // compare.mjs — beepstream at two commits in one run: "before and after" for a change.
 //
-//   node bench/compare.mjs --base REF [--rounds N] [-- BENCH OPTIONS]
+//   node bench/compare.mjs --base REF [--head REF] [--rounds N] [-- BENCH OPTIONS]
 //
 // Builds REF (any git revision) into a scratch copy beside this tree, then runs the
 // benchmark of each tree (`dist/bench/run.js --rounds 1 --impl beepstream …`) N times,
 // alternating which goes first (ABBA…), so drift on a shared machine lands on both alike.
 // Prints, per case and metric, the median of each side and the ratio head ÷ base, and
 // writes bench/results/compare.json. Run `npm run build` first (the head is this tree's
-// dist/). BENCH OPTIONS default to `--quick`; pass e.g. `-- --only rr,bulk-1`.
+// dist/, unless --head names a revision: then it is built like the base, and this tree
+// may be rebuilt while the comparison runs). BENCH OPTIONS default to `--quick`; pass e.g. `-- --only rr,bulk-1`.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ const own = dd < 0 ? process.argv.slice(2) : process.argv.slice(2, dd);
 const benchArgs = dd < 0 ? ['--quick'] : process.argv.slice(dd + 1);
 let values;
 try {
-  ({ values } = parseArgs({ args: own, options: { base: { type: 'string' }, rounds: { type: 'string', default: '3' }, help: { type: 'boolean' } } }));
+  ({ values } = parseArgs({ args: own, options: { base: { type: 'string' }, head: { type: 'string' }, rounds: { type: 'string', default: '3' }, help: { type: 'boolean' } } }));
 } catch (e) {
   console.error(`compare: ${e.message}`);
   process.exit(2);
@@ -41,35 +42,42 @@ if (!existsSync(join(ROOT, 'dist/bench/run.js'))) {
 }
 
 const git = (...a) => execFileSync('git', ['-C', ROOT, ...a], { encoding: 'utf8' }).trim();
-let sha;
-try {
-  sha = git('rev-parse', '--verify', `${values.base}^{commit}`);
-} catch {
-  console.error(`compare: ${JSON.stringify(values.base)} is not a revision of this repository`);
-  process.exit(2);
-}
-const head = git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain', '--untracked-files=no') ? '+changes' : '');
-
-// The base: `git archive` into a scratch directory (no worktree bookkeeping), this
-// tree's node_modules linked in, compiled with this tree's TypeScript.
-const baseDir = join(ROOT, 'node_modules/.cache/beepstream-compare', sha.slice(0, 12));
-if (!existsSync(join(baseDir, 'dist/bench/run.js'))) {
-  rmSync(baseDir, { recursive: true, force: true });
-  mkdirSync(baseDir, { recursive: true });
-  console.error(`compare: building ${values.base} (${sha.slice(0, 12)}) in ${baseDir}`);
-  execFileSync('sh', ['-c', `git -C "${ROOT}" archive ${sha} | tar -x -C "${baseDir}"`], { stdio: 'inherit' });
-  symlinkSync(join(ROOT, 'node_modules'), join(baseDir, 'node_modules'));
+/** Build revision `ref` (`git archive` into a scratch directory, this tree's node_modules linked in, compiled with this tree's TypeScript); its directory and commit. */
+function buildRevision(ref) {
+  let sha;
   try {
-    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(baseDir, 'tsconfig.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    sha = git('rev-parse', '--verify', `${ref}^{commit}`);
   } catch {
-    // Type errors still emit (the examples import the package by name, which a first build
-    // of a copy cannot resolve); only a missing runner is fatal.
+    console.error(`compare: ${JSON.stringify(ref)} is not a revision of this repository`);
+    process.exit(2);
   }
-  if (!existsSync(join(baseDir, 'dist/bench/run.js'))) {
-    console.error(`compare: building ${values.base} produced no dist/bench/run.js`);
-    process.exit(1);
+  const dir = join(ROOT, 'node_modules/.cache/beepstream-compare', sha.slice(0, 12));
+  if (!existsSync(join(dir, 'dist/bench/run.js'))) {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    console.error(`compare: building ${ref} (${sha.slice(0, 12)}) in ${dir}`);
+    execFileSync('sh', ['-c', `git -C "${ROOT}" archive ${sha} | tar -x -C "${dir}"`], { stdio: 'inherit' });
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+    try {
+      execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(dir, 'tsconfig.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    } catch {
+      // Type errors still emit (the examples import the package by name, which a first build
+      // of a copy cannot resolve); only a missing runner is fatal.
+    }
+    if (!existsSync(join(dir, 'dist/bench/run.js'))) {
+      console.error(`compare: building ${ref} produced no dist/bench/run.js`);
+      process.exit(1);
+    }
   }
+  return { dir, sha };
 }
+
+const { dir: baseDir, sha } = buildRevision(values.base);
+const headBuilt = values.head === undefined ? null : buildRevision(values.head);
+const headDir = headBuilt ? headBuilt.dir : ROOT;
+const head = headBuilt
+  ? headBuilt.sha.slice(0, 7)
+  : git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain', '--untracked-files=no') ? '+changes' : '');
 
 const tmp = join(ROOT, 'bench/results/compare');
 mkdirSync(tmp, { recursive: true });
@@ -77,7 +85,7 @@ const runs = { base: [], head: [] };
 for (let r = 0; r < rounds; r++) {
   const order = r % 2 === 0 ? ['base', 'head'] : ['head', 'base'];
   for (const side of order) {
-    const dir = side === 'base' ? baseDir : ROOT;
+    const dir = side === 'base' ? baseDir : headDir;
     const out = join(tmp, `${side}-${r}.json`);
     console.error(`compare: round ${r + 1}/${rounds}: ${side}`);
     execFileSync(process.execPath, [join(dir, 'dist/bench/run.js'), '--rounds', '1', '--impl', 'beepstream', ...benchArgs, '--out', out], {

@@ -63,6 +63,21 @@ const SPECS: Spec[] = [
   { caseId: 'bulk-1', metric: 'stallsPerGiB', name: 'bulk 1 ch: window stalls per GiB (both sides)', unit: '1/GiB', rows: alone() },
   { caseId: 'bulk-1', metric: 'seqsPerGiB', name: 'bulk 1 ch: SEQs per GiB (both sides)', unit: '1/GiB', rows: alone() },
   {
+    caseId: 'bulk-1',
+    metric: 'recvFaultsPerGiB',
+    name: 'bulk 1 ch: receiver minor page faults per GiB',
+    unit: '1/GiB',
+    rows: [{ baseline: 'raw-tcp', target: { kind: 'ratio', op: '<=', v: 2 } }, ...plain(['http2'])],
+  },
+  {
+    caseId: 'bulk-1',
+    metric: 'recvMajorGcsPerGiB',
+    name: 'bulk 1 ch: receiver full GCs per GiB',
+    unit: '1/GiB',
+    rows: [{ baseline: 'raw-tcp', target: { kind: 'abs', op: '<=', v: 0, unit: '/GiB' } }, ...plain(['http2'])],
+  },
+  { caseId: 'bulk-1', metric: 'recvMinorGcsPerGiB', name: 'bulk 1 ch: receiver young-generation GCs per GiB', unit: '1/GiB', rows: plain(['raw-tcp', 'http2']) },
+  {
     caseId: 'bulk-1-window',
     metric: 'mbps',
     name: 'bulk 1 ch, library defaults ÷ fixed 16 MiB window: throughput',
@@ -103,6 +118,22 @@ const SPECS: Spec[] = [
     rows: [{ baseline: 'http2', target: { kind: 'ratio', op: '>=', v: 1 } }, ...plain(['raw-tcp', 'yamux'])],
   },
   { caseId: 'rr-1', metric: 'p50', name: '100 B req/resp, 1 ch: p50 latency', unit: 'ms', rows: plain(['http2', 'raw-tcp', 'yamux']) },
+  {
+    caseId: 'rr-1',
+    metric: 'clientHeapPerMsg',
+    name: '100 B req/resp, 1 ch: JS heap allocated per message, client',
+    unit: 'B',
+    rows: [{ baseline: 'http2', target: { kind: 'abs', op: '<=', v: 1536, unit: 'B' } }, ...plain(['raw-tcp'])],
+  },
+  {
+    caseId: 'rr-1',
+    metric: 'serverHeapPerMsg',
+    name: '100 B req/resp, 1 ch: JS heap allocated per message, server',
+    unit: 'B',
+    rows: [{ baseline: 'http2', target: { kind: 'abs', op: '<=', v: 1536, unit: 'B' } }, ...plain(['raw-tcp'])],
+  },
+  { caseId: 'rr-1', metric: 'clientCpuUsPerRt', name: '100 B req/resp, 1 ch: CPU per round trip, client', unit: 'µs', rows: plain(['http2', 'raw-tcp']) },
+  { caseId: 'rr-1', metric: 'serverCpuUsPerRt', name: '100 B req/resp, 1 ch: CPU per round trip, server', unit: 'µs', rows: plain(['http2', 'raw-tcp']) },
   { caseId: 'rr-1', metric: 'p99', name: '100 B req/resp, 1 ch: p99 latency', unit: 'ms', rows: plain(['http2', 'raw-tcp', 'yamux']) },
   {
     caseId: 'rr-64',
@@ -118,7 +149,7 @@ const SPECS: Spec[] = [
     metric: 'perSecond',
     name: 'churn: start + exchange + close',
     unit: 'channels/s',
-    rows: [{ baseline: 'http2', target: { kind: 'abs', op: '>=', v: 10_000, unit: '/s' } }, ...plain(['yamux'])],
+    rows: [{ baseline: 'http2', target: { kind: 'abs', op: '>=', v: 15_000, unit: '/s' } }, ...plain(['yamux'])],
   },
   {
     caseId: 'scale-channels',

@@ -12,6 +12,7 @@
  * @module
  */
 import { CASES, type DriverContext, type ServerReport } from './cases.js';
+import { gcMeter } from './lib/gcmeter.js';
 import type { ServerImpl } from './lib/adapter.js';
 import type { Command, FromWorker, InitClient, InitS2ds, InitServer, Reply, ToWorker } from './lib/ipc.js';
 import { loadImpl } from './impl/index.js';
@@ -46,6 +47,7 @@ async function runServer(init: InitServer): Promise<void> {
   let received0 = 0;
   let wire0 = 0;
   let stats0: Record<string, number> = {};
+  let meter = gcMeter();
   // From `mark` to `report`: peaks of the octets held unread (beepstream) and of RSS, sampled every 20 ms.
   let sampler: NodeJS.Timeout | undefined;
   let peakBuffered = 0;
@@ -73,10 +75,14 @@ async function runServer(init: InitServer): Promise<void> {
         clearInterval(sampler);
         sampler = setInterval(sample, 20);
         sampler.unref();
+        meter.read();
+        meter = gcMeter();
         cpu0 = process.cpuUsage();
         return null;
       case 'report': {
         const cpu = process.cpuUsage(cpu0);
+        const gc = meter.read();
+        meter = gcMeter();
         sample();
         clearInterval(sampler);
         const received = srv.counts().received - received0;
@@ -105,6 +111,7 @@ async function runServer(init: InitServer): Promise<void> {
           ...(bufferedSource ? { peakBuffered, bufferedSource } : {}),
           ...(srv.counts().slowPeakBuffered !== undefined ? { slowPeakBuffered: srv.counts().slowPeakBuffered } : {}),
           peakRss: peakRss - mem0.rss,
+          gc,
         };
         return report;
       }

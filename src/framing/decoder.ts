@@ -10,7 +10,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { BeepFramingError, ErrorCodes } from '../errors.js';
-import { EMPTY_HEADER_BLOCK_SIZE, parseHeaderLine, type DataFrameHeader, type Frame, type FrameHeader, type HeaderParseOptions } from './header.js';
+import { EMPTY_HEADER_BLOCK_SIZE, parseHeaderBytes, parseHeaderLine, type DataFrameHeader, type Frame, type FrameHeader, type HeaderParseOptions } from './header.js';
 
 /** Limits enforced by the decoder. */
 export interface DecoderLimits {
@@ -192,7 +192,7 @@ export class FrameDecoder {
     if (line.length < 2 || line[line.length - 2] !== CR) {
       this.fail(ErrorCodes.FRAME_SYNTAX, 'header line not terminated by CRLF', lf);
     }
-    const header = parseHeaderLine(line.toString('latin1', 0, contentLen), this.headerOptions);
+    const header = parseHeaderBytes(line, 0, contentLen) ?? parseHeaderLine(line.toString('latin1', 0, contentLen), this.headerOptions);
     const next = lf + 1;
     if (header.type === 'SEQ') {
       this.onHeader?.(header);

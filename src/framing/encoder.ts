@@ -5,7 +5,7 @@
  * @module
  */
 import { Buffer } from 'node:buffer';
-import { formatHeaderLine, type DataKeyword } from './header.js';
+import { MAX_INT31, MAX_UINT32, type DataKeyword } from './header.js';
 
 /** The frame trailer, `END` CRLF (RFC 3080 §2.2.1.3). Shared, never mutate. */
 export const TRAILER: Uint8Array = Buffer.from('END\r\n', 'latin1');
@@ -35,10 +35,7 @@ export function byteLength(parts: readonly Uint8Array[]): number {
 export function encodeDataFrame(frame: EncodeDataFrame, payload: Uint8Array | readonly Uint8Array[] = []): Uint8Array[] {
   const parts = payload instanceof Uint8Array ? [payload] : payload;
   const size = byteLength(parts);
-  const header = Buffer.from(
-    formatHeaderLine(frame.ansno === undefined ? { ...frame, size } : { ...frame, size, ansno: frame.ansno }),
-    'latin1',
-  );
+  const header = encodeHeader(frame, size);
   const out: Uint8Array[] = [header];
   for (const p of parts) if (p.byteLength > 0) out.push(p);
   out.push(TRAILER);
@@ -47,5 +44,90 @@ export function encodeDataFrame(frame: EncodeDataFrame, payload: Uint8Array | re
 
 /** Encode a SEQ frame (RFC 3081 §3.1.3). */
 export function encodeSeqFrame(channel: number, ackno: number, window: number): Uint8Array {
-  return Buffer.from(formatHeaderLine({ type: 'SEQ', channel, ackno, window }), 'latin1');
+  check('channel', channel, MAX_INT31);
+  check('ackno', ackno, MAX_UINT32);
+  check('window', window, MAX_INT31);
+  const dc = digits(channel);
+  const da = digits(ackno);
+  const dw = digits(window);
+  const b = Buffer.allocUnsafe(4 + dc + 1 + da + 1 + dw + 2);
+  b[0] = 0x53; // S
+  b[1] = 0x45; // E
+  b[2] = 0x51; // Q
+  b[3] = 0x20;
+  let p = putUint(b, 4, channel, dc);
+  b[p++] = 0x20;
+  p = putUint(b, p, ackno, da);
+  b[p++] = 0x20;
+  p = putUint(b, p, window, dw);
+  b[p] = 0x0d;
+  b[p + 1] = 0x0a;
+  return b;
+}
+
+/** A caller's bug, never peer input (as {@link formatHeaderLine} does). */
+function check(name: string, v: number, max: number): void {
+  if (!Number.isInteger(v) || v < 0 || v > max) throw new RangeError(`${name} ${v} out of range 0..${max}`);
+}
+
+function digits(n: number): number {
+  let d = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    d++;
+  }
+  return d;
+}
+
+function putUint(b: Buffer, pos: number, n: number, d: number): number {
+  for (let i = pos + d - 1; i >= pos; i--) {
+    b[i] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return pos + d;
+}
+
+/**
+ * The header line of a data frame with its CRLF, written octet by octet
+ * (the same text as {@link formatHeaderLine}, without building a string).
+ */
+function encodeHeader(f: EncodeDataFrame, size: number): Buffer {
+  check('channel', f.channel, MAX_INT31);
+  check('msgno', f.msgno, MAX_INT31);
+  check('seqno', f.seqno, MAX_UINT32);
+  check('size', size, MAX_INT31);
+  const ans = f.type === 'ANS';
+  if (ans) {
+    if (f.ansno === undefined) throw new RangeError('ANS frame needs an ansno');
+    check('ansno', f.ansno, MAX_INT31);
+  } else if (f.type === 'NUL' && (f.more || size !== 0)) {
+    throw new RangeError('NUL frame must be complete and empty');
+  }
+  const dc = digits(f.channel);
+  const dm = digits(f.msgno);
+  const ds = digits(f.seqno);
+  const dz = digits(size);
+  const da = ans ? digits(f.ansno as number) : 0;
+  const b = Buffer.allocUnsafe(4 + dc + 1 + dm + 3 + ds + 1 + dz + (ans ? 1 + da : 0) + 2);
+  const t = f.type;
+  b[0] = t.charCodeAt(0);
+  b[1] = t.charCodeAt(1);
+  b[2] = t.charCodeAt(2);
+  b[3] = 0x20;
+  let p = putUint(b, 4, f.channel, dc);
+  b[p++] = 0x20;
+  p = putUint(b, p, f.msgno, dm);
+  b[p++] = 0x20;
+  b[p++] = f.more ? 0x2a : 0x2e;
+  b[p++] = 0x20;
+  p = putUint(b, p, f.seqno, ds);
+  b[p++] = 0x20;
+  p = putUint(b, p, size, dz);
+  if (ans) {
+    b[p++] = 0x20;
+    p = putUint(b, p, f.ansno as number, da);
+  }
+  b[p] = 0x0d;
+  b[p + 1] = 0x0a;
+  return b;
 }

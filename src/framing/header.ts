@@ -187,3 +187,81 @@ export function formatHeaderLine(h: FrameHeader): string {
   }
   return `${h.type} ${h.channel} ${h.msgno} ${more} ${h.seqno} ${h.size}\r\n`;
 }
+
+/**
+ * Read a canonical unsigned decimal at `buf[pos]`, up to the next space or
+ * `end`: sets {@link num} and returns the position after it, or -1 when the
+ * octets are not such a number of at most `max`.
+ */
+function uintAt(buf: Uint8Array, pos: number, end: number, max: number): number {
+  const first = buf[pos];
+  if (first === undefined || first < 0x30 || first > 0x39 || pos >= end) return -1;
+  let n = first - 0x30;
+  let i = pos + 1;
+  if (n === 0) {
+    num = 0;
+    return i === end || buf[i] === 0x20 ? i : -1;
+  }
+  for (; i < end; i++) {
+    const c = buf[i] as number;
+    if (c === 0x20) break;
+    if (c < 0x30 || c > 0x39 || i - pos >= 10) return -1;
+    n = n * 10 + (c - 0x30);
+  }
+  if (n > max) return -1;
+  num = n;
+  return i;
+}
+let num = 0;
+
+const KW_MSG = 0x4d5347;
+const KW_RPY = 0x525059;
+const KW_ERR = 0x455252;
+const KW_ANS = 0x414e53;
+const KW_NUL = 0x4e554c;
+const KW_SEQ = 0x534551;
+
+/**
+ * The fast path of {@link parseHeaderLine}: parse the header line in
+ * `buf[start, end)` (without its CRLF) straight from its octets. Returns
+ * `null` for anything but a well-formed data or SEQ header (the caller then
+ * runs {@link parseHeaderLine} on the text, which accepts the same headers and
+ * names what is wrong with the others), so both give the same verdict.
+ */
+export function parseHeaderBytes(buf: Uint8Array, start: number, end: number): FrameHeader | null {
+  if (end - start < 9 || buf[start + 3] !== 0x20) return null;
+  const kw = ((buf[start] as number) << 16) | ((buf[start + 1] as number) << 8) | (buf[start + 2] as number);
+  let p = start + 4;
+  if (kw === KW_SEQ) {
+    if ((p = uintAt(buf, p, end, MAX_INT31)) < 0 || buf[p] !== 0x20) return null;
+    const channel = num;
+    if ((p = uintAt(buf, p + 1, end, MAX_UINT32)) < 0 || buf[p] !== 0x20) return null;
+    const ackno = num;
+    if ((p = uintAt(buf, p + 1, end, MAX_INT31)) !== end) return null;
+    return { type: 'SEQ', channel, ackno, window: num };
+  }
+  let type: DataKeyword;
+  if (kw === KW_MSG) type = 'MSG';
+  else if (kw === KW_RPY) type = 'RPY';
+  else if (kw === KW_ANS) type = 'ANS';
+  else if (kw === KW_ERR) type = 'ERR';
+  else if (kw === KW_NUL) type = 'NUL';
+  else return null;
+  if ((p = uintAt(buf, p, end, MAX_INT31)) < 0 || buf[p] !== 0x20) return null;
+  const channel = num;
+  if ((p = uintAt(buf, p + 1, end, MAX_INT31)) < 0 || buf[p] !== 0x20) return null;
+  const msgno = num;
+  const m = buf[p + 1];
+  if ((m !== 0x2e && m !== 0x2a) || buf[p + 2] !== 0x20) return null;
+  const more = m === 0x2a;
+  if ((p = uintAt(buf, p + 3, end, MAX_UINT32)) < 0 || buf[p] !== 0x20) return null;
+  const seqno = num;
+  p = uintAt(buf, p + 1, end, MAX_INT31);
+  const size = num;
+  if (type === 'ANS') {
+    if (p < 0 || buf[p] !== 0x20 || (p = uintAt(buf, p + 1, end, MAX_UINT32)) !== end) return null;
+    return { type, channel, msgno, more, seqno, size, ansno: num };
+  }
+  if (p !== end || (type === 'NUL' && (more || size !== 0))) return null;
+  return { type, channel, msgno, more, seqno, size };
+}

@@ -123,6 +123,9 @@ export function parseEntityHeaders(head: Uint8Array, final: boolean, maxHeaderBy
     bodyOffset: 0,
   });
   if (buf.length === 0) return final ? defaults() : null;
+  // The common case, an empty header block (what we send for default headers): no text to look at.
+  if (buf[0] === 0x0d && buf[1] === 0x0a) return { ...defaults(), bodyOffset: 2 };
+  if (buf[0] === 0x0a) return { ...defaults(), bodyOffset: 1 };
   // Does it start like a header block at all?
   // The verdict looks at no more of the first line than a prefix too long for
   // a header block shows (maxHeaderBytes octets), so it is the same however

@@ -7,6 +7,9 @@ import {
   byteLength,
   encodeDataFrame,
   encodeSeqFrame,
+  formatHeaderLine,
+  MAX_INT31,
+  MAX_UINT32,
   type Frame,
 } from '../../src/framing/index.js';
 
@@ -152,4 +155,27 @@ test('property: size in the header equals the sum of the parts, and the bytes ar
     { numRuns: 200 },
   );
   t.pass();
+});
+
+test('property: the encoded header octets are exactly formatHeaderLine\'s text (data and SEQ frames)', (t) => {
+  const int31 = fc.integer({ min: 0, max: MAX_INT31 });
+  const uint32 = fc.integer({ min: 0, max: MAX_UINT32 });
+  const edge = fc.constantFrom(0, 1, 9, 10, 99, 100, 999999999, 1000000000, MAX_INT31);
+  const n31 = fc.oneof(int31, edge);
+  fc.assert(
+    fc.property(fc.constantFrom('MSG' as const, 'RPY' as const, 'ERR' as const, 'ANS' as const), n31, n31, fc.boolean(), fc.oneof(uint32, edge), n31, fc.nat(300), (type, channel, msgno, more, seqno, ansno, size) => {
+      const f = type === 'ANS' ? { type, channel, msgno, more, seqno, ansno } : { type, channel, msgno, more, seqno };
+      const out = encodeDataFrame(f, new Uint8Array(size));
+      return text(out[0]!) === formatHeaderLine({ ...f, size });
+    }),
+    { numRuns: 2000 },
+  );
+  fc.assert(
+    fc.property(n31, fc.oneof(uint32, edge), n31, (channel, ackno, window) => text(encodeSeqFrame(channel, ackno, window)) === formatHeaderLine({ type: 'SEQ', channel, ackno, window })),
+    { numRuns: 2000 },
+  );
+  t.is(text(encodeDataFrame({ type: 'NUL', channel: 3, msgno: 4, more: false, seqno: 5 })[0]!), 'NUL 3 4 . 5 0\r\n');
+  t.throws(() => encodeDataFrame({ type: 'NUL', channel: 3, msgno: 4, more: true, seqno: 5 }), { instanceOf: RangeError });
+  t.throws(() => encodeSeqFrame(-1, 0, 0), { instanceOf: RangeError });
+  t.throws(() => encodeDataFrame({ type: 'MSG', channel: 1, msgno: MAX_INT31 + 1, more: false, seqno: 0 }), { instanceOf: RangeError });
 });

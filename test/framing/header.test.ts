@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import assert from 'node:assert/strict';
 import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
@@ -7,6 +8,7 @@ import {
   MAX_UINT32,
   formatHeaderLine,
   parseCanonicalUint,
+  parseHeaderBytes,
   parseHeaderLine,
   type FrameHeader,
 } from '../../src/framing/index.js';
@@ -359,6 +361,67 @@ test('property: a single-character mutation of a valid header is either valid or
       }
     }),
     { numRuns: 1000 },
+  );
+  t.pass();
+});
+
+// ---------------------------------------------------------------------------
+// The decoder's fast path (parseHeaderBytes) gives parseHeaderLine's verdict
+// ---------------------------------------------------------------------------
+
+/** parseHeaderBytes on the line's octets: the header, or null where it defers to parseHeaderLine. */
+function viaBytes(line: string): FrameHeader | null {
+  // Inside a larger buffer, so offsets other than 0 are exercised.
+  const buf = Buffer.from(`xx${line}\r\nyy`, 'latin1');
+  return parseHeaderBytes(buf, 2, 2 + Buffer.byteLength(line, 'latin1'));
+}
+
+function textVerdict(line: string): FrameHeader | 'error' {
+  try {
+    return parseHeaderLine(line);
+  } catch (err) {
+    assert.ok(err instanceof BeepFramingError);
+    return 'error';
+  }
+}
+
+/** Same verdict: a header the text parser accepts is parsed identically or deferred; one it rejects is never accepted. */
+function agrees(line: string): boolean {
+  const fast = viaBytes(line);
+  const text = textVerdict(line);
+  if (fast === null) return true;
+  if (text === 'error') return false;
+  assert.deepStrictEqual({ ...fast }, { ...text });
+  return true;
+}
+
+for (const [line] of good) {
+  test(`parseHeaderBytes parses ${JSON.stringify(line)} without deferring`, (t) => {
+    t.not(viaBytes(line), null);
+    t.true(agrees(line));
+  });
+}
+
+test('parseHeaderBytes never accepts what parseHeaderLine rejects (boundaries, leading zeros, over-long numbers)', (t) => {
+  const lines = [
+    'MSG 01 2 . 3 4', 'MSG 1 2 . 3 04', 'MSG 1 2 . 3 2147483648', 'MSG 1 2 . 4294967296 4', 'MSG 2147483648 2 . 3 4',
+    'MSG 1 2 . 3 4 ', 'MSG 1 2 . 3', 'MSG  1 2 . 3 4', 'MSG 1 2 , 3 4', 'MSG 1 2 .3 4', 'NUL 1 2 * 3 0', 'NUL 1 2 . 3 1',
+    'ANS 1 2 . 3 4', 'ANS 1 2 . 3 4 4294967296', 'ANS 1 2 . 3 4 4294967295', 'SEQ 1 2', 'SEQ 1 2 3 4', 'SEQ 1 4294967295 2147483647',
+    'SEQ 1 4294967296 0', 'MSG 12345678901 2 . 3 4', 'MSG 0 0 . 0 0', 'msg 1 2 . 3 4', 'MSGX1 2 . 3 4', 'MSG -1 2 . 3 4',
+  ];
+  for (const line of lines) t.true(agrees(line), line);
+});
+
+test('property: parseHeaderBytes agrees with parseHeaderLine on valid headers and single-character mutations', (t) => {
+  const chars = fc.constantFrom(...'0123456789 .*-+xMSGRPYEANULQ\t\r'.split(''));
+  fc.assert(
+    fc.property(headerArb, fc.nat(), chars, fc.boolean(), (h, where, ch, mutate) => {
+      const line = formatHeaderLine(h).slice(0, -2);
+      if (!mutate) return viaBytes(line) !== null && agrees(line);
+      const i = where % line.length;
+      return agrees(line.slice(0, i) + ch + line.slice(i + 1));
+    }),
+    { numRuns: 3000 },
   );
   t.pass();
 });
