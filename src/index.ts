@@ -18,10 +18,10 @@ export { BeepError, BeepFramingError, BeepReplyError, ErrorCodes, ReplyCodes, is
 export type { ErrorCode, ErrorOrigin, BeepErrorOptions } from './errors.js';
 
 // Sessions: factories, the session and channel objects, limits, diagnostics.
-export { connect, createServer, Session, BeepServer, DEFAULT_MEMORY_BUDGET } from './channels/session.js';
-export { Channel } from './channels/channel.js';
-export { DEFAULT_LIMITS } from './channels/types.js';
-export { DIAGNOSTICS_CHANNELS } from './channels/diagnostics.js';
+export { connect, createServer, Session, BeepServer, DEFAULT_MEMORY_BUDGET } from './channels/index.js';
+export { Channel } from './channels/index.js';
+export { DEFAULT_LIMITS } from './channels/index.js';
+export { DIAGNOSTICS_CHANNELS } from './channels/index.js';
 export { tuningOf } from './channels/index.js';
 export type {
   ConnectOptions, ServerOptions, SessionOptions, SessionEvents, ServerEvents,

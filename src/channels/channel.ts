@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import { PassThrough, type Writable } from 'node:stream';
 import type { Buffer } from 'node:buffer';
 import { BeepError, BeepReplyError, ErrorCodes } from '../errors.js';
-import { mediaType, BEEP_XML, type EntityHeaders } from '../framing/mime.js';
+import { mediaType, BEEP_XML, type EntityHeaders } from '../framing/index.js';
 import { parseMgmt } from './mgmt.js';
 import type { BodyInit, IncomingMessage, OutboundMessage } from './message.js';
 import { SendWindow, type RecvWindow } from './window.js';

@@ -11,10 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { Buffer } from 'node:buffer';
 import { BeepError, BeepFramingError, BeepReplyError, ErrorCodes, type ErrorCode } from '../errors.js';
-import { FrameDecoder } from '../framing/decoder.js';
-import { encodeDataFrame, encodeSeqFrame } from '../framing/encoder.js';
-import type { DataFrameHeader, Frame, FrameHeader } from '../framing/header.js';
-import { BEEP_XML, type EntityHeaders } from '../framing/mime.js';
+import { FrameDecoder, encodeDataFrame, encodeSeqFrame, type DataFrameHeader, type Frame, type FrameHeader, BEEP_XML, type EntityHeaders } from '../framing/index.js';
 import { Channel, replyErrorFrom, type InboundRequest, type PendingRequest, type ReplySink, type RequestOptions } from './channel.js';
 import * as outbound from './outbound.js';
 import { IncomingMessage, type OutboundMessage, type BodyInit } from './message.js';

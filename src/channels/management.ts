@@ -7,7 +7,7 @@
 import { publishLimit } from './diagnostics.js';
 import type { Buffer } from 'node:buffer';
 import { BeepError, BeepFramingError, BeepReplyError, ErrorCodes } from '../errors.js';
-import { BEEP_XML, mediaType } from '../framing/mime.js';
+import { BEEP_XML, mediaType } from '../framing/index.js';
 import type { Channel, ReplySink } from './channel.js';
 import type { SessionCore, StartChannelOptions } from './core.js';
 import type { IncomingMessage } from './message.js';

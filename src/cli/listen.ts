@@ -3,16 +3,12 @@
  *
  * @module
  */
-import { createServer, DEFAULT_MEMORY_BUDGET } from '../channels/session.js';
-import { DEFAULT_LIMITS } from '../channels/types.js';
-import { answersProfile } from '../profiles/answers.js';
-import { echoProfile } from '../profiles/echo.js';
+import { createServer, DEFAULT_MEMORY_BUDGET, DEFAULT_LIMITS } from '../channels/index.js';
+import { answersProfile, echoProfile, defineProfile } from '../profiles/index.js';
 import { formatEndpoint, parseEndpoint, parsePort, parsePositiveInt, UsageError } from './address.js';
-import { startOpsEndpoints, type OpsEndpoints } from '../ops/endpoints.js';
+import { startOpsEndpoints, type OpsEndpoints, limitLogs } from '../ops/index.js';
 import { listenerTuning, type ListenSecurityOptions } from './security.js';
 import { untilSignal } from './signals.js';
-import { defineProfile } from '../profiles/define.js';
-import { limitLogs } from '../ops/log-limit.js';
 import { createLogger, LineGate, logSessions, parseLogFormat, parseLogLevel, scrub } from './log.js';
 import { parseTraceOctets, startTrace } from './trace.js';
 

@@ -5,27 +5,8 @@
  * @module
  */
 import { Buffer } from 'node:buffer';
-import type { ChannelProfile } from '../channels/types.js';
-import type { Session } from '../channels/session.js';
-import { tlsProfile, startTls, TLS_URI, type TlsClientOptions } from '../profiles/tls.js';
-import { saslProfiles, authenticate, saslUri, SASL_URI_PREFIX } from '../profiles/sasl-beep.js';
-import {
-  AuthFailureLimiter,
-  anonymousClient,
-  anonymousServer,
-  externalClient,
-  externalServer,
-  jwksValidator,
-  loadUsersFile,
-  oauthBearerClient,
-  oauthBearerServer,
-  plainClient,
-  plainServer,
-  scramSha256Client,
-  scramSha256Server,
-  type SaslClientMechanismFactory,
-  type SaslServerMechanismFactory,
-} from '../profiles/sasl/index.js';
+import type { ChannelProfile, Session } from '../channels/index.js';
+import { tlsProfile, startTls, TLS_URI, type TlsClientOptions, saslProfiles, authenticate, saslUri, SASL_URI_PREFIX, AuthFailureLimiter, anonymousClient, anonymousServer, externalClient, externalServer, jwksValidator, loadUsersFile, oauthBearerClient, oauthBearerServer, plainClient, plainServer, scramSha256Client, scramSha256Server, type SaslClientMechanismFactory, type SaslServerMechanismFactory } from '../profiles/index.js';
 import { UsageError } from './address.js';
 import { parseHexKey, readPemFile, readPskFile, readSecret } from './secrets.js';
 

@@ -15,12 +15,8 @@
 import { Buffer } from 'node:buffer';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { BeepError, BeepReplyError, ErrorCodes } from '../errors.js';
-import { BEEP_XML } from '../framing/mime.js';
-import { MgmtSyntaxError, escapeText, decodeEntities } from '../channels/mgmt.js';
-import type { Session } from '../channels/session.js';
-import type { SessionHandle, TuningContext } from '../channels/handle.js';
-import type { ChannelProfile } from '../channels/types.js';
-import { diagnostics, type AuthEvent } from '../channels/diagnostics.js';
+import { BEEP_XML } from '../framing/index.js';
+import { MgmtSyntaxError, escapeText, decodeEntities, type Session, type SessionHandle, type TuningContext, type ChannelProfile, diagnostics, type AuthEvent } from '../channels/index.js';
 import { defineProfile } from './define.js';
 import type { AuthFailureLimiter } from './sasl/limiter.js';
 import type { SaslClientMechanismFactory, SaslContext, SaslIdentity, SaslServerMechanism, SaslServerMechanismFactory, SaslServerStep } from './sasl/types.js';

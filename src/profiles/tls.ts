@@ -18,11 +18,8 @@ import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { BeepError, BeepReplyError, ErrorCodes } from '../errors.js';
-import { BEEP_XML } from '../framing/mime.js';
-import { MgmtSyntaxError } from '../channels/mgmt.js';
-import type { Session } from '../channels/session.js';
-import { tuningOf, type TuningContext } from '../channels/handle.js';
-import type { TransportSecurity } from '../channels/types.js';
+import { BEEP_XML } from '../framing/index.js';
+import { MgmtSyntaxError, type Session, tuningOf, type TuningContext, type TransportSecurity } from '../channels/index.js';
 import { defineProfile } from './define.js';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 

@@ -12,14 +12,10 @@
  * @module
  */
 import { Buffer } from 'node:buffer';
-import { BEEP_XML } from '../../framing/mime.js';
+import { BEEP_XML } from '../../framing/index.js';
 import { ErrorCodes, isBeepError } from '../../errors.js';
-import { defineProfile } from '../../profiles/define.js';
-import type { Channel } from '../../channels/channel.js';
-import type { SessionHandle } from '../../channels/handle.js';
-import type { IncomingMessage } from '../../channels/message.js';
-import type { Responder } from '../../channels/responder.js';
-import type { ChannelProfile } from '../../channels/types.js';
+import { defineProfile } from '../../profiles/index.js';
+import type { Channel, SessionHandle, IncomingMessage, Responder, ChannelProfile } from '../../channels/index.js';
 import { BAD_FORMAT_SYNTAX, SciStreamError } from './errors.js';
 import { CONTROL_URI, buildErrorXml, buildMessage, parseRequest, type ControlReply, type ControlRequest } from './messages.js';
 import type { ControlContext, RegistryOptions } from './options.js';

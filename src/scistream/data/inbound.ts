@@ -8,11 +8,8 @@
  */
 import type net from 'node:net';
 import { BeepError, ErrorCodes } from '../../errors.js';
-import type { Channel } from '../../channels/channel.js';
-import type { SessionHandle } from '../../channels/handle.js';
-import { createServer, type BeepServer, type Session } from '../../channels/session.js';
-import type { StartDecision, StartRequest } from '../../channels/types.js';
-import { tlsProfile } from '../../profiles/tls.js';
+import { type Channel, type SessionHandle, createServer, type BeepServer, type Session, type StartDecision, type StartRequest } from '../../channels/index.js';
+import { tlsProfile } from '../../profiles/index.js';
 import type { DataPath, DataPathStats, InboundSpec } from '../dataplane.js';
 import { StreamBridge } from './bridge.js';
 import { bucketsFor, checkSpec, connectTcp, dataLimits, settleWithin, StreamStats, type DirectionBuckets, type PathSettings } from './common.js';

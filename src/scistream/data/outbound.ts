@@ -9,9 +9,8 @@
  */
 import net from 'node:net';
 import { BeepError, ErrorCodes } from '../../errors.js';
-import type { SessionHandle } from '../../channels/handle.js';
-import { connect, type Session } from '../../channels/session.js';
-import { startTls } from '../../profiles/tls.js';
+import { type SessionHandle, connect, type Session } from '../../channels/index.js';
+import { startTls } from '../../profiles/index.js';
 import type { DataPath, DataPathStats, OutboundSpec } from '../dataplane.js';
 import { StreamBridge } from './bridge.js';
 import { bucketsFor, checkSpec, dataLimits, settleWithin, StreamStats, type DirectionBuckets, type PathSettings } from './common.js';

@@ -7,12 +7,9 @@
  *
  * @module
  */
-import type { Channel } from '../../channels/channel.js';
-import type { SessionHandle } from '../../channels/handle.js';
-import type { Session } from '../../channels/session.js';
-import type { ChannelProfile, StartDecision, StartRequest } from '../../channels/types.js';
-import { BEEP_XML } from '../../framing/mime.js';
-import { defineProfile } from '../../profiles/define.js';
+import type { Channel, SessionHandle, Session, ChannelProfile, StartDecision, StartRequest } from '../../channels/index.js';
+import { BEEP_XML } from '../../framing/index.js';
+import { defineProfile } from '../../profiles/index.js';
 import type { StreamBridge } from './bridge.js';
 import { buildControl, CONTROL_OK, DATA_CONTROL_URI, DATA_URI, DataWireError, MAX_CONTROL_MESSAGE, parseControl, type ControlMessage } from './wire.js';
 
