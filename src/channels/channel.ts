@@ -12,7 +12,7 @@ import type { Buffer } from 'node:buffer';
 import { BeepError, BeepReplyError, ErrorCodes } from '../errors.js';
 import { mediaType, BEEP_XML, type EntityHeaders } from '../framing/index.js';
 import { parseMgmt } from './mgmt.js';
-import type { BodyInit, IncomingMessage, OutboundMessage } from './message.js';
+import type { BodyInit, IncomingHooks, IncomingMessage, OutboundMessage } from './message.js';
 import { SendWindow, type RecvWindow } from './window.js';
 import type { ChannelFlow, ChannelFlowStats } from './flow.js';
 import type { ChannelProfile } from './types.js';
@@ -58,7 +58,8 @@ export interface PendingRequest {
   /** The RPY/ERR being received. */
   reply: IncomingMessage | null;
   /** ANS messages in progress, by ansno. */
-  answers: Map<number, IncomingMessage>;
+  /** Answers being received, by ansno (made at the first ANS). */
+  answers: Map<number, IncomingMessage> | null;
   /** The caller gave up: discard whatever arrives. */
   abandoned: boolean;
   /** Called when the reply's final RPY or ERR frame has arrived (before its body is read). */
@@ -140,6 +141,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** @internal */ nextMsgno: number;
   /** @internal our MSGs awaiting a complete reply */ readonly outstanding = new Map<number, PendingRequest>();
   /** @internal peer MSGs from first frame until reply sent */ readonly inbound = new Map<number, InboundRequest>();
+  /** @internal The hooks every incoming MSG of this channel gets (made at the first). */ msgHooks: IncomingHooks | undefined;
   /** @internal peer MSGs waiting to be handed to the profile */ readonly inQueue: InboundRequest[] = [];
   /** @internal the MSG being processed */ active: InboundRequest | null = null;
   /** @internal outbound messages, FIFO */ readonly outQueue: OutboundMessage[] = [];
@@ -199,26 +201,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    */
   request(body?: BodyInit, options: RequestOptions = {}): Promise<IncomingMessage> {
     return new Promise<IncomingMessage>((resolve, reject) => {
-      let settled = false;
-      const settle = (f: () => void): void => {
-        if (!settled) {
-          settled = true;
-          f();
-        }
-      };
-      const sink: ReplySink = {
-        rpy: (msg) => settle(() => resolve(msg)),
-        err: (msg) => {
-          replyErrorFrom(msg).then((e) => settle(() => reject(e)), (e: unknown) => settle(() => reject(e)));
-        },
-        ans: (msg) => {
-          msg.dump().catch(() => undefined); // rejects if the session fails meanwhile: nothing to do
-          settle(() => reject(new BeepError(ErrorCodes.BAD_REPLY, 'expected RPY, got a one-to-many reply (ANS); use requestAnswers()', { origin: 'remote' })));
-        },
-        nul: () => settle(() => reject(new BeepError(ErrorCodes.BAD_REPLY, 'expected RPY, got NUL; use requestAnswers()', { origin: 'remote' }))),
-        fail: (err) => settle(() => reject(err)),
-      };
-      this.core.sendRequest(this, body, options, sink);
+      this.core.sendRequest(this, body, options, new RpySink(resolve, reject));
     });
   }
 
@@ -300,5 +283,45 @@ export class Channel extends EventEmitter<ChannelEvents> {
    */
   close(code = 200, diagnostic?: string): Promise<void> {
     return this.core.closeChannel(this, code, diagnostic);
+  }
+}
+
+/** What {@link Channel.request} waits for: one RPY (an object, not a closure per outcome). */
+class RpySink implements ReplySink {
+  private settled = false;
+  constructor(
+    private readonly resolve: (m: IncomingMessage) => void,
+    private readonly reject: (e: unknown) => void,
+  ) {}
+
+  private settle(err: unknown, msg?: IncomingMessage): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (msg) this.resolve(msg);
+    else this.reject(err);
+  }
+
+  rpy(msg: IncomingMessage): void {
+    this.settle(undefined, msg);
+  }
+
+  err(msg: IncomingMessage): void {
+    replyErrorFrom(msg).then(
+      (e) => this.settle(e),
+      (e: unknown) => this.settle(e),
+    );
+  }
+
+  ans(msg: IncomingMessage): void {
+    msg.dump().catch(() => undefined); // rejects if the session fails meanwhile: nothing to do
+    this.settle(new BeepError(ErrorCodes.BAD_REPLY, 'expected RPY, got a one-to-many reply (ANS); use requestAnswers()', { origin: 'remote' }));
+  }
+
+  nul(): void {
+    this.settle(new BeepError(ErrorCodes.BAD_REPLY, 'expected RPY, got NUL; use requestAnswers()', { origin: 'remote' }));
+  }
+
+  fail(err: Error): void {
+    this.settle(err);
   }
 }

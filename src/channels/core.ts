@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { Buffer } from 'node:buffer';
 import { BeepError, BeepFramingError, BeepReplyError, ErrorCodes, type ErrorCode } from '../errors.js';
-import { FrameDecoder, encodeDataFrame, encodeSeqFrame, type DataFrameHeader, type Frame, type FrameHeader, BEEP_XML, type EntityHeaders } from '../framing/index.js';
+import { FrameDecoder, encodeSeqFrame, pushDataFrame, type DataFrameHeader, type Frame, type FrameHeader, BEEP_XML, type EntityHeaders } from '../framing/index.js';
 import { Channel, replyErrorFrom, type InboundRequest, type PendingRequest, type ReplySink, type RequestOptions } from './channel.js';
 import * as outbound from './outbound.js';
 import { IncomingMessage, type OutboundMessage, type BodyInit } from './message.js';
@@ -103,6 +103,12 @@ const RECENT_CLOSED = 256;
  * avoidance holds back is used anyway after this long (the RFC's 0.1–1 s).
  */
 export const SWS_OVERRIDE_MS = 200;
+
+// Kinds of pull()'s deferred work.
+const AFTER_DISPATCH = 0;
+const AFTER_RECHECK = 1;
+const AFTER_DRAIN = 2;
+const AFTER_DONE = 3;
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -154,6 +160,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   private greetedResolve!: (g: Greeting) => void;
   private greetedReject!: (e: Error) => void;
   private outputRequested = false;
+  /** Spare lists for pull()'s deferred work (reused; a second one if pull() is re-entered). */
+  private readonly afterFree: unknown[][] = [];
   /** When the session ends, let queued output drain and end the transport (rather than destroy it). */
   gracefulEnd = false;
   private released = false;
@@ -214,7 +222,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       sink: this.greetingSink(),
       replyKind: undefined,
       reply: null,
-      answers: new Map(),
+      answers: null,
       abandoned: false,
     });
     this.sendGreeting();
@@ -434,7 +442,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       // "if the header starts with "NUL", and ... the keyword of the
       // immediately-previous received frame for this reply isn't "ANS"".
       if (k !== undefined && k !== 'ANS') this.protocol(`channel ${h.channel}: NUL after ${k} for msgno ${h.msgno}`);
-      if (pr.answers.size > 0) this.protocol(`channel ${h.channel}: NUL while answers to msgno ${h.msgno} are incomplete`);
+      if (pr.answers !== null && pr.answers.size > 0) this.protocol(`channel ${h.channel}: NUL while answers to msgno ${h.msgno} are incomplete`);
     } else if (k !== undefined && k !== h.type) {
       // "the three-character keyword starting this frame and the
       // immediately-previous received frame for this message number are not identical".
@@ -457,7 +465,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     if (h.type === 'MSG') {
       let im = ch.inbound.get(h.msgno);
       if (!im) {
-        const msg = new IncomingMessage('MSG', ch.number, h.msgno, undefined, this.hooksFor(ch, () => this.dispatch(ch)));
+        const msg = new IncomingMessage('MSG', ch.number, h.msgno, undefined, (ch.msgHooks ??= this.hooksFor(ch, () => this.dispatch(ch))));
         im = { msg, received: false, replyDone: false, replyQueued: false, preempted: false };
         ch.inbound.set(h.msgno, im);
         this.inboundTotal++;
@@ -479,6 +487,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     }
     if (h.type === 'ANS') {
       const ansno = h.ansno as number;
+      pr.answers ??= new Map();
       let m = pr.answers.get(ansno);
       if (!m) {
         m = new IncomingMessage('ANS', ch.number, h.msgno, ansno, this.hooksFor(ch, (x) => (pr.abandoned ? x.discard() : pr.sink.ans(x))));
@@ -548,7 +557,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       return;
     }
     if (!f.more) {
-      if (f.type === 'ANS') pr.answers.delete(f.ansno as number);
+      if (f.type === 'ANS') pr.answers?.delete(f.ansno as number);
       else {
         ch.outstanding.delete(f.msgno);
         pr.onComplete?.(f.type as 'RPY' | 'ERR');
@@ -834,13 +843,14 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     if (this.state === 'closed' || this.outputHeld) return null;
     const out: Uint8Array[] = [];
     let bytes = 0;
-    const after: (() => void)[] = [];
+    // Work to do once the batch is built, in order, as (kind, object) pairs: no closure per frame.
+    const after = this.afterFree.pop() ?? [];
     // Issue 17: charge what each channel owes first, so every credit below sees the session's budget.
     for (const ch of this.seqPending) {
       if (ch.state === 'closed') continue;
       ch.flowState.setOwed(this.owedOf(ch));
       // Nothing owed (any more): hand the profile its next MSG, if one waits (see dispatch).
-      if (ch.flowState.owed === 0 && ch.active === null && ch.inQueue.length > 0) after.push(() => this.dispatch(ch));
+      if (ch.flowState.owed === 0 && ch.active === null && ch.inQueue.length > 0) after.push(AFTER_DISPATCH, ch);
     }
     for (const ch of this.seqPending) {
       const u = ch.state === 'closed' ? null : ch.flowState.takeUpdate(false, ch.flowState.owed);
@@ -859,21 +869,42 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     const ch0 = this.channels.get(0) as Channel;
     while (bytes < budget && !this.outputHeld && this.canSend(ch0)) bytes += this.frameFrom(ch0, out, after);
     // Control channels next, then the rest, each set weighted round-robin.
-    for (const set of [this.readyControl, this.ready]) {
-      while (bytes < budget && !this.outputHeld && set.size > 0) {
-        const ch = set.values().next().value as Channel;
-        set.delete(ch);
-        const weight = Math.min(64, Math.max(1, Math.floor(ch.weight) || 1));
-        for (let i = 0; i < weight && bytes < budget && !this.outputHeld && this.canSend(ch); i++) {
-          bytes += this.frameFrom(ch, out, after);
-        }
-        if (this.canSend(ch)) set.add(ch); // to the back: round-robin
-      }
-    }
+    bytes = this.serve(this.readyControl, out, after, bytes, budget);
+    bytes = this.serve(this.ready, out, after, bytes, budget);
     if (bytes >= budget && !this.outputHeld) this.requestOutput();
     this.stats.octetsOut += bytes;
-    for (const f of after) f();
+    for (let i = 0; i < after.length; i += 2) {
+      const kind = after[i] as number;
+      const x = after[i + 1];
+      if (kind === AFTER_DISPATCH) this.dispatch(x as Channel);
+      else if (kind === AFTER_RECHECK) this.recheckCredit(x as Channel);
+      else if (kind === AFTER_DRAIN) (x as OutboundMessage).fireDrain();
+      else {
+        // AFTER_DONE: a message's last frame is out; the channel follows it in the list.
+        const head = x as OutboundMessage;
+        const ch = after[i + 3] as Channel;
+        i += 2;
+        head.onDone?.();
+        this.checkQuiescent(ch);
+      }
+    }
+    after.length = 0;
+    this.afterFree.push(after);
     return out.length > 0 ? out : null;
+  }
+
+  /** Frames from the channels of one ready set, weighted round-robin, within the budget. */
+  private serve(set: Set<Channel>, out: Uint8Array[], after: unknown[], bytes: number, budget: number): number {
+    while (bytes < budget && !this.outputHeld && set.size > 0) {
+      const ch = set.values().next().value as Channel;
+      set.delete(ch);
+      const weight = Math.min(64, Math.max(1, Math.floor(ch.weight) || 1));
+      for (let i = 0; i < weight && bytes < budget && !this.outputHeld && this.canSend(ch); i++) {
+        bytes += this.frameFrom(ch, out, after);
+      }
+      if (this.canSend(ch)) set.add(ch); // to the back: round-robin
+    }
+    return bytes;
   }
 
   private canSend(ch: Channel): boolean {
@@ -883,7 +914,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     return this.usableWindow(ch, head) || (head.queued === 0 && head.ended);
   }
 
-  private frameFrom(ch: Channel, out: Uint8Array[], after: (() => void)[]): number {
+  private frameFrom(ch: Channel, out: Uint8Array[], after: unknown[]): number {
     const head = ch.outQueue[0] as OutboundMessage;
     ch.swsHeldSince = -1;
     const seqno = ch.send.nextSeq;
@@ -894,32 +925,23 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       head.type === 'ANS'
         ? { type: 'ANS', channel: ch.number, msgno: head.msgno, more: !last, seqno, size, ansno: head.ansno as number }
         : { type: head.type, channel: ch.number, msgno: head.msgno, more: !last, seqno, size };
-    const frame = encodeDataFrame(header, parts);
     this.stats.framesOut++;
     if (ch.send.available === 0 && (!last || ch.outQueue.length > 1)) {
       this.stats.windowStalls++;
       ch.sendStalls++;
     }
     // Issue 17: sending what was owed may reopen the credit withheld for it.
-    if (ch.flowState.owed > 0) after.push(() => this.recheckCredit(ch));
+    if (ch.flowState.owed > 0) after.push(AFTER_RECHECK, ch);
     if (diagnostics.frameOut.hasSubscribers) {
       diagnostics.frameOut.publish({ sessionId: this.id, direction: 'out', frame: header, preview: previewOf(parts) } satisfies FrameEvent);
     }
-    let n = 0;
-    for (const b of frame) {
-      out.push(b);
-      n += b.byteLength;
-    }
+    const n = pushDataFrame(out, header, parts);
     if (last) {
       ch.outQueue.shift();
       if (head.holdAfter) this.outputHeld = true;
-      const done = head.onDone;
-      after.push(() => {
-        done?.();
-        this.checkQuiescent(ch);
-      });
+      after.push(AFTER_DONE, head, AFTER_DONE, ch);
     }
-    if (head.queued <= this.limits.sendHighWaterMark) after.push(() => head.fireDrain());
+    if (head.queued <= this.limits.sendHighWaterMark && head.drainWaiting) after.push(AFTER_DRAIN, head);
     return n;
   }
 
@@ -1019,7 +1041,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       const e = failure();
       pr.sink.fail(e);
       pr.reply?.fail(e);
-      for (const a of pr.answers.values()) a.fail(e);
+      if (pr.answers) for (const a of pr.answers.values()) a.fail(e);
     }
     ch.outstanding.clear();
     for (const im of ch.inbound.values()) if (!im.msg.complete) im.msg.fail(failure());

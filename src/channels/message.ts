@@ -360,8 +360,14 @@ export class OutboundMessage {
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
+  /** @internal Writers wait for room. */
+  get drainWaiting(): boolean {
+    return this.drainWaiters.length > 0;
+  }
+
   /** @internal Wake writers waiting for room. */
   fireDrain(): void {
+    if (this.drainWaiters.length === 0) return;
     const w = this.drainWaiters;
     this.drainWaiters = [];
     for (const f of w) f();

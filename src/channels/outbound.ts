@@ -52,6 +52,12 @@ export function queueBody(core: SessionCore, ch: Channel, type: 'MSG' | 'RPY' | 
   if (core.state === 'closed') {
     return { out: new OutboundMessage(type, msgno, ansno), done: Promise.reject(core.closedError()) };
   }
+  const out = queueOut(core, ch, type, msgno, ansno, body, headers);
+  return { out, done: whenDone(core, out) };
+}
+
+/** {@link queueBody} for a caller that does not wait for the message to go out (our MSGs: their replies say it). */
+function queueOut(core: SessionCore, ch: Channel, type: 'MSG' | 'RPY' | 'ERR' | 'ANS', msgno: number, ansno: number | undefined, body: BodyInit | undefined, headers: Head): OutboundMessage {
   let out: OutboundMessage;
   if (isImmediateBody(body)) {
     out = queueMessage(core, ch, type, msgno, ansno, body, headers);
@@ -63,7 +69,7 @@ export function queueBody(core: SessionCore, ch: Channel, type: 'MSG' | 'RPY' | 
     core.markReady(ch);
     void pump(core, ch, out, body);
   }
-  return { out, done: whenDone(core, out) };
+  return out;
 }
 
 export function whenDone(core: SessionCore, out: OutboundMessage): Promise<void> {
@@ -174,31 +180,28 @@ export function sendReply(core: SessionCore, ch: Channel, im: InboundRequest, ty
 
 /** Send a MSG on `ch` with `sink` receiving the reply. Returns the pending request. */
 export function sendRequest(core: SessionCore, ch: Channel, body: BodyInit | undefined, options: RequestOptions, sink: ReplySink): PendingRequest | null {
-  const fail = (e: Error): null => {
-    queueMicrotask(() => sink.fail(e));
-    return null;
-  };
-  if (core.state === 'closed') return fail(core.closedError());
+  if (core.state === 'closed') return failLater(sink, core.closedError());
   if (ch.state !== 'open' || (ch.closePromise !== null && ch.number !== 0)) {
-    return fail(new BeepError(ErrorCodes.INVALID_STATE, `channel ${ch.number} is ${ch.state === 'open' ? 'closing' : ch.state}`));
+    return failLater(sink, new BeepError(ErrorCodes.INVALID_STATE, `channel ${ch.number} is ${ch.state === 'open' ? 'closing' : ch.state}`));
   }
   if (ch.outstanding.size >= core.limits.maxOutstanding) {
-    return fail(new BeepError(ErrorCodes.LIMIT, `more than ${core.limits.maxOutstanding} MSGs outstanding on channel ${ch.number}`));
+    return failLater(sink, new BeepError(ErrorCodes.LIMIT, `more than ${core.limits.maxOutstanding} MSGs outstanding on channel ${ch.number}`));
   }
-  if (options.signal?.aborted) return fail(abortError(options.signal));
-  const { signal, hold, ...headers } = options;
+  const { signal, hold } = options;
+  if (signal?.aborted) return failLater(sink, abortError(signal));
   // Checked before the request is registered: a bad header must not leave an outstanding
   // MSG behind (one that never goes out would keep close() waiting for ever).
+  // (The encoder reads only the entity-header fields of the options.)
   let head: Uint8Array;
   try {
-    head = encodeHead(headers);
+    head = encodeHead(options);
   } catch (err) {
-    return fail(err as BeepError);
+    return failLater(sink, err as BeepError);
   }
   const msgno = allocMsgno(core, ch);
-  const pr: PendingRequest = { msgno, out: null, sink, replyKind: undefined, reply: null, answers: new Map(), abandoned: false };
+  const pr: PendingRequest = { msgno, out: null, sink, replyKind: undefined, reply: null, answers: null, abandoned: false };
   ch.outstanding.set(msgno, pr);
-  const { out } = queueBody(core, ch, 'MSG', msgno, undefined, body, head);
+  const out = queueOut(core, ch, 'MSG', msgno, undefined, body, head);
   // A tuning request (e.g. <ready/>): "the sender ... sends nothing more until the reply" (RFC 3080 §3.1.3.1).
   if (hold) out.holdAfter = true;
   pr.out = out;
@@ -210,16 +213,21 @@ export function sendRequest(core: SessionCore, ch: Channel, body: BodyInit | und
     };
     signal.addEventListener('abort', onAbort, { once: true });
     const clear = (): void => signal.removeEventListener('abort', onAbort);
-    const orig = { ...sink };
     pr.sink = {
-      rpy: (m) => { clear(); orig.rpy(m); },
-      err: (m) => { clear(); orig.err(m); },
-      ans: (m) => orig.ans(m),
-      nul: () => { clear(); orig.nul(); },
-      fail: (e) => { clear(); orig.fail(e); },
+      rpy: (m) => { clear(); sink.rpy(m); },
+      err: (m) => { clear(); sink.err(m); },
+      ans: (m) => sink.ans(m),
+      nul: () => { clear(); sink.nul(); },
+      fail: (e) => { clear(); sink.fail(e); },
     };
   }
   return pr;
+}
+
+/** A request refused before it was registered: its sink hears so after the caller returns. */
+function failLater(sink: ReplySink, e: Error): null {
+  queueMicrotask(() => sink.fail(e));
+  return null;
 }
 
 /** Give up on a request: unsent MSGs are withdrawn, replies discarded. */
@@ -236,7 +244,7 @@ export function abandon(core: SessionCore, ch: Channel, pr: PendingRequest): voi
     core.markReady(ch);
   }
   pr.reply?.discard();
-  for (const a of pr.answers.values()) a.discard();
+  if (pr.answers) for (const a of pr.answers.values()) a.discard();
 }
 
 export function allocMsgno(core: SessionCore, ch: Channel): number {

@@ -42,6 +42,20 @@ export function encodeDataFrame(frame: EncodeDataFrame, payload: Uint8Array | re
   return out;
 }
 
+/**
+ * Append a data frame to `out` as header, payload parts (by reference, empty
+ * ones left out) and trailer; returns the frame's octets. The same frame as
+ * {@link encodeDataFrame}, for callers collecting a batch for one write.
+ */
+export function pushDataFrame(out: Uint8Array[], frame: EncodeDataFrame, parts: readonly Uint8Array[]): number {
+  const size = byteLength(parts);
+  const header = encodeHeader(frame, size);
+  out.push(header);
+  for (const p of parts) if (p.byteLength > 0) out.push(p);
+  out.push(TRAILER);
+  return header.byteLength + size + TRAILER.byteLength;
+}
+
 /** Encode a SEQ frame (RFC 3081 §3.1.3). */
 export function encodeSeqFrame(channel: number, ackno: number, window: number): Uint8Array {
   check('channel', channel, MAX_INT31);
