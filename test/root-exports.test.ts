@@ -3,7 +3,10 @@
  * exactly the ones the README's "API" section lists; every layer is reachable
  * through its own subpath (package.json "exports" → the layer's index).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import * as root from '../src/index.js';
@@ -60,4 +63,19 @@ test('every layer subpath in package.json "exports" points at built files that l
   }
   const channels = (await import(`${ROOT}/dist/src/channels/index.js`)) as Record<string, unknown>;
   t.is(typeof channels.SessionCore, 'function', 'the session core moved to beepstream/channels');
+});
+
+test('the published declarations (built with stripInternal) type-check for a strict consumer of the root and every subpath', (t) => {
+  t.timeout(180_000);
+  const dir = mkdtempSync(join(tmpdir(), 'beepstream-dts-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const layers = ['framing', 'transports', 'channels', 'profiles', 'scistream', 'ops', 'flows', 'decade'];
+  const lines = [`import * as root from '${ROOT}dist/src/index.js';`, ...layers.map((l, i) => `import * as m${i} from '${ROOT}dist/src/${l}/index.js';`)];
+  lines.push(`export const all = [root, ${layers.map((_, i) => `m${i}`).join(', ')}];`);
+  // Use what the root promises, so a declaration that lost a member fails here.
+  lines.push(`export async function use(s: root.Session, c: root.Channel): Promise<string> { const h: root.SessionHandle = s.handle; const t: root.TuningContext = root.tuningOf(s); void t; return String(h.security.tls) + c.session.id; }`);
+  writeFileSync(join(dir, 'probe.ts'), lines.join('\n') + '\n');
+  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const r = spawnSync(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', 'false', '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--types', 'node', '--typeRoots', join(ROOT, 'node_modules', '@types'), 'probe.ts'], { cwd: dir, encoding: 'utf8', timeout: 170_000 });
+  t.is(r.status, 0, `${r.stdout}${r.stderr}`);
 });
