@@ -82,15 +82,15 @@ export interface SessionEvents {
   close: [error: BeepError | undefined];
   /** A profile handler threw or rejected; the session carries on. */
   handlerError: [error: unknown];
-  /** A tuning reset completed: a fresh session state over the new transport (greetings under way). */
-  tuned: [core: SessionCore];
+  /** A tuning reset completed: a fresh session state over the new transport (greetings under way); its handle. */
+  tuned: [session: SessionHandle];
 }
 
 /**
  * A BEEP session over a stream transport (TCP, or TLS after tuning).
  */
 export class Session extends EventEmitter<SessionEvents> {
-  /** Protocol state; replaced on a tuning reset. */
+  /** @internal Protocol state; replaced on a tuning reset (profiles and applications use {@link handle}). */
   core: SessionCore;
   /** The transport. */
   socket: Duplex;
@@ -394,7 +394,7 @@ export class Session extends EventEmitter<SessionEvents> {
         ...(sec.pskIdentity ? { pskIdentity: sec.pskIdentity } : {}),
       });
     }
-    this.emit('tuned', this.core);
+    this.emit('tuned', this.handle);
   }
 
   /**

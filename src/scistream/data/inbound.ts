@@ -100,9 +100,9 @@ export class InboundPath implements DataPath, ProfileHost {
       if (!s.handle.security.tls) s.destroy();
     }, this.settings.handshakeTimeout);
     s.on('handlerError', (err) => this.settings.report(err));
-    s.on('tuned', () => {
+    s.on('tuned', (tuned) => {
       clearTimeout(deadline);
-      this.linkMap.set(s.handle, new DataLink(s));
+      this.linkMap.set(tuned, new DataLink(s));
     });
     s.on('close', (err) => {
       clearTimeout(deadline);
