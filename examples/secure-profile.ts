@@ -51,7 +51,7 @@ const whoamiProfile = defineProfile({
   requires: { tls: true, authentication: true },
   async onMessage(msg, res, channel) {
     await msg.dump();
-    const { identity, security } = channel.core; // set by the SASL and TLS tuning profiles
+    const { identity, security } = channel.session; // set by the SASL and TLS tuning profiles
     await res.reply(`hello ${identity?.authzid}, over ${security.protocol}`);
   },
 });

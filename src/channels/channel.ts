@@ -10,13 +10,14 @@ import { EventEmitter } from 'node:events';
 import { PassThrough, type Writable } from 'node:stream';
 import type { Buffer } from 'node:buffer';
 import { BeepError, BeepReplyError, ErrorCodes } from '../errors.js';
-import { mediaType, BEEP_XML, type EntityHeaders } from '../framing/mime.js';
+import { mediaType, BEEP_XML, type EntityHeaders } from '../framing/index.js';
 import { parseMgmt } from './mgmt.js';
 import type { BodyInit, IncomingHooks, IncomingMessage, OutboundMessage } from './message.js';
 import { SendWindow, type RecvWindow } from './window.js';
 import type { ChannelFlow, ChannelFlowStats } from './flow.js';
 import type { ChannelProfile } from './types.js';
 import type { SessionCore } from './core.js';
+import { handleOf, tuningFor, type SessionHandle, type TuningContext } from './handle.js';
 
 /** Life cycle of a channel. */
 export type ChannelState = 'starting' | 'open' | 'closing' | 'closed';
@@ -113,11 +114,7 @@ export interface ChannelEvents {
 export class Channel extends EventEmitter<ChannelEvents> {
   /** Channel number. */
   readonly number: number;
-  /**
-   * The session state this channel belongs to. A profile reads
-   * `core.security` (TLS in place, protocol, peer certificate) and
-   * `core.identity` (the SASL-authenticated peer) here.
-   */
+  /** @internal The session state this channel belongs to (profiles use {@link session}). */
   readonly core: SessionCore;
   /** URI of the profile running on this channel. */
   profile = '';
@@ -182,9 +179,18 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** @internal Times this channel had octets to send and no window of the peer's left. */
   sendStalls = 0;
 
-  /** The session this channel belongs to. */
-  get session(): unknown {
-    return this.core.owner;
+  /**
+   * The session this channel belongs to: its `security` (TLS in place,
+   * protocol, peer certificate), its `identity` (the SASL-authenticated
+   * peer), its transport, and how to start channels or end it.
+   */
+  get session(): SessionHandle {
+    return handleOf(this.core);
+  }
+
+  /** The tuning context, on a channel of a tuning profile (`tuning: true`) only. */
+  get tuning(): TuningContext | undefined {
+    return this.handler?.tuning === true ? tuningFor(this.core) : undefined;
   }
 
   /**

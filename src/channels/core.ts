@@ -11,10 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { Buffer } from 'node:buffer';
 import { BeepError, BeepFramingError, BeepReplyError, ErrorCodes, type ErrorCode } from '../errors.js';
-import { FrameDecoder } from '../framing/decoder.js';
-import { encodeSeqFrame, pushDataFrame } from '../framing/encoder.js';
-import type { DataFrameHeader, Frame, FrameHeader } from '../framing/header.js';
-import { BEEP_XML, type EntityHeaders } from '../framing/mime.js';
+import { FrameDecoder, encodeSeqFrame, pushDataFrame, type DataFrameHeader, type Frame, type FrameHeader, BEEP_XML, type EntityHeaders } from '../framing/index.js';
 import { Channel, replyErrorFrom, type InboundRequest, type PendingRequest, type ReplySink, type RequestOptions } from './channel.js';
 import * as outbound from './outbound.js';
 import { IncomingMessage, type OutboundMessage, type BodyInit } from './message.js';
@@ -26,6 +23,7 @@ import { resolveLimits, type ChannelProfile, type ResolvedLimits, type Role, typ
 import type { Greeting } from './mgmt.js';
 import { diagnostics, newSessionStats, nextSessionId, previewOf, publishLimit, PREVIEW_OCTETS, type ChannelEvent, type FrameEvent, type SessionStats } from './diagnostics.js';
 import { buildGreeting, buildError, parseMgmt } from './mgmt.js';
+import { handleOf } from './handle.js';
 
 /** Options of a {@link SessionCore}. */
 export interface SessionCoreOptions {
@@ -276,7 +274,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       // Not offered while its TLS requirement cannot be met (authentication can still follow).
       if (this.profileAllowed(p)?.code === 538) continue;
       const a = p.advertise ?? true;
-      if (typeof a === 'function' ? a(this) : a) out.push(p.uri);
+      if (typeof a === 'function' ? a(handleOf(this)) : a) out.push(p.uri);
     }
     return out;
   }

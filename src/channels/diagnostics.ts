@@ -13,7 +13,7 @@
  * @module
  */
 import dc from 'node:diagnostics_channel';
-import type { FrameHeader } from '../framing/header.js';
+import type { FrameHeader } from '../framing/index.js';
 import type { Role } from './types.js';
 import type { ChannelFlowStats } from './flow.js';
 

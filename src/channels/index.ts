@@ -14,3 +14,4 @@ export * from './types.js';
 export * from './core.js';
 export * from './session.js';
 export * from './diagnostics.js';
+export { tuningOf, type SessionHandle, type TuningContext, type TunedTransport } from './handle.js';

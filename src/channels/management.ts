@@ -7,13 +7,14 @@
 import { publishLimit } from './diagnostics.js';
 import type { Buffer } from 'node:buffer';
 import { BeepError, BeepFramingError, BeepReplyError, ErrorCodes } from '../errors.js';
-import { BEEP_XML, mediaType } from '../framing/mime.js';
+import { BEEP_XML, mediaType } from '../framing/index.js';
 import type { Channel, ReplySink } from './channel.js';
 import type { SessionCore, StartChannelOptions } from './core.js';
 import type { IncomingMessage } from './message.js';
 import { buildClose, buildError, buildOk, buildProfileReply, buildStart, MgmtSyntaxError, parseMgmt, type MgmtElement, type StartElement, type CloseElement } from './mgmt.js';
 import type { Responder } from './responder.js';
 import type { CloseDecision, StartDecision } from './types.js';
+import { handleOf, tuningFor } from './handle.js';
 
 const XML = { contentType: BEEP_XML };
 
@@ -121,7 +122,7 @@ async function onStart(core: SessionCore, el: StartElement, res: Responder): Pro
     }
     let d: StartDecision;
     try {
-      d = await profile.onStart?.({ number: n, serverName, content: p.content, session: core });
+      d = await profile.onStart?.({ number: n, serverName, content: p.content, session: handleOf(core), ...(profile.tuning ? { tuning: tuningFor(core) } : {}) });
     } catch (err) {
       core.emit('handlerError', err);
       refusal = { code: 451, diagnostic: 'local error starting the profile' };

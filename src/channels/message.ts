@@ -12,7 +12,7 @@
 import { Buffer } from 'node:buffer';
 import { Readable } from 'node:stream';
 import { BeepError, ErrorCodes } from '../errors.js';
-import { parseEntityHeaders, type ParsedEntity, DEFAULT_CONTENT_TYPE, DEFAULT_TRANSFER_ENCODING } from '../framing/mime.js';
+import { parseEntityHeaders, type ParsedEntity, DEFAULT_CONTENT_TYPE, DEFAULT_TRANSFER_ENCODING } from '../framing/index.js';
 
 /** Keywords of messages that carry a body. */
 export type MessageType = 'MSG' | 'RPY' | 'ERR' | 'ANS';

@@ -10,7 +10,7 @@
 import type { Buffer } from 'node:buffer';
 import { Writable } from 'node:stream';
 import { BeepError, ErrorCodes } from '../errors.js';
-import { encodeEntityHeaders, type EntityHeaders } from '../framing/mime.js';
+import { encodeEntityHeaders, type EntityHeaders } from '../framing/index.js';
 import type { Channel, InboundRequest, PendingRequest, ReplySink, RequestOptions } from './channel.js';
 import { OutboundMessage, bodyChunks, isImmediateBody, toBytes, type BodyInit } from './message.js';
 import type { SessionCore } from './core.js';

@@ -6,7 +6,7 @@
  */
 import type { Writable } from 'node:stream';
 import { BeepError, ErrorCodes } from '../errors.js';
-import { BEEP_XML, type EntityHeaders } from '../framing/mime.js';
+import { BEEP_XML, type EntityHeaders } from '../framing/index.js';
 import { buildError } from './mgmt.js';
 import type { BodyInit } from './message.js';
 

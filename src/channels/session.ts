@@ -11,13 +11,15 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { BeepError, ErrorCodes, listenError } from '../errors.js';
+import { BeepError, ErrorCodes } from '../errors.js';
 import type { Channel } from './channel.js';
 import { SessionCore, type SessionCoreOptions, type StartChannelOptions } from './core.js';
 import type { Greeting } from './mgmt.js';
 import type { Role, TransportSecurity } from './types.js';
 import { diagnostics, newSessionStats, nextSessionId, publishLimit, type SessionStats } from './diagnostics.js';
 import { MemoryPool } from './flow.js';
+import { attachGlue, handleOf, type SessionHandle } from './handle.js';
+import { createListener, describeTransport, dial, formatTarget, listen as bindListener, type ListenAddress, type ListenTarget, type TransportInfo } from '../transports/index.js';
 
 /** Options shared by {@link connect} and {@link createServer}. */
 export type SessionOptions = Omit<SessionCoreOptions, 'role'>;
@@ -80,15 +82,15 @@ export interface SessionEvents {
   close: [error: BeepError | undefined];
   /** A profile handler threw or rejected; the session carries on. */
   handlerError: [error: unknown];
-  /** A tuning reset completed: a fresh session state over the new transport (greetings under way). */
-  tuned: [core: SessionCore];
+  /** A tuning reset completed: a fresh session state over the new transport (greetings under way); its handle. */
+  tuned: [session: SessionHandle];
 }
 
 /**
  * A BEEP session over a stream transport (TCP, or TLS after tuning).
  */
 export class Session extends EventEmitter<SessionEvents> {
-  /** Protocol state; replaced on a tuning reset. */
+  /** @internal Protocol state; replaced on a tuning reset (profiles and applications use {@link handle}). */
   core: SessionCore;
   /** The transport. */
   socket: Duplex;
@@ -106,6 +108,8 @@ export class Session extends EventEmitter<SessionEvents> {
   readonly stats: SessionStats = newSessionStats();
   /** `host:port` of the peer, when the transport is a socket. */
   readonly remote: string | undefined;
+  /** The transport stream the session began on (kept across tuning; see {@link transport}). */
+  private readonly rawTransport: Duplex;
   private readonly openedAt = Date.now();
   private greetingFrom = Date.now();
   // Watchdog state (greeting, idle, frame and write-stall timeouts): one timer, re-armed lazily.
@@ -118,6 +122,7 @@ export class Session extends EventEmitter<SessionEvents> {
   constructor(socket: Duplex, role: Role, options: SessionOptions = {}) {
     super();
     this.socket = socket;
+    this.rawTransport = socket;
     this.role = role;
     // A copy: a tuning reset changes this session's options, never the server's.
     this.options = { ...options };
@@ -173,6 +178,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private buildCore(): SessionCore {
     const core = new SessionCore({ ...this.options, role: this.role, id: this.id, stats: this.stats });
     core.owner = this;
+    attachGlue(core, this);
     core.on('output', () => this.scheduleFlush());
     // RFC 1122's override timeout for a send window held back by silly-window avoidance.
     core.on('wakeup', (ms: number, ch: Channel) => setTimeout(() => core.wakeup(ch), ms).unref());
@@ -293,6 +299,16 @@ export class Session extends EventEmitter<SessionEvents> {
     }
   }
 
+  /** The transport the session runs over (kind, ends), when the transport layer knows it; kept across tuning. */
+  get transport(): TransportInfo | undefined {
+    return describeTransport(this.rawTransport);
+  }
+
+  /** The typed handle of the current session state (what profiles see as `channel.session`). */
+  get handle(): SessionHandle {
+    return handleOf(this.core);
+  }
+
   /** The peer's greeting (after {@link connect} resolves, always present). */
   get peerGreeting(): Greeting | null {
     return this.core.peerGreeting;
@@ -378,7 +394,7 @@ export class Session extends EventEmitter<SessionEvents> {
         ...(sec.pskIdentity ? { pskIdentity: sec.pskIdentity } : {}),
       });
     }
-    this.emit('tuned', this.core);
+    this.emit('tuned', this.handle);
   }
 
   /**
@@ -428,8 +444,12 @@ function abort(socket: Duplex): void {
 
 /** Options of {@link connect}. */
 export interface ConnectOptions extends SessionOptions {
+  /** TCP: host to connect to (default 127.0.0.1). */
   host?: string;
-  port: number;
+  /** TCP: port to connect to (required unless `path` is given). */
+  port?: number;
+  /** A Unix domain socket path to connect to instead of TCP. */
+  path?: string;
   /** Abort the connection attempt and the wait for the greeting. */
   signal?: AbortSignal;
   /** Milliseconds allowed to connect and receive the greeting (default 30000). */
@@ -441,10 +461,17 @@ export interface ConnectOptions extends SessionOptions {
  * refusal in the greeting rejects with `BEEP_ERR_SESSION_REFUSED`.
  */
 export function connect(options: ConnectOptions): Promise<Session> {
-  const { host = '127.0.0.1', port, signal, timeout = 30000, ...rest } = options;
+  const { host = '127.0.0.1', port, path, signal, timeout = 30000, ...rest } = options;
   return new Promise<Session>((resolve, reject) => {
     if (signal?.aborted) return reject(new BeepError(ErrorCodes.ABORTED, 'connect aborted', { cause: signal.reason }));
-    const socket = net.connect({ host, port });
+    const target = path !== undefined ? { path } : { host, port: port as number };
+    const where = formatTarget(target);
+    let socket: Duplex;
+    try {
+      socket = dial(target);
+    } catch (err) {
+      return reject(err);
+    }
     const session = new Session(socket, 'initiator', rest);
     let done = false;
     const finish = (err: Error | null): void => {
@@ -458,10 +485,10 @@ export function connect(options: ConnectOptions): Promise<Session> {
       } else resolve(session);
     };
     const onAbort = (): void => finish(new BeepError(ErrorCodes.ABORTED, 'connect aborted', { cause: signal?.reason }));
-    const timer = setTimeout(() => finish(new BeepError(ErrorCodes.TRANSPORT, `no greeting from ${host}:${port} within ${timeout} ms`)), timeout);
+    const timer = setTimeout(() => finish(new BeepError(ErrorCodes.TRANSPORT, `no greeting from ${where} within ${timeout} ms`)), timeout);
     timer.unref();
     signal?.addEventListener('abort', onAbort, { once: true });
-    socket.once('error', (err) => finish(new BeepError(ErrorCodes.TRANSPORT, `cannot connect to ${host}:${port}: ${err.message}`, { cause: err })));
+    socket.once('error', (err) => finish(new BeepError(ErrorCodes.TRANSPORT, `cannot connect to ${where}: ${err.message}`, { cause: err })));
     session.whenGreeted().then(() => finish(null), (err: Error) => finish(err));
   });
 }
@@ -535,18 +562,20 @@ export class BeepServer extends EventEmitter<ServerEvents> {
     this.options = { memoryPool: this.memory, ...sessionOptions };
     this.maxSessions = maxSessions;
     this.maxPerAddress = maxSessionsPerAddress;
-    this.server = net.createServer((socket) => this.accept(socket));
+    this.server = createListener((socket) => this.accept(socket));
     // While listen() is pending it reports the error itself; later ones go to our 'error'
     // listeners, if any (an EventEmitter 'error' with no listener would throw).
     this.server.on('error', (err) => {
       if (this.listenPending || this.listenerCount('error') === 0) return;
-      const a = this.address();
-      this.emit('error', new BeepError(ErrorCodes.TRANSPORT, `listener ${a ? `${a.address}:${a.port}` : ''} failed: ${err.message}`, { cause: err }));
+      const a = this.server.address();
+      const where = typeof a === 'string' ? `unix:${a}` : a ? `${a.address}:${a.port}` : '';
+      this.emit('error', new BeepError(ErrorCodes.TRANSPORT, `listener ${where} failed: ${err.message}`, { cause: err }));
     });
   }
 
-  private accept(socket: net.Socket): void {
-    const address = socket.remoteAddress ?? '?';
+  private accept(socket: Duplex): void {
+    const t = describeTransport(socket);
+    const address = t?.remoteAddress ?? t?.kind ?? '?';
     const remote = endpointOf(socket, 'remote');
     const count = this.perAddress.get(address) ?? 0;
     let refusal: string | null = null;
@@ -584,26 +613,18 @@ export class BeepServer extends EventEmitter<ServerEvents> {
    * {@link BeepError} of code `BEEP_ERR_LISTEN` naming the address and the reason (address in
    * use, not available, host not found, permission, bad port), the Node error as its `cause`.
    */
-  listen(port = 10288, host = '127.0.0.1'): Promise<net.AddressInfo> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => {
-        this.listenPending = false;
-        reject(listenError(err, host, port));
-      };
-      this.listenPending = true;
-      this.server.once('error', onError);
-      try {
-        this.server.listen(port, host, () => {
-          this.listenPending = false;
-          this.server.off('error', onError);
-          resolve(this.server.address() as net.AddressInfo);
-        });
-      } catch (err) {
-        // A bad port, or already listening: thrown synchronously by node:net.
-        this.server.off('error', onError);
-        onError(err as Error);
-      }
-    });
+  listen(port?: number, host?: string): Promise<net.AddressInfo>;
+  /** Listen on a Unix domain socket `path` (refused if the path exists), or on TCP `{ host, port }`. */
+  listen(target: ListenTarget): Promise<ListenAddress>;
+  async listen(portOrTarget: number | ListenTarget = 10288, host = '127.0.0.1'): Promise<net.AddressInfo | ListenAddress> {
+    const target: ListenTarget = typeof portOrTarget === 'object' ? portOrTarget : { port: portOrTarget, host };
+    this.listenPending = true;
+    try {
+      const a = await bindListener(this.server, target);
+      return typeof portOrTarget === 'object' || a.kind === 'unix' ? a : { address: a.address, family: a.family, port: a.port };
+    } finally {
+      this.listenPending = false;
+    }
   }
 
   /** The bound address, once listening. */

@@ -9,7 +9,7 @@ import type { Buffer } from 'node:buffer';
 import type { Channel } from './channel.js';
 import type { IncomingMessage } from './message.js';
 import type { Responder } from './responder.js';
-import type { SessionCore } from './core.js';
+import type { SessionHandle, TuningContext } from './handle.js';
 
 /** Limits and tuning of one session. Every field has a safe default. */
 export interface SessionLimits {
@@ -201,7 +201,9 @@ export interface StartRequest {
   /** Piggybacked initialization content, decoded. */
   readonly content: Buffer | undefined;
   /** The session the channel would belong to. */
-  readonly session: SessionCore;
+  readonly session: SessionHandle;
+  /** The tuning context: given to tuning profiles (`tuning: true`) only. */
+  readonly tuning?: TuningContext;
 }
 
 /**
@@ -268,7 +270,7 @@ export interface ChannelProfile {
    * Whether to list the profile in our greeting (default true). A function is
    * asked each time a greeting is sent (e.g. after a tuning reset).
    */
-  readonly advertise?: boolean | ((session: SessionCore) => boolean);
+  readonly advertise?: boolean | ((session: SessionHandle) => boolean);
   /**
    * Conditions checked before `onStart`: a start before TLS is refused with
    * 538, one before authentication with 530 (RFC 3080 §8).

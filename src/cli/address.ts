@@ -30,6 +30,19 @@ export function parseEndpoint(text: string, minPort = 1): Endpoint {
   return { host: m[1] as string, port: parsePort(m[2] as string, minPort) };
 }
 
+/** Where `connect` goes: a TCP endpoint, or a Unix domain socket path. */
+export type Target = Endpoint | { path: string };
+
+/** Parse `HOST:PORT`, `[IPV6]:PORT` or `unix:PATH` (a Unix domain socket). */
+export function parseTarget(text: string): Target {
+  if (text.startsWith('unix:')) {
+    const path = text.slice(5);
+    if (path.length === 0 || path.includes('\0')) throw new UsageError(`invalid address ${JSON.stringify(text)}: expected unix:PATH`);
+    return { path };
+  }
+  return parseEndpoint(text);
+}
+
 /** Format an endpoint as `HOST:PORT`, bracketing IPv6 literals. */
 export function formatEndpoint(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;

@@ -7,11 +7,10 @@ import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { pipeline, type Readable } from 'node:stream';
 import { Buffer } from 'node:buffer';
-import { connect } from '../channels/session.js';
-import type { IncomingMessage } from '../channels/message.js';
+import { connect, type IncomingMessage } from '../channels/index.js';
 import { BeepError } from '../errors.js';
 import { printError } from './errors.js';
-import { parseEndpoint, parsePositiveInt, UsageError } from './address.js';
+import { parsePositiveInt, parseTarget, UsageError } from './address.js';
 import { clientTuning, type ConnectSecurityOptions } from './security.js';
 import { parseTraceOctets, startTrace } from './trace.js';
 import { Progress } from './progress.js';
@@ -60,7 +59,7 @@ function isStdin(file: string): boolean {
 
 /** Run `connect`; resolves with the exit code. */
 export async function runConnect(address: string, opts: ConnectCliOptions): Promise<number> {
-  const { host, port } = parseEndpoint(address);
+  const target = parseTarget(address);
   const count = parsePositiveInt('--count', opts.count, 1_000_000);
   const timeout = parsePositiveInt('--timeout', opts.timeout);
   const traceOctets = opts.traceOctets === undefined ? undefined : parseTraceOctets(opts.traceOctets);
@@ -87,7 +86,7 @@ export async function runConnect(address: string, opts: ConnectCliOptions): Prom
   // The first session this process opens is ours: trace it from its greeting on.
   if (opts.trace) startTrace({ localRole: 'initiator', sessions: 'first', ...(traceOctets !== undefined ? { maxOctets: traceOctets } : {}) });
   const out = (line: string): void => void process.stdout.write(line + '\n');
-  const session = await connect({ host, port, timeout });
+  const session = await connect({ ...target, timeout });
   try {
     out('greeting:');
     for (const p of session.peerProfiles) out(`  profile ${p}`);
@@ -98,7 +97,7 @@ export async function runConnect(address: string, opts: ConnectCliOptions): Prom
       await tune(session, out);
     } catch (err) {
       // A failed handshake has already ended the session; a refusal has not.
-      if (session.core.isClosed || !(err instanceof BeepError)) {
+      if (session.handle.isClosed || !(err instanceof BeepError)) {
         printError(err);
         session.destroy();
         return 1;

@@ -5,11 +5,10 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { connect, createServer } from '../channels/session.js';
-import { answersProfile, ANSWERS_URI } from '../profiles/answers.js';
-import { echoProfile, ECHO_URI } from '../profiles/echo.js';
+import { connect, createServer } from '../channels/index.js';
+import { answersProfile, ANSWERS_URI, echoProfile, ECHO_URI } from '../profiles/index.js';
 import { parsePositiveInt } from './address.js';
-import { runSciStreamDemo } from '../scistream/demo.js';
+import { runSciStreamDemo } from '../scistream/index.js';
 import { parseNumConn } from './s2uc.js';
 
 /** Run the demo; resolves with the exit code. */

@@ -14,7 +14,7 @@
  * @module
  */
 import { BeepError, BeepReplyError } from '../errors.js';
-import { SciStreamError } from '../scistream/control/errors.js';
+import { SciStreamError } from '../scistream/index.js';
 
 /** The prefix of every line the CLI writes on standard error. */
 export const ERROR_PREFIX = 'beepstream: ';

@@ -20,11 +20,7 @@ import { UsageError, formatEndpoint, parseEndpoint, parsePort, parsePositiveInt 
 import { clientTuning, listenerTuning } from './security.js';
 import { configHelp, formatConfig, printConfigFormat, resolveConfig } from './config.js';
 import { untilSignal } from './signals.js';
-import { FlowsClient, toFlowsError } from '../flows/client.js';
-import { FlowsError } from '../flows/errors.js';
-import { createFlowsServer } from '../flows/server.js';
-import { openSqliteStore } from '../flows/sqlite-store.js';
-import { checkFlowName, parseEventType, type EventInit, type FlowEvent, type FlowInfo, type SubscribeFrom } from '../flows/wire.js';
+import { FlowsClient, toFlowsError, FlowsError, createFlowsServer, openSqliteStore, checkFlowName, parseEventType, type EventInit, type FlowEvent, type FlowInfo, type SubscribeFrom } from '../flows/index.js';
 
 /** Default port of `flows serve` and of the client commands' `--server`. */
 export const FLOWS_DEFAULT_PORT = 10290;

@@ -3,16 +3,12 @@
  *
  * @module
  */
-import { createServer, DEFAULT_MEMORY_BUDGET } from '../channels/session.js';
-import { DEFAULT_LIMITS } from '../channels/types.js';
-import { answersProfile } from '../profiles/answers.js';
-import { echoProfile } from '../profiles/echo.js';
+import { createServer, DEFAULT_MEMORY_BUDGET, DEFAULT_LIMITS } from '../channels/index.js';
+import { answersProfile, echoProfile, defineProfile } from '../profiles/index.js';
 import { formatEndpoint, parseEndpoint, parsePort, parsePositiveInt, UsageError } from './address.js';
-import { startOpsEndpoints, type OpsEndpoints } from '../ops/endpoints.js';
+import { startOpsEndpoints, type OpsEndpoints, limitLogs } from '../ops/index.js';
 import { listenerTuning, type ListenSecurityOptions } from './security.js';
 import { untilSignal } from './signals.js';
-import { defineProfile } from '../profiles/define.js';
-import { limitLogs } from '../ops/log-limit.js';
 import { createLogger, LineGate, logSessions, parseLogFormat, parseLogLevel, scrub } from './log.js';
 import { parseTraceOctets, startTrace } from './trace.js';
 
@@ -23,6 +19,8 @@ export const MIN_MEMORY_BUDGET = 1024 * 1024;
 export interface ListenOptions extends ListenSecurityOptions {
   host: string;
   port: string;
+  /** `--unix PATH`: listen on a Unix domain socket instead of TCP. */
+  unix?: string;
   maxChannels: string;
   maxMessageSize: string;
   /** `--memory-budget`: what all sessions together may hold because of their peers (octets). */
@@ -56,7 +54,8 @@ function peerWentAway(err: unknown): boolean {
 
 /**
  * Listen until SIGINT or SIGTERM, then release every session and return.
- * The first line written to stdout is exactly `listening on HOST:PORT`.
+ * The first line written to stdout is exactly `listening on HOST:PORT` (or
+ * `listening on unix:PATH` with `--unix`).
  */
 export async function runListen(opts: ListenOptions, signal?: AbortSignal): Promise<void> {
   const port = parsePort(opts.port, 0);
@@ -86,8 +85,13 @@ export async function runListen(opts: ListenOptions, signal?: AbortSignal): Prom
   let ops: OpsEndpoints | undefined;
   try {
     if (metricsAt) ops = await startOpsEndpoints({ metrics: metricsAt, servers: [{ name: 'listen', server }] });
-    const addr = await server.listen(port, opts.host);
-    address = formatEndpoint(addr.address, addr.port);
+    if (opts.unix !== undefined) {
+      await server.listen({ path: opts.unix });
+      address = `unix:${opts.unix}`;
+    } else {
+      const addr = await server.listen(port, opts.host);
+      address = formatEndpoint(addr.address, addr.port);
+    }
     process.stdout.write(`listening on ${address}\n`);
     for (const line of ops?.lines ?? []) process.stderr.write(`${line}\n`);
   } catch (err) {

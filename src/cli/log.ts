@@ -17,19 +17,8 @@ import { Option } from 'commander';
 import pino from 'pino';
 import type { Logger, DestinationStream, LevelWithSilent } from 'pino';
 import pretty from 'pino-pretty';
-import {
-  DIAGNOSTICS_CHANNELS,
-  subscribeAll,
-  type AuthEvent,
-  type ChannelEvent,
-  type FrameEvent,
-  type LimitEvent,
-  type SessionCloseEvent,
-  type SessionOpenEvent,
-  type SessionTunedEvent,
-} from '../channels/diagnostics.js';
-import type { ControlEvent } from '../scistream/control/options.js';
-import type { DataErrorReport } from '../scistream/roles.js';
+import { DIAGNOSTICS_CHANNELS, subscribeAll, type AuthEvent, type ChannelEvent, type FrameEvent, type LimitEvent, type SessionCloseEvent, type SessionOpenEvent, type SessionTunedEvent } from '../channels/index.js';
+import type { ControlEvent, DataErrorReport } from '../scistream/index.js';
 import { UsageError } from './address.js';
 
 /** The levels `--log-level` accepts, most severe first. */

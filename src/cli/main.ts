@@ -10,14 +10,13 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { parseEndpoint, parsePort, parsePositiveInt, UsageError } from './address.js';
 import { MIN_MEMORY_BUDGET, runListen, type ListenOptions } from './listen.js';
-import { DEFAULT_MEMORY_BUDGET } from '../channels/session.js';
-import { DEFAULT_LIMITS } from '../channels/types.js';
+import { DEFAULT_MEMORY_BUDGET, DEFAULT_LIMITS } from '../channels/index.js';
 import { parseTraceOctets } from './trace.js';
 import { runConnect, type ConnectCliOptions } from './connect.js';
 import { runUsersAdd, runUsersList, runUsersRemove, DEFAULT_SCRAM_ITERATIONS } from './users.js';
 import { runDemo, runSciStreamDemoCli } from './demo.js';
 import { addSciStreamCommands } from './scistream.js';
-import { addDecadeCommands } from '../decade/cli.js';
+import { addDecadeCommands } from '../decade/index.js';
 import { addFlowsCommands } from './flows.js';
 import { printError, ERROR_PREFIX } from './errors.js';
 import { configHelp, formatConfig, printConfigFormat, resolveConfig } from './config.js';
@@ -43,6 +42,7 @@ export function buildProgram(): Command {
     .description('serve the echo and answers profiles; the first line printed is "listening on HOST:PORT"')
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 picks a free one)', '10288')
+    .option('--unix <path>', 'listen on a Unix domain socket at PATH instead of TCP (the path must not exist; removed on exit)')
     .option('--max-channels <n>', 'most channels per session', '4096')
     .option('--max-message-size <octets>', 'largest message assembled in memory', String(16 * 1024 * 1024))
     .option('--memory-budget <octets>', 'memory all sessions together may hold because of their peers (windows granted, octets unread, replies owed)', String(DEFAULT_MEMORY_BUDGET))
@@ -69,7 +69,7 @@ export function buildProgram(): Command {
     .action(async (_opts: ListenOptions, cmd: Command) => {
       const cfg = resolveConfig(cmd, {
         envPrefix: 'BEEPSTREAM_LISTEN_',
-        pathKeys: new Set(['tlsCert', 'tlsKey', 'tlsCa', 'tlsPskFile', 'saslUsers', 'jwks']),
+        pathKeys: new Set(['tlsCert', 'tlsKey', 'tlsCa', 'tlsPskFile', 'saslUsers', 'jwks', 'unix']),
         validate: {
           port: (v) => parsePort(v, 0),
           maxChannels: (v) => parsePositiveInt('--max-channels', v, 2147483647),
@@ -91,7 +91,7 @@ export function buildProgram(): Command {
   program
     .command('connect')
     .description('connect to a BEEP peer, start a channel and send messages')
-    .argument('<address>', 'HOST:PORT of the listener')
+    .argument('<address>', 'HOST:PORT of the listener, or unix:PATH for a Unix domain socket')
     .requiredOption('--profile <uri>', 'profile URI to start a channel with')
     .addOption(new Option('--message <text>', 'message body to send').conflicts('file'))
     .addOption(new Option('--file <path>', 'send the contents of a file as the message body').conflicts('message'))

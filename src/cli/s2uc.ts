@@ -17,10 +17,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { scramSha256Client, oauthBearerClient, type SaslClientMechanismFactory } from '../profiles/sasl/index.js';
-import { appctrlHello, newUid, SciStreamError, isUid, sessionTag, type S2ucClient, type SciStreamRole } from '../scistream/control/index.js';
-import { MAX_NUM_CONN } from '../scistream/data/index.js';
-import { connectControl } from '../scistream/roles.js';
+import { scramSha256Client, oauthBearerClient, type SaslClientMechanismFactory } from '../profiles/index.js';
+import { appctrlHello, newUid, SciStreamError, isUid, sessionTag, type S2ucClient, type SciStreamRole, MAX_NUM_CONN, connectControl } from '../scistream/index.js';
 import { formatEndpoint, parseEndpoint, parsePositiveInt, UsageError } from './address.js';
 import { readPemFile, readSecret } from './secrets.js';
 import { configHelp, resolveConfig, type ResolvedConfig } from './config.js';

@@ -5,14 +5,13 @@
  * @module
  */
 import { Command } from 'commander';
-import { loadUsersFile } from '../profiles/sasl/index.js';
-import { startS2cs } from '../scistream/roles.js';
+import { loadUsersFile } from '../profiles/index.js';
+import { startS2cs, MAX_NUM_CONN } from '../scistream/index.js';
 import { parseEndpoint, parsePort, parsePositiveInt, UsageError } from './address.js';
-import { startOpsEndpoints, type OpsEndpoints } from '../ops/endpoints.js';
+import { startOpsEndpoints, type OpsEndpoints } from '../ops/index.js';
 import { readPemFile } from './secrets.js';
 import { untilSignal } from './signals.js';
 import { addClientCommands, parseNumConn } from './s2uc.js';
-import { MAX_NUM_CONN } from '../scistream/data/index.js';
 import { configHelp, formatConfig, printConfigFormat, resolveConfig } from './config.js';
 import { createLogger, LineGate, logDataError, logFormatOption, logLevelOption, logSciStreamEvent, logSessions, parseLogFormat, parseLogLevel } from './log.js';
 

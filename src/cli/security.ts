@@ -5,27 +5,8 @@
  * @module
  */
 import { Buffer } from 'node:buffer';
-import type { ChannelProfile } from '../channels/types.js';
-import type { Session } from '../channels/session.js';
-import { tlsProfile, startTls, TLS_URI, type TlsClientOptions } from '../profiles/tls.js';
-import { saslProfiles, authenticate, saslUri, SASL_URI_PREFIX } from '../profiles/sasl-beep.js';
-import {
-  AuthFailureLimiter,
-  anonymousClient,
-  anonymousServer,
-  externalClient,
-  externalServer,
-  jwksValidator,
-  loadUsersFile,
-  oauthBearerClient,
-  oauthBearerServer,
-  plainClient,
-  plainServer,
-  scramSha256Client,
-  scramSha256Server,
-  type SaslClientMechanismFactory,
-  type SaslServerMechanismFactory,
-} from '../profiles/sasl/index.js';
+import type { ChannelProfile, Session } from '../channels/index.js';
+import { tlsProfile, startTls, TLS_URI, type TlsClientOptions, saslProfiles, authenticate, saslUri, SASL_URI_PREFIX, AuthFailureLimiter, anonymousClient, anonymousServer, externalClient, externalServer, jwksValidator, loadUsersFile, oauthBearerClient, oauthBearerServer, plainClient, plainServer, scramSha256Client, scramSha256Server, type SaslClientMechanismFactory, type SaslServerMechanismFactory } from '../profiles/index.js';
 import { UsageError } from './address.js';
 import { parseHexKey, readPemFile, readPskFile, readSecret } from './secrets.js';
 
@@ -157,7 +138,7 @@ export function clientTuning(o: ConnectSecurityOptions): (session: Session, out:
     if (tlsOptions) {
       requireOffered(session, TLS_URI, 'TLS');
       await startTls(session, tlsOptions);
-      const s = session.core.security;
+      const s = session.handle.security;
       out(`tls: ${s.protocol ?? '?'} ${s.cipher ?? '?'}${s.pskIdentity ? ` psk ${s.pskIdentity}` : ''}`);
       out('greeting:');
       for (const p of session.peerProfiles) out(`  profile ${p}`);

@@ -26,10 +26,8 @@
  * @module
  */
 import { Buffer } from 'node:buffer';
-import { DIAGNOSTICS_CHANNELS, PREVIEW_OCTETS, subscribeAll, type ChannelEvent, type FrameEvent, type SessionCloseEvent, type SessionOpenEvent } from '../channels/diagnostics.js';
-import type { Role } from '../channels/types.js';
-import type { ChannelFlowStats } from '../channels/flow.js';
-import { formatHeaderLine } from '../framing/header.js';
+import { DIAGNOSTICS_CHANNELS, PREVIEW_OCTETS, subscribeAll, type ChannelEvent, type FrameEvent, type SessionCloseEvent, type SessionOpenEvent, type Role, type ChannelFlowStats } from '../channels/index.js';
+import { formatHeaderLine } from '../framing/index.js';
 import { UsageError } from './address.js';
 
 /** Payload octets shown per frame by default. */

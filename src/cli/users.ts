@@ -5,8 +5,7 @@
  * @module
  */
 import { existsSync } from 'node:fs';
-import { createUserEntry, DEFAULT_SCRAM_ITERATIONS, loadUsersFile, MIN_SCRAM_ITERATIONS, normalizeUsername, saveUsersFile } from '../profiles/sasl/index.js';
-import type { ScramCredentials } from '../profiles/sasl/index.js';
+import { createUserEntry, DEFAULT_SCRAM_ITERATIONS, loadUsersFile, MIN_SCRAM_ITERATIONS, normalizeUsername, saveUsersFile, type ScramCredentials } from '../profiles/index.js';
 import { parsePositiveInt, UsageError } from './address.js';
 import { readPasswordInput } from './security.js';
 

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import type { BeepServer } from '../channels/session.js';
-import type { S2cs } from '../scistream/roles.js';
+import type { BeepServer } from '../channels/index.js';
+import type { S2cs } from '../scistream/index.js';
 import type { OpsServer } from './http.js';
 import { createMetrics, startMetricsServer, type Metrics, type NamedServer } from './metrics.js';
 import { startStatusServer } from './status.js';

@@ -9,7 +9,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { listenError } from '../errors.js';
-import { formatEndpoint } from '../scistream/control/ids.js';
+import { formatEndpoint } from '../scistream/index.js';
 
 /** A running operator endpoint (metrics or status page). */
 export interface OpsServer {

@@ -13,10 +13,8 @@
  * @module
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { DIAGNOSTICS_CHANNELS, subscribeAll, newSessionStats, type AuthEvent, type LimitEvent, type SessionCloseEvent, type SessionStats } from '../channels/diagnostics.js';
-import type { BeepServer, Session } from '../channels/session.js';
-import type { ControlSessionState } from '../scistream/control/messages.js';
-import type { S2cs } from '../scistream/roles.js';
+import { DIAGNOSTICS_CHANNELS, subscribeAll, newSessionStats, type AuthEvent, type LimitEvent, type SessionCloseEvent, type SessionStats, type BeepServer, type Session } from '../channels/index.js';
+import type { ControlSessionState, S2cs } from '../scistream/index.js';
 import { listenHttp, pathOf, sendText, BASE_HEADERS, type OpsServer } from './http.js';
 import { ThroughputSampler } from './sampler.js';
 

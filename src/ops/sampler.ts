@@ -7,8 +7,7 @@
  *
  * @module
  */
-import type { SessionRegistry } from '../scistream/control/registry.js';
-import type { ControlSessionState, SciStreamRole } from '../scistream/control/messages.js';
+import type { SessionRegistry, ControlSessionState, SciStreamRole } from '../scistream/index.js';
 
 /** One throughput reading of a session. */
 export interface ThroughputSample {

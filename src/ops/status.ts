@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import type http from 'node:http';
-import type { S2cs } from '../scistream/roles.js';
+import type { S2cs } from '../scistream/index.js';
 import { BASE_HEADERS, listenHttp, pathOf, sendText, type OpsServer } from './http.js';
 import { PAGE_SCRIPT, PAGE_STYLE, pageHtml } from './page.js';
 import { ThroughputSampler, type SessionView } from './sampler.js';

@@ -6,10 +6,9 @@
  * @module
  */
 import { BeepError, ErrorCodes } from '../errors.js';
-import type { ChannelProfile } from '../channels/types.js';
+import type { ChannelProfile } from '../channels/index.js';
 
-export type { ChannelProfile, StartRequest, StartDecision, CloseRequest, CloseDecision } from '../channels/types.js';
-export { Responder, type ReplyOptions } from '../channels/responder.js';
+export { type ChannelProfile, type StartRequest, type StartDecision, type CloseRequest, type CloseDecision, Responder, type ReplyOptions } from '../channels/index.js';
 
 /** What a profile author writes: see {@link ChannelProfile} for each hook. */
 export type ProfileDefinition = ChannelProfile;

@@ -6,8 +6,8 @@
  */
 import { pipeline } from 'node:stream/promises';
 import { defineProfile } from './define.js';
-import type { IncomingMessage } from '../channels/message.js';
-import type { EntityHeaders } from '../framing/mime.js';
+import type { IncomingMessage } from '../channels/index.js';
+import type { EntityHeaders } from '../framing/index.js';
 
 /** URI of the echo profile. */
 export const ECHO_URI = 'http://xml.resource.org/profiles/NULL/ECHO';

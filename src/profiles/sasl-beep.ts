@@ -13,15 +13,10 @@
  * @module
  */
 import { Buffer } from 'node:buffer';
-import type net from 'node:net';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { BeepError, BeepReplyError, ErrorCodes } from '../errors.js';
-import { BEEP_XML } from '../framing/mime.js';
-import { MgmtSyntaxError, escapeText, decodeEntities } from '../channels/mgmt.js';
-import { Session } from '../channels/session.js';
-import type { SessionCore } from '../channels/core.js';
-import type { ChannelProfile } from '../channels/types.js';
-import { diagnostics, type AuthEvent } from '../channels/diagnostics.js';
+import { BEEP_XML } from '../framing/index.js';
+import { MgmtSyntaxError, escapeText, decodeEntities, type Session, type SessionHandle, type TuningContext, type ChannelProfile, diagnostics, type AuthEvent } from '../channels/index.js';
 import { defineProfile } from './define.js';
 import type { AuthFailureLimiter } from './sasl/limiter.js';
 import type { SaslClientMechanismFactory, SaslContext, SaslIdentity, SaslServerMechanism, SaslServerMechanismFactory, SaslServerStep } from './sasl/types.js';
@@ -83,29 +78,33 @@ export function parseSaslElement(content: Uint8Array | string): SaslElement {
   throw new MgmtSyntaxError(501, `unexpected element <${name.slice(0, 32)}>`);
 }
 
+/** The tuning context a tuning profile is always given. */
+function tuningFrom(t: TuningContext | undefined): TuningContext {
+  if (!t) throw new BeepError(ErrorCodes.INVALID_STATE, 'a SASL profile must be a tuning profile');
+  return t;
+}
+
 function errorXml(code: number, reason: string): string {
   return `<error code='${code}'>${escapeText(reason)}</error>`;
 }
 
-function contextOf(core: SessionCore, advertised: readonly string[]): SaslContext {
-  const owner = core.owner;
-  const address = owner instanceof Session ? (owner.socket as net.Socket).remoteAddress : undefined;
+function contextOf(session: SessionHandle, advertised: readonly string[]): SaslContext {
+  const address = session.transport?.remoteAddress;
   return {
-    tls: core.security.tls,
-    ...(core.security.peerCertificate ? { tlsPeerCertificate: core.security.peerCertificate } : {}),
+    tls: session.security.tls,
+    ...(session.security.peerCertificate ? { tlsPeerCertificate: session.security.peerCertificate } : {}),
     advertisedMechanisms: advertised,
     ...(address ? { remoteAddress: address } : {}),
   };
 }
 
 /** Publish `beepstream:auth` (server side) if anyone listens: mechanism, outcome, identity or code and reason; never credentials. */
-function publishAuth(core: SessionCore, mechanism: string, outcome: { identity: string } | { code: number; reason: string }): void {
+function publishAuth(session: SessionHandle, mechanism: string, outcome: { identity: string } | { code: number; reason: string }): void {
   if (!diagnostics.auth.hasSubscribers) return;
-  const owner = core.owner;
-  const remote = owner instanceof Session ? owner.remote : undefined;
+  const remote = session.remote;
   const e: AuthEvent = 'identity' in outcome
-    ? { sessionId: core.id, mechanism, outcome: 'success', identity: outcome.identity }
-    : { sessionId: core.id, mechanism, outcome: 'failure', code: outcome.code, reason: outcome.reason };
+    ? { sessionId: session.id, mechanism, outcome: 'success', identity: outcome.identity }
+    : { sessionId: session.id, mechanism, outcome: 'failure', code: outcome.code, reason: outcome.reason };
   diagnostics.auth.publish(remote ? { ...e, remote } : e);
 }
 
@@ -127,15 +126,16 @@ export interface SaslServerOptions {
 export function saslProfiles(options: SaslServerOptions): ChannelProfile[] {
   const names = options.mechanisms.map((m) => m.name);
   // One exchange per channel: the mechanism state lives from start to outcome.
-  const exchanges = new WeakMap<SessionCore, Map<number, SaslServerMechanism>>();
+  const exchanges = new WeakMap<SessionHandle, Map<number, SaslServerMechanism>>();
   return options.mechanisms.map((factory) => {
-    const finish = (core: SessionCore, step: SaslServerStep): { xml: string; ok: boolean; code?: number } => {
+    const finish = (tuning: TuningContext, step: SaslServerStep): { xml: string; ok: boolean; code?: number } => {
+      const core = tuning.session;
       const ctx = contextOf(core, names);
       if (step.status === 'continue') return { xml: buildBlob(step.challenge), ok: true };
       if (step.status === 'success') {
         const id: SaslIdentity = step.identity;
         try {
-          core.setIdentity({ authcid: id.authcid, authzid: id.authzid ?? id.authcid, mechanism: id.mechanism });
+          tuning.setIdentity({ authcid: id.authcid, authzid: id.authzid ?? id.authcid, mechanism: id.mechanism });
         } catch {
           options.onOutcome?.({ mechanism: factory.name, success: false, code: 550, ...(ctx.remoteAddress ? { remoteAddress: ctx.remoteAddress } : {}) });
           publishAuth(core, factory.name, { code: 550, reason: 'the session is already authenticated' });
@@ -149,7 +149,7 @@ export function saslProfiles(options: SaslServerOptions): ChannelProfile[] {
       publishAuth(core, factory.name, { code: step.code, reason: step.reason });
       return { xml: errorXml(step.code, step.reason), ok: false, code: step.code };
     };
-    const create = (core: SessionCore): SaslServerMechanism => {
+    const create = (core: SessionHandle): SaslServerMechanism => {
       const ctx = contextOf(core, names);
       const mech = factory.create(ctx);
       return options.limiter ? options.limiter.guard(mech, { session: core, ...(ctx.remoteAddress ? { address: ctx.remoteAddress } : {}) }) : mech;
@@ -158,7 +158,7 @@ export function saslProfiles(options: SaslServerOptions): ChannelProfile[] {
       uri: saslUri(factory.name),
       tuning: true,
       advertise: (core) => !core.identity && factory.available(contextOf(core, names)),
-      async onStart({ number, content, session }) {
+      async onStart({ number, content, session, tuning }) {
         if (session.identity) return { accept: false, code: 550, diagnostic: 'the session is already authenticated' };
         if (!factory.available(contextOf(session, names))) {
           return session.security.tls ? { accept: false, code: 534, diagnostic: 'mechanism not available' } : { accept: false, code: 538, diagnostic: 'mechanism requires TLS' };
@@ -179,12 +179,12 @@ export function saslProfiles(options: SaslServerOptions): ChannelProfile[] {
           if (el.kind !== 'blob' || el.status === 'abort') return { accept: true, content: errorXml(501, 'expected a blob') };
           input = el.data;
         }
-        const out = finish(session, await mech.step(input));
+        const out = finish(tuningFrom(tuning), await mech.step(input));
         // RFC 3080 §4.1.1: the channel is created; the outcome rides in the reply.
         return { accept: true, content: out.xml };
       },
       async onMessage(msg, res, channel) {
-        const mech = exchanges.get(channel.core)?.get(channel.number);
+        const mech = exchanges.get(channel.session)?.get(channel.number);
         let el: SaslElement;
         try {
           el = parseSaslElement(await msg.bytes(65536));
@@ -197,17 +197,17 @@ export function saslProfiles(options: SaslServerOptions): ChannelProfile[] {
           return;
         }
         if (el.status === 'abort') {
-          exchanges.get(channel.core)?.delete(channel.number);
-          publishAuth(channel.core, factory.name, { code: 535, reason: 'authentication aborted by the client' });
+          exchanges.get(channel.session)?.delete(channel.number);
+          publishAuth(channel.session, factory.name, { code: 535, reason: 'authentication aborted by the client' });
           await res.error(535, 'authentication aborted by the client');
           return;
         }
-        const out = finish(channel.core, await mech.step(el.data));
+        const out = finish(tuningFrom(channel.tuning), await mech.step(el.data));
         if (out.ok) await res.reply(out.xml, { contentType: BEEP_XML });
         else await res.error(Buffer.from(out.xml), { contentType: BEEP_XML });
       },
       onClosed(channel) {
-        exchanges.get(channel.core)?.delete(channel.number);
+        exchanges.get(channel.session)?.delete(channel.number);
       },
     });
   });
@@ -222,10 +222,10 @@ export function saslProfiles(options: SaslServerOptions): ChannelProfile[] {
  * afterwards either way. Messages never contain the credentials.
  */
 export async function authenticate(session: Session, factory: SaslClientMechanismFactory): Promise<{ authcid?: string; mechanism: string }> {
-  const core = session.core;
+  const security = session.handle.security;
   const ctx: SaslContext = {
-    tls: core.security.tls,
-    ...(core.security.peerCertificate ? { tlsPeerCertificate: core.security.peerCertificate } : {}),
+    tls: security.tls,
+    ...(security.peerCertificate ? { tlsPeerCertificate: security.peerCertificate } : {}),
   };
   if (!factory.available(ctx)) throw new BeepError(ErrorCodes.AUTH, `mechanism ${factory.name} cannot run on this session${ctx.tls ? '' : ' (it needs TLS)'}`);
   const mech = factory.create(ctx);

@@ -18,11 +18,8 @@ import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { BeepError, BeepReplyError, ErrorCodes } from '../errors.js';
-import { BEEP_XML } from '../framing/mime.js';
-import { MgmtSyntaxError } from '../channels/mgmt.js';
-import { Session } from '../channels/session.js';
-import type { SessionCore } from '../channels/core.js';
-import type { TransportSecurity } from '../channels/types.js';
+import { BEEP_XML } from '../framing/index.js';
+import { MgmtSyntaxError, type Session, tuningOf, type TuningContext, type TransportSecurity } from '../channels/index.js';
 import { defineProfile } from './define.js';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 
@@ -182,11 +179,11 @@ function handshake(s: tls.TLSSocket, event: 'secure' | 'secureConnect', timeoutM
   });
 }
 
-function serverUpgrade(session: Session, options: TlsServerOptions, context: tls.TlsOptions): void {
+function serverUpgrade(tuning: TuningContext, options: TlsServerOptions, context: tls.TlsOptions): void {
   let pskIdentity: string | undefined;
   const requireClientCert = options.ca !== undefined && !options.clientCertOptional;
-  void session
-    .upgrade(
+  void tuning
+    .resetTransport(
       (raw: Duplex) =>
         new Promise((resolve, reject) => {
           // A non-listening tls.Server takes the raw socket as if it had just
@@ -250,17 +247,18 @@ export function tlsProfile(options: TlsServerOptions) {
   };
   // Fail at configuration time, not at the first handshake, on a bad cert or key.
   tls.createSecureContext(context);
-  const owner = (core: SessionCore): Session => {
-    if (!(core.owner instanceof Session)) throw new BeepError(ErrorCodes.INVALID_STATE, 'TLS needs a socket session');
-    return core.owner;
+  const tuningFrom = (t: TuningContext | undefined): TuningContext => {
+    // Always set for a profile defined with `tuning: true`.
+    if (!t) throw new BeepError(ErrorCodes.INVALID_STATE, 'the TLS profile must be a tuning profile');
+    return t;
   };
   return defineProfile({
     uri: TLS_URI,
     tuning: true,
     /** Offered only while the session is not yet TLS. */
-    advertise: (core) => !core.security.tls,
+    advertise: (session) => !session.security.tls,
     /** `<ready/>` piggybacked on the start: reply `<proceed/>`, then run the handshake (RFC 3080 §3.1.3.1). */
-    onStart({ content, session }) {
+    onStart({ content, session, tuning }) {
       if (session.security.tls) return { accept: false, code: 550, diagnostic: 'TLS is already in place' };
       if (content === undefined || content.length === 0) return { accept: true }; // <ready/> will come as a MSG
       let el;
@@ -275,7 +273,7 @@ export function tlsProfile(options: TlsServerOptions) {
         accept: true,
         content: '<proceed />',
         /** Once `<proceed/>` is out: the server side of the handshake, then the tuning reset. */
-        afterReply: () => serverUpgrade(owner(session), options, context),
+        afterReply: () => serverUpgrade(tuningFrom(tuning), options, context),
       };
     },
     /** `<ready/>` as a MSG on an open TLS channel: reply `<proceed/>`, then run the handshake. */
@@ -291,13 +289,13 @@ export function tlsProfile(options: TlsServerOptions) {
         await res.error(501, 'expected <ready />');
         return;
       }
-      if (channel.core.security.tls) {
+      if (channel.session.security.tls) {
         await res.error(550, 'TLS is already in place');
         return;
       }
       const sent = res.reply('<proceed />', { contentType: BEEP_XML, hold: true });
       await sent;
-      serverUpgrade(owner(channel.core), options, context);
+      serverUpgrade(tuningFrom(channel.tuning), options, context);
     },
   });
 }
@@ -310,6 +308,7 @@ export function tlsProfile(options: TlsServerOptions) {
  * session usable if the peer refuses TLS.
  */
 export async function startTls(session: Session, options: TlsClientOptions = {}): Promise<void> {
+  const tuning = tuningOf(session);
   const startOpts = options.serverName === undefined ? {} : { serverName: options.serverName };
   let proceed;
   if (options.readyAsMessage) {
@@ -318,7 +317,7 @@ export async function startTls(session: Session, options: TlsClientOptions = {})
     try {
       reply = await ch.request('<ready />', { contentType: BEEP_XML, hold: true });
     } catch (err) {
-      session.core.releaseOutput();
+      tuning.resumeOutput();
       throw err;
     }
     proceed = parseTlsElement(await reply.bytes(4096));
@@ -327,7 +326,7 @@ export async function startTls(session: Session, options: TlsClientOptions = {})
     proceed = parseTlsElement(ch.startContent);
   }
   if (proceed.kind === 'error') {
-    session.core.releaseOutput();
+    tuning.resumeOutput();
     throw new BeepReplyError(ErrorCodes.START_REFUSED, proceed.code, proceed.diagnostic);
   }
   if (proceed.kind !== 'proceed') {
@@ -335,12 +334,12 @@ export async function startTls(session: Session, options: TlsClientOptions = {})
     session.destroy(e);
     throw e;
   }
-  const host = (session.socket as import('node:net').Socket).remoteAddress;
-  await session.upgrade(async (raw) => {
+  const host = tuning.session.transport?.remoteAddress;
+  await tuning.resetTransport(async (raw) => {
     const psk = options.psk;
     const servername = options.serverName;
     const s = tls.connect({
-      socket: raw as import('node:net').Socket,
+      socket: raw,
       ...(servername !== undefined && !/^[0-9.]+$|:/.test(servername) ? { servername } : {}),
       ...(options.ca ? { ca: options.ca as string } : {}),
       ...(options.cert ? { cert: options.cert as string } : {}),

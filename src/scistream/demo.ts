@@ -10,7 +10,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { scramSha256Client, createUserEntry } from '../profiles/sasl/index.js';
+import { scramSha256Client, createUserEntry } from '../profiles/index.js';
 import { newUid, appctrlHello, sessionTag, type S2ucClient } from './control/index.js';
 import { generateDevPki, removeDevPki } from './devcerts.js';
 import { connectControl, startS2cs, type S2cs } from './roles.js';

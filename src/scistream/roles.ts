@@ -6,21 +6,9 @@
  * @module
  */
 import type { AddressInfo } from 'node:net';
-import { createServer, connect, type BeepServer, type Session } from '../channels/session.js';
-import type { SessionLimits } from '../channels/types.js';
-import { tlsProfile, startTls, TLS_URI } from '../profiles/tls.js';
+import { createServer, connect, type BeepServer, type Session, type SessionLimits } from '../channels/index.js';
+import { tlsProfile, startTls, TLS_URI, saslProfiles, authenticate, saslUri, SASL_URI_PREFIX, AuthFailureLimiter, jwksValidator, oauthBearerServer, plainServer, scramSha256Server, type SaslClientMechanismFactory, type SaslServerMechanismFactory, type ScramCredentialStore } from '../profiles/index.js';
 import { BeepError, ErrorCodes } from '../errors.js';
-import { saslProfiles, authenticate, saslUri, SASL_URI_PREFIX } from '../profiles/sasl-beep.js';
-import {
-  AuthFailureLimiter,
-  jwksValidator,
-  oauthBearerServer,
-  plainServer,
-  scramSha256Server,
-  type SaslClientMechanismFactory,
-  type SaslServerMechanismFactory,
-  type ScramCredentialStore,
-} from '../profiles/sasl/index.js';
 import { createControlServer, S2ucClient, type ControlServer, type ControlServerOptions } from './control/index.js';
 import { createDataServer, type BeepDataServer, type DataServerOptions } from './data/index.js';
 

@@ -10,7 +10,8 @@
 import test from 'ava';
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
-import { BeepError, connect, ErrorCodes, FrameDecoder, type Frame, type Session } from '../../src/index.js';
+import { BeepError, connect, ErrorCodes, type Session } from '../../src/index.js';
+import { FrameDecoder, type Frame } from '../../src/framing/index.js';
 
 const URI = 'http://example.org/profiles/vortex-answers';
 

@@ -4,7 +4,9 @@
  */
 import test from 'ava';
 import { Buffer } from 'node:buffer';
-import { FrameDecoder, SessionCore, defineProfile, ErrorCodes, type Frame, type Channel } from '../../src/index.js';
+import { defineProfile, ErrorCodes, type Channel } from '../../src/index.js';
+import { FrameDecoder, type Frame } from '../../src/framing/index.js';
+import { SessionCore } from '../../src/channels/index.js';
 
 const ECHO = defineProfile({
   uri: 'urn:test:echo',

@@ -8,7 +8,8 @@ import test from 'ava';
 import dc from 'node:diagnostics_channel';
 import net from 'node:net';
 import { Buffer } from 'node:buffer';
-import { connect, createServer, echoProfile, defineProfile, DIAGNOSTICS_CHANNELS, type LimitEvent, type Session } from '../../src/index.js';
+import { connect, createServer, echoProfile, defineProfile, DIAGNOSTICS_CHANNELS, type Session } from '../../src/index.js';
+import { type LimitEvent } from '../../src/channels/index.js';
 import { ANSWERS, ECHO, errorCode, harness, RawPeer, until } from '../helpers/raw-peer.js';
 
 /** Collect `beepstream:limit` events for the duration of a test. */

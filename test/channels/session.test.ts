@@ -12,6 +12,7 @@ import { connect, createServer, type BeepServer, type ConnectOptions, type Serve
 import type { Channel } from '../../src/channels/channel.js';
 import type { StartRequest } from '../../src/channels/types.js';
 import { ANSWERS_URI, ECHO_URI, answersProfile, defineProfile, echoProfile } from '../../src/profiles/index.js';
+import { listenForTest, type ConnectTarget } from '../helpers/transport.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -92,16 +93,17 @@ interface Pair {
   client: Session;
   /** The server's side of the session. */
   peer: Session;
-  port: number;
+  /** Where the server listens (TCP port or Unix socket path: see helpers/transport.ts). */
+  at: ConnectTarget;
 }
 
 const DEFAULT_PROFILES = [echoProfile, answersProfile];
 
-async function setup(t: ExecutionContext, serverOptions: ServerOptions = {}, clientOptions: Omit<ConnectOptions, 'port'> = {}): Promise<Pair> {
+async function setup(t: ExecutionContext, serverOptions: ServerOptions = {}, clientOptions: Omit<ConnectOptions, 'port' | 'host' | 'path'> = {}): Promise<Pair> {
   // Every test over sockets is bounded as a whole, on top of the bounded waits inside it.
   t.timeout(30_000, 'session test took too long');
   const server = createServer({ profiles: DEFAULT_PROFILES, ...serverOptions });
-  const { port } = await within(server.listen(0), 5000, 'listen');
+  const at = await within(listenForTest(t, server), 5000, 'listen');
   const peerP = new Promise<Session>((resolve) => server.once('session', resolve));
   let client: Session | undefined;
   t.teardown(async () => {
@@ -109,10 +111,10 @@ async function setup(t: ExecutionContext, serverOptions: ServerOptions = {}, cli
     for (const s of server.sessions) s.destroy();
     await within(server.close(200), 5000, 'server close').catch(() => undefined);
   });
-  client = await within(connect({ port, timeout: 10000, ...clientOptions }), 10000, 'connect');
+  client = await within(connect({ ...at, timeout: 10000, ...clientOptions }), 10000, 'connect');
   const peer = await within(peerP, 5000, 'server session');
   await within(peer.whenGreeted(), 5000, 'server greeted');
-  return { server, client, peer, port };
+  return { server, client, peer, at };
 }
 
 function isReplyError(t: ExecutionContext, err: unknown, code: string, replyCode: number): asserts err is BeepReplyError {
@@ -880,14 +882,14 @@ test('both peers releasing the session at once: both close() calls resolve', asy
 });
 
 test('session.close() called twice at once: both resolve and the server carries on', async (t) => {
-  const { client, port } = await setup(t);
+  const { client, at } = await setup(t);
   await within(client.startChannel(ECHO_URI), 5000, 'start');
   // Two <close number='0'> in a row: the second reaches the server after it agreed to the first.
   await within(Promise.all([client.close(), client.close()]), 5000, 'double release');
   t.true(client.core.wasReleased);
   await sleep(20);
   // The server process is still serving.
-  const c2 = await within(connect({ port }), 5000, 'reconnect');
+  const c2 = await within(connect({ ...at }), 5000, 'reconnect');
   const ch = await within(c2.startChannel(ECHO_URI), 5000, 'start on new session');
   t.is(await (await within(ch.request('alive'), 5000, 'req')).text(), 'alive');
   await within(c2.close(), 5000, 'close');

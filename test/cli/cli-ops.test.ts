@@ -9,7 +9,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { createUserEntry, serializeUsersFile } from '../../src/index.js';
+import { createUserEntry } from '../../src/index.js';
+import { serializeUsersFile } from '../../src/profiles/index.js';
 import { testPki } from '../helpers/certs.js';
 import { BIN, run, startListener, stop } from '../helpers/cli.js';
 

@@ -10,7 +10,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { createUserEntry, serializeUsersFile } from '../../src/index.js';
+import { createUserEntry } from '../../src/index.js';
+import { serializeUsersFile } from '../../src/profiles/index.js';
 import { testPki } from '../helpers/certs.js';
 import { BIN, run, stop } from '../helpers/cli.js';
 

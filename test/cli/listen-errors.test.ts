@@ -9,7 +9,8 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { createUserEntry, serializeUsersFile } from '../../src/index.js';
+import { createUserEntry } from '../../src/index.js';
+import { serializeUsersFile } from '../../src/profiles/index.js';
 import { testPki } from '../helpers/certs.js';
 import { run, startListener, stop } from '../helpers/cli.js';
 

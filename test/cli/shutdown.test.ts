@@ -11,7 +11,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ANSWERS_URI, connect, createUserEntry, serializeUsersFile } from '../../src/index.js';
+import { ANSWERS_URI, connect, createUserEntry } from '../../src/index.js';
+import { serializeUsersFile } from '../../src/profiles/index.js';
 import { testPki } from '../helpers/certs.js';
 import { BIN, run, startListener, stop } from '../helpers/cli.js';
 

@@ -7,10 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
-import {
-  createServer, createUserEntry, saslProfiles, scramSha256Client, scramSha256Server, tlsProfile,
-  type BeepServer, type ScramCredentials,
-} from '../../src/index.js';
+import { createServer, createUserEntry, saslProfiles, scramSha256Client, scramSha256Server, tlsProfile, type BeepServer } from '../../src/index.js';
+import { type ScramCredentials } from '../../src/profiles/index.js';
 import { connectFlows, createFlowsServer, openSqliteStore, type FlowStore, type FlowsClient, type FlowsServer, type FlowsServerOptions } from '../../src/flows/index.js';
 import { testPki } from '../helpers/certs.js';
 

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ExecutionContext } from 'ava';
-import { serializeUsersFile } from '../../src/index.js';
+import { serializeUsersFile } from '../../src/profiles/index.js';
 import { BIN, LISTEN_TIMEOUT_MS, STOP_TIMEOUT_MS } from '../helpers/cli.js';
 import { pki, users } from './harness.js';
 

@@ -8,10 +8,8 @@
 import test from 'ava';
 import dc from 'node:diagnostics_channel';
 import { randomBytes } from 'node:crypto';
-import {
-  BeepReplyError, ECHO_URI, authenticate, connect, createServer, createUserEntry, echoProfile, saslProfiles, scramSha256Client, scramSha256Server,
-  type ScramCredentials, type Session,
-} from '../../src/index.js';
+import { BeepReplyError, ECHO_URI, authenticate, connect, createServer, createUserEntry, echoProfile, saslProfiles, scramSha256Client, scramSha256Server, type Session } from '../../src/index.js';
+import { type ScramCredentials } from '../../src/profiles/index.js';
 import { DIAGNOSTICS_CHANNELS } from '../../src/channels/diagnostics.js';
 import { newUid, sessionTag } from '../../src/scistream/control/index.js';
 import { createMetrics, startMetricsServer, type Metrics } from '../../src/ops/index.js';

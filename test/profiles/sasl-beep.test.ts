@@ -6,39 +6,10 @@
 import test, { type ExecutionContext } from 'ava';
 import { Buffer } from 'node:buffer';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
-import {
-  AuthFailureLimiter,
-  BeepError,
-  BeepReplyError,
-  ErrorCodes,
-  anonymousClient,
-  anonymousServer,
-  authenticate,
-  buildBlob,
-  connect,
-  createServer,
-  createUserEntry,
-  defineProfile,
-  externalClient,
-  externalServer,
-  jwksValidator,
-  oauthBearerClient,
-  oauthBearerServer,
-  parseSaslElement,
-  plainClient,
-  plainServer,
-  saslProfiles,
-  saslUri,
-  scramSha256Client,
-  scramSha256Server,
-  startTls,
-  tlsProfile,
-  type ChannelProfile,
-  type SaslServerOptions,
-  type ScramCredentials,
-  type Session,
-} from '../../src/index.js';
+import { AuthFailureLimiter, BeepError, BeepReplyError, ErrorCodes, anonymousClient, anonymousServer, authenticate, connect, createServer, createUserEntry, defineProfile, externalClient, externalServer, jwksValidator, oauthBearerClient, oauthBearerServer, plainClient, plainServer, saslProfiles, saslUri, scramSha256Client, scramSha256Server, startTls, tlsProfile, type ChannelProfile, type SaslServerOptions, type Session } from '../../src/index.js';
+import { buildBlob, parseSaslElement, type ScramCredentials } from '../../src/profiles/index.js';
 import { testPki } from '../helpers/certs.js';
+import { listenForTest } from '../helpers/transport.js';
 
 const pki = testPki();
 const users = new Map<string, ScramCredentials>([['alice', await createUserEntry('correct horse', 4096)]]);
@@ -54,9 +25,9 @@ async function setup(t: ExecutionContext, sasl: SaslServerOptions, tls = false):
   const profiles: ChannelProfile[] = [whoami, ...saslProfiles(sasl)];
   if (tls) profiles.push(tlsProfile({ cert: pki.serverCert, key: pki.serverKey, ca: pki.ca, clientCertOptional: true }));
   const server = createServer({ profiles });
-  const { port } = await server.listen(0, '127.0.0.1');
+  const at = await listenForTest(t, server);
   const serverSession = new Promise<Session>((r) => server.once('session', r));
-  const client = await connect({ port });
+  const client = await connect({ ...at });
   t.teardown(async () => {
     client.destroy();
     await server.close(200).catch(() => undefined);

@@ -5,24 +5,10 @@
 import test, { type ExecutionContext } from 'ava';
 import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import {
-  BeepError,
-  BeepReplyError,
-  ErrorCodes,
-  connect,
-  createServer,
-  echoProfile,
-  ECHO_URI,
-  startTls,
-  tlsProfile,
-  TLS_URI,
-  parseTlsElement,
-  defineProfile,
-  type ServerOptions,
-  type Session,
-  type TlsServerOptions,
-} from '../../src/index.js';
+import { BeepError, BeepReplyError, ErrorCodes, connect, createServer, echoProfile, ECHO_URI, startTls, tlsProfile, TLS_URI, defineProfile, type ServerOptions, type Session, type TlsServerOptions } from '../../src/index.js';
+import { parseTlsElement } from '../../src/profiles/index.js';
 import { testPki } from '../helpers/certs.js';
+import { listenForTest } from '../helpers/transport.js';
 
 // Waits are bounds, not measurements: never under 30 s (a loaded machine is slow, not wrong).
 const MIN_BOUND_MS = 30_000;
@@ -40,15 +26,15 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 async function setup(t: ExecutionContext, tlsOptions: TlsServerOptions, extra: Partial<ServerOptions> = {}) {
   t.timeout(120_000);
   const server = createServer({ profiles: [tlsProfile(tlsOptions), echoProfile], ...extra });
-  const { port } = await server.listen(0, '127.0.0.1');
+  const at = await listenForTest(t, server);
   const peers: Session[] = [];
   server.on('session', (s) => peers.push(s));
-  const client = await within(connect({ port }), 5000, 'connect');
+  const client = await within(connect({ ...at }), 5000, 'connect');
   t.teardown(async () => {
     client.destroy();
     await server.close(200).catch(() => undefined);
   });
-  return { server, client, peers };
+  return { server, client, peers, at };
 }
 
 const pki = testPki();
@@ -204,10 +190,9 @@ test('nothing is sent after <ready/> until the reply: the start is the last fram
 });
 
 test('one session tuning to TLS leaves every other session of the listener untouched (requireTls still applies)', async (t) => {
-  const { server, client } = await setup(t, certServer, { requireTls: true });
+  const { client, at } = await setup(t, certServer, { requireTls: true });
   await within(startTls(client, { ca: pki.ca, serverName: 'localhost' }), 10000, 'first session tunes');
-  const port = server.address()?.port as number;
-  const second = await within(connect({ port }), 5000, 'second connect');
+  const second = await within(connect({ ...at }), 5000, 'second connect');
   t.teardown(() => second.destroy());
   t.false(second.core.security.tls);
   t.deepEqual(second.peerProfiles, [TLS_URI], 'the second session is offered TLS only');

@@ -14,7 +14,8 @@
 import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import type { ExecutionContext } from 'ava';
-import { createUserEntry, scramSha256Client, type ScramCredentials } from '../../src/index.js';
+import { createUserEntry, scramSha256Client } from '../../src/index.js';
+import { type ScramCredentials } from '../../src/profiles/index.js';
 import { appctrlHello, type ResponseMessage, type S2ucClient } from '../../src/scistream/control/index.js';
 import { connectControl, startS2cs, type S2cs, type S2csOptions } from '../../src/scistream/roles.js';
 import { testPki } from '../helpers/certs.js';

@@ -16,10 +16,9 @@
  *
  * @module
  */
-import { BEEP_XML } from '../../framing/mime.js';
+import { BEEP_XML } from '../../framing/index.js';
 import { BeepError, BeepReplyError, ErrorCodes } from '../../errors.js';
-import type { Channel } from '../../channels/channel.js';
-import type { Session } from '../../channels/session.js';
+import type { Channel, Session } from '../../channels/index.js';
 import { SciStreamError, codeForReplyCode } from './errors.js';
 import {
   CONTROL_URI, buildMessage, parseErrorXml, parseMessage,

@@ -12,14 +12,10 @@
  * @module
  */
 import { Buffer } from 'node:buffer';
-import { BEEP_XML } from '../../framing/mime.js';
+import { BEEP_XML } from '../../framing/index.js';
 import { ErrorCodes, isBeepError } from '../../errors.js';
-import { defineProfile } from '../../profiles/define.js';
-import type { Channel } from '../../channels/channel.js';
-import type { SessionCore } from '../../channels/core.js';
-import type { IncomingMessage } from '../../channels/message.js';
-import type { Responder } from '../../channels/responder.js';
-import type { ChannelProfile } from '../../channels/types.js';
+import { defineProfile } from '../../profiles/index.js';
+import type { Channel, SessionHandle, IncomingMessage, Responder, ChannelProfile } from '../../channels/index.js';
 import { BAD_FORMAT_SYNTAX, SciStreamError } from './errors.js';
 import { CONTROL_URI, buildErrorXml, buildMessage, parseRequest, type ControlReply, type ControlRequest } from './messages.js';
 import type { ControlContext, RegistryOptions } from './options.js';
@@ -44,7 +40,7 @@ export class ControlServer {
   readonly registry: SessionRegistry;
   /** The control profile to serve. */
   readonly profile: ChannelProfile;
-  private readonly watched = new WeakSet<SessionCore>();
+  private readonly watched = new WeakSet<SessionHandle>();
   private readonly maxBytes: number;
   private readonly onEvent: RegistryOptions['onEvent'];
 
@@ -57,7 +53,7 @@ export class ControlServer {
       uri: CONTROL_URI,
       control: true,
       requires: { tls: options.allowInsecure !== true, authentication: true },
-      onOpen: (channel: Channel) => this.watch(channel.core),
+      onOpen: (channel: Channel) => this.watch(channel.session),
       onMessage: (msg: IncomingMessage, res: Responder, channel: Channel) => this.handle(msg, res, channel),
     });
   }
@@ -67,18 +63,18 @@ export class ControlServer {
     return this.registry.close();
   }
 
-  private watch(core: SessionCore): void {
-    if (this.watched.has(core)) return;
-    this.watched.add(core);
-    core.once('close', () => this.registry.detach(core));
+  private watch(session: SessionHandle): void {
+    if (this.watched.has(session)) return;
+    this.watched.add(session);
+    session.onClose(() => this.registry.detach(session));
   }
 
   private async handle(msg: IncomingMessage, res: Responder, channel: Channel): Promise<void> {
-    const core = channel.core;
-    this.watch(core);
+    const session = channel.session;
+    this.watch(session);
     let reply: string;
     try {
-      const identity = core.identity;
+      const identity = session.identity;
       // The channel layer refuses the start before authentication (530); this is a second lock.
       if (!identity) throw new SciStreamError('AUTH_ERROR', 'authentication required', { replyCode: 530 });
       let body: Buffer;
@@ -91,7 +87,7 @@ export class ControlServer {
         throw err;
       }
       const m = parseRequest(body, { maxBytes: this.maxBytes });
-      const result = await this.dispatch({ identity: identity.authzid, connection: core }, m);
+      const result = await this.dispatch({ identity: identity.authzid, connection: session }, m);
       try {
         reply = buildMessage(result);
       } catch (cause) {

@@ -10,7 +10,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { decodeEntities, escapeAttr, escapeText, scanXmlShape } from '../../channels/mgmt.js';
+import { decodeEntities, escapeAttr, escapeText, scanXmlShape } from '../../channels/index.js';
 import { BAD_FORMAT_SYNTAX, SciStreamError } from './errors.js';
 
 export { escapeAttr, escapeText };

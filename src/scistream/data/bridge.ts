@@ -14,9 +14,7 @@
 import type net from 'node:net';
 import type { Writable } from 'node:stream';
 import { BeepReplyError } from '../../errors.js';
-import type { Channel } from '../../channels/channel.js';
-import type { IncomingMessage } from '../../channels/message.js';
-import type { Responder } from '../../channels/responder.js';
+import type { Channel, IncomingMessage, Responder } from '../../channels/index.js';
 import type { TokenBucket } from './bucket.js';
 import { pump, type Pump } from './pump.js';
 import { resetSocket } from './ports.js';

@@ -6,7 +6,7 @@
  */
 import net from 'node:net';
 import { BeepError, ErrorCodes } from '../../errors.js';
-import type { SessionLimits } from '../../channels/types.js';
+import type { SessionLimits } from '../../channels/index.js';
 import type { DataPathStats } from '../dataplane.js';
 import { TokenBucket } from './bucket.js';
 import type { BridgeHooks, StreamBridge } from './bridge.js';

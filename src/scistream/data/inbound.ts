@@ -8,11 +8,8 @@
  */
 import type net from 'node:net';
 import { BeepError, ErrorCodes } from '../../errors.js';
-import type { Channel } from '../../channels/channel.js';
-import type { SessionCore } from '../../channels/core.js';
-import { createServer, type BeepServer, type Session } from '../../channels/session.js';
-import type { StartDecision, StartRequest } from '../../channels/types.js';
-import { tlsProfile } from '../../profiles/tls.js';
+import { type Channel, type SessionHandle, createServer, type BeepServer, type Session, type StartDecision, type StartRequest } from '../../channels/index.js';
+import { tlsProfile } from '../../profiles/index.js';
 import type { DataPath, DataPathStats, InboundSpec } from '../dataplane.js';
 import { StreamBridge } from './bridge.js';
 import { bucketsFor, checkSpec, connectTcp, dataLimits, settleWithin, StreamStats, type DirectionBuckets, type PathSettings } from './common.js';
@@ -39,9 +36,9 @@ export class InboundPath implements DataPath, ProfileHost {
   private readonly server: BeepServer;
   private readonly raw = new Set<net.Socket>();
   private readonly sessions = new Set<Session>();
-  private readonly linkMap = new Map<SessionCore, DataLink>();
+  private readonly linkMap = new Map<SessionHandle, DataLink>();
   /** Producer connections made in onStart, until onOpen takes them. */
-  private readonly pending = new Map<SessionCore, Map<number, net.Socket>>();
+  private readonly pending = new Map<SessionHandle, Map<number, net.Socket>>();
   /** Streams open or being opened (bounded by num_conn). */
   private reserved = 0;
   private readonly counters = new StreamStats();
@@ -100,18 +97,18 @@ export class InboundPath implements DataPath, ProfileHost {
     this.sessions.add(s);
     // TLS must be in place in time, or the connection goes (it holds a slot).
     const deadline = setTimeout(() => {
-      if (!s.core.security.tls) s.destroy();
+      if (!s.handle.security.tls) s.destroy();
     }, this.settings.handshakeTimeout);
     s.on('handlerError', (err) => this.settings.report(err));
-    s.on('tuned', (core) => {
+    s.on('tuned', (tuned) => {
       clearTimeout(deadline);
-      this.linkMap.set(core, new DataLink(s));
+      this.linkMap.set(tuned, new DataLink(s));
     });
     s.on('close', (err) => {
       clearTimeout(deadline);
       this.sessions.delete(s);
       if (err && !this.closing) this.settings.report(err);
-      const core = s.core;
+      const core = s.handle;
       this.linkMap.delete(core);
       const socks = this.pending.get(core);
       this.pending.delete(core);
@@ -123,17 +120,17 @@ export class InboundPath implements DataPath, ProfileHost {
     });
   }
 
-  /** @internal */
-  linkOf(core: SessionCore): DataLink | undefined {
-    return this.linkMap.get(core);
+  /** For the data profiles ({@link ProfileHost}): the link of a session of this path. */
+  linkOf(session: SessionHandle): DataLink | undefined {
+    return this.linkMap.get(session);
   }
 
-  /** @internal */
+  /** For the data profiles ({@link ProfileHost}): report a failure. */
   report(err: unknown): void {
     this.settings.report(err);
   }
 
-  /** @internal A data channel start: connect to the producer application, then accept. */
+  /** For the data profiles: a data channel start: connect to the producer application, then accept. */
   async startStream(req: StartRequest): Promise<StartDecision> {
     if (this.closing) return { accept: false, code: DataCodes.CLOSING, diagnostic: 'data path closing' };
     let index: number;
@@ -176,11 +173,11 @@ export class InboundPath implements DataPath, ProfileHost {
     return { accept: true };
   }
 
-  /** @internal The data channel is open: bridge it with its producer connection. */
+  /** For the data profiles: the data channel is open: bridge it with its producer connection. */
   openStream(channel: Channel): void {
-    const byNumber = this.pending.get(channel.core);
+    const byNumber = this.pending.get(channel.session);
     const socket = byNumber?.get(channel.number);
-    const link = this.linkMap.get(channel.core);
+    const link = this.linkMap.get(channel.session);
     if (!socket || !link) {
       channel.close(DataCodes.RESET).catch(() => undefined);
       return;

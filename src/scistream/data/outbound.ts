@@ -9,9 +9,8 @@
  */
 import net from 'node:net';
 import { BeepError, ErrorCodes } from '../../errors.js';
-import type { SessionCore } from '../../channels/core.js';
-import { connect, type Session } from '../../channels/session.js';
-import { startTls } from '../../profiles/tls.js';
+import { type SessionHandle, connect, type Session } from '../../channels/index.js';
+import { startTls } from '../../profiles/index.js';
 import type { DataPath, DataPathStats, OutboundSpec } from '../dataplane.js';
 import { StreamBridge } from './bridge.js';
 import { bucketsFor, checkSpec, dataLimits, settleWithin, StreamStats, type DirectionBuckets, type PathSettings } from './common.js';
@@ -39,7 +38,7 @@ export class OutboundPath implements DataPath, ProfileHost {
   private readonly remotes: HostPort[];
   private readonly sessions = new Set<Session>();
   private linkList: DataLink[] = [];
-  private readonly linkByCore = new Map<SessionCore, DataLink>();
+  private readonly linkBySession = new Map<SessionHandle, DataLink>();
   private readonly servers: net.Server[] = [];
   private readonly appSockets = new Set<net.Socket>();
   /** Streams open or being started (bounded by num_conn). */
@@ -125,7 +124,7 @@ export class OutboundPath implements DataPath, ProfileHost {
       throw new BeepError(ErrorCodes.START_REFUSED, `${formatHostPort(remote.host, remote.port)} offers no SciStream data profile`, { origin: 'remote' });
     }
     const link = new DataLink(session);
-    this.linkByCore.set(session.core, link);
+    this.linkBySession.set(session.handle, link);
     const control = await session.startChannel(DATA_CONTROL_URI);
     link.control = control;
     return link;
@@ -141,12 +140,12 @@ export class OutboundPath implements DataPath, ProfileHost {
     return this.linkList.map((l) => l.info());
   }
 
-  /** @internal */
-  linkOf(core: SessionCore): DataLink | undefined {
-    return this.linkByCore.get(core);
+  /** For the data profiles ({@link ProfileHost}): the link of a session of this path. */
+  linkOf(session: SessionHandle): DataLink | undefined {
+    return this.linkBySession.get(session);
   }
 
-  /** @internal */
+  /** For the data profiles ({@link ProfileHost}): report a failure. */
   report(err: unknown): void {
     this.settings.report(err);
   }
@@ -175,7 +174,7 @@ export class OutboundPath implements DataPath, ProfileHost {
       return;
     }
     const link = this.linkList[this.nextLink++ % this.linkList.length];
-    if (this.closing || this.reserved >= this.spec.numConn || !link || link.session.core.isClosed) {
+    if (this.closing || this.reserved >= this.spec.numConn || !link || link.session.handle.isClosed) {
       resetSocket(socket);
       return;
     }
@@ -252,7 +251,7 @@ export class OutboundPath implements DataPath, ProfileHost {
       const sessions = [...this.sessions];
       // Idle: a polite BEEP release; otherwise (or if it stalls) destroy.
       if (idle) await Promise.all(sessions.map((s) => settleWithin(s.close(), 2000)));
-      for (const s of sessions) if (!s.core.isClosed) s.destroy();
+      for (const s of sessions) if (!s.handle.isClosed) s.destroy();
       await settleWithin(Promise.all(sessions.map((s) => s.whenClosed())), 5000);
       await stopped;
       this.resolveClosed();

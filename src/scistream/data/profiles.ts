@@ -7,12 +7,9 @@
  *
  * @module
  */
-import type { Channel } from '../../channels/channel.js';
-import type { SessionCore } from '../../channels/core.js';
-import type { Session } from '../../channels/session.js';
-import type { ChannelProfile, StartDecision, StartRequest } from '../../channels/types.js';
-import { BEEP_XML } from '../../framing/mime.js';
-import { defineProfile } from '../../profiles/define.js';
+import type { Channel, SessionHandle, Session, ChannelProfile, StartDecision, StartRequest } from '../../channels/index.js';
+import { BEEP_XML } from '../../framing/index.js';
+import { defineProfile } from '../../profiles/index.js';
 import type { StreamBridge } from './bridge.js';
 import { buildControl, CONTROL_OK, DATA_CONTROL_URI, DATA_URI, DataWireError, MAX_CONTROL_MESSAGE, parseControl, type ControlMessage } from './wire.js';
 
@@ -47,7 +44,7 @@ export class DataLink {
 
   /** A summary for diagnostics. */
   info(): LinkInfo {
-    return { streams: this.bridges.size, opened: this.opened, protocol: this.session.core.security.protocol, cipher: this.session.core.security.cipher };
+    return { streams: this.bridges.size, opened: this.opened, protocol: this.session.handle.security.protocol, cipher: this.session.handle.security.cipher };
   }
 
   /**
@@ -67,7 +64,7 @@ export interface ProfileHost {
   /** `inbound` accepts data channels; `outbound` starts them and refuses the peer's. */
   readonly side: 'inbound' | 'outbound';
   /** The session's link, if the session is a data session of this path. */
-  linkOf(core: SessionCore): DataLink | undefined;
+  linkOf(session: SessionHandle): DataLink | undefined;
   /** Inbound: decide on a data channel start (connect to the producer application first). */
   startStream?(request: StartRequest): Promise<StartDecision>;
   /** Inbound: a data channel the peer started is open. */
@@ -89,7 +86,7 @@ export function dataProfile(host: ProfileHost): ChannelProfile {
       if (host.side === 'inbound') host.openStream?.(channel);
     },
     onMessage(msg, res, channel) {
-      const bridge = host.linkOf(channel.core)?.bridges.get(channel.number);
+      const bridge = host.linkOf(channel.session)?.bridges.get(channel.number);
       if (!bridge) return res.error(550, 'no stream on this channel');
       return bridge.onPeerMessage(msg, res);
     },
@@ -114,7 +111,7 @@ export function dataControlProfile(host: ProfileHost): ChannelProfile {
       return { accept: true };
     },
     onOpen(channel) {
-      const link = host.linkOf(channel.core);
+      const link = host.linkOf(channel.session);
       if (link && link.control === null) link.control = channel;
     },
     async onMessage(msg, res, channel) {
@@ -126,7 +123,7 @@ export function dataControlProfile(host: ProfileHost): ChannelProfile {
         await res.error(err instanceof DataWireError ? err.code : 500, err instanceof DataWireError ? err.message : 'poorly-formed control message');
         return;
       }
-      const bridge = host.linkOf(channel.core)?.bridges.get(m.channel);
+      const bridge = host.linkOf(channel.session)?.bridges.get(m.channel);
       // A notice for a stream already gone is moot: still positive.
       if (bridge) {
         if (m.kind === 'ready') bridge.go();

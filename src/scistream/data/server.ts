@@ -6,7 +6,7 @@
  * @module
  */
 import { BeepError, ErrorCodes } from '../../errors.js';
-import type { SessionLimits } from '../../channels/types.js';
+import type { SessionLimits } from '../../channels/index.js';
 import type { DataPath, DataServer, InboundSpec, OutboundSpec } from '../dataplane.js';
 import { checkConnections, type DataTlsOptions, type PathSettings } from './common.js';
 import { InboundPath } from './inbound.js';

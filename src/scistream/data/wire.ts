@@ -8,7 +8,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import type { SessionLimits } from '../../channels/types.js';
+import type { SessionLimits } from '../../channels/index.js';
 
 /** URI of the data profile: one channel per proxied application TCP connection. */
 export const DATA_URI = 'urn:beepstream:scistream:data:1';

@@ -14,9 +14,9 @@ function portOf(endpoint: string): number {
 }
 
 test('PROD: REQUEST waits for HELLO, then the inbound path opens; RESPONSE and APPRESPONSE carry its listeners; RELEASE frees the port', async (t) => {
-  const { port, ds, s2cs } = await startS2cs(t);
-  const s2uc = new S2ucClient(await login(t, port, 'alice'));
-  const app = await login(t, port, 'appctrl');
+  const { at, ds, s2cs } = await startS2cs(t);
+  const s2uc = new S2ucClient(await login(t, at, 'alice'));
+  const app = await login(t, at, 'appctrl');
   const prodApp = await appListener(t);
   const uid = newUid();
 
@@ -56,9 +56,9 @@ test('PROD: REQUEST waits for HELLO, then the inbound path opens; RESPONSE and A
 });
 
 test('PROD: a HELLO before the REQUEST waits for it; the REQUEST then proceeds at once', async (t) => {
-  const { port, ds, s2cs } = await startS2cs(t);
-  const s2uc = new S2ucClient(await login(t, port, 'alice'));
-  const app = await login(t, port, 'appctrl');
+  const { at, ds, s2cs } = await startS2cs(t);
+  const s2uc = new S2ucClient(await login(t, at, 'alice'));
+  const app = await login(t, at, 'appctrl');
   const uid = newUid();
   const hello = appctrlHello(app, { uid, role: 'PROD', prodListeners: ['127.0.0.1:9', 'prod.example:5000'] });
   await until(() => s2cs.registry.get(uid) !== undefined);
@@ -76,9 +76,9 @@ test('PROD: a HELLO before the REQUEST waits for it; the REQUEST then proceeds a
 });
 
 test('CONS: REQUEST then UPDATETARGETS, and UPDATETARGETS then REQUEST, open the outbound path; an optional HELLO gets its listeners', async (t) => {
-  const { port, ds, s2cs } = await startS2cs(t);
-  const s2uc = new S2ucClient(await login(t, port, 'alice'));
-  const app = await login(t, port, 'appctrl');
+  const { at, ds, s2cs } = await startS2cs(t);
+  const s2uc = new S2ucClient(await login(t, at, 'alice'));
+  const app = await login(t, at, 'appctrl');
   const remote = ['198.51.100.7:5100', '198.51.100.8:5100'];
 
   const uid1 = newUid();
@@ -114,8 +114,8 @@ test('CONS: REQUEST then UPDATETARGETS, and UPDATETARGETS then REQUEST, open the
 });
 
 test('PROD UPDATETARGETS is recorded and answered at once; STATUS of a pending session shows the time left', async (t) => {
-  const { port, s2cs } = await startS2cs(t, { rendezvousTimeoutMs: 20_000 });
-  const s2uc = new S2ucClient(await login(t, port, 'alice'));
+  const { at, s2cs } = await startS2cs(t, { rendezvousTimeoutMs: 20_000 });
+  const s2uc = new S2ucClient(await login(t, at, 'alice'));
   const uid = newUid();
   const req = s2uc.request({ uid, role: 'PROD', numConn: 1 }).catch((e: unknown) => e);
   await until(() => s2cs.registry.get(uid)?.state === 'pending');
@@ -133,8 +133,8 @@ test('PROD UPDATETARGETS is recorded and answered at once; STATUS of a pending s
 });
 
 test('a data path that closes by itself removes its session', async (t) => {
-  const { port, ds, s2cs } = await startS2cs(t);
-  const s2uc = new S2ucClient(await login(t, port, 'alice'));
+  const { at, ds, s2cs } = await startS2cs(t);
+  const s2uc = new S2ucClient(await login(t, at, 'alice'));
   const uid = newUid();
   const [res] = await Promise.all([s2uc.request({ uid, role: 'CONS', numConn: 1 }), s2uc.update({ uid, role: 'CONS', remoteListeners: ['127.0.0.1:9'] })]);
   t.is(res.state, 'active');
@@ -144,8 +144,8 @@ test('a data path that closes by itself removes its session', async (t) => {
 });
 
 test('a data-server failure is answered to every waiting message (CONN_ERROR with the endpoint); the uid may be requested again', async (t) => {
-  const { port, ds, s2cs } = await startS2cs(t);
-  const s2uc = new S2ucClient(await login(t, port, 'alice'));
+  const { at, ds, s2cs } = await startS2cs(t);
+  const s2uc = new S2ucClient(await login(t, at, 'alice'));
   const uid = newUid();
   ds.failNext = Object.assign(new Error('connect ECONNREFUSED 198.51.100.7:5100'), { code: 'ECONNREFUSED', address: '198.51.100.7', port: 5100 });
   const req = s2uc.request({ uid, role: 'CONS', numConn: 1 });

@@ -6,13 +6,12 @@
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import type { ExecutionContext } from 'ava';
-import {
-  authenticate, connect, createServer, createUserEntry, saslProfiles, scramSha256Client, scramSha256Server, startTls, tlsProfile,
-  type BeepServer, type ScramCredentials, type Session,
-} from '../../../src/index.js';
+import { authenticate, connect, createServer, createUserEntry, saslProfiles, scramSha256Client, scramSha256Server, startTls, tlsProfile, type BeepServer, type Session } from '../../../src/index.js';
+import { type ScramCredentials } from '../../../src/profiles/index.js';
 import type { DataPath, DataPathStats, DataServer, InboundSpec, OutboundSpec } from '../../../src/scistream/dataplane.js';
 import { SciStreamError, createControlServer, type ControlServer, type ControlServerOptions, type SciStreamErrorCode } from '../../../src/scistream/control/index.js';
 import { testPki } from '../../helpers/certs.js';
+import { listenForTest, type ConnectTarget } from '../../helpers/transport.js';
 
 export const pki = testPki();
 
@@ -168,7 +167,10 @@ export async function appListener(t: ExecutionContext): Promise<string> {
 }
 
 export interface S2cs {
+  /** The TCP port (0 when the suite runs over a Unix socket: use {@link at}). */
   port: number;
+  /** Where the S2CS listens, on the suite's transport (helpers/transport.ts). */
+  at: ConnectTarget;
   ds: TestDataServer;
   s2cs: ControlServer;
   server: BeepServer;
@@ -182,18 +184,18 @@ export async function startS2cs(t: ExecutionContext, options: Partial<ControlSer
     requireTls: true,
     profiles: [tlsProfile({ cert: pki.serverCert, key: pki.serverKey }), ...saslProfiles({ mechanisms: [scramSha256Server({ store: users })] }), s2cs.profile],
   });
-  const { port } = await server.listen(0, '127.0.0.1');
+  const at = await listenForTest(t, server);
   t.teardown(async () => {
     await s2cs.close();
     await server.close(200).catch(() => undefined);
     await ds.close();
   });
-  return { port, ds, s2cs, server };
+  return { port: 'port' in at ? at.port : 0, at, ds, s2cs, server };
 }
 
 /** Connect, tune with TLS (verifying the server) and authenticate with SCRAM-SHA-256. */
-export async function login(t: ExecutionContext, port: number, user?: string): Promise<Session> {
-  const session = await connect({ port });
+export async function login(t: ExecutionContext, where: number | ConnectTarget, user?: string): Promise<Session> {
+  const session = await connect(typeof where === 'number' ? { port: where } : { ...where });
   t.teardown(() => session.destroy());
   await startTls(session, { ca: pki.ca, serverName: 'localhost' });
   if (user !== undefined) await authenticate(session, scramSha256Client({ username: user, password: PASSWORD }));

@@ -15,7 +15,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { TLS_CIPHERS, type SessionLimits } from '../../../src/index.js';
+import { type SessionLimits } from '../../../src/index.js';
+import { TLS_CIPHERS } from '../../../src/profiles/index.js';
 import { createDataServer, derivePsk, pskResolver } from '../../../src/scistream/data/index.js';
 
 const MiB = 1024 * 1024;
