@@ -44,6 +44,13 @@ export interface GetOptions {
   offset?: number;
   /** Octets wanted (default: to the end). */
   length?: number;
+  /**
+   * Server to server (spec §8): the server fetches the object from this
+   * origin DECADE server (`host:port`, one it is configured to reach),
+   * showing it `token`, stores it in the account, and streams it here while
+   * the fetch runs. Unused when the server holds the object already.
+   */
+  source?: { origin: string; token: string };
   signal?: AbortSignal;
 }
 
@@ -196,6 +203,10 @@ export class DecadeClient {
     const headers: Record<string, string> = { [HEADERS.op]: 'GET', [HEADERS.name]: n.name, [HEADERS.token]: token };
     if (options.offset !== undefined) headers[HEADERS.offset] = String(options.offset);
     if (options.length !== undefined) headers[HEADERS.length] = String(options.length);
+    if (options.source !== undefined) {
+      headers[HEADERS.source] = options.source.origin;
+      headers[HEADERS.sourceToken] = options.source.token;
+    }
     const ch = await this.session.startChannel(SDT_URI);
     const answers = ch.requestAnswers('', { headers, ...(options.signal ? { signal: options.signal } : {}) });
     let range: RangeHeader;

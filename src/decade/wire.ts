@@ -26,6 +26,10 @@ export const HEADERS = {
   ttl: 'DECADE-TTL',
   offset: 'DECADE-Offset',
   length: 'DECADE-Length',
+  /** GET through this server from another DECADE server (`host:port`), spec §8. */
+  source: 'DECADE-Source',
+  /** The token the origin server is shown (spec §8). */
+  sourceToken: 'DECADE-Source-Token',
 } as const;
 
 /** The media type of object octets on the wire. */
