@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -33,14 +33,10 @@ export function findNginx(): string | null {
 
 /** `nginx version: nginx/1.22.1` → `nginx/1.22.1`, and whether the dav module is built in. */
 export function nginxInfo(bin: string): { version: string; dav: boolean } {
-  try {
-    // nginx -V writes to stderr.
-    const out = execFileSync(bin, ['-V'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    return { version: /nginx\/[\d.]+/.exec(out)?.[0] ?? 'nginx', dav: out.includes('http_dav_module') };
-  } catch (err) {
-    const text = String((err as { stderr?: unknown }).stderr ?? '');
-    return { version: /nginx\/[\d.]+/.exec(text)?.[0] ?? 'nginx', dav: text.includes('http_dav_module') };
-  }
+  // nginx -V writes to stderr.
+  const r = spawnSync(bin, ['-V'], { encoding: 'utf8' });
+  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+  return { version: /nginx\/[\d.]+/.exec(out)?.[0] ?? 'nginx', dav: out.includes('http_dav_module') };
 }
 
 /** A free port on 127.0.0.1 (bound, then released for nginx to take). */

@@ -25,7 +25,9 @@ export class Upload {
     readonly size: number,
     readonly type: string,
     readonly writer: BlobWriter,
-  ) {}
+  ) {
+    writer.onWritten = () => this.notify();
+  }
 
   /** Resolves on the next change (octets written, state changed). */
   changed(): Promise<void> {
@@ -83,7 +85,8 @@ export async function* readUpload(u: Upload, store: DecadeStore, offset: number,
     await u.changed();
   }
   // Every octet asked for was passed on, but they are the object only if the upload verifies:
-  // the reader ends when the upload does, and fails with it.
-  while (u.state === 'streaming' || u.state === 'committing') await u.changed();
+  // the reader ends once it has (committing: every octet arrived and matched the name; the fsync
+  // and rename that follow cannot change them), and fails with it.
+  while (u.state === 'streaming') await u.changed();
   if (u.state === 'failed') throw u.error ?? new DecadeError('NOT_AVAILABLE', 'the upload failed');
 }
