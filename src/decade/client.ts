@@ -35,6 +35,8 @@ export interface PutOptions {
   type?: string;
   /** Seconds the server keeps it (default: until deleted). */
   ttl?: number;
+  /** Called as octets are handed to the session: octets so far, octets in all. */
+  onProgress?: (octets: number, total: number) => void;
   signal?: AbortSignal;
 }
 
@@ -168,10 +170,14 @@ export class DecadeClient {
     // Our sending is scheduled by the token's weight, as the server schedules a GET's.
     ch.weight = tokenWeight(token);
     let stop = false;
+    const progress = options.onProgress;
     async function* body(): AsyncGenerator<Uint8Array> {
+      let sent = 0;
       for await (const c of source) {
         if (stop) return;
         yield c;
+        sent += c.byteLength;
+        progress?.(sent, size);
       }
     }
     try {
@@ -276,9 +282,9 @@ export class DecadeClient {
    * octets already in the file are kept and the rest is asked for from there
    * (a transfer cut earlier continues); the whole file is verified at the end.
    */
-  async getFile(token: string, name: string, path: string, options: { resume?: boolean; signal?: AbortSignal; onProgress?: (octets: number, total: number) => void } = {}): Promise<{ size: number; resumedFrom: number }> {
+  async getFile(token: string, name: string, path: string, options: { resume?: boolean; signal?: AbortSignal; onProgress?: (octets: number, total: number) => void; source?: GetOptions['source'] } = {}): Promise<{ size: number; resumedFrom: number }> {
     const have = options.resume ? await stat(path).then((s) => s.size, () => 0) : 0;
-    const { range, body } = await this.getStream(token, name, { offset: have, ...(options.signal ? { signal: options.signal } : {}) });
+    const { range, body } = await this.getStream(token, name, { offset: have, ...(options.signal ? { signal: options.signal } : {}), ...(options.source ? { source: options.source } : {}) });
     const fh = await open(path, have > 0 ? 'r+' : 'w', 0o644);
     try {
       if (have === 0) await fh.truncate(0);

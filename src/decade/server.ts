@@ -8,6 +8,7 @@
  * @module
  */
 import { Buffer } from 'node:buffer';
+import dc from 'node:diagnostics_channel';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { JsonWebKey, KeyObject } from 'node:crypto';
@@ -56,6 +57,14 @@ export interface DecadeEvent {
   /** Server to server: the origin (`host:port`) a GET fetched from, or a fetch (`put`) came from. */
   source?: string;
 }
+
+/**
+ * The `node:diagnostics_channel` on which every {@link DecadeEvent} is
+ * published (when someone subscribes): `src/ops` counts operations and
+ * octets from it. The events never carry a token.
+ */
+export const DECADE_DIAGNOSTICS_CHANNEL = 'beepstream:decade:operation';
+const diagnostics = dc.channel(DECADE_DIAGNOSTICS_CHANNEL);
 
 /** Options of {@link DecadeServer}. */
 export interface DecadeServerOptions {
@@ -212,11 +221,13 @@ export class DecadeServer {
   }
 
   private report(ctx: Context, outcome: DecadeEvent['outcome'], detail?: string): void {
+    const e: DecadeEvent = {
+      op: ctx.op, account: ctx.scope?.account, name: ctx.name?.name, octets: ctx.octets, outcome,
+      tokenId: ctx.scope?.id, client: ctx.client.address, ...(detail === undefined ? {} : { detail }), ...(ctx.source === undefined ? {} : { source: ctx.source }),
+    };
     try {
-      this.onEvent?.({
-        op: ctx.op, account: ctx.scope?.account, name: ctx.name?.name, octets: ctx.octets, outcome,
-        tokenId: ctx.scope?.id, client: ctx.client.address, ...(detail === undefined ? {} : { detail }), ...(ctx.source === undefined ? {} : { source: ctx.source }),
-      });
+      if (diagnostics.hasSubscribers) diagnostics.publish(e);
+      this.onEvent?.(e);
     } catch {
       /* a failing observer never fails an operation */
     }
@@ -338,9 +349,9 @@ export class DecadeServer {
       for await (const chunk of source) {
         if (verifier.octets + chunk.byteLength > size) throw new DecadeError('VALIDATION_FAILED', `the content is longer than the ${size} octets declared`);
         verifier.update(chunk);
+        upload.push(chunk);
         await writer.write(chunk);
         ctx.octets = verifier.octets;
-        upload.notify();
       }
       if (verifier.octets !== size) throw new DecadeError('VALIDATION_FAILED', `the content ended after ${verifier.octets} of the ${size} octets declared`);
       if (!verifier.matches()) throw new DecadeError('VALIDATION_FAILED', 'the content does not match its name');
@@ -516,15 +527,11 @@ export class DecadeServer {
     try {
       await res.answer(buildRange({ name: name.name, size, offset, length, type, state: record ? 'complete' : 'uploading' }), { contentType: BEEP_XML });
       const source = record !== undefined ? this.store.read(name.hex, offset, length) : Readable.from(readUpload(upload as Upload, this.store, offset, length), { objectMode: false });
-      const counted = async function* (src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-        for await (const c of src) {
-          ctx.octets += c.byteLength;
-          yield c;
-        }
-      };
+      // Octets moved, for the token's refund if the transfer ends short (counted as they are read).
+      source.on('data', (c: Buffer) => (ctx.octets += c.byteLength));
       const out = res.answerStream({ contentType: OCTETS });
       try {
-        await pipeline(source, counted, out);
+        await pipeline(source, out);
       } catch (err) {
         // The source failed (an upload that did not validate): end the octets short, then say why.
         failure = isDecadeError(err) ? err : new DecadeError('NOT_AVAILABLE', 'the object could not be read', { cause: err });
