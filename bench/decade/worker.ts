@@ -2,8 +2,8 @@
  * A process of the DECADE benchmark group (forked by `bench/decade/group.ts`):
  *
  * - `decade-server`: a DECADE server as `decade serve` runs it — a FileStore
- *   on disk, the DRP/SDT profiles behind the TLS profile (`requireTls`), the
- *   library's default limits; optionally allowed to fetch from an origin
+ *   on disk, the DRP/SDT profiles behind the TLS profile (`requireTls`),
+ *   `DECADE_LIMITS`; optionally allowed to fetch from an origin
  *   (server to server, spec/decade.md §8).
  * - `https-server`: the plain `node:https` baseline: `GET /obj` streams the
  *   file (`createReadStream`, 256 KiB reads, as the FileStore reads), `PUT
@@ -25,7 +25,7 @@ import { pipeline } from 'node:stream/promises';
 import type { TLSSocket } from 'node:tls';
 import { createServer } from '../../src/channels/index.js';
 import { tlsProfile } from '../../src/profiles/index.js';
-import { DecadeClient, DecadeServer, FileStore, NameVerifier } from '../../src/decade/index.js';
+import { DECADE_LIMITS, DecadeClient, DecadeServer, FileStore, NameVerifier } from '../../src/decade/index.js';
 
 /** Parent → worker. */
 export type DecadeWorkerInit =
@@ -77,7 +77,7 @@ async function decadeServer(init: Extract<DecadeWorkerInit, { role: 'decade-serv
     accounts: [{ id: init.account, publicKey: init.publicJwk }],
     ...(init.relay ? { relay: { allow: init.relay.allow, tls: { ca: init.relay.ca, serverName: 'localhost' } } } : {}),
   });
-  const server = createServer({ profiles: [tlsProfile({ cert: init.cert, key: init.key }), ...decade.profiles], requireTls: true });
+  const server = createServer({ profiles: [tlsProfile({ cert: init.cert, key: init.key }), ...decade.profiles], requireTls: true, limits: DECADE_LIMITS });
   const { port } = await server.listen(0, '127.0.0.1');
   await send({ type: 'ready', port });
 }

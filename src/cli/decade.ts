@@ -20,7 +20,7 @@ import { BeepError, ErrorCodes } from '../errors.js';
 import { createServer } from '../channels/index.js';
 import { tlsProfile, type TlsClientOptions } from '../profiles/index.js';
 import {
-  createToken, DecadeClient, DecadeError, DecadeServer, FileStore, generateAccountKey, importPrivateKey, isAccountId, isDecadeError, OPERATIONS, parseName, redactTokens,
+  createToken, DECADE_LIMITS, DecadeClient, DecadeError, DecadeServer, FileStore, generateAccountKey, importPrivateKey, isAccountId, isDecadeError, OPERATIONS, parseName, redactTokens,
   type AccountConfig, type DecadeEvent, type Operation, type TokenGrant,
 } from '../decade/index.js';
 import { collectDecadeMetrics, startOpsEndpoints, type OpsEndpoints } from '../ops/index.js';
@@ -160,7 +160,7 @@ async function serve(o: ServeOptions): Promise<void> {
     onEvent: (e) => log({ event: 'decade', ...e }, eventLine(e)),
   });
   // With a certificate, nothing but TLS is offered until TLS is in place (538): tokens travel in the requests.
-  const server = createServer({ profiles: [...(tls ? [tls] : []), ...decade.profiles], requireTls: tls !== undefined });
+  const server = createServer({ profiles: [...(tls ? [tls] : []), ...decade.profiles], requireTls: tls !== undefined, limits: DECADE_LIMITS });
   let addr;
   try {
     addr = await server.listen(port, o.host);

@@ -17,7 +17,7 @@ import { BEEP_XML, mediaType } from '../framing/index.js';
 import { DecadeError } from './errors.js';
 import { NameVerifier, nameFromDigest, nameOf, parseName, type ContentName } from './names.js';
 import {
-  buildDrpRequest, DRP_URI, errorFromXml, HEADERS, OCTETS, parseCreated, parseRange, parseStatus, SDT_URI, xmlBody,
+  buildDrpRequest, DECADE_LIMITS, DRP_URI, errorFromXml, HEADERS, OCTETS, parseCreated, parseRange, parseStatus, SDT_URI, xmlBody,
   type AccountStatus, type Created, type ObjectInfo, type RangeHeader,
 } from './wire.js';
 import { MAX_STATUS_XML, MAX_XML } from './xml.js';
@@ -99,7 +99,7 @@ export class DecadeClient {
   /** Connect to a DECADE server (checks that it offers both profiles). */
   static async connect(options: DecadeConnectOptions): Promise<DecadeClient> {
     const { tls, ...rest } = options;
-    const session = await connect(rest);
+    const session = await connect({ ...rest, limits: { ...DECADE_LIMITS, ...(rest.limits ?? {}) } });
     if (tls !== undefined) {
       try {
         await startTls(session, { ...(options.host !== undefined && tls.serverName === undefined ? { serverName: options.host } : {}), ...tls });

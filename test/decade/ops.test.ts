@@ -2,6 +2,7 @@
  * What a DECADE server shows operators and a client shows its user: metrics
  * from the `beepstream:decade:operation` diagnostics channel (src/ops), and
  * progress callbacks of PUT and GET (the CLI's progress bar draws from them).
+ * Serial: the metrics count every DECADE server of the process.
  */
 import test from 'ava';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { nameOf } from '../../src/decade/index.js';
 import { collectDecadeMetrics } from '../../src/ops/index.js';
 import { octets, rejectsWith, startDecade, tempDir } from './harness.js';
 
-test('decade metrics count operations by outcome and octets moved, with no token, name or account in them', async (t) => {
+test.serial('decade metrics count operations by outcome and octets moved, with no token, name or account in them', async (t) => {
   const h = await startDecade(t);
   const register = new Registry();
   const m = collectDecadeMetrics(register);
@@ -39,7 +40,7 @@ test('decade metrics count operations by outcome and octets moved, with no token
   t.pass();
 });
 
-test('PUT and GET report progress: increasing octet counts that end at the object size', async (t) => {
+test.serial('PUT and GET report progress: increasing octet counts that end at the object size', async (t) => {
   const h = await startDecade(t);
   const c = await h.client();
   const token = await h.token();

@@ -51,7 +51,13 @@ test("a GET through a relay streams to the client while the relay's fetch from t
     yield rest;
   })());
   put.catch(() => undefined);
-  await until('the origin to have the first MiB', () => origin.decade.status('alice', nameOf(data)).objects[0]?.state === 'uploading');
+  await until('the origin to have the first MiB', () => {
+    try {
+      return origin.decade.status('alice', nameOf(data)).objects[0]?.state === 'uploading';
+    } catch {
+      return false; // NOT_FOUND until the PUT has begun
+    }
+  });
   // The client holds a token for the relay (get + put: the copy is stored in its account there)
   // and one for the origin, which the relay shows it.
   const rc = await relay.client();
@@ -124,7 +130,8 @@ test('relayed GETs are scoped by both tokens: the relay token must permit get an
   await rejectsWith(t, get(await relay.token(), await relay.token({ operations: ['get'] })), 'TOKEN_INVALID');
   // The origin token is read-only: enough for the fetch.
   t.is(sha(await get(await relay.token(), originToken)), sha(data));
-  t.not(relay.store.get('alice', hex), undefined);
+  // The client's GET ends once the octets verified; the copy is recorded right after (fsync, rename).
+  await until("the relay's copy", () => relay.store.get('alice', hex) !== undefined);
   t.is(relay.store.get('alice', nameOf(other).hex), undefined, 'nothing stored from the refused fetch');
   // Bob, at the relay, does not get alice's copy (and his own fetch needs his own origin token).
   await rejectsWith(t, rc.get(await relay.token({ account: 'bob' }), name), 'NOT_FOUND');
