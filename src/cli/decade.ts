@@ -113,7 +113,7 @@ export function readAccounts(path: string): AccountConfig[] {
 }
 
 function eventLine(e: DecadeEvent): string {
-  return `${e.op} ${e.account ?? '-'} ${e.name ?? '-'} ${e.octets} octets ${e.outcome}${e.client ? ` from ${e.client}` : ''}${e.tokenId ? ` token-id ${e.tokenId}` : ''}${e.detail ? ` (${e.detail})` : ''}`;
+  return `${e.op} ${e.account ?? '-'} ${e.name ?? '-'} ${e.octets} octets ${e.outcome}${e.client ? ` from ${e.client}` : ''}${e.source ? ` source ${e.source}` : ''}${e.tokenId ? ` token-id ${e.tokenId}` : ''}${e.detail ? ` (${e.detail})` : ''}`;
 }
 
 interface ServeOptions {
