@@ -20,6 +20,7 @@ import { NameVerifier, parseName, type ContentName } from './names.js';
 import { checkScope, importPublicKey, isAccountId, redactTokens, verifyToken, type ClientInfo, type Operation, type TokenScope } from './tokens.js';
 import type { DecadeStore, ObjectRecord } from './store.js';
 import { readUpload, Upload } from './uploads.js';
+import { clientOf, header, intHeader, MIME, toInfo } from './requests.js';
 import type { GetStream } from './client.js';
 import { OriginPool, parseOrigin, type RelayOptions } from './relay.js';
 import {
@@ -84,42 +85,6 @@ export interface DecadeServerOptions {
   onEvent?: (e: DecadeEvent) => void;
   /** Fetch objects from these other DECADE servers for clients (spec §8); omitted: never. */
   relay?: RelayOptions;
-}
-
-const MIME = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}$/;
-const INT = /^\d{1,16}$/;
-
-function header(msg: IncomingMessage, name: string): string | undefined {
-  return msg.headers[name.toLowerCase()];
-}
-
-function intHeader(msg: IncomingMessage, name: string, max: number): number | undefined {
-  const v = header(msg, name);
-  if (v === undefined) return undefined;
-  const t = v.trim();
-  if (!INT.test(t) || Number(t) > max) throw new DecadeError('BAD_REQUEST', `${name} must be a whole number from 0 to ${max}`);
-  return Number(t);
-}
-
-/** The peer's IP address from `host:port` / `[v6]:port`, v4-mapped v6 unmapped. */
-function addressOf(remote: string | undefined): string | undefined {
-  if (remote === undefined) return undefined;
-  let host = remote.startsWith('[') ? remote.slice(1, remote.indexOf(']')) : remote.slice(0, remote.lastIndexOf(':'));
-  if (host.toLowerCase().startsWith('::ffff:') && host.includes('.')) host = host.slice(7);
-  return host;
-}
-
-function clientOf(channel: Channel): ClientInfo {
-  const session = channel.session as { remote?: string } | undefined;
-  return { address: addressOf(session?.remote), identity: channel.core.identity?.authzid };
-}
-
-function toInfo(r: ObjectRecord, state: ObjectInfo['state'] = 'complete'): ObjectInfo {
-  return { name: parseNameHex(r.hex), size: r.size, type: r.type, created: r.created, expires: r.expires, gets: r.gets, puts: r.puts, state };
-}
-
-function parseNameHex(hex: string): string {
-  return `ni:///sha-256;${Buffer.from(hex, 'hex').toString('base64url')}`;
 }
 
 interface Context {
