@@ -197,7 +197,7 @@ export async function runDecadeGroup(s: DecadeGroupSettings): Promise<DecadeGrou
         console.error(`note: ${msg}`);
         notes.push(msg);
         impls = impls.filter((i) => i !== 'nginx');
-      } else header.push(`decade-put/decade-get: ${size / MiB} MiB object, TLS 1.3 TLS_AES_128_GCM_SHA256 on 127.0.0.1; ${info.version} (dav PUT, no fsync), node:https (fsync + rename), DECADE (SHA-256 + fsync + rename; the client verifies SHA-256 on GET)`);
+      } else header.push(`decade-put/decade-get: ${size / MiB} MiB object, TLS 1.3 TLS_AES_128_GCM_SHA256 on 127.0.0.1; ${info.version} (dav PUT, no fsync), node:https (fsync + rename), DECADE (SHA-256 + fsync + rename; the client verifies SHA-256 on GET; DECADE_LIMITS, not the limits above)`);
     }
     const record = (caseId: string, impl: string, m: Metrics, round: number, t0: number): void => {
       ((raw[caseId] ??= {})[impl] ??= []).push(m);
