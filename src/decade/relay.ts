@@ -52,18 +52,19 @@ export class OriginPool {
     let p = this.sessions.get(origin);
     if (p === undefined) {
       const { host, port } = parseOrigin(origin);
-      p = DecadeClient.connect({ ...this.options.connect, host, port, ...(this.options.tls ? { tls: this.options.tls } : {}) });
-      this.sessions.set(origin, p);
+      const made: Promise<DecadeClient> = DecadeClient.connect({ ...this.options.connect, host, port, ...(this.options.tls ? { tls: this.options.tls } : {}) }).catch((err: unknown) => {
+        throw err instanceof DecadeError ? err : new DecadeError('NOT_AVAILABLE', 'the origin server cannot be reached', { cause: err });
+      });
+      p = made;
+      this.sessions.set(origin, made);
+      // A failed or closed session is forgotten: the next fetch dials again.
       const forget = (): void => {
-        if (this.sessions.get(origin) === p) this.sessions.delete(origin);
+        if (this.sessions.get(origin) === made) this.sessions.delete(origin);
       };
-      p.then(
+      made.then(
         (c) => c.session.once('close', forget),
         () => forget(),
       );
-      p = p.catch((err: unknown) => {
-        throw err instanceof DecadeError ? err : new DecadeError('NOT_AVAILABLE', 'the origin server cannot be reached', { cause: err });
-      });
     }
     return p;
   }

@@ -138,7 +138,7 @@ test('relayed GETs are scoped by both tokens: the relay token must permit get an
   await rejectsWith(t, get(await relay.token({ account: 'bob' }), await origin.token({ account: 'bob', operations: ['get'] })), 'NOT_FOUND');
 });
 
-test('a relay fetches only from the origins it is configured with, and only with a source token', async (t) => {
+test('a relay fetches only from the origins it is configured with, and only with a source token; an unreachable origin is NOT_AVAILABLE', async (t) => {
   const { origin, relay } = await pair(t);
   const data = octets(5000, 41);
   const { name } = nameOf(data);
@@ -154,6 +154,11 @@ test('a relay fetches only from the origins it is configured with, and only with
   const plain = await startDecade(t);
   await rejectsWith(t, via(await plain.client(), await plain.token(), { origin: `127.0.0.1:${origin.port}`, token: originToken }), 'PERMISSION_DENIED');
   t.is(origin.events.filter((e) => e.op === 'get').length, 0, 'the origin was never asked');
+  // An allowed origin that cannot be reached (nothing listens on port 1): NOT_AVAILABLE, and the relay serves on.
+  const lonely = await startDecade(t, { relay: { allow: ['127.0.0.1:1'] } });
+  const lc = await lonely.client();
+  await rejectsWith(t, via(lc, await lonely.token(), { origin: '127.0.0.1:1', token: originToken }), 'NOT_AVAILABLE');
+  await rejectsWith(t, lc.get(await lonely.token(), name), 'NOT_FOUND');
 });
 
 test('an origin that sends octets not matching the name: the client gets VALIDATION_FAILED, the relay stores nothing', async (t) => {
