@@ -5,6 +5,7 @@
  * @module
  */
 import { fmt } from './lib/stats.js';
+import { DECADE_SPECS } from './decade/specs.js';
 
 /** One row of `bench/results/latest.json`. */
 export interface ResultRow {
@@ -23,11 +24,13 @@ export interface ResultRow {
 /** Medians by case, implementation and metric. */
 export type Medians = Record<string, Record<string, Record<string, number> | undefined> | undefined>;
 
-type Target =
+/** A target on a row. */
+export type Target =
   | { kind: 'ratio'; op: '>=' | '<='; v: number }
   | { kind: 'abs'; op: '>=' | '<='; v: number; unit: string };
 
-interface Spec {
+/** Rows of one metric of one case. */
+export interface Spec {
   caseId: string;
   metric: string;
   name: string;
@@ -222,6 +225,7 @@ const SPECS: Spec[] = [
   { caseId: 'scistream-8', metric: 'cpuPerGiB', name: 'SciStream data path, 8 conn: CPU, all 4 processes', unit: 'CPU s/GiB', rows: plain(['stunnel']) },
   { caseId: 'scistream-8', metric: 'cpuTunnelPerGiB', name: 'SciStream data path, 8 conn: CPU, the 2 tunnel processes', unit: 'CPU s/GiB', rows: plain(['stunnel']) },
   { caseId: 'scistream-8', metric: 'fairness', name: 'SciStream data path, 8 conn: last ÷ first to finish', unit: '×', rows: plain(['stunnel']) },
+  ...DECADE_SPECS,
 ];
 
 function targetText(t: Target, baseline: string): string {

@@ -25,12 +25,13 @@ import { createTunnel, findStunnel, removeTempDirs, stunnelVersion, TUNNEL_NAMES
 import { formatProfile } from './profile.js';
 import { buildRows, markdownTable, targetsTable, type Medians } from './report.js';
 import { fmt, median, MiB } from './lib/stats.js';
+import { addFasterBaseline, DECADE_CASE_IDS, runDecadeGroup } from './decade/group.js';
 
 const HELP = `npm run bench [-- OPTIONS]
 
   --quick              one round, smaller sizes (under a minute)
   --rounds N           rounds per case (default 3; medians are reported)
-  --only CASES         comma-separated case ids or prefixes (${CASES.map((c) => c.id).join(', ')})
+  --only CASES         comma-separated case ids or prefixes (${[...CASES.map((c) => c.id), ...DECADE_CASE_IDS].join(', ')})
   --impl NAMES         comma-separated implementations (${[...IMPL_NAMES, ...TUNNEL_NAMES].join(', ')})
   --window OCTETS      beepstream receiveWindow, the initial per-channel window (default 4194304)
   --frame OCTETS       beepstream maxSendFrame (default 262144)
@@ -76,6 +77,8 @@ interface Settings {
   quick: boolean;
   rounds: number;
   cases: CaseDef[];
+  /** Selected cases of the DECADE group (bench/decade/group.ts). */
+  decade: string[];
   impls: Set<string>;
   limits: Record<string, number>;
   /** Limits given on the command line: the S2DS of the scistream-* cases run DATA_LIMITS under these. */
@@ -130,10 +133,12 @@ function parse(): Settings {
   // An inbound frame may be as large as our own frames (both sides use the same limits).
   if ((limits.maxSendFrame ?? 0) > (limits.maxFrameSize ?? 8 * MiB)) limits.maxFrameSize = limits.maxSendFrame as number;
   let cases = [...CASES];
+  let decade: string[] = [...DECADE_CASE_IDS];
   if (values.only) {
     const want = values.only.split(',').map((s) => s.trim()).filter(Boolean);
     cases = cases.filter((c) => want.some((w) => c.id === w || c.id.startsWith(w)));
-    if (cases.length === 0) throw new Error(`--only ${values.only} matches no case`);
+    decade = decade.filter((id) => want.some((w) => id === w || id.startsWith(w)));
+    if (cases.length === 0 && decade.length === 0) throw new Error(`--only ${values.only} matches no case`);
   }
   const known: readonly string[] = [...IMPL_NAMES, ...TUNNEL_NAMES];
   const impls = new Set<string>(values.impl ? values.impl.split(',').map((s) => s.trim()) : known);
@@ -143,6 +148,7 @@ function parse(): Settings {
     quick: values.quick,
     rounds: values.rounds ? num(values.rounds, '--rounds') : values.quick ? 1 : 3,
     cases,
+    decade,
     impls,
     limits,
     dataLimits,
@@ -395,6 +401,19 @@ async function main(): Promise<void> {
       }
     }
   }
+  const decadeHeader: string[] = [];
+  const decadeNotes: string[] = [];
+  if (s.decade.length) {
+    const d = await runDecadeGroup({ quick: s.quick, rounds: s.rounds, ids: s.decade, track, worker: join(WORKER, '../decade/worker.js'), forkProcess: (path) => {
+      const child = fork(path, [], { execArgv: s.nodeFlags, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
+      track(child);
+      return child;
+    } });
+    Object.assign(raw, d.raw);
+    errors.push(...d.errors);
+    decadeHeader.push(...d.header);
+    decadeNotes.push(...d.notes.map((n) => `- ${n}`));
+  }
   const medians: Medians = {};
   for (const [caseId, byImpl] of Object.entries(raw)) {
     const out: Record<string, Record<string, number>> = {};
@@ -406,6 +425,7 @@ async function main(): Promise<void> {
     }
     medians[caseId] = out;
   }
+  decadeNotes.push(...addFasterBaseline(medians));
   const rows = buildRows(medians);
   const header = [
     `beepstream benchmarks — ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, loopback`,
@@ -419,6 +439,7 @@ async function main(): Promise<void> {
         ]
       : []),
     ...(fixed.length ? [`${fixed.join(', ')}: limits fixed by the case (library defaults; beepstream-16MiB: receiveWindow = maxReceiveWindow = 16 MiB)`] : []),
+    ...decadeHeader,
     ...(busy > os.cpus().length * 0.5 ? [`WARNING: 1-min load average was ${busy.toFixed(1)} before the run started — other work skews these numbers`] : []),
   ];
   const table = markdownTable(rows);
@@ -428,7 +449,7 @@ async function main(): Promise<void> {
       return capped.length ? `- ${c}: hit its time cap for ${capped.join(', ')} (throughput from the octets the server counted)` : '';
     })
     .filter(Boolean);
-  notes.push(...skipped.map((m) => `- ${m}`));
+  notes.push(...skipped.map((m) => `- ${m}`), ...decadeNotes);
   const text = [...header.map((h) => `> ${h}`), '', targetsTable(rows), '', table, ...(notes.length ? ['', ...notes] : []), ...(errors.length ? ['', 'Failures:', ...errors.map((e) => `- ${e}`)] : [])].join('\n');
   console.log(`\n${text}\n`);
   mkdirSync(join(s.out, '..'), { recursive: true });

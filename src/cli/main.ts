@@ -16,7 +16,7 @@ import { runConnect, type ConnectCliOptions } from './connect.js';
 import { runUsersAdd, runUsersList, runUsersRemove, DEFAULT_SCRAM_ITERATIONS } from './users.js';
 import { runDemo, runSciStreamDemoCli } from './demo.js';
 import { addSciStreamCommands } from './scistream.js';
-import { addDecadeCommands } from '../decade/index.js';
+import { addDecadeCommands } from './decade.js';
 import { addFlowsCommands } from './flows.js';
 import { printError, ERROR_PREFIX } from './errors.js';
 import { configHelp, formatConfig, printConfigFormat, resolveConfig } from './config.js';

@@ -17,7 +17,7 @@ import { BEEP_XML, mediaType } from '../framing/index.js';
 import { DecadeError } from './errors.js';
 import { NameVerifier, nameFromDigest, nameOf, parseName, type ContentName } from './names.js';
 import {
-  buildDrpRequest, DRP_URI, errorFromXml, HEADERS, OCTETS, parseCreated, parseRange, parseStatus, SDT_URI, xmlBody,
+  buildDrpRequest, DECADE_LIMITS, DRP_URI, errorFromXml, HEADERS, OCTETS, parseCreated, parseRange, parseStatus, SDT_URI, xmlBody,
   type AccountStatus, type Created, type ObjectInfo, type RangeHeader,
 } from './wire.js';
 import { MAX_STATUS_XML, MAX_XML } from './xml.js';
@@ -35,6 +35,8 @@ export interface PutOptions {
   type?: string;
   /** Seconds the server keeps it (default: until deleted). */
   ttl?: number;
+  /** Called as octets are handed to the session: octets so far, octets in all. */
+  onProgress?: (octets: number, total: number) => void;
   signal?: AbortSignal;
 }
 
@@ -44,6 +46,13 @@ export interface GetOptions {
   offset?: number;
   /** Octets wanted (default: to the end). */
   length?: number;
+  /**
+   * Server to server (spec §8): the server fetches the object from this
+   * origin DECADE server (`host:port`, one it is configured to reach),
+   * showing it `token`, stores it in the account, and streams it here while
+   * the fetch runs. Unused when the server holds the object already.
+   */
+  source?: { origin: string; token: string };
   signal?: AbortSignal;
 }
 
@@ -90,7 +99,7 @@ export class DecadeClient {
   /** Connect to a DECADE server (checks that it offers both profiles). */
   static async connect(options: DecadeConnectOptions): Promise<DecadeClient> {
     const { tls, ...rest } = options;
-    const session = await connect(rest);
+    const session = await connect({ ...rest, limits: { ...DECADE_LIMITS, ...(rest.limits ?? {}) } });
     if (tls !== undefined) {
       try {
         await startTls(session, { ...(options.host !== undefined && tls.serverName === undefined ? { serverName: options.host } : {}), ...tls });
@@ -161,10 +170,14 @@ export class DecadeClient {
     // Our sending is scheduled by the token's weight, as the server schedules a GET's.
     ch.weight = tokenWeight(token);
     let stop = false;
+    const progress = options.onProgress;
     async function* body(): AsyncGenerator<Uint8Array> {
+      let sent = 0;
       for await (const c of source) {
         if (stop) return;
         yield c;
+        sent += c.byteLength;
+        progress?.(sent, size);
       }
     }
     try {
@@ -196,6 +209,10 @@ export class DecadeClient {
     const headers: Record<string, string> = { [HEADERS.op]: 'GET', [HEADERS.name]: n.name, [HEADERS.token]: token };
     if (options.offset !== undefined) headers[HEADERS.offset] = String(options.offset);
     if (options.length !== undefined) headers[HEADERS.length] = String(options.length);
+    if (options.source !== undefined) {
+      headers[HEADERS.source] = options.source.origin;
+      headers[HEADERS.sourceToken] = options.source.token;
+    }
     const ch = await this.session.startChannel(SDT_URI);
     const answers = ch.requestAnswers('', { headers, ...(options.signal ? { signal: options.signal } : {}) });
     let range: RangeHeader;
@@ -265,9 +282,9 @@ export class DecadeClient {
    * octets already in the file are kept and the rest is asked for from there
    * (a transfer cut earlier continues); the whole file is verified at the end.
    */
-  async getFile(token: string, name: string, path: string, options: { resume?: boolean; signal?: AbortSignal; onProgress?: (octets: number, total: number) => void } = {}): Promise<{ size: number; resumedFrom: number }> {
+  async getFile(token: string, name: string, path: string, options: { resume?: boolean; signal?: AbortSignal; onProgress?: (octets: number, total: number) => void; source?: GetOptions['source'] } = {}): Promise<{ size: number; resumedFrom: number }> {
     const have = options.resume ? await stat(path).then((s) => s.size, () => 0) : 0;
-    const { range, body } = await this.getStream(token, name, { offset: have, ...(options.signal ? { signal: options.signal } : {}) });
+    const { range, body } = await this.getStream(token, name, { offset: have, ...(options.signal ? { signal: options.signal } : {}), ...(options.source ? { source: options.source } : {}) });
     const fh = await open(path, have > 0 ? 'r+' : 'w', 0o644);
     try {
       if (have === 0) await fh.truncate(0);

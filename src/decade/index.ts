@@ -15,4 +15,4 @@ export * from './file-store.js';
 export * from './uploads.js';
 export * from './server.js';
 export * from './client.js';
-export { addDecadeCommands, DecadeUsageError } from './cli.js';
+export * from './relay.js';

@@ -8,6 +8,7 @@
  * @module
  */
 import { Buffer } from 'node:buffer';
+import dc from 'node:diagnostics_channel';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { JsonWebKey, KeyObject } from 'node:crypto';
@@ -19,6 +20,9 @@ import { NameVerifier, parseName, type ContentName } from './names.js';
 import { checkScope, importPublicKey, isAccountId, redactTokens, verifyToken, type ClientInfo, type Operation, type TokenScope } from './tokens.js';
 import type { DecadeStore, ObjectRecord } from './store.js';
 import { readUpload, Upload } from './uploads.js';
+import { clientOf, header, intHeader, MIME, toInfo } from './requests.js';
+import type { GetStream } from './client.js';
+import { OriginPool, parseOrigin, type RelayOptions } from './relay.js';
 import {
   buildCreated, buildErrorXml, buildRange, buildStatus, DRP_URI, HEADERS, OCTETS, OK_XML, parseDrpRequest, SDT_URI, xmlBody,
   type AccountStatus, type ObjectInfo,
@@ -51,7 +55,17 @@ export interface DecadeEvent {
   client: string | undefined;
   /** For SERVER_ERROR: what failed here (redacted of tokens); never sent to the peer. */
   detail?: string;
+  /** Server to server: the origin (`host:port`) a GET fetched from, or a fetch (`put`) came from. */
+  source?: string;
 }
+
+/**
+ * The `node:diagnostics_channel` on which every {@link DecadeEvent} is
+ * published (when someone subscribes): `src/ops` counts operations and
+ * octets from it. The events never carry a token.
+ */
+export const DECADE_DIAGNOSTICS_CHANNEL = 'beepstream:decade:operation';
+const diagnostics = dc.channel(DECADE_DIAGNOSTICS_CHANNEL);
 
 /** Options of {@link DecadeServer}. */
 export interface DecadeServerOptions {
@@ -69,42 +83,8 @@ export interface DecadeServerOptions {
   now?: () => number;
   /** Called once per operation. */
   onEvent?: (e: DecadeEvent) => void;
-}
-
-const MIME = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}$/;
-const INT = /^\d{1,16}$/;
-
-function header(msg: IncomingMessage, name: string): string | undefined {
-  return msg.headers[name.toLowerCase()];
-}
-
-function intHeader(msg: IncomingMessage, name: string, max: number): number | undefined {
-  const v = header(msg, name);
-  if (v === undefined) return undefined;
-  const t = v.trim();
-  if (!INT.test(t) || Number(t) > max) throw new DecadeError('BAD_REQUEST', `${name} must be a whole number from 0 to ${max}`);
-  return Number(t);
-}
-
-/** The peer's IP address from `host:port` / `[v6]:port`, v4-mapped v6 unmapped. */
-function addressOf(remote: string | undefined): string | undefined {
-  if (remote === undefined) return undefined;
-  let host = remote.startsWith('[') ? remote.slice(1, remote.indexOf(']')) : remote.slice(0, remote.lastIndexOf(':'));
-  if (host.toLowerCase().startsWith('::ffff:') && host.includes('.')) host = host.slice(7);
-  return host;
-}
-
-function clientOf(channel: Channel): ClientInfo {
-  const session = channel.session as { remote?: string } | undefined;
-  return { address: addressOf(session?.remote), identity: channel.core.identity?.authzid };
-}
-
-function toInfo(r: ObjectRecord, state: ObjectInfo['state'] = 'complete'): ObjectInfo {
-  return { name: parseNameHex(r.hex), size: r.size, type: r.type, created: r.created, expires: r.expires, gets: r.gets, puts: r.puts, state };
-}
-
-function parseNameHex(hex: string): string {
-  return `ni:///sha-256;${Buffer.from(hex, 'hex').toString('base64url')}`;
+  /** Fetch objects from these other DECADE servers for clients (spec §8); omitted: never. */
+  relay?: RelayOptions;
 }
 
 interface Context {
@@ -113,6 +93,7 @@ interface Context {
   scope?: TokenScope;
   name?: ContentName;
   octets: number;
+  source?: string;
 }
 
 /** A DECADE server over one store; see the module documentation. */
@@ -131,6 +112,7 @@ export class DecadeServer {
   private readonly maxListing: number;
   private readonly maxTransfers: number;
   private readonly onEvent: DecadeServerOptions['onEvent'];
+  private readonly relay: OriginPool | null;
   private closed = false;
 
   /** See {@link DecadeServerOptions}. Throws `BAD_REQUEST` for an invalid account. */
@@ -141,6 +123,7 @@ export class DecadeServer {
     this.maxListing = options.maxListing ?? 10_000;
     this.maxTransfers = options.maxTransfersPerAccount ?? 64;
     this.onEvent = options.onEvent;
+    this.relay = options.relay ? new OriginPool(options.relay) : null;
     for (const a of options.accounts) {
       if (!isAccountId(a.id)) throw new DecadeError('BAD_REQUEST', `invalid account id ${JSON.stringify(String(a.id).slice(0, 40))}`);
       if (this.keys.has(a.id)) throw new DecadeError('BAD_REQUEST', `account ${a.id} is configured twice`);
@@ -168,6 +151,7 @@ export class DecadeServer {
   /** Refuse new operations (NOT_AVAILABLE); the store is the caller's to close. */
   close(): void {
     this.closed = true;
+    void this.relay?.close();
   }
 
   // ---- authorisation -------------------------------------------------------------------------
@@ -202,11 +186,13 @@ export class DecadeServer {
   }
 
   private report(ctx: Context, outcome: DecadeEvent['outcome'], detail?: string): void {
+    const e: DecadeEvent = {
+      op: ctx.op, account: ctx.scope?.account, name: ctx.name?.name, octets: ctx.octets, outcome,
+      tokenId: ctx.scope?.id, client: ctx.client.address, ...(detail === undefined ? {} : { detail }), ...(ctx.source === undefined ? {} : { source: ctx.source }),
+    };
     try {
-      this.onEvent?.({
-        op: ctx.op, account: ctx.scope?.account, name: ctx.name?.name, octets: ctx.octets, outcome,
-        tokenId: ctx.scope?.id, client: ctx.client.address, ...(detail === undefined ? {} : { detail }),
-      });
+      if (diagnostics.hasSubscribers) diagnostics.publish(e);
+      this.onEvent?.(e);
     } catch {
       /* a failing observer never fails an operation */
     }
@@ -290,6 +276,63 @@ export class DecadeServer {
     await Promise.all([msg.dump().catch(() => undefined), DecadeServer.sendError(res, this.fail(ctx, new DecadeError('BAD_REQUEST', `${HEADERS.op} must be PUT or GET`)))]);
   }
 
+  private reserve(account: string, d: number): void {
+    const n = (this.reserved.get(account) ?? 0) + d;
+    if (n <= 0) this.reserved.delete(account);
+    else this.reserved.set(account, n);
+  }
+
+  /** Refuse a new object of `size` octets that the account's quota cannot hold. */
+  private checkQuota(account: string, hex: string, size: number): void {
+    const held = this.store.get(account, hex, this.now()) !== undefined;
+    const quota = this.quotas.get(account) ?? null;
+    const reserved = this.reserved.get(account) ?? 0;
+    if (!held && quota !== null && this.store.usage(account, this.now()) + reserved + size > quota) {
+      throw new DecadeError('QUOTA_EXCEEDED', `storing ${size} octets would exceed the account's quota (${Math.max(0, quota - this.store.usage(account) - reserved)} octets available)`);
+    }
+  }
+
+  /** Temporary space for a new object, visible to GETs (of the same account) while it fills. */
+  private async beginUpload(account: string, name: ContentName, size: number, type: string): Promise<{ upload: Upload; done: () => void }> {
+    const key = `${account}\0${name.hex}`;
+    const writer = await this.store.createWriter();
+    const upload = new Upload(account, name.hex, size, type, writer);
+    const live = !this.uploads.has(key);
+    if (live) this.uploads.set(key, upload);
+    return { upload, done: () => live && this.uploads.delete(key) };
+  }
+
+  /**
+   * Fill an upload from `source`, verified against its name as the octets pass (the hash in
+   * the same pass as the write), then commit it. Resolves with `fresh`; on any failure the
+   * upload fails (its readers see why), nothing is stored, and the error is rethrown.
+   */
+  private async fill(ctx: Context, upload: Upload, name: ContentName, ttl: number | undefined, source: AsyncIterable<Buffer>): Promise<boolean> {
+    const { size, writer } = upload;
+    const verifier = new NameVerifier(name);
+    try {
+      for await (const chunk of source) {
+        if (verifier.octets + chunk.byteLength > size) throw new DecadeError('VALIDATION_FAILED', `the content is longer than the ${size} octets declared`);
+        verifier.update(chunk);
+        upload.push(chunk);
+        await writer.write(chunk);
+        ctx.octets = verifier.octets;
+      }
+      if (verifier.octets !== size) throw new DecadeError('VALIDATION_FAILED', `the content ended after ${verifier.octets} of the ${size} octets declared`);
+      if (!verifier.matches()) throw new DecadeError('VALIDATION_FAILED', 'the content does not match its name');
+      upload.set('committing');
+      const now = this.now();
+      const { fresh } = await this.store.commit(writer, { account: upload.account, hex: name.hex, size, type: upload.type, created: now, expires: ttl === undefined ? null : now + ttl * 1000 });
+      upload.set('done');
+      return fresh;
+    } catch (err) {
+      const e = isDecadeError(err) ? err : new DecadeError('NOT_AVAILABLE', 'the upload was interrupted', { cause: err });
+      upload.set('failed', e);
+      await writer.abort();
+      throw err;
+    }
+  }
+
   private async put(msg: IncomingMessage, res: Responder, channel: Channel): Promise<void> {
     const ctx: Context = { op: 'put', client: clientOf(channel), octets: 0 };
     let scope: TokenScope;
@@ -307,15 +350,8 @@ export class DecadeServer {
       if (!MIME.test(type)) throw new DecadeError('BAD_REQUEST', `${HEADERS.type} must be a MIME type such as text/plain`);
       ttl = intHeader(msg, HEADERS.ttl, 100 * 365 * 86400);
       scope = await this.authorize(ctx, header(msg, HEADERS.token)?.trim());
-      const account = scope.account;
-      const hex = ctx.name.hex;
-      const held = this.store.get(account, hex, this.now()) !== undefined;
-      const quota = this.quotas.get(account) ?? null;
-      const reserved = this.reserved.get(account) ?? 0;
-      if (!held && quota !== null && this.store.usage(account, this.now()) + reserved + size > quota) {
-        throw new DecadeError('QUOTA_EXCEEDED', `storing ${size} octets would exceed the account's quota (${Math.max(0, quota - this.store.usage(account) - reserved)} octets available)`);
-      }
-      release = this.beginTransfer(account);
+      this.checkQuota(scope.account, ctx.name.hex, size);
+      release = this.beginTransfer(scope.account);
       this.charge(scope, size);
     } catch (err) {
       release?.();
@@ -324,52 +360,24 @@ export class DecadeServer {
     }
     const name = ctx.name;
     const account = scope.account;
-    const key = `${account}\0${name.hex}`;
-    const reserve = (d: number): void => {
-      const n = (this.reserved.get(account) ?? 0) + d;
-      if (n <= 0) this.reserved.delete(account);
-      else this.reserved.set(account, n);
-    };
-    reserve(size);
-    let upload: Upload | undefined;
+    this.reserve(account, size);
     try {
-      const writer = await this.store.createWriter();
-      upload = new Upload(account, name.hex, size, type, writer);
-      const live = !this.uploads.has(key);
-      if (live) this.uploads.set(key, upload);
-      const verifier = new NameVerifier(name);
+      const { upload, done } = await this.beginUpload(account, name, size, type);
       try {
-        for await (const chunk of msg as AsyncIterable<Buffer>) {
-          if (verifier.octets + chunk.byteLength > size) throw new DecadeError('VALIDATION_FAILED', `the content is longer than the ${size} octets declared`);
-          verifier.update(chunk);
-          await writer.write(chunk);
-          ctx.octets = verifier.octets;
-          upload.notify();
-        }
-        if (verifier.octets !== size) throw new DecadeError('VALIDATION_FAILED', `the content ended after ${verifier.octets} of the ${size} octets declared`);
-        if (!verifier.matches()) throw new DecadeError('VALIDATION_FAILED', 'the content does not match its name');
-        upload.set('committing');
-        const now = this.now();
-        ({ fresh } = await this.store.commit(writer, { account, hex: name.hex, size, type, created: now, expires: ttl === undefined ? null : now + ttl * 1000 }));
-        upload.set('done');
-      } catch (err) {
-        const e = isDecadeError(err) ? err : new DecadeError('NOT_AVAILABLE', 'the upload was interrupted', { cause: err });
-        upload.set('failed', e);
-        await writer.abort();
-        throw err;
+        fresh = await this.fill(ctx, upload, name, ttl, msg as AsyncIterable<Buffer>);
       } finally {
-        if (live) this.uploads.delete(key);
+        done();
       }
     } catch (err) {
       // Nothing stored: the octets not received go back to the token, the reservation to the quota.
       this.store.refundToken(scope.id, size - ctx.octets);
       msg.dump().catch(() => undefined);
-      reserve(-size);
+      this.reserve(account, -size);
       release();
       await DecadeServer.sendError(res, this.fail(ctx, err));
       return;
     }
-    reserve(-size);
+    this.reserve(account, -size);
     release();
     this.report(ctx, 'CREATED');
     try {
@@ -379,6 +387,63 @@ export class DecadeServer {
     }
   }
 
+  /**
+   * Server to server (spec §8): ask the origin for the object with the client's source token.
+   * Resolves once the origin has answered its range; `start` then stores the octets as they
+   * arrive (an upload GETs read while it fills), `abandon` drops the origin's answer.
+   */
+  private async openOrigin(ctx: Context, scope: TokenScope, origin: string, sourceToken: string | undefined): Promise<{ size: number; type: string; start: () => Promise<Upload>; abandon: () => void }> {
+    if (this.relay === null) throw new DecadeError('PERMISSION_DENIED', 'this server does not fetch from other servers');
+    if (sourceToken === undefined || sourceToken === '') throw new DecadeError('PERMISSION_DENIED', `${HEADERS.sourceToken} is required with ${HEADERS.source}`);
+    parseOrigin(origin);
+    const name = ctx.name as ContentName;
+    // The object is stored in the account: the token must permit a PUT of it too.
+    checkScope(scope, 'put', name.name, ctx.client);
+    const client = await this.relay.client(origin);
+    let remote: GetStream;
+    try {
+      remote = await client.getStream(sourceToken, name.name);
+    } catch (err) {
+      // The origin's refusal (its DECADE code) is the client's answer; anything else: not available.
+      if (isDecadeError(err)) throw new DecadeError(err.decadeCode, `origin: ${err.message}`, { origin: 'local' });
+      throw new DecadeError('NOT_AVAILABLE', 'the origin server failed', { cause: err });
+    }
+    const { size, type } = remote.range;
+    const abandon = (): void => void remote.body.destroy();
+    try {
+      if (size > this.maxObject) throw new DecadeError('BAD_REQUEST', `the object is larger than this server stores (${this.maxObject} octets)`);
+      this.checkQuota(scope.account, name.hex, size);
+    } catch (err) {
+      abandon();
+      throw err;
+    }
+    const start = async (): Promise<Upload> => {
+      const account = scope.account;
+      this.reserve(account, size);
+      const fctx: Context = { op: 'put', client: ctx.client, scope, name, octets: 0, source: origin };
+      let begun: { upload: Upload; done: () => void };
+      try {
+        begun = await this.beginUpload(account, name, size, type);
+      } catch (err) {
+        abandon();
+        this.reserve(account, -size);
+        throw err;
+      }
+      this.fill(fctx, begun.upload, name, undefined, remote.body as AsyncIterable<Buffer>).then(
+        () => this.report(fctx, 'CREATED'),
+        (err: unknown) => {
+          abandon();
+          this.fail(fctx, err);
+        },
+      ).finally(() => {
+        begun.done();
+        this.reserve(account, -size);
+      });
+      return begun.upload;
+    };
+    return { size, type, start, abandon };
+  }
+
   private async get(msg: IncomingMessage, res: Responder, channel: Channel): Promise<void> {
     const ctx: Context = { op: 'get', client: clientOf(channel), octets: 0 };
     let scope: TokenScope;
@@ -386,25 +451,34 @@ export class DecadeServer {
     let length: number;
     let record: ObjectRecord | undefined;
     let upload: Upload | undefined;
+    let remote: Awaited<ReturnType<DecadeServer['openOrigin']>> | undefined;
     let release: (() => void) | undefined;
     try {
       await msg.dump();
       ctx.name = parseName((header(msg, HEADERS.name) ?? '').trim());
       const off = intHeader(msg, HEADERS.offset, Number.MAX_SAFE_INTEGER);
       const len = intHeader(msg, HEADERS.length, Number.MAX_SAFE_INTEGER);
+      const source = header(msg, HEADERS.source)?.trim();
       scope = await this.authorize(ctx, header(msg, HEADERS.token)?.trim());
       record = this.store.get(scope.account, ctx.name.hex, this.now());
       upload = record === undefined ? this.uploads.get(`${scope.account}\0${ctx.name.hex}`) : undefined;
-      if (record === undefined && upload === undefined) throw new DecadeError('NOT_FOUND', 'no such object in this account');
+      // Held here (or arriving): served from here. Otherwise, with a source, fetched from it.
+      if (record === undefined && upload === undefined && source !== undefined) {
+        ctx.source = source;
+        remote = await this.openOrigin(ctx, scope, source, header(msg, HEADERS.sourceToken)?.trim());
+      }
+      if (record === undefined && upload === undefined && remote === undefined) throw new DecadeError('NOT_FOUND', 'no such object in this account');
       if (upload !== undefined && upload.state === 'failed') throw new DecadeError('NOT_AVAILABLE', 'the object is not available');
-      const size = record?.size ?? (upload as Upload).size;
+      const size = record?.size ?? upload?.size ?? (remote as { size: number }).size;
       offset = off ?? 0;
       if (offset > size) throw new DecadeError('INVALID_RANGE', `offset ${offset} is beyond the object's ${size} octets`);
       length = len ?? size - offset;
       if (offset + length > size) throw new DecadeError('INVALID_RANGE', `the range ends beyond the object's ${size} octets`);
       release = this.beginTransfer(scope.account);
       this.charge(scope, length);
+      if (remote !== undefined) upload = await remote.start();
     } catch (err) {
+      remote?.abandon();
       release?.();
       await DecadeServer.sendError(res, this.fail(ctx, err));
       return;
@@ -418,15 +492,11 @@ export class DecadeServer {
     try {
       await res.answer(buildRange({ name: name.name, size, offset, length, type, state: record ? 'complete' : 'uploading' }), { contentType: BEEP_XML });
       const source = record !== undefined ? this.store.read(name.hex, offset, length) : Readable.from(readUpload(upload as Upload, this.store, offset, length), { objectMode: false });
-      const counted = async function* (src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-        for await (const c of src) {
-          ctx.octets += c.byteLength;
-          yield c;
-        }
-      };
+      // Octets moved, for the token's refund if the transfer ends short (counted as they are read).
+      source.on('data', (c: Buffer) => (ctx.octets += c.byteLength));
       const out = res.answerStream({ contentType: OCTETS });
       try {
-        await pipeline(source, counted, out);
+        await pipeline(source, out);
       } catch (err) {
         // The source failed (an upload that did not validate): end the octets short, then say why.
         failure = isDecadeError(err) ? err : new DecadeError('NOT_AVAILABLE', 'the object could not be read', { cause: err });

@@ -38,8 +38,15 @@ export type NewObject = Omit<ObjectRecord, 'gets' | 'puts'>;
 export interface BlobWriter {
   /** Octets written so far. */
   readonly written: number;
-  /** Append octets (resolves once the OS has them; durability comes at commit). */
+  /**
+   * Append octets. It may resolve before they reach the file (a writer may
+   * batch them; `written` counts what is readable back); it rejects once
+   * writing failed. Durability comes at commit. The chunk must not be
+   * modified afterwards.
+   */
   write(chunk: Uint8Array): Promise<void>;
+  /** Called (if set) whenever `written` grows: readers of the upload wake up. */
+  onWritten?: (() => void) | undefined;
   /** Read back octets already written (a GET served while the PUT streams). */
   read(into: Uint8Array, position: number): Promise<number>;
   /** Drop the octets; nothing becomes visible. Idempotent. */

@@ -12,10 +12,20 @@ import { DecadeError } from './errors.js';
 /** Life of an upload: streaming, then committing (sealing and renaming), then done or failed. */
 export type UploadState = 'streaming' | 'committing' | 'done' | 'failed';
 
+/** Octets of the latest chunks an upload keeps in memory for readers that keep up. */
+export const RECENT_OCTETS = 8 * 1024 * 1024;
+
 /** One PUT under way. */
 export class Upload {
   state: UploadState = 'streaming';
   error: DecadeError | undefined;
+  /** Octets received so far (in memory or in the file). */
+  received = 0;
+  /** Readers ({@link readUpload}) under way: chunks are kept in memory only for them. */
+  readers = 0;
+  /** The latest chunks (at most about {@link RECENT_OCTETS}), oldest first, with their offsets. */
+  private readonly recent: { at: number; chunk: Buffer }[] = [];
+  private recentOctets = 0;
   private wake: (() => void) | null = null;
   private next: Promise<void> | null = null;
 
@@ -25,7 +35,9 @@ export class Upload {
     readonly size: number,
     readonly type: string,
     readonly writer: BlobWriter,
-  ) {}
+  ) {
+    writer.onWritten = () => this.notify();
+  }
 
   /** Resolves on the next change (octets written, state changed). */
   changed(): Promise<void> {
@@ -41,10 +53,50 @@ export class Upload {
     w?.();
   }
 
+  /**
+   * A chunk arrived (verified as part of the running hash, on its way to the file): readers that
+   * keep up take it from memory, with no file read. The chunk must not change afterwards.
+   */
+  push(chunk: Buffer): void {
+    if (chunk.byteLength === 0) return;
+    if (this.readers === 0) {
+      // Nobody reads along: hold nothing (a reader that comes later starts from the file).
+      this.received += chunk.byteLength;
+      if (this.recent.length > 0) {
+        this.recent.length = 0;
+        this.recentOctets = 0;
+      }
+      return;
+    }
+    this.recent.push({ at: this.received, chunk });
+    this.received += chunk.byteLength;
+    this.recentOctets += chunk.byteLength;
+    while (this.recent.length > 1 && this.recentOctets - (this.recent[0] as { chunk: Buffer }).chunk.byteLength >= RECENT_OCTETS) {
+      this.recentOctets -= (this.recent.shift() as { chunk: Buffer }).chunk.byteLength;
+    }
+    this.notify();
+  }
+
+  /** The octets from `pos` (up to `end`) still held in memory, or null. */
+  fromMemory(pos: number, end: number): Buffer | null {
+    const r = this.recent;
+    if (r.length === 0 || pos < (r[0] as { at: number }).at || pos >= this.received) return null;
+    // Readers are mostly at the tail: search from the newest chunk.
+    for (let i = r.length - 1; i >= 0; i--) {
+      const { at, chunk } = r[i] as { at: number; chunk: Buffer };
+      if (pos >= at) return chunk.subarray(pos - at, Math.min(chunk.byteLength, end - at));
+    }
+    return null;
+  }
+
   /** Move to a new state and tell readers. */
   set(state: UploadState, error?: DecadeError): void {
     this.state = state;
     if (error) this.error = error;
+    if (state === 'done' || state === 'failed') {
+      this.recent.length = 0;
+      this.recentOctets = 0;
+    }
     this.notify();
   }
 }
@@ -56,6 +108,15 @@ export class Upload {
  * only once the upload is committed, so a range served early is still vouched for.
  */
 export async function* readUpload(u: Upload, store: DecadeStore, offset: number, length: number, chunkSize = 256 * 1024): AsyncGenerator<Buffer> {
+  u.readers++;
+  try {
+    yield* readAlong(u, store, offset, length, chunkSize);
+  } finally {
+    u.readers--;
+  }
+}
+
+async function* readAlong(u: Upload, store: DecadeStore, offset: number, length: number, chunkSize: number): AsyncGenerator<Buffer> {
   let pos = offset;
   const end = offset + length;
   while (pos < end) {
@@ -63,6 +124,12 @@ export async function* readUpload(u: Upload, store: DecadeStore, offset: number,
     if (u.state === 'done') {
       for await (const c of store.read(u.hex, pos, end - pos)) yield c as Buffer;
       return;
+    }
+    const mem = u.fromMemory(pos, end);
+    if (mem !== null) {
+      pos += mem.byteLength;
+      yield mem;
+      continue;
     }
     if (u.state === 'streaming' && u.writer.written > pos) {
       const buf = Buffer.allocUnsafe(Math.min(chunkSize, end - pos, u.writer.written - pos));
@@ -83,7 +150,8 @@ export async function* readUpload(u: Upload, store: DecadeStore, offset: number,
     await u.changed();
   }
   // Every octet asked for was passed on, but they are the object only if the upload verifies:
-  // the reader ends when the upload does, and fails with it.
-  while (u.state === 'streaming' || u.state === 'committing') await u.changed();
+  // the reader ends once it has (committing: every octet arrived and matched the name; the fsync
+  // and rename that follow cannot change them), and fails with it.
+  while (u.state === 'streaming') await u.changed();
   if (u.state === 'failed') throw u.error ?? new DecadeError('NOT_AVAILABLE', 'the upload failed');
 }

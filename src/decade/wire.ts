@@ -7,7 +7,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { BEEP_XML, mediaType } from '../framing/index.js';
-import type { IncomingMessage } from '../channels/index.js';
+import type { IncomingMessage, SessionLimits } from '../channels/index.js';
 import { DecadeError, isDecadeCode, type DecadeCode } from './errors.js';
 import { attr, escapeText, parseXml, MAX_STATUS_XML, type XmlElement } from './xml.js';
 
@@ -26,7 +26,24 @@ export const HEADERS = {
   ttl: 'DECADE-TTL',
   offset: 'DECADE-Offset',
   length: 'DECADE-Length',
+  /** GET through this server from another DECADE server (`host:port`), spec §8. */
+  source: 'DECADE-Source',
+  /** The token the origin server is shown (spec §8). */
+  sourceToken: 'DECADE-Source-Token',
 } as const;
+
+/**
+ * Session limits for DECADE servers and clients: transfers are bulk, so
+ * frames of 256 KiB and a 1 MiB initial window (auto-tuned upwards by the
+ * flow policy) instead of the library's 64 KiB, as the SciStream data plane
+ * does. `DecadeClient.connect` starts from these (the caller's `limits`
+ * override them); give them to `createServer({ limits })` for a server.
+ */
+export const DECADE_LIMITS: Readonly<SessionLimits> = Object.freeze({
+  receiveWindow: 1024 * 1024,
+  maxSendFrame: 256 * 1024,
+  sendHighWaterMark: 256 * 1024,
+});
 
 /** The media type of object octets on the wire. */
 export const OCTETS = 'application/octet-stream';

@@ -15,3 +15,4 @@ export * from './status.js';
 export * from './endpoints.js';
 export * from './log-limit.js';
 export { PLOT_COLORS, PLOT_SIZE } from './page.js';
+export * from './decade-metrics.js';

@@ -206,3 +206,44 @@ test('decade CLI over TLS: serve --tls-cert/--tls-key, put and get with --tls-ca
   t.is(plain.code, 1);
   t.regex(plain.stderr, /NOT_AVAILABLE: the peer does not offer the DECADE profiles/);
 });
+
+test('decade CLI server to server: serve --relay-allow, get --source through it, serve --metrics counts it; no token in any output', async (t) => {
+  const dir = await tempDir(t);
+  // One account, one key, configured on both servers (each checks its own token).
+  const keyFile = join(dir, 'alice.key');
+  const kg = await run(['decade', 'keygen', '--account', 'alice', '--out', keyFile]);
+  t.is(kg.code, 0, kg.stderr);
+  await writeFile(join(dir, 'accounts.json'), JSON.stringify({ accounts: [JSON.parse(kg.stdout)] }));
+  const origin = await serve(join(dir, 'origin'), join(dir, 'accounts.json'));
+  t.teardown(() => stop(origin.child));
+  const relay = await serve(join(dir, 'relay'), join(dir, 'accounts.json'), ['--relay-allow', origin.address, '--metrics', '127.0.0.1:0']);
+  t.teardown(() => stop(relay.child));
+  await until('the metrics line', () => relay.lines.length >= 3);
+  const metricsUrl = /^metrics on (http:\S+)$/.exec(relay.lines[2] as string)?.[1];
+  t.truthy(metricsUrl, relay.lines[2]);
+  const originTok = join(dir, 'origin-tok');
+  const relayTok = join(dir, 'relay-tok');
+  t.is((await run(['decade', 'token', '--key', keyFile, '--ops', 'put,get', '--out', originTok])).code, 0);
+  t.is((await run(['decade', 'token', '--key', keyFile, '--ops', 'get,put', '--out', relayTok])).code, 0);
+  const file = join(dir, 'data.bin');
+  const data = octets(1_500_000, 9);
+  await writeFile(file, data);
+  const put = await run(['decade', 'put', origin.address, file, '--token', `file:${originTok}`, '--json']);
+  t.is(put.code, 0, put.stderr);
+  const { name } = JSON.parse(put.stdout) as { name: string };
+  const out = join(dir, 'back.bin');
+  const get = await run(['decade', 'get', relay.address, name, '--out', out, '--token', `file:${relayTok}`, '--source', origin.address, '--source-token', `file:${originTok}`]);
+  t.is(get.code, 0, get.stderr);
+  t.true((await readFile(out)).equals(data));
+  // --source without --source-token is a usage error.
+  const bad = await run(['decade', 'get', relay.address, name, '--out', out, '--token', `file:${relayTok}`, '--source', origin.address]);
+  t.is(bad.code, 2);
+  await until('the fetch to be counted', async () => (await (await fetch(metricsUrl as string)).text()).includes('via="origin"'));
+  const metrics = await (await fetch(metricsUrl as string)).text();
+  t.regex(metrics, /beepstream_decade_operations_total\{op="put",outcome="CREATED",via="origin"\} 1\n/);
+  t.regex(metrics, /beepstream_decade_operations_total\{op="get",outcome="OK",via="client"\} 1\n/);
+  t.regex(metrics, /beepstream_decade_octets_total\{op="put",via="origin"\} 1500000\n/);
+  const tokens = [(await readFile(originTok, 'utf8')).trim(), (await readFile(relayTok, 'utf8')).trim()];
+  const everything = [put, get, bad].map((r) => r.stdout + r.stderr).join('\n') + origin.output() + relay.output() + metrics;
+  for (const tok of tokens) t.false(everything.includes(tok.split('.')[2] as string), 'a token was printed');
+});

@@ -19,12 +19,13 @@ import type { Command } from 'commander';
 import { BeepError, ErrorCodes } from '../errors.js';
 import { createServer } from '../channels/index.js';
 import { tlsProfile, type TlsClientOptions } from '../profiles/index.js';
-import { DecadeClient } from './client.js';
-import { DecadeError, isDecadeError } from './errors.js';
-import { FileStore } from './file-store.js';
-import { parseName } from './names.js';
-import { DecadeServer, type AccountConfig, type DecadeEvent } from './server.js';
-import { createToken, generateAccountKey, importPrivateKey, isAccountId, OPERATIONS, redactTokens, type Operation, type TokenGrant } from './tokens.js';
+import {
+  createToken, DECADE_LIMITS, DecadeClient, DecadeError, DecadeServer, FileStore, generateAccountKey, importPrivateKey, isAccountId, isDecadeError, OPERATIONS, parseName, redactTokens,
+  type AccountConfig, type DecadeEvent, type Operation, type TokenGrant,
+} from '../decade/index.js';
+import { collectDecadeMetrics, startOpsEndpoints, type OpsEndpoints } from '../ops/index.js';
+import { parseEndpoint } from './address.js';
+import { Progress } from './progress.js';
 
 /** A bad argument (`BEEP_ERR_INVALID_ARGUMENT`): printed as `beepstream: MESSAGE`, exit 2. */
 export class DecadeUsageError extends BeepError {
@@ -112,10 +113,13 @@ export function readAccounts(path: string): AccountConfig[] {
 }
 
 function eventLine(e: DecadeEvent): string {
-  return `${e.op} ${e.account ?? '-'} ${e.name ?? '-'} ${e.octets} octets ${e.outcome}${e.client ? ` from ${e.client}` : ''}${e.tokenId ? ` token-id ${e.tokenId}` : ''}${e.detail ? ` (${e.detail})` : ''}`;
+  return `${e.op} ${e.account ?? '-'} ${e.name ?? '-'} ${e.octets} octets ${e.outcome}${e.client ? ` from ${e.client}` : ''}${e.source ? ` source ${e.source}` : ''}${e.tokenId ? ` token-id ${e.tokenId}` : ''}${e.detail ? ` (${e.detail})` : ''}`;
 }
 
-interface ServeOptions { dir: string; accounts: string; host: string; port: string; maxObjectSize?: string; requireAuth?: boolean; tlsCert?: string; tlsKey?: string; json?: boolean }
+interface ServeOptions {
+  dir: string; accounts: string; host: string; port: string; maxObjectSize?: string; requireAuth?: boolean; tlsCert?: string; tlsKey?: string; json?: boolean;
+  metrics?: string; relayAllow?: string; relayTlsCa?: string; relayServerName?: string;
+}
 
 async function serve(o: ServeOptions): Promise<void> {
   const port = uint('--port', o.port, 65535);
@@ -124,6 +128,19 @@ async function serve(o: ServeOptions): Promise<void> {
   const maxObjectSize = o.maxObjectSize === undefined ? undefined : uint('--max-object-size', o.maxObjectSize);
   if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new DecadeUsageError('--tls-cert and --tls-key go together');
   const tls = o.tlsCert === undefined ? undefined : tlsProfile({ cert: readText('--tls-cert', o.tlsCert), key: readText('--tls-key', o.tlsKey as string) });
+  let metricsAt;
+  try {
+    metricsAt = o.metrics === undefined ? undefined : parseEndpoint(o.metrics, 0);
+  } catch (err) {
+    throw new DecadeUsageError(`--metrics: ${(err as Error).message}`);
+  }
+  const relayAllow = list(o.relayAllow);
+  if (relayAllow !== undefined) for (const a of relayAllow) if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(a)) throw new DecadeUsageError(`--relay-allow: ${JSON.stringify(a)} is not HOST:PORT`);
+  if (o.relayTlsCa !== undefined && relayAllow === undefined) throw new DecadeUsageError('--relay-tls-ca needs --relay-allow');
+  const relay = relayAllow === undefined ? undefined : {
+    allow: relayAllow,
+    ...(o.relayTlsCa === undefined ? {} : { tls: { ca: readText('--relay-tls-ca', o.relayTlsCa), ...(o.relayServerName ? { serverName: o.relayServerName } : {}) } }),
+  };
   const log = (e: Record<string, unknown>, human: string): void => out(redactTokens(o.json ? JSON.stringify({ time: new Date().toISOString(), ...e }) : human));
   let stop!: () => void;
   const stopped = new Promise<void>((r) => (stop = r));
@@ -139,11 +156,11 @@ async function serve(o: ServeOptions): Promise<void> {
     throw new DecadeError('NOT_AVAILABLE', `cannot open the store in ${JSON.stringify(o.dir)}: ${(err as Error).message}`);
   }
   const decade = new DecadeServer({
-    store, accounts, ...(maxObjectSize === undefined ? {} : { maxObjectSize }), requireAuthentication: o.requireAuth === true,
+    store, accounts, ...(maxObjectSize === undefined ? {} : { maxObjectSize }), requireAuthentication: o.requireAuth === true, ...(relay ? { relay } : {}),
     onEvent: (e) => log({ event: 'decade', ...e }, eventLine(e)),
   });
   // With a certificate, nothing but TLS is offered until TLS is in place (538): tokens travel in the requests.
-  const server = createServer({ profiles: [...(tls ? [tls] : []), ...decade.profiles], requireTls: tls !== undefined });
+  const server = createServer({ profiles: [...(tls ? [tls] : []), ...decade.profiles], requireTls: tls !== undefined, limits: DECADE_LIMITS });
   let addr;
   try {
     addr = await server.listen(port, o.host);
@@ -157,7 +174,16 @@ async function serve(o: ServeOptions): Promise<void> {
   out(`listening on ${address}`);
   if (!tls) process.stderr.write('beepstream: warning: no TLS (--tls-cert/--tls-key): tokens travel in clear; serve so on loopback or a trusted network only\n');
   log({ event: 'store', dir: store.dir, ...report }, `store ${store.dir}: swept ${report.tempFiles} temporary files (${report.tempOctets} octets) and ${report.orphans} orphan blobs`);
+  let ops: OpsEndpoints | undefined;
+  let decadeMetrics;
+  if (metricsAt) {
+    ops = await startOpsEndpoints({ metrics: metricsAt, servers: [{ name: 'decade', server }] });
+    if (ops.metrics) decadeMetrics = collectDecadeMetrics(ops.metrics.register);
+    for (const l of ops.lines) log({ event: 'ops', line: l }, l);
+  }
   await stopped;
+  decadeMetrics?.close();
+  await ops?.close();
   decade.close();
   await server.close(2000);
   await store.close();
@@ -250,6 +276,18 @@ async function withClient<T>(address: string, o: ClientTls, fn: (c: DecadeClient
   }
 }
 
+/** A progress bar on standard error (when it is a terminal and not --quiet), fed absolute counts. */
+function progressBar(quiet: boolean | undefined): { update: (done: number, total: number) => void; finish: () => void } {
+  let bar: Progress | null = null;
+  return {
+    update: (done, total) => {
+      bar ??= new Progress(total, { quiet: quiet === true });
+      if (done > bar.done) bar.add(done - bar.done);
+    },
+    finish: () => bar?.finish(),
+  };
+}
+
 /** Add `decade serve|keygen|token|put|get|stat|rm` to the program. */
 export function addDecadeCommands(program: Command): void {
   const d = program.command('decade').description('DECADE in-network storage over BEEP (draft-ietf-decade-arch-03): DRP and SDT profiles');
@@ -263,6 +301,10 @@ export function addDecadeCommands(program: Command): void {
     .option('--tls-cert <file>', 'serve over TLS with this certificate (PEM); nothing else is offered before TLS')
     .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
     .option('--require-auth', 'serve only SASL-authenticated sessions (the token is still required)')
+    .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (port 0 picks a free one)')
+    .option('--relay-allow <list>', 'comma-separated HOST:PORT of DECADE servers this one may fetch from for clients (GET --source)')
+    .option('--relay-tls-ca <file>', 'TLS towards those servers: their certificates must chain to this CA (PEM)')
+    .option('--relay-server-name <name>', 'name their certificates must match (default: the host)')
     .option('--json', 'log JSON lines')
     .action((o: ServeOptions) => action(() => serve(o)));
   d.command('keygen')
@@ -294,15 +336,17 @@ export function addDecadeCommands(program: Command): void {
     .option('--server-name <name>', 'name the server certificate must match (default: the host)')
     .option('--type <mime>', 'MIME type of the object')
     .option('--ttl <seconds>', 'seconds the server keeps it')
+    .option('-q, --quiet', 'no progress bar (one is drawn on stderr when it is a terminal)')
     .option('--json', 'print JSON')
-    .action((address: string, file: string, o: ClientTls & { token?: string; type?: string; ttl?: string; json?: boolean }) => action(async () => {
+    .action((address: string, file: string, o: ClientTls & { token?: string; type?: string; ttl?: string; quiet?: boolean; json?: boolean }) => action(async () => {
       const tok = readTokenOption(o.token);
       endpoint(address);
       const ttl = o.ttl === undefined ? undefined : uint('--ttl', o.ttl);
-      const r = await withClient(address, o, (c) => c.putFile(tok, file, { ...(o.type ? { type: o.type } : {}), ...(ttl === undefined ? {} : { ttl }) }).catch((err: NodeJS.ErrnoException) => {
+      const bar = progressBar(o.quiet);
+      const r = await withClient(address, o, (c) => c.putFile(tok, file, { ...(o.type ? { type: o.type } : {}), ...(ttl === undefined ? {} : { ttl }), onProgress: bar.update }).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT' || err.code === 'EISDIR' || err.code === 'EACCES') throw new DecadeUsageError(`cannot read ${JSON.stringify(file)}`);
         throw err;
-      }));
+      })).finally(bar.finish);
       out(o.json ? JSON.stringify({ name: r.name, size: r.size, new: r.fresh }) : `CREATED ${r.name} ${r.size} octets${r.fresh ? '' : ' (already stored)'}`);
     }));
   d.command('get')
@@ -314,16 +358,23 @@ export function addDecadeCommands(program: Command): void {
     .option('--tls-ca <file>', 'tune the session with TLS; the server certificate must chain to this CA (PEM)')
     .option('--server-name <name>', 'name the server certificate must match (default: the host)')
     .option('--resume', 'keep what --out holds and fetch the rest')
+    .option('--source <host:port>', 'have the server fetch the object from this other DECADE server (server to server)')
+    .option('--source-token <secret>', 'with --source: the token for that server, env:NAME or file:PATH')
+    .option('-q, --quiet', 'no progress bar (one is drawn on stderr when it is a terminal)')
     .option('--json', 'print JSON')
-    .action((address: string, name: string, o: ClientTls & { out: string; token?: string; resume?: boolean; json?: boolean }) => action(async () => {
+    .action((address: string, name: string, o: ClientTls & { out: string; token?: string; resume?: boolean; source?: string; sourceToken?: string; quiet?: boolean; json?: boolean }) => action(async () => {
       const tok = readTokenOption(o.token);
+      if ((o.source === undefined) !== (o.sourceToken === undefined)) throw new DecadeUsageError('--source and --source-token go together');
+      if (o.source !== undefined) endpoint(o.source);
+      const source = o.source === undefined ? undefined : { origin: o.source, token: readTokenOption(o.sourceToken) };
       endpoint(address);
       try {
         parseName(name);
       } catch (err) {
         throw new DecadeUsageError((err as Error).message);
       }
-      const r = await withClient(address, o, (c) => c.getFile(tok, name, o.out, { resume: o.resume === true }));
+      const bar = progressBar(o.quiet);
+      const r = await withClient(address, o, (c) => c.getFile(tok, name, o.out, { resume: o.resume === true, onProgress: bar.update, ...(source ? { source } : {}) })).finally(bar.finish);
       out(o.json ? JSON.stringify({ name, size: r.size, resumedFrom: r.resumedFrom, out: o.out }) : `OK ${name} ${r.size} octets${r.resumedFrom ? ` (resumed from ${r.resumedFrom})` : ''} -> ${o.out}`);
     }));
   d.command('stat')
