@@ -4,6 +4,7 @@
  * @module beepstream
  */
 export * from './errors.js';
+export { XmlError, xmlErrorOf, type XmlErrorReason } from './xml/index.js';
 export * from './framing/index.js';
 export * from './channels/index.js';
 export * from './profiles/index.js';

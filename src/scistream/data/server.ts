@@ -12,7 +12,7 @@ import { checkConnections, type DataTlsOptions, type PathSettings } from './comm
 import { InboundPath } from './inbound.js';
 import { OutboundPath } from './outbound.js';
 import { checkPortRange, type PortRange } from './ports.js';
-import { resolveSciStreamLimits, type SciStreamLimits } from '../limits.js';
+import { CONNECTIONS_CEILING, NUM_CONN_CEILING, resolveSciStreamLimits, type SciStreamLimits } from '../limits.js';
 
 /** Options of {@link createDataServer}. */
 export interface DataServerOptions {
@@ -41,8 +41,9 @@ export interface DataServerOptions {
   /**
    * The S2CS's limits (`maxNumConn`, `maxConnections`), the same object its
    * control registry enforces (`startS2cs` passes it): a path asking for more
-   * is refused with `BEEP_ERR_LIMIT` naming the limit. Default
-   * {@link DEFAULT_SCISTREAM_LIMITS}.
+   * is refused with `BEEP_ERR_LIMIT` naming the limit. Default: the data
+   * plane's ceilings (`maxNumConn` {@link NUM_CONN_CEILING}, `maxConnections`
+   * {@link CONNECTIONS_CEILING}).
    */
   sciStreamLimits?: Partial<SciStreamLimits>;
 }
@@ -61,7 +62,7 @@ export class BeepDataServer implements DataServer {
     const connectTimeout = options.connectTimeout ?? 10_000;
     if (!(handshakeTimeout > 0) || !(connectTimeout > 0)) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, 'timeouts must be positive');
     checkConnections(options.connections);
-    this.limits = resolveSciStreamLimits(options.sciStreamLimits);
+    this.limits = resolveSciStreamLimits({ maxNumConn: NUM_CONN_CEILING, ...options.sciStreamLimits });
     const report = options.onError ?? (() => undefined);
     this.settings = {
       host: options.host,
@@ -95,10 +96,11 @@ export class BeepDataServer implements DataServer {
 
   /** Refuse a path beyond this server's limits (the registry refuses such a REQUEST first; this guards direct callers). */
   private checkLimits(spec: { numConn: number; connections?: number | undefined }): void {
-    if (Number.isInteger(spec.numConn) && spec.numConn > this.limits.maxNumConn) {
+    // Values beyond the ceilings are not limits but invalid arguments: checkSpec names them.
+    if (Number.isInteger(spec.numConn) && spec.numConn <= NUM_CONN_CEILING && spec.numConn > this.limits.maxNumConn) {
       throw new BeepError(ErrorCodes.LIMIT, `numConn ${spec.numConn} exceeds this server's limit of ${this.limits.maxNumConn}`);
     }
-    if (spec.connections !== undefined && Number.isInteger(spec.connections) && spec.connections > this.limits.maxConnections) {
+    if (spec.connections !== undefined && Number.isInteger(spec.connections) && spec.connections <= CONNECTIONS_CEILING && spec.connections > this.limits.maxConnections) {
       throw new BeepError(ErrorCodes.LIMIT, `connections ${spec.connections} exceeds this server's limit of ${this.limits.maxConnections}`);
     }
   }
