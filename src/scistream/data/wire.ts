@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { BeepOperationError, ErrorCodes } from '../../errors.js';
 import { XmlError, parseXml, type XmlErrorReason } from '../../xml/index.js';
 import type { SessionLimits } from '../../channels/types.js';
 
@@ -88,7 +89,7 @@ function numberAttr(attrs: ReadonlyMap<string, string>, name: string, max: numbe
 
 /** The piggybacked initialisation of a data channel start: `<stream index='i' />`. */
 export function buildStreamInit(index: number): string {
-  if (!Number.isInteger(index) || index < 0 || index > 2147483647) throw new RangeError(`stream index ${index} out of range`);
+  if (!Number.isInteger(index) || index < 0 || index > 2147483647) throw new BeepOperationError(ErrorCodes.INVALID_ARGUMENT, `stream index ${index} out of range`);
   return `<stream index='${index}' />`;
 }
 
@@ -104,7 +105,7 @@ export type ControlMessage = { kind: 'ready' | 'reset'; channel: number };
 
 /** Build `<ready channel='n' />` or `<reset channel='n' />`. */
 export function buildControl(m: ControlMessage): string {
-  if (!Number.isInteger(m.channel) || m.channel < 1 || m.channel > 2147483647) throw new RangeError(`channel ${m.channel} out of range`);
+  if (!Number.isInteger(m.channel) || m.channel < 1 || m.channel > 2147483647) throw new BeepOperationError(ErrorCodes.INVALID_ARGUMENT, `channel ${m.channel} out of range`);
   return `<${m.kind} channel='${m.channel}' />`;
 }
 
