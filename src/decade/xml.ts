@@ -29,7 +29,8 @@ export function parseXml(input: string | Uint8Array, maxBytes = MAX_XML, maxDept
   try {
     return parseSafeXml(input, { maxBytes, maxDepth, foldCase: true });
   } catch (err) {
-    if (err instanceof XmlError) throw new DecadeError('BAD_REQUEST', err.message, { replyCode: err.replyCode, cause: err });
+    // DRP documents carry tokens: the refusal names the reason only, never a fragment of the input.
+    if (err instanceof XmlError) throw new DecadeError('BAD_REQUEST', `XML document refused (${err.reason})`, { replyCode: err.replyCode, cause: err });
     throw err;
   }
 }

@@ -147,3 +147,13 @@ test('scanXmlShape: depth and trailing content, outside comments and CDATA', (t)
   t.deepEqual(scanXmlShape('<a></a><![CDATA[x]]>', 8), { tooDeep: false, trailing: true });
   t.deepEqual(scanXmlShape('<a><!-- <b><c><d> --><![CDATA[<e><f>]]></a>', 1), { tooDeep: false, trailing: false });
 });
+
+test('DECADE refusals name the reason only: a malformed DRP document never echoes its token', async (t) => {
+  const { parseDrpRequest } = await import('../../src/decade/wire.js');
+  const secret = 'eyJTOKENSECRETabc123';
+  for (const doc of [`<status token='${secret}'`, `<status token='${secret}'></sta${secret}>`, `<${secret}/><x/>`, `<status token='${secret}' token='x'/>`, `<status token='&${secret.slice(0, 20)};'/>`]) {
+    const err = t.throws(() => parseDrpRequest(Buffer.from(doc))) as Error;
+    t.false(err.message.includes(secret.slice(0, 12)), err.message);
+    t.regex(err.message, /^XML document refused \(/);
+  }
+});
