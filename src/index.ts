@@ -14,8 +14,8 @@
  */
 
 // Errors: classes and stable codes.
-export { BeepError, BeepFramingError, BeepReplyError, ErrorCodes, ReplyCodes, isBeepError } from './errors.js';
-export type { ErrorCode, ErrorOrigin, BeepErrorOptions } from './errors.js';
+export { BeepError, BeepSessionError, BeepChannelError, BeepOperationError, BeepFramingError, BeepReplyError, ErrorCodes, ReplyCodes, isBeepError } from './errors.js';
+export type { ErrorCode, ErrorOrigin, ErrorScope, BeepErrorOptions } from './errors.js';
 
 // Sessions: factories, the session and channel objects, limits, diagnostics.
 export { connect, createServer, Session, BeepServer, DEFAULT_MEMORY_BUDGET } from './channels/index.js';
@@ -52,3 +52,7 @@ export {
   SciStreamError, newUid, CONTROL_URI, generateDevPki, removeDevPki,
 } from './scistream/index.js';
 export type { S2cs, S2csOptions, ControlConnectOptions, DevPki, SciStreamErrorCode, DataServer, DataPath } from './scistream/index.js';
+
+// Safe XML: the error every XML parser of the library refuses a document with.
+export { XmlError, xmlErrorOf } from './xml/index.js';
+export type { XmlErrorReason } from './xml/index.js';

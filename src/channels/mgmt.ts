@@ -8,7 +8,18 @@
  * @module
  */
 import { Buffer } from 'node:buffer';
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import {
+  XmlError,
+  decodeEntities,
+  escapeAttr,
+  escapeText,
+  hasNonXmlChar,
+  parseDocument,
+  readDocument,
+  scanXmlShape,
+  type XmlElement,
+  type XmlErrorReason,
+} from '../xml/index.js';
 
 /** A `<greeting>` (RFC 3080 §2.3.1.1). */
 export interface Greeting {
@@ -57,41 +68,36 @@ export type MgmtElement =
   | { kind: 'ok' }
   | ({ kind: 'error' } & ErrorElement);
 
-/** A channel-0 message could not be understood; carries the reply code to answer with. */
-export class MgmtSyntaxError extends Error {
-  constructor(
-    readonly replyCode: 500 | 501 | 553,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'MgmtSyntaxError';
+/**
+ * A channel-0 message (or a TLS or SASL profile element) could not be
+ * understood: an {@link XmlError} (`BEEP_ERR_XML_SYNTAX`, reply code 500, or
+ * `BEEP_ERR_XML_PARAMETER`, 501) that keeps its name for `instanceof`.
+ */
+export class MgmtSyntaxError extends XmlError {
+  /** A refusal with reply code 500 (the document; `reason` default `malformed`) or 501 (a parameter). */
+  constructor(replyCode: 500 | 501, message: string, reason?: XmlErrorReason, options: { cause?: unknown } = {}) {
+    super(replyCode === 501 ? 'parameter' : reason === undefined || reason === 'parameter' ? 'malformed' : reason, message, options);
+  }
+
+  /** The same refusal as a MgmtSyntaxError (`err` kept as its cause); `err` itself if it is one already. */
+  static from(err: XmlError): MgmtSyntaxError {
+    return err instanceof MgmtSyntaxError ? err : new MgmtSyntaxError(err.replyCode, err.message, err.reason, { cause: err });
+  }
+}
+
+/** Run `f`, turning an {@link XmlError} into a {@link MgmtSyntaxError}. */
+export function mgmtXml<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof XmlError) throw MgmtSyntaxError.from(err);
+    throw err;
   }
 }
 
 // ---------------------------------------------------------------- building
 
-/** Escape text for an attribute value quoted with `'`. */
-export function escapeAttr(s: string): string {
-  return s.replace(/[&<>'"\r\n\t]/g, (c) => {
-    switch (c) {
-      case '&': return '&amp;';
-      case '<': return '&lt;';
-      case '>': return '&gt;';
-      case "'": return '&apos;';
-      case '"': return '&quot;';
-      default: return `&#${c.charCodeAt(0)};`;
-    }
-  });
-}
-
-/** Escape character data (CR as a reference: XML parsers normalise a literal CR to LF). */
-export function escapeText(s: string): string {
-  return s.replace(/[&<>\r]/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : '&#13;'));
-}
-
-// Characters XML 1.0 cannot carry even escaped (C0 controls other than TAB, LF, CR).
-// eslint-disable-next-line no-control-regex
-const NON_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
+export { escapeAttr, escapeText, decodeEntities, scanXmlShape };
 
 /** Largest piggybacked initialization content, in octets (RFC 3080 §2.3.1.2). */
 export const MAX_PIGGYBACK = 4096;
@@ -109,7 +115,7 @@ function profileElement(uri: string, content: string | Uint8Array | undefined, f
   }
   const text = typeof content === 'string' ? content : null;
   // CDATA cannot carry a CR either: XML end-of-line handling turns it into LF.
-  if (!forceBase64 && text !== null && !text.includes(']]>') && !text.includes('\r') && !NON_XML.test(text)) {
+  if (!forceBase64 && text !== null && !text.includes(']]>') && !text.includes('\r') && !hasNonXmlChar(text)) {
     return `<profile uri='${u}'><![CDATA[${text}]]></profile>`;
   }
   return `<profile uri='${u}' encoding='base64'>${bytes.toString('base64')}</profile>`;
@@ -160,40 +166,6 @@ export function buildError(code: number, diagnostic?: string, lang?: string): st
 
 // ---------------------------------------------------------------- parsing
 
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  parseAttributeValue: false,
-  parseTagValue: false,
-  trimValues: false,
-  cdataPropName: '#cdata',
-  processEntities: false,
-  htmlEntities: false,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  isArray: (name) => name === 'profile',
-});
-
-const ENTITY = /&(#[0-9]+|#x[0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);/g;
-const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', apos: "'", quot: '"' };
-
-/** Decode the five predefined entities and numeric references; refuse any other (RFC 3080 §6.4). */
-export function decodeEntities(s: string): string {
-  if (!s.includes('&')) return s;
-  return s.replace(ENTITY, (_m, ref: string) => {
-    if (ref[0] === '#') {
-      const cp = ref[1] === 'x' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
-      if (!Number.isFinite(cp) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp === 0) {
-        throw new MgmtSyntaxError(500, `invalid character reference &${ref};`);
-      }
-      return String.fromCodePoint(cp);
-    }
-    const v = PREDEFINED[ref];
-    if (v === undefined) throw new MgmtSyntaxError(500, `entity reference &${ref}; not allowed in application/beep+xml`);
-    return v;
-  });
-}
-
 /** Limits on channel-0 documents. */
 export interface MgmtLimits {
   /** Largest document, in octets (default 64 KiB). */
@@ -202,85 +174,8 @@ export interface MgmtLimits {
   maxDepth?: number;
 }
 
-/**
- * A cheap structural scan that runs before any XML parser: opening tags minus
- * closing ones, outside CDATA sections and comments. Reports whether nesting
- * exceeds `maxDepth` and whether anything but white space or processing
- * instructions follows the end of the root element.
- */
-export function scanXmlShape(xml: string, maxDepth: number): { tooDeep: boolean; trailing: boolean } {
-  // One pass with indexOf, in linear time: a regular expression searching for
-  // the end of every "<" (or comment) took time quadratic in the size of a
-  // document full of unterminated ones.
-  let depth = 0;
-  let i = 0;
-  for (;;) {
-    const lt = xml.indexOf('<', i);
-    if (lt < 0) return { tooDeep: false, trailing: false };
-    const close = skipOver(xml, lt);
-    if (close !== null) {
-      if (close < 0) return { tooDeep: false, trailing: false }; // unterminated: nothing more to count
-      i = close;
-      continue;
-    }
-    const name = xml[lt + 1] === '/' ? lt + 2 : lt + 1;
-    if (!/[A-Za-z_]/.test(xml[name] ?? '')) {
-      i = lt + 1;
-      continue;
-    }
-    const gt = xml.indexOf('>', name);
-    if (gt < 0) return { tooDeep: false, trailing: false }; // no tag can end any more
-    if (name === lt + 2) depth--;
-    else if (xml[gt - 1] !== '/' && ++depth > maxDepth) return { tooDeep: true, trailing: false };
-    i = gt + 1;
-    if (depth === 0) return { tooDeep: false, trailing: !onlyMisc(xml, i) };
-  }
-}
-
-/** At a `<`: the index just past the CDATA section or comment starting there (-1 if unterminated), or null if none does. */
-function skipOver(xml: string, lt: number): number | null {
-  const end = xml.startsWith('<![CDATA[', lt) ? ']]>' : xml.startsWith('<!--', lt) ? '-->' : null;
-  if (end === null) return null;
-  const at = xml.indexOf(end, lt + 4);
-  return at < 0 ? -1 : at + 3;
-}
-
-/** Whether `xml` from `i` holds only white space, comments, CDATA sections and processing instructions. */
-function onlyMisc(xml: string, i: number): boolean {
-  for (;;) {
-    while (i < xml.length && /\s/.test(xml[i] as string)) i++;
-    if (i >= xml.length) return true;
-    if (xml[i] !== '<') return false;
-    let next = skipOver(xml, i);
-    if (next === null && xml[i + 1] === '?') {
-      const at = xml.indexOf('?>', i + 2);
-      next = at < 0 ? -1 : at + 2;
-    }
-    if (next === null || next < 0) return false;
-    i = next;
-  }
-}
-
-function attr(o: Record<string, unknown>, name: string): string | undefined {
-  const v = o[name];
-  return typeof v === 'string' ? decodeEntities(v) : undefined;
-}
-
-function textOf(o: unknown): string {
-  if (typeof o === 'string') return decodeEntities(o);
-  if (o && typeof o === 'object') {
-    const rec = o as Record<string, unknown>;
-    const t = rec['#text'];
-    // Liberal: a diagnostic may come as CDATA (its sections are appended after the text).
-    const c = rec['#cdata'];
-    const cdata = typeof c === 'string' ? c : Array.isArray(c) ? c.filter((x) => typeof x === 'string').join('') : '';
-    return (typeof t === 'string' ? decodeEntities(t) : '') + cdata;
-  }
-  return '';
-}
-
-function intAttr(o: Record<string, unknown>, name: string, min: number, max: number, dflt?: number): number {
-  const v = attr(o, name);
+function intAttr(el: XmlElement, name: string, min: number, max: number, dflt?: number): number {
+  const v = el.attrs.get(name);
   if (v === undefined) {
     if (dflt !== undefined) return dflt;
     throw new MgmtSyntaxError(501, `missing ${name} attribute`);
@@ -292,25 +187,21 @@ function intAttr(o: Record<string, unknown>, name: string, min: number, max: num
   return Number(t);
 }
 
-function replyCode(o: Record<string, unknown>): number {
-  return intAttr(o, 'code', 100, 599);
+function replyCode(el: XmlElement): number {
+  return intAttr(el, 'code', 100, 599);
 }
 
 function tokens(v: string | undefined): string[] {
   return v === undefined ? [] : v.split(/\s+/).filter(Boolean);
 }
 
-function parseProfile(p: unknown): ProfileElement {
-  if (p === null || typeof p !== 'object') {
-    throw new MgmtSyntaxError(501, 'profile element needs a uri attribute');
-  }
-  const o = p as Record<string, unknown>;
-  const uri = attr(o, 'uri');
+function parseProfile(el: XmlElement): ProfileElement {
+  const uri = el.attrs.get('uri');
   if (!uri) throw new MgmtSyntaxError(501, 'profile element needs a uri attribute');
-  const encoding = (attr(o, 'encoding') ?? 'none').trim();
+  const encoding = (el.attrs.get('encoding') ?? 'none').trim();
   if (encoding !== 'none' && encoding !== 'base64') throw new MgmtSyntaxError(501, `unknown profile encoding ${JSON.stringify(encoding)}`);
-  const cdata = o['#cdata'];
-  const raw = typeof cdata === 'string' ? cdata : textOf(o).trim() === '' ? undefined : textOf(o);
+  // Content as CDATA is taken as is; as text, white space around it is not content.
+  const raw = el.cdata !== undefined ? el.cdata : el.text.trim() === '' ? undefined : el.text.trim();
   const out: ProfileElement = { uri };
   if (raw !== undefined) {
     if (encoding === 'base64') {
@@ -319,7 +210,7 @@ function parseProfile(p: unknown): ProfileElement {
       out.content = Buffer.from(b64, 'base64');
       out.base64 = true;
     } else {
-      out.content = Buffer.from(typeof cdata === 'string' ? raw : raw.trim(), 'utf8');
+      out.content = Buffer.from(raw, 'utf8');
     }
   }
   return out;
@@ -360,81 +251,58 @@ function fastPath(xml: string): MgmtElement | null {
 }
 
 /**
- * Parse a channel-0 document. Throws {@link MgmtSyntaxError} with the reply
- * code to send (500 malformed, 501 bad parameter) when it cannot be used.
+ * Parse a channel-0 document, with the one safe XML reader (`src/xml/`).
+ * Throws {@link MgmtSyntaxError} with the reply code to send (500 malformed,
+ * 501 bad parameter) when it cannot be used.
  */
 export function parseMgmt(input: string | Uint8Array, limits: MgmtLimits = {}): MgmtElement {
-  const maxBytes = limits.maxBytes ?? 65536;
-  const size = typeof input === 'string' ? Buffer.byteLength(input) : input.byteLength;
-  if (size > maxBytes) throw new MgmtSyntaxError(500, `channel 0 message larger than ${maxBytes} octets`);
-  const xml = typeof input === 'string' ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('utf8');
-  // RFC 3080 §6.4: "neither the "XML" declaration ... nor the "DOCTYPE"
-  // declaration ... may be present". An XML declaration is harmless and some
-  // peers send one, so it is tolerated; a DOCTYPE (and so any entity
-  // declaration) is refused before parsing and never expanded.
-  if (/<!DOCTYPE/i.test(xml) || /<!ENTITY/i.test(xml)) {
-    throw new MgmtSyntaxError(500, 'DOCTYPE and entity declarations are not allowed');
-  }
-  const fast = fastPath(xml);
-  if (fast) return fast;
-  const maxDepth = limits.maxDepth ?? 8;
-  if (scanXmlShape(xml, maxDepth).tooDeep) throw new MgmtSyntaxError(500, `XML nested deeper than ${maxDepth}`);
-  const valid = XMLValidator.validate(xml);
-  if (valid !== true) throw new MgmtSyntaxError(500, `malformed XML: ${valid.err.msg}`);
-  let doc: Record<string, unknown>;
-  try {
-    doc = parser.parse(xml) as Record<string, unknown>;
-  } catch (err) {
-    throw new MgmtSyntaxError(500, `malformed XML: ${(err as Error).message}`);
-  }
-  const roots = Object.keys(doc).filter((k) => k !== '#text');
-  if (roots.length !== 1) throw new MgmtSyntaxError(500, 'expected exactly one root element');
-  const name = roots[0] as string;
-  const rawEl = doc[name];
-  const el: Record<string, unknown> = rawEl !== null && typeof rawEl === 'object' && !Array.isArray(rawEl) ? (rawEl as Record<string, unknown>) : {};
-  if (Array.isArray(rawEl)) {
-    // isArray only wraps <profile>; a bare <profile> reply is a one-element array.
-    if (rawEl.length !== 1) throw new MgmtSyntaxError(500, 'expected exactly one root element');
-  }
-  switch (name) {
-    case 'greeting': {
-      const profiles = (Array.isArray(el.profile) ? el.profile : []).map((p) => parseProfile(p).uri);
-      return { kind: 'greeting', profiles, features: tokens(attr(el, 'features')), localize: tokens(attr(el, 'localize')) };
-    }
+  return mgmtXml(() => {
+    // RFC 3080 §6.4: "neither the "XML" declaration ... nor the "DOCTYPE"
+    // declaration ... may be present". An XML declaration is harmless and some
+    // peers send one, so it is tolerated; a DOCTYPE (and so any entity
+    // declaration) is refused before parsing and never expanded.
+    const xml = readDocument(input, limits.maxBytes ?? 65536);
+    return fastPath(xml) ?? fromTree(parseDocument(xml, { maxDepth: limits.maxDepth ?? 8 }));
+  });
+}
+
+function fromTree(el: XmlElement): MgmtElement {
+  const profiles = (): XmlElement[] => el.children.filter((c) => c.name === 'profile');
+  switch (el.name) {
+    case 'greeting':
+      return { kind: 'greeting', profiles: profiles().map((p) => parseProfile(p).uri), features: tokens(el.attrs.get('features')), localize: tokens(el.attrs.get('localize')) };
     case 'start': {
       const number = intAttr(el, 'number', 1, 2147483647);
-      const list = Array.isArray(el.profile) ? el.profile : [];
+      const list = profiles();
       if (list.length === 0) throw new MgmtSyntaxError(501, 'start element needs at least one profile');
       const out: { kind: 'start' } & StartElement = { kind: 'start', number, profiles: list.map(parseProfile) };
-      const sn = attr(el, 'serverName');
+      const sn = el.attrs.get('serverName');
       if (sn !== undefined) out.serverName = sn;
       return out;
     }
-    case 'profile': {
-      const p = Array.isArray(rawEl) ? rawEl[0] : rawEl;
-      return { kind: 'profile', ...parseProfile(p) };
-    }
+    case 'profile':
+      return { kind: 'profile', ...parseProfile(el) };
     case 'close': {
       // DTD §7.1: number defaults to "0"; a missing number releases the session.
       const out: { kind: 'close' } & CloseElement = {
         kind: 'close',
         number: intAttr(el, 'number', 0, 2147483647, 0),
         code: replyCode(el),
-        diagnostic: textOf(rawEl).trim(),
+        diagnostic: el.text.trim(),
       };
-      const lang = attr(el, 'xml:lang');
+      const lang = el.attrs.get('xml:lang');
       if (lang !== undefined) out.lang = lang;
       return out;
     }
     case 'ok':
       return { kind: 'ok' };
     case 'error': {
-      const out: { kind: 'error' } & ErrorElement = { kind: 'error', code: replyCode(el), diagnostic: textOf(rawEl).trim() };
-      const lang = attr(el, 'xml:lang');
+      const out: { kind: 'error' } & ErrorElement = { kind: 'error', code: replyCode(el), diagnostic: el.text.trim() };
+      const lang = el.attrs.get('xml:lang');
       if (lang !== undefined) out.lang = lang;
       return out;
     }
     default:
-      throw new MgmtSyntaxError(500, `unexpected element <${name.slice(0, 32)}>`);
+      throw new MgmtSyntaxError(500, `unexpected element <${el.name.slice(0, 32)}>`);
   }
 }

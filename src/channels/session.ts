@@ -470,7 +470,8 @@ export function connect(options: ConnectOptions): Promise<Session> {
     try {
       socket = dial(target);
     } catch (err) {
-      return reject(err);
+      // A Node error (e.g. a host of the wrong type) is wrapped, its cause kept.
+      return reject(err instanceof BeepError ? err : new BeepError(ErrorCodes.TRANSPORT, `cannot connect to ${where}: ${(err as Error).message}`, { cause: err }));
     }
     const session = new Session(socket, 'initiator', rest);
     let done = false;

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { BeepOperationError, ErrorCodes } from '../errors.js';
 
 /** A parsed endpoint. */
 export interface Endpoint {
@@ -10,9 +11,15 @@ export interface Endpoint {
   port: number;
 }
 
-/** A CLI argument was invalid; the message says what is wrong. */
-export class UsageError extends Error {
-  override name = 'UsageError';
+/**
+ * A CLI argument or configuration value was invalid; the message says what is
+ * wrong. A {@link BeepOperationError} with code `BEEP_ERR_USAGE`; the CLI
+ * prints it as `beepstream: MESSAGE` and exits with status 2.
+ */
+export class UsageError extends BeepOperationError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(ErrorCodes.USAGE, message, options);
+  }
 }
 
 /** Parse a port: an integer in `min..65535`. */

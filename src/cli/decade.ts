@@ -16,7 +16,7 @@ import type { JsonWebKey } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import type { Command } from 'commander';
-import { BeepError, ErrorCodes } from '../errors.js';
+import { BeepError, BeepOperationError, ErrorCodes } from '../errors.js';
 import { createServer } from '../channels/index.js';
 import { tlsProfile, type TlsClientOptions } from '../profiles/index.js';
 import {
@@ -27,10 +27,10 @@ import { collectDecadeMetrics, startOpsEndpoints, type OpsEndpoints } from '../o
 import { parseEndpoint } from './address.js';
 import { Progress } from './progress.js';
 
-/** A bad argument (`BEEP_ERR_INVALID_ARGUMENT`): printed as `beepstream: MESSAGE`, exit 2. */
-export class DecadeUsageError extends BeepError {
+/** A bad argument (`BEEP_ERR_USAGE`, as the CLI's `UsageError`): printed as `beepstream: MESSAGE`, exit 2. */
+export class DecadeUsageError extends BeepOperationError {
   constructor(message: string) {
-    super(ErrorCodes.INVALID_ARGUMENT, message);
+    super(ErrorCodes.USAGE, message);
   }
 }
 

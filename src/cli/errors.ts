@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { BeepError, BeepReplyError } from '../errors.js';
+import { BeepError, BeepReplyError, ErrorCodes } from '../errors.js';
 import { SciStreamError } from '../scistream/index.js';
 
 /** The prefix of every line the CLI writes on standard error. */
@@ -42,6 +42,8 @@ export function describeError(err: unknown): string {
     if (err.retryAfter !== undefined) text += ` (retry after ${err.retryAfter} s)`;
     return replyLine(err.replyCode, text);
   }
+  // A usage error (bad argument or configuration) is its message alone.
+  if (err instanceof BeepError && err.beepCode === ErrorCodes.USAGE) return err.message;
   if (err instanceof BeepReplyError && err.replyCode !== undefined) return replyLine(err.replyCode, err.diagnostic || 'no diagnostic');
   if (err instanceof BeepError) {
     return err.replyCode !== undefined && err.origin === 'remote' ? replyLine(err.replyCode, err.message.replace(new RegExp(`^${err.replyCode} `), '')) : `${err.message} [${err.code}]`;

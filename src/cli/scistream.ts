@@ -6,7 +6,7 @@
  */
 import { Command } from 'commander';
 import { loadUsersFile } from '../profiles/index.js';
-import { startS2cs, MAX_NUM_CONN } from '../scistream/index.js';
+import { startS2cs, DEFAULT_SCISTREAM_LIMITS, MAX_NUM_CONN } from '../scistream/index.js';
 import { parseEndpoint, parsePort, parsePositiveInt, UsageError } from './address.js';
 import { startOpsEndpoints, type OpsEndpoints } from '../ops/index.js';
 import { readPemFile } from './secrets.js';
@@ -36,9 +36,9 @@ export function addSciStreamCommands(program: Command): void {
     .option('--issuer <iss>', 'required JWT issuer (with --jwks)')
     .option('--audience <aud>', 'required JWT audience (with --jwks)')
     .option('--rendezvous-timeout <ms>', 'how long a REQUEST waits for its HELLO', '60000')
-    .option('--max-sessions <n>', 'most SciStream sessions', '1024')
-    .option('--max-sessions-per-identity <n>', 'most sessions per identity', '64')
-    .option('--max-conn <n>', `largest num_conn (at most ${MAX_NUM_CONN})`, '64')
+    .option('--max-sessions <n>', 'most SciStream sessions', String(DEFAULT_SCISTREAM_LIMITS.maxSessions))
+    .option('--max-sessions-per-identity <n>', 'most sessions per identity', String(DEFAULT_SCISTREAM_LIMITS.maxSessionsPerIdentity))
+    .option('--max-conn <n>', `largest num_conn (at most ${MAX_NUM_CONN})`, String(DEFAULT_SCISTREAM_LIMITS.maxNumConn))
     .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (port 0 picks a free one)')
     .option('--status <host:port>', 'serve a live status page of the sessions at http://HOST:PORT/ (port 0 picks a free one)')
     .addHelpText('after', configHelp('BEEPSTREAM_S2CS_'))
@@ -104,10 +104,12 @@ export function addSciStreamCommands(program: Command): void {
         data: { host: dataHost, ...(o.dataAdvertise ? { advertiseHost: o.dataAdvertise } : {}), ...(portRange ? { portRange } : {}) },
         control: {
           rendezvousTimeoutMs: parsePositiveInt('--rendezvous-timeout', o.rendezvousTimeout as string),
+          onEvent: logSciStreamEvent(log),
+        },
+        sciStreamLimits: {
           maxSessions: parsePositiveInt('--max-sessions', o.maxSessions as string),
           maxSessionsPerIdentity: parsePositiveInt('--max-sessions-per-identity', o.maxSessionsPerIdentity as string),
-          maxConnPerSession: parseNumConn('--max-conn', o.maxConn as string),
-          onEvent: logSciStreamEvent(log),
+          maxNumConn: parseNumConn('--max-conn', o.maxConn as string),
         },
         onDataError: logDataError(log),
       });

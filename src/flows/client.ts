@@ -58,7 +58,7 @@ export function toFlowsError(err: unknown): unknown {
     return new FlowsError(codeForReply(reply), err.diagnostic || `refused with ${reply}`, { origin: 'remote', cause: err, ...(reply >= 400 && reply <= 599 ? { replyCode: reply } : {}) });
   }
   if (err instanceof BeepError && err.code === ErrorCodes.ABORTED) return err;
-  if (err instanceof BeepError) return new FlowsError('UNAVAILABLE', `flows connection failed: ${err.message}`, { origin: 'local', beepCode: err.code, cause: err });
+  if (err instanceof BeepError) return new FlowsError('UNAVAILABLE', `flows connection failed: ${err.message}`, { origin: 'local', beepCode: err.beepCode, cause: err });
   return err;
 }
 

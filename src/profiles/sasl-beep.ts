@@ -13,10 +13,10 @@
  * @module
  */
 import { Buffer } from 'node:buffer';
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { BeepError, BeepReplyError, ErrorCodes } from '../errors.js';
 import { BEEP_XML } from '../framing/index.js';
-import { MgmtSyntaxError, escapeText, decodeEntities, type Session, type SessionHandle, type TuningContext, type ChannelProfile, diagnostics, type AuthEvent } from '../channels/index.js';
+import { MgmtSyntaxError, mgmtXml, type Session, type SessionHandle, type TuningContext, type ChannelProfile, diagnostics, type AuthEvent } from '../channels/index.js';
+import { escapeText, parseXml, xmlErrorOf } from '../xml/index.js';
 import { defineProfile } from './define.js';
 import type { AuthFailureLimiter } from './sasl/limiter.js';
 import type { SaslClientMechanismFactory, SaslContext, SaslIdentity, SaslServerMechanism, SaslServerMechanismFactory, SaslServerStep } from './sasl/types.js';
@@ -41,41 +41,29 @@ export function buildBlob(data: Uint8Array | undefined, status?: 'continue' | 'c
   return `<blob${st}>${Buffer.from(data).toString('base64')}</blob>`;
 }
 
-const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', processEntities: false, ignoreDeclaration: true, parseTagValue: false, trimValues: false });
+/** Largest SASL profile element accepted, in octets. */
+const MAX_SASL_ELEMENT = 65536;
 
-/** Parse a `<blob>` or `<error>`; liberal in quoting and white space, no DOCTYPE. */
+/**
+ * Parse a `<blob>` or `<error>` (RFC 3080 §7.3) with the one safe XML reader
+ * (`src/xml/`). Throws {@link MgmtSyntaxError} (500 malformed, 501 bad status,
+ * not base64, unexpected element).
+ */
 export function parseSaslElement(content: Uint8Array | string): SaslElement {
-  const text = typeof content === 'string' ? content : Buffer.from(content).toString('utf8');
-  if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw new MgmtSyntaxError(500, 'DOCTYPE not allowed');
-  if (text.length > 65536 || XMLValidator.validate(text) !== true) throw new MgmtSyntaxError(500, 'malformed SASL element');
-  let doc: Record<string, unknown>;
-  try {
-    doc = parser.parse(text) as Record<string, unknown>;
-  } catch {
-    // The validator lets through some documents the parser then refuses.
-    throw new MgmtSyntaxError(500, 'malformed SASL element');
-  }
-  const names = Object.keys(doc);
-  if (names.length !== 1) throw new MgmtSyntaxError(500, 'expected one element');
-  const name = names[0] as string;
-  const el = doc[name];
-  const attrs: Record<string, string> = el && typeof el === 'object' ? (el as Record<string, string>) : {};
-  const body = typeof el === 'string' ? el : (attrs['#text'] ?? '');
-  if (name === 'blob') {
-    // A <status> child element lands here as well, as an object or an array.
-    const rawStatus: unknown = attrs.status ?? 'continue';
-    if (typeof rawStatus !== 'string') throw new MgmtSyntaxError(501, 'bad blob status');
-    const status = rawStatus.trim();
+  const el = mgmtXml(() => parseXml(content, { maxBytes: MAX_SASL_ELEMENT }));
+  if (el.name === 'blob') {
+    const status = (el.attrs.get('status') ?? 'continue').trim();
     if (status !== 'continue' && status !== 'complete' && status !== 'abort') throw new MgmtSyntaxError(501, 'bad blob status');
-    const b64 = String(body).replace(/\s+/g, '');
+    if (el.children.length > 0) throw new MgmtSyntaxError(501, 'a blob holds base64 text, not elements');
+    const b64 = el.text.replace(/\s+/g, '');
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) throw new MgmtSyntaxError(501, 'blob is not base64');
     return { kind: 'blob', status, data: Buffer.from(b64, 'base64') };
   }
-  if (name === 'error') {
-    const code = Number(attrs.code);
-    return { kind: 'error', code: Number.isInteger(code) ? code : 0, diagnostic: decodeEntities(String(body)).trim() };
+  if (el.name === 'error') {
+    const code = Number(el.attrs.get('code'));
+    return { kind: 'error', code: Number.isInteger(code) ? code : 0, diagnostic: el.text.trim() };
   }
-  throw new MgmtSyntaxError(501, `unexpected element <${name.slice(0, 32)}>`);
+  throw new MgmtSyntaxError(501, `unexpected element <${el.name.slice(0, 32)}>`);
 }
 
 /** The tuning context a tuning profile is always given. */
@@ -174,7 +162,7 @@ export function saslProfiles(options: SaslServerOptions): ChannelProfile[] {
           try {
             el = parseSaslElement(content);
           } catch (err) {
-            return { accept: true, content: errorXml(err instanceof MgmtSyntaxError ? err.replyCode : 500, 'malformed blob') };
+            return { accept: true, content: errorXml(xmlErrorOf(err)?.replyCode ?? 500, 'malformed blob') };
           }
           if (el.kind !== 'blob' || el.status === 'abort') return { accept: true, content: errorXml(501, 'expected a blob') };
           input = el.data;
@@ -189,7 +177,7 @@ export function saslProfiles(options: SaslServerOptions): ChannelProfile[] {
         try {
           el = parseSaslElement(await msg.bytes(65536));
         } catch (err) {
-          await res.error(err instanceof MgmtSyntaxError ? err.replyCode : 500, 'malformed blob');
+          await res.error(xmlErrorOf(err)?.replyCode ?? 500, 'malformed blob');
           return;
         }
         if (!mech || el.kind !== 'blob') {

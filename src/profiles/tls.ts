@@ -19,9 +19,9 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { BeepError, BeepReplyError, ErrorCodes } from '../errors.js';
 import { BEEP_XML } from '../framing/index.js';
-import { MgmtSyntaxError, type Session, tuningOf, type TuningContext, type TransportSecurity } from '../channels/index.js';
+import { MgmtSyntaxError, mgmtXml, type Session, tuningOf, type TuningContext, type TransportSecurity } from '../channels/index.js';
 import { defineProfile } from './define.js';
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { parseXml } from '../xml/index.js';
 
 /** URI of the TLS profile (RFC 3080 §6.2). */
 export const TLS_URI = 'http://iana.org/beep/TLS';
@@ -93,26 +93,22 @@ export interface TlsClientOptions {
   handshakeTimeout?: number;
 }
 
-const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', processEntities: false, ignoreDeclaration: true });
+/** Largest TLS profile element accepted, in octets. */
+const MAX_TLS_ELEMENT = 4096;
 
-/** Parse a TLS profile element: `ready`, `proceed` or `error` (RFC 3080 §7.2). */
+/**
+ * Parse a TLS profile element: `ready`, `proceed` or `error` (RFC 3080 §7.2),
+ * with the one safe XML reader (`src/xml/`). Throws {@link MgmtSyntaxError}
+ * (500 malformed, 501 unexpected element).
+ */
 export function parseTlsElement(content: Uint8Array | string | undefined): { kind: 'ready' | 'proceed'; version: string } | { kind: 'error'; code: number; diagnostic: string } {
-  const text = typeof content === 'string' ? content : content === undefined ? '' : Buffer.from(content).toString('utf8');
-  if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw new MgmtSyntaxError(500, 'DOCTYPE not allowed');
-  if (text.length > 4096 || XMLValidator.validate(text) !== true) throw new MgmtSyntaxError(500, 'malformed TLS profile element');
-  const doc = parser.parse(text) as Record<string, unknown>;
-  const names = Object.keys(doc);
-  if (names.length !== 1) throw new MgmtSyntaxError(500, 'expected one element');
-  const name = names[0] as string;
-  const el = doc[name];
-  const attrs = el && typeof el === 'object' ? (el as Record<string, string>) : {};
-  if (name === 'ready' || name === 'proceed') return { kind: name, version: attrs.version ?? '1' };
-  if (name === 'error') {
-    const code = Number(attrs.code);
-    const diag = typeof el === 'string' ? el : (attrs['#text'] ?? '');
-    return { kind: 'error', code: Number.isInteger(code) ? code : 0, diagnostic: String(diag).trim() };
+  const el = mgmtXml(() => parseXml(content ?? '', { maxBytes: MAX_TLS_ELEMENT }));
+  if (el.name === 'ready' || el.name === 'proceed') return { kind: el.name, version: el.attrs.get('version') ?? '1' };
+  if (el.name === 'error') {
+    const code = Number(el.attrs.get('code'));
+    return { kind: 'error', code: Number.isInteger(code) ? code : 0, diagnostic: el.text.trim() };
   }
-  throw new MgmtSyntaxError(501, `unexpected element <${name.slice(0, 32)}>`);
+  throw new MgmtSyntaxError(501, `unexpected element <${el.name.slice(0, 32)}>`);
 }
 
 /** The first line of an OpenSSL error (the rest is its internal trace). */

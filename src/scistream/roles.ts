@@ -10,7 +10,7 @@ import { createServer, connect, type BeepServer, type Session, type SessionLimit
 import { tlsProfile, startTls, TLS_URI, saslProfiles, authenticate, saslUri, SASL_URI_PREFIX, AuthFailureLimiter, jwksValidator, oauthBearerServer, plainServer, scramSha256Server, type SaslClientMechanismFactory, type SaslServerMechanismFactory, type ScramCredentialStore } from '../profiles/index.js';
 import { BeepError, ErrorCodes } from '../errors.js';
 import { createControlServer, S2ucClient, type ControlServer, type ControlServerOptions } from './control/index.js';
-import { createDataServer, type BeepDataServer, type DataServerOptions } from './data/index.js';
+import { createDataServer, sciStreamLimitsOf, type BeepDataServer, type DataServerOptions, type SciStreamLimits } from './data/index.js';
 
 /** Options of {@link startS2cs}. */
 export interface S2csOptions {
@@ -28,6 +28,13 @@ export interface S2csOptions {
   data?: Partial<DataServerOptions>;
   /** Control-plane policy (timeouts, quotas, …). */
   control?: Omit<ControlServerOptions, 'dataServer'>;
+  /**
+   * What a session may ask for (`num_conn`, striping, rate, sessions): over
+   * `control.limits` and its shorthands (`control.maxConnPerSession`…),
+   * validated once here and given to both the control registry and the data
+   * server, so a client is refused with the limits this server enforces.
+   */
+  sciStreamLimits?: Partial<SciStreamLimits>;
   /** BEEP limits of the control sessions. */
   limits?: SessionLimits;
   /**
@@ -75,6 +82,8 @@ export interface S2cs {
   readonly data: BeepDataServer;
   /** `host:port` of the control listener. */
   readonly address: string;
+  /** The SciStream limits in force (control registry and data server alike). */
+  readonly limits: Readonly<SciStreamLimits>;
   /** Data-plane failures reported so far, by errno (`other` when none is known): for metrics. */
   readonly dataErrors: ReadonlyMap<string, number>;
   /** Release every SciStream session, free every port and stop listening. */
@@ -87,7 +96,9 @@ export async function startS2cs(options: S2csOptions): Promise<S2cs> {
   const mechanisms: SaslServerMechanismFactory[] = [];
   if (options.users) mechanisms.push(scramSha256Server({ store: options.users }), plainServer({ store: options.users }));
   if (options.jwks) mechanisms.push(oauthBearerServer({ validateToken: jwksValidator(options.jwks) }));
-  if (mechanisms.length === 0) throw new Error('an S2CS needs users or a JWKS to authenticate its clients');
+  if (mechanisms.length === 0) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, 'an S2CS needs users or a JWKS to authenticate its clients');
+  // The one validation of the SciStream limits, before anything listens.
+  const limits = sciStreamLimitsOf({ ...options.control, limits: { ...options.control?.limits, ...options.sciStreamLimits } });
   const dataErrors = new Map<string, number>();
   // Declared before the data server so its reports can reach the registry.
   // eslint-disable-next-line prefer-const
@@ -96,6 +107,7 @@ export async function startS2cs(options: S2csOptions): Promise<S2cs> {
   const data = createDataServer({
     host,
     ...options.data,
+    sciStreamLimits: limits,
     onError: (err) => {
       const d = describeDataError(err);
       const key = d.errno ?? 'other';
@@ -105,7 +117,7 @@ export async function startS2cs(options: S2csOptions): Promise<S2cs> {
       options.onDataError?.({ ...d, tags, error: err });
     },
   });
-  control = createControlServer({ ...options.control, dataServer: data });
+  control = createControlServer({ ...options.control, limits, dataServer: data });
   const server = createServer({
     requireTls: true,
     profiles: [
@@ -128,6 +140,7 @@ export async function startS2cs(options: S2csOptions): Promise<S2cs> {
     control,
     data,
     address,
+    limits,
     dataErrors,
     async close() {
       await control.close();

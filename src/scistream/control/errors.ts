@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { BeepError, BeepOperationError, ErrorCodes, type ErrorCode } from '../../errors.js';
 
 /** The draft's §8 status codes, in its order. */
 export const SCISTREAM_CODES = [
@@ -75,35 +76,53 @@ export interface SciStreamErrorOptions {
   cause?: unknown;
 }
 
+/** The library-wide code a §8 code is classed under (`beepCode`), for code that handles every BeepError alike. */
+function beepCodeOf(code: SciStreamErrorCode, origin: 'local' | 'remote', cause: unknown): ErrorCode {
+  if (origin === 'remote') return ErrorCodes.REPLY_ERROR;
+  switch (code) {
+    case 'AUTH_ERROR': return ErrorCodes.AUTH;
+    case 'NO_RESOURCE':
+    case 'RATE_LIMIT': return ErrorCodes.LIMIT;
+    case 'CONN_ERROR': return ErrorCodes.TRANSPORT;
+    case 'TIMEOUT': return ErrorCodes.TIMEOUT;
+    case 'BAD_FORMAT': return cause instanceof BeepError && cause.beepCode.startsWith('BEEP_ERR_XML_') ? cause.beepCode : ErrorCodes.INVALID_ARGUMENT;
+    case 'INVALID_UID':
+    case 'VERSION_ERR':
+    case 'NOT_IMPLEMENTED': return ErrorCodes.INVALID_ARGUMENT;
+    default: return ErrorCodes.INVALID_STATE;
+  }
+}
+
 /**
  * A SciStream control-plane error: a §8 `code`, the BEEP `replyCode` it
  * travels with, a human `message`, and where they apply `details`,
- * `retryAfter` (seconds) and `endpoint`.
+ * `retryAfter` (seconds) and `endpoint`. A {@link BeepOperationError}: its
+ * `code` stays the §8 status (stable, as before it was one), its `beepCode`
+ * is the library-wide class (`BEEP_ERR_REPLY` when the peer sent it;
+ * `BEEP_ERR_AUTH`, `BEEP_ERR_LIMIT`, `BEEP_ERR_TRANSPORT`, `BEEP_ERR_TIMEOUT`,
+ * `BEEP_ERR_XML_SYNTAX`, `BEEP_ERR_INVALID_ARGUMENT` or
+ * `BEEP_ERR_INVALID_STATE` when raised here).
  */
-export class SciStreamError extends Error {
+export class SciStreamError extends BeepOperationError {
   /** The §8 status code. */
-  readonly code: SciStreamErrorCode;
+  declare readonly code: SciStreamErrorCode;
   /** RFC 3080 §8 reply code of the ERR. */
-  readonly replyCode: number;
+  declare readonly replyCode: number;
   /** Further explanation for humans, if any. */
   readonly details: string | undefined;
   /** Seconds after which the same request may succeed, if given. */
   readonly retryAfter: number | undefined;
   /** The `host:port` concerned, if any. */
   readonly endpoint: string | undefined;
-  /** `remote`: an ERR sent by the peer; `local`: raised by this process. */
-  readonly origin: 'local' | 'remote';
 
   /** An error with a §8 code and a human message. */
   constructor(code: SciStreamErrorCode, message: string, options: SciStreamErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'SciStreamError';
+    const origin = options.origin ?? 'local';
+    super(beepCodeOf(code, origin, options.cause), message, { replyCode: options.replyCode ?? REPLY_CODES[code], origin, cause: options.cause });
     this.code = code;
-    this.replyCode = options.replyCode ?? REPLY_CODES[code];
     this.details = options.details;
     this.retryAfter = options.retryAfter;
     this.endpoint = options.endpoint;
-    this.origin = options.origin ?? 'local';
   }
 }
 

@@ -15,6 +15,7 @@
  * @module
  */
 import type { DataPathStats } from '../dataplane.js';
+import { NUM_CONN_WIRE_MAX } from '../limits.js';
 import { SCISTREAM_CODES, SciStreamError, type SciStreamErrorCode } from './errors.js';
 import { isEndpoint, isUid, parseEndpoint } from './ids.js';
 import { attr, cleanText, escapeText, parseXml, textElement, type XmlElement, type XmlLimits } from './xml.js';
@@ -54,7 +55,7 @@ export interface RequestMessage {
   type: 'request';
   uid: string;
   role: SciStreamRole;
-  /** Most application connections, 1–65535. */
+  /** Most application connections, 1–65535 (the wire syntax, {@link NUM_CONN_WIRE_MAX}; the S2CS's `SciStreamLimits.maxNumConn` is lower). */
   numConn: number;
   /** Octets per second for the whole session; absent = unlimited. */
   rate?: number;
@@ -224,9 +225,9 @@ function dataErrorsElement(d: DataErrorSummary): string {
 export function buildMessage(m: ControlPlaneMessage): string {
   switch (m.type) {
     case 'request':
-      return element('request', checkUid(m.uid) + checkRole(m.role) + checkInt('num_conn', m.numConn, 1, 65535)
+      return element('request', checkUid(m.uid) + checkRole(m.role) + checkInt('num_conn', m.numConn, 1, NUM_CONN_WIRE_MAX)
         + (m.rate === undefined ? '' : checkInt('rate', m.rate, 1, Number.MAX_SAFE_INTEGER)) + (m.keep ? attr('keep', 'true') : '')
-        + (m.connections === undefined ? '' : checkInt('connections', m.connections, 1, 65535)), '');
+        + (m.connections === undefined ? '' : checkInt('connections', m.connections, 1, NUM_CONN_WIRE_MAX)), '');
     case 'hello':
       return element('hello', checkUid(m.uid) + checkRole(m.role), endpoints('prod_listener', m.prodListeners));
     case 'updatetargets':
@@ -241,7 +242,7 @@ export function buildMessage(m: ControlPlaneMessage): string {
     case 'statusresponse':
       return element(
         'statusresponse',
-        checkUid(m.uid) + checkRole(m.role) + checkState(m.state) + checkInt('num_conn', m.numConn, 1, 65535)
+        checkUid(m.uid) + checkRole(m.role) + checkState(m.state) + checkInt('num_conn', m.numConn, 1, NUM_CONN_WIRE_MAX)
           + (m.rate === undefined ? '' : checkInt('rate', m.rate, 1, Number.MAX_SAFE_INTEGER)) + attr('keep', m.keep ? 'true' : 'false')
           + (m.expiresIn === undefined ? '' : checkInt('expires_in', m.expiresIn, 0, Number.MAX_SAFE_INTEGER)),
         endpoints('listener', m.listeners) + endpoints('prod_listener', m.prodListeners) + endpoints('remote_listener', m.remoteListeners)
@@ -394,12 +395,12 @@ export function parseMessage(input: string | Uint8Array, limits?: XmlLimits): Co
   }
   switch (norm(el.name)) {
     case 'request': {
-      const out: RequestMessage = { type: 'request', uid: parseUid(el), role: parseRole(el), numConn: intField(el, 'numconn', 1, 65535) };
+      const out: RequestMessage = { type: 'request', uid: parseUid(el), role: parseRole(el), numConn: intField(el, 'numconn', 1, NUM_CONN_WIRE_MAX) };
       const rate = intField(el, 'rate', 0, Number.MAX_SAFE_INTEGER, true);
       // Liberal: proto3 sends an unset rate as 0; it means "no limit".
       if (rate !== undefined && rate > 0) out.rate = rate;
       if (parseBool(el, 'keep')) out.keep = true;
-      const k = intField(el, 'connections', 1, 65535, true);
+      const k = intField(el, 'connections', 1, NUM_CONN_WIRE_MAX, true);
       if (k !== undefined) out.connections = k;
       return out;
     }
@@ -416,7 +417,7 @@ export function parseMessage(input: string | Uint8Array, limits?: XmlLimits): Co
       return { type: 'appresponse', uid: parseUid(el), message: field(el, 'message') ?? '', listeners: parseList(el, LISTENERS) };
     case 'statusresponse': {
       const out: StatusResponseMessage = {
-        type: 'statusresponse', uid: parseUid(el), role: parseRole(el), state: parseState(el), numConn: intField(el, 'numconn', 1, 65535),
+        type: 'statusresponse', uid: parseUid(el), role: parseRole(el), state: parseState(el), numConn: intField(el, 'numconn', 1, NUM_CONN_WIRE_MAX),
         keep: parseBool(el, 'keep'), listeners: parseList(el, LISTENERS), prodListeners: parseList(el, PROD_LISTENERS), remoteListeners: parseList(el, REMOTE_LISTENERS),
       };
       const rate = intField(el, 'rate', 0, Number.MAX_SAFE_INTEGER, true);

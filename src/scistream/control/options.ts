@@ -4,6 +4,7 @@
  * @module
  */
 import type { DataPathStats, DataServer } from '../dataplane.js';
+import type { SciStreamLimits } from '../limits.js';
 import type { SciStreamError } from './errors.js';
 import type { HelloMessage, RequestMessage, SciStreamRole, ControlSessionState } from './messages.js';
 
@@ -33,17 +34,23 @@ export interface RegistryOptions {
   dataServer: DataServer;
   /** How long a REQUEST waits for its HELLO / UPDATETARGETS, and early ones for their REQUEST (ms, default 60000). */
   rendezvousTimeoutMs?: number;
-  /** Most sessions (REQUESTs accepted and not released) at once; beyond: NO_RESOURCE (default 1024). */
+  /**
+   * What a session may ask for: `num_conn`, striping, rate, sessions
+   * ({@link SciStreamLimits}, validated once by `resolveSciStreamLimits`).
+   * The four shorthand options below set the same limits; `limits` wins.
+   */
+  limits?: Partial<SciStreamLimits>;
+  /** Shorthand for `limits.maxSessions`: most sessions (REQUESTs accepted and not released) at once; beyond: NO_RESOURCE (default 1024). */
   maxSessions?: number;
-  /** Most sessions one identity holds at once; beyond: RATE_LIMIT (default 64). */
+  /** Shorthand for `limits.maxSessionsPerIdentity`: most sessions one identity holds at once; beyond: RATE_LIMIT (default 64). */
   maxSessionsPerIdentity?: number;
   /** Most HELLOs / UPDATETARGETS waiting for a REQUEST at once; beyond: NO_RESOURCE (default 1024). */
   maxEarly?: number;
   /** Most of those one identity has waiting; beyond: RATE_LIMIT (default 64). */
   maxEarlyPerIdentity?: number;
-  /** Largest num_conn; beyond: NO_RESOURCE (default 64). */
+  /** Shorthand for `limits.maxNumConn`: largest num_conn; beyond: NO_RESOURCE (default 64, at most 512). */
   maxConnPerSession?: number;
-  /** Largest rate (octets/s) a REQUEST may ask for; beyond: NO_RESOURCE (default: no cap). */
+  /** Shorthand for `limits.maxRate`: largest rate (octets/s) a REQUEST may ask for; beyond: NO_RESOURCE (default: no cap). */
   maxRate?: number;
   /** REQUESTs per identity: a token bucket; when empty: RATE_LIMIT with the exact retry_after. `false`: none. Default burst 64, 8/s. */
   requestRate?: { burst: number; perSecond: number } | false;

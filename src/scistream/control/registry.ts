@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { MAX_CONNECTIONS } from '../data/index.js';
+import { sciStreamLimitsOf, type SciStreamLimits } from '../data/index.js';
 import type { DataPath, DataPathStats } from '../dataplane.js';
 import { SciStreamError, classifyDataError } from './errors.js';
 import { isEndpoint, sessionTag } from './ids.js';
@@ -72,15 +72,19 @@ export class SessionRegistry {
   private requested = 0;
   private earlyCount = 0;
   private closing = false;
-  private readonly o: Required<Omit<RegistryOptions, 'maxRate' | 'authorizeRequest' | 'authorizeHello' | 'onEvent'>> & RegistryOptions;
+  private readonly o: Required<Omit<RegistryOptions, 'maxRate' | 'maxSessions' | 'maxSessionsPerIdentity' | 'maxConnPerSession' | 'limits' | 'authorizeRequest' | 'authorizeHello' | 'onEvent'>> & RegistryOptions;
+  /** The limits this registry enforces, validated once ({@link resolveSciStreamLimits}); what clients see in a refusal. */
+  readonly limits: Readonly<SciStreamLimits>;
 
   /** See {@link RegistryOptions}. */
   constructor(options: RegistryOptions) {
     this.o = {
-      rendezvousTimeoutMs: 60_000, maxSessions: 1024, maxSessionsPerIdentity: 64, maxEarly: 1024, maxEarlyPerIdentity: 64,
-      maxConnPerSession: 64, requestRate: { burst: 64, perSecond: 8 }, retryAfter: 30, disconnectGraceMs: 0, allowKeep: true,
+      rendezvousTimeoutMs: 60_000, maxEarly: 1024, maxEarlyPerIdentity: 64,
+      requestRate: { burst: 64, perSecond: 8 }, retryAfter: 30, disconnectGraceMs: 0, allowKeep: true,
       rememberUids: 4096, now: Date.now, ...options,
     };
+    // The shorthand options, then `limits`, over the defaults: one validation.
+    this.limits = sciStreamLimitsOf(options);
   }
 
   /** Entries (sessions and early registrations) held now. */
@@ -145,23 +149,23 @@ export class SessionRegistry {
     if (e?.req) throw e.owner === id ? err('INVALID_UID', 'this uid is already in use; generate a new one') : this.foreign();
     if (!e && this.used.has(m.uid)) throw err('INVALID_UID', 'this uid was already used; generate a new one');
     if (this.o.authorizeRequest && !this.o.authorizeRequest(id, m)) throw err('AUTH_ERROR', 'not authorised to request sessions');
-    if (m.numConn > this.o.maxConnPerSession) {
-      throw err('NO_RESOURCE', 'too many connections requested', { details: `at most ${this.o.maxConnPerSession} connections per session` });
+    if (m.numConn > this.limits.maxNumConn) {
+      throw err('NO_RESOURCE', 'too many connections requested', { details: `at most ${this.limits.maxNumConn} connections per session` });
     }
-    if (m.rate !== undefined && this.o.maxRate !== undefined && m.rate > this.o.maxRate) {
-      throw err('NO_RESOURCE', 'requested rate unavailable', { details: `at most ${this.o.maxRate} octets per second` });
+    if (m.rate !== undefined && this.limits.maxRate !== undefined && m.rate > this.limits.maxRate) {
+      throw err('NO_RESOURCE', 'requested rate unavailable', { details: `at most ${this.limits.maxRate} octets per second` });
     }
     if (m.keep && !this.o.allowKeep) throw err('NOT_IMPLEMENTED', 'keep is not enabled on this server');
     // Striping: the same bound the data plane enforces (MAX_CONNECTIONS), checked here so
     // the client gets NO_RESOURCE with the limit rather than a SERVER_ERR from the S2DS.
-    const maxStripes = Math.min(this.o.maxConnPerSession, MAX_CONNECTIONS);
+    const maxStripes = this.limits.maxConnections;
     if (m.connections !== undefined && m.connections > maxStripes) {
       throw err('NO_RESOURCE', 'too many data connections requested', { details: `at most ${maxStripes} TCP connections per data path` });
     }
-    if ((this.owned.get(id) ?? 0) >= this.o.maxSessionsPerIdentity) {
-      throw err('RATE_LIMIT', 'session quota exceeded', { details: `at most ${this.o.maxSessionsPerIdentity} sessions per identity`, retryAfter: this.o.retryAfter });
+    if ((this.owned.get(id) ?? 0) >= this.limits.maxSessionsPerIdentity) {
+      throw err('RATE_LIMIT', 'session quota exceeded', { details: `at most ${this.limits.maxSessionsPerIdentity} sessions per identity`, retryAfter: this.o.retryAfter });
     }
-    if (this.requested >= this.o.maxSessions) {
+    if (this.requested >= this.limits.maxSessions) {
       throw err('NO_RESOURCE', 'the server has no capacity for another session', { retryAfter: this.o.retryAfter });
     }
     const wait = this.take(id);

@@ -12,6 +12,7 @@ import { TokenBucket } from './bucket.js';
 import type { BridgeHooks, StreamBridge } from './bridge.js';
 import type { HostPort, PortRange } from './ports.js';
 import { DATA_LIMITS } from './wire.js';
+import { CONNECTIONS_CEILING, NUM_CONN_CEILING } from '../limits.js';
 
 /** TLS settings of data sessions (always TLS-PSK with the uid-derived key). */
 export interface DataTlsOptions {
@@ -52,20 +53,11 @@ export function bucketsFor(rate: number | undefined): DirectionBuckets {
   return { toProducer: new TokenBucket(rate), toConsumer: new TokenBucket(rate) };
 }
 
-/**
- * Most application connections per path. Each stream costs up to two
- * data-control notices in flight (`<ready>`, `<reset>`); 512 keeps a burst
- * within the 1024 MSGs a channel may have outstanding (`maxOutstanding`).
- */
-export const MAX_NUM_CONN = 512;
+/** Most application connections per path: {@link NUM_CONN_CEILING} (`../limits.ts` says why). */
+export const MAX_NUM_CONN = NUM_CONN_CEILING;
 
-/**
- * Most TCP connections one outbound path stripes its channels over
- * (`connections`). Each is a full BEEP session with its own TLS handshake,
- * receive budget and inbound listener slot; more than 16 buys nothing a
- * wider window would not.
- */
-export const MAX_CONNECTIONS = 16;
+/** Most TCP connections one outbound path stripes its channels over: {@link CONNECTIONS_CEILING} (`../limits.ts` says why). */
+export const MAX_CONNECTIONS = CONNECTIONS_CEILING;
 
 /**
  * Validate striping (`connections`: TCP connections per outbound path),

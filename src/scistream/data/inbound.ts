@@ -137,7 +137,7 @@ export class InboundPath implements DataPath, ProfileHost {
     try {
       index = parseStreamInit(req.content);
     } catch (err) {
-      return { accept: false, code: err instanceof DataWireError ? err.code : DataCodes.BAD_INIT, diagnostic: 'expected <stream index=...>' };
+      return { accept: false, code: err instanceof DataWireError ? err.replyCode : DataCodes.BAD_INIT, diagnostic: 'expected <stream index=...>' };
     }
     if (!this.linkMap.has(req.session)) return { accept: false, code: 550, diagnostic: 'not a data session' };
     if (this.reserved >= this.spec.numConn) {

@@ -7,6 +7,7 @@
  */
 export { createDataServer, BeepDataServer, type DataServerOptions } from './server.js';
 export { MAX_NUM_CONN, MAX_CONNECTIONS, checkConnections, type DataTlsOptions } from './common.js';
+export { NUM_CONN_WIRE_MAX, NUM_CONN_CEILING, CONNECTIONS_CEILING, DEFAULT_SCISTREAM_LIMITS, resolveSciStreamLimits, sciStreamLimitsOf, type SciStreamLimits, type SciStreamLimitShorthands } from '../limits.js';
 export { InboundPath } from './inbound.js';
 export { OutboundPath } from './outbound.js';
 export { derivePsk, pskResolver, hkdfSha256, uidOctets, PSK_SALT, PSK_KEY_INFO, PSK_IDENTITY_INFO, PSK_KEY_LENGTH, PSK_IDENTITY_LENGTH, type DataPsk } from './psk.js';

@@ -120,7 +120,7 @@ export function dataControlProfile(host: ProfileHost): ChannelProfile {
         m = parseControl(await msg.bytes(MAX_CONTROL_MESSAGE));
       } catch (err) {
         host.report(err);
-        await res.error(err instanceof DataWireError ? err.code : 500, err instanceof DataWireError ? err.message : 'poorly-formed control message');
+        await res.error(err instanceof DataWireError ? err.replyCode : 500, err instanceof DataWireError ? err.message : 'poorly-formed control message');
         return;
       }
       const bridge = host.linkOf(channel.session)?.bridges.get(m.channel);

@@ -12,6 +12,7 @@ import { checkConnections, type DataTlsOptions, type PathSettings } from './comm
 import { InboundPath } from './inbound.js';
 import { OutboundPath } from './outbound.js';
 import { checkPortRange, type PortRange } from './ports.js';
+import { CONNECTIONS_CEILING, NUM_CONN_CEILING, resolveSciStreamLimits, type SciStreamLimits } from '../limits.js';
 
 /** Options of {@link createDataServer}. */
 export interface DataServerOptions {
@@ -37,11 +38,21 @@ export interface DataServerOptions {
   connectTimeout?: number;
   /** Diagnostics (refused handshakes, lost sessions, unreachable targets); default: ignore. */
   onError?: (err: unknown) => void;
+  /**
+   * The S2CS's limits (`maxNumConn`, `maxConnections`), the same object its
+   * control registry enforces (`startS2cs` passes it): a path asking for more
+   * is refused with `BEEP_ERR_LIMIT` naming the limit. Default: the data
+   * plane's ceilings (`maxNumConn` {@link NUM_CONN_CEILING}, `maxConnections`
+   * {@link CONNECTIONS_CEILING}).
+   */
+  sciStreamLimits?: Partial<SciStreamLimits>;
 }
 
 /** A {@link DataServer} that also lists its open paths. */
 export class BeepDataServer implements DataServer {
   private readonly settings: PathSettings;
+  /** The limits paths are checked against (validated once). */
+  readonly limits: Readonly<SciStreamLimits>;
   private readonly open = new Set<DataPath>();
   private closing = false;
 
@@ -51,6 +62,7 @@ export class BeepDataServer implements DataServer {
     const connectTimeout = options.connectTimeout ?? 10_000;
     if (!(handshakeTimeout > 0) || !(connectTimeout > 0)) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, 'timeouts must be positive');
     checkConnections(options.connections);
+    this.limits = resolveSciStreamLimits({ maxNumConn: NUM_CONN_CEILING, ...options.sciStreamLimits });
     const report = options.onError ?? (() => undefined);
     this.settings = {
       host: options.host,
@@ -82,15 +94,28 @@ export class BeepDataServer implements DataServer {
     return path;
   }
 
+  /** Refuse a path beyond this server's limits (the registry refuses such a REQUEST first; this guards direct callers). */
+  private checkLimits(spec: { numConn: number; connections?: number | undefined }): void {
+    // Values beyond the ceilings are not limits but invalid arguments: checkSpec names them.
+    if (Number.isInteger(spec.numConn) && spec.numConn <= NUM_CONN_CEILING && spec.numConn > this.limits.maxNumConn) {
+      throw new BeepError(ErrorCodes.LIMIT, `numConn ${spec.numConn} exceeds this server's limit of ${this.limits.maxNumConn}`);
+    }
+    if (spec.connections !== undefined && Number.isInteger(spec.connections) && spec.connections <= CONNECTIONS_CEILING && spec.connections > this.limits.maxConnections) {
+      throw new BeepError(ErrorCodes.LIMIT, `connections ${spec.connections} exceeds this server's limit of ${this.limits.maxConnections}`);
+    }
+  }
+
   /** Producer side: listen for the remote outbound sender; streams go to `spec.targets`. */
   async openInbound(spec: InboundSpec): Promise<DataPath> {
     if (this.closing) throw new BeepError(ErrorCodes.INVALID_STATE, 'data server closed');
+    this.checkLimits(spec);
     return this.track(await InboundPath.open(spec, this.settings));
   }
 
   /** Consumer side: connect to `spec.remotes` and listen for the consumer application. */
   async openOutbound(spec: OutboundSpec): Promise<DataPath> {
     if (this.closing) throw new BeepError(ErrorCodes.INVALID_STATE, 'data server closed');
+    this.checkLimits(spec);
     return this.track(await OutboundPath.open(spec, this.settings));
   }
 

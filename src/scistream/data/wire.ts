@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { Buffer } from 'node:buffer';
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { BeepOperationError, ErrorCodes } from '../../errors.js';
+import { XmlError, parseXml, type XmlErrorReason } from '../../xml/index.js';
 import type { SessionLimits } from '../../channels/index.js';
 
 /** URI of the data profile: one channel per proxied application TCP connection. */
@@ -55,48 +55,41 @@ export const DATA_LIMITS: Readonly<SessionLimits> = Object.freeze({
 /** Largest data-control message or piggybacked init accepted (octets). */
 export const MAX_CONTROL_MESSAGE = 1024;
 
-/** Thrown for a poorly-formed data-plane element; `code` is the reply code to send. */
-export class DataWireError extends Error {
-  /** RFC 3080 §8 reply code (500 syntax, 501 parameter). */
-  readonly code: number;
-  constructor(code: number, message: string) {
-    super(message);
-    this.name = 'DataWireError';
-    this.code = code;
+/**
+ * Thrown for a poorly-formed data-plane element: an {@link XmlError}
+ * (`BEEP_ERR_XML_SYNTAX` with reply code 500, `BEEP_ERR_XML_PARAMETER` with
+ * 501) that keeps its name for `instanceof`. The reply code to send is
+ * `replyCode`.
+ */
+export class DataWireError extends XmlError {
+  /** A refusal with reply code 500 (the document; `reason` default `malformed`) or 501 (a parameter). */
+  constructor(replyCode: 500 | 501, message: string, reason?: XmlErrorReason, options: { cause?: unknown } = {}) {
+    super(replyCode === 501 ? 'parameter' : reason === undefined || reason === 'parameter' ? 'malformed' : reason, message, options);
   }
 }
 
-const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', processEntities: false, ignoreDeclaration: true, parseAttributeValue: false });
 const NUMBER = /^[0-9]{1,10}$/;
 
-/** Parse one empty XML element: its name and attributes. */
-function parseElement(content: Uint8Array | string | undefined): { name: string; attrs: Record<string, string> } {
-  const text = (typeof content === 'string' ? content : content === undefined ? '' : Buffer.from(content).toString('utf8')).trim();
-  if (text.length === 0 || text.length > MAX_CONTROL_MESSAGE) throw new DataWireError(500, 'empty or over-long element');
-  if (/<!/.test(text)) throw new DataWireError(500, 'DOCTYPE, ENTITY and CDATA are not allowed');
-  if (XMLValidator.validate(text) !== true) throw new DataWireError(500, 'poorly-formed XML');
-  const doc = parser.parse(text) as Record<string, unknown>;
-  const names = Object.keys(doc);
-  if (names.length !== 1) throw new DataWireError(500, 'expected exactly one element');
-  const name = names[0] as string;
-  const el = doc[name];
-  if (Array.isArray(el)) throw new DataWireError(500, 'expected exactly one element');
-  const attrs: Record<string, string> = {};
-  if (el !== null && typeof el === 'object') {
-    for (const [k, v] of Object.entries(el as Record<string, unknown>)) if (typeof v === 'string') attrs[k] = v;
+/** Parse one data-plane element (with the one safe XML reader, `src/xml/`): its name and attributes. */
+function parseElement(content: Uint8Array | string | undefined): { name: string; attrs: ReadonlyMap<string, string> } {
+  try {
+    const el = parseXml(content ?? '', { maxBytes: MAX_CONTROL_MESSAGE });
+    return { name: el.name, attrs: el.attrs };
+  } catch (err) {
+    if (err instanceof XmlError) throw new DataWireError(err.replyCode, err.message, err.reason, { cause: err });
+    throw err;
   }
-  return { name, attrs };
 }
 
-function numberAttr(attrs: Record<string, string>, name: string, max: number): number {
-  const v = attrs[name];
+function numberAttr(attrs: ReadonlyMap<string, string>, name: string, max: number): number {
+  const v = attrs.get(name);
   if (v === undefined || !NUMBER.test(v) || Number(v) > max) throw new DataWireError(501, `attribute ${name} missing or out of range`);
   return Number(v);
 }
 
 /** The piggybacked initialisation of a data channel start: `<stream index='i' />`. */
 export function buildStreamInit(index: number): string {
-  if (!Number.isInteger(index) || index < 0 || index > 2147483647) throw new RangeError(`stream index ${index} out of range`);
+  if (!Number.isInteger(index) || index < 0 || index > 2147483647) throw new BeepOperationError(ErrorCodes.INVALID_ARGUMENT, `stream index ${index} out of range`);
   return `<stream index='${index}' />`;
 }
 
@@ -112,11 +105,11 @@ export type ControlMessage = { kind: 'ready' | 'reset'; channel: number };
 
 /** Build `<ready channel='n' />` or `<reset channel='n' />`. */
 export function buildControl(m: ControlMessage): string {
-  if (!Number.isInteger(m.channel) || m.channel < 1 || m.channel > 2147483647) throw new RangeError(`channel ${m.channel} out of range`);
+  if (!Number.isInteger(m.channel) || m.channel < 1 || m.channel > 2147483647) throw new BeepOperationError(ErrorCodes.INVALID_ARGUMENT, `channel ${m.channel} out of range`);
   return `<${m.kind} channel='${m.channel}' />`;
 }
 
-/** Parse a data-control MSG body. Throws {@link DataWireError} (500/501) otherwise. */
+/** Parse a data-control MSG body. Throws {@link DataWireError} (`replyCode` 500/501) otherwise. */
 export function parseControl(content: Uint8Array | string): ControlMessage {
   const { name, attrs } = parseElement(content);
   if (name !== 'ready' && name !== 'reset') throw new DataWireError(501, `unknown element <${name.slice(0, 32)}>`);

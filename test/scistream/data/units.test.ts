@@ -66,7 +66,7 @@ test('stream init and data-control elements round-trip; bad ones are refused wit
     try {
       f();
     } catch (e) {
-      return e instanceof DataWireError ? e.code : -1;
+      return e instanceof DataWireError ? e.replyCode : -1;
     }
     return 0;
   };
