@@ -39,8 +39,8 @@ export function addressOf(remote: string | undefined): string | undefined {
 
 /** Who is asking: address and SASL authorization identity. */
 export function clientOf(channel: Channel): ClientInfo {
-  const session = channel.session as { remote?: string } | undefined;
-  return { address: addressOf(session?.remote), identity: channel.core.identity?.authzid };
+  const session = channel.session;
+  return { address: addressOf(session?.remote), identity: session?.identity?.authzid };
 }
 
 /** A stored record as DRP reports it. */
