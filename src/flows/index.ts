@@ -13,3 +13,4 @@ export type * from './store.js';
 export { openSqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
 export * from './server.js';
 export * from './client.js';
+export * from './uri.js';
