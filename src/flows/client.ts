@@ -19,7 +19,7 @@ import { authenticate, startTls, type SaslClientMechanismFactory, type TlsClient
 import { FlowsError, isFlowsErrorCode, type FlowsErrorCode } from './errors.js';
 import {
   FLOWS_CONTENT_TYPE, FLOWS_URI, MAX_FLOWS_MESSAGE, encodeJson, eventFromWire,
-  type EventInit, type FlowAcl, type FlowEvent, type FlowInfo, type SubscribeFrom,
+  type EventInit, type FlowAcl, type FlowRetention, type FlowEvent, type FlowInfo, type SubscribeFrom,
 } from './wire.js';
 
 /** Options of {@link connectFlows}. */
@@ -151,7 +151,7 @@ export class FlowsClient {
   }
 
   /** Create a flow; the ACL lists default to the caller (who is always an admin). */
-  async create(flow: string, options: { description?: string; acl?: Partial<FlowAcl> } = {}): Promise<FlowInfo> {
+  async create(flow: string, options: { description?: string; acl?: Partial<FlowAcl>; retention?: FlowRetention } = {}): Promise<FlowInfo> {
     return (await this.call({ op: 'create', flow, ...options })).flow as FlowInfo;
   }
 
@@ -384,6 +384,7 @@ export function eventToWire(e: EventInit & { seq: number }): Record<string, unkn
     contentType: e.contentType ?? (text ? 'text/plain; charset=utf-8' : 'application/octet-stream'),
   };
   if (e.lang !== undefined) o.lang = e.lang;
+  if (e.to !== undefined) o.to = e.to;
   if (text) o.data = e.data;
   else o.data64 = Buffer.from(e.data as Uint8Array).toString('base64');
   return o;

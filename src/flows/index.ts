@@ -14,3 +14,4 @@ export { openSqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
 export * from './server.js';
 export * from './client.js';
 export * from './uri.js';
+export { FLOWS_DIAGNOSTICS, type FlowsPublishEvent, type FlowsDeliverEvent } from './diagnostics.js';
