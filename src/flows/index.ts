@@ -11,6 +11,7 @@ export * from './errors.js';
 export * from './wire.js';
 export type * from './store.js';
 export { openSqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
+export { openJetStreamStore, type JetStreamStoreOptions } from './jetstream-store.js';
 export * from './server.js';
 export * from './client.js';
 export * from './uri.js';
