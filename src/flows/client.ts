@@ -125,6 +125,8 @@ export class FlowsClient {
   /** The BEEP session. */
   readonly session: Session;
   private control: Promise<Channel> | null = null;
+  /** @internal Subscriptions not closed yet: {@link close} ends them first. */
+  readonly open = new Set<Subscription>();
 
   /** Use `session` (TLS-tuned unless the server allows otherwise, and authenticated). */
   constructor(session: Session) {
@@ -221,7 +223,9 @@ export class FlowsClient {
       const doc = parseReply(await first.value.bytes(MAX_FLOWS_MESSAGE));
       const sub = doc.subscribed as { from: number; next: number } | undefined;
       if (!sub || typeof sub.from !== 'number') throw new FlowsError('SERVER_ERROR', 'invalid first answer to subscribe', { origin: 'remote' });
-      return new Subscription(this, ch, flow, options.consumer, sub.from, answers);
+      const s = new Subscription(this, ch, flow, options.consumer, sub.from, answers);
+      this.open.add(s);
+      return s;
     } catch (err) {
       await answers.return(undefined).catch(() => undefined);
       if (ch.state === 'open') await ch.close().catch(() => undefined);
@@ -229,8 +233,9 @@ export class FlowsClient {
     }
   }
 
-  /** Release the session. */
+  /** End the subscriptions still open, then release the session. */
   async close(): Promise<void> {
+    await Promise.all([...this.open].map((s) => s.close()));
     try {
       await this.session.close();
     } catch {
@@ -340,6 +345,7 @@ export class Subscription implements AsyncIterable<FlowEvent> {
 
   /** End the subscription (the server sends NUL), discard what is still in flight, and close its channel. */
   async close(): Promise<void> {
+    this.client.open.delete(this);
     if (this.channel.state !== 'open') return;
     if (!this.done) {
       await this.client.call({ op: 'unsubscribe', channel: this.channel.number }).catch(() => undefined);

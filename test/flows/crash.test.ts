@@ -3,7 +3,7 @@
  * stream: after a restart on the same store, every acknowledged event is
  * stored exactly once, the producer's retry of the batch in flight is stored
  * once, and a durable subscriber resumes from its acknowledged position with
- * no gap and no duplicate — all checked by sequence numbers over 20,000
+ * no gap and no duplicate — all checked by sequence numbers over 100,000
  * events. Bounded: a fixed number of batches, each wait has a deadline.
  */
 import test from 'ava';
@@ -15,9 +15,9 @@ import { connectFlows, FlowsError, type EventInit, type FlowEvent, type FlowsCli
 import { NS, PASSWORD, pki } from './harness.js';
 import { startServe } from './process.js';
 
-const TOTAL = 20_000;
-const BATCH = 200;
-const KILL_AFTER = 8_000; // acknowledged events before the kill
+const TOTAL = 100_000;
+const BATCH = 500;
+const KILL_AFTER = 40_000; // acknowledged events before the kill
 
 function client(port: number): Promise<FlowsClient> {
   return connectFlows({ port, tls: { ca: pki.ca, serverName: 'localhost' }, sasl: scramSha256Client({ username: 'alice', password: PASSWORD }) });
@@ -30,7 +30,7 @@ function batch(from: number): (EventInit & { seq: number })[] {
   });
 }
 
-test('kill -9 during a publish stream: after restart every acknowledged event is stored exactly once and a durable subscriber resumes from its acknowledged position with no gap and no duplicate (20,000 events, by sequence numbers)', async (t) => {
+test('kill -9 during a publish stream: after restart every acknowledged event is stored exactly once and a durable subscriber resumes from its acknowledged position with no gap and no duplicate (100,000 events, by sequence numbers)', async (t) => {
   t.timeout(300_000);
   const dir = mkdtempSync(join(tmpdir(), 'beepstream-flows-crash-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
