@@ -40,7 +40,8 @@ test('JetStream 3-node cluster, kill -9 of the stream leader during a publish st
     });
   }
   if (!store) return t.fail('the JetStream cluster did not become ready within 60 tries');
-  const { port } = await startFnaa(t, { store });
+  const serverErrors: string[] = [];
+  const { port } = await startFnaa(t, { store, onError: (e) => serverErrors.push(String((e as Error)?.message ?? e)) });
   const pub = await fnua(t, port);
   await pub.create('ha');
 
@@ -127,6 +128,7 @@ test('JetStream 3-node cluster, kill -9 of the stream leader during a publish st
     expected++;
     if (expected > TOTAL + 10) break; // bound
   }
+  if (serverErrors.length > 0) t.log(`server errors: ${serverErrors.slice(0, 5).join(' | ')}`);
   t.is(mismatches, 0, 'no gap, no duplicate, no reordering');
   t.is(expected - 1, TOTAL);
 
