@@ -359,34 +359,56 @@ class JetStreamFlowStore implements FlowStore {
   }
 
   async *pages(flow: string, from: number, o: PagesOptions): AsyncIterable<ReadResult> {
-    const info = await this.describe(flow);
-    if (!info || o.signal.aborted) return;
-    if (!o.follow && from >= info.nextOffset) return;
-    const consumer = await this.js.consumers.get(this.stream(flow), { deliver_policy: this.mod.DeliverPolicy.StartSequence, opt_start_seq: Math.max(from, 1) });
-    // Short heartbeats: after a server failure the ordered consumer notices within seconds and resumes where it was.
-    const messages = await consumer.consume({ max_messages: Math.max(o.max, 256), expires: 5000, idle_heartbeat: 1000 });
-    const stop = (): void => void messages.stop();
-    o.signal.addEventListener('abort', stop, { once: true });
-    let stops = this.readers.get(flow);
-    if (!stops) this.readers.set(flow, (stops = new Set()));
-    stops.add(stop);
-    try {
-      let page: StoredEvent[] = [];
-      for await (const m of messages) {
-        const e = decodeEvent(m.data, m.seq, Math.floor(m.info.timestampNanos / 1e6));
-        if (matchesFilters(o.filters, e.ns, e.name)) page.push(e);
-        const caughtUp = m.info.pending === 0;
-        if (page.length >= o.max || caughtUp) {
-          if (page.length > 0) yield { events: page, next: m.seq + 1 };
-          page = [];
-          if (caughtUp && !o.follow) return;
-        }
-        if (o.signal.aborted || this.closed) return;
+    const first = await this.describe(flow);
+    if (!first || o.signal.aborted) return;
+    /** With `follow: false`: the end of the flow when the reading began. */
+    const end = first.nextOffset;
+    let pos = Math.max(from, first.firstOffset);
+    if (!o.follow && pos >= end) return;
+    // An ordered consumer from `pos`; if it ends without reason (a server failed under it), another from where it stopped.
+    for (let attempt = 0; !o.signal.aborted && !this.closed; attempt++) {
+      if (attempt > 0) {
+        if (attempt > 120) throw unavailable('read the flow (the consumer kept failing)', undefined);
+        await new Promise((r) => setTimeout(r, Math.min(1000, 50 * attempt)));
+        const info = await this.describe(flow).catch(() => null);
+        if (info === undefined) return; // deleted
+        if (info === null) continue;
       }
-    } finally {
-      o.signal.removeEventListener('abort', stop);
-      stops.delete(stop);
-      stop();
+      let messages: Awaited<ReturnType<Awaited<ReturnType<JetStreamClient['consumers']['get']>>['consume']>>;
+      try {
+        const consumer = await this.js.consumers.get(this.stream(flow), { deliver_policy: this.mod.DeliverPolicy.StartSequence, opt_start_seq: Math.max(pos, 1) });
+        // Short heartbeats: after a server failure the ordered consumer notices within seconds.
+        messages = await consumer.consume({ max_messages: Math.max(o.max, 256), expires: 5000, idle_heartbeat: 1000 });
+      } catch {
+        continue;
+      }
+      const stop = (): void => void messages.stop();
+      o.signal.addEventListener('abort', stop, { once: true });
+      let stops = this.readers.get(flow);
+      if (!stops) this.readers.set(flow, (stops = new Set()));
+      stops.add(stop);
+      try {
+        let page: StoredEvent[] = [];
+        for await (const m of messages) {
+          attempt = 0;
+          if (m.seq < pos) continue; // already handed out before a restart of the consumer
+          const e = decodeEvent(m.data, m.seq, Math.floor(m.info.timestampNanos / 1e6));
+          pos = m.seq + 1;
+          if (matchesFilters(o.filters, e.ns, e.name)) page.push(e);
+          const caughtUp = m.info.pending === 0 || (!o.follow && pos >= end);
+          if (page.length >= o.max || caughtUp) {
+            if (page.length > 0) yield { events: page, next: pos };
+            page = [];
+            if (!o.follow && pos >= end) return;
+          }
+          if (o.signal.aborted || this.closed) return;
+        }
+        if (page.length > 0) yield { events: page, next: pos };
+      } finally {
+        o.signal.removeEventListener('abort', stop);
+        stops.delete(stop);
+        stop();
+      }
     }
   }
 
