@@ -27,18 +27,19 @@ export function registerFlowsMetrics(register: Registry, flows: FlowsServer, pre
     name: names[0] as string, help: 'Flow events stored (direction in) and delivered to subscribers (direction out), by flow.', labelNames: ['flow', 'direction'] as const, registers,
   });
   const dups = new Counter({ name: names[1] as string, help: 'Retried events answered as already stored (not stored again), by flow.', labelNames: ['flow'] as const, registers });
-  let lags: Awaited<ReturnType<FlowsServer['lag']>> = [];
   new Gauge({
     name: names[2] as string, help: 'Live flow subscriptions, by flow.', labelNames: ['flow'] as const, registers,
     async collect() {
-      lags = await flows.lag();
+      const lags = await flows.lag();
       this.reset();
       for (const l of lags) this.set({ flow: label(l.flow) }, l.subscriptions);
     },
   });
   new Gauge({
     name: names[3] as string, help: 'Committed events not yet handed to the slowest live subscription of a flow.', labelNames: ['flow'] as const, registers,
-    collect() {
+    async collect() {
+      // Its own reading: the registry collects the metrics concurrently.
+      const lags = await flows.lag();
       this.reset();
       for (const l of lags) this.set({ flow: label(l.flow) }, l.maxLag);
     },
