@@ -183,7 +183,8 @@ export class FlowsClient {
    * server has them on disk; a retry of the same batch is stored once.
    */
   async publish(flow: string, producer: string, events: readonly (EventInit & { seq: number })[], signal?: AbortSignal): Promise<PublishResult> {
-    const r = await this.call({ op: 'publish', flow, producer, events: events.map(eventToWire) }, signal);
+    const now = new Date().toISOString(); // one clock reading per batch
+    const r = await this.call({ op: 'publish', flow, producer, events: events.map((e) => eventToWire(e, now)) }, signal);
     return { offsets: r.offsets as number[], duplicates: r.duplicates as number };
   }
 
@@ -379,14 +380,14 @@ function parseReply(body: Buffer): Record<string, unknown> {
 }
 
 /** An {@link EventInit} as sent in a publish batch. */
-export function eventToWire(e: EventInit & { seq: number }): Record<string, unknown> {
+export function eventToWire(e: EventInit & { seq: number }, now?: string): Record<string, unknown> {
   const text = typeof e.data === 'string';
   const o: Record<string, unknown> = {
     seq: e.seq,
     id: e.id ?? randomUUID(),
     type: e.type,
     source: e.source,
-    time: e.time ?? new Date().toISOString(),
+    time: e.time ?? now ?? new Date().toISOString(),
     contentType: e.contentType ?? (text ? 'text/plain; charset=utf-8' : 'application/octet-stream'),
   };
   if (e.lang !== undefined) o.lang = e.lang;

@@ -198,6 +198,19 @@ function checkCount(value: unknown, field: string, min = 0, max = Number.MAX_SAF
  */
 export function parseEventType(type: unknown, field = 'type'): { ns: string; name: string; type: string } {
   if (typeof type !== 'string') bad(field, 'expected "{namespace-URI}local-name"');
+  // Hot path: a flow carries few distinct types; the checked, normalized result is cached (bounded).
+  const hit = TYPE_CACHE.get(type);
+  if (hit) return hit;
+  const r = parseEventTypeUncached(type, field);
+  if (TYPE_CACHE.size >= 1024) TYPE_CACHE.clear();
+  TYPE_CACHE.set(type, Object.freeze(r));
+  return r;
+}
+
+const TYPE_CACHE = new Map<string, { ns: string; name: string; type: string }>();
+const MEDIA_OK = new Set<string>();
+
+function parseEventTypeUncached(type: string, field: string): { ns: string; name: string; type: string } {
   const m = /^\{([^{}]*)\}(.*)$/su.exec(type);
   if (!m) bad(field, 'expected "{namespace-URI}local-name"');
   const ns = (m[1] as string).normalize('NFC');
@@ -250,7 +263,11 @@ export function checkWireEvent(e: unknown, index: number, maxPayload = MAX_EVENT
   }
   if (typeof o.source !== 'string' || !SOURCE.test(o.source)) eventError(index, 'source', 'expected a host name (1–255 characters, no white space, / or @)');
   if (typeof o.time !== 'string' || !RFC3339.test(o.time) || Number.isNaN(Date.parse(o.time))) eventError(index, 'time', 'expected an RFC 3339 date-time');
-  if (typeof o.contentType !== 'string' || !MEDIA_TYPE.test(o.contentType)) eventError(index, 'contentType', 'expected a media type, e.g. text/plain; charset=utf-8');
+  if (typeof o.contentType !== 'string' || (!MEDIA_OK.has(o.contentType) && !MEDIA_TYPE.test(o.contentType))) eventError(index, 'contentType', 'expected a media type, e.g. text/plain; charset=utf-8');
+  if (!MEDIA_OK.has(o.contentType)) {
+    if (MEDIA_OK.size >= 256) MEDIA_OK.clear();
+    MEDIA_OK.add(o.contentType);
+  }
   if (o.lang !== undefined && (typeof o.lang !== 'string' || !LANG.test(o.lang))) eventError(index, 'lang', 'expected a BCP 47 language tag, e.g. fr-CA');
   if (o.to !== undefined && (typeof o.to !== 'string' || o.to.length === 0 || o.to.length > 128 || CONTROL.test(o.to))) eventError(index, 'to', 'expected an identity of 1–128 characters without control characters');
   let payload: Buffer;
