@@ -178,8 +178,8 @@ async function latency(port: number, rate: number, seconds: number, sessions: nu
 }
 
 /** Store `total` events in a SQLite file (not timed), then time one subscriber replaying them through a `flows serve` on it. */
-async function replay(dir: string, total: number): Promise<{ seconds: number; rate: number }> {
-  const path = join(dir, `replay-${total}.db`);
+async function replay(dir: string, total: number, round: number): Promise<{ seconds: number; rate: number }> {
+  const path = join(dir, `replay-${round}.db`);
   const store = await openSqliteStore({ path });
   await store.createFlow('day', '', { publish: ['bench'], subscribe: ['bench'], admin: ['bench'] });
   const payload = Buffer.from(DATA);
@@ -205,6 +205,7 @@ async function replay(dir: string, total: number): Promise<{ seconds: number; ra
     return { seconds, rate: total / seconds };
   } finally {
     await server.stop();
+    for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true });
   }
 }
 
@@ -265,7 +266,7 @@ export async function runFlowsBench(ids: readonly string[], rounds: number, quic
       const total = quick ? 300_000 : 3_000_000;
       const secs: number[] = [];
       for (let r = 1; r <= rounds; r++) {
-        const x = await replay(dir, total);
+        const x = await replay(dir, total, r);
         secs.push(x.seconds);
         log(`[${r}/${rounds}] flows-replay ${total} events in ${x.seconds.toFixed(1)} s (${Math.round(x.rate)} events/s)`);
       }

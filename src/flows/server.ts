@@ -109,6 +109,18 @@ export class FlowsServer {
     return [...this.live].map((x) => ({ ...x }));
   }
 
+  private readonly answers = new WeakMap<object, Map<string, Buffer>>();
+
+  /** The encoded ANS for a chunk of a page as seen by `view` (an identity, or '' for everyone). */
+  private encoded(page: object, view: string, start: number, end: number, next: number, make: () => Buffer): Buffer {
+    let m = this.answers.get(page);
+    if (!m) this.answers.set(page, (m = new Map()));
+    const k = `${view}\u0000${start}\u0000${end}\u0000${next}`;
+    let b = m.get(k);
+    if (!b) m.set(k, (b = make()));
+    return b;
+  }
+
   /** Per flow with live subscriptions: how far behind the slowest one is (committed events it has not been handed yet). */
   async lag(): Promise<FlowLag[]> {
     const by = new Map<string, SubscriptionStats[]>();
@@ -275,14 +287,20 @@ export class FlowsServer {
 
     const ac = new AbortController();
     let map = this.byChannel.get(channel.core);
-    if (!map) this.byChannel.set(channel.core, (map = new Map()));
+    if (!map) {
+      // One close listener per session ends all of its subscriptions (not one per subscription).
+      const subs = (map = new Map());
+      this.byChannel.set(channel.core, subs);
+      channel.core.once('close', () => {
+        for (const c of subs.values()) c.abort();
+      });
+    }
     map.set(channel.number, ac);
     this.all.add(ac);
     const stat: SubscriptionStats = { flow: r.flow, identity, consumer: r.consumer, channel: channel.number, delivered: 0, position: pos };
     this.live.add(stat);
     const onClose = (): void => ac.abort();
     channel.once('close', onClose);
-    channel.core.once('close', onClose);
     try {
       await res.answer(encodeJson({ subscribed: { flow: r.flow, from: pos, next: await s.committedNext(r.flow) } }), { contentType: FLOWS_CONTENT_TYPE });
       for await (const page of s.pages(r.flow, pos, { max: batch, filters, follow, signal: ac.signal })) {
@@ -297,7 +315,10 @@ export class FlowsServer {
           while (end < events.length && bytes + (events[end] as StoredEvent).payload.length <= MAX_ANSWER_PAYLOAD) bytes += (events[end++] as StoredEvent).payload.length;
           const next = end < events.length ? (events[end] as StoredEvent).offset : page.next;
           // Resolves once the ANS is out within the subscriber's window: BEEP flow control paces this loop.
-          await res.answer(encodeJson({ events: events.slice(start, end).map(toWire), next }), { contentType: FLOWS_CONTENT_TYPE });
+          // Subscribers at the same place with the same view share one encoded ANS (a page object is shared by the store's page cache).
+          const view = admin || !events.some((e) => e.to !== undefined) ? '' : identity;
+          const body = this.encoded(page, view, start, end, next, () => encodeJson({ events: events.slice(start, end).map(toWire), next }));
+          await res.answer(body, { contentType: FLOWS_CONTENT_TYPE });
           stat.delivered += end - start;
           stat.position = next;
           if (deliverChannel.hasSubscribers) deliverChannel.publish({ flow: r.flow, events: end - start });
@@ -318,7 +339,6 @@ export class FlowsServer {
       this.all.delete(ac);
       this.live.delete(stat);
       channel.off('close', onClose);
-      channel.core.off('close', onClose);
       if (channel.state === 'open') await res.end().catch(() => undefined);
     }
   }

@@ -352,11 +352,28 @@ class SqliteFlowStore implements FlowStore {
     for (const w of ws) w();
   }
 
+  /**
+   * Pages read since the flow's last commit, by (from, max, filters): subscribers woken by one
+   * commit at the same position share one query (bounded; emptied by every commit).
+   */
+  private readonly pageCache = new Map<string, { committed: number; first: number; pages: Map<string, ReadResult> }>();
+
   private read(flow: string, from: number, max: number, filters: readonly TypeFilter[]): ReadResult {
     this.check();
     const f = this.flow(flow);
     const end = f.committed;
     if (from >= end) return { events: [], next: Math.max(from, 1) };
+    let cache = this.pageCache.get(flow);
+    if (!cache || cache.committed !== end || cache.first !== f.first) this.pageCache.set(flow, (cache = { committed: end, first: f.first, pages: new Map() }));
+    const ck = `${from}\u0000${max}\u0000${filters.map((x) => `${x.ns}\u0000${x.name ?? '*'}`).join('\u0001')}`;
+    const hit = cache.pages.get(ck);
+    if (hit) return hit;
+    const r = this.readUncached(f, from, max, filters, end);
+    if (cache.pages.size < 64) cache.pages.set(ck, r);
+    return r;
+  }
+
+  private readUncached(f: FlowState, from: number, max: number, filters: readonly TypeFilter[], end: number): ReadResult {
     const sig = filters.map((x) => (x.name === undefined ? 'n' : 'e')).join('');
     let stmt = this.readCache.get(sig);
     if (!stmt) {
