@@ -26,12 +26,13 @@ import { formatProfile } from './profile.js';
 import { buildRows, markdownTable, targetsTable, type Medians } from './report.js';
 import { fmt, median, MiB } from './lib/stats.js';
 import { addFasterBaseline, DECADE_CASE_IDS, runDecadeGroup } from './decade/group.js';
+import { FLOWS_SCENARIOS, runFlowsBench } from './flows.js';
 
 const HELP = `npm run bench [-- OPTIONS]
 
   --quick              one round, smaller sizes (under a minute)
   --rounds N           rounds per case (default 3; medians are reported)
-  --only CASES         comma-separated case ids or prefixes (${[...CASES.map((c) => c.id), ...DECADE_CASE_IDS].join(', ')})
+  --only CASES         comma-separated case ids or prefixes (${[...CASES.map((c) => c.id), ...DECADE_CASE_IDS, ...FLOWS_SCENARIOS].join(', ')})
   --impl NAMES         comma-separated implementations (${[...IMPL_NAMES, ...TUNNEL_NAMES].join(', ')})
   --window OCTETS      beepstream receiveWindow, the initial per-channel window (default 4194304)
   --frame OCTETS       beepstream maxSendFrame (default 262144)
@@ -88,6 +89,8 @@ interface Settings {
   cpuProf: string | null;
   nodeFlags: string[];
   out: string;
+  /** The flows scenarios selected (bench/flows.ts). */
+  flows: string[];
 }
 
 function parse(): Settings {
@@ -134,11 +137,13 @@ function parse(): Settings {
   if ((limits.maxSendFrame ?? 0) > (limits.maxFrameSize ?? 8 * MiB)) limits.maxFrameSize = limits.maxSendFrame as number;
   let cases = [...CASES];
   let decade: string[] = [...DECADE_CASE_IDS];
+  let flows: string[] = [...FLOWS_SCENARIOS];
   if (values.only) {
     const want = values.only.split(',').map((s) => s.trim()).filter(Boolean);
     cases = cases.filter((c) => want.some((w) => c.id === w || c.id.startsWith(w)));
     decade = decade.filter((id) => want.some((w) => id === w || id.startsWith(w)));
-    if (cases.length === 0 && decade.length === 0) throw new Error(`--only ${values.only} matches no case`);
+    flows = flows.filter((c) => want.some((w) => c === w || c.startsWith(w)));
+    if (cases.length === 0 && decade.length === 0 && flows.length === 0) throw new Error(`--only ${values.only} matches no case`);
   }
   const known: readonly string[] = [...IMPL_NAMES, ...TUNNEL_NAMES];
   const impls = new Set<string>(values.impl ? values.impl.split(',').map((s) => s.trim()) : known);
@@ -156,6 +161,7 @@ function parse(): Settings {
     cpuProf: values['cpu-prof'] ? join(ROOT, 'bench/results/profiles', stamp) : null,
     nodeFlags: values['node-flag'],
     out: values.out,
+    flows,
   };
 }
 
@@ -442,7 +448,8 @@ async function main(): Promise<void> {
     ...decadeHeader,
     ...(busy > os.cpus().length * 0.5 ? [`WARNING: 1-min load average was ${busy.toFixed(1)} before the run started — other work skews these numbers`] : []),
   ];
-  const table = markdownTable(rows);
+  const table = s.cases.length > 0 ? markdownTable(rows) : '';
+  const flowsText = s.flows.length > 0 ? await runFlowsBench(s.flows, s.rounds, s.quick, (l) => console.error(l)) : '';
   const notes = Object.entries(raw)
     .map(([c, byImpl]) => {
       const capped = Object.entries(byImpl).filter(([, runs]) => runs.some((r) => r.capped === 1)).map(([i]) => i);
@@ -450,7 +457,7 @@ async function main(): Promise<void> {
     })
     .filter(Boolean);
   notes.push(...skipped.map((m) => `- ${m}`), ...decadeNotes);
-  const text = [...header.map((h) => `> ${h}`), '', targetsTable(rows), '', table, ...(notes.length ? ['', ...notes] : []), ...(errors.length ? ['', 'Failures:', ...errors.map((e) => `- ${e}`)] : [])].join('\n');
+  const text = [...header.map((h) => `> ${h}`), '', ...(s.cases.length > 0 || s.decade.length > 0 ? [targetsTable(rows), '', table] : []), ...(flowsText ? ['', flowsText] : []), ...(notes.length ? ['', ...notes] : []), ...(errors.length ? ['', 'Failures:', ...errors.map((e) => `- ${e}`)] : [])].join('\n');
   console.log(`\n${text}\n`);
   mkdirSync(join(s.out, '..'), { recursive: true });
   writeFileSync(s.out, `${JSON.stringify(rows, null, 2)}\n`);

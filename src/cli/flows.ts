@@ -20,7 +20,9 @@ import { UsageError, formatEndpoint, parseEndpoint, parsePort, parsePositiveInt 
 import { clientTuning, listenerTuning } from './security.js';
 import { configHelp, formatConfig, printConfigFormat, resolveConfig } from './config.js';
 import { untilSignal } from './signals.js';
-import { FlowsClient, toFlowsError, FlowsError, createFlowsServer, openSqliteStore, checkFlowName, parseEventType, type EventInit, type FlowEvent, type FlowInfo, type SubscribeFrom } from '../flows/index.js';
+import { FlowsClient, toFlowsError, FlowsError, createFlowsServer, openSqliteStore, openJetStreamStore, checkFlowName, parseEventType, type EventInit, type FlowEvent, type FlowInfo, type SubscribeFrom } from '../flows/index.js';
+import { startOpsEndpoints, type OpsEndpoints } from '../ops/index.js';
+import { runFlowsDemo } from './flows-demo.js';
 
 /** Default port of `flows serve` and of the client commands' `--server`. */
 export const FLOWS_DEFAULT_PORT = 10290;
@@ -107,6 +109,9 @@ function printFlow(f: FlowInfo): string {
     `flow ${f.name}${f.description ? ` — ${f.description}` : ''}`,
     `  created ${f.created}; events ${f.events} (offsets ${f.firstOffset}–${f.nextOffset - 1}); next offset ${f.nextOffset}`,
     `  publish: ${f.acl.publish.join(', ') || '(nobody)'}; subscribe: ${f.acl.subscribe.join(', ') || '(nobody)'}; admin: ${f.acl.admin.join(', ')}`,
+    ...(f.retention?.maxAgeSeconds !== undefined || f.retention?.maxBytes !== undefined
+      ? [`  retention: ${[f.retention.maxAgeSeconds !== undefined ? `max age ${f.retention.maxAgeSeconds} s` : '', f.retention.maxBytes !== undefined ? `max ${f.retention.maxBytes} octets` : ''].filter(Boolean).join(', ')}`]
+      : []),
   ].join('\n');
 }
 
@@ -163,8 +168,16 @@ export function addFlowsCommands(program: Command): void {
   const flows = program.command('flows').description('event flows over BEEP (spec/flows.md): an FNAA (serve) and its user agent commands');
 
   flows
+    .command('demo')
+    .description('the flow main job in one command, on embedded defaults: a server (TLS, SCRAM, SQLite in a temporary directory), a publisher, two durable subscribers (one with a type filter); exits 0 when every check passed')
+    .option('--events <n>', 'events to publish', '10000')
+    .action(async (f: { events: string }) => {
+      process.exitCode = await runFlowsDemo(f);
+    });
+
+  flows
     .command('serve')
-    .description('run a flows server (FNAA) on an embedded SQLite store; the first line printed is "listening on HOST:PORT"')
+    .description('run a flows server (FNAA) on an embedded SQLite store or NATS JetStream; the first line printed is "listening on HOST:PORT"')
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 picks a free one)', String(FLOWS_DEFAULT_PORT))
     .option('--data <file>', 'SQLite database of the flows (created with its directory)', 'beepstream-flows.db')
@@ -173,6 +186,11 @@ export function addFlowsCommands(program: Command): void {
     .option('--users <file>', 'SCRAM-SHA-256 users file (see "beepstream users"; required: clients must authenticate)')
     .option('--creators <ids>', 'comma-separated identities that may create flows (default: every authenticated one)')
     .option('--sources <file>', 'YAML or JSON map from identity to the source hosts it may claim ("*": any); others may only claim their own name')
+    .option('--routes <file>', 'YAML or JSON map from identity to the users it may route events to ("*": any); others may route only to themselves')
+    .option('--store <kind>', 'where flows are kept: sqlite (embedded, --data) or jetstream (--nats)', 'sqlite')
+    .option('--nats <servers>', 'comma-separated NATS servers (host:port) for --store jetstream')
+    .option('--replicas <n>', 'copies of each flow on the JetStream cluster (1, 3 or 5)', '1')
+    .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics: events in/out per flow, subscriber lag (port 0 picks a free one)')
     .option('--insecure', 'serve without TLS (development and tests only)')
     .option('--config <file>', 'YAML or JSON file with any of these options (e.g. port: 10290, tlsCert: cert.pem); flags and BEEPSTREAM_FLOWS_* variables override it')
     .option('--print-config [format]', 'print the effective configuration (yaml or json), secrets masked, and exit')
@@ -180,8 +198,8 @@ export function addFlowsCommands(program: Command): void {
     .action(async (_flags: Record<string, unknown>, cmd: Command) => {
       const cfg = resolveConfig(cmd, {
         envPrefix: 'BEEPSTREAM_FLOWS_',
-        pathKeys: new Set(['data', 'tlsCert', 'tlsKey', 'users', 'sources']),
-        validate: { port: (v) => parsePort(v, 0) },
+        pathKeys: new Set(['data', 'tlsCert', 'tlsKey', 'users', 'sources', 'routes']),
+        validate: { port: (v) => parsePort(v, 0), metrics: (v) => parseEndpoint(v, 0) },
       });
       const print = printConfigFormat(cmd.opts().printConfig);
       if (print) {
@@ -199,7 +217,14 @@ export function addFlowsCommands(program: Command): void {
       if (insecure && (o.tlsCert !== undefined || o.tlsKey !== undefined)) throw new UsageError('--insecure goes without --tls-cert and --tls-key');
       if (o.users === undefined) throw new UsageError('--users is required: clients must authenticate (SCRAM-SHA-256)');
       const sources = o.sources === undefined ? undefined : readSources(cfg.nameOf('sources'), o.sources as string);
+      const routes = o.routes === undefined ? undefined : readSources(cfg.nameOf('routes'), o.routes as string);
       const creators = ids(o.creators as string | undefined, cfg.nameOf('creators'));
+      const kind = o.store as string;
+      if (kind !== 'sqlite' && kind !== 'jetstream') throw new UsageError(`${cfg.nameOf('store')} must be sqlite or jetstream, not ${JSON.stringify(kind)}`);
+      const replicas = Number(o.replicas);
+      if (![1, 3, 5].includes(replicas)) throw new UsageError(`${cfg.nameOf('replicas')} must be 1, 3 or 5`);
+      const natsServers = typeof o.nats === 'string' ? o.nats.split(',').map((x) => x.trim()).filter((x) => x !== '') : [];
+      if (kind === 'jetstream' && natsServers.length === 0) throw new UsageError(`--store jetstream needs ${cfg.nameOf('nats')} (host:port,…)`);
       const tuning = await listenerTuning({
         ...(insecure ? {} : { tlsCert: o.tlsCert as string, tlsKey: o.tlsKey as string }),
         saslUsers: o.users as string,
@@ -208,7 +233,7 @@ export function addFlowsCommands(program: Command): void {
       const { stopped, stop } = untilSignal();
       let store;
       try {
-        store = await openSqliteStore({ path: o.data as string });
+        store = kind === 'jetstream' ? await openJetStreamStore({ servers: natsServers, replicas }) : await openSqliteStore({ path: o.data as string });
       } catch (err) {
         stop();
         throw err;
@@ -218,21 +243,27 @@ export function addFlowsCommands(program: Command): void {
         allowInsecure: insecure,
         ...(creators ? { creators } : {}),
         ...(sources ? { sources } : {}),
+        ...(routes ? { routes } : {}),
         onError: (err) => process.stderr.write(`beepstream: flows: ${(err as Error)?.message ?? String(err)}\n`),
       });
       const server = createServer({ profiles: [...tuning.profiles, fnaa.profile], requireTls: !insecure });
       let address: string;
+      let ops: OpsEndpoints | undefined;
       try {
         const a = await server.listen(port, host);
         address = formatEndpoint(a.address, a.port);
+        if (o.metrics !== undefined) ops = await startOpsEndpoints({ metrics: parseEndpoint(o.metrics as string, 0), servers: [{ name: 'flows', server }], flows: fnaa });
       } catch (err) {
         stop();
+        await server.close(0).catch(() => undefined);
         await store.close();
         throw err;
       }
       process.stdout.write(`listening on ${address}\n`);
-      process.stderr.write(`flows: store ${o.data as string}; ${insecure ? 'INSECURE (no TLS)' : 'TLS required'}; ${tuning.summary.join('; ')}\n`);
+      for (const line of ops?.lines ?? []) process.stdout.write(`${line}\n`);
+      process.stderr.write(`flows: store ${kind === 'jetstream' ? `jetstream ${natsServers.join(',')} (${replicas} replica${replicas > 1 ? 's' : ''})` : (o.data as string)}; ${insecure ? 'INSECURE (no TLS)' : 'TLS required'}; ${tuning.summary.join('; ')}\n`);
       await stopped;
+      await ops?.close();
       fnaa.close();
       await server.close(2000);
       await store.close();
@@ -243,14 +274,22 @@ export function addFlowsCommands(program: Command): void {
     .option('--publish <ids>', 'comma-separated identities that may publish (default: you; * for everyone)')
     .option('--subscribe <ids>', 'comma-separated identities that may subscribe (default: you)')
     .option('--admin <ids>', 'further admins (comma-separated)')
-    .action(async (name: string, f: ClientFlags & { description?: string; publish?: string; subscribe?: string; admin?: string }) => {
+    .option('--max-age <seconds>', 'retention: keep events at most this long')
+    .option('--max-bytes <octets>', 'retention: keep at most this much payload (oldest events go first)')
+    .action(async (name: string, f: ClientFlags & { description?: string; publish?: string; subscribe?: string; admin?: string; maxAge?: string; maxBytes?: string }) => {
       const flow = flowArg(name);
       const acl: Record<string, string[]> = {};
       for (const k of ['publish', 'subscribe', 'admin'] as const) {
         const v = ids(f[k], `--${k}`);
         if (v) acl[k] = v;
       }
-      const info = await withClient(f, (c) => c.create(flow, { ...(f.description !== undefined ? { description: f.description } : {}), acl }));
+      const retention: { maxAgeSeconds?: number; maxBytes?: number } = {};
+      for (const [flag, v, k] of [['--max-age', f.maxAge, 'maxAgeSeconds'], ['--max-bytes', f.maxBytes, 'maxBytes']] as const) {
+        if (v === undefined) continue;
+        if (!/^[1-9]\d{0,15}$/.test(v)) throw new UsageError(`${flag} must be a positive integer, not ${JSON.stringify(v)}`);
+        retention[k] = Number(v);
+      }
+      const info = await withClient(f, (c) => c.create(flow, { ...(f.description !== undefined ? { description: f.description } : {}), acl, ...(Object.keys(retention).length > 0 ? { retention } : {}) }));
       process.stdout.write(f.json ? `${JSON.stringify(info)}\n` : `created ${printFlow(info)}\n`);
     });
 

@@ -19,7 +19,7 @@ import { authenticate, startTls, type SaslClientMechanismFactory, type TlsClient
 import { FlowsError, isFlowsErrorCode, type FlowsErrorCode } from './errors.js';
 import {
   FLOWS_CONTENT_TYPE, FLOWS_URI, MAX_FLOWS_MESSAGE, encodeJson, eventFromWire,
-  type EventInit, type FlowAcl, type FlowEvent, type FlowInfo, type SubscribeFrom,
+  type EventInit, type FlowAcl, type FlowRetention, type FlowEvent, type FlowInfo, type SubscribeFrom,
 } from './wire.js';
 
 /** Options of {@link connectFlows}. */
@@ -125,6 +125,8 @@ export class FlowsClient {
   /** The BEEP session. */
   readonly session: Session;
   private control: Promise<Channel> | null = null;
+  /** @internal Subscriptions not closed yet: {@link close} ends them first. */
+  readonly open = new Set<Subscription>();
 
   /** Use `session` (TLS-tuned unless the server allows otherwise, and authenticated). */
   constructor(session: Session) {
@@ -151,7 +153,7 @@ export class FlowsClient {
   }
 
   /** Create a flow; the ACL lists default to the caller (who is always an admin). */
-  async create(flow: string, options: { description?: string; acl?: Partial<FlowAcl> } = {}): Promise<FlowInfo> {
+  async create(flow: string, options: { description?: string; acl?: Partial<FlowAcl>; retention?: FlowRetention } = {}): Promise<FlowInfo> {
     return (await this.call({ op: 'create', flow, ...options })).flow as FlowInfo;
   }
 
@@ -181,7 +183,8 @@ export class FlowsClient {
    * server has them on disk; a retry of the same batch is stored once.
    */
   async publish(flow: string, producer: string, events: readonly (EventInit & { seq: number })[], signal?: AbortSignal): Promise<PublishResult> {
-    const r = await this.call({ op: 'publish', flow, producer, events: events.map(eventToWire) }, signal);
+    const now = new Date().toISOString(); // one clock reading per batch
+    const r = await this.call({ op: 'publish', flow, producer, events: events.map((e) => eventToWire(e, now)) }, signal);
     return { offsets: r.offsets as number[], duplicates: r.duplicates as number };
   }
 
@@ -221,7 +224,9 @@ export class FlowsClient {
       const doc = parseReply(await first.value.bytes(MAX_FLOWS_MESSAGE));
       const sub = doc.subscribed as { from: number; next: number } | undefined;
       if (!sub || typeof sub.from !== 'number') throw new FlowsError('SERVER_ERROR', 'invalid first answer to subscribe', { origin: 'remote' });
-      return new Subscription(this, ch, flow, options.consumer, sub.from, answers);
+      const s = new Subscription(this, ch, flow, options.consumer, sub.from, answers);
+      this.open.add(s);
+      return s;
     } catch (err) {
       await answers.return(undefined).catch(() => undefined);
       if (ch.state === 'open') await ch.close().catch(() => undefined);
@@ -229,8 +234,9 @@ export class FlowsClient {
     }
   }
 
-  /** Release the session. */
+  /** End the subscriptions still open, then release the session. */
   async close(): Promise<void> {
+    await Promise.all([...this.open].map((s) => s.close()));
     try {
       await this.session.close();
     } catch {
@@ -340,6 +346,7 @@ export class Subscription implements AsyncIterable<FlowEvent> {
 
   /** End the subscription (the server sends NUL), discard what is still in flight, and close its channel. */
   async close(): Promise<void> {
+    this.client.open.delete(this);
     if (this.channel.state !== 'open') return;
     if (!this.done) {
       await this.client.call({ op: 'unsubscribe', channel: this.channel.number }).catch(() => undefined);
@@ -373,17 +380,18 @@ function parseReply(body: Buffer): Record<string, unknown> {
 }
 
 /** An {@link EventInit} as sent in a publish batch. */
-export function eventToWire(e: EventInit & { seq: number }): Record<string, unknown> {
+export function eventToWire(e: EventInit & { seq: number }, now?: string): Record<string, unknown> {
   const text = typeof e.data === 'string';
   const o: Record<string, unknown> = {
     seq: e.seq,
     id: e.id ?? randomUUID(),
     type: e.type,
     source: e.source,
-    time: e.time ?? new Date().toISOString(),
+    time: e.time ?? now ?? new Date().toISOString(),
     contentType: e.contentType ?? (text ? 'text/plain; charset=utf-8' : 'application/octet-stream'),
   };
   if (e.lang !== undefined) o.lang = e.lang;
+  if (e.to !== undefined) o.to = e.to;
   if (text) o.data = e.data;
   else o.data64 = Buffer.from(e.data as Uint8Array).toString('base64');
   return o;

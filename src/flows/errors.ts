@@ -24,6 +24,8 @@ export const FLOWS_REPLY_CODES = Object.freeze({
   NOT_AUTHORIZED: 537,
   /** An event claims a source host its publisher may not speak for. */
   FORGED_SOURCE: 537,
+  /** An event is routed (`to`) to a user its publisher may not route events to (S2S "authorization to route to a given user"). */
+  ROUTE_NOT_AUTHORIZED: 537,
   /** No flow of that name. */
   FLOW_NOT_FOUND: 550,
   /** A flow of that name exists already. */

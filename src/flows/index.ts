@@ -11,5 +11,8 @@ export * from './errors.js';
 export * from './wire.js';
 export type * from './store.js';
 export { openSqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
+export { openJetStreamStore, type JetStreamStoreOptions } from './jetstream-store.js';
 export * from './server.js';
 export * from './client.js';
+export * from './uri.js';
+export { FLOWS_DIAGNOSTICS, type FlowsPublishEvent, type FlowsDeliverEvent } from './diagnostics.js';

@@ -18,6 +18,7 @@ import { defineProfile, type Responder } from '../profiles/index.js';
 import type { Channel, ChannelProfile, IncomingMessage, SessionCore } from '../channels/index.js';
 import { FlowsError } from './errors.js';
 import type { FlowStore, NewEvent, StoredEvent } from './store.js';
+import { deliverChannel, publishChannel } from './diagnostics.js';
 import {
   FLOWS_CONTENT_TYPE, FLOWS_URI, MAX_EVENT_PAYLOAD, MAX_FLOWS_MESSAGE, checkWireEvent, encodeJson, parseRequest, parseTypeFilters,
   type FlowAcl, type FlowInfo, type FlowPermission, type FlowsRequest,
@@ -36,6 +37,11 @@ export interface FlowsServerOptions {
    * An identity not listed may only use its own name (its authzid, lower-cased).
    */
   sources?: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Users each identity may route events to (an event's `to`; `*`: anyone).
+   * Every identity may route to itself; anything else is ROUTE_NOT_AUTHORIZED.
+   */
+  routes?: Readonly<Record<string, readonly string[]>>;
   /** Largest request accepted, in octets (default 16 MiB). */
   maxMessageBytes?: number;
   /** Largest event payload accepted, in octets (default 1 MiB). */
@@ -62,6 +68,14 @@ export interface SubscriptionStats {
   delivered: number;
   /** The offset the subscription continues at. */
   position: number;
+}
+
+/** Per-flow lag of the live subscriptions, as {@link FlowsServer.lag} reports it. */
+export interface FlowLag {
+  flow: string;
+  subscriptions: number;
+  /** Committed events not yet delivered to the furthest-behind subscription of the flow. */
+  maxLag: number;
 }
 
 /**
@@ -93,6 +107,31 @@ export class FlowsServer {
   /** The live subscriptions (for operators and tests: how far each got). */
   subscriptions(): SubscriptionStats[] {
     return [...this.live].map((x) => ({ ...x }));
+  }
+
+  private readonly answers = new WeakMap<object, Map<string, Buffer>>();
+
+  /** The encoded ANS for a chunk of a page as seen by `view` (an identity, or '' for everyone). */
+  private encoded(page: object, view: string, start: number, end: number, next: number, make: () => Buffer): Buffer {
+    let m = this.answers.get(page);
+    if (!m) this.answers.set(page, (m = new Map()));
+    const k = `${view}\u0000${start}\u0000${end}\u0000${next}`;
+    let b = m.get(k);
+    if (!b) m.set(k, (b = make()));
+    return b;
+  }
+
+  /** Per flow with live subscriptions: how far behind the slowest one is (committed events it has not been handed yet). */
+  async lag(): Promise<FlowLag[]> {
+    const by = new Map<string, SubscriptionStats[]>();
+    for (const s of this.live) by.set(s.flow, [...(by.get(s.flow) ?? []), s]);
+    const out: FlowLag[] = [];
+    for (const [flow, subs] of by) {
+      const next = await this.store.committedNext(flow).catch(() => undefined);
+      if (next === undefined) continue;
+      out.push({ flow, subscriptions: subs.length, maxLag: Math.max(0, ...subs.map((x) => next - x.position)) });
+    }
+    return out.sort((a, b) => (a.flow < b.flow ? -1 : 1));
   }
 
   /** End every subscription (NUL) and refuse new requests with UNAVAILABLE. The store stays open. */
@@ -155,8 +194,8 @@ export class FlowsServer {
     return list.includes(identity) || list.includes('*');
   }
 
-  private flow(name: string, identity: string, perm: FlowPermission | 'any'): FlowInfo {
-    const f = this.store.describe(name);
+  private async flow(name: string, identity: string, perm: FlowPermission | 'any'): Promise<FlowInfo> {
+    const f = await this.store.describe(name);
     if (!f) throw new FlowsError('FLOW_NOT_FOUND', `no flow ${JSON.stringify(name)}`, { details: { flow: name } });
     const ok = perm === 'any' ? (['publish', 'subscribe', 'admin'] as const).some((p) => this.may(f, identity, p)) : this.may(f, identity, perm);
     if (!ok) {
@@ -178,24 +217,24 @@ export class FlowsServer {
           subscribe: r.acl?.subscribe ?? [identity],
           admin: [...new Set([identity, ...(r.acl?.admin ?? [])])],
         };
-        return { flow: await this.store.createFlow(r.flow, r.description ?? '', acl) };
+        return { flow: await this.store.createFlow(r.flow, r.description ?? '', acl, r.retention ?? {}) };
       }
       case 'describe':
-        return { flow: this.flow(r.flow, identity, 'any') };
+        return { flow: await this.flow(r.flow, identity, 'any') };
       case 'list':
-        return { flows: this.store.list().filter((f) => (['publish', 'subscribe', 'admin'] as const).some((p) => this.may(f, identity, p))) };
+        return { flows: (await this.store.list()).filter((f) => (['publish', 'subscribe', 'admin'] as const).some((p) => this.may(f, identity, p))) };
       case 'delete':
-        this.flow(r.flow, identity, 'admin');
+        await this.flow(r.flow, identity, 'admin');
         await this.store.deleteFlow(r.flow);
         return { deleted: r.flow };
       case 'producer':
-        this.flow(r.flow, identity, 'publish');
-        return { flow: r.flow, producer: r.producer, lastSeq: this.store.lastSeq(r.flow, identity, r.producer) };
+        await this.flow(r.flow, identity, 'publish');
+        return { flow: r.flow, producer: r.producer, lastSeq: await this.store.lastSeq(r.flow, identity, r.producer) };
       case 'publish':
         return this.publish(r, identity);
       case 'ack': {
-        this.flow(r.flow, identity, 'subscribe');
-        if (r.offset >= this.store.committedNext(r.flow)) {
+        await this.flow(r.flow, identity, 'subscribe');
+        if (r.offset >= (await this.store.committedNext(r.flow))) {
           throw new FlowsError('BAD_REQUEST', `offset ${r.offset} is beyond the last event of the flow`, { details: { field: 'offset' } });
         }
         return { flow: r.flow, consumer: r.consumer, acked: await this.store.ack(r.flow, consumerKey(identity, r.consumer), r.offset) };
@@ -210,78 +249,82 @@ export class FlowsServer {
   }
 
   private async publish(r: Extract<FlowsRequest, { op: 'publish' }>, identity: string): Promise<unknown> {
-    this.flow(r.flow, identity, 'publish');
+    await this.flow(r.flow, identity, 'publish');
     const allowed = this.o.sources?.[identity] ?? [identity.toLowerCase()];
+    const routes = this.o.routes?.[identity] ?? [];
     const events: NewEvent[] = r.events.map((raw, i) => {
       const e = checkWireEvent(raw, i, this.o.maxEventBytes ?? MAX_EVENT_PAYLOAD);
       if (!allowed.includes('*') && !allowed.some((s) => s.toLowerCase() === e.source)) {
         throw new FlowsError('FORGED_SOURCE', `events[${i}].source: ${JSON.stringify(identity)} may not publish events from ${JSON.stringify(e.source)}`, { details: { index: i, field: 'source' } });
       }
+      if (e.to !== undefined && e.to !== identity && !routes.includes('*') && !routes.includes(e.to)) {
+        throw new FlowsError('ROUTE_NOT_AUTHORIZED', `events[${i}].to: ${JSON.stringify(identity)} may not route events to ${JSON.stringify(e.to)}`, { details: { index: i, field: 'to', to: e.to } });
+      }
       const n: NewEvent = { seq: e.seq, id: e.id, ns: e.ns, name: e.name, source: e.source, time: e.time, contentType: e.contentType, text: e.text, payload: e.payload };
       if (e.lang !== undefined) n.lang = e.lang;
+      if (e.to !== undefined) n.to = e.to;
       return n;
     });
-    const result = this.store.append(r.flow, identity, r.producer, events);
-    await result.committed;
+    const result = await this.store.append(r.flow, identity, r.producer, events);
+    if (publishChannel.hasSubscribers) publishChannel.publish({ flow: r.flow, events: events.length - result.duplicates, duplicates: result.duplicates });
     return { flow: r.flow, offsets: result.offsets, duplicates: result.duplicates };
   }
 
   private async subscribe(r: Extract<FlowsRequest, { op: 'subscribe' }>, identity: string, res: Responder, channel: Channel): Promise<void> {
-    this.flow(r.flow, identity, 'subscribe');
+    const info = await this.flow(r.flow, identity, 'subscribe');
+    const admin = this.may(info, identity, 'admin');
     const filters = parseTypeFilters(r.types ?? []);
     const batch = Math.min(r.batch ?? 256, this.o.maxBatch ?? 256);
     const follow = r.follow !== false;
     const s = this.store;
     let pos: number;
-    if (r.from === 'start') pos = 1;
-    else if (r.from === 'end') pos = s.committedNext(r.flow);
-    else if (r.from === 'acked') pos = s.acked(r.flow, consumerKey(identity, r.consumer as string)) + 1;
+    if (r.from === 'start') pos = info.firstOffset;
+    else if (r.from === 'end') pos = await s.committedNext(r.flow);
+    else if (r.from === 'acked') pos = (await s.acked(r.flow, consumerKey(identity, r.consumer as string))) + 1;
     else if ('offset' in r.from) pos = r.from.offset;
-    else pos = s.offsetAtTime(r.flow, Date.parse(r.from.time));
+    else pos = await s.offsetAtTime(r.flow, Date.parse(r.from.time));
+    pos = Math.max(pos, info.firstOffset); // what retention removed is gone
 
     const ac = new AbortController();
     let map = this.byChannel.get(channel.core);
-    if (!map) this.byChannel.set(channel.core, (map = new Map()));
+    if (!map) {
+      // One close listener per session ends all of its subscriptions (not one per subscription).
+      const subs = (map = new Map());
+      this.byChannel.set(channel.core, subs);
+      channel.core.once('close', () => {
+        for (const c of subs.values()) c.abort();
+      });
+    }
     map.set(channel.number, ac);
     this.all.add(ac);
     const stat: SubscriptionStats = { flow: r.flow, identity, consumer: r.consumer, channel: channel.number, delivered: 0, position: pos };
     this.live.add(stat);
     const onClose = (): void => ac.abort();
     channel.once('close', onClose);
-    channel.core.once('close', onClose);
     try {
-      await res.answer(encodeJson({ subscribed: { flow: r.flow, from: pos, next: s.committedNext(r.flow) } }), { contentType: FLOWS_CONTENT_TYPE });
-      while (!ac.signal.aborted) {
-        let page;
-        try {
-          page = s.read(r.flow, pos, batch, filters);
-        } catch (err) {
-          if (err instanceof FlowsError && err.flowsCode === 'FLOW_NOT_FOUND') break; // deleted meanwhile
-          throw err;
-        }
-        let events = page.events;
-        pos = page.next;
-        // Bound one ANS: stop before the payloads pass MAX_ANSWER_PAYLOAD (one event at least).
-        let bytes = 0;
-        for (let k = 0; k < events.length; k++) {
-          bytes += (events[k] as StoredEvent).payload.length;
-          if (k > 0 && bytes > MAX_ANSWER_PAYLOAD) {
-            pos = (events[k] as StoredEvent).offset;
-            events = events.slice(0, k);
-            break;
-          }
-        }
-        if (events.length > 0) {
+      await res.answer(encodeJson({ subscribed: { flow: r.flow, from: pos, next: await s.committedNext(r.flow) } }), { contentType: FLOWS_CONTENT_TYPE });
+      for await (const page of s.pages(r.flow, pos, { max: batch, filters, follow, signal: ac.signal })) {
+        if (ac.signal.aborted) break;
+        // Events routed to a user go to that user's subscriptions and the flow's admins only.
+        const events = admin ? page.events : page.events.filter((e) => e.to === undefined || e.to === identity);
+        // Bound one ANS: cut before the payloads pass MAX_ANSWER_PAYLOAD (one event at least).
+        let start = 0;
+        while (start < events.length) {
+          let end = start + 1;
+          let bytes = (events[start] as StoredEvent).payload.length;
+          while (end < events.length && bytes + (events[end] as StoredEvent).payload.length <= MAX_ANSWER_PAYLOAD) bytes += (events[end++] as StoredEvent).payload.length;
+          const next = end < events.length ? (events[end] as StoredEvent).offset : page.next;
           // Resolves once the ANS is out within the subscriber's window: BEEP flow control paces this loop.
-          await res.answer(encodeJson({ events: events.map(toWire), next: pos }), { contentType: FLOWS_CONTENT_TYPE });
-          stat.delivered += events.length;
-          stat.position = pos;
-          continue;
+          // Subscribers at the same place with the same view share one encoded ANS (a page object is shared by the store's page cache).
+          const view = admin || !events.some((e) => e.to !== undefined) ? '' : identity;
+          const body = this.encoded(page, view, start, end, next, () => encodeJson({ events: events.slice(start, end).map(toWire), next }));
+          await res.answer(body, { contentType: FLOWS_CONTENT_TYPE });
+          stat.delivered += end - start;
+          stat.position = next;
+          if (deliverChannel.hasSubscribers) deliverChannel.publish({ flow: r.flow, events: end - start });
+          start = end;
         }
-        stat.position = pos;
-        if (!follow) break;
-        await s.waitFor(r.flow, pos, ac.signal);
-        if (!s.describe(r.flow)) break;
+        stat.position = page.next;
       }
     } catch (err) {
       if (!(isBeepError(err, ErrorCodes.SESSION_CLOSED) || isBeepError(err, ErrorCodes.CHANNEL_CLOSED))) {
@@ -296,7 +339,6 @@ export class FlowsServer {
       this.all.delete(ac);
       this.live.delete(stat);
       channel.off('close', onClose);
-      channel.core.off('close', onClose);
       if (channel.state === 'open') await res.end().catch(() => undefined);
     }
   }
@@ -314,6 +356,7 @@ function toWire(e: StoredEvent): Record<string, unknown> {
     contentType: e.contentType, producer: e.producer, seq: e.seq, publisher: e.publisher,
   };
   if (e.lang !== undefined) o.lang = e.lang;
+  if (e.to !== undefined) o.to = e.to;
   if (e.text) o.data = e.payload.toString('utf8');
   else o.data64 = e.payload.toString('base64');
   return o;

@@ -21,8 +21,8 @@ import { dirname } from 'node:path';
 import type { Buffer } from 'node:buffer';
 import type BetterSqlite3 from 'better-sqlite3';
 import { FlowsError } from './errors.js';
-import type { AppendResult, FlowStore, NewEvent, ReadResult, StoredEvent } from './store.js';
-import type { FlowAcl, FlowInfo, TypeFilter } from './wire.js';
+import type { AppendResult, FlowStore, NewEvent, PagesOptions, ReadResult, StoredEvent } from './store.js';
+import type { FlowAcl, FlowInfo, FlowRetention, TypeFilter } from './wire.js';
 
 type Db = BetterSqlite3.Database;
 type Stmt = BetterSqlite3.Statement<unknown[], unknown>;
@@ -48,6 +48,11 @@ interface FlowState {
   description: string;
   created: string;
   acl: FlowAcl;
+  retention: FlowRetention;
+  /** Offset of the first event kept (retention moves it up). */
+  first: number;
+  /** Payload octets kept (tracked when `retention.maxBytes` is set). */
+  bytes: number;
   /** Offset the next appended event gets. */
   next: number;
   /** Offset after the last committed event. */
@@ -65,19 +70,29 @@ interface FlowState {
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS flows (
   id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL,
-  created TEXT NOT NULL, acl TEXT NOT NULL);
+  created TEXT NOT NULL, acl TEXT NOT NULL, retention TEXT NOT NULL DEFAULT '{}', hwm INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS events (
   flow INTEGER NOT NULL, off INTEGER NOT NULL, stored INTEGER NOT NULL,
   publisher TEXT NOT NULL, producer TEXT NOT NULL, seq INTEGER NOT NULL,
   id TEXT NOT NULL, ns TEXT NOT NULL, name TEXT NOT NULL, source TEXT NOT NULL,
-  time TEXT NOT NULL, ctype TEXT NOT NULL, lang TEXT, text INTEGER NOT NULL, data BLOB NOT NULL,
+  time TEXT NOT NULL, ctype TEXT NOT NULL, lang TEXT, text INTEGER NOT NULL, data BLOB NOT NULL, dest TEXT,
   PRIMARY KEY (flow, off)) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS events_producer ON events (flow, publisher, producer, seq);
 CREATE INDEX IF NOT EXISTS events_stored ON events (flow, stored);
 CREATE TABLE IF NOT EXISTS consumers (
   flow INTEGER NOT NULL, name TEXT NOT NULL, acked INTEGER NOT NULL,
   PRIMARY KEY (flow, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS producers (
+  flow INTEGER NOT NULL, publisher TEXT NOT NULL, producer TEXT NOT NULL, seq INTEGER NOT NULL,
+  PRIMARY KEY (flow, publisher, producer)) WITHOUT ROWID;
 `;
+
+/** Columns added after the first release: added to an older database at open. */
+const MIGRATIONS: readonly [table: string, column: string, ddl: string][] = [
+  ['flows', 'retention', "ALTER TABLE flows ADD COLUMN retention TEXT NOT NULL DEFAULT '{}'"],
+  ['events', 'dest', 'ALTER TABLE events ADD COLUMN dest TEXT'],
+  ['flows', 'hwm', 'ALTER TABLE flows ADD COLUMN hwm INTEGER NOT NULL DEFAULT 0'],
+];
 
 const key = (publisher: string, producer: string): string => `${publisher}\u0000${producer}`;
 
@@ -105,6 +120,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Flow
 
 /** The SQLite {@link FlowStore}; build it with {@link openSqliteStore}. */
 class SqliteFlowStore implements FlowStore {
+  readonly kind = 'sqlite';
   private readonly db: Db;
   private readonly flows = new Map<string, FlowState>();
   private readonly byId = new Map<number, FlowState>();
@@ -117,6 +133,8 @@ class SqliteFlowStore implements FlowStore {
   private readonly consumers = new Map<string, number>();
   private readonly insert: Stmt;
   private readonly upsertAck: Stmt;
+  private readonly upsertProducer: Stmt;
+  private readonly pruneTimer: NodeJS.Timeout;
   private readonly readCache = new Map<string, Stmt>();
 
   constructor(db: Db) {
@@ -124,24 +142,36 @@ class SqliteFlowStore implements FlowStore {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.exec(SCHEMA);
-    this.insert = db.prepare('INSERT INTO events (flow, off, stored, publisher, producer, seq, id, ns, name, source, time, ctype, lang, text, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)');
+    for (const [table, column, ddl] of MIGRATIONS) {
+      if (!(db.pragma(`table_info(${table})`) as { name: string }[]).some((c) => c.name === column)) db.exec(ddl);
+    }
+    this.insert = db.prepare('INSERT INTO events (flow, off, stored, publisher, producer, seq, id, ns, name, source, time, ctype, lang, text, data, dest) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)');
+    this.upsertProducer = db.prepare('INSERT INTO producers (flow, publisher, producer, seq) VALUES (?,?,?,?) ON CONFLICT (flow, publisher, producer) DO UPDATE SET seq = max(seq, excluded.seq)');
     this.upsertAck = db.prepare('INSERT INTO consumers (flow, name, acked) VALUES (?,?,?) ON CONFLICT (flow, name) DO UPDATE SET acked = max(acked, excluded.acked)');
-    const rows = db.prepare('SELECT id, name, description, created, acl FROM flows').all() as { id: number; name: string; description: string; created: string; acl: string }[];
-    const maxOff = db.prepare('SELECT max(off) AS m, max(stored) AS s FROM events WHERE flow = ?');
-    const seqs = db.prepare('SELECT publisher, producer, max(seq) AS s FROM events WHERE flow = ? GROUP BY publisher, producer');
+    const rows = db.prepare('SELECT id, name, description, created, acl, retention, hwm FROM flows').all() as { id: number; name: string; description: string; created: string; acl: string; retention: string; hwm: number }[];
+    const maxOff = db.prepare('SELECT min(off) AS f, max(off) AS m, max(stored) AS s FROM events WHERE flow = ?');
+    const sizes = db.prepare('SELECT coalesce(sum(length(data)), 0) AS b FROM events WHERE flow = ?');
+    // Producer state: the producers table, and (a database from before it existed) the events.
+    const seqs = db.prepare('SELECT publisher, producer, max(seq) AS s FROM (SELECT publisher, producer, seq FROM producers WHERE flow = @f UNION ALL SELECT publisher, producer, max(seq) FROM events WHERE flow = @f GROUP BY publisher, producer) GROUP BY publisher, producer');
     const cons = db.prepare('SELECT name, acked FROM consumers WHERE flow = ?');
     for (const r of rows) {
-      const m = maxOff.get(r.id) as { m: number | null; s: number | null };
-      const next = (m.m ?? 0) + 1;
+      const m = maxOff.get(r.id) as { f: number | null; m: number | null; s: number | null };
+      const retention = JSON.parse(r.retention) as FlowRetention;
       const st: FlowState = {
-        id: r.id, name: r.name, description: r.description, created: r.created, acl: JSON.parse(r.acl) as FlowAcl,
-        next, committed: next, lastStored: m.s ?? 0, producers: new Map(), pending: new Map(), waiters: new Set(), deleted: false,
+        id: r.id, name: r.name, description: r.description, created: r.created, acl: JSON.parse(r.acl) as FlowAcl, retention,
+        first: 1, bytes: retention.maxBytes === undefined ? 0 : (sizes.get(r.id) as { b: number }).b,
+        next: 1, committed: 1, lastStored: m.s ?? 0, producers: new Map(), pending: new Map(), waiters: new Set(), deleted: false,
       };
-      for (const p of seqs.all(r.id) as { publisher: string; producer: string; s: number }[]) st.producers.set(key(p.publisher, p.producer), p.s);
+      // After retention removed every event, the next offset is the flow's high-water mark (hwm).
+      st.next = st.committed = Math.max(m.m ?? 0, r.hwm) + 1;
+      st.first = m.f ?? st.next;
+      for (const p of seqs.all({ f: r.id }) as { publisher: string; producer: string; s: number }[]) st.producers.set(key(p.publisher, p.producer), p.s);
       for (const c of cons.all(r.id) as { name: string; acked: number }[]) this.consumers.set(`${r.id}\u0000${c.name}`, c.acked);
       this.flows.set(r.name, st);
       this.byId.set(st.id, st);
     }
+    this.pruneTimer = setInterval(() => this.pruneAll(), 1000);
+    this.pruneTimer.unref();
   }
 
   private check(): void {
@@ -156,16 +186,17 @@ class SqliteFlowStore implements FlowStore {
   }
 
   private info(f: FlowState): FlowInfo {
-    return { name: f.name, description: f.description, created: f.created, firstOffset: 1, nextOffset: f.committed, events: f.committed - 1, acl: f.acl };
+    const first = Math.min(f.first, f.committed);
+    return { name: f.name, description: f.description, created: f.created, firstOffset: first, nextOffset: f.committed, events: f.committed - first, acl: f.acl, retention: { ...f.retention } };
   }
 
-  async createFlow(name: string, description: string, acl: FlowAcl): Promise<FlowInfo> {
+  async createFlow(name: string, description: string, acl: FlowAcl, retention: FlowRetention = {}): Promise<FlowInfo> {
     this.check();
     if (this.flows.has(name)) throw new FlowsError('FLOW_EXISTS', `flow ${JSON.stringify(name)} exists already`, { details: { flow: name } });
     const created = new Date().toISOString();
-    const r = this.db.prepare('INSERT INTO flows (name, description, created, acl) VALUES (?,?,?,?)').run(name, description, created, JSON.stringify(acl));
+    const r = this.db.prepare('INSERT INTO flows (name, description, created, acl, retention) VALUES (?,?,?,?,?)').run(name, description, created, JSON.stringify(acl), JSON.stringify(retention));
     const f: FlowState = {
-      id: Number(r.lastInsertRowid), name, description, created, acl, next: 1, committed: 1, lastStored: 0,
+      id: Number(r.lastInsertRowid), name, description, created, acl, retention: { ...retention }, first: 1, bytes: 0, next: 1, committed: 1, lastStored: 0,
       producers: new Map(), pending: new Map(), waiters: new Set(), deleted: false,
     };
     this.flows.set(name, f);
@@ -173,12 +204,12 @@ class SqliteFlowStore implements FlowStore {
     return this.info(f);
   }
 
-  describe(name: string): FlowInfo | undefined {
+  async describe(name: string): Promise<FlowInfo | undefined> {
     const f = this.flows.get(name);
     return f ? this.info(f) : undefined;
   }
 
-  list(): FlowInfo[] {
+  async list(): Promise<FlowInfo[]> {
     return [...this.flows.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((f) => this.info(f));
   }
 
@@ -191,6 +222,7 @@ class SqliteFlowStore implements FlowStore {
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM events WHERE flow = ?').run(f.id);
       this.db.prepare('DELETE FROM consumers WHERE flow = ?').run(f.id);
+      this.db.prepare('DELETE FROM producers WHERE flow = ?').run(f.id);
       this.db.prepare('DELETE FROM flows WHERE id = ?').run(f.id);
     })();
     this.flows.delete(name);
@@ -201,11 +233,18 @@ class SqliteFlowStore implements FlowStore {
     return true;
   }
 
-  lastSeq(flow: string, publisher: string, producer: string): number {
+  async lastSeq(flow: string, publisher: string, producer: string): Promise<number> {
     return this.flow(flow).producers.get(key(publisher, producer)) ?? 0;
   }
 
-  append(flow: string, publisher: string, producer: string, events: readonly NewEvent[]): AppendResult {
+  async append(flow: string, publisher: string, producer: string, events: readonly NewEvent[]): Promise<AppendResult> {
+    // Everything up to the await runs synchronously, in call order.
+    const r = this.appendNow(flow, publisher, producer, events);
+    await this.commitPromise();
+    return r;
+  }
+
+  private appendNow(flow: string, publisher: string, producer: string, events: readonly NewEvent[]): AppendResult {
     this.check();
     const f = this.flow(flow);
     const pk = key(publisher, producer);
@@ -242,7 +281,7 @@ class SqliteFlowStore implements FlowStore {
       offsets.push(offset);
     }
     f.producers.set(pk, last);
-    return { offsets, duplicates, committed: this.commitPromise() };
+    return { offsets, duplicates };
   }
 
   private lookup(f: FlowState, publisher: string, producer: string, seq: number): { offset: number; id: string } | undefined {
@@ -279,8 +318,12 @@ class SqliteFlowStore implements FlowStore {
       this.db.transaction(() => {
         for (const q of queue) {
           const e = q.e;
-          this.insert.run(q.flowId, q.offset, q.stored, q.publisher, q.producer, e.seq, e.id, e.ns, e.name, e.source, e.time, e.contentType, e.lang ?? null, e.text ? 1 : 0, e.payload);
+          this.insert.run(q.flowId, q.offset, q.stored, q.publisher, q.producer, e.seq, e.id, e.ns, e.name, e.source, e.time, e.contentType, e.lang ?? null, e.text ? 1 : 0, e.payload, e.to ?? null);
         }
+        // The producers' high-water marks, once per producer of the batch (they outlive retention).
+        const marks = new Map<string, Pending>();
+        for (const q of queue) marks.set(`${q.flowId}\u0000${key(q.publisher, q.producer)}`, q);
+        for (const q of marks.values()) this.upsertProducer.run(q.flowId, q.publisher, q.producer, q.e.seq);
         for (const a of acks.values()) this.upsertAck.run(a.flowId, a.name, a.offset);
       })();
     } catch (cause) {
@@ -294,8 +337,10 @@ class SqliteFlowStore implements FlowStore {
       if (!f) continue;
       f.committed = Math.max(f.committed, q.offset + 1);
       f.pending.delete(`${key(q.publisher, q.producer)}\u0000${q.e.seq}`);
+      f.bytes += q.e.payload.length;
       touched.add(f);
     }
+    for (const f of touched) if (f.retention.maxBytes !== undefined && f.bytes > f.retention.maxBytes) this.prune(f);
     for (const a of acks.values()) this.consumers.set(`${a.flowId}\u0000${a.name}`, Math.max(this.consumers.get(`${a.flowId}\u0000${a.name}`) ?? 0, a.offset));
     for (const w of waiting) w.resolve();
     for (const f of touched) this.wake(f);
@@ -307,16 +352,33 @@ class SqliteFlowStore implements FlowStore {
     for (const w of ws) w();
   }
 
-  read(flow: string, from: number, max: number, filters: readonly TypeFilter[]): ReadResult {
+  /**
+   * Pages read since the flow's last commit, by (from, max, filters): subscribers woken by one
+   * commit at the same position share one query (bounded; emptied by every commit).
+   */
+  private readonly pageCache = new Map<string, { committed: number; first: number; pages: Map<string, ReadResult> }>();
+
+  private read(flow: string, from: number, max: number, filters: readonly TypeFilter[]): ReadResult {
     this.check();
     const f = this.flow(flow);
     const end = f.committed;
     if (from >= end) return { events: [], next: Math.max(from, 1) };
+    let cache = this.pageCache.get(flow);
+    if (!cache || cache.committed !== end || cache.first !== f.first) this.pageCache.set(flow, (cache = { committed: end, first: f.first, pages: new Map() }));
+    const ck = `${from}\u0000${max}\u0000${filters.map((x) => `${x.ns}\u0000${x.name ?? '*'}`).join('\u0001')}`;
+    const hit = cache.pages.get(ck);
+    if (hit) return hit;
+    const r = this.readUncached(f, from, max, filters, end);
+    if (cache.pages.size < 64) cache.pages.set(ck, r);
+    return r;
+  }
+
+  private readUncached(f: FlowState, from: number, max: number, filters: readonly TypeFilter[], end: number): ReadResult {
     const sig = filters.map((x) => (x.name === undefined ? 'n' : 'e')).join('');
     let stmt = this.readCache.get(sig);
     if (!stmt) {
       const where = filters.length === 0 ? '' : ` AND (${filters.map((x) => (x.name === undefined ? '(ns = ?)' : '(ns = ? AND name = ?)')).join(' OR ')})`;
-      stmt = this.db.prepare(`SELECT off, stored, publisher, producer, seq, id, ns, name, source, time, ctype, lang, text, data FROM events WHERE flow = ? AND off >= ? AND off < ?${where} ORDER BY off LIMIT ?`);
+      stmt = this.db.prepare(`SELECT off, stored, publisher, producer, seq, id, ns, name, source, time, ctype, lang, text, data, dest FROM events WHERE flow = ? AND off >= ? AND off < ?${where} ORDER BY off LIMIT ?`);
       this.readCache.set(sig, stmt);
     }
     const params: unknown[] = [f.id, from, end];
@@ -325,7 +387,7 @@ class SqliteFlowStore implements FlowStore {
       if (x.name !== undefined) params.push(x.name);
     }
     params.push(max);
-    type Row = { off: number; stored: number; publisher: string; producer: string; seq: number; id: string; ns: string; name: string; source: string; time: string; ctype: string; lang: string | null; text: number; data: Buffer };
+    type Row = { off: number; stored: number; publisher: string; producer: string; seq: number; id: string; ns: string; name: string; source: string; time: string; ctype: string; lang: string | null; text: number; data: Buffer; dest: string | null };
     const rows = stmt.all(...params) as Row[];
     const events = rows.map((r): StoredEvent => {
       const e: StoredEvent = {
@@ -333,23 +395,49 @@ class SqliteFlowStore implements FlowStore {
         source: r.source, time: r.time, contentType: r.ctype, text: r.text === 1, payload: r.data,
       };
       if (r.lang !== null) e.lang = r.lang;
+      if (r.dest !== null) e.to = r.dest;
       return e;
     });
     const last = events[events.length - 1];
     return { events, next: events.length === max && last ? last.offset + 1 : end };
   }
 
-  committedNext(flow: string): number {
+  async *pages(flow: string, from: number, o: PagesOptions): AsyncIterable<ReadResult> {
+    let pos = from;
+    while (!o.signal.aborted) {
+      let page: ReadResult;
+      try {
+        page = this.read(flow, pos, o.max, o.filters);
+      } catch (err) {
+        if (err instanceof FlowsError && (err.flowsCode === 'FLOW_NOT_FOUND' || err.flowsCode === 'UNAVAILABLE')) return; // deleted, or the store closed
+        throw err;
+      }
+      pos = page.next;
+      if (page.events.length > 0) {
+        yield page;
+        continue;
+      }
+      if (!o.follow) return;
+      await this.waitFor(flow, pos, o.signal);
+      if (!this.flows.has(flow) || this.closed) return;
+    }
+  }
+
+  async committedNext(flow: string): Promise<number> {
     return this.flow(flow).committed;
   }
 
-  offsetAtTime(flow: string, ms: number): number {
+  async offsetAtTime(flow: string, ms: number): Promise<number> {
     const f = this.flow(flow);
     const row = this.db.prepare('SELECT min(off) AS o FROM events WHERE flow = ? AND stored >= ? AND off < ?').get(f.id, ms, f.committed) as { o: number | null };
     return row.o ?? f.committed;
   }
 
-  acked(flow: string, consumer: string): number {
+  async acked(flow: string, consumer: string): Promise<number> {
+    return this.ackedNow(flow, consumer);
+  }
+
+  private ackedNow(flow: string, consumer: string): number {
     const f = this.flow(flow);
     const k = `${f.id}\u0000${consumer}`;
     return Math.max(this.consumers.get(k) ?? 0, this.acks.get(k)?.offset ?? 0);
@@ -359,13 +447,13 @@ class SqliteFlowStore implements FlowStore {
     this.check();
     const f = this.flow(flow);
     const k = `${f.id}\u0000${consumer}`;
-    const kept = Math.max(offset, this.acked(flow, consumer));
+    const kept = Math.max(offset, this.ackedNow(flow, consumer));
     this.acks.set(k, { flowId: f.id, name: consumer, offset: kept });
     await this.commitPromise();
     return Math.max(kept, this.consumers.get(k) ?? 0);
   }
 
-  waitFor(flow: string, offset: number, signal: AbortSignal): Promise<void> {
+  private waitFor(flow: string, offset: number, signal: AbortSignal): Promise<void> {
     const f = this.flows.get(flow);
     if (!f || f.deleted || this.closed || this.failed || f.committed > offset || signal.aborted) return Promise.resolve();
     return new Promise((resolve) => {
@@ -379,9 +467,48 @@ class SqliteFlowStore implements FlowStore {
     });
   }
 
+  /** Apply every flow's retention (a timer calls it each second). */
+  private pruneAll(): void {
+    if (this.closed || this.failed) return;
+    for (const f of this.flows.values()) if (f.retention.maxAgeSeconds !== undefined || f.retention.maxBytes !== undefined) this.prune(f);
+  }
+
+  /** Remove a flow's committed events that its retention no longer keeps (oldest first); offsets are never reused. */
+  private prune(f: FlowState): void {
+    let below = f.first;
+    const { maxAgeSeconds, maxBytes } = f.retention;
+    try {
+      if (maxAgeSeconds !== undefined) {
+        const row = this.db.prepare('SELECT min(off) AS o FROM events WHERE flow = ? AND off >= ? AND off < ? AND stored >= ?').get(f.id, f.first, f.committed, Date.now() - maxAgeSeconds * 1000) as { o: number | null };
+        below = Math.max(below, row.o ?? f.committed);
+      }
+      let freed = 0;
+      if (maxBytes !== undefined && f.bytes > maxBytes) {
+        const need = f.bytes - maxBytes;
+        const it = this.db.prepare('SELECT off, length(data) AS n FROM events WHERE flow = ? AND off >= ? AND off < ? ORDER BY off').iterate(f.id, f.first, f.committed) as Iterable<{ off: number; n: number }>;
+        for (const r of it) {
+          if (freed >= need) break;
+          freed += r.n;
+          below = Math.max(below, r.off + 1);
+        }
+      }
+      if (below <= f.first) return;
+      const gone = (maxBytes !== undefined ? this.db.prepare('SELECT coalesce(sum(length(data)), 0) AS b FROM events WHERE flow = ? AND off < ?').get(f.id, below) as { b: number } : { b: 0 }).b;
+      this.db.transaction(() => {
+        this.db.prepare('DELETE FROM events WHERE flow = ? AND off < ?').run(f.id, below);
+        this.db.prepare('UPDATE flows SET hwm = max(hwm, ?) WHERE id = ?').run(f.committed - 1, f.id);
+      })();
+      f.first = below;
+      f.bytes -= gone;
+    } catch (cause) {
+      this.failed ??= new FlowsError('UNAVAILABLE', 'the flow store failed to apply retention; the server must be restarted', { cause, beepCode: 'BEEP_ERR_INVALID_STATE' });
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.flush();
+    clearInterval(this.pruneTimer);
     this.closed = true;
     for (const f of this.flows.values()) this.wake(f);
     this.db.close();

@@ -5,11 +5,12 @@
  * backend (e.g. NATS JetStream) implements the same interface.
  *
  * Contract, for every implementation:
- * - `append` checks and assigns offsets synchronously, in call order; its
- *   `committed` promise resolves once the events are durable (they survive
- *   `kill -9` of the process) and rejects if they could not be made durable.
- *   The server acknowledges a publish only after `committed`.
- * - `read` returns committed events only: a subscriber never sees an event
+ * - `append` checks a batch against the producer's sequence numbers in call
+ *   order (calls for one producer are settled in the order they were made)
+ *   and resolves once the events are durable (they survive `kill -9` of the
+ *   process); it rejects if they could not be made durable. The server
+ *   acknowledges a publish only after that.
+ * - `pages` yields committed events only: a subscriber never sees an event
  *   that a crash could take back.
  * - A producer's sequence numbers are contiguous per (flow, publisher,
  *   producer): a number already stored is a duplicate (its offset is
@@ -19,7 +20,7 @@
  * @module
  */
 import type { Buffer } from 'node:buffer';
-import type { FlowAcl, FlowInfo, TypeFilter } from './wire.js';
+import type { FlowAcl, FlowInfo, FlowRetention, TypeFilter } from './wire.js';
 
 /** An event to append (validated, type normalized). */
 export interface NewEvent {
@@ -31,6 +32,8 @@ export interface NewEvent {
   time: string;
   contentType: string;
   lang?: string;
+  /** The user the event is routed to, if any. */
+  to?: string;
   /** The payload was sent as text (UTF-8). */
   text: boolean;
   payload: Buffer;
@@ -39,20 +42,18 @@ export interface NewEvent {
 /** An event as stored. */
 export interface StoredEvent extends NewEvent {
   offset: number;
-  /** When it was stored (ms since the epoch; never decreasing along a flow). */
+  /** When it was stored (ms since the epoch). */
   stored: number;
   producer: string;
   publisher: string;
 }
 
-/** What `append` did. */
+/** What `append` did, once durable. */
 export interface AppendResult {
   /** The offset of each event of the batch, in order (a duplicate gets the offset it was stored at). */
   offsets: number[];
   /** How many events of the batch were already stored (retries). */
   duplicates: number;
-  /** Resolves once every event of the batch is durable. */
-  committed: Promise<void>;
 }
 
 /** A page of a flow read from the store. */
@@ -63,35 +64,49 @@ export interface ReadResult {
   next: number;
 }
 
+/** Options of {@link FlowStore.pages}. */
+export interface PagesOptions {
+  /** Events per page at most. */
+  max: number;
+  /** Only events passing these (none: every event). */
+  filters: readonly TypeFilter[];
+  /** Keep waiting for new events at the end (true), or end there (false). */
+  follow: boolean;
+  /** Ends the iteration. */
+  signal: AbortSignal;
+}
+
 /** Storage of flows. See the module documentation for the contract. */
 export interface FlowStore {
+  /** Which backend (`sqlite`, `jetstream`), for status pages. */
+  readonly kind: string;
   /** Create a flow; throws FLOW_EXISTS. Durable when it resolves. */
-  createFlow(name: string, description: string, acl: FlowAcl): Promise<FlowInfo>;
+  createFlow(name: string, description: string, acl: FlowAcl, retention?: FlowRetention): Promise<FlowInfo>;
   /** Describe a flow, or `undefined`. */
-  describe(name: string): FlowInfo | undefined;
+  describe(name: string): Promise<FlowInfo | undefined>;
   /** Every flow, by name. */
-  list(): FlowInfo[];
+  list(): Promise<FlowInfo[]>;
   /** Delete a flow and its events; false when there was none. Durable when it resolves. */
   deleteFlow(name: string): Promise<boolean>;
   /** Append a batch (see the module documentation); throws FLOW_NOT_FOUND, SEQUENCE_GAP, SEQUENCE_CONFLICT, UNAVAILABLE. */
-  append(flow: string, publisher: string, producer: string, events: readonly NewEvent[]): AppendResult;
-  /** The last sequence number stored (or pending) for a producer of a publisher, 0 if none. */
-  lastSeq(flow: string, publisher: string, producer: string): number;
-  /** Read up to `max` committed events from offset `from` on that pass `filters`. */
-  read(flow: string, from: number, max: number, filters: readonly TypeFilter[]): ReadResult;
+  append(flow: string, publisher: string, producer: string, events: readonly NewEvent[]): Promise<AppendResult>;
+  /** The last sequence number stored for a producer of a publisher, 0 if none. */
+  lastSeq(flow: string, publisher: string, producer: string): Promise<number>;
+  /**
+   * Committed events from offset `from` on, page by page, in offset order.
+   * Ends when the flow is deleted, the store closes, `signal` aborts, or
+   * (`follow: false`) at the end of the flow. The next page is read only
+   * when the consumer asks for it: a slow consumer holds the reading back.
+   */
+  pages(flow: string, from: number, options: PagesOptions): AsyncIterable<ReadResult>;
   /** The offset after the last committed event. */
-  committedNext(flow: string): number;
+  committedNext(flow: string): Promise<number>;
   /** The offset of the first event stored at or after `ms` (ms since the epoch), or `committedNext`. */
-  offsetAtTime(flow: string, ms: number): number;
+  offsetAtTime(flow: string, ms: number): Promise<number>;
   /** Record that `consumer` processed everything up to `offset`; resolves with the position kept (never decreases) once durable. */
   ack(flow: string, consumer: string, offset: number): Promise<number>;
   /** The last acknowledged offset of a consumer, 0 if none. */
-  acked(flow: string, consumer: string): number;
-  /**
-   * Resolves once `committedNext(flow) > offset`, the flow is deleted, the
-   * store closes, or `signal` aborts — whichever comes first.
-   */
-  waitFor(flow: string, offset: number, signal: AbortSignal): Promise<void>;
+  acked(flow: string, consumer: string): Promise<number>;
   /** Flush what is pending and close. */
   close(): Promise<void>;
 }

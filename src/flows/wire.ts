@@ -51,6 +51,20 @@ export interface FlowInfo {
   events: number;
   /** Who may do what. */
   acl: FlowAcl;
+  /** How long and how much the flow keeps (absent limits: everything, forever). */
+  retention: FlowRetention;
+}
+
+/**
+ * Per-flow retention (`spec/flows.md` §7.1): events older than `maxAgeSeconds`
+ * (by stored time) or beyond `maxBytes` of payload (oldest first) are
+ * removed; `firstOffset` moves up. Offsets are never reused.
+ */
+export interface FlowRetention {
+  /** Keep events at most this many seconds after they were stored. */
+  maxAgeSeconds?: number;
+  /** Keep at most this many octets of payload (the oldest events go first). */
+  maxBytes?: number;
 }
 
 /** An event as a producer gives it to `publish`. */
@@ -71,6 +85,13 @@ export interface EventInit {
   lang?: string;
   /** The payload: text (UTF-8 on the wire) or bytes (base64 on the wire). */
   data: string | Uint8Array;
+  /**
+   * Route the event to one user (an authorization identity): only that
+   * identity's subscriptions (and the flow's admins) receive it. Publishing
+   * to another user than oneself needs the server's `routes` permission
+   * (ROUTE_NOT_AUTHORIZED otherwise).
+   */
+  to?: string;
 }
 
 /** An event on the wire inside a publish batch (validated). */
@@ -82,6 +103,7 @@ export interface WireEvent {
   time: string;
   contentType: string;
   lang?: string;
+  to?: string;
   data?: string;
   data64?: string;
 }
@@ -112,6 +134,8 @@ export interface FlowEvent {
   seq: number;
   /** The authenticated identity that published it. */
   publisher: string;
+  /** The user the event is routed to, if any. */
+  to?: string;
 }
 
 /** Where a subscription starts. */
@@ -119,7 +143,7 @@ export type SubscribeFrom = 'start' | 'end' | 'acked' | { offset: number } | { t
 
 /** Requests (`spec/flows.md` §4), as sent in a MSG. */
 export type FlowsRequest =
-  | { op: 'create'; flow: string; description?: string; acl?: Partial<FlowAcl> }
+  | { op: 'create'; flow: string; description?: string; acl?: Partial<FlowAcl>; retention?: FlowRetention }
   | { op: 'describe'; flow: string }
   | { op: 'list' }
   | { op: 'delete'; flow: string }
@@ -174,6 +198,19 @@ function checkCount(value: unknown, field: string, min = 0, max = Number.MAX_SAF
  */
 export function parseEventType(type: unknown, field = 'type'): { ns: string; name: string; type: string } {
   if (typeof type !== 'string') bad(field, 'expected "{namespace-URI}local-name"');
+  // Hot path: a flow carries few distinct types; the checked, normalized result is cached (bounded).
+  const hit = TYPE_CACHE.get(type);
+  if (hit) return hit;
+  const r = parseEventTypeUncached(type, field);
+  if (TYPE_CACHE.size >= 1024) TYPE_CACHE.clear();
+  TYPE_CACHE.set(type, Object.freeze(r));
+  return r;
+}
+
+const TYPE_CACHE = new Map<string, { ns: string; name: string; type: string }>();
+const MEDIA_OK = new Set<string>();
+
+function parseEventTypeUncached(type: string, field: string): { ns: string; name: string; type: string } {
   const m = /^\{([^{}]*)\}(.*)$/su.exec(type);
   if (!m) bad(field, 'expected "{namespace-URI}local-name"');
   const ns = (m[1] as string).normalize('NFC');
@@ -226,8 +263,13 @@ export function checkWireEvent(e: unknown, index: number, maxPayload = MAX_EVENT
   }
   if (typeof o.source !== 'string' || !SOURCE.test(o.source)) eventError(index, 'source', 'expected a host name (1–255 characters, no white space, / or @)');
   if (typeof o.time !== 'string' || !RFC3339.test(o.time) || Number.isNaN(Date.parse(o.time))) eventError(index, 'time', 'expected an RFC 3339 date-time');
-  if (typeof o.contentType !== 'string' || !MEDIA_TYPE.test(o.contentType)) eventError(index, 'contentType', 'expected a media type, e.g. text/plain; charset=utf-8');
+  if (typeof o.contentType !== 'string' || (!MEDIA_OK.has(o.contentType) && !MEDIA_TYPE.test(o.contentType))) eventError(index, 'contentType', 'expected a media type, e.g. text/plain; charset=utf-8');
+  if (!MEDIA_OK.has(o.contentType)) {
+    if (MEDIA_OK.size >= 256) MEDIA_OK.clear();
+    MEDIA_OK.add(o.contentType);
+  }
   if (o.lang !== undefined && (typeof o.lang !== 'string' || !LANG.test(o.lang))) eventError(index, 'lang', 'expected a BCP 47 language tag, e.g. fr-CA');
+  if (o.to !== undefined && (typeof o.to !== 'string' || o.to.length === 0 || o.to.length > 128 || CONTROL.test(o.to))) eventError(index, 'to', 'expected an identity of 1–128 characters without control characters');
   let payload: Buffer;
   let text: boolean;
   if (typeof o.data === 'string' && o.data64 === undefined) {
@@ -246,6 +288,7 @@ export function checkWireEvent(e: unknown, index: number, maxPayload = MAX_EVENT
     seq: o.seq, id: o.id, type: t.type, source: o.source.toLowerCase(), time: o.time, contentType: o.contentType, ns: t.ns, name: t.name, payload, text,
   };
   if (o.lang !== undefined) out.lang = o.lang as string;
+  if (o.to !== undefined) out.to = (o.to as string).normalize('NFC');
   return out;
 }
 
@@ -258,6 +301,18 @@ export function checkAcl(acl: unknown): Partial<FlowAcl> {
     if (k !== 'publish' && k !== 'subscribe' && k !== 'admin') bad(`acl.${k}`, 'unknown permission (publish, subscribe, admin)');
     if (!Array.isArray(v) || v.length > 1024) bad(`acl.${k}`, 'expected a list of at most 1024 identities');
     out[k] = v.map((id, i) => checkLabel(id, `acl.${k}[${i}]`));
+  }
+  return out;
+}
+
+/** Validate a retention given at creation: `maxAgeSeconds` (1 s – 100 years) and `maxBytes` (≥ 1 KiB), both optional. */
+export function checkRetention(r: unknown): FlowRetention {
+  if (r === null || typeof r !== 'object' || Array.isArray(r)) bad('retention', 'expected an object with maxAgeSeconds and/or maxBytes');
+  const out: FlowRetention = {};
+  for (const [k, v] of Object.entries(r as Record<string, unknown>)) {
+    if (k === 'maxAgeSeconds') out.maxAgeSeconds = checkCount(v, 'retention.maxAgeSeconds', 1, 100 * 366 * 86400);
+    else if (k === 'maxBytes') out.maxBytes = checkCount(v, 'retention.maxBytes', 1024);
+    else bad(`retention.${k}`, 'unknown limit (maxAgeSeconds, maxBytes)');
   }
   return out;
 }
@@ -285,6 +340,7 @@ export function parseRequest(body: Buffer): FlowsRequest {
         r.description = o.description;
       }
       if (o.acl !== undefined) r.acl = checkAcl(o.acl);
+      if (o.retention !== undefined) r.retention = checkRetention(o.retention);
       return r;
     }
     case 'describe':
@@ -356,5 +412,6 @@ export function eventFromWire(o: Record<string, unknown>): FlowEvent {
     publisher: o.publisher as string,
   };
   if (typeof o.lang === 'string') e.lang = o.lang;
+  if (typeof o.to === 'string') e.to = o.to;
   return e;
 }

@@ -7,6 +7,7 @@
  */
 import type { BeepServer } from '../channels/index.js';
 import type { S2cs } from '../scistream/index.js';
+import type { FlowsServer } from '../flows/index.js';
 import type { OpsServer } from './http.js';
 import { createMetrics, startMetricsServer, type Metrics, type NamedServer } from './metrics.js';
 import { startStatusServer } from './status.js';
@@ -23,6 +24,8 @@ export interface OpsEndpointsOptions {
   s2cs?: S2cs;
   /** Milliseconds between throughput samples (default 1000). */
   sampleMs?: number;
+  /** A flows server (FNAA) to measure. */
+  flows?: FlowsServer;
 }
 
 /** Running operator endpoints. */
@@ -46,7 +49,7 @@ export async function startOpsEndpoints(o: OpsEndpointsOptions): Promise<OpsEndp
   };
   try {
     if (o.metrics) {
-      metrics = createMetrics({ ...(o.servers ? { servers: o.servers } : {}), ...(o.s2cs ? { s2cs: o.s2cs } : {}), ...(o.sampleMs ? { sampleMs: o.sampleMs } : {}) });
+      metrics = createMetrics({ ...(o.servers ? { servers: o.servers } : {}), ...(o.s2cs ? { s2cs: o.s2cs } : {}), ...(o.sampleMs ? { sampleMs: o.sampleMs } : {}), ...(o.flows ? { flows: o.flows } : {}) });
       const m = await startMetricsServer({ ...o.metrics, metrics });
       servers.push(m);
       lines.push(`metrics on ${m.url}`);

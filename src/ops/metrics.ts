@@ -17,6 +17,8 @@ import { DIAGNOSTICS_CHANNELS, subscribeAll, newSessionStats, type AuthEvent, ty
 import type { ControlSessionState, S2cs } from '../scistream/index.js';
 import { listenHttp, pathOf, sendText, BASE_HEADERS, type OpsServer } from './http.js';
 import { ThroughputSampler } from './sampler.js';
+import { registerFlowsMetrics } from './flows-metrics.js';
+import type { FlowsServer } from '../flows/index.js';
 
 /** A BEEP listener and the name its metrics carry in the `server` label. */
 export interface NamedServer {
@@ -38,6 +40,8 @@ export interface MetricsOptions {
   defaultMetrics?: boolean;
   /** Milliseconds between SciStream throughput readings (default 1000). */
   sampleMs?: number;
+  /** A flows server (FNAA): events in/out per flow, duplicates, subscriptions and subscriber lag (`flows-metrics.ts`). */
+  flows?: FlowsServer;
 }
 
 /** Metrics being collected. */
@@ -245,6 +249,8 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     });
   }
 
+  const closeFlows = opts.flows ? registerFlowsMetrics(register, opts.flows, p) : undefined;
+
   if (opts.defaultMetrics !== false && !register.getSingleMetric('process_cpu_user_seconds_total')) collectDefaultMetrics({ register });
 
   // Events: subscribe first, then take the sessions already there.
@@ -290,6 +296,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       unsubscribe();
       for (const off of listeners) off();
       sampler?.stop();
+      closeFlows?.();
       tracked.clear();
       for (const name of names) register.removeSingleMetric(name);
     },

@@ -26,11 +26,11 @@ export interface Fnaa {
   dir: string;
 }
 
-/** Start an FNAA (TLS required unless `allowInsecure`) and stop it when the test ends. */
-export async function startFnaa(t: ExecutionContext, options: Omit<FlowsServerOptions, 'store'> = {}): Promise<Fnaa> {
+/** Start an FNAA (TLS required unless `allowInsecure`) and stop it when the test ends; on a SQLite store in a temporary directory unless `options.store` is given (then it is closed at the end too). */
+export async function startFnaa(t: ExecutionContext, options: Omit<FlowsServerOptions, 'store'> & { store?: FlowStore } = {}): Promise<Fnaa> {
   const dir = mkdtempSync(join(tmpdir(), 'beepstream-flows-'));
-  const store = await openSqliteStore({ path: join(dir, 'flows.db') });
-  const flows = createFlowsServer({ store, ...options });
+  const store = options.store ?? (await openSqliteStore({ path: join(dir, 'flows.db') }));
+  const flows = createFlowsServer({ ...options, store });
   const beep = createServer({
     profiles: [tlsProfile({ cert: pki.serverCert, key: pki.serverKey }), ...saslProfiles({ mechanisms: [scramSha256Server({ store: users })] }), flows.profile],
   });

@@ -244,3 +244,50 @@ test('S2S machine-parsable errors: every ERR is a JSON {"error": {code, reply, m
   const ok = await ch.request('{"op":"describe","flow":"errs"}');
   t.is((JSON.parse(await ok.text()) as { flow: { name: string } }).flow.name, 'errs');
 });
+
+test('S2S authorization to route to a given user: ROUTE_NOT_AUTHORIZED (537) for an event routed to a user its publisher may not route to; a routed event reaches that user and the admins only', async (t) => {
+  t.timeout(120_000);
+  const { port } = await startFnaa(t, { routes: { bob: ['carol'] }, sources: { bob: ['*'] } });
+  const alice = await fnua(t, port, 'alice');
+  await alice.create('routed', { acl: { publish: ['alice', 'bob'], subscribe: ['alice', 'bob', 'carol'] } });
+  const bob = await fnua(t, port, 'bob');
+  // bob may route to carol (configured) and to himself, not to alice.
+  const e = await rejects(t, bob.publish('routed', 'b', [{ ...ev(1, { to: 'carol' }), seq: 1 }, { ...ev(2, { to: 'alice' }), seq: 2 }]), 'ROUTE_NOT_AUTHORIZED', 537);
+  t.is(e.details.index, 1);
+  t.is(e.details.field, 'to');
+  t.is(e.details.to, 'alice');
+  t.is((await alice.describe('routed')).events, 0, 'nothing of the refused batch is stored');
+  // alice has no routes configured: only to herself.
+  await rejects(t, alice.publish('routed', 'a', [{ ...ev(1, { to: 'bob' }), seq: 1 }]), 'ROUTE_NOT_AUTHORIZED', 537);
+  t.deepEqual((await bob.publish('routed', 'b', [{ ...ev(1, { to: 'carol' }), seq: 1 }, { ...ev(2, { to: 'bob' }), seq: 2 }, { ...ev(3), seq: 3 }])).offsets, [1, 2, 3]);
+  const carol = await fnua(t, port, 'carol');
+  const seen = async (c: typeof alice): Promise<string[]> => {
+    const sub = await c.subscribe('routed', { from: 'start', follow: false });
+    const out: string[] = [];
+    for await (const x of sub) out.push(`${x.offset}:${x.to ?? '-'}`);
+    return out;
+  };
+  t.deepEqual(await seen(carol), ['1:carol', '3:-'], 'carol gets what is routed to her and unrouted events');
+  t.deepEqual(await seen(bob), ['2:bob', '3:-']);
+  t.deepEqual(await seen(alice), ['1:carol', '2:bob', '3:-'], 'an admin of the flow sees every event');
+});
+
+test('retention per flow: created with maxBytes, the flow keeps the newest events within the limit; describe shows the limit and the first offset kept', async (t) => {
+  t.timeout(120_000);
+  const { port } = await startFnaa(t);
+  const c = await fnua(t, port);
+  const info = await c.create('bounded', { retention: { maxBytes: 4096, maxAgeSeconds: 86_400 } });
+  t.deepEqual(info.retention, { maxBytes: 4096, maxAgeSeconds: 86_400 });
+  const p = await c.producer('bounded', 'p');
+  for (let i = 0; i < 10; i++) await p.publish(Array.from({ length: 10 }, () => ev(i, { data: 'x'.repeat(200) })));
+  const d = await c.describe('bounded');
+  t.is(d.nextOffset, 101);
+  t.true(d.firstOffset > 1 && d.events * 200 <= 4096, `first ${d.firstOffset}, ${d.events} events kept`);
+  const sub = await c.subscribe('bounded', { from: 'start', follow: false });
+  t.is(sub.from, d.firstOffset, 'a subscription from the start begins at the first event kept');
+  let n = 0;
+  for await (const x of sub) if (x.offset >= d.firstOffset) n++;
+  t.is(n, d.events);
+  const bad = await rejects(t, c.create('bad', { retention: { maxBytes: 10 } }), 'BAD_REQUEST', 501);
+  t.is(bad.details.field, 'retention.maxBytes');
+});
