@@ -74,7 +74,11 @@ test('npm pack → npm install <tarball> in an empty project: it imports by name
   const project = join(dir, 'project');
   await sh('mkdir', ['-p', project], dir, 10_000);
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'beepstream-pack-probe', version: '1.0.0', private: true, type: 'module' }));
-  const installed = await sh(NPM, ['install', '--prefer-offline', '--no-audit', '--no-fund', join(dir, info.filename)], project, 300_000);
+  // --ignore-scripts: the package has no install script of its own; its one native
+  // dependency (better-sqlite3, for the flows and DECADE stores) would compile from source here,
+  // minutes on a busy 2-core machine, and loads its addon only when a store opens. `npm ci`
+  // builds it for the rest of the suite.
+  const installed = await sh(NPM, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', join(dir, info.filename)], project, 300_000);
   t.is(installed.code, 0, installed.stderr);
 
   writeFileSync(
