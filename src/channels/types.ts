@@ -6,6 +6,7 @@
  * @module
  */
 import type { Buffer } from 'node:buffer';
+import { BeepError, ErrorCodes } from '../errors.js';
 import type { Channel } from './channel.js';
 import type { IncomingMessage } from './message.js';
 import type { Responder } from './responder.js';
@@ -171,21 +172,26 @@ export const LISTENER_IDLE_TIMEOUT = 600_000;
 
 const TIMEOUTS = new Set(['greetingTimeout', 'idleTimeout', 'frameTimeout', 'writeStallTimeout']);
 
-/** Merge user limits over the defaults, validating them. */
+/** A limit the caller got wrong: `BEEP_ERR_INVALID_ARGUMENT` (a `TypeError` before). */
+function badLimit(message: string): BeepError {
+  return new BeepError(ErrorCodes.INVALID_ARGUMENT, message);
+}
+
+/** Merge user limits over the defaults, validating them; a bad one throws `BEEP_ERR_INVALID_ARGUMENT`. */
 export function resolveLimits(l: SessionLimits = {}, role?: Role): ResolvedLimits {
   const out = { ...DEFAULT_LIMITS } as Record<string, number>;
   if (role === 'listener') out.idleTimeout = LISTENER_IDLE_TIMEOUT;
   for (const [k, v] of Object.entries(l)) {
     if (v === undefined) continue;
-    if (!(k in DEFAULT_LIMITS)) throw new TypeError(`unknown limit ${JSON.stringify(k)}`);
-    if (typeof v !== 'number' || !(v > 0)) throw new TypeError(`limit ${k} must be a positive number`);
-    if (!Number.isFinite(v) && !TIMEOUTS.has(k)) throw new TypeError(`limit ${k} must be finite`);
+    if (!(k in DEFAULT_LIMITS)) throw badLimit(`unknown limit ${JSON.stringify(k)}`);
+    if (typeof v !== 'number' || !(v > 0)) throw badLimit(`limit ${k} must be a positive number`);
+    if (!Number.isFinite(v) && !TIMEOUTS.has(k)) throw badLimit(`limit ${k} must be finite`);
     out[k] = v;
   }
-  if ((out.maxHeaderLine as number) < 62) throw new TypeError('maxHeaderLine must be at least 62 (the longest legal header)');
-  if ((out.receiveWindow as number) < 4096) throw new TypeError('receiveWindow must be at least 4096 (RFC 3081 §3.1.1)');
+  if ((out.maxHeaderLine as number) < 62) throw badLimit('maxHeaderLine must be at least 62 (the longest legal header)');
+  if ((out.receiveWindow as number) < 4096) throw badLimit('receiveWindow must be at least 4096 (RFC 3081 §3.1.1)');
   if ((out.maxReceiveWindow as number) < (out.receiveWindow as number)) out.maxReceiveWindow = out.receiveWindow as number;
-  if ((out.maxReceiveWindow as number) > 2147483647) throw new TypeError('maxReceiveWindow must be below 2^31');
+  if ((out.maxReceiveWindow as number) > 2147483647) throw badLimit('maxReceiveWindow must be below 2^31');
   return out as unknown as ResolvedLimits;
 }
 

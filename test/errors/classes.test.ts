@@ -5,6 +5,7 @@
  * operation), and the old class names still work with `instanceof`. Node
  * errors are wrapped with their `cause`.
  */
+import { resolveLimits, type SessionLimits } from '../../src/channels/index.js';
 import test from 'ava';
 import net from 'node:net';
 import {
@@ -134,4 +135,19 @@ test('connect({ port: 70000 }) rejects with a BeepError (BEEP_ERR_INVALID_ARGUME
   t.true(err instanceof BeepError, String(err));
   t.is((err as BeepError).code, ErrorCodes.INVALID_ARGUMENT);
   t.regex((err as BeepError).message, /70000/);
+});
+
+test('bad session limits throw BEEP_ERR_INVALID_ARGUMENT naming the limit, not a raw TypeError', (t) => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ bogus: 1 }, /unknown limit "bogus"/],
+    [{ maxFrameSize: -1 }, /maxFrameSize must be a positive number/],
+    [{ receiveWindow: 100 }, /receiveWindow must be at least 4096/],
+    [{ maxReceiveWindow: 2 ** 31 }, /maxReceiveWindow must be below 2\^31/],
+  ];
+  for (const [limits, message] of cases) {
+    const err = t.throws(() => resolveLimits(limits as SessionLimits), undefined, JSON.stringify(limits));
+    t.true(err instanceof BeepError, String(err));
+    t.is((err as BeepError).code, ErrorCodes.INVALID_ARGUMENT);
+    t.regex((err as BeepError).message, message);
+  }
 });
