@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { BeepError, ErrorCodes } from '../errors.js';
 import type { BeepServer } from '../channels/index.js';
 import type { S2cs } from '../scistream/index.js';
 import type { FlowsServer } from '../flows/index.js';
@@ -55,7 +56,7 @@ export async function startOpsEndpoints(o: OpsEndpointsOptions): Promise<OpsEndp
       lines.push(`metrics on ${m.url}`);
     }
     if (o.status) {
-      if (!o.s2cs) throw new Error('the status page needs an S2CS');
+      if (!o.s2cs) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, 'the status page needs an S2CS (option s2cs)');
       const s = await startStatusServer({ ...o.status, s2cs: o.s2cs, ...(o.sampleMs ? { sampleMs: o.sampleMs } : {}) });
       servers.push(s);
       lines.push(`status page on ${s.url}`);

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { BeepError, ErrorCodes } from '../../errors.js';
 import { performance } from 'node:perf_hooks';
 
 /** Options of a {@link TokenBucket}. */
@@ -50,10 +51,10 @@ export class TokenBucket {
   private readonly now: () => number;
 
   constructor(rate: number, options: TokenBucketOptions = {}) {
-    if (!(Number.isFinite(rate) && rate > 0)) throw new RangeError(`rate must be a positive number of octets per second, got ${rate}`);
+    if (!(Number.isFinite(rate) && rate > 0)) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, `rate must be a positive number of octets per second, got ${rate}`);
     this.rate = rate;
     this.burst = options.burst ?? defaultBurst(rate);
-    if (!(this.burst > 0)) throw new RangeError('burst must be positive');
+    if (!(this.burst > 0)) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, 'burst must be positive');
     this.catchUp = Math.max(this.burst, options.catchUp ?? defaultCatchUp(rate));
     this.now = options.now ?? (() => performance.now());
     this.tokens = Math.min(this.burst, options.initial ?? 0);
