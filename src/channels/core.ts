@@ -109,6 +109,7 @@ const AFTER_DISPATCH = 0;
 const AFTER_RECHECK = 1;
 const AFTER_DRAIN = 2;
 const AFTER_DONE = 3;
+const AFTER_QUIESCENT = 4;
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -879,14 +880,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       if (kind === AFTER_DISPATCH) this.dispatch(x as Channel);
       else if (kind === AFTER_RECHECK) this.recheckCredit(x as Channel);
       else if (kind === AFTER_DRAIN) (x as OutboundMessage).fireDrain();
-      else {
-        // AFTER_DONE: a message's last frame is out; the channel follows it in the list.
-        const head = x as OutboundMessage;
-        const ch = after[i + 3] as Channel;
-        i += 2;
-        head.onDone?.();
-        this.checkQuiescent(ch);
-      }
+      else if (kind === AFTER_DONE) (x as OutboundMessage).onDone?.();
+      else this.checkQuiescent(x as Channel);
     }
     after.length = 0;
     this.afterFree.push(after);
@@ -939,7 +934,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     if (last) {
       ch.outQueue.shift();
       if (head.holdAfter) this.outputHeld = true;
-      after.push(AFTER_DONE, head, AFTER_DONE, ch);
+      // Its last frame is out: tell its sender, then see whether the channel is quiescent.
+      after.push(AFTER_DONE, head, AFTER_QUIESCENT, ch);
     }
     if (head.queued <= this.limits.sendHighWaterMark && head.drainWaiting) after.push(AFTER_DRAIN, head);
     return n;

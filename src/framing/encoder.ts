@@ -5,7 +5,7 @@
  * @module
  */
 import { Buffer } from 'node:buffer';
-import { MAX_INT31, MAX_UINT32, type DataKeyword } from './header.js';
+import { MAX_INT31, MAX_UINT32, checkRange, type DataKeyword } from './header.js';
 
 /** The frame trailer, `END` CRLF (RFC 3080 §2.2.1.3). Shared, never mutate. */
 export const TRAILER: Uint8Array = Buffer.from('END\r\n', 'latin1');
@@ -33,12 +33,8 @@ export function byteLength(parts: readonly Uint8Array[]): number {
  * they are referenced, not copied.
  */
 export function encodeDataFrame(frame: EncodeDataFrame, payload: Uint8Array | readonly Uint8Array[] = []): Uint8Array[] {
-  const parts = payload instanceof Uint8Array ? [payload] : payload;
-  const size = byteLength(parts);
-  const header = encodeHeader(frame, size);
-  const out: Uint8Array[] = [header];
-  for (const p of parts) if (p.byteLength > 0) out.push(p);
-  out.push(TRAILER);
+  const out: Uint8Array[] = [];
+  pushDataFrame(out, frame, payload instanceof Uint8Array ? [payload] : payload);
   return out;
 }
 
@@ -58,9 +54,9 @@ export function pushDataFrame(out: Uint8Array[], frame: EncodeDataFrame, parts: 
 
 /** Encode a SEQ frame (RFC 3081 §3.1.3). */
 export function encodeSeqFrame(channel: number, ackno: number, window: number): Uint8Array {
-  check('channel', channel, MAX_INT31);
-  check('ackno', ackno, MAX_UINT32);
-  check('window', window, MAX_INT31);
+  checkRange('channel', channel, MAX_INT31);
+  checkRange('ackno', ackno, MAX_UINT32);
+  checkRange('window', window, MAX_INT31);
   const dc = digits(channel);
   const da = digits(ackno);
   const dw = digits(window);
@@ -77,11 +73,6 @@ export function encodeSeqFrame(channel: number, ackno: number, window: number): 
   b[p] = 0x0d;
   b[p + 1] = 0x0a;
   return b;
-}
-
-/** A caller's bug, never peer input (as {@link formatHeaderLine} does). */
-function check(name: string, v: number, max: number): void {
-  if (!Number.isInteger(v) || v < 0 || v > max) throw new RangeError(`${name} ${v} out of range 0..${max}`);
 }
 
 function digits(n: number): number {
@@ -106,14 +97,14 @@ function putUint(b: Buffer, pos: number, n: number, d: number): number {
  * (the same text as {@link formatHeaderLine}, without building a string).
  */
 function encodeHeader(f: EncodeDataFrame, size: number): Buffer {
-  check('channel', f.channel, MAX_INT31);
-  check('msgno', f.msgno, MAX_INT31);
-  check('seqno', f.seqno, MAX_UINT32);
-  check('size', size, MAX_INT31);
+  checkRange('channel', f.channel, MAX_INT31);
+  checkRange('msgno', f.msgno, MAX_INT31);
+  checkRange('seqno', f.seqno, MAX_UINT32);
+  checkRange('size', size, MAX_INT31);
   const ans = f.type === 'ANS';
   if (ans) {
     if (f.ansno === undefined) throw new RangeError('ANS frame needs an ansno');
-    check('ansno', f.ansno, MAX_INT31);
+    checkRange('ansno', f.ansno, MAX_INT31);
   } else if (f.type === 'NUL' && (f.more || size !== 0)) {
     throw new RangeError('NUL frame must be complete and empty');
   }

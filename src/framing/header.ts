@@ -154,7 +154,8 @@ export function parseHeaderLine(line: string, options: HeaderParseOptions = {}):
   }
 }
 
-function checkRange(name: string, v: number, max: number): void {
+/** @internal A field out of range when encoding: a bug in the caller, never peer input (`RangeError`). */
+export function checkRange(name: string, v: number, max: number): void {
   if (!Number.isInteger(v) || v < 0 || v > max) {
     throw new RangeError(`${name} ${v} out of range 0..${max}`);
   }
