@@ -6,7 +6,7 @@
  * @module
  */
 import { timingSafeEqual } from 'node:crypto';
-import saslprep from 'saslprep';
+import { createRequire } from 'node:module';
 import type { SaslFailureCode, SaslServerFailure, SaslServerMechanism, SaslServerStep } from './types.js';
 
 /**
@@ -94,6 +94,20 @@ export function decodeUtf8(bytes: Uint8Array): string | undefined {
   }
 }
 
+type SaslPrep = (input: string, options?: { allowUnassigned?: boolean }) => string;
+let saslprepImpl: SaslPrep | null = null;
+
+/**
+ * The `saslprep` package, loaded on first use: its Unicode tables are about
+ * 1.8 MB of V8 heap (large arrays of pointers) that every importer of the
+ * library would otherwise carry, and a heap that size makes V8 run a full
+ * (Mark-Compact) GC every few tens of MiB a receiver reads.
+ */
+function saslprepFn(): SaslPrep {
+  saslprepImpl ??= createRequire(import.meta.url)('saslprep') as SaslPrep;
+  return saslprepImpl;
+}
+
 /**
  * SASLprep (RFC 4013) of `s`; `undefined` if it contains prohibited characters or
  * prepares to the empty string. `stored` selects the stored-string rules (unassigned
@@ -101,7 +115,7 @@ export function decodeUtf8(bytes: Uint8Array): string | undefined {
  */
 export function prep(s: string, stored = false): string | undefined {
   try {
-    const out = saslprep(s, { allowUnassigned: !stored });
+    const out = saslprepFn()(s, { allowUnassigned: !stored });
     return out.length > 0 ? out : undefined;
   } catch {
     return undefined;
