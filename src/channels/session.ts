@@ -32,6 +32,8 @@ export type SessionOptions = Omit<SessionCoreOptions, 'role'>;
  */
 const OUTPUT_HIGH_WATER = 1024 * 1024;
 
+const RESOLVED = Promise.resolve();
+
 /** Pieces of a batch shorter than this are copied into one buffer; longer ones are written as they are. */
 const COPY_BELOW = 4096;
 
@@ -259,11 +261,9 @@ export class Session extends EventEmitter<SessionEvents> {
   private scheduleFlush(): void {
     if (this.flushScheduled || this.waitingDrain) return;
     this.flushScheduled = true;
-    // After this turn's I/O callbacks and every microtask they started: replies
-    // that profile handlers produce in promise continuations join the batch, so
-    // one turn's output is one write (a microtask here ran before most of them:
-    // two writes per channel under channel churn instead of one per 50).
-    setImmediate(this.flushTask);
+    // A microtask, so everything this turn produces goes out in one write (no closure or
+    // AsyncResource per call, as queueMicrotask would make).
+    void RESOLVED.then(this.flushTask);
   }
 
   private flush(): void {
