@@ -57,7 +57,7 @@ export interface SessionCoreOptions {
   id?: number;
   /** @internal */
   stats?: SessionStats;
-  /** Clock of the flow policy in milliseconds (default `performance.now`); injected by tests. */
+  /** The core's clock in milliseconds (default `performance.now`): flow policy, start-rate and no-progress buckets, silly-window override. Injected by tests; the core reads no other clock. */
   clock?: () => number;
   /** A memory budget shared with other sessions (a listener's `memoryBudget`; issue 17). */
   memoryPool?: MemoryPool;
@@ -701,7 +701,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   checkProgress(what: string, kind: 'frame' | 'request'): 'ok' | 'refuse' {
     const rate = this.limits.maxNoProgressRate;
     const burst = 5 * rate;
-    const now = performance.now();
+    const now = this.flow.now();
     this.progressTokens = this.progressTokens === -1 ? burst : Math.min(burst, this.progressTokens + ((now - this.progressAt) / 1000) * rate);
     this.progressAt = now;
     this.progressTokens -= 1;
@@ -719,7 +719,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   progressExhausted(): boolean {
     if (this.progressTokens === -1) return false;
     const rate = this.limits.maxNoProgressRate;
-    return this.progressTokens + ((performance.now() - this.progressAt) / 1000) * rate < 0;
+    return this.progressTokens + ((this.flow.now() - this.progressAt) / 1000) * rate < 0;
   }
 
   /**
@@ -949,7 +949,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   /** @internal Charge one peer start to the start-rate bucket (`maxStartRate` per second, equal burst). */
   takeStartToken(): boolean {
     const rate = this.limits.maxStartRate;
-    const now = performance.now();
+    const now = this.flow.now();
     this.startTokens = this.startTokens < 0 ? rate : Math.min(rate, this.startTokens + ((now - this.startTokensAt) / 1000) * rate);
     this.startTokensAt = now;
     if (this.startTokens < 1) return false;

@@ -275,3 +275,18 @@ test('weighted round-robin: a channel of weight 3 sends three frames per turn', 
   await pump(client, server);
   await p;
 });
+
+test('the start-rate bucket runs on the injected clock: a fourth start in the same instant is refused (554), one after 1 s of that clock is accepted', async (t) => {
+  let now = 1000;
+  const clock = (): number => now;
+  const { client, server } = pair({ maxStartRate: 3 }, clock);
+  await pump(client, server);
+  const starts = [1, 2, 3, 4].map(() => client.startChannel('urn:test:echo').then(() => 200, (e: { replyCode?: number }) => e.replyCode));
+  await pump(client, server);
+  t.deepEqual(await Promise.all(starts), [200, 200, 200, 554]);
+  // No real time passes; only the injected clock moves.
+  now += 1000;
+  const later = client.startChannel('urn:test:echo').then(() => 200, (e: { replyCode?: number }) => e.replyCode);
+  await pump(client, server);
+  t.is(await later, 200);
+});
