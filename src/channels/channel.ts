@@ -128,6 +128,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * (1–64, default 1). Give bulk channels that should get a larger share more.
    */
   weight = 1;
+  /** @internal The scheduler rings this channel is in (ring.ts). */
+  ringBits = 0;
   /** @internal When silly-window avoidance began holding this channel's output back (clock ms; -1: it is not). */
   swsHeldSince = -1;
   /** @internal A `'wakeup'` for the override timeout is pending. */

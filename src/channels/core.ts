@@ -19,6 +19,7 @@ import { Responder } from './responder.js';
 import { handleMgmtMessage, requestMgmt } from './management.js';
 import { MESSAGE_COST, SessionFlow, type MemoryPool } from './flow.js';
 import { INITIAL_WINDOW, seqDiff } from './window.js';
+import { ReadyRing } from './ring.js';
 import { resolveLimits, type ChannelProfile, type ResolvedLimits, type Role, type SessionLimits, type CompatOptions, type CloseDecision, type SessionIdentity, type TransportSecurity } from './types.js';
 import type { Greeting } from './mgmt.js';
 import { diagnostics, newSessionStats, nextSessionId, previewOf, publishLimit, PREVIEW_OCTETS, type ChannelEvent, type FrameEvent, type SessionStats } from './diagnostics.js';
@@ -152,9 +153,10 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   readonly flow: SessionFlow;
 
   private readonly decoder: FrameDecoder;
-  private readonly seqPending = new Set<Channel>();
-  private readonly ready = new Set<Channel>();
-  private readonly readyControl = new Set<Channel>();
+  // The scheduler's sets (ring.ts): channels owing a SEQ, channels with output ready, control ones first.
+  private readonly seqPending = new ReadyRing<Channel>(1);
+  private readonly ready = new ReadyRing<Channel>(2);
+  private readonly readyControl = new ReadyRing<Channel>(4);
   private readonly recentlyClosed: number[] = [];
   private nextChannel: number;
   private readonly greeted: Promise<Greeting>;
@@ -847,13 +849,15 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     // Work to do once the batch is built, in order, as (kind, object) pairs: no closure per frame.
     const after = this.afterFree.pop() ?? [];
     // Issue 17: charge what each channel owes first, so every credit below sees the session's budget.
-    for (const ch of this.seqPending) {
+    for (let i = 0; i < this.seqPending.size; i++) {
+      const ch = this.seqPending.at(i);
       if (ch.state === 'closed') continue;
       ch.flowState.setOwed(this.owedOf(ch));
       // Nothing owed (any more): hand the profile its next MSG, if one waits (see dispatch).
       if (ch.flowState.owed === 0 && ch.active === null && ch.inQueue.length > 0) after.push(AFTER_DISPATCH, ch);
     }
-    for (const ch of this.seqPending) {
+    for (let i = 0; i < this.seqPending.size; i++) {
+      const ch = this.seqPending.at(i);
       const u = ch.state === 'closed' ? null : ch.flowState.takeUpdate(false, ch.flowState.owed);
       if (u) {
         const b = encodeSeqFrame(ch.number, u.ackno, u.window);
@@ -889,10 +893,9 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   }
 
   /** Frames from the channels of one ready set, weighted round-robin, within the budget. */
-  private serve(set: Set<Channel>, out: Uint8Array[], after: unknown[], bytes: number, budget: number): number {
+  private serve(set: ReadyRing<Channel>, out: Uint8Array[], after: unknown[], bytes: number, budget: number): number {
     while (bytes < budget && !this.outputHeld && set.size > 0) {
-      const ch = set.values().next().value as Channel;
-      set.delete(ch);
+      const ch = set.shift() as Channel;
       const weight = Math.min(64, Math.max(1, Math.floor(ch.weight) || 1));
       for (let i = 0; i < weight && bytes < budget && !this.outputHeld && this.canSend(ch); i++) {
         bytes += this.frameFrom(ch, out, after);
