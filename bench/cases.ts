@@ -16,6 +16,16 @@ import { GiB, MB, MiB, latencySummary } from './lib/stats.js';
 /** Metrics of one measurement (one case, one implementation, one round). */
 export type Metrics = Record<string, number>;
 
+/** CPU seconds and read/write system calls (/proc/PID/io) of each tunnel process between `mark` and `report`. */
+export interface TunnelEnds {
+  outCpu: number;
+  inCpu: number;
+  outSyscw: number;
+  inSyscw: number;
+  outSyscr: number;
+  inSyscr: number;
+}
+
 /** What the server worker reports at the end of a measurement. */
 export interface ServerReport {
   /** CPU seconds (user + system) since `mark`. */
@@ -34,6 +44,8 @@ export interface ServerReport {
    * two S2DS or the two stunnels of a `tunnel` case), added by the runner.
    */
   tunnelCpu?: number;
+  /** The same per tunnel end (`out`: consumer facility, `in`: producer facility), with system calls, added by the runner. */
+  tunnelEnds?: TunnelEnds;
   /** beepstream: the public `session.stats` counters since `mark`, summed over the server's sessions. */
   stats?: Record<string, number>;
   /** beepstream: the most payload octets held unread at any 20 ms sample since `mark`, and how it was read. */
@@ -147,6 +159,18 @@ async function workers(n: number, more: () => boolean, fn: () => Promise<void>):
 
 // ------------------------------------------------------------------ drivers
 
+/** Per tunnel end, per GiB: CPU seconds and write/read system calls (consumer facility `Out`, producer facility `In`). */
+function perEnd(e: TunnelEnds, gib: number): Metrics {
+  return {
+    cpuOutPerGiB: e.outCpu / gib,
+    cpuInPerGiB: e.inCpu / gib,
+    writesOutPerGiB: e.outSyscw / gib,
+    writesInPerGiB: e.inSyscw / gib,
+    readsOutPerGiB: e.outSyscr / gib,
+    readsInPerGiB: e.inSyscr / gib,
+  };
+}
+
 async function driveBulk(ctx: DriverContext): Promise<Metrics> {
   const n = ctx.params.channels ?? 1;
   const per = Math.floor((ctx.params.bytes ?? GiB) / n);
@@ -205,6 +229,7 @@ async function driveBulk(ctx: DriverContext): Promise<Metrics> {
     cpuClient,
     cpuServer: rep.cpu,
     ...(cpuTunnel !== undefined ? { cpuTunnel, cpuTunnelPerGiB: cpuTunnel / (bytes / GiB) } : {}),
+    ...(rep.tunnelEnds ? perEnd(rep.tunnelEnds, bytes / GiB) : {}),
     fairness: last / first,
     wireOverhead: rep.wire / bytes,
     seconds: last / 1000,
@@ -529,7 +554,7 @@ export const CASES: readonly CaseDef[] = [
     // App → S2DS → BEEP over TLS-PSK → S2DS → app, against the stunnel chain (lib/tunnel.ts).
     id: 'scistream-1',
     title: 'SciStream data path, 1 application connection',
-    impls: ['beepstream', 'stunnel'],
+    impls: ['beepstream', 'stunnel', 'node-tls'],
     tunnel: true,
     params: (q) => ({ channels: 1, bytes: q ? 128 * MiB : GiB, warmupBytes: 64 * MiB, capSeconds: q ? 15 : 40 }),
     drive: driveBulk,
@@ -537,7 +562,7 @@ export const CASES: readonly CaseDef[] = [
   {
     id: 'scistream-8',
     title: 'SciStream data path, 8 application connections',
-    impls: ['beepstream', 'stunnel'],
+    impls: ['beepstream', 'stunnel', 'node-tls'],
     tunnel: true,
     params: (q) => ({ channels: 8, bytes: q ? 128 * MiB : GiB, warmupBytes: 64 * MiB, capSeconds: q ? 15 : 40 }),
     drive: driveBulk,

@@ -17,11 +17,11 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CASES, type CaseDef, type Metrics } from './cases.js';
+import { CASES, type CaseDef, type Metrics, type TunnelEnds } from './cases.js';
 import type { ImplOptions } from './lib/adapter.js';
 import type { FromWorker, ToWorker } from './lib/ipc.js';
 import { IMPL_NAMES } from './impl/index.js';
-import { createTunnel, findStunnel, removeTempDirs, stunnelVersion, TUNNEL_NAMES, type Tunnel } from './lib/tunnel.js';
+import { createTunnel, findStunnel, removeTempDirs, stunnelVersion, TUNNEL_NAMES, type Tunnel, type TunnelSample } from './lib/tunnel.js';
 import { formatProfile } from './profile.js';
 import { buildRows, markdownTable, targetsTable, type Medians } from './report.js';
 import { fmt, median, MiB } from './lib/stats.js';
@@ -260,8 +260,9 @@ async function measure(def: CaseDef, impl: string, s: Settings, options: ImplOpt
   const variant = def.variants?.[impl];
   const appImpl = def.tunnel ? 'raw-tcp' : (variant?.impl ?? impl);
   if (variant) options = { ...options, limits: variant.limits };
-  // In a tunnel case only the two S2DS are beepstream (the applications are plain node:net).
-  const profiled = (role: string): boolean => appImpl === 'beepstream' && (!def.tunnel || role.startsWith('s2ds'));
+  // In a tunnel case only the two Node processes in the middle (S2DS, or the node-tls relays) are
+  // profiled; the applications are plain node:net, stunnel is not Node.
+  const profiled = (role: string): boolean => (def.tunnel ? impl !== 'stunnel' && role.startsWith('s2ds') : appImpl === 'beepstream');
   const prof = (role: string): string[] =>
     !profiled(role)
       ? []
@@ -293,22 +294,40 @@ async function measure(def: CaseDef, impl: string, s: Settings, options: ImplOpt
       // tunnel case the CPU time of the tunnel's processes between `mark` and
       // `report` rides along in the report.
       let nextId = 1;
-      const pending = new Map<number, { clientId: number; tunnelCpu?: number }>();
+      const pending = new Map<number, { clientId: number; tunnelCpu?: number; tunnelEnds?: TunnelEnds }>();
       let tunnelCpu0 = 0;
+      let ends0: TunnelSample | null = null;
       server.on('message', (m: FromWorker) => {
         if (m.type !== 'reply') return;
         const p = pending.get(m.id);
         if (p === undefined) return;
         pending.delete(m.id);
-        const result = p.tunnelCpu !== undefined && m.result !== null && typeof m.result === 'object' ? { ...m.result, tunnelCpu: p.tunnelCpu } : m.result;
+        const result = p.tunnelCpu !== undefined && m.result !== null && typeof m.result === 'object' ? { ...m.result, tunnelCpu: p.tunnelCpu, tunnelEnds: p.tunnelEnds } : m.result;
         c.send({ ...m, id: p.clientId, result } satisfies ToWorker);
       });
       c.on('message', (m: FromWorker) => {
         if (m.type !== 'server-cmd') return;
         const id = nextId++;
-        const p: { clientId: number; tunnelCpu?: number } = { clientId: m.id };
-        if (tunnel && m.cmd === 'mark') tunnelCpu0 = tunnel.cpuSeconds();
-        if (tunnel && m.cmd === 'report') p.tunnelCpu = tunnel.cpuSeconds() - tunnelCpu0;
+        const p: { clientId: number; tunnelCpu?: number; tunnelEnds?: TunnelEnds } = { clientId: m.id };
+        if (tunnel && m.cmd === 'mark') {
+          tunnelCpu0 = tunnel.cpuSeconds();
+          ends0 = tunnel.sample();
+        }
+        if (tunnel && m.cmd === 'report') {
+          p.tunnelCpu = tunnel.cpuSeconds() - tunnelCpu0;
+          const e1 = tunnel.sample();
+          if (ends0) {
+            const e0 = ends0;
+            p.tunnelEnds = {
+              outCpu: e1.out.cpu - e0.out.cpu,
+              inCpu: e1.in.cpu - e0.in.cpu,
+              outSyscw: e1.out.syscw - e0.out.syscw,
+              inSyscw: e1.in.syscw - e0.in.syscw,
+              outSyscr: e1.out.syscr - e0.out.syscr,
+              inSyscr: e1.in.syscr - e0.in.syscr,
+            };
+          }
+        }
         pending.set(id, p);
         server.send({ type: 'cmd', id, cmd: m.cmd, arg: m.arg } satisfies ToWorker);
       });
@@ -441,6 +460,7 @@ async function main(): Promise<void> {
       ? [
           `scistream-*: S2DS limits DATA_LIMITS${Object.keys(s.dataLimits).length ? ` overridden by ${Object.entries(s.dataLimits).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}, TLS 1.3 PSK; ` +
             (s.stunnel ? `stunnel: ${stunnelText}, TLSv1.2 PSK-AES128-GCM-SHA256; ` : '') +
+            'node-tls (the ceiling): node:tls TLS 1.3 PSK TLS_AES_128_GCM_SHA256 relays, pipe() only; ' +
             'CPU = all four processes (both applications, both tunnel ends)',
         ]
       : []),
