@@ -460,7 +460,7 @@ async function main(): Promise<void> {
       ? [
           `scistream-*: S2DS limits DATA_LIMITS${Object.keys(s.dataLimits).length ? ` overridden by ${Object.entries(s.dataLimits).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}, TLS 1.3 PSK; ` +
             (s.stunnel ? `stunnel: ${stunnelText}, TLSv1.2 PSK-AES128-GCM-SHA256; ` : '') +
-            'node-tls (the ceiling): node:tls TLS 1.3 PSK TLS_AES_128_GCM_SHA256 relays, pipe() only; ' +
+            'node-tls (the ceiling): node:tls TLS 1.3 PSK TLS_AES_128_GCM_SHA256 relays, the S2DS pump, no BEEP; ' +
             'CPU = all four processes (both applications, both tunnel ends)',
         ]
       : []),

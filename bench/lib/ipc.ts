@@ -46,7 +46,7 @@ export interface InitS2ds {
   limits: Record<string, number>;
   /**
    * `node-tls`: instead of an S2DS, run the ceiling relay (`tlsrelay.ts`):
-   * node:tls with the same PSK and suite, `pipe()` both ways, no BEEP.
+   * node:tls with the same PSK and suite, the S2DS's pump both ways, no BEEP.
    */
   relay?: 'node-tls';
 }

@@ -7,8 +7,9 @@
  * ```
  *
  * Each relay is one Node process (a bench worker) that does nothing but
- * `pipe()` octets between an application TCP socket and a `tls.TLSSocket`,
- * both ways: one TLS connection per application connection (as stunnel),
+ * move octets between an application TCP socket and a `tls.TLSSocket`, both
+ * ways, with the S2DS's own `pump` (so the ceiling writes as few times as the
+ * S2DS do): one TLS connection per application connection (as stunnel),
  * the same uid-derived PSK and identity as the S2DS (`derivePsk`), the same
  * protocol and suite the S2DS negotiate (checked on every connection). No
  * BEEP, no multiplexing, no flow control of its own: what Node's TLS socket
@@ -21,6 +22,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { derivePsk } from '../../src/scistream/data/psk.js';
+import { pump } from '../../src/scistream/data/pump.js';
 
 /** The one suite and protocol the relays allow (the S2DS negotiate the same). */
 export const RELAY_CIPHER = 'TLS_AES_128_GCM_SHA256';
@@ -64,7 +66,11 @@ export async function startTlsRelay(side: 'server' | 'client', uid: string, peer
     live.add(s);
     s.once('close', () => live.delete(s));
   };
-  /** Both ways, as any Node program would; an error on either side ends both. */
+  /**
+   * Both ways with the S2DS's own pump (zero-copy, every chunk of one turn in
+   * one vectored write, pause past 1 MiB queued), so the ceiling has every
+   * trick the S2DS has except BEEP; an error on either side ends both.
+   */
   const couple = (app: net.Socket, secure: tls.TLSSocket): void => {
     track(app);
     track(secure);
@@ -75,8 +81,8 @@ export async function startTlsRelay(side: 'server' | 'client', uid: string, peer
     };
     app.on('error', kill);
     secure.on('error', kill);
-    app.pipe(secure);
-    secure.pipe(app);
+    pump(app, secure, { onEnd: () => secure.end() });
+    pump(secure, app, { onEnd: () => app.end() });
   };
   const checkSuite = (s: tls.TLSSocket): boolean => {
     const ok = s.getProtocol() === RELAY_PROTOCOL && s.getCipher()?.standardName === RELAY_CIPHER;
@@ -118,7 +124,7 @@ export async function startTlsRelay(side: 'server' | 'client', uid: string, peer
   const port = await listen(server);
   return {
     port,
-    info: `node:tls ⇄ node:tls: ${RELAY_PROTOCOL} ${RELAY_CIPHER} PSK, one TLS connection per application connection, pipe() both ways`,
+    info: `node:tls ⇄ node:tls: ${RELAY_PROTOCOL} ${RELAY_CIPHER} PSK, one TLS connection per application connection, the S2DS's pump both ways, no BEEP`,
     failures: () => failed,
     close(): void {
       server.close();

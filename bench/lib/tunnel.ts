@@ -7,10 +7,10 @@
  *   facility — the outbound sender (consumer side) and the inbound receiver
  *   (producer side) — speaking BEEP over TLS-PSK, as `createDataServer` ships
  *   them (TLS 1.3 PSK, the key derived from the session uid);
- * - `node-tls`: the ceiling, two Node processes that only pipe each
- *   application connection into a node:tls socket (TLS 1.3 PSK,
- *   TLS_AES_128_GCM_SHA256, the same uid-derived key) and out again
- *   (`tlsrelay.ts`): the Node TLS socket alone, measured in the same run;
+ * - `node-tls`: the ceiling, two Node processes that only move each
+ *   application connection's octets into a node:tls socket (TLS 1.3 PSK,
+ *   TLS_AES_128_GCM_SHA256, the same uid-derived key) and out again with the
+ *   S2DS's pump (`tlsrelay.ts`): the Node TLS socket alone, no BEEP;
  * - `stunnel`: the SciStream reference implementation's data plane, two
  *   stunnel processes (client mode on the consumer side, server mode on the
  *   producer side) with TLS 1.2 PSK-AES128-GCM-SHA256 and the same
