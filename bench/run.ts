@@ -266,7 +266,7 @@ async function measure(def: CaseDef, impl: string, s: Settings, options: ImplOpt
   const prof = (role: string): string[] =>
     !profiled(role)
       ? []
-      : [...s.nodeFlags, ...(s.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', s.cpuProf, '--cpu-prof-name', `${def.id}-r${round}-${role}.cpuprofile`] : [])];
+      : [...s.nodeFlags, ...(s.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', s.cpuProf, '--cpu-prof-name', `${def.id}-${impl}-r${round}-${role}.cpuprofile`] : [])];
   const budget = ((params.capSeconds ?? 0) + (params.seconds ?? 0) + (s.quick ? 40 : 90)) * 1000;
   const server = spawnWorker(prof('server'));
   let client: ChildProcess | null = null;
