@@ -24,6 +24,9 @@ export interface TunnelEnds {
   inSyscw: number;
   outSyscr: number;
   inSyscr: number;
+  /** Node tunnel processes only: their collections and page faults (`lib/gcmeter.ts`). */
+  gcOut?: GcCounts;
+  gcIn?: GcCounts;
 }
 
 /** What the server worker reports at the end of a measurement. */
@@ -168,6 +171,8 @@ function perEnd(e: TunnelEnds, gib: number): Metrics {
     writesInPerGiB: e.inSyscw / gib,
     readsOutPerGiB: e.outSyscr / gib,
     readsInPerGiB: e.inSyscr / gib,
+    ...(e.gcOut ? { fullGcsOutPerGiB: e.gcOut.majorGcs / gib, youngGcsOutPerGiB: e.gcOut.minorGcs / gib } : {}),
+    ...(e.gcIn ? { fullGcsInPerGiB: e.gcIn.majorGcs / gib, youngGcsInPerGiB: e.gcIn.minorGcs / gib } : {}),
   };
 }
 

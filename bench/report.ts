@@ -224,6 +224,8 @@ const SPECS: Spec[] = [
   { caseId: 'scistream-1', metric: 'cpuInPerGiB', name: 'SciStream data path, 1 conn: CPU, producer-side tunnel process', unit: 'CPU s/GiB', rows: plain(TUNNELS) },
   { caseId: 'scistream-1', metric: 'writesOutPerGiB', name: 'SciStream data path, 1 conn: write syscalls, consumer-side tunnel process', unit: '1/GiB', rows: plain(TUNNELS) },
   { caseId: 'scistream-1', metric: 'writesInPerGiB', name: 'SciStream data path, 1 conn: write syscalls, producer-side tunnel process', unit: '1/GiB', rows: plain(TUNNELS) },
+  { caseId: 'scistream-1', metric: 'fullGcsOutPerGiB', name: 'SciStream data path, 1 conn: full GCs, consumer-side tunnel process', unit: '1/GiB', rows: plain(['node-tls']) },
+  { caseId: 'scistream-1', metric: 'fullGcsInPerGiB', name: 'SciStream data path, 1 conn: full GCs, producer-side tunnel process', unit: '1/GiB', rows: plain(['node-tls']) },
   {
     caseId: 'scistream-8',
     metric: 'mbps',
@@ -238,6 +240,8 @@ const SPECS: Spec[] = [
   { caseId: 'scistream-8', metric: 'cpuInPerGiB', name: 'SciStream data path, 8 conn: CPU, producer-side tunnel process', unit: 'CPU s/GiB', rows: plain(TUNNELS) },
   { caseId: 'scistream-8', metric: 'writesOutPerGiB', name: 'SciStream data path, 8 conn: write syscalls, consumer-side tunnel process', unit: '1/GiB', rows: plain(TUNNELS) },
   { caseId: 'scistream-8', metric: 'writesInPerGiB', name: 'SciStream data path, 8 conn: write syscalls, producer-side tunnel process', unit: '1/GiB', rows: plain(TUNNELS) },
+  { caseId: 'scistream-8', metric: 'fullGcsOutPerGiB', name: 'SciStream data path, 8 conn: full GCs, consumer-side tunnel process', unit: '1/GiB', rows: plain(['node-tls']) },
+  { caseId: 'scistream-8', metric: 'fullGcsInPerGiB', name: 'SciStream data path, 8 conn: full GCs, producer-side tunnel process', unit: '1/GiB', rows: plain(['node-tls']) },
   { caseId: 'scistream-8', metric: 'fairness', name: 'SciStream data path, 8 conn: last ÷ first to finish', unit: '×', rows: plain(TUNNELS) },
   ...DECADE_SPECS,
 ];

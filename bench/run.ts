@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CASES, type CaseDef, type Metrics, type TunnelEnds } from './cases.js';
+import type { GcCounts } from './lib/gcmeter.js';
 import type { ImplOptions } from './lib/adapter.js';
 import type { FromWorker, ToWorker } from './lib/ipc.js';
 import { IMPL_NAMES } from './impl/index.js';
@@ -294,7 +295,8 @@ async function measure(def: CaseDef, impl: string, s: Settings, options: ImplOpt
       // tunnel case the CPU time of the tunnel's processes between `mark` and
       // `report` rides along in the report.
       let nextId = 1;
-      const pending = new Map<number, { clientId: number; tunnelCpu?: number; tunnelEnds?: TunnelEnds }>();
+      type Pending = { clientId: number; tunnelCpu?: number; tunnelEnds?: TunnelEnds; tunnelGc?: Promise<{ out: GcCounts | null; in: GcCounts | null }> };
+      const pending = new Map<number, Pending>();
       let tunnelCpu0 = 0;
       let ends0: TunnelSample | null = null;
       server.on('message', (m: FromWorker) => {
@@ -302,16 +304,24 @@ async function measure(def: CaseDef, impl: string, s: Settings, options: ImplOpt
         const p = pending.get(m.id);
         if (p === undefined) return;
         pending.delete(m.id);
-        const result = p.tunnelCpu !== undefined && m.result !== null && typeof m.result === 'object' ? { ...m.result, tunnelCpu: p.tunnelCpu, tunnelEnds: p.tunnelEnds } : m.result;
-        c.send({ ...m, id: p.clientId, result } satisfies ToWorker);
+        void (async () => {
+          const gc = p.tunnelGc ? await p.tunnelGc : undefined;
+          const gcEnds = gc ? { ...(gc.out ? { gcOut: gc.out } : {}), ...(gc.in ? { gcIn: gc.in } : {}) } : {};
+          const result =
+            p.tunnelCpu !== undefined && m.result !== null && typeof m.result === 'object'
+              ? { ...m.result, tunnelCpu: p.tunnelCpu, tunnelEnds: p.tunnelEnds ? { ...p.tunnelEnds, ...gcEnds } : undefined }
+              : m.result;
+          if (c.connected) c.send({ ...m, id: p.clientId, result } satisfies ToWorker);
+        })();
       });
       c.on('message', (m: FromWorker) => {
         if (m.type !== 'server-cmd') return;
         const id = nextId++;
-        const p: { clientId: number; tunnelCpu?: number; tunnelEnds?: TunnelEnds } = { clientId: m.id };
+        const p: Pending = { clientId: m.id };
         if (tunnel && m.cmd === 'mark') {
           tunnelCpu0 = tunnel.cpuSeconds();
           ends0 = tunnel.sample();
+          p.tunnelGc = tunnel.gc('mark');
         }
         if (tunnel && m.cmd === 'report') {
           p.tunnelCpu = tunnel.cpuSeconds() - tunnelCpu0;
@@ -327,6 +337,7 @@ async function measure(def: CaseDef, impl: string, s: Settings, options: ImplOpt
               inSyscr: e1.in.syscr - e0.in.syscr,
             };
           }
+          p.tunnelGc = tunnel.gc('report');
         }
         pending.set(id, p);
         server.send({ type: 'cmd', id, cmd: m.cmd, arg: m.arg } satisfies ToWorker);

@@ -133,7 +133,28 @@ async function runServer(init: InitServer): Promise<void> {
 // ------------------------------------------------------------------ S2DS
 
 /** One facility's SciStream data server (BEEP over TLS-PSK), as `createDataServer` ships it. */
+/**
+ * A tunnel process's `mark` / `report`: its collections and page faults in
+ * between (`report` answers {@link GcCounts}); any other command is left to
+ * the caller.
+ */
+function meterCommands(): void {
+  let meter: ReturnType<typeof gcMeter> | null = null;
+  process.on('message', (m: ToWorker) => {
+    if (m.type !== 'cmd') return;
+    if (m.cmd === 'mark') {
+      meter = gcMeter();
+      send({ type: 'reply', id: m.id, result: null } satisfies Reply);
+    } else if (m.cmd === 'report') {
+      const counts = meter?.read() ?? null;
+      meter = null;
+      send({ type: 'reply', id: m.id, result: counts } satisfies Reply);
+    }
+  });
+}
+
 async function runS2ds(init: InitS2ds): Promise<void> {
+  meterCommands();
   if (init.relay === 'node-tls') return runTlsRelay(init);
   const { createDataServer, OutboundPath } = await import('../src/scistream/data/index.js');
   let diagnostics = 0;

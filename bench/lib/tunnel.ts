@@ -29,6 +29,7 @@ import net from 'node:net';
 import os from 'node:os';
 import { delimiter, join } from 'node:path';
 import { derivePsk } from '../../src/scistream/data/psk.js';
+import type { GcCounts } from './gcmeter.js';
 import type { FromWorker, InitS2ds, ToWorker } from './ipc.js';
 
 /** Tunnels (implementations of the `scistream-*` cases that are not application implementations). */
@@ -51,6 +52,12 @@ export interface Tunnel {
    * facility's — CPU seconds and read/write system calls so far (Linux /proc).
    */
   sample(): TunnelSample;
+  /**
+   * Node tunnel processes (S2DS, node-tls relays): start counting their
+   * collections now (`mark`), or read the counts since (`report`); null for
+   * an end that cannot tell (stunnel is not Node).
+   */
+  gc(cmd: 'mark' | 'report'): Promise<{ out: GcCounts | null; in: GcCounts | null }>;
   /** Kill every process it started (by PID) and remove its files. Never rejects. */
   stop(): Promise<void>;
 }
@@ -256,6 +263,27 @@ function listening(port: number): boolean | null {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+let nextAsk = 1;
+
+/** Send a worker `mark` or `report` and wait (at most 5 s) for its answer; null if it cannot answer. */
+function ask(child: ChildProcess | undefined, cmd: 'mark' | 'report'): Promise<unknown> {
+  if (!child?.connected) return Promise.resolve(null);
+  const id = 1_000_000 + nextAsk++;
+  return new Promise((resolve) => {
+    const done = (v: unknown): void => {
+      clearTimeout(t);
+      child.off('message', onMsg);
+      resolve(v);
+    };
+    const onMsg = (m: FromWorker): void => {
+      if (m.type === 'reply' && m.id === id) done(m.error === undefined ? (m.result ?? null) : null);
+    };
+    const t = setTimeout(() => done(null), 5000);
+    child.on('message', onMsg);
+    child.send({ type: 'cmd', id, cmd } satisfies ToWorker);
+  });
+}
+
 // ------------------------------------------------------------------ beepstream
 
 /**
@@ -306,6 +334,11 @@ class BeepTunnel implements Tunnel {
 
   sample(): TunnelSample {
     return this.endMeter.read();
+  }
+
+  async gc(cmd: 'mark' | 'report'): Promise<{ out: GcCounts | null; in: GcCounts | null }> {
+    const [o, i] = await Promise.all([ask(this.ends.out, cmd), ask(this.ends.in, cmd)]);
+    return { out: o as GcCounts | null, in: i as GcCounts | null };
   }
 
   async stop(): Promise<void> {
@@ -426,6 +459,10 @@ class StunnelTunnel implements Tunnel {
 
   sample(): TunnelSample {
     return this.endMeter.read();
+  }
+
+  gc(): Promise<{ out: GcCounts | null; in: GcCounts | null }> {
+    return Promise.resolve({ out: null, in: null });
   }
 
   async stop(): Promise<void> {
