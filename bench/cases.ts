@@ -8,6 +8,7 @@
  * @module
  */
 import { gcMeter, type GcCounts } from './lib/gcmeter.js';
+import { perEnd, type TunnelEnds } from './lib/tunnelmeter.js';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { BenchConn, BenchStream, ClientImpl, ServerCounts } from './lib/adapter.js';
@@ -15,19 +16,6 @@ import { GiB, MB, MiB, latencySummary } from './lib/stats.js';
 
 /** Metrics of one measurement (one case, one implementation, one round). */
 export type Metrics = Record<string, number>;
-
-/** CPU seconds and read/write system calls (/proc/PID/io) of each tunnel process between `mark` and `report`. */
-export interface TunnelEnds {
-  outCpu: number;
-  inCpu: number;
-  outSyscw: number;
-  inSyscw: number;
-  outSyscr: number;
-  inSyscr: number;
-  /** Node tunnel processes only: their collections and page faults (`lib/gcmeter.ts`). */
-  gcOut?: GcCounts;
-  gcIn?: GcCounts;
-}
 
 /** What the server worker reports at the end of a measurement. */
 export interface ServerReport {
@@ -47,7 +35,7 @@ export interface ServerReport {
    * two S2DS or the two stunnels of a `tunnel` case), added by the runner.
    */
   tunnelCpu?: number;
-  /** The same per tunnel end (`out`: consumer facility, `in`: producer facility), with system calls, added by the runner. */
+  /** The same per tunnel end (`out`: consumer facility, `in`: producer facility), with system calls and collections, added by the runner. */
   tunnelEnds?: TunnelEnds;
   /** beepstream: the public `session.stats` counters since `mark`, summed over the server's sessions. */
   stats?: Record<string, number>;
@@ -161,20 +149,6 @@ async function workers(n: number, more: () => boolean, fn: () => Promise<void>):
 }
 
 // ------------------------------------------------------------------ drivers
-
-/** Per tunnel end, per GiB: CPU seconds and write/read system calls (consumer facility `Out`, producer facility `In`). */
-function perEnd(e: TunnelEnds, gib: number): Metrics {
-  return {
-    cpuOutPerGiB: e.outCpu / gib,
-    cpuInPerGiB: e.inCpu / gib,
-    writesOutPerGiB: e.outSyscw / gib,
-    writesInPerGiB: e.inSyscw / gib,
-    readsOutPerGiB: e.outSyscr / gib,
-    readsInPerGiB: e.inSyscr / gib,
-    ...(e.gcOut ? { fullGcsOutPerGiB: e.gcOut.majorGcs / gib, youngGcsOutPerGiB: e.gcOut.minorGcs / gib } : {}),
-    ...(e.gcIn ? { fullGcsInPerGiB: e.gcIn.majorGcs / gib, youngGcsInPerGiB: e.gcIn.minorGcs / gib } : {}),
-  };
-}
 
 async function driveBulk(ctx: DriverContext): Promise<Metrics> {
   const n = ctx.params.channels ?? 1;

@@ -17,12 +17,12 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CASES, type CaseDef, type Metrics, type TunnelEnds } from './cases.js';
-import type { GcCounts } from './lib/gcmeter.js';
+import { CASES, type CaseDef, type Metrics } from './cases.js';
 import type { ImplOptions } from './lib/adapter.js';
 import type { FromWorker, ToWorker } from './lib/ipc.js';
 import { IMPL_NAMES } from './impl/index.js';
-import { createTunnel, findStunnel, removeTempDirs, stunnelVersion, TUNNEL_NAMES, type Tunnel, type TunnelSample } from './lib/tunnel.js';
+import { createTunnel, findStunnel, removeTempDirs, stunnelVersion, TUNNEL_NAMES, type Tunnel } from './lib/tunnel.js';
+import { tunnelMeter, type TunnelReport } from './lib/tunnelmeter.js';
 import { formatProfile } from './profile.js';
 import { buildRows, markdownTable, targetsTable, type Medians } from './report.js';
 import { fmt, median, MiB } from './lib/stats.js';
@@ -292,54 +292,26 @@ async function measure(def: CaseDef, impl: string, s: Settings, options: ImplOpt
       const c = spawnWorker(prof('client'));
       client = c;
       // Relay the client's commands to the server, and the answers back. In a
-      // tunnel case the CPU time of the tunnel's processes between `mark` and
-      // `report` rides along in the report.
+      // tunnel case what the tunnel's processes did between `mark` and
+      // `report` (CPU, system calls, collections) rides along in the report.
       let nextId = 1;
-      type Pending = { clientId: number; tunnelCpu?: number; tunnelEnds?: TunnelEnds; tunnelGc?: Promise<{ out: GcCounts | null; in: GcCounts | null }> };
-      const pending = new Map<number, Pending>();
-      let tunnelCpu0 = 0;
-      let ends0: TunnelSample | null = null;
+      const meter = tunnel ? tunnelMeter(tunnel) : null;
+      const pending = new Map<number, { clientId: number; extra: Promise<TunnelReport | null> }>();
       server.on('message', (m: FromWorker) => {
         if (m.type !== 'reply') return;
         const p = pending.get(m.id);
         if (p === undefined) return;
         pending.delete(m.id);
-        void (async () => {
-          const gc = p.tunnelGc ? await p.tunnelGc : undefined;
-          const gcEnds = gc ? { ...(gc.out ? { gcOut: gc.out } : {}), ...(gc.in ? { gcIn: gc.in } : {}) } : {};
-          const result =
-            p.tunnelCpu !== undefined && m.result !== null && typeof m.result === 'object'
-              ? { ...m.result, tunnelCpu: p.tunnelCpu, tunnelEnds: p.tunnelEnds ? { ...p.tunnelEnds, ...gcEnds } : undefined }
-              : m.result;
+        void p.extra.then((extra) => {
+          const result = extra && m.result !== null && typeof m.result === 'object' ? { ...m.result, ...extra } : m.result;
           if (c.connected) c.send({ ...m, id: p.clientId, result } satisfies ToWorker);
-        })();
+        });
       });
       c.on('message', (m: FromWorker) => {
         if (m.type !== 'server-cmd') return;
         const id = nextId++;
-        const p: Pending = { clientId: m.id };
-        if (tunnel && m.cmd === 'mark') {
-          tunnelCpu0 = tunnel.cpuSeconds();
-          ends0 = tunnel.sample();
-          p.tunnelGc = tunnel.gc('mark');
-        }
-        if (tunnel && m.cmd === 'report') {
-          p.tunnelCpu = tunnel.cpuSeconds() - tunnelCpu0;
-          const e1 = tunnel.sample();
-          if (ends0) {
-            const e0 = ends0;
-            p.tunnelEnds = {
-              outCpu: e1.out.cpu - e0.out.cpu,
-              inCpu: e1.in.cpu - e0.in.cpu,
-              outSyscw: e1.out.syscw - e0.out.syscw,
-              inSyscw: e1.in.syscw - e0.in.syscw,
-              outSyscr: e1.out.syscr - e0.out.syscr,
-              inSyscr: e1.in.syscr - e0.in.syscr,
-            };
-          }
-          p.tunnelGc = tunnel.gc('report');
-        }
-        pending.set(id, p);
+        const extra = !meter ? Promise.resolve(null) : m.cmd === 'mark' ? meter.mark().then(() => null) : meter.report();
+        pending.set(id, { clientId: m.id, extra });
         server.send({ type: 'cmd', id, cmd: m.cmd, arg: m.arg } satisfies ToWorker);
       });
       const result = waitFor(c, 'result');
