@@ -8,6 +8,7 @@
  * @module
  */
 import { gcMeter, type GcCounts } from './lib/gcmeter.js';
+import { perEnd, type TunnelEnds } from './lib/tunnelmeter.js';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { BenchConn, BenchStream, ClientImpl, ServerCounts } from './lib/adapter.js';
@@ -34,6 +35,8 @@ export interface ServerReport {
    * two S2DS or the two stunnels of a `tunnel` case), added by the runner.
    */
   tunnelCpu?: number;
+  /** The same per tunnel end (`out`: consumer facility, `in`: producer facility), with system calls and collections, added by the runner. */
+  tunnelEnds?: TunnelEnds;
   /** beepstream: the public `session.stats` counters since `mark`, summed over the server's sessions. */
   stats?: Record<string, number>;
   /** beepstream: the most payload octets held unread at any 20 ms sample since `mark`, and how it was read. */
@@ -205,6 +208,7 @@ async function driveBulk(ctx: DriverContext): Promise<Metrics> {
     cpuClient,
     cpuServer: rep.cpu,
     ...(cpuTunnel !== undefined ? { cpuTunnel, cpuTunnelPerGiB: cpuTunnel / (bytes / GiB) } : {}),
+    ...(rep.tunnelEnds ? perEnd(rep.tunnelEnds, bytes / GiB) : {}),
     fairness: last / first,
     wireOverhead: rep.wire / bytes,
     seconds: last / 1000,
@@ -529,7 +533,7 @@ export const CASES: readonly CaseDef[] = [
     // App → S2DS → BEEP over TLS-PSK → S2DS → app, against the stunnel chain (lib/tunnel.ts).
     id: 'scistream-1',
     title: 'SciStream data path, 1 application connection',
-    impls: ['beepstream', 'stunnel'],
+    impls: ['beepstream', 'stunnel', 'node-tls'],
     tunnel: true,
     params: (q) => ({ channels: 1, bytes: q ? 128 * MiB : GiB, warmupBytes: 64 * MiB, capSeconds: q ? 15 : 40 }),
     drive: driveBulk,
@@ -537,7 +541,7 @@ export const CASES: readonly CaseDef[] = [
   {
     id: 'scistream-8',
     title: 'SciStream data path, 8 application connections',
-    impls: ['beepstream', 'stunnel'],
+    impls: ['beepstream', 'stunnel', 'node-tls'],
     tunnel: true,
     params: (q) => ({ channels: 8, bytes: q ? 128 * MiB : GiB, warmupBytes: 64 * MiB, capSeconds: q ? 15 : 40 }),
     drive: driveBulk,

@@ -40,6 +40,8 @@ export interface Spec {
    * to. `baseline: null`: a beepstream-only row (always shown when the case ran).
    */
   rows: { baseline: string | null; target?: Target }[];
+  /** Whose value the row shows (default `beepstream`), e.g. a ceiling against a baseline. */
+  subject?: string;
 }
 
 /** A beepstream-only row, optionally with an absolute target. */
@@ -48,6 +50,8 @@ const alone = (target?: Target): { baseline: null; target?: Target }[] => [targe
 const ALL_BULK = ['raw-tcp', 'tls1.3-aes128gcm', 'tls1.2-psk-aes128gcm', 'http2', 'yamux'];
 const MUX = ['raw-tcp', 'http2', 'yamux'];
 const plain = (names: string[]): { baseline: string }[] => names.map((baseline) => ({ baseline }));
+/** The baselines of the scistream-* cases: the reference data plane, and the ceiling (node:tls alone). */
+const TUNNELS = ['stunnel', 'node-tls'];
 
 const SPECS: Spec[] = [
   {
@@ -211,20 +215,34 @@ const SPECS: Spec[] = [
     metric: 'mbps',
     name: 'SciStream data path, 1 conn: throughput',
     unit: 'MB/s',
-    rows: [{ baseline: 'stunnel', target: { kind: 'ratio', op: '>=', v: 1.5 } }],
+    rows: [{ baseline: 'stunnel', target: { kind: 'ratio', op: '>=', v: 1.5 } }, ...plain(['node-tls'])],
   },
-  { caseId: 'scistream-1', metric: 'cpuPerGiB', name: 'SciStream data path, 1 conn: CPU, all 4 processes', unit: 'CPU s/GiB', rows: plain(['stunnel']) },
-  { caseId: 'scistream-1', metric: 'cpuTunnelPerGiB', name: 'SciStream data path, 1 conn: CPU, the 2 tunnel processes', unit: 'CPU s/GiB', rows: plain(['stunnel']) },
+  { caseId: 'scistream-1', subject: 'node-tls', metric: 'mbps', name: 'SciStream data path, 1 conn: the ceiling (node-tls, node:tls alone) against stunnel', unit: 'MB/s', rows: plain(['stunnel']) },
+  { caseId: 'scistream-1', metric: 'cpuPerGiB', name: 'SciStream data path, 1 conn: CPU, all 4 processes', unit: 'CPU s/GiB', rows: plain(TUNNELS) },
+  { caseId: 'scistream-1', metric: 'cpuTunnelPerGiB', name: 'SciStream data path, 1 conn: CPU, the 2 tunnel processes', unit: 'CPU s/GiB', rows: plain(TUNNELS) },
+  { caseId: 'scistream-1', metric: 'cpuOutPerGiB', name: 'SciStream data path, 1 conn: CPU, consumer-side tunnel process', unit: 'CPU s/GiB', rows: plain(TUNNELS) },
+  { caseId: 'scistream-1', metric: 'cpuInPerGiB', name: 'SciStream data path, 1 conn: CPU, producer-side tunnel process', unit: 'CPU s/GiB', rows: plain(TUNNELS) },
+  { caseId: 'scistream-1', metric: 'writesOutPerGiB', name: 'SciStream data path, 1 conn: write syscalls, consumer-side tunnel process', unit: '1/GiB', rows: plain(TUNNELS) },
+  { caseId: 'scistream-1', metric: 'writesInPerGiB', name: 'SciStream data path, 1 conn: write syscalls, producer-side tunnel process', unit: '1/GiB', rows: plain(TUNNELS) },
+  { caseId: 'scistream-1', metric: 'fullGcsOutPerGiB', name: 'SciStream data path, 1 conn: full GCs, consumer-side tunnel process', unit: '1/GiB', rows: plain(['node-tls']) },
+  { caseId: 'scistream-1', metric: 'fullGcsInPerGiB', name: 'SciStream data path, 1 conn: full GCs, producer-side tunnel process', unit: '1/GiB', rows: plain(['node-tls']) },
   {
     caseId: 'scistream-8',
     metric: 'mbps',
     name: 'SciStream data path, 8 conn: aggregate throughput',
     unit: 'MB/s',
-    rows: [{ baseline: 'stunnel', target: { kind: 'ratio', op: '>=', v: 1.5 } }],
+    rows: [{ baseline: 'stunnel', target: { kind: 'ratio', op: '>=', v: 1.5 } }, ...plain(['node-tls'])],
   },
-  { caseId: 'scistream-8', metric: 'cpuPerGiB', name: 'SciStream data path, 8 conn: CPU, all 4 processes', unit: 'CPU s/GiB', rows: plain(['stunnel']) },
-  { caseId: 'scistream-8', metric: 'cpuTunnelPerGiB', name: 'SciStream data path, 8 conn: CPU, the 2 tunnel processes', unit: 'CPU s/GiB', rows: plain(['stunnel']) },
-  { caseId: 'scistream-8', metric: 'fairness', name: 'SciStream data path, 8 conn: last ÷ first to finish', unit: '×', rows: plain(['stunnel']) },
+  { caseId: 'scistream-8', subject: 'node-tls', metric: 'mbps', name: 'SciStream data path, 8 conn: the ceiling (node-tls, node:tls alone) against stunnel', unit: 'MB/s', rows: plain(['stunnel']) },
+  { caseId: 'scistream-8', metric: 'cpuPerGiB', name: 'SciStream data path, 8 conn: CPU, all 4 processes', unit: 'CPU s/GiB', rows: plain(TUNNELS) },
+  { caseId: 'scistream-8', metric: 'cpuTunnelPerGiB', name: 'SciStream data path, 8 conn: CPU, the 2 tunnel processes', unit: 'CPU s/GiB', rows: plain(TUNNELS) },
+  { caseId: 'scistream-8', metric: 'cpuOutPerGiB', name: 'SciStream data path, 8 conn: CPU, consumer-side tunnel process', unit: 'CPU s/GiB', rows: plain(TUNNELS) },
+  { caseId: 'scistream-8', metric: 'cpuInPerGiB', name: 'SciStream data path, 8 conn: CPU, producer-side tunnel process', unit: 'CPU s/GiB', rows: plain(TUNNELS) },
+  { caseId: 'scistream-8', metric: 'writesOutPerGiB', name: 'SciStream data path, 8 conn: write syscalls, consumer-side tunnel process', unit: '1/GiB', rows: plain(TUNNELS) },
+  { caseId: 'scistream-8', metric: 'writesInPerGiB', name: 'SciStream data path, 8 conn: write syscalls, producer-side tunnel process', unit: '1/GiB', rows: plain(TUNNELS) },
+  { caseId: 'scistream-8', metric: 'fullGcsOutPerGiB', name: 'SciStream data path, 8 conn: full GCs, consumer-side tunnel process', unit: '1/GiB', rows: plain(['node-tls']) },
+  { caseId: 'scistream-8', metric: 'fullGcsInPerGiB', name: 'SciStream data path, 8 conn: full GCs, producer-side tunnel process', unit: '1/GiB', rows: plain(['node-tls']) },
+  { caseId: 'scistream-8', metric: 'fairness', name: 'SciStream data path, 8 conn: last ÷ first to finish', unit: '×', rows: plain(TUNNELS) },
   ...DECADE_SPECS,
 ];
 
@@ -245,7 +263,7 @@ export function buildRows(medians: Medians): ResultRow[] {
   for (const spec of SPECS) {
     const byImpl = medians[spec.caseId];
     if (!byImpl) continue;
-    const value = byImpl.beepstream?.[spec.metric] ?? null;
+    const value = byImpl[spec.subject ?? 'beepstream']?.[spec.metric] ?? null;
     for (const r of spec.rows) {
       if (r.baseline === null && value === null) continue; // a beepstream-only metric this run did not produce
       const b = r.baseline === null ? undefined : byImpl[r.baseline];

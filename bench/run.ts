@@ -22,6 +22,7 @@ import type { ImplOptions } from './lib/adapter.js';
 import type { FromWorker, ToWorker } from './lib/ipc.js';
 import { IMPL_NAMES } from './impl/index.js';
 import { createTunnel, findStunnel, removeTempDirs, stunnelVersion, TUNNEL_NAMES, type Tunnel } from './lib/tunnel.js';
+import { tunnelMeter, type TunnelReport } from './lib/tunnelmeter.js';
 import { formatProfile } from './profile.js';
 import { buildRows, markdownTable, targetsTable, type Medians } from './report.js';
 import { fmt, median, MiB } from './lib/stats.js';
@@ -260,12 +261,13 @@ async function measure(def: CaseDef, impl: string, s: Settings, options: ImplOpt
   const variant = def.variants?.[impl];
   const appImpl = def.tunnel ? 'raw-tcp' : (variant?.impl ?? impl);
   if (variant) options = { ...options, limits: variant.limits };
-  // In a tunnel case only the two S2DS are beepstream (the applications are plain node:net).
-  const profiled = (role: string): boolean => appImpl === 'beepstream' && (!def.tunnel || role.startsWith('s2ds'));
+  // In a tunnel case only the two Node processes in the middle (S2DS, or the node-tls relays) are
+  // profiled; the applications are plain node:net, stunnel is not Node.
+  const profiled = (role: string): boolean => (def.tunnel ? impl !== 'stunnel' && role.startsWith('s2ds') : appImpl === 'beepstream');
   const prof = (role: string): string[] =>
     !profiled(role)
       ? []
-      : [...s.nodeFlags, ...(s.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', s.cpuProf, '--cpu-prof-name', `${def.id}-r${round}-${role}.cpuprofile`] : [])];
+      : [...s.nodeFlags, ...(s.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', s.cpuProf, '--cpu-prof-name', `${def.id}-${impl}-r${round}-${role}.cpuprofile`] : [])];
   const budget = ((params.capSeconds ?? 0) + (params.seconds ?? 0) + (s.quick ? 40 : 90)) * 1000;
   const server = spawnWorker(prof('server'));
   let client: ChildProcess | null = null;
@@ -290,26 +292,26 @@ async function measure(def: CaseDef, impl: string, s: Settings, options: ImplOpt
       const c = spawnWorker(prof('client'));
       client = c;
       // Relay the client's commands to the server, and the answers back. In a
-      // tunnel case the CPU time of the tunnel's processes between `mark` and
-      // `report` rides along in the report.
+      // tunnel case what the tunnel's processes did between `mark` and
+      // `report` (CPU, system calls, collections) rides along in the report.
       let nextId = 1;
-      const pending = new Map<number, { clientId: number; tunnelCpu?: number }>();
-      let tunnelCpu0 = 0;
+      const meter = tunnel ? tunnelMeter(tunnel) : null;
+      const pending = new Map<number, { clientId: number; extra: Promise<TunnelReport | null> }>();
       server.on('message', (m: FromWorker) => {
         if (m.type !== 'reply') return;
         const p = pending.get(m.id);
         if (p === undefined) return;
         pending.delete(m.id);
-        const result = p.tunnelCpu !== undefined && m.result !== null && typeof m.result === 'object' ? { ...m.result, tunnelCpu: p.tunnelCpu } : m.result;
-        c.send({ ...m, id: p.clientId, result } satisfies ToWorker);
+        void p.extra.then((extra) => {
+          const result = extra && m.result !== null && typeof m.result === 'object' ? { ...m.result, ...extra } : m.result;
+          if (c.connected) c.send({ ...m, id: p.clientId, result } satisfies ToWorker);
+        });
       });
       c.on('message', (m: FromWorker) => {
         if (m.type !== 'server-cmd') return;
         const id = nextId++;
-        const p: { clientId: number; tunnelCpu?: number } = { clientId: m.id };
-        if (tunnel && m.cmd === 'mark') tunnelCpu0 = tunnel.cpuSeconds();
-        if (tunnel && m.cmd === 'report') p.tunnelCpu = tunnel.cpuSeconds() - tunnelCpu0;
-        pending.set(id, p);
+        const extra = !meter ? Promise.resolve(null) : m.cmd === 'mark' ? meter.mark().then(() => null) : meter.report();
+        pending.set(id, { clientId: m.id, extra });
         server.send({ type: 'cmd', id, cmd: m.cmd, arg: m.arg } satisfies ToWorker);
       });
       const result = waitFor(c, 'result');
@@ -441,6 +443,7 @@ async function main(): Promise<void> {
       ? [
           `scistream-*: S2DS limits DATA_LIMITS${Object.keys(s.dataLimits).length ? ` overridden by ${Object.entries(s.dataLimits).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}, TLS 1.3 PSK; ` +
             (s.stunnel ? `stunnel: ${stunnelText}, TLSv1.2 PSK-AES128-GCM-SHA256; ` : '') +
+            'node-tls (the ceiling): node:tls TLS 1.3 PSK TLS_AES_128_GCM_SHA256 relays, the S2DS pump, no BEEP; ' +
             'CPU = all four processes (both applications, both tunnel ends)',
         ]
       : []),

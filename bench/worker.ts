@@ -133,7 +133,29 @@ async function runServer(init: InitServer): Promise<void> {
 // ------------------------------------------------------------------ S2DS
 
 /** One facility's SciStream data server (BEEP over TLS-PSK), as `createDataServer` ships it. */
+/**
+ * A tunnel process's `mark` / `report`: its collections and page faults in
+ * between (`report` answers {@link GcCounts}); any other command is left to
+ * the caller.
+ */
+function meterCommands(): void {
+  let meter: ReturnType<typeof gcMeter> | null = null;
+  process.on('message', (m: ToWorker) => {
+    if (m.type !== 'cmd') return;
+    if (m.cmd === 'mark') {
+      meter = gcMeter();
+      send({ type: 'reply', id: m.id, result: null } satisfies Reply);
+    } else if (m.cmd === 'report') {
+      const counts = meter?.read() ?? null;
+      meter = null;
+      send({ type: 'reply', id: m.id, result: counts } satisfies Reply);
+    }
+  });
+}
+
 async function runS2ds(init: InitS2ds): Promise<void> {
+  meterCommands();
+  if (init.relay === 'node-tls') return runTlsRelay(init);
   const { createDataServer, OutboundPath } = await import('../src/scistream/data/index.js');
   let diagnostics = 0;
   const ds = createDataServer({ host: '127.0.0.1', limits: init.limits, onError: () => void diagnostics++ });
@@ -153,6 +175,18 @@ async function runS2ds(init: InitS2ds): Promise<void> {
   });
   const first = path.listeners[0] ?? '';
   send({ type: 'ready', port: Number(first.slice(first.lastIndexOf(':') + 1)), listeners: [...path.listeners], ...(info ? { info } : {}) });
+}
+
+/** The ceiling of the scistream-* cases in an S2DS's place: node:tls alone (lib/tlsrelay.ts). */
+async function runTlsRelay(init: InitS2ds): Promise<void> {
+  const { startTlsRelay } = await import('./lib/tlsrelay.js');
+  const relay = await startTlsRelay(init.side === 'inbound' ? 'server' : 'client', init.uid, init.peers[0] ?? '');
+  process.on('message', (m: ToWorker) => {
+    if (m.type !== 'cmd' || m.cmd !== 'exit') return;
+    relay.close();
+    send({ type: 'reply', id: m.id, result: { diagnostics: relay.failures() } } satisfies Reply, () => process.exit(0));
+  });
+  send({ type: 'ready', port: relay.port, listeners: [`127.0.0.1:${relay.port}`], info: relay.info });
 }
 
 // ------------------------------------------------------------------ client

@@ -44,6 +44,11 @@ export interface InitS2ds {
   numConn: number;
   /** BEEP limits over the data plane's own (`DATA_LIMITS`); empty: its defaults. */
   limits: Record<string, number>;
+  /**
+   * `node-tls`: instead of an S2DS, run the ceiling relay (`tlsrelay.ts`):
+   * node:tls with the same PSK and suite, the S2DS's pump both ways, no BEEP.
+   */
+  relay?: 'node-tls';
 }
 
 /** Parent → server worker: a command; answered by a {@link Reply} with the same id. */

@@ -7,6 +7,10 @@
  *   facility — the outbound sender (consumer side) and the inbound receiver
  *   (producer side) — speaking BEEP over TLS-PSK, as `createDataServer` ships
  *   them (TLS 1.3 PSK, the key derived from the session uid);
+ * - `node-tls`: the ceiling, two Node processes that only move each
+ *   application connection's octets into a node:tls socket (TLS 1.3 PSK,
+ *   TLS_AES_128_GCM_SHA256, the same uid-derived key) and out again with the
+ *   S2DS's pump (`tlsrelay.ts`): the Node TLS socket alone, no BEEP;
  * - `stunnel`: the SciStream reference implementation's data plane, two
  *   stunnel processes (client mode on the consumer side, server mode on the
  *   producer side) with TLS 1.2 PSK-AES128-GCM-SHA256 and the same
@@ -25,10 +29,11 @@ import net from 'node:net';
 import os from 'node:os';
 import { delimiter, join } from 'node:path';
 import { derivePsk } from '../../src/scistream/data/psk.js';
+import type { GcCounts } from './gcmeter.js';
 import type { FromWorker, InitS2ds, ToWorker } from './ipc.js';
 
 /** Tunnels (implementations of the `scistream-*` cases that are not application implementations). */
-export const TUNNEL_NAMES = ['stunnel'] as const;
+export const TUNNEL_NAMES = ['stunnel', 'node-tls'] as const;
 
 /** The cipher suite and protocol of the stunnel chain. */
 export const STUNNEL_CIPHER = 'PSK-AES128-GCM-SHA256';
@@ -42,8 +47,33 @@ export interface Tunnel {
   readonly info: string;
   /** CPU seconds (user + system) used so far by every process of the tunnel (Linux /proc; 0 elsewhere). */
   cpuSeconds(): number;
+  /**
+   * Per end — `out`: the consumer facility's process, `in`: the producer
+   * facility's — CPU seconds and read/write system calls so far (Linux /proc).
+   */
+  sample(): TunnelSample;
+  /**
+   * Node tunnel processes (S2DS, node-tls relays): start counting their
+   * collections now (`mark`), or read the counts since (`report`); null for
+   * an end that cannot tell (stunnel is not Node).
+   */
+  gc(cmd: 'mark' | 'report'): Promise<{ out: GcCounts | null; in: GcCounts | null }>;
   /** Kill every process it started (by PID) and remove its files. Never rejects. */
   stop(): Promise<void>;
+}
+
+/** CPU seconds and system calls of one tunnel process so far (all its threads). */
+export interface ProcSample {
+  cpu: number;
+  /** read-like and write-like system calls (`syscr`, `syscw` of /proc/PID/io: read/readv/write/writev and kin). */
+  syscr: number;
+  syscw: number;
+}
+
+/** {@link ProcSample}s of both ends of a tunnel. */
+export interface TunnelSample {
+  out: ProcSample;
+  in: ProcSample;
 }
 
 /** How the runner forks an S2DS worker (so it can add CPU-profiling flags and track the PID). */
@@ -96,6 +126,39 @@ export function procCpuSeconds(pid: number | undefined): number | null {
     return (Number(rest[11]) + Number(rest[12])) / ticksPerSecond();
   } catch {
     return null;
+  }
+}
+
+/** `syscr` and `syscw` of a live process from /proc/PID/io (the whole thread group); null if unknown. */
+export function procSyscalls(pid: number | undefined): { syscr: number; syscw: number } | null {
+  if (pid === undefined) return null;
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const r = /syscr:\s*(\d+)/.exec(io);
+    const w = /syscw:\s*(\d+)/.exec(io);
+    return r && w ? { syscr: Number(r[1]), syscw: Number(w[1]) } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** One process's sample; a process that is gone (or no /proc) keeps `last`. */
+function sampleProc(p: ChildProcess | undefined, last: ProcSample): ProcSample {
+  const cpu = procCpuSeconds(p?.pid);
+  const io = procSyscalls(p?.pid);
+  return { cpu: cpu ?? last.cpu, syscr: io?.syscr ?? last.syscr, syscw: io?.syscw ?? last.syscw };
+}
+
+/** Samples the two ends of a tunnel (see {@link Tunnel.sample}). */
+class EndMeter {
+  private last: TunnelSample = { out: { cpu: 0, syscr: 0, syscw: 0 }, in: { cpu: 0, syscr: 0, syscw: 0 } };
+
+  constructor(private readonly ends: () => { out?: ChildProcess; in?: ChildProcess }) {}
+
+  read(): TunnelSample {
+    const e = this.ends();
+    this.last = { out: sampleProc(e.out, this.last.out), in: sampleProc(e.in, this.last.in) };
+    return this.last;
   }
 }
 
@@ -200,21 +263,52 @@ function listening(port: number): boolean | null {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+let nextAsk = 1;
+
+/** Send a worker `mark` or `report` and wait (at most 5 s) for its answer; null if it cannot answer. */
+function ask(child: ChildProcess | undefined, cmd: 'mark' | 'report'): Promise<unknown> {
+  if (!child?.connected) return Promise.resolve(null);
+  const id = 1_000_000 + nextAsk++;
+  return new Promise((resolve) => {
+    const done = (v: unknown): void => {
+      clearTimeout(t);
+      child.off('message', onMsg);
+      resolve(v);
+    };
+    const onMsg = (m: FromWorker): void => {
+      if (m.type === 'reply' && m.id === id) done(m.error === undefined ? (m.result ?? null) : null);
+    };
+    const t = setTimeout(() => done(null), 5000);
+    child.on('message', onMsg);
+    child.send({ type: 'cmd', id, cmd } satisfies ToWorker);
+  });
+}
+
 // ------------------------------------------------------------------ beepstream
 
-/** Two S2DS worker processes: outbound sender ⇄ BEEP over TLS-PSK ⇄ inbound receiver. */
+/**
+ * Two S2DS worker processes: outbound sender ⇄ BEEP over TLS-PSK ⇄ inbound
+ * receiver; or, with `relay`, two workers running the node:tls ceiling relay
+ * in their place (`tlsrelay.ts`).
+ */
 class BeepTunnel implements Tunnel {
   info = '';
   private readonly procs: ChildProcess[] = [];
   private readonly meter = new CpuMeter(() => this.procs);
+  private readonly ends: { out?: ChildProcess; in?: ChildProcess } = {};
+  private readonly endMeter = new EndMeter(() => this.ends);
   private readonly uid = randomBytes(16).toString('hex');
 
-  constructor(private readonly o: TunnelOptions) {}
+  constructor(
+    private readonly o: TunnelOptions,
+    private readonly relay?: 'node-tls',
+  ) {}
 
   private async s2ds(side: 'inbound' | 'outbound', peers: string[]): Promise<Extract<FromWorker, { type: 'ready' }>> {
     const child = this.o.spawnWorker(side === 'inbound' ? 's2ds-inbound' : 's2ds-outbound');
     this.o.track(child);
     this.procs.push(child);
+    this.ends[side === 'inbound' ? 'in' : 'out'] = child;
     const ready = new Promise<Extract<FromWorker, { type: 'ready' }>>((resolve, reject) => {
       const onMsg = (m: FromWorker): void => {
         if (m.type === 'ready') resolve(m);
@@ -223,19 +317,28 @@ class BeepTunnel implements Tunnel {
       child.on('message', onMsg);
       child.once('exit', (code) => reject(new Error(`${side} S2DS exited (${code}) before it was ready`)));
     });
-    child.send({ type: 'init', role: 's2ds', side, uid: this.uid, peers, numConn: this.o.numConn, limits: this.o.limits } satisfies InitS2ds);
+    child.send({ type: 'init', role: 's2ds', side, uid: this.uid, peers, numConn: this.o.numConn, limits: this.o.limits, ...(this.relay ? { relay: this.relay } : {}) } satisfies InitS2ds);
     return ready;
   }
 
   async start(targetPort: number): Promise<number> {
     const inbound = await this.s2ds('inbound', [`127.0.0.1:${targetPort}`]);
     const outbound = await this.s2ds('outbound', inbound.listeners ?? []);
-    this.info = `beepstream S2DS ⇄ S2DS: ${outbound.info ?? ''}`;
+    this.info = this.relay ? (outbound.info ?? '') : `beepstream S2DS ⇄ S2DS: ${outbound.info ?? ''}`;
     return outbound.port;
   }
 
   cpuSeconds(): number {
     return this.meter.read();
+  }
+
+  sample(): TunnelSample {
+    return this.endMeter.read();
+  }
+
+  async gc(cmd: 'mark' | 'report'): Promise<{ out: GcCounts | null; in: GcCounts | null }> {
+    const [o, i] = await Promise.all([ask(this.ends.out, cmd), ask(this.ends.in, cmd)]);
+    return { out: o as GcCounts | null, in: i as GcCounts | null };
   }
 
   async stop(): Promise<void> {
@@ -263,6 +366,8 @@ class StunnelTunnel implements Tunnel {
   private readonly procs: ChildProcess[] = [];
   private readonly logs = new Map<ChildProcess, string>();
   private readonly meter = new CpuMeter(() => this.procs);
+  private readonly ends: { out?: ChildProcess; in?: ChildProcess } = {};
+  private readonly endMeter = new EndMeter(() => this.ends);
   /** Configuration files and the PSK file (mode 0600), removed by {@link stop}. */
   private dir: string | null = null;
   private readonly bin: string;
@@ -293,6 +398,7 @@ class StunnelTunnel implements Tunnel {
     const child = spawn(this.bin, [conf], { stdio: ['ignore', 'ignore', 'pipe'], detached: false });
     this.track(child);
     this.procs.push(child);
+    this.ends[name === 'server' ? 'in' : 'out'] = child;
     this.logs.set(child, '');
     // Keep the tail of its log (stderr, foreground mode) for error messages; always drain the pipe.
     child.stderr?.setEncoding('utf8');
@@ -351,6 +457,14 @@ class StunnelTunnel implements Tunnel {
     return this.meter.read();
   }
 
+  sample(): TunnelSample {
+    return this.endMeter.read();
+  }
+
+  gc(): Promise<{ out: GcCounts | null; in: GcCounts | null }> {
+    return Promise.resolve({ out: null, in: null });
+  }
+
   async stop(): Promise<void> {
     await Promise.all(this.procs.map((p) => killByPid(p, 3000)));
     if (this.dir) {
@@ -360,11 +474,13 @@ class StunnelTunnel implements Tunnel {
   }
 }
 
-/** The tunnel of implementation `impl` (`beepstream` or `stunnel`). */
+/** The tunnel of implementation `impl` (`beepstream`, `node-tls` or `stunnel`). */
 export function createTunnel(impl: string, o: TunnelOptions): Tunnel {
   switch (impl) {
     case 'beepstream':
       return new BeepTunnel(o);
+    case 'node-tls':
+      return new BeepTunnel(o, 'node-tls');
     case 'stunnel':
       return new StunnelTunnel(o);
     default:

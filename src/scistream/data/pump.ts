@@ -11,8 +11,18 @@
 import type { Readable, Writable } from 'node:stream';
 import type { TokenBucket } from './bucket.js';
 
+/**
+ * Octets the pump lets queue in the destination before it pauses the source
+ * (default of {@link PumpOptions.highWater}). A destination's own mark (16 KiB
+ * for a socket) is far below what one TLS read decodes into, so pausing at it
+ * would stop and restart the source on nearly every turn.
+ */
+export const PUMP_HIGH_WATER = 1024 * 1024;
+
 /** Options of {@link pump}. */
 export interface PumpOptions {
+  /** Pause the source once this many octets wait in the destination (default {@link PUMP_HIGH_WATER}). */
+  highWater?: number;
   /** Rate limit shared with other pumps of the same direction. */
   bucket?: TokenBucket | undefined;
   /** Called with each chunk's size as it is handed to the destination (dropped chunks are not counted). */
@@ -33,12 +43,18 @@ const RATE = 2;
 /**
  * Copy `src` into `dst` until `src` ends (then `onEnd`; `dst` is not ended —
  * the caller decides). Chunks are passed on as they are, never copied, and
- * those of one turn are written together (cork until the next tick). Chunks
- * for a destroyed or ended destination are dropped, uncounted (its owner sees
- * the error).
+ * every chunk of one event-loop turn goes out in one vectored write: `dst` is
+ * corked at the first and uncorked by `setImmediate`, after the poll phase,
+ * not by `process.nextTick` — Node runs the tick queue after each callback
+ * from native code, and a TLS socket emits every record of one read from its
+ * own callback, so a tick-long cork wrote one record at a time. The source is
+ * paused only once {@link PumpOptions.highWater} octets wait in `dst`, and
+ * resumed on its `drain`. Chunks for a destroyed or ended destination are
+ * dropped, uncounted (its owner sees the error).
  */
 export function pump(src: Readable, dst: Writable, options: PumpOptions): Pump {
   const { bucket, count, onEnd } = options;
+  const highWater = options.highWater ?? PUMP_HIGH_WATER;
   let holds = 0;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -53,7 +69,7 @@ export function pump(src: Readable, dst: Writable, options: PumpOptions): Pump {
   let corked = false;
   const uncork = (): void => {
     corked = false;
-    if (!dst.destroyed) dst.uncork();
+    if (!dst.destroyed && dst.writableCorked > 0) dst.uncork();
   };
   const onData = (chunk: Buffer): void => {
     if (stopped || dst.destroyed || dst.writableEnded) return;
@@ -61,9 +77,11 @@ export function pump(src: Readable, dst: Writable, options: PumpOptions): Pump {
     if (!corked) {
       corked = true;
       dst.cork();
-      process.nextTick(uncork);
+      setImmediate(uncork);
     }
-    if (!dst.write(chunk) && (holds & DRAIN) === 0) {
+    // write() says false past the destination's own (small) mark, and then
+    // 'drain' is due once its buffer empties: wait for it only past ours.
+    if (!dst.write(chunk) && dst.writableLength >= highWater && (holds & DRAIN) === 0) {
       holds |= DRAIN;
       src.pause();
       dst.once('drain', onDrain);
