@@ -22,6 +22,7 @@ import {
 } from './wire.js';
 import { MAX_STATUS_XML, MAX_XML } from './xml.js';
 import { tokenWeight } from './tokens.js';
+import { chunksOf } from './streams.js';
 
 /** Options of {@link DecadeClient.connect}: those of `connect` (host, port, limits…), and TLS. */
 export interface DecadeConnectOptions extends ConnectOptions {
@@ -205,6 +206,20 @@ export class DecadeClient {
 
   /** GET a range of an object as a stream. */
   async getStream(token: string, name: string, options: GetOptions = {}): Promise<GetStream> {
+    const { range, chunks, cancel } = await this.getChunks(token, name, options);
+    const body = Readable.from(chunks, { objectMode: false });
+    body.once('close', cancel);
+    return { range, body };
+  }
+
+  /**
+   * GET a range of an object as the chunks the session delivers (views of
+   * the received frames, no copy): what {@link getStream} wraps in a
+   * Readable, for a consumer that iterates anyway (a relaying server).
+   * `cancel` discards the rest of the range and closes the channel; reading
+   * to the end, or leaving the iteration early, does the same.
+   */
+  async getChunks(token: string, name: string, options: GetOptions = {}): Promise<{ range: RangeHeader; chunks: AsyncGenerator<Buffer>; cancel: () => void }> {
     const n = parseName(name);
     const headers: Record<string, string> = { [HEADERS.op]: 'GET', [HEADERS.name]: n.name, [HEADERS.token]: token };
     if (options.offset !== undefined) headers[HEADERS.offset] = String(options.offset);
@@ -226,15 +241,16 @@ export class DecadeClient {
       await ch.close().catch(() => undefined);
       throw fromReply(err);
     }
-    // One cleanup however the body ends (read to the end, failed, or destroyed before or while it
+    // One cleanup however the body ends (read to the end, failed, or abandoned before or while it
     // was read): the rest of the reply is discarded (BEEP cannot cancel a reply under way, so an
     // abandoned range still arrives, unread), and the channel closes once it is quiet.
     let cleaned = false;
-    const cleanup = (): void => {
+    const cancel = (): void => {
       if (cleaned) return;
       cleaned = true;
       answers.return().catch(() => undefined).finally(() => ch.close().catch(() => undefined));
     };
+    const length = range.length;
     async function* octets(): AsyncGenerator<Buffer> {
       let got = 0;
       try {
@@ -248,20 +264,18 @@ export class DecadeClient {
           if (next.done) break;
           const m = next.value;
           if (mediaType(m.contentType) === BEEP_XML) throw errorFromXml(await m.bytes(MAX_XML));
-          for await (const c of m as AsyncIterable<Buffer>) {
+          for await (const c of chunksOf(m)) {
             got += c.byteLength;
-            if (got > range.length) throw new DecadeError('SERVER_ERROR', 'the server sent more octets than the range', { origin: 'remote' });
+            if (got > length) throw new DecadeError('SERVER_ERROR', 'the server sent more octets than the range', { origin: 'remote' });
             yield c;
           }
         }
-        if (got !== range.length) throw new DecadeError('NOT_AVAILABLE', `the transfer ended after ${got} of ${range.length} octets`, { origin: 'remote' });
+        if (got !== length) throw new DecadeError('NOT_AVAILABLE', `the transfer ended after ${got} of ${length} octets`, { origin: 'remote' });
       } finally {
-        cleanup();
+        cancel();
       }
     }
-    const body = Readable.from(octets(), { objectMode: false });
-    body.once('close', cleanup);
-    return { range, body };
+    return { range, chunks: octets(), cancel };
   }
 
   /** GET a whole object into memory, verified against its name. */

@@ -9,8 +9,7 @@
  */
 import { Buffer } from 'node:buffer';
 import dc from 'node:diagnostics_channel';
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { JsonWebKey, KeyObject } from 'node:crypto';
 import type { Channel, ChannelProfile, IncomingMessage, Responder } from '../channels/index.js';
 import { defineProfile } from '../profiles/index.js';
@@ -20,8 +19,9 @@ import { NameVerifier, parseName, type ContentName } from './names.js';
 import { checkScope, importPublicKey, isAccountId, redactTokens, verifyToken, type ClientInfo, type Operation, type TokenScope } from './tokens.js';
 import type { DecadeStore, ObjectRecord } from './store.js';
 import { readUpload, Upload } from './uploads.js';
+import { chunksOf, writeBatches } from './streams.js';
 import { clientOf, header, intHeader, MIME, toInfo } from './requests.js';
-import type { GetStream } from './client.js';
+import type { DecadeClient } from './client.js';
 import { OriginPool, parseOrigin, type RelayOptions } from './relay.js';
 import {
   buildCreated, buildErrorXml, buildRange, buildStatus, DRP_URI, HEADERS, OCTETS, OK_XML, parseDrpRequest, SDT_URI, xmlBody,
@@ -364,7 +364,7 @@ export class DecadeServer {
     try {
       const { upload, done } = await this.beginUpload(account, name, size, type);
       try {
-        fresh = await this.fill(ctx, upload, name, ttl, msg as AsyncIterable<Buffer>);
+        fresh = await this.fill(ctx, upload, name, ttl, chunksOf(msg));
       } finally {
         done();
       }
@@ -400,16 +400,16 @@ export class DecadeServer {
     // The object is stored in the account: the token must permit a PUT of it too.
     checkScope(scope, 'put', name.name, ctx.client);
     const client = await this.relay.client(origin);
-    let remote: GetStream;
+    let remote: Awaited<ReturnType<DecadeClient['getChunks']>>;
     try {
-      remote = await client.getStream(sourceToken, name.name);
+      remote = await client.getChunks(sourceToken, name.name);
     } catch (err) {
       // The origin's refusal (its DECADE code) is the client's answer; anything else: not available.
       if (isDecadeError(err)) throw new DecadeError(err.decadeCode, `origin: ${err.message}`, { origin: 'local' });
       throw new DecadeError('NOT_AVAILABLE', 'the origin server failed', { cause: err });
     }
     const { size, type } = remote.range;
-    const abandon = (): void => void remote.body.destroy();
+    const abandon = (): void => remote.cancel();
     try {
       if (size > this.maxObject) throw new DecadeError('BAD_REQUEST', `the object is larger than this server stores (${this.maxObject} octets)`);
       this.checkQuota(scope.account, name.hex, size);
@@ -429,7 +429,7 @@ export class DecadeServer {
         this.reserve(account, -size);
         throw err;
       }
-      this.fill(fctx, begun.upload, name, undefined, remote.body as AsyncIterable<Buffer>).then(
+      this.fill(fctx, begun.upload, name, undefined, remote.chunks).then(
         () => this.report(fctx, 'CREATED'),
         (err: unknown) => {
           abandon();
@@ -491,12 +491,13 @@ export class DecadeServer {
     let failure: DecadeError | undefined;
     try {
       await res.answer(buildRange({ name: name.name, size, offset, length, type, state: record ? 'complete' : 'uploading' }), { contentType: BEEP_XML });
-      const source = record !== undefined ? this.store.read(name.hex, offset, length) : Readable.from(readUpload(upload as Upload, this.store, offset, length), { objectMode: false });
-      // Octets moved, for the token's refund if the transfer ends short (counted as they are read).
-      source.on('data', (c: Buffer) => (ctx.octets += c.byteLength));
       const out = res.answerStream({ contentType: OCTETS });
+      // A stored object: its file's chunks; an upload: batches of what has arrived, as it arrives.
+      const source = record !== undefined ? singles(this.store.read(name.hex, offset, length)) : readUpload(upload as Upload, this.store, offset, length);
       try {
-        await pipeline(source, out);
+        // Octets moved, for the token's refund if the transfer ends short (counted as they are written).
+        await writeBatches(source, out, (n) => (ctx.octets += n));
+        await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
       } catch (err) {
         // The source failed (an upload that did not validate): end the octets short, then say why.
         failure = isDecadeError(err) ? err : new DecadeError('NOT_AVAILABLE', 'the object could not be read', { cause: err });
@@ -515,5 +516,14 @@ export class DecadeServer {
       this.store.countGet(scope.account, name.hex);
       this.report(ctx, 'OK');
     } else this.report(ctx, failure.decadeCode);
+  }
+}
+
+/** A stream's chunks, one batch each. */
+async function* singles(stream: Readable): AsyncGenerator<Buffer[]> {
+  try {
+    for await (const c of chunksOf(stream)) yield [c];
+  } finally {
+    stream.destroy();
   }
 }
