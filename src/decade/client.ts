@@ -92,6 +92,9 @@ export class DecadeClient {
   /** The BEEP session. */
   readonly session: Session;
   private drp: Promise<Channel> | null = null;
+  /** A spare SDT channel started ahead of need (see {@link keepSpare}). */
+  private spare: Promise<Channel> | null = null;
+  private keepingSpare = false;
 
   private constructor(session: Session) {
     this.session = session;
@@ -120,6 +123,39 @@ export class DecadeClient {
   /** Use a session already set up (e.g. TLS-tuned and authenticated). */
   static over(session: Session): DecadeClient {
     return new DecadeClient(session);
+  }
+
+  /**
+   * Keep one SDT channel started ahead of the next transfer, so a transfer
+   * does not wait for a channel start (one round trip and the server's
+   * profile check) before its request: what a relaying server does towards
+   * an origin, where that round trip is on the way to its client's first
+   * octet. The spare is replaced as soon as it is taken.
+   */
+  keepSpare(): void {
+    this.keepingSpare = true;
+    this.startSpare();
+  }
+
+  private startSpare(): void {
+    if (!this.keepingSpare || this.spare !== null || this.session.handle.isClosed) return;
+    const p = this.session.startChannel(SDT_URI);
+    this.spare = p;
+    p.catch(() => {
+      if (this.spare === p) this.spare = null;
+    });
+  }
+
+  /** A channel for one transfer: the spare if there is one (a failed spare is passed over), else a new one. */
+  private async transferChannel(): Promise<Channel> {
+    const spare = this.spare;
+    this.spare = null;
+    this.startSpare();
+    if (spare !== null) {
+      const ch = await spare.catch(() => null);
+      if (ch !== null && ch.state === 'open') return ch;
+    }
+    return this.session.startChannel(SDT_URI);
   }
 
   private control(): Promise<Channel> {
@@ -167,7 +203,7 @@ export class DecadeClient {
     const headers: Record<string, string> = { [HEADERS.op]: 'PUT', [HEADERS.name]: n.name, [HEADERS.size]: String(size), [HEADERS.token]: token };
     if (options.type !== undefined) headers[HEADERS.type] = options.type;
     if (options.ttl !== undefined) headers[HEADERS.ttl] = String(options.ttl);
-    const ch = await this.session.startChannel(SDT_URI);
+    const ch = await this.transferChannel();
     // Our sending is scheduled by the token's weight, as the server schedules a GET's.
     ch.weight = tokenWeight(token);
     let stop = false;
@@ -228,7 +264,7 @@ export class DecadeClient {
       headers[HEADERS.source] = options.source.origin;
       headers[HEADERS.sourceToken] = options.source.token;
     }
-    const ch = await this.session.startChannel(SDT_URI);
+    const ch = await this.transferChannel();
     const answers = ch.requestAnswers('', { headers, ...(options.signal ? { signal: options.signal } : {}) });
     let range: RangeHeader;
     try {

@@ -17,7 +17,7 @@ import { BEEP_XML } from '../framing/index.js';
 import { DecadeError, isDecadeError, type DecadeCode } from './errors.js';
 import { NameVerifier, parseName, type ContentName } from './names.js';
 import { checkScope, importPublicKey, isAccountId, redactTokens, verifyToken, type ClientInfo, type Operation, type TokenScope } from './tokens.js';
-import type { DecadeStore, ObjectRecord } from './store.js';
+import type { BlobWriter, DecadeStore, ObjectRecord } from './store.js';
 import { readUpload, Upload } from './uploads.js';
 import { chunksOf, writeBatches } from './streams.js';
 import { clientOf, header, intHeader, MIME, toInfo } from './requests.js';
@@ -166,6 +166,9 @@ export class DecadeServer {
   }
 
   private charge(scope: TokenScope, octets: number): void {
+    // A reusable token without a byte budget has nothing to count: no ledger write (and no
+    // fsync of it) on the way to the first octet.
+    if (!scope.once && scope.budget === null) return;
     const r = this.store.chargeToken({ id: scope.id, account: scope.account, expires: scope.expires, once: scope.once, budget: scope.budget }, octets, this.now());
     if (r === 'replayed') throw new DecadeError('TOKEN_REPLAYED', 'the token was for a single use and has been used');
     if (r === 'budget') throw new DecadeError('TOKEN_BUDGET', `the token's byte budget does not cover ${octets} more octets`);
@@ -293,9 +296,9 @@ export class DecadeServer {
   }
 
   /** Temporary space for a new object, visible to GETs (of the same account) while it fills. */
-  private async beginUpload(account: string, name: ContentName, size: number, type: string): Promise<{ upload: Upload; done: () => void }> {
+  private async beginUpload(account: string, name: ContentName, size: number, type: string, opened?: Promise<BlobWriter>): Promise<{ upload: Upload; done: () => void }> {
     const key = `${account}\0${name.hex}`;
-    const writer = await this.store.createWriter();
+    const writer = await (opened ?? this.store.createWriter());
     const upload = new Upload(account, name.hex, size, type, writer);
     const live = !this.uploads.has(key);
     if (live) this.uploads.set(key, upload);
@@ -370,7 +373,7 @@ export class DecadeServer {
       }
     } catch (err) {
       // Nothing stored: the octets not received go back to the token, the reservation to the quota.
-      this.store.refundToken(scope.id, size - ctx.octets);
+      if (scope.budget !== null) this.store.refundToken(scope.id, size - ctx.octets);
       msg.dump().catch(() => undefined);
       this.reserve(account, -size);
       release();
@@ -400,16 +403,26 @@ export class DecadeServer {
     // The object is stored in the account: the token must permit a PUT of it too.
     checkScope(scope, 'put', name.name, ctx.client);
     const client = await this.relay.client(origin);
+    // Temporary space is opened while the origin answers (not after: it is on the way to the
+    // client's first octet), and dropped if the origin refuses or the object does not fit.
+    const opened = this.store.createWriter();
+    opened.catch(() => undefined);
+    const drop = (): void => void opened.then((w) => w.abort(), () => undefined);
     let remote: Awaited<ReturnType<DecadeClient['getChunks']>>;
     try {
       remote = await client.getChunks(sourceToken, name.name);
     } catch (err) {
+      drop();
       // The origin's refusal (its DECADE code) is the client's answer; anything else: not available.
       if (isDecadeError(err)) throw new DecadeError(err.decadeCode, `origin: ${err.message}`, { origin: 'local' });
       throw new DecadeError('NOT_AVAILABLE', 'the origin server failed', { cause: err });
     }
     const { size, type } = remote.range;
-    const abandon = (): void => remote.cancel();
+    let started = false;
+    const abandon = (): void => {
+      remote.cancel();
+      if (!started) drop();
+    };
     try {
       if (size > this.maxObject) throw new DecadeError('BAD_REQUEST', `the object is larger than this server stores (${this.maxObject} octets)`);
       this.checkQuota(scope.account, name.hex, size);
@@ -422,8 +435,9 @@ export class DecadeServer {
       this.reserve(account, size);
       const fctx: Context = { op: 'put', client: ctx.client, scope, name, octets: 0, source: origin };
       let begun: { upload: Upload; done: () => void };
+      started = true;
       try {
-        begun = await this.beginUpload(account, name, size, type);
+        begun = await this.beginUpload(account, name, size, type, opened);
       } catch (err) {
         abandon();
         this.reserve(account, -size);
@@ -510,7 +524,7 @@ export class DecadeServer {
       failure ??= isDecadeError(err) ? err : new DecadeError('NOT_AVAILABLE', 'the transfer was interrupted', { cause: err });
     } finally {
       release();
-      if (ctx.octets < length) this.store.refundToken(scope.id, length - ctx.octets);
+      if (ctx.octets < length && scope.budget !== null) this.store.refundToken(scope.id, length - ctx.octets);
     }
     if (failure === undefined) {
       this.store.countGet(scope.account, name.hex);
