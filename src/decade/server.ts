@@ -20,6 +20,7 @@ import { checkScope, importPublicKey, isAccountId, redactTokens, verifyToken, ty
 import type { BlobWriter, DecadeStore, ObjectRecord } from './store.js';
 import { readUpload, Upload } from './uploads.js';
 import { chunksOf, writeBatches } from './streams.js';
+import { Shares } from './shares.js';
 import { clientOf, header, intHeader, MIME, toInfo } from './requests.js';
 import type { DecadeClient } from './client.js';
 import { OriginPool, parseOrigin, type RelayOptions } from './relay.js';
@@ -107,6 +108,8 @@ export class DecadeServer {
   private readonly uploads = new Map<string, Upload>();
   private readonly reserved = new Map<string, number>();
   private readonly transfers = new Map<string, number>();
+  /** Weighted shares of each session's GETs (keyed by the session handle). */
+  private readonly shares = new WeakMap<object, Shares>();
   private readonly now: () => number;
   private readonly maxObject: number;
   private readonly maxListing: number;
@@ -498,8 +501,14 @@ export class DecadeServer {
       return;
     }
     const name = ctx.name;
-    // Token weights share the session's bandwidth through the scheduler (draft §6.1.2: bandwidth).
+    // Token weights share the session's bandwidth (draft §6.1.2: bandwidth): the channel's
+    // scheduling weight, and the server's own pacing among the session's GETs (shares.ts).
     channel.weight = scope.weight;
+    const key = channel.session ?? channel;
+    let shares = this.shares.get(key);
+    if (shares === undefined) this.shares.set(key, (shares = new Shares()));
+    const flow = shares.join(scope.weight);
+    const gate = { turn: () => (shares as Shares).turn(flow), wrote: (n: number) => (shares as Shares).wrote(flow, n) };
     const size = record?.size ?? (upload as Upload).size;
     const type = record?.type ?? (upload as Upload).type;
     let failure: DecadeError | undefined;
@@ -510,7 +519,7 @@ export class DecadeServer {
       const source = record !== undefined ? singles(this.store.read(name.hex, offset, length)) : readUpload(upload as Upload, this.store, offset, length);
       try {
         // Octets moved, for the token's refund if the transfer ends short (counted as they are written).
-        await writeBatches(source, out, (n) => (ctx.octets += n));
+        await writeBatches(source, out, (n) => (ctx.octets += n), gate);
         await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
       } catch (err) {
         // The source failed (an upload that did not validate): end the octets short, then say why.
@@ -523,6 +532,8 @@ export class DecadeServer {
       // The client went away (or the session failed) while answering.
       failure ??= isDecadeError(err) ? err : new DecadeError('NOT_AVAILABLE', 'the transfer was interrupted', { cause: err });
     } finally {
+      shares.leave(flow);
+      if (shares.size === 0) this.shares.delete(key);
       release();
       if (ctx.octets < length && scope.budget !== null) this.store.refundToken(scope.id, length - ctx.octets);
     }

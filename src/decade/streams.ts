@@ -71,6 +71,12 @@ export async function* chunksOf(stream: Readable): AsyncGenerator<Buffer> {
   }
 }
 
+/** Paces a writer among others (see `shares.ts`): wait for a turn, then say how much was written. */
+export interface Gate {
+  turn(): Promise<void>;
+  wrote(n: number): void;
+}
+
 /**
  * Write batches of chunks to `out` (a reply's answer stream), each batch in
  * one go — the session frames what one turn queued together, so a batch of
@@ -78,7 +84,7 @@ export async function* chunksOf(stream: Readable): AsyncGenerator<Buffer> {
  * chunk — waiting for `drain` between batches when `out` is full. Does not
  * end `out`. Throws if `out` fails or closes first.
  */
-export async function writeBatches(batches: AsyncIterable<readonly Buffer[]>, out: Writable, onOctets?: (n: number) => void): Promise<void> {
+export async function writeBatches(batches: AsyncIterable<readonly Buffer[]>, out: Writable, onOctets?: (n: number) => void, gate?: Gate): Promise<void> {
   let failure: unknown;
   let wake: (() => void) | null = null;
   const poke = (): void => {
@@ -100,11 +106,16 @@ export async function writeBatches(batches: AsyncIterable<readonly Buffer[]>, ou
   try {
     for await (const batch of batches) {
       if (failure !== undefined) throw failure;
+      if (gate !== undefined) await gate.turn();
+      if (failure !== undefined) throw failure;
       let room = true;
+      let n = 0;
       for (const c of batch) {
         room = out.write(c);
+        n += c.byteLength;
         onOctets?.(c.byteLength);
       }
+      gate?.wrote(n);
       while (!room && out.writableNeedDrain && failure === undefined) await new Promise<void>((r) => (wake = r));
       if (failure !== undefined) throw failure;
     }
