@@ -9,7 +9,6 @@
  */
 import { Buffer } from 'node:buffer';
 import dc from 'node:diagnostics_channel';
-import type { Readable } from 'node:stream';
 import type { JsonWebKey, KeyObject } from 'node:crypto';
 import type { Channel, ChannelProfile, IncomingMessage, Responder } from '../channels/index.js';
 import { defineProfile } from '../profiles/index.js';
@@ -19,7 +18,7 @@ import { NameVerifier, parseName, type ContentName } from './names.js';
 import { checkScope, importPublicKey, isAccountId, redactTokens, verifyToken, type ClientInfo, type Operation, type TokenScope } from './tokens.js';
 import type { BlobWriter, DecadeStore, ObjectRecord } from './store.js';
 import { readUpload, Upload } from './uploads.js';
-import { chunksOf, writeBatches } from './streams.js';
+import { chunksOf, singles, writeBatches } from './streams.js';
 import { Shares } from './shares.js';
 import { clientOf, header, intHeader, MIME, toInfo } from './requests.js';
 import type { DecadeClient } from './client.js';
@@ -544,11 +543,3 @@ export class DecadeServer {
   }
 }
 
-/** A stream's chunks, one batch each. */
-async function* singles(stream: Readable): AsyncGenerator<Buffer[]> {
-  try {
-    for await (const c of chunksOf(stream)) yield [c];
-  } finally {
-    stream.destroy();
-  }
-}

@@ -125,3 +125,12 @@ export async function writeBatches(batches: AsyncIterable<readonly Buffer[]>, ou
     out.off('drain', poke);
   }
 }
+
+/** A stream's chunks, one batch each; the stream is destroyed however the iteration ends. */
+export async function* singles(stream: Readable): AsyncGenerator<Buffer[]> {
+  try {
+    for await (const c of chunksOf(stream)) yield [c];
+  } finally {
+    stream.destroy();
+  }
+}
