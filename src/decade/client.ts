@@ -208,9 +208,12 @@ export class DecadeClient {
     ch.weight = tokenWeight(token);
     let stop = false;
     const progress = options.onProgress;
+    // A Readable (a file) is taken chunk by chunk as it reads them, not through read()'s
+    // concatenation of whatever it buffered (a copy of every octet, and garbage).
+    const chunks = source instanceof Readable ? chunksOf(source) : source;
     async function* body(): AsyncGenerator<Uint8Array> {
       let sent = 0;
-      for await (const c of source) {
+      for await (const c of chunks) {
         if (stop) return;
         yield c;
         sent += c.byteLength;
