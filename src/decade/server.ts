@@ -14,12 +14,12 @@ import type { Channel, ChannelProfile, IncomingMessage, Responder } from '../cha
 import { defineProfile } from '../profiles/index.js';
 import { BEEP_XML } from '../framing/index.js';
 import { DecadeError, isDecadeError, type DecadeCode } from './errors.js';
-import { NameVerifier, parseName, type ContentName } from './names.js';
+import { parseName, type ContentName } from './names.js';
 import { checkScope, importPublicKey, isAccountId, redactTokens, verifyToken, type ClientInfo, type Operation, type TokenScope } from './tokens.js';
 import type { BlobWriter, DecadeStore, ObjectRecord } from './store.js';
-import { readUpload, Upload } from './uploads.js';
+import { fillUpload, readUpload, Upload } from './uploads.js';
 import { chunksOf, singles, writeBatches } from './streams.js';
-import { Shares } from './shares.js';
+import { SessionShares } from './shares.js';
 import { clientOf, header, intHeader, MIME, toInfo } from './requests.js';
 import type { DecadeClient } from './client.js';
 import { OriginPool, parseOrigin, type RelayOptions } from './relay.js';
@@ -107,8 +107,8 @@ export class DecadeServer {
   private readonly uploads = new Map<string, Upload>();
   private readonly reserved = new Map<string, number>();
   private readonly transfers = new Map<string, number>();
-  /** Weighted shares of each session's GETs (keyed by the session handle). */
-  private readonly shares = new WeakMap<object, Shares>();
+  /** Weighted shares of each session's GETs. */
+  private readonly shares = new SessionShares();
   private readonly now: () => number;
   private readonly maxObject: number;
   private readonly maxListing: number;
@@ -307,35 +307,12 @@ export class DecadeServer {
     return { upload, done: () => live && this.uploads.delete(key) };
   }
 
-  /**
-   * Fill an upload from `source`, verified against its name as the octets pass (the hash in
-   * the same pass as the write), then commit it. Resolves with `fresh`; on any failure the
-   * upload fails (its readers see why), nothing is stored, and the error is rethrown.
-   */
-  private async fill(ctx: Context, upload: Upload, name: ContentName, ttl: number | undefined, source: AsyncIterable<Buffer>): Promise<boolean> {
-    const { size, writer } = upload;
-    const verifier = new NameVerifier(name);
-    try {
-      for await (const chunk of source) {
-        if (verifier.octets + chunk.byteLength > size) throw new DecadeError('VALIDATION_FAILED', `the content is longer than the ${size} octets declared`);
-        verifier.update(chunk);
-        upload.push(chunk);
-        await writer.write(chunk);
-        ctx.octets = verifier.octets;
-      }
-      if (verifier.octets !== size) throw new DecadeError('VALIDATION_FAILED', `the content ended after ${verifier.octets} of the ${size} octets declared`);
-      if (!verifier.matches()) throw new DecadeError('VALIDATION_FAILED', 'the content does not match its name');
-      upload.set('committing');
+  /** {@link fillUpload} into this store, recording the object with `ttl` (seconds) from the commit. */
+  private fill(ctx: Context, upload: Upload, name: ContentName, ttl: number | undefined, source: AsyncIterable<Buffer>): Promise<boolean> {
+    return fillUpload(upload, name, source, (n) => (ctx.octets = n), async (writer) => {
       const now = this.now();
-      const { fresh } = await this.store.commit(writer, { account: upload.account, hex: name.hex, size, type: upload.type, created: now, expires: ttl === undefined ? null : now + ttl * 1000 });
-      upload.set('done');
-      return fresh;
-    } catch (err) {
-      const e = isDecadeError(err) ? err : new DecadeError('NOT_AVAILABLE', 'the upload was interrupted', { cause: err });
-      upload.set('failed', e);
-      await writer.abort();
-      throw err;
-    }
+      return (await this.store.commit(writer, { account: upload.account, hex: name.hex, size: upload.size, type: upload.type, created: now, expires: ttl === undefined ? null : now + ttl * 1000 })).fresh;
+    });
   }
 
   private async put(msg: IncomingMessage, res: Responder, channel: Channel): Promise<void> {
@@ -503,11 +480,7 @@ export class DecadeServer {
     // Token weights share the session's bandwidth (draft §6.1.2: bandwidth): the channel's
     // scheduling weight, and the server's own pacing among the session's GETs (shares.ts).
     channel.weight = scope.weight;
-    const key = channel.session ?? channel;
-    let shares = this.shares.get(key);
-    if (shares === undefined) this.shares.set(key, (shares = new Shares()));
-    const flow = shares.join(scope.weight);
-    const gate = { turn: () => (shares as Shares).turn(flow), wrote: (n: number) => (shares as Shares).wrote(flow, n) };
+    const gate = this.shares.join(channel.session ?? channel, scope.weight);
     const size = record?.size ?? (upload as Upload).size;
     const type = record?.type ?? (upload as Upload).type;
     let failure: DecadeError | undefined;
@@ -531,8 +504,7 @@ export class DecadeServer {
       // The client went away (or the session failed) while answering.
       failure ??= isDecadeError(err) ? err : new DecadeError('NOT_AVAILABLE', 'the transfer was interrupted', { cause: err });
     } finally {
-      shares.leave(flow);
-      if (shares.size === 0) this.shares.delete(key);
+      gate.leave();
       release();
       if (ctx.octets < length && scope.budget !== null) this.store.refundToken(scope.id, length - ctx.octets);
     }

@@ -114,3 +114,31 @@ export class Shares {
     for (const r of w) r();
   }
 }
+
+/** A transfer's handle on its session's shares: wait for a turn, count what it wrote, leave. */
+export interface SharesGate {
+  turn(): Promise<void>;
+  wrote(n: number): void;
+  leave(): void;
+}
+
+/** The {@link Shares} of every session, keyed by the session's handle (dropped once its last transfer leaves). */
+export class SessionShares {
+  private readonly bySession = new WeakMap<object, Shares>();
+
+  /** A transfer of `weight` begins on `session`. */
+  join(session: object, weight: number): SharesGate {
+    let shares = this.bySession.get(session);
+    if (shares === undefined) this.bySession.set(session, (shares = new Shares()));
+    const s = shares;
+    const flow = s.join(weight);
+    return {
+      turn: () => s.turn(flow),
+      wrote: (n) => s.wrote(flow, n),
+      leave: () => {
+        s.leave(flow);
+        if (s.size === 0 && this.bySession.get(session) === s) this.bySession.delete(session);
+      },
+    };
+  }
+}

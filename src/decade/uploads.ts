@@ -7,7 +7,8 @@
  */
 import { Buffer } from 'node:buffer';
 import type { BlobWriter, DecadeStore } from './store.js';
-import { DecadeError } from './errors.js';
+import { NameVerifier, type ContentName } from './names.js';
+import { DecadeError, isDecadeError } from './errors.js';
 import { chunksOf } from './streams.js';
 
 /** Life of an upload: streaming, then committing (sealing and renaming), then done or failed. */
@@ -206,4 +207,36 @@ async function* readAlong(u: Upload, store: DecadeStore, offset: number, length:
   // and rename that follow cannot change them), and fails with it.
   while (u.state === 'streaming') await u.changed();
   if (u.state === 'failed') throw u.error ?? new DecadeError('NOT_AVAILABLE', 'the upload failed');
+}
+
+/**
+ * Fill an upload from `source`, verified against its name as the octets pass
+ * (the hash in the same pass as the write, no second reading), then `commit`
+ * the writer. Resolves with what `commit` says (fresh or not); on any
+ * failure the upload fails (its readers see why), its octets are dropped,
+ * nothing is stored, and the error is rethrown.
+ */
+export async function fillUpload(upload: Upload, name: ContentName, source: AsyncIterable<Buffer>, onOctets: (n: number) => void, commit: (writer: BlobWriter) => Promise<boolean>): Promise<boolean> {
+  const { size, writer } = upload;
+  const verifier = new NameVerifier(name);
+  try {
+    for await (const chunk of source) {
+      if (verifier.octets + chunk.byteLength > size) throw new DecadeError('VALIDATION_FAILED', `the content is longer than the ${size} octets declared`);
+      verifier.update(chunk);
+      upload.push(chunk);
+      await writer.write(chunk);
+      onOctets(verifier.octets);
+    }
+    if (verifier.octets !== size) throw new DecadeError('VALIDATION_FAILED', `the content ended after ${verifier.octets} of the ${size} octets declared`);
+    if (!verifier.matches()) throw new DecadeError('VALIDATION_FAILED', 'the content does not match its name');
+    upload.set('committing');
+    const fresh = await commit(writer);
+    upload.set('done');
+    return fresh;
+  } catch (err) {
+    const e = isDecadeError(err) ? err : new DecadeError('NOT_AVAILABLE', 'the upload was interrupted', { cause: err });
+    upload.set('failed', e);
+    await writer.abort();
+    throw err;
+  }
 }
