@@ -26,7 +26,7 @@ import { findNginx, nginxInfo, startNginx, type NginxServer } from './nginx.js';
 import type { DecadeWorkerInit, DecadeWorkerMsg } from './worker.js';
 
 /** The group's case ids (for `--only`; `--only decade` selects them all). */
-export const DECADE_CASE_IDS = ['decade-put', 'decade-get', 'decade-relay'] as const;
+export const DECADE_CASE_IDS = ['decade-put', 'decade-get', 'decade-relay', 'decade-weights'] as const;
 
 /** Settings the runner passes on. */
 export interface DecadeGroupSettings {
@@ -126,7 +126,7 @@ const cpuOf = (pids: number[]): number => pids.reduce((a, p) => a + (procCpuSeco
  * One measured transfer: a client process against `port`; the servers' CPU
  * time between the client's `mark` and its result.
  */
-async function transfer(s: DecadeGroupSettings, init: Extract<DecadeWorkerInit, { role: 'client' }>, servers: Server[], budgetMs: number): Promise<Metrics> {
+async function transfer(s: DecadeGroupSettings, init: Extract<DecadeWorkerInit, { role: 'client' | 'weights' }>, servers: Server[], budgetMs: number): Promise<Metrics> {
   // Dirty pages of an earlier step (nginx does not fsync its PUT) are written back before, not during.
   execFileSync('sync');
   const c = s.forkProcess(s.worker ?? DEFAULT_WORKER);
@@ -150,6 +150,7 @@ async function transfer(s: DecadeGroupSettings, init: Extract<DecadeWorkerInit, 
       cpuServerPerGiB: cpuServer / (bytes / GiB),
       cpuClientPerGiB: (m.cpuClient as number) / (bytes / GiB),
       ...(m.ttfb !== undefined ? { ttfbMs: m.ttfb * 1000 } : {}),
+      ...(m.weightRatio !== undefined ? { weightRatio: m.weightRatio, shareErrorPct: m.shareErrorPct as number } : {}),
       bytes,
     };
   } finally {
@@ -185,6 +186,18 @@ export async function runDecadeGroup(s: DecadeGroupSettings): Promise<DecadeGrou
     const smallName = makeObject(small, 64 * 1024);
     const k = generateAccountKey();
     const token = await createToken({ account: ACCOUNT, operations: ['put', 'get', 'stat'], expiresIn: 6 * 3600 }, k.privateJwk);
+    const wsize = s.quick ? 64 * MiB : 256 * MiB;
+    const wfiles: { file: string; name: string }[] = [];
+    const wf = (i: 0 | 1): { file: string; name: string } => wfiles[i] as { file: string; name: string };
+    const wtokens: [string, string] = ['', ''];
+    if (s.ids.includes('decade-weights')) {
+      for (const i of [0, 1]) {
+        const f = join(root, `weights-${i}.bin`);
+        wfiles.push({ file: f, name: makeObject(f, wsize) });
+      }
+      wtokens[0] = await createToken({ account: ACCOUNT, operations: ['get', 'stat'], expiresIn: 6 * 3600, weight: 3 }, k.privateJwk);
+      wtokens[1] = await createToken({ account: ACCOUNT, operations: ['get', 'stat'], expiresIn: 6 * 3600, weight: 1 }, k.privateJwk);
+    }
     const wantsPutGet = s.ids.includes('decade-put') || s.ids.includes('decade-get');
     let impls: ('beepstream' | 'node-https' | 'nginx')[] = ['beepstream', 'node-https', 'nginx'];
     const nginx = wantsPutGet ? findNginx() : null;
@@ -271,7 +284,29 @@ export async function runDecadeGroup(s: DecadeGroupSettings): Promise<DecadeGrou
           rmSync(dirB, { recursive: true, force: true });
         }
       }
+      if (s.ids.includes('decade-weights')) {
+        // Two objects of the same size on one server; two GETs at once on one connection, tokens weighted 3 and 1.
+        const dir = join(root, `weights-${round}`);
+        let server: Server | null = null;
+        try {
+          server = await startWorkerServer(s, { role: 'decade-server', dir, cert, key, account: ACCOUNT, publicJwk: k.publicJwk });
+          const base = { role: 'client', impl: 'beepstream', ca: cert, token, port: server.port, size: wsize } as const;
+          await transfer(s, { ...base, op: 'put', file: wf(0).file, name: wf(0).name }, [server], budgetMs);
+          await transfer(s, { ...base, op: 'put', file: wf(1).file, name: wf(1).name }, [server], budgetMs);
+          const t0 = Date.now();
+          const m = await transfer(s, { role: 'weights', port: server.port, ca: cert, names: [wf(0).name, wf(1).name], size: wsize, tokens: wtokens, weights: [3, 1] }, [server], budgetMs);
+          record('decade-weights', 'beepstream', m, round, t0);
+        } catch (err) {
+          const msg = `[${round}/${s.rounds}] decade-weights: ${(err as Error).message.split('\n')[0]}`;
+          errors.push(msg);
+          console.error(`${msg} — FAILED`);
+        } finally {
+          await server?.stop();
+          rmSync(dir, { recursive: true, force: true });
+        }
+      }
     }
+    if (s.ids.includes('decade-weights')) header.push(`decade-weights: two ${wsize / MiB} MiB objects GET at once on one TLS connection with tokens of weight 3 and 1; share = heavy octets ÷ light octets while the heavy one went from 10 % to 90 %`);
     if (s.ids.includes('decade-relay')) header.push(`decade-relay: ${size / MiB} MiB GET through a second DECADE server fetching from the origin (its session to the origin set up by a warm-up fetch; its store empty) vs the GET straight from the origin; CPU = client + both servers`);
   } finally {
     cleanup();

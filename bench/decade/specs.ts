@@ -44,4 +44,18 @@ export const DECADE_SPECS: Spec[] = [
   },
   { caseId: 'decade-relay', metric: 'mbps', name: 'DECADE GET through a relay server: throughput', unit: 'MB/s', rows: [{ baseline: 'direct' }] },
   { caseId: 'decade-relay', metric: 'cpuPerGiB', name: 'DECADE GET through a relay server: CPU, client + servers', unit: 'CPU s/GiB', rows: [{ baseline: 'direct' }] },
+  {
+    caseId: 'decade-weights',
+    metric: 'weightRatio',
+    name: 'DECADE: two GETs on one connection, token weights 3:1: octet share',
+    unit: '×',
+    rows: [{ baseline: null }],
+  },
+  {
+    caseId: 'decade-weights',
+    metric: 'shareErrorPct',
+    name: 'DECADE: weights 3:1, share off 3:1 by',
+    unit: '%',
+    rows: [{ baseline: null, target: { kind: 'abs', op: '<=', v: 10, unit: '%' } }],
+  },
 ];

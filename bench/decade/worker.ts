@@ -32,6 +32,16 @@ export type DecadeWorkerInit =
   | { role: 'decade-server'; dir: string; cert: string; key: string; account: string; publicJwk: JsonWebKey; relay?: { allow: string[]; ca: string } }
   | { role: 'https-server'; dir: string; cert: string; key: string }
   | {
+      /** Two GETs at once on one connection, tokens weighted `weights[0]`:`weights[1]`; their octet shares. */
+      role: 'weights';
+      port: number;
+      ca: string;
+      names: [string, string];
+      size: number;
+      tokens: [string, string];
+      weights: [number, number];
+    }
+  | {
       role: 'client';
       impl: 'beepstream' | 'node-https' | 'nginx';
       op: 'put' | 'get';
@@ -229,7 +239,46 @@ async function client(init: Extract<DecadeWorkerInit, { role: 'client' }>): Prom
   process.exit(0);
 }
 
+/**
+ * Both GETs start together; the receiver counts octets in arrival order ('data' events). The
+ * share is the heavy transfer's octets over the light one's while the heavy one went from 10 %
+ * to 90 % of its size (both running all that time: the light one needs longer).
+ */
+async function weights(init: Extract<DecadeWorkerInit, { role: 'weights' }>): Promise<void> {
+  const c = await DecadeClient.connect({ host: '127.0.0.1', port: init.port, tls: { ca: init.ca, serverName: 'localhost' } });
+  await c.status(init.tokens[0]).catch(() => undefined);
+  const started = new Promise<void>((resolve) => process.once('message', () => resolve()));
+  await send({ type: 'mark' });
+  await started;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const [h, l] = await Promise.all([c.getStream(init.tokens[0], init.names[0]), c.getStream(init.tokens[1], init.names[1])]);
+  let nh = 0;
+  let nl = 0;
+  let mark: { h: number; l: number } | undefined;
+  let ratio = Number.NaN;
+  const size = init.size;
+  const ended = (b: NodeJS.ReadableStream): Promise<void> => new Promise((resolve, reject) => b.once('end', resolve).once('error', reject));
+  h.body.on('data', (chunk: Buffer) => {
+    nh += chunk.byteLength;
+    if (mark === undefined && nh >= size / 10) mark = { h: nh, l: nl };
+    if (Number.isNaN(ratio) && mark !== undefined && nh >= (size * 9) / 10) ratio = (nh - mark.h) / Math.max(1, nl - mark.l);
+  });
+  l.body.on('data', (chunk: Buffer) => (nl += chunk.byteLength));
+  await Promise.all([ended(h.body), ended(l.body)]);
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  await c.close();
+  const want = init.weights[0] / init.weights[1];
+  await send({
+    type: 'result',
+    cipher: '',
+    metrics: { bytes: nh + nl, seconds, cpuClient: (cpu.user + cpu.system) / 1e6, weightRatio: ratio, shareErrorPct: (Math.abs(ratio / want - 1) * 100) },
+  });
+  process.exit(0);
+}
+
 process.once('message', (init: DecadeWorkerInit) => {
-  const run = init.role === 'decade-server' ? decadeServer(init) : init.role === 'https-server' ? httpsServer(init) : client(init);
+  const run = init.role === 'decade-server' ? decadeServer(init) : init.role === 'https-server' ? httpsServer(init) : init.role === 'weights' ? weights(init) : client(init);
   run.catch(fail);
 });

@@ -22,6 +22,7 @@ import {
 } from './wire.js';
 import { MAX_STATUS_XML, MAX_XML } from './xml.js';
 import { tokenWeight } from './tokens.js';
+import { chunksOf } from './streams.js';
 
 /** Options of {@link DecadeClient.connect}: those of `connect` (host, port, limits…), and TLS. */
 export interface DecadeConnectOptions extends ConnectOptions {
@@ -91,6 +92,9 @@ export class DecadeClient {
   /** The BEEP session. */
   readonly session: Session;
   private drp: Promise<Channel> | null = null;
+  /** A spare SDT channel started ahead of need (see {@link keepSpare}). */
+  private spare: Promise<Channel> | null = null;
+  private keepingSpare = false;
 
   private constructor(session: Session) {
     this.session = session;
@@ -119,6 +123,39 @@ export class DecadeClient {
   /** Use a session already set up (e.g. TLS-tuned and authenticated). */
   static over(session: Session): DecadeClient {
     return new DecadeClient(session);
+  }
+
+  /**
+   * Keep one SDT channel started ahead of the next transfer, so a transfer
+   * does not wait for a channel start (one round trip and the server's
+   * profile check) before its request: what a relaying server does towards
+   * an origin, where that round trip is on the way to its client's first
+   * octet. The spare is replaced as soon as it is taken.
+   */
+  keepSpare(): void {
+    this.keepingSpare = true;
+    this.startSpare();
+  }
+
+  private startSpare(): void {
+    if (!this.keepingSpare || this.spare !== null || this.session.handle.isClosed) return;
+    const p = this.session.startChannel(SDT_URI);
+    this.spare = p;
+    p.catch(() => {
+      if (this.spare === p) this.spare = null;
+    });
+  }
+
+  /** A channel for one transfer: the spare if there is one (a failed spare is passed over), else a new one. */
+  private async transferChannel(): Promise<Channel> {
+    const spare = this.spare;
+    this.spare = null;
+    this.startSpare();
+    if (spare !== null) {
+      const ch = await spare.catch(() => null);
+      if (ch !== null && ch.state === 'open') return ch;
+    }
+    return this.session.startChannel(SDT_URI);
   }
 
   private control(): Promise<Channel> {
@@ -166,14 +203,17 @@ export class DecadeClient {
     const headers: Record<string, string> = { [HEADERS.op]: 'PUT', [HEADERS.name]: n.name, [HEADERS.size]: String(size), [HEADERS.token]: token };
     if (options.type !== undefined) headers[HEADERS.type] = options.type;
     if (options.ttl !== undefined) headers[HEADERS.ttl] = String(options.ttl);
-    const ch = await this.session.startChannel(SDT_URI);
+    const ch = await this.transferChannel();
     // Our sending is scheduled by the token's weight, as the server schedules a GET's.
     ch.weight = tokenWeight(token);
     let stop = false;
     const progress = options.onProgress;
+    // A Readable (a file) is taken chunk by chunk as it reads them, not through read()'s
+    // concatenation of whatever it buffered (a copy of every octet, and garbage).
+    const chunks = source instanceof Readable ? chunksOf(source) : source;
     async function* body(): AsyncGenerator<Uint8Array> {
       let sent = 0;
-      for await (const c of source) {
+      for await (const c of chunks) {
         if (stop) return;
         yield c;
         sent += c.byteLength;
@@ -205,6 +245,20 @@ export class DecadeClient {
 
   /** GET a range of an object as a stream. */
   async getStream(token: string, name: string, options: GetOptions = {}): Promise<GetStream> {
+    const { range, chunks, cancel } = await this.getChunks(token, name, options);
+    const body = Readable.from(chunks, { objectMode: false });
+    body.once('close', cancel);
+    return { range, body };
+  }
+
+  /**
+   * GET a range of an object as the chunks the session delivers (views of
+   * the received frames, no copy): what {@link getStream} wraps in a
+   * Readable, for a consumer that iterates anyway (a relaying server).
+   * `cancel` discards the rest of the range and closes the channel; reading
+   * to the end, or leaving the iteration early, does the same.
+   */
+  async getChunks(token: string, name: string, options: GetOptions = {}): Promise<{ range: RangeHeader; chunks: AsyncGenerator<Buffer>; cancel: () => void }> {
     const n = parseName(name);
     const headers: Record<string, string> = { [HEADERS.op]: 'GET', [HEADERS.name]: n.name, [HEADERS.token]: token };
     if (options.offset !== undefined) headers[HEADERS.offset] = String(options.offset);
@@ -213,7 +267,7 @@ export class DecadeClient {
       headers[HEADERS.source] = options.source.origin;
       headers[HEADERS.sourceToken] = options.source.token;
     }
-    const ch = await this.session.startChannel(SDT_URI);
+    const ch = await this.transferChannel();
     const answers = ch.requestAnswers('', { headers, ...(options.signal ? { signal: options.signal } : {}) });
     let range: RangeHeader;
     try {
@@ -226,15 +280,16 @@ export class DecadeClient {
       await ch.close().catch(() => undefined);
       throw fromReply(err);
     }
-    // One cleanup however the body ends (read to the end, failed, or destroyed before or while it
+    // One cleanup however the body ends (read to the end, failed, or abandoned before or while it
     // was read): the rest of the reply is discarded (BEEP cannot cancel a reply under way, so an
     // abandoned range still arrives, unread), and the channel closes once it is quiet.
     let cleaned = false;
-    const cleanup = (): void => {
+    const cancel = (): void => {
       if (cleaned) return;
       cleaned = true;
       answers.return().catch(() => undefined).finally(() => ch.close().catch(() => undefined));
     };
+    const length = range.length;
     async function* octets(): AsyncGenerator<Buffer> {
       let got = 0;
       try {
@@ -248,20 +303,18 @@ export class DecadeClient {
           if (next.done) break;
           const m = next.value;
           if (mediaType(m.contentType) === BEEP_XML) throw errorFromXml(await m.bytes(MAX_XML));
-          for await (const c of m as AsyncIterable<Buffer>) {
+          for await (const c of chunksOf(m)) {
             got += c.byteLength;
-            if (got > range.length) throw new DecadeError('SERVER_ERROR', 'the server sent more octets than the range', { origin: 'remote' });
+            if (got > length) throw new DecadeError('SERVER_ERROR', 'the server sent more octets than the range', { origin: 'remote' });
             yield c;
           }
         }
-        if (got !== range.length) throw new DecadeError('NOT_AVAILABLE', `the transfer ended after ${got} of ${range.length} octets`, { origin: 'remote' });
+        if (got !== length) throw new DecadeError('NOT_AVAILABLE', `the transfer ended after ${got} of ${length} octets`, { origin: 'remote' });
       } finally {
-        cleanup();
+        cancel();
       }
     }
-    const body = Readable.from(octets(), { objectMode: false });
-    body.once('close', cleanup);
-    return { range, body };
+    return { range, chunks: octets(), cancel };
   }
 
   /** GET a whole object into memory, verified against its name. */

@@ -62,7 +62,11 @@ export class OriginPool {
         if (this.sessions.get(origin) === made) this.sessions.delete(origin);
       };
       made.then(
-        (c) => c.session.once('close', forget),
+        (c) => {
+          c.session.once('close', forget);
+          // A fetch starts with its request, not with a channel start.
+          c.keepSpare();
+        },
         () => forget(),
       );
     }

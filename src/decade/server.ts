@@ -9,19 +9,19 @@
  */
 import { Buffer } from 'node:buffer';
 import dc from 'node:diagnostics_channel';
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
 import type { JsonWebKey, KeyObject } from 'node:crypto';
 import type { Channel, ChannelProfile, IncomingMessage, Responder } from '../channels/index.js';
 import { defineProfile } from '../profiles/index.js';
 import { BEEP_XML } from '../framing/index.js';
 import { DecadeError, isDecadeError, type DecadeCode } from './errors.js';
-import { NameVerifier, parseName, type ContentName } from './names.js';
+import { parseName, type ContentName } from './names.js';
 import { checkScope, importPublicKey, isAccountId, redactTokens, verifyToken, type ClientInfo, type Operation, type TokenScope } from './tokens.js';
-import type { DecadeStore, ObjectRecord } from './store.js';
-import { readUpload, Upload } from './uploads.js';
+import type { BlobWriter, DecadeStore, ObjectRecord } from './store.js';
+import { fillUpload, readUpload, Upload } from './uploads.js';
+import { chunksOf, singles, writeBatches } from './streams.js';
+import { SessionShares } from './shares.js';
 import { clientOf, header, intHeader, MIME, toInfo } from './requests.js';
-import type { GetStream } from './client.js';
+import type { DecadeClient } from './client.js';
 import { OriginPool, parseOrigin, type RelayOptions } from './relay.js';
 import {
   buildCreated, buildErrorXml, buildRange, buildStatus, DRP_URI, HEADERS, OCTETS, OK_XML, parseDrpRequest, SDT_URI, xmlBody,
@@ -107,6 +107,8 @@ export class DecadeServer {
   private readonly uploads = new Map<string, Upload>();
   private readonly reserved = new Map<string, number>();
   private readonly transfers = new Map<string, number>();
+  /** Weighted shares of each session's GETs. */
+  private readonly shares = new SessionShares();
   private readonly now: () => number;
   private readonly maxObject: number;
   private readonly maxListing: number;
@@ -166,6 +168,9 @@ export class DecadeServer {
   }
 
   private charge(scope: TokenScope, octets: number): void {
+    // A reusable token without a byte budget has nothing to count: no ledger write (and no
+    // fsync of it) on the way to the first octet.
+    if (!scope.once && scope.budget === null) return;
     const r = this.store.chargeToken({ id: scope.id, account: scope.account, expires: scope.expires, once: scope.once, budget: scope.budget }, octets, this.now());
     if (r === 'replayed') throw new DecadeError('TOKEN_REPLAYED', 'the token was for a single use and has been used');
     if (r === 'budget') throw new DecadeError('TOKEN_BUDGET', `the token's byte budget does not cover ${octets} more octets`);
@@ -293,44 +298,21 @@ export class DecadeServer {
   }
 
   /** Temporary space for a new object, visible to GETs (of the same account) while it fills. */
-  private async beginUpload(account: string, name: ContentName, size: number, type: string): Promise<{ upload: Upload; done: () => void }> {
+  private async beginUpload(account: string, name: ContentName, size: number, type: string, opened?: Promise<BlobWriter>): Promise<{ upload: Upload; done: () => void }> {
     const key = `${account}\0${name.hex}`;
-    const writer = await this.store.createWriter();
+    const writer = await (opened ?? this.store.createWriter());
     const upload = new Upload(account, name.hex, size, type, writer);
     const live = !this.uploads.has(key);
     if (live) this.uploads.set(key, upload);
     return { upload, done: () => live && this.uploads.delete(key) };
   }
 
-  /**
-   * Fill an upload from `source`, verified against its name as the octets pass (the hash in
-   * the same pass as the write), then commit it. Resolves with `fresh`; on any failure the
-   * upload fails (its readers see why), nothing is stored, and the error is rethrown.
-   */
-  private async fill(ctx: Context, upload: Upload, name: ContentName, ttl: number | undefined, source: AsyncIterable<Buffer>): Promise<boolean> {
-    const { size, writer } = upload;
-    const verifier = new NameVerifier(name);
-    try {
-      for await (const chunk of source) {
-        if (verifier.octets + chunk.byteLength > size) throw new DecadeError('VALIDATION_FAILED', `the content is longer than the ${size} octets declared`);
-        verifier.update(chunk);
-        upload.push(chunk);
-        await writer.write(chunk);
-        ctx.octets = verifier.octets;
-      }
-      if (verifier.octets !== size) throw new DecadeError('VALIDATION_FAILED', `the content ended after ${verifier.octets} of the ${size} octets declared`);
-      if (!verifier.matches()) throw new DecadeError('VALIDATION_FAILED', 'the content does not match its name');
-      upload.set('committing');
+  /** {@link fillUpload} into this store, recording the object with `ttl` (seconds) from the commit. */
+  private fill(ctx: Context, upload: Upload, name: ContentName, ttl: number | undefined, source: AsyncIterable<Buffer>): Promise<boolean> {
+    return fillUpload(upload, name, source, (n) => (ctx.octets = n), async (writer) => {
       const now = this.now();
-      const { fresh } = await this.store.commit(writer, { account: upload.account, hex: name.hex, size, type: upload.type, created: now, expires: ttl === undefined ? null : now + ttl * 1000 });
-      upload.set('done');
-      return fresh;
-    } catch (err) {
-      const e = isDecadeError(err) ? err : new DecadeError('NOT_AVAILABLE', 'the upload was interrupted', { cause: err });
-      upload.set('failed', e);
-      await writer.abort();
-      throw err;
-    }
+      return (await this.store.commit(writer, { account: upload.account, hex: name.hex, size: upload.size, type: upload.type, created: now, expires: ttl === undefined ? null : now + ttl * 1000 })).fresh;
+    });
   }
 
   private async put(msg: IncomingMessage, res: Responder, channel: Channel): Promise<void> {
@@ -364,13 +346,13 @@ export class DecadeServer {
     try {
       const { upload, done } = await this.beginUpload(account, name, size, type);
       try {
-        fresh = await this.fill(ctx, upload, name, ttl, msg as AsyncIterable<Buffer>);
+        fresh = await this.fill(ctx, upload, name, ttl, chunksOf(msg));
       } finally {
         done();
       }
     } catch (err) {
       // Nothing stored: the octets not received go back to the token, the reservation to the quota.
-      this.store.refundToken(scope.id, size - ctx.octets);
+      if (scope.budget !== null) this.store.refundToken(scope.id, size - ctx.octets);
       msg.dump().catch(() => undefined);
       this.reserve(account, -size);
       release();
@@ -400,16 +382,26 @@ export class DecadeServer {
     // The object is stored in the account: the token must permit a PUT of it too.
     checkScope(scope, 'put', name.name, ctx.client);
     const client = await this.relay.client(origin);
-    let remote: GetStream;
+    // Temporary space is opened while the origin answers (not after: it is on the way to the
+    // client's first octet), and dropped if the origin refuses or the object does not fit.
+    const opened = this.store.createWriter();
+    opened.catch(() => undefined);
+    const drop = (): void => void opened.then((w) => w.abort(), () => undefined);
+    let remote: Awaited<ReturnType<DecadeClient['getChunks']>>;
     try {
-      remote = await client.getStream(sourceToken, name.name);
+      remote = await client.getChunks(sourceToken, name.name);
     } catch (err) {
+      drop();
       // The origin's refusal (its DECADE code) is the client's answer; anything else: not available.
       if (isDecadeError(err)) throw new DecadeError(err.decadeCode, `origin: ${err.message}`, { origin: 'local' });
       throw new DecadeError('NOT_AVAILABLE', 'the origin server failed', { cause: err });
     }
     const { size, type } = remote.range;
-    const abandon = (): void => void remote.body.destroy();
+    let started = false;
+    const abandon = (): void => {
+      remote.cancel();
+      if (!started) drop();
+    };
     try {
       if (size > this.maxObject) throw new DecadeError('BAD_REQUEST', `the object is larger than this server stores (${this.maxObject} octets)`);
       this.checkQuota(scope.account, name.hex, size);
@@ -422,14 +414,15 @@ export class DecadeServer {
       this.reserve(account, size);
       const fctx: Context = { op: 'put', client: ctx.client, scope, name, octets: 0, source: origin };
       let begun: { upload: Upload; done: () => void };
+      started = true;
       try {
-        begun = await this.beginUpload(account, name, size, type);
+        begun = await this.beginUpload(account, name, size, type, opened);
       } catch (err) {
         abandon();
         this.reserve(account, -size);
         throw err;
       }
-      this.fill(fctx, begun.upload, name, undefined, remote.body as AsyncIterable<Buffer>).then(
+      this.fill(fctx, begun.upload, name, undefined, remote.chunks).then(
         () => this.report(fctx, 'CREATED'),
         (err: unknown) => {
           abandon();
@@ -484,19 +477,22 @@ export class DecadeServer {
       return;
     }
     const name = ctx.name;
-    // Token weights share the session's bandwidth through the scheduler (draft §6.1.2: bandwidth).
+    // Token weights share the session's bandwidth (draft §6.1.2: bandwidth): the channel's
+    // scheduling weight, and the server's own pacing among the session's GETs (shares.ts).
     channel.weight = scope.weight;
+    const gate = this.shares.join(channel.session ?? channel, scope.weight);
     const size = record?.size ?? (upload as Upload).size;
     const type = record?.type ?? (upload as Upload).type;
     let failure: DecadeError | undefined;
     try {
       await res.answer(buildRange({ name: name.name, size, offset, length, type, state: record ? 'complete' : 'uploading' }), { contentType: BEEP_XML });
-      const source = record !== undefined ? this.store.read(name.hex, offset, length) : Readable.from(readUpload(upload as Upload, this.store, offset, length), { objectMode: false });
-      // Octets moved, for the token's refund if the transfer ends short (counted as they are read).
-      source.on('data', (c: Buffer) => (ctx.octets += c.byteLength));
       const out = res.answerStream({ contentType: OCTETS });
+      // A stored object: its file's chunks; an upload: batches of what has arrived, as it arrives.
+      const source = record !== undefined ? singles(this.store.read(name.hex, offset, length)) : readUpload(upload as Upload, this.store, offset, length);
       try {
-        await pipeline(source, out);
+        // Octets moved, for the token's refund if the transfer ends short (counted as they are written).
+        await writeBatches(source, out, (n) => (ctx.octets += n), gate);
+        await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
       } catch (err) {
         // The source failed (an upload that did not validate): end the octets short, then say why.
         failure = isDecadeError(err) ? err : new DecadeError('NOT_AVAILABLE', 'the object could not be read', { cause: err });
@@ -508,8 +504,9 @@ export class DecadeServer {
       // The client went away (or the session failed) while answering.
       failure ??= isDecadeError(err) ? err : new DecadeError('NOT_AVAILABLE', 'the transfer was interrupted', { cause: err });
     } finally {
+      gate.leave();
       release();
-      if (ctx.octets < length) this.store.refundToken(scope.id, length - ctx.octets);
+      if (ctx.octets < length && scope.budget !== null) this.store.refundToken(scope.id, length - ctx.octets);
     }
     if (failure === undefined) {
       this.store.countGet(scope.account, name.hex);
@@ -517,3 +514,4 @@ export class DecadeServer {
     } else this.report(ctx, failure.decadeCode);
   }
 }
+

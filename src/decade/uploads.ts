@@ -7,7 +7,9 @@
  */
 import { Buffer } from 'node:buffer';
 import type { BlobWriter, DecadeStore } from './store.js';
-import { DecadeError } from './errors.js';
+import { NameVerifier, type ContentName } from './names.js';
+import { DecadeError, isDecadeError } from './errors.js';
+import { chunksOf } from './streams.js';
 
 /** Life of an upload: streaming, then committing (sealing and renaming), then done or failed. */
 export type UploadState = 'streaming' | 'committing' | 'done' | 'failed';
@@ -101,13 +103,25 @@ export class Upload {
   }
 }
 
+/** Octets a reader of an upload gathers into one batch (one frame of DECADE_LIMITS) before it writes them on. */
+export const BATCH_OCTETS = 256 * 1024;
+/** Most octets of one batch (several frames, queued in one turn). */
+const MAX_BATCH = 1024 * 1024;
+/** How long a reader that has fewer than {@link BATCH_OCTETS} waits for more before it passes on what it has (ms). */
+const LINGER_MS = 2;
+
 /**
- * Read `length` octets from `offset` of an upload as they arrive: from its
- * temporary file while it streams, from the store once committed. Throws the
- * upload's error if it fails (the octets so far were not the object); ends
- * only once the upload is committed, so a range served early is still vouched for.
+ * Read `length` octets from `offset` of an upload as they arrive, in batches:
+ * from memory (views of the received chunks, no copy) while the reader keeps
+ * up, else from its temporary file, and from the store once committed. The
+ * first batch goes at once (time to first octet); later ones gather at least
+ * {@link BATCH_OCTETS} (or wait at most a couple of milliseconds), so the
+ * octets of many small received chunks leave as one frame instead of one
+ * frame each. Throws the upload's error if it fails (the octets so far were
+ * not the object); ends only once the upload is verified, so a range served
+ * early is still vouched for.
  */
-export async function* readUpload(u: Upload, store: DecadeStore, offset: number, length: number, chunkSize = 256 * 1024): AsyncGenerator<Buffer> {
+export async function* readUpload(u: Upload, store: DecadeStore, offset: number, length: number, chunkSize = 256 * 1024): AsyncGenerator<Buffer[]> {
   u.readers++;
   try {
     yield* readAlong(u, store, offset, length, chunkSize);
@@ -116,42 +130,113 @@ export async function* readUpload(u: Upload, store: DecadeStore, offset: number,
   }
 }
 
-async function* readAlong(u: Upload, store: DecadeStore, offset: number, length: number, chunkSize: number): AsyncGenerator<Buffer> {
+async function* readAlong(u: Upload, store: DecadeStore, offset: number, length: number, chunkSize: number): AsyncGenerator<Buffer[]> {
   let pos = offset;
   const end = offset + length;
-  while (pos < end) {
-    if (u.state === 'failed') throw u.error ?? new DecadeError('NOT_AVAILABLE', 'the upload failed');
-    if (u.state === 'done') {
-      for await (const c of store.read(u.hex, pos, end - pos)) yield c as Buffer;
-      return;
-    }
-    const mem = u.fromMemory(pos, end);
-    if (mem !== null) {
-      pos += mem.byteLength;
-      yield mem;
-      continue;
-    }
-    if (u.state === 'streaming' && u.writer.written > pos) {
-      const buf = Buffer.allocUnsafe(Math.min(chunkSize, end - pos, u.writer.written - pos));
-      let n: number;
-      try {
-        n = await u.writer.read(buf, pos);
-      } catch {
-        // The writer was sealed or aborted under us: wait for the state to say so.
-        if (u.state === 'streaming') await u.changed();
+  let first = true;
+  let timer: NodeJS.Timeout | null = null;
+  let expired = false;
+  const disarm = (): void => {
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+    expired = false;
+  };
+  try {
+    while (pos < end) {
+      if (u.state === 'failed') throw u.error ?? new DecadeError('NOT_AVAILABLE', 'the upload failed');
+      if (u.state === 'done') {
+        disarm();
+        const file = store.read(u.hex, pos, end - pos);
+        try {
+          for await (const c of chunksOf(file)) yield [c];
+        } finally {
+          file.destroy();
+        }
+        return;
+      }
+      // Octets in memory: pass them on once there are enough for a frame (or the rest of the
+      // range, or the upload stopped streaming, or they have waited long enough).
+      const held = Math.min(u.received, end) - pos;
+      if (held > 0 && u.fromMemory(pos, end) !== null) {
+        if (first || expired || held >= BATCH_OCTETS || u.received >= end || u.state !== 'streaming') {
+          disarm();
+          first = false;
+          const batch: Buffer[] = [];
+          let n = 0;
+          for (let mem = u.fromMemory(pos, end); mem !== null && n < MAX_BATCH; mem = u.fromMemory(pos, end)) {
+            batch.push(mem);
+            pos += mem.byteLength;
+            n += mem.byteLength;
+          }
+          yield batch;
+          continue;
+        }
+        timer ??= setTimeout(() => {
+          expired = true;
+          u.notify();
+        }, LINGER_MS);
+        await u.changed();
         continue;
       }
-      if (n > 0) {
-        pos += n;
-        yield n === buf.length ? buf : buf.subarray(0, n);
-        continue;
+      if (u.state === 'streaming' && u.writer.written > pos) {
+        // Behind the octets held in memory: read them back from the temporary file.
+        disarm();
+        const buf = Buffer.allocUnsafe(Math.min(chunkSize, end - pos, u.writer.written - pos));
+        let n: number;
+        try {
+          n = await u.writer.read(buf, pos);
+        } catch {
+          // The writer was sealed or aborted under us: wait for the state to say so.
+          if (u.state === 'streaming') await u.changed();
+          continue;
+        }
+        if (n > 0) {
+          pos += n;
+          first = false;
+          yield [n === buf.length ? buf : buf.subarray(0, n)];
+          continue;
+        }
       }
+      await u.changed();
     }
-    await u.changed();
+  } finally {
+    disarm();
   }
   // Every octet asked for was passed on, but they are the object only if the upload verifies:
   // the reader ends once it has (committing: every octet arrived and matched the name; the fsync
   // and rename that follow cannot change them), and fails with it.
   while (u.state === 'streaming') await u.changed();
   if (u.state === 'failed') throw u.error ?? new DecadeError('NOT_AVAILABLE', 'the upload failed');
+}
+
+/**
+ * Fill an upload from `source`, verified against its name as the octets pass
+ * (the hash in the same pass as the write, no second reading), then `commit`
+ * the writer. Resolves with what `commit` says (fresh or not); on any
+ * failure the upload fails (its readers see why), its octets are dropped,
+ * nothing is stored, and the error is rethrown.
+ */
+export async function fillUpload(upload: Upload, name: ContentName, source: AsyncIterable<Buffer>, onOctets: (n: number) => void, commit: (writer: BlobWriter) => Promise<boolean>): Promise<boolean> {
+  const { size, writer } = upload;
+  const verifier = new NameVerifier(name);
+  try {
+    for await (const chunk of source) {
+      if (verifier.octets + chunk.byteLength > size) throw new DecadeError('VALIDATION_FAILED', `the content is longer than the ${size} octets declared`);
+      verifier.update(chunk);
+      upload.push(chunk);
+      await writer.write(chunk);
+      onOctets(verifier.octets);
+    }
+    if (verifier.octets !== size) throw new DecadeError('VALIDATION_FAILED', `the content ended after ${verifier.octets} of the ${size} octets declared`);
+    if (!verifier.matches()) throw new DecadeError('VALIDATION_FAILED', 'the content does not match its name');
+    upload.set('committing');
+    const fresh = await commit(writer);
+    upload.set('done');
+    return fresh;
+  } catch (err) {
+    const e = isDecadeError(err) ? err : new DecadeError('NOT_AVAILABLE', 'the upload was interrupted', { cause: err });
+    upload.set('failed', e);
+    await writer.abort();
+    throw err;
+  }
 }
