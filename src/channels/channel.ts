@@ -130,6 +130,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   weight = 1;
   /** @internal The scheduler rings this channel is in (ring.ts). */
   ringBits = 0;
+  /** @internal Frames left of this channel's current weighted turn (carried from one batch to the next). */
+  turnLeft = 0;
   /** @internal When silly-window avoidance began holding this channel's output back (clock ms; -1: it is not). */
   swsHeldSince = -1;
   /** @internal A `'wakeup'` for the override timeout is pending. */

@@ -892,15 +892,25 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     return out.length > 0 ? out : null;
   }
 
-  /** Frames from the channels of one ready set, weighted round-robin, within the budget. */
+  /**
+   * Frames from the channels of one ready set, weighted round-robin, within the
+   * budget. A channel's turn (`weight` frames) may span several pulls: when the
+   * budget runs out mid-turn it stays at the front with what is left of its
+   * turn, so weights hold even when one frame fills a whole batch.
+   */
   private serve(set: ReadyRing<Channel>, out: Uint8Array[], after: unknown[], bytes: number, budget: number): number {
     while (bytes < budget && !this.outputHeld && set.size > 0) {
-      const ch = set.shift() as Channel;
-      const weight = Math.min(64, Math.max(1, Math.floor(ch.weight) || 1));
-      for (let i = 0; i < weight && bytes < budget && !this.outputHeld && this.canSend(ch); i++) {
+      const ch = set.at(0);
+      if (ch.turnLeft <= 0) ch.turnLeft = Math.min(64, Math.max(1, Math.floor(ch.weight) || 1));
+      while (ch.turnLeft > 0 && bytes < budget && !this.outputHeld && this.canSend(ch)) {
         bytes += this.frameFrom(ch, out, after);
+        ch.turnLeft--;
       }
-      if (this.canSend(ch)) set.add(ch); // to the back: round-robin
+      const more = this.canSend(ch);
+      if (ch.turnLeft > 0 && more) break; // out of budget mid-turn: it goes on next time
+      set.shift();
+      ch.turnLeft = 0;
+      if (more) set.add(ch); // to the back: round-robin
     }
     return bytes;
   }

@@ -290,3 +290,21 @@ test('the start-rate bucket runs on the injected clock: a fourth start in the sa
   await pump(client, server);
   t.is(await later, 200);
 });
+
+test('weights hold when one frame fills a batch: channels weighted 3 and 1 send their frames 3:1, a turn carried from one pull to the next', async (t) => {
+  const frame = 256 * 1024;
+  const { client, server } = pair({ maxSendFrame: frame, receiveWindow: 16 * 1024 * 1024, maxReceiveWindow: 16 * 1024 * 1024 });
+  await pump(client, server);
+  const heavy = await openEcho(client, server);
+  const light = await openEcho(client, server);
+  heavy.weight = 3;
+  const body = Buffer.alloc(16 * frame, 7);
+  const replies = [heavy.request(body), light.request(body)];
+  const { aToB } = await pump(client, server);
+  const order = aToB.filter((f) => f.type === 'MSG' && (f.channel === heavy.number || f.channel === light.number)).map((f) => (f.channel === heavy.number ? 'H' : 'L'));
+  // While both have frames to send (the first 16 of the heavy one's), the heavy one sends three for each of the other's.
+  const both = order.slice(0, 20).join('');
+  t.is((both.match(/H/g) ?? []).length, 15, both);
+  t.is((both.match(/L/g) ?? []).length, 5, both);
+  t.deepEqual((await Promise.all(replies.map(async (r) => (await r).bytes()))).map((b) => b.length), [body.length, body.length]);
+});
