@@ -96,6 +96,11 @@ const MAX_RATE_GAIN = 2;
 const SLOW_START_GROWTH = 1.25;
 /** SEQ departures remembered for RTT sampling and stall detection. */
 const PENDING_EDGES = 8;
+/**
+ * A stall sample at most this many times the smallest says the sender waited
+ * for our window with nothing queued (see `epochLimited`).
+ */
+const LIMITED_SAMPLE = 1.5;
 /** Shortest epoch over which a consumption rate is measured (ms). */
 const MIN_EPOCH_MS = 1;
 
@@ -333,6 +338,15 @@ export class ChannelFlow {
   /** Slow start: the best rate seen, and the epochs since it last grew by {@link SLOW_START_GROWTH}. */
   private fullRate = 0;
   private flatEpochs = 0;
+  /**
+   * This epoch, our window held the sender back: a frame began at an edge we
+   * had advertised about one round trip after the SEQ that moved it (the
+   * sender waited for it), or ended at the latest edge (it used all we had
+   * granted). Its rate measured our window, not the path, so it does not count
+   * toward ending slow start — BBR skips application-limited rounds in its
+   * full-pipe test the same way.
+   */
+  private epochLimited = false;
   /** The channel's first octets arrived (its first epoch starts then, not when it opened). */
   private started = false;
   /** Issue 17: octets owed to the peer and not sendable, as last charged to the session ({@link setOwed}). */
@@ -393,6 +407,10 @@ export class ChannelFlow {
         this.session.rtt.sample(sample);
         this.stats.peerStalls++;
         this.session.counters.peerWindowStalls++;
+        // Within half a round trip of the path's: nothing queued at the sender,
+        // it waited for our window (a frame that merely happens to begin at an
+        // edge long passed comes later).
+        if (sample <= LIMITED_SAMPLE * this.session.rtt.min) this.epochLimited = true;
         i += 3;
         break;
       }
@@ -405,6 +423,7 @@ export class ChannelFlow {
       break;
     }
     if (i > 0) p.splice(0, i);
+    if (end === w.edge) this.epochLimited = true;
     // Ends exactly at an edge advertised since the last resize: the sender ran
     // out of this size of window.
     if (this.tune && this.limitedAt < 0 && this.advertisedSinceResize(end)) this.limitedAt = this.session.now();
@@ -489,7 +508,7 @@ export class ChannelFlow {
       if (rate >= SLOW_START_GROWTH * this.fullRate) {
         this.fullRate = rate;
         this.flatEpochs = 0;
-      } else if (++this.flatEpochs >= SLOW_START_ROUNDS) {
+      } else if (!this.epochLimited && ++this.flatEpochs >= SLOW_START_ROUNDS) {
         this.slowStart = false;
         // The rate stopped growing: the pipe is full. Slow start may have
         // overshot by up to one step; trim toward 2 × rate × RTT (with a
@@ -505,6 +524,7 @@ export class ChannelFlow {
     const target = 2 * rate * rtt;
     this.epochStart = now;
     this.epochBytes = 0;
+    this.epochLimited = false;
     const peak = this.epochPeak;
     this.epochPeak = this.window.buffered;
     // Right-sizing from the rate (Dynamic Right-Sizing, as Linux's
