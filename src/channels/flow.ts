@@ -347,6 +347,8 @@ export class ChannelFlow {
    * full-pipe test the same way.
    */
   private epochLimited = false;
+  /** The window's size when this epoch began. */
+  private epochSize = 0;
   /** The channel's first octets arrived (its first epoch starts then, not when it opened). */
   private started = false;
   /** Issue 17: octets owed to the peer and not sendable, as last charged to the session ({@link setOwed}). */
@@ -385,6 +387,7 @@ export class ChannelFlow {
       // idle before would read as a slow reader and shrink the window at once.
       this.started = true;
       this.epochStart = this.session.now();
+      this.epochSize = w.size;
     }
     if (this.announcedAt >= 0) {
       // The channel's first octets: the peer could send nothing before our
@@ -524,7 +527,12 @@ export class ChannelFlow {
     const target = 2 * rate * rtt;
     this.epochStart = now;
     this.epochBytes = 0;
+    // Held back by our window while the reader took, per round trip, at least
+    // half the window it had (a slow reader also holds the sender back, but
+    // takes far less than its window).
+    const limited = this.epochLimited && rate * this.session.rtt.min >= this.epochSize / 2;
     this.epochLimited = false;
+    this.epochSize = size;
     const peak = this.epochPeak;
     this.epochPeak = this.window.buffered;
     // Right-sizing from the rate (Dynamic Right-Sizing, as Linux's
@@ -540,7 +548,14 @@ export class ChannelFlow {
     // trips per doubling.
     if (peak < size / 2) {
       const g = this.slowStart && this.prevRate > 0 ? Math.min(MAX_RATE_GAIN, Math.max(1, rate / this.prevRate)) : 1;
-      const want = target * (1 + 2 * (g - 1));
+      let want = target * (1 + 2 * (g - 1));
+      // Still in slow start and our window held the sender back: at least
+      // double, once per round trip, as TCP's congestion window does in its
+      // own slow start. A window that only follows the rate it lets through
+      // falls behind the transport's: TCP (cubic, unpaced) then sends each
+      // increase as a line-rate burst, and during its loss recovery the
+      // reader, held up by the hole, reopens nothing for a round trip.
+      if (limited && this.slowStart) want = Math.max(want, 2 * size);
       if (want > size && this.session.resize(this, want) > size) this.grown();
       return;
     }
