@@ -527,10 +527,8 @@ export class ChannelFlow {
     const target = 2 * rate * rtt;
     this.epochStart = now;
     this.epochBytes = 0;
-    // Held back by our window while the reader took, per round trip, at least
-    // half the window it had (a slow reader also holds the sender back, but
-    // takes far less than its window).
-    const limited = this.epochLimited && rate * this.session.rtt.min >= this.epochSize / 2;
+    const limited = this.epochLimited;
+    const tookHalf = rate * this.session.rtt.min >= this.epochSize / 2;
     this.epochLimited = false;
     this.epochSize = size;
     const peak = this.epochPeak;
@@ -555,7 +553,11 @@ export class ChannelFlow {
       // falls behind the transport's: TCP (cubic, unpaced) then sends each
       // increase as a line-rate burst, and during its loss recovery the
       // reader, held up by the hole, reopens nothing for a round trip.
-      if (limited && this.slowStart) want = Math.max(want, 2 * size);
+      // (A slow reader holds the sender back too, but leaves octets unread or
+      // takes far less than its window: the reader must have kept what sat
+      // unread within a quarter of the window, or taken half the window per
+      // round trip — channels sharing one transport each get a share of it.)
+      if (limited && this.slowStart && (peak <= size / 4 || tookHalf)) want = Math.max(want, 2 * size);
       if (want > size && this.session.resize(this, want) > size) this.grown();
       return;
     }
