@@ -34,9 +34,11 @@
  *   keeps up gets at least 2 × rate × RTT, plus twice the rate's growth
  *   (Linux's rule: up to 6 × one round trip's delivery) while in slow start —
  *   so the window stays ahead of TCP's own slow start
- *   instead of taking turns with it. Slow start ends when the rate stops
- *   growing (BBR's full-pipe test), and the window is trimmed toward
- *   2.5 × rate × RTT.
+ *   instead of taking turns with it. While in slow start, an epoch in which
+ *   our window held the sender back (and the reader kept up) at least
+ *   doubles the window, as TCP's congestion window grows. Slow start ends
+ *   when the rate stops growing (BBR's full-pipe test, not counting those
+ *   epochs), and the window is trimmed toward 2.5 × rate × RTT.
  * - **Shrink**: a slow reader (half of its window or more sat unread during
  *   an epoch, while its rate needs less than half of it) halves toward
  *   2 × rate × RTT, never below the initial window (RFC 3081 §3.1.4: "slow
