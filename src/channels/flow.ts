@@ -34,9 +34,11 @@
  *   keeps up gets at least 2 × rate × RTT, plus twice the rate's growth
  *   (Linux's rule: up to 6 × one round trip's delivery) while in slow start —
  *   so the window stays ahead of TCP's own slow start
- *   instead of taking turns with it. Slow start ends when the rate stops
- *   growing (BBR's full-pipe test), and the window is trimmed toward
- *   2.5 × rate × RTT.
+ *   instead of taking turns with it. While in slow start, an epoch in which
+ *   our window held the sender back (and the reader kept up) at least
+ *   doubles the window, as TCP's congestion window grows. Slow start ends
+ *   when the rate stops growing (BBR's full-pipe test, not counting those
+ *   epochs), and the window is trimmed toward 2.5 × rate × RTT.
  * - **Shrink**: a slow reader (half of its window or more sat unread during
  *   an epoch, while its rate needs less than half of it) halves toward
  *   2 × rate × RTT, never below the initial window (RFC 3081 §3.1.4: "slow
@@ -96,6 +98,11 @@ const MAX_RATE_GAIN = 2;
 const SLOW_START_GROWTH = 1.25;
 /** SEQ departures remembered for RTT sampling and stall detection. */
 const PENDING_EDGES = 8;
+/**
+ * A stall sample at most this many times the smallest says the sender waited
+ * for our window with nothing queued (see `epochLimited`).
+ */
+const LIMITED_SAMPLE = 1.5;
 /** Shortest epoch over which a consumption rate is measured (ms). */
 const MIN_EPOCH_MS = 1;
 
@@ -333,6 +340,17 @@ export class ChannelFlow {
   /** Slow start: the best rate seen, and the epochs since it last grew by {@link SLOW_START_GROWTH}. */
   private fullRate = 0;
   private flatEpochs = 0;
+  /**
+   * This epoch, our window held the sender back: a frame began at an edge we
+   * had advertised about one round trip after the SEQ that moved it (the
+   * sender waited for it), or ended at the latest edge (it used all we had
+   * granted). Its rate measured our window, not the path, so it does not count
+   * toward ending slow start — BBR skips application-limited rounds in its
+   * full-pipe test the same way.
+   */
+  private epochLimited = false;
+  /** The window's size when this epoch began. */
+  private epochSize = 0;
   /** The channel's first octets arrived (its first epoch starts then, not when it opened). */
   private started = false;
   /** Issue 17: octets owed to the peer and not sendable, as last charged to the session ({@link setOwed}). */
@@ -371,6 +389,7 @@ export class ChannelFlow {
       // idle before would read as a slow reader and shrink the window at once.
       this.started = true;
       this.epochStart = this.session.now();
+      this.epochSize = w.size;
     }
     if (this.announcedAt >= 0) {
       // The channel's first octets: the peer could send nothing before our
@@ -393,6 +412,10 @@ export class ChannelFlow {
         this.session.rtt.sample(sample);
         this.stats.peerStalls++;
         this.session.counters.peerWindowStalls++;
+        // Within half a round trip of the path's: nothing queued at the sender,
+        // it waited for our window (a frame that merely happens to begin at an
+        // edge long passed comes later).
+        if (sample <= LIMITED_SAMPLE * this.session.rtt.min) this.epochLimited = true;
         i += 3;
         break;
       }
@@ -405,6 +428,7 @@ export class ChannelFlow {
       break;
     }
     if (i > 0) p.splice(0, i);
+    if (end === w.edge) this.epochLimited = true;
     // Ends exactly at an edge advertised since the last resize: the sender ran
     // out of this size of window.
     if (this.tune && this.limitedAt < 0 && this.advertisedSinceResize(end)) this.limitedAt = this.session.now();
@@ -489,7 +513,7 @@ export class ChannelFlow {
       if (rate >= SLOW_START_GROWTH * this.fullRate) {
         this.fullRate = rate;
         this.flatEpochs = 0;
-      } else if (++this.flatEpochs >= SLOW_START_ROUNDS) {
+      } else if (!this.epochLimited && ++this.flatEpochs >= SLOW_START_ROUNDS) {
         this.slowStart = false;
         // The rate stopped growing: the pipe is full. Slow start may have
         // overshot by up to one step; trim toward 2 × rate × RTT (with a
@@ -505,6 +529,10 @@ export class ChannelFlow {
     const target = 2 * rate * rtt;
     this.epochStart = now;
     this.epochBytes = 0;
+    const limited = this.epochLimited;
+    const tookHalf = rate * this.session.rtt.min >= this.epochSize / 2;
+    this.epochLimited = false;
+    this.epochSize = size;
     const peak = this.epochPeak;
     this.epochPeak = this.window.buffered;
     // Right-sizing from the rate (Dynamic Right-Sizing, as Linux's
@@ -520,7 +548,18 @@ export class ChannelFlow {
     // trips per doubling.
     if (peak < size / 2) {
       const g = this.slowStart && this.prevRate > 0 ? Math.min(MAX_RATE_GAIN, Math.max(1, rate / this.prevRate)) : 1;
-      const want = target * (1 + 2 * (g - 1));
+      let want = target * (1 + 2 * (g - 1));
+      // Still in slow start and our window held the sender back: at least
+      // double, once per round trip, as TCP's congestion window does in its
+      // own slow start. A window that only follows the rate it lets through
+      // falls behind the transport's: TCP (cubic, unpaced) then sends each
+      // increase as a line-rate burst, and during its loss recovery the
+      // reader, held up by the hole, reopens nothing for a round trip.
+      // (A slow reader holds the sender back too, but leaves octets unread or
+      // takes far less than its window: the reader must have kept what sat
+      // unread within a quarter of the window, or taken half the window per
+      // round trip — channels sharing one transport each get a share of it.)
+      if (limited && this.slowStart && (peak <= size / 4 || tookHalf)) want = Math.max(want, 2 * size);
       if (want > size && this.session.resize(this, want) > size) this.grown();
       return;
     }
