@@ -26,8 +26,8 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { FlowsError } from './errors.js';
 import { WalSync, type Durable, type SyncFn } from './sqlite-sync.js';
 import { createSchema, key, loadFlows, pruneFlow, readEvents, type Db, type FlowState, type Pending, type Stmt } from './sqlite-tables.js';
-import type { AppendResult, FlowStore, NewEvent, PagesOptions, ReadResult } from './store.js';
-import type { FlowAcl, FlowInfo, FlowRetention, TypeFilter } from './wire.js';
+import type { AppendResult, FlowStore, NewEvent, PagesOptions, ReadResult, StoredEvent } from './store.js';
+import { matchesFilters, type FlowAcl, type FlowInfo, type FlowRetention, type TypeFilter } from './wire.js';
 
 /** Options of {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -65,6 +65,40 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Flow
     throw new FlowsError('UNAVAILABLE', `cannot open the flow store ${JSON.stringify(options.path)}: ${(cause as Error).message}`, { cause, beepCode: 'BEEP_ERR_INVALID_STATE' });
   }
   return new SqliteFlowStore(db, options);
+}
+
+/** Events and payload octets kept in memory per flow for fresh pages. */
+const RECENT_EVENTS = 4096;
+const RECENT_BYTES = 4 * 1024 * 1024;
+
+function trimRecent(f: FlowState): void {
+  let drop = 0;
+  let bytes = f.recentBytes;
+  while (drop < f.recent.length && (f.recent.length - drop > RECENT_EVENTS || bytes > RECENT_BYTES)) bytes -= (f.recent[drop++] as StoredEvent).payload.length;
+  if (drop === 0) return;
+  f.recent = f.recent.slice(drop);
+  f.recentBytes = bytes;
+}
+
+/**
+ * A page from the events kept in memory (what the database would return for
+ * the same arguments), or `undefined` when they do not reach back to `from`.
+ */
+function readRecent(f: FlowState, from: number, max: number, filters: readonly TypeFilter[], end: number): ReadResult | undefined {
+  const head = f.recent[0];
+  const start = Math.max(from, f.first);
+  if (!head || start < head.offset) return undefined;
+  const events: StoredEvent[] = [];
+  for (let i = start - head.offset; i < f.recent.length; i++) {
+    const e = f.recent[i] as StoredEvent;
+    if (e.offset >= end) break;
+    if (filters.length === 0 || matchesFilters(filters, e.ns, e.name)) {
+      events.push(e);
+      if (events.length === max) break;
+    }
+  }
+  const last = events[events.length - 1];
+  return { events, next: events.length === max && last ? last.offset + 1 : end };
 }
 
 /** The SQLite {@link FlowStore}; build it with {@link openSqliteStore}. */
@@ -142,7 +176,7 @@ class SqliteFlowStore implements FlowStore {
     const r = this.db.prepare('INSERT INTO flows (name, description, created, acl, retention) VALUES (?,?,?,?,?)').run(name, description, created, JSON.stringify(acl), JSON.stringify(retention));
     const f: FlowState = {
       id: Number(r.lastInsertRowid), name, description, created, acl, retention: { ...retention }, first: 1, bytes: 0, next: 1, committed: 1, durable: 1, lastStored: 0,
-      producers: new Map(), pending: new Map(), waiters: new Set(), deleted: false,
+      producers: new Map(), pending: new Map(), recent: [], recentBytes: 0, waiters: new Set(), deleted: false,
     };
     this.flows.set(name, f);
     this.byId.set(f.id, f);
@@ -300,8 +334,11 @@ class SqliteFlowStore implements FlowStore {
       f.committed = Math.max(f.committed, q.offset + 1);
       f.pending.delete(`${key(q.publisher, q.producer)}\u0000${q.e.seq}`);
       f.bytes += q.e.payload.length;
+      f.recent.push({ ...q.e, offset: q.offset, stored: q.stored, publisher: q.publisher, producer: q.producer });
+      f.recentBytes += q.e.payload.length;
       touched.add(f);
     }
+    for (const f of touched) trimRecent(f);
     for (const f of touched) if (f.retention.maxBytes !== undefined && f.bytes > f.retention.maxBytes) this.prune(f);
     for (const a of acks.values()) this.consumers.set(`${a.flowId}\u0000${a.name}`, Math.max(this.consumers.get(`${a.flowId}\u0000${a.name}`) ?? 0, a.offset));
     if (this.afterWrite) for (const f of touched) this.wake(f);
@@ -341,29 +378,49 @@ class SqliteFlowStore implements FlowStore {
     const ck = `${from}\u0000${max}\u0000${filters.map((x) => `${x.ns}\u0000${x.name ?? '*'}`).join('\u0001')}`;
     const hit = cache.pages.get(ck);
     if (hit) return hit;
-    const r = readEvents(this.db, this.readCache, f, from, max, filters, end);
+    const r = readRecent(f, from, max, filters, end) ?? readEvents(this.db, this.readCache, f, from, max, filters, end);
     if (cache.pages.size < 64) cache.pages.set(ck, r);
     return r;
   }
 
   async *pages(flow: string, from: number, o: PagesOptions): AsyncIterable<ReadResult> {
     let pos = from;
-    while (!o.signal.aborted) {
-      let page: ReadResult;
-      try {
-        page = this.read(flow, pos, o.max, o.filters);
-      } catch (err) {
-        if (err instanceof FlowsError && (err.flowsCode === 'FLOW_NOT_FOUND' || err.flowsCode === 'UNAVAILABLE')) return; // deleted, or the store closed
-        throw err;
+    // One abort listener for the whole reading, not one per wait.
+    let waiting: { f: FlowState; resolve: () => void } | null = null;
+    const onAbort = (): void => {
+      if (!waiting) return;
+      waiting.f.waiters.delete(waiting.resolve);
+      waiting.resolve();
+    };
+    o.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      while (!o.signal.aborted) {
+        let page: ReadResult;
+        try {
+          page = this.read(flow, pos, o.max, o.filters);
+        } catch (err) {
+          if (err instanceof FlowsError && (err.flowsCode === 'FLOW_NOT_FOUND' || err.flowsCode === 'UNAVAILABLE')) return; // deleted, or the store closed
+          throw err;
+        }
+        pos = page.next;
+        if (page.events.length > 0) {
+          yield page;
+          continue;
+        }
+        if (!o.follow) return;
+        const f = this.flows.get(flow);
+        if (!f || f.deleted || this.closed || this.failed) return;
+        if (this.visible(f) <= pos && !o.signal.aborted) {
+          await new Promise<void>((resolve) => {
+            waiting = { f, resolve };
+            f.waiters.add(resolve);
+          });
+          waiting = null;
+        }
+        if (!this.flows.has(flow) || this.closed) return;
       }
-      pos = page.next;
-      if (page.events.length > 0) {
-        yield page;
-        continue;
-      }
-      if (!o.follow) return;
-      await this.waitFor(flow, pos, o.signal);
-      if (!this.flows.has(flow) || this.closed) return;
+    } finally {
+      o.signal.removeEventListener('abort', onAbort);
     }
   }
 
@@ -396,20 +453,6 @@ class SqliteFlowStore implements FlowStore {
     this.acks.set(k, { flowId: f.id, name: consumer, offset: kept });
     await this.commitPromise();
     return Math.max(kept, this.consumers.get(k) ?? 0);
-  }
-
-  private waitFor(flow: string, offset: number, signal: AbortSignal): Promise<void> {
-    const f = this.flows.get(flow);
-    if (!f || f.deleted || this.closed || this.failed || this.visible(f) > offset || signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        f.waiters.delete(done);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      f.waiters.add(done);
-      signal.addEventListener('abort', done, { once: true });
-    });
   }
 
   /** Apply every flow's retention (a timer calls it each second). */

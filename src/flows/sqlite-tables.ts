@@ -51,6 +51,10 @@ export interface FlowState {
   producers: Map<string, number>;
   /** Pending (uncommitted) rows by publisher+producer+seq: their offset and id. */
   pending: Map<string, { offset: number; id: string }>;
+  /** The last events written, contiguous offsets, oldest first (bounded): fresh pages are read from here, not from the database. */
+  recent: StoredEvent[];
+  /** Payload octets in `recent`. */
+  recentBytes: number;
   waiters: Set<() => void>;
   deleted: boolean;
 }
@@ -114,7 +118,7 @@ export function loadFlows(db: Db, consumers: Map<string, number>): FlowState[] {
     const st: FlowState = {
       id: r.id, name: r.name, description: r.description, created: r.created, acl: JSON.parse(r.acl) as FlowAcl, retention,
       first: m.f ?? next, bytes: retention.maxBytes === undefined ? 0 : (sizes.get(r.id) as { b: number }).b,
-      next, committed: next, durable: next, lastStored: m.s ?? 0, producers: new Map(), pending: new Map(), waiters: new Set(), deleted: false,
+      next, committed: next, durable: next, lastStored: m.s ?? 0, producers: new Map(), pending: new Map(), recent: [], recentBytes: 0, waiters: new Set(), deleted: false,
     };
     for (const p of seqs.all({ f: r.id }) as { publisher: string; producer: string; s: number }[]) st.producers.set(key(p.publisher, p.producer), p.s);
     for (const c of cons.all(r.id) as { name: string; acked: number }[]) consumers.set(`${r.id}\u0000${c.name}`, c.acked);

@@ -97,3 +97,30 @@ test('the package entry point beepstream/flows exports the flows API; the root e
   t.is(root.connectFlows, undefined);
   t.is(root.FLOWS_URI, undefined);
 });
+
+test('pages of fresh events (kept in memory) equal the pages the database returns for every start, size and filter', async (t) => {
+  const path = join(tmp(t), 'mem.db');
+  const s1 = await openSqliteStore({ path });
+  await s1.createFlow('m', '', acl);
+  const types = [['urn:x', 'a'], ['urn:x', 'b'], ['urn:y', 'a']] as const;
+  for (let b = 0; b < 6; b++) {
+    await s1.append('m', 'a', 'p', Array.from({ length: 7 }, (_, i) => {
+      const seq = b * 7 + i + 1;
+      const [ns, name] = types[seq % 3] as readonly [string, string];
+      return e(seq, { ns, name, ...(seq % 5 === 0 ? { lang: 'fr', to: 'bob' } : {}) });
+    }));
+  }
+  const filterSets = [[], [{ ns: 'urn:x' }], [{ ns: 'urn:y', name: 'a' }, { ns: 'urn:x', name: 'b' }], [{ ns: 'urn:none' }]];
+  const shapes: [number, number, number][] = [];
+  for (let from = 1; from <= 44; from += 3) for (const max of [1, 4, 100]) for (let k = 0; k < filterSets.length; k++) shapes.push([from, max, k]);
+  const fromMemory = [];
+  for (const [from, max, k] of shapes) fromMemory.push(await readAll(s1, 'm', from, max, filterSets[k]));
+  await s1.close();
+  const s2 = await openSqliteStore({ path }); // nothing in memory after a reopen: every page comes from the database
+  t.teardown(() => s2.close());
+  for (const [i, [from, max, k]] of shapes.entries()) {
+    const fromDb = await readAll(s2, 'm', from, max, filterSets[k]);
+    t.deepEqual(fromMemory[i], fromDb, `from ${from}, max ${max}, filter ${JSON.stringify(filterSets[k])}`);
+  }
+  t.is(fromMemory[0]?.length, 42);
+});
