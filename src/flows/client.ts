@@ -21,7 +21,7 @@ import { parseReply, toFlowsError } from './replies.js';
 import { AnswerDecoder, Subscription } from './subscription.js';
 import {
   FLOWS_CONTENT_TYPE, FLOWS_URI, MAX_FLOWS_MESSAGE, encodeJson,
-  type EventInit, type FlowAcl, type FlowRetention, type FlowInfo, type SubscribeFrom,
+  type AclChange, type EventInit, type FlowAcl, type FlowRetention, type FlowInfo, type SubscribeFrom,
 } from './wire.js';
 
 export { toFlowsError } from './replies.js';
@@ -139,6 +139,17 @@ export class FlowsClient {
   /** The flows the caller holds any permission on. */
   async list(): Promise<FlowInfo[]> {
     return (await this.call({ op: 'list' })).flows as FlowInfo[];
+  }
+
+  /**
+   * Change a flow's ACL (admin; `spec/flows.md` §5.1): `set` replaces the
+   * lists it names, then `grant` adds and `revoke` removes identities.
+   * Resolves with the flow as it is then; the server's live subscriptions
+   * already follow the new ACL (one that may no longer subscribe ends with
+   * NOT_AUTHORIZED).
+   */
+  async acl(flow: string, change: AclChange): Promise<FlowInfo> {
+    return (await this.call({ op: 'acl', flow, ...change })).flow as FlowInfo;
   }
 
   /** Delete a flow and its events (admin). */

@@ -240,6 +240,25 @@ class JetStreamFlowStore implements FlowStore {
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
+  async setAcl(name: string, acl: FlowAcl): Promise<FlowInfo> {
+    this.check();
+    const stream = this.stream(name);
+    try {
+      const si = await this.jsm.streams.info(stream);
+      let meta: Record<string, unknown> = {};
+      try {
+        meta = JSON.parse(si.config.description ?? '{}') as Record<string, unknown>;
+      } catch {
+        /* a stream not made by us: its metadata starts afresh */
+      }
+      meta.acl = acl;
+      return this.toInfo(name, await this.jsm.streams.update(stream, { ...si.config, description: JSON.stringify(meta) }));
+    } catch (err) {
+      if (apiCode(err) === STREAM_NOT_FOUND) throw new FlowsError('FLOW_NOT_FOUND', `no flow ${JSON.stringify(name)}`, { details: { flow: name } });
+      throw unavailable(`change the ACL of flow ${JSON.stringify(name)}`, err);
+    }
+  }
+
   async deleteFlow(name: string): Promise<boolean> {
     this.check();
     let deleted: boolean;

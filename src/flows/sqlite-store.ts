@@ -193,6 +193,16 @@ class SqliteFlowStore implements FlowStore {
     return [...this.flows.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((f) => this.info(f));
   }
 
+  async setAcl(name: string, acl: FlowAcl): Promise<FlowInfo> {
+    this.check();
+    const f = this.flow(name);
+    const copy: FlowAcl = { publish: [...acl.publish], subscribe: [...acl.subscribe], admin: [...acl.admin] };
+    this.db.prepare('UPDATE flows SET acl = ? WHERE id = ?').run(JSON.stringify(copy), f.id);
+    f.acl = copy;
+    await this.durable();
+    return this.info(f);
+  }
+
   async deleteFlow(name: string): Promise<boolean> {
     this.check();
     const f = this.flows.get(name);

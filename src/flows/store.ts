@@ -86,6 +86,8 @@ export interface FlowStore {
   describe(name: string): Promise<FlowInfo | undefined>;
   /** Every flow, by name. */
   list(): Promise<FlowInfo[]>;
+  /** Replace a flow's ACL; throws FLOW_NOT_FOUND. Durable when it resolves, with the flow as it is then. */
+  setAcl(name: string, acl: FlowAcl): Promise<FlowInfo>;
   /** Delete a flow and its events; false when there was none. Durable when it resolves. */
   deleteFlow(name: string): Promise<boolean>;
   /** Append a batch (see the module documentation); throws FLOW_NOT_FOUND, SEQUENCE_GAP, SEQUENCE_CONFLICT, UNAVAILABLE. */

@@ -114,6 +114,18 @@ export function storeContract(kind: string, open: (t: import('ava').ExecutionCon
     t.false(ac.signal.aborted, 'ended by the deletion, not by the bound');
   });
 
+  test(`${kind}: setAcl replaces a flow's ACL (describe and list show it); FLOW_NOT_FOUND for an unknown flow`, async (t) => {
+    const s = await open(t);
+    const name = fresh('acl');
+    await s.createFlow(name, 'd', acl);
+    const next = { publish: ['a', 'b'], subscribe: ['*'], admin: ['c'] };
+    t.like(await s.setAcl(name, next), { name, description: 'd', acl: next });
+    t.deepEqual((await s.describe(name))?.acl, next);
+    t.deepEqual((await s.list()).find((f) => f.name === name)?.acl, next);
+    const nf = await t.throwsAsync(s.setAcl(fresh('none'), next), { instanceOf: FlowsError });
+    t.is(nf?.flowsCode, 'FLOW_NOT_FOUND');
+  });
+
   test(`${kind}: consumer positions never move back`, async (t) => {
     const s = await open(t);
     const name = fresh('k');

@@ -47,7 +47,7 @@ test('group commit: appends made in one event-loop turn on several flows are inv
   t.is(await store.committedNext('f1'), 12);
 });
 
-test('reopening the store file rebuilds offsets, producer sequence numbers and consumer positions; a deleted flow stays deleted', async (t) => {
+test('reopening the store file rebuilds offsets, producer sequence numbers, consumer positions and ACL changes; a deleted flow stays deleted', async (t) => {
   const path = join(tmp(t), 'nested', 'dir', 'f.db');
   const s1 = await openSqliteStore({ path });
   await s1.createFlow('keep', 'kept', acl);
@@ -55,6 +55,7 @@ test('reopening the store file rebuilds offsets, producer sequence numbers and c
   await s1.append('keep', 'a', 'p', [e(1), e(2), e(3)]);
   await s1.append('drop', 'a', 'p', [e(1)]);
   t.is(await s1.ack('keep', 'c', 2), 2);
+  await s1.setAcl('keep', { publish: ['x'], subscribe: ['y'], admin: ['z'] });
   t.true(await s1.deleteFlow('drop'));
   await s1.close();
   await t.throwsAsync(async () => s1.append('keep', 'a', 'p', [e(4)]), { instanceOf: FlowsError, message: /UNAVAILABLE/ });
@@ -64,6 +65,7 @@ test('reopening the store file rebuilds offsets, producer sequence numbers and c
   t.deepEqual((await s2.list()).map((f) => [f.name, f.description, f.events, f.nextOffset]), [['keep', 'kept', 3, 4]]);
   t.is(await s2.lastSeq('keep', 'a', 'p'), 3);
   t.is(await s2.acked('keep', 'c'), 2);
+  t.deepEqual((await s2.describe('keep'))?.acl, { publish: ['x'], subscribe: ['y'], admin: ['z'] }, 'an ACL change is kept');
   await t.throwsAsync(s2.append('keep', 'a', 'p', [e(5)]), { instanceOf: FlowsError, message: /SEQUENCE_GAP/ });
   t.deepEqual((await s2.append('keep', 'a', 'p', [e(3), e(4)])).offsets, [3, 4]);
   const recreated = await s2.createFlow('drop', '', acl);
