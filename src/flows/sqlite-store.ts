@@ -243,9 +243,12 @@ class SqliteFlowStore implements FlowStore {
     // Check the whole batch first: nothing is stored when any of it is refused.
     const plan: (number | NewEvent)[] = [];
     let duplicates = 0;
+    // The batch's new events get consecutive numbers and consecutive offsets from f.next: a repeat within the batch is one of them.
+    const before = last;
+    const freshIds: string[] = [];
     for (const [i, e] of events.entries()) {
       if (e.seq <= last) {
-        const prior = this.lookup(f, publisher, producer, e.seq);
+        const prior = e.seq > before ? { offset: f.next + (e.seq - before - 1), id: freshIds[e.seq - before - 1] } : this.lookup(f, publisher, producer, e.seq);
         if (prior === undefined || prior.id !== e.id) {
           throw new FlowsError('SEQUENCE_CONFLICT', `events[${i}]: sequence number ${e.seq} of producer ${JSON.stringify(producer)} was stored with another event id`, { details: { index: i, seq: e.seq } });
         }
@@ -253,6 +256,7 @@ class SqliteFlowStore implements FlowStore {
         duplicates++;
       } else if (e.seq === last + 1) {
         plan.push(e);
+        freshIds.push(e.id);
         last = e.seq;
       } else {
         throw new FlowsError('SEQUENCE_GAP', `events[${i}]: producer ${JSON.stringify(producer)} sent sequence number ${e.seq}, expected ${last + 1}: events were lost`, { details: { index: i, seq: e.seq, expected: last + 1 } });
