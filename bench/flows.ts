@@ -13,7 +13,9 @@
  *   nats-server (1,000 publishes in flight). Target: ≥ 50,000 events/s and
  *   ≥ 1.0× the baseline.
  * - flows-latency: publish-to-delivery latency at 1,000 events/s (batches of
- *   10 every 10 ms) to 100 subscribers (10 sessions × 10 subscriptions).
+ *   10 every 10 ms) to 100 subscribers (10 sessions × 10 subscriptions),
+ *   measured over 10 s (quick: 3 s) after 1 s at the same rate that is not
+ *   counted (JIT warm-up; the p99 with it counted is reported too).
  *   Target: p99 ≤ 10 ms.
  * - flows-replay: a day of the S2S draft's load, 3,000,000 events (quick:
  *   300,000), stored beforehand, replayed by one subscriber from the start.
@@ -142,21 +144,27 @@ async function natsRate(port: number, total: number, inflight = 1000): Promise<n
   return rate;
 }
 
-/** p50/p99 publish-to-delivery (ms) at `rate` events/s for `seconds`, to `subs` subscribers over `sessions` sessions. */
-async function latency(port: number, rate: number, seconds: number, sessions: number, subs: number): Promise<{ p50: number; p99: number; delivered: number }> {
+/**
+ * p50/p99 publish-to-delivery (ms) at `rate` events/s for `seconds`, to `subs` subscribers over
+ * `sessions` sessions, after `warmup` seconds at the same rate that are not counted (both processes
+ * compile their hot paths then); `all` is the p99 with the warm-up counted too.
+ */
+async function latency(port: number, rate: number, seconds: number, sessions: number, subs: number, warmup: number): Promise<{ p50: number; p99: number; all: number; delivered: number }> {
   const pub = await client(port);
   const flow = `lat-${Date.now()}`;
   await pub.create(flow);
   const clients = await Promise.all(Array.from({ length: sessions }, () => client(port)));
   const samples: number[] = [];
-  const total = rate * seconds;
+  const early: number[] = [];
+  const skip = rate * warmup; // the flow is new: its offsets start at 1
+  const total = rate * (seconds + warmup);
   const readers: Promise<void>[] = [];
   for (let i = 0; i < subs; i++) {
     const sub = await (clients[i % sessions] as FlowsClient).subscribe(flow, { from: 'end' });
     readers.push((async () => {
       let n = 0;
       for await (const e of sub) {
-        samples.push(performance.now() - Number((e.data as string).slice(0, 20)));
+        (e.offset > skip ? samples : early).push(performance.now() - Number((e.data as string).slice(0, 20)));
         if (++n >= total) break;
       }
     })());
@@ -173,8 +181,9 @@ async function latency(port: number, rate: number, seconds: number, sessions: nu
   await Promise.race([Promise.all(readers), sleep(30_000)]);
   await Promise.all([pub, ...clients].map((c) => c.close()));
   samples.sort((a, b) => a - b);
-  const at = (q: number): number => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? NaN;
-  return { p50: at(0.5), p99: at(0.99), delivered: samples.length };
+  const at = (xs: number[], q: number): number => xs[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
+  const all = [...early, ...samples].sort((a, b) => a - b);
+  return { p50: at(samples, 0.5), p99: at(samples, 0.99), all: at(all, 0.99), delivered: samples.length };
 }
 
 /** Store `total` events in a SQLite file (not timed), then time one subscriber replaying them through a `flows serve` on it. */
@@ -248,18 +257,21 @@ export async function runFlowsBench(ids: readonly string[], rounds: number, quic
     if (ids.includes('flows-latency')) {
       const p99s: number[] = [];
       const p50s: number[] = [];
+      const alls: number[] = [];
       for (let r = 1; r <= rounds; r++) {
         const server = await startServe(dir, ['--data', join(dir, `lat-${r}.db`)]);
         try {
-          const l = await latency(server.port, 1000, quick ? 3 : 10, 10, 100);
+          const l = await latency(server.port, 1000, quick ? 3 : 10, 10, 100, 1);
           p99s.push(l.p99);
           p50s.push(l.p50);
-          log(`[${r}/${rounds}] flows-latency p50 ${l.p50.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms over ${l.delivered} deliveries`);
+          alls.push(l.all);
+          log(`[${r}/${rounds}] flows-latency p50 ${l.p50.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms over ${l.delivered} deliveries after 1 s of warm-up (p99 with the warm-up counted: ${l.all.toFixed(2)} ms)`);
         } finally {
           await server.stop();
         }
       }
-      rows.push(`| flows-latency | 1,000 events/s to 100 subscribers | p50 ${median(p50s).toFixed(2)} ms, p99 ${median(p99s).toFixed(2)} ms | |`);
+      rows.push(`| flows-latency | 1,000 events/s to 100 subscribers (10 sessions × 10), after 1 s of warm-up | p50 ${median(p50s).toFixed(2)} ms, p99 ${median(p99s).toFixed(2)} ms | |`);
+      rows.push(`| flows-latency | the same, the warm-up second counted too | p99 ${median(alls).toFixed(2)} ms | |`);
       targets.push(`| publish-to-delivery p99 at 1,000 events/s, 100 subscribers | ≤ 10 ms | ${median(p99s).toFixed(2)} ms | ${median(p99s) <= 10 ? 'met' : 'MISSED'} |`);
     }
     if (ids.includes('flows-replay')) {

@@ -13,14 +13,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Buffer } from 'node:buffer';
-import { BeepError, BeepReplyError, ErrorCodes } from '../errors.js';
+import { BeepReplyError } from '../errors.js';
 import { connect, type Channel, type IncomingMessage, type Session, type SessionLimits } from '../channels/index.js';
 import { authenticate, startTls, type SaslClientMechanismFactory, type TlsClientOptions } from '../profiles/index.js';
-import { FlowsError, isFlowsErrorCode, type FlowsErrorCode } from './errors.js';
+import { FlowsError } from './errors.js';
+import { parseReply, toFlowsError } from './replies.js';
+import { AnswerDecoder, Subscription } from './subscription.js';
 import {
-  FLOWS_CONTENT_TYPE, FLOWS_URI, MAX_FLOWS_MESSAGE, encodeJson, eventFromWire,
-  type EventInit, type FlowAcl, type FlowRetention, type FlowEvent, type FlowInfo, type SubscribeFrom,
+  FLOWS_CONTENT_TYPE, FLOWS_URI, MAX_FLOWS_MESSAGE, encodeJson,
+  type AclChange, type EventInit, type FlowAcl, type FlowRetention, type FlowInfo, type SubscribeFrom,
 } from './wire.js';
+
+export { toFlowsError } from './replies.js';
+export { Subscription } from './subscription.js';
 
 /** Options of {@link connectFlows}. */
 export interface FlowsConnectOptions {
@@ -35,39 +40,6 @@ export interface FlowsConnectOptions {
   /** Milliseconds to connect and be greeted (default 30000). */
   timeout?: number;
   signal?: AbortSignal;
-}
-
-/** Turn anything a flows exchange can fail with into a {@link FlowsError} (aborts pass through). */
-export function toFlowsError(err: unknown): unknown {
-  if (err instanceof FlowsError) return err;
-  if (err instanceof BeepReplyError) {
-    if (err.body !== undefined) {
-      try {
-        const doc = JSON.parse(Buffer.from(err.body).toString('utf8')) as { error?: Record<string, unknown> };
-        const e = doc.error;
-        if (e && isFlowsErrorCode(e.code) && typeof e.message === 'string') {
-          const details: Record<string, string | number> = {};
-          for (const [k, v] of Object.entries(e)) if (k !== 'code' && k !== 'reply' && k !== 'message' && (typeof v === 'string' || typeof v === 'number')) details[k] = v;
-          return new FlowsError(e.code, e.message, { origin: 'remote', details, cause: err, ...(typeof e.reply === 'number' ? { replyCode: e.reply } : {}) });
-        }
-      } catch {
-        /* not ours: by reply code below */
-      }
-    }
-    const reply = err.replyCode ?? 0;
-    return new FlowsError(codeForReply(reply), err.diagnostic || `refused with ${reply}`, { origin: 'remote', cause: err, ...(reply >= 400 && reply <= 599 ? { replyCode: reply } : {}) });
-  }
-  if (err instanceof BeepError && err.code === ErrorCodes.ABORTED) return err;
-  if (err instanceof BeepError) return new FlowsError('UNAVAILABLE', `flows connection failed: ${err.message}`, { origin: 'local', beepCode: err.beepCode, cause: err });
-  return err;
-}
-
-function codeForReply(reply: number): FlowsErrorCode {
-  if (reply === 421 || reply === 454) return 'UNAVAILABLE';
-  if (reply === 530 || reply === 534 || reply === 535 || reply === 537 || reply === 538) return 'NOT_AUTHORIZED';
-  if (reply === 500 || reply === 501 || reply === 553) return 'BAD_REQUEST';
-  if (reply === 504) return 'UNKNOWN_OP';
-  return 'SERVER_ERROR';
 }
 
 /**
@@ -127,6 +99,8 @@ export class FlowsClient {
   private control: Promise<Channel> | null = null;
   /** @internal Subscriptions not closed yet: {@link close} ends them first. */
   readonly open = new Set<Subscription>();
+  /** @internal Decodes the subscriptions' ANS (identical ones once per session). */
+  readonly decoder = new AnswerDecoder();
 
   /** Use `session` (TLS-tuned unless the server allows otherwise, and authenticated). */
   constructor(session: Session) {
@@ -165,6 +139,17 @@ export class FlowsClient {
   /** The flows the caller holds any permission on. */
   async list(): Promise<FlowInfo[]> {
     return (await this.call({ op: 'list' })).flows as FlowInfo[];
+  }
+
+  /**
+   * Change a flow's ACL (admin; `spec/flows.md` §5.1): `set` replaces the
+   * lists it names, then `grant` adds and `revoke` removes identities.
+   * Resolves with the flow as it is then; the server's live subscriptions
+   * already follow the new ACL (one that may no longer subscribe ends with
+   * NOT_AUTHORIZED).
+   */
+  async acl(flow: string, change: AclChange): Promise<FlowInfo> {
+    return (await this.call({ op: 'acl', flow, ...change })).flow as FlowInfo;
   }
 
   /** Delete a flow and its events (admin). */
@@ -271,112 +256,6 @@ export class Producer {
     if (last && last.seq > this.seq) this.seq = last.seq;
     return { ...(await this.client.publish(this.flow, this.id, batch, signal)), batch };
   }
-}
-
-/**
- * A live subscription: iterate it for events (`for await (const e of sub)`),
- * acknowledge what was processed with {@link ack}, end it with {@link close}.
- * Reading paces the server: unread events hold the channel's BEEP window.
- */
-export class Subscription implements AsyncIterable<FlowEvent> {
-  /** The offset the subscription started at. */
-  readonly from: number;
-  /** The offset after the last event handed out (what a resumed subscription would start at). */
-  position: number;
-  /** The server ended the subscription (NUL arrived). */
-  private done = false;
-  /** A loop is iterating it now. */
-  private active = false;
-
-  /** @internal */
-  constructor(
-    private readonly client: FlowsClient,
-    /** The subscription's channel. */
-    readonly channel: Channel,
-    /** The flow. */
-    readonly flow: string,
-    /** The durable consumer name, if any. */
-    readonly consumer: string | undefined,
-    from: number,
-    private readonly answers: AsyncGenerator<IncomingMessage, void, undefined>,
-  ) {
-    this.from = from;
-    this.position = from;
-  }
-
-  /** Events in offset order, until the server ends the subscription (NUL) or {@link close}. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<FlowEvent, void, undefined> {
-    if (this.active) throw new FlowsError('BAD_REQUEST', 'a subscription is iterated by one loop at a time', { beepCode: ErrorCodes.INVALID_STATE });
-    this.active = true;
-    try {
-      for (;;) {
-        let r: IteratorResult<IncomingMessage>;
-        try {
-          r = await this.answers.next();
-        } catch (err) {
-          throw toFlowsError(err);
-        }
-        if (r.done) {
-          this.done = true;
-          break;
-        }
-        const doc = parseReply(await r.value.bytes(MAX_FLOWS_MESSAGE));
-        const events = Array.isArray(doc.events) ? (doc.events as Record<string, unknown>[]) : [];
-        for (const raw of events) {
-          const e = eventFromWire(raw);
-          this.position = e.offset + 1;
-          yield e;
-        }
-        if (typeof doc.next === 'number') this.position = Math.max(this.position, doc.next);
-      }
-    } finally {
-      this.active = false;
-    }
-  }
-
-  /**
-   * Acknowledge every event up to `offset` (default: everything handed out
-   * so far, filtered-out events included) for the durable consumer. Resolves
-   * with the position the server keeps.
-   */
-  ack(offset = this.position - 1): Promise<number> {
-    if (this.consumer === undefined) return Promise.reject(new FlowsError('BAD_REQUEST', 'ack needs a subscription with a consumer name', { details: { field: 'consumer' } }));
-    return this.client.ack(this.flow, this.consumer, offset);
-  }
-
-  /** End the subscription (the server sends NUL), discard what is still in flight, and close its channel. */
-  async close(): Promise<void> {
-    this.client.open.delete(this);
-    if (this.channel.state !== 'open') return;
-    if (!this.done) {
-      await this.client.call({ op: 'unsubscribe', channel: this.channel.number }).catch(() => undefined);
-      if (!this.active) {
-        // Nobody reads the rest: drain it (the window must open for the NUL to arrive).
-        try {
-          for (;;) {
-            const r = await this.answers.next();
-            if (r.done) break;
-            await r.value.dump();
-          }
-        } catch {
-          /* the session went away */
-        }
-        this.done = true;
-      }
-    }
-    await this.channel.close().catch(() => undefined);
-  }
-}
-
-function parseReply(body: Buffer): Record<string, unknown> {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new FlowsError('SERVER_ERROR', 'the server sent a reply that is not JSON', { origin: 'remote' });
-  }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new FlowsError('SERVER_ERROR', 'the server sent a reply that is not a JSON object', { origin: 'remote' });
-  return doc as Record<string, unknown>;
 }
 
 /** An {@link EventInit} as sent in a publish batch. */

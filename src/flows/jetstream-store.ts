@@ -27,6 +27,7 @@ import { Buffer } from 'node:buffer';
 import type { JetStreamClient, JetStreamManager, StoredMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { FlowsError } from './errors.js';
+import { STREAM_NOT_FOUND, WRONG_LAST_SEQUENCE, apiCode, b64u, conflict, decodeEvent, encodeEvent, unavailable } from './jetstream-codec.js';
 import type { AppendResult, FlowStore, NewEvent, PagesOptions, ReadResult, StoredEvent } from './store.js';
 import { matchesFilters, type FlowAcl, type FlowInfo, type FlowRetention } from './wire.js';
 
@@ -49,45 +50,13 @@ export interface JetStreamStoreOptions {
 
 interface ProducerState {
   last: number;
+  /** The stream sequence (offset) of that last event on the producer's subject; 0 when none. */
+  lastOffset: number;
   /** Recent sequence numbers → offset and id (bounded), for answering retries without a lookup. */
   recent: Map<number, { offset: number; id: string }>;
 }
 
 const RECENT = 20_000;
-const b64u = (s: string): string => Buffer.from(s, 'utf8').toString('base64url');
-const unavailable = (what: string, cause: unknown): FlowsError =>
-  new FlowsError('UNAVAILABLE', `the JetStream flow store could not ${what}`, { cause, beepCode: 'BEEP_ERR_INVALID_STATE' });
-const apiCode = (err: unknown): number | undefined => {
-  const c = (err as { code?: unknown }).code;
-  return typeof c === 'number' ? c : undefined;
-};
-const STREAM_NOT_FOUND = 10059;
-
-/** Encode an event's fields and payload as one message body: u32 length, JSON fields, payload. */
-function encodeEvent(e: NewEvent, publisher: string, producer: string): Buffer {
-  const meta: Record<string, unknown> = { s: e.seq, i: e.id, n: e.ns, m: e.name, o: e.source, t: e.time, c: e.contentType, x: e.text ? 1 : 0, u: publisher, p: producer };
-  if (e.lang !== undefined) meta.l = e.lang;
-  if (e.to !== undefined) meta.r = e.to;
-  const m = Buffer.from(JSON.stringify(meta), 'utf8');
-  const out = Buffer.allocUnsafe(4 + m.length + e.payload.length);
-  out.writeUInt32BE(m.length, 0);
-  m.copy(out, 4);
-  e.payload.copy(out, 4 + m.length);
-  return out;
-}
-
-function decodeEvent(data: Uint8Array, offset: number, storedMs: number): StoredEvent {
-  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const n = b.readUInt32BE(0);
-  const m = JSON.parse(b.toString('utf8', 4, 4 + n)) as Record<string, string | number>;
-  const e: StoredEvent = {
-    offset, stored: storedMs, seq: m.s as number, id: m.i as string, ns: m.n as string, name: m.m as string, source: m.o as string, time: m.t as string,
-    contentType: m.c as string, text: m.x === 1, payload: Buffer.from(b.subarray(4 + n)), publisher: m.u as string, producer: m.p as string,
-  };
-  if (m.l !== undefined) e.lang = m.l as string;
-  if (m.r !== undefined) e.to = m.r as string;
-  return e;
-}
 
 /** Connect to NATS and open the JetStream flow store. */
 export async function openJetStreamStore(options: JetStreamStoreOptions): Promise<FlowStore> {
@@ -206,7 +175,8 @@ class JetStreamFlowStore implements FlowStore {
       const si = await this.jsm.streams.add({
         name: this.stream(name), subjects: [`${this.subjects(name)}.>`], description: JSON.stringify(meta), storage: this.mod.StorageType.File,
         num_replicas: this.replicas, retention: this.mod.RetentionPolicy.Limits, discard: this.mod.DiscardPolicy.Old, allow_direct: true,
-        duplicate_window: (this.o.duplicateWindowMs ?? 600_000) * 1_000_000,
+        // JetStream refuses a duplicate window longer than max_age: it is then max_age.
+        duplicate_window: Math.min(this.o.duplicateWindowMs ?? 600_000, retention.maxAgeSeconds !== undefined ? retention.maxAgeSeconds * 1000 : Infinity) * 1_000_000,
         ...(retention.maxAgeSeconds !== undefined ? { max_age: retention.maxAgeSeconds * 1e9 } : {}),
         ...(retention.maxBytes !== undefined ? { max_bytes: retention.maxBytes } : {}),
       });
@@ -240,6 +210,25 @@ class JetStreamFlowStore implements FlowStore {
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
+  async setAcl(name: string, acl: FlowAcl): Promise<FlowInfo> {
+    this.check();
+    const stream = this.stream(name);
+    try {
+      const si = await this.jsm.streams.info(stream);
+      let meta: Record<string, unknown> = {};
+      try {
+        meta = JSON.parse(si.config.description ?? '{}') as Record<string, unknown>;
+      } catch {
+        /* a stream not made by us: its metadata starts afresh */
+      }
+      meta.acl = acl;
+      return this.toInfo(name, await this.jsm.streams.update(stream, { ...si.config, description: JSON.stringify(meta) }));
+    } catch (err) {
+      if (apiCode(err) === STREAM_NOT_FOUND) throw new FlowsError('FLOW_NOT_FOUND', `no flow ${JSON.stringify(name)}`, { details: { flow: name } });
+      throw unavailable(`change the ACL of flow ${JSON.stringify(name)}`, err);
+    }
+  }
+
   async deleteFlow(name: string): Promise<boolean> {
     this.check();
     let deleted: boolean;
@@ -268,10 +257,11 @@ class JetStreamFlowStore implements FlowStore {
       if (apiCode(err) === 10037) last = null; // no message on that subject
       else throw unavailable('read the producer state', err);
     }
-    const st: ProducerState = { last: 0, recent: new Map() };
+    const st: ProducerState = { last: 0, lastOffset: 0, recent: new Map() };
     if (last) {
       const e = decodeEvent(last.data, last.seq, last.time.getTime());
       st.last = e.seq;
+      st.lastOffset = last.seq;
       st.recent.set(e.seq, { offset: last.seq, id: e.id });
     }
     this.producers.set(key, st);
@@ -300,62 +290,121 @@ class JetStreamFlowStore implements FlowStore {
     return undefined;
   }
 
+  /**
+   * Check the batch against the producer's state, then publish its new
+   * events: the first alone, with `Nats-Expected-Last-Subject-Sequence` = the
+   * offset of the producer's last event as this store knows it (so a state
+   * made stale by another FNAA on the same streams is noticed before
+   * anything is stored: the state is read again and the batch checked again,
+   * exactly as the embedded store checks it), the rest pipelined. Every
+   * event carries `Nats-Msg-Id: <producer>:<seq>`: a copy JetStream already
+   * holds within the duplicate window (a publish whose acknowledgement was
+   * lost in a failover) is not stored again, and its stored id must be the
+   * event's (SEQUENCE_CONFLICT otherwise).
+   */
   async append(flow: string, publisher: string, producer: string, events: readonly NewEvent[]): Promise<AppendResult> {
     this.check();
     const pt = b64u(`${publisher}\u0000${producer}`);
     const subject = `${this.subjects(flow)}.${pt}`;
     const key = `${flow}\u0000${pt}`;
     return this.serial(key, async () => {
-      const st = await this.producer(flow, subject, key);
-      const offsets: number[] = [];
-      const fresh: { index: number; e: NewEvent }[] = [];
-      let duplicates = 0;
-      let last = st.last;
-      for (const [i, e] of events.entries()) {
-        if (e.seq <= last) {
-          const prior = e.seq <= st.last ? await this.find(flow, subject, st, e.seq) : undefined;
-          if (prior === undefined || prior.id !== e.id) {
-            throw new FlowsError('SEQUENCE_CONFLICT', `events[${i}]: sequence number ${e.seq} of producer ${JSON.stringify(producer)} was stored with another event id`, { details: { index: i, seq: e.seq } });
-          }
-          offsets.push(prior.offset);
-          duplicates++;
-        } else if (e.seq === last + 1) {
-          offsets.push(0);
-          fresh.push({ index: i, e });
-          last = e.seq;
-        } else {
-          throw new FlowsError('SEQUENCE_GAP', `events[${i}]: producer ${JSON.stringify(producer)} sent sequence number ${e.seq}, expected ${last + 1}: events were lost`, { details: { index: i, seq: e.seq, expected: last + 1 } });
+      for (let attempt = 0; ; attempt++) {
+        const cached = this.producers.has(key);
+        const st = await this.producer(flow, subject, key);
+        try {
+          const r = await this.appendChecked(flow, subject, key, pt, publisher, producer, st, events, attempt < 3);
+          if (r) return r;
+        } catch (err) {
+          // A refusal decided on a cached state is decided again on the stream's (another FNAA may have stored events).
+          const refusal = err instanceof FlowsError && (err.flowsCode === 'SEQUENCE_GAP' || err.flowsCode === 'SEQUENCE_CONFLICT');
+          if (!(refusal && cached && attempt < 3)) throw err;
+          this.producers.delete(key);
         }
       }
-      // Pipelined: JetStream keeps the order of one connection's publishes.
-      const acks = await Promise.allSettled(fresh.map(({ e }) => this.js.publish(subject, encodeEvent(e, publisher, producer), { msgID: `${pt}:${e.seq}` })));
-      const failed = acks.find((a) => a.status === 'rejected');
-      if (failed) {
-        // Some may be stored: forget the state, the next call reads it again (and the retry is de-duplicated).
-        this.producers.delete(key);
-        throw unavailable('store the events (a NATS server may have failed; retry the same batch)', failed.reason);
-      }
-      for (const [k, a] of acks.entries()) {
-        const ack = (a as PromiseFulfilledResult<{ seq: number; duplicate: boolean }>).value;
-        const { index, e } = fresh[k] as { index: number; e: NewEvent };
-        offsets[index] = ack.seq;
-        if (ack.duplicate) {
-          duplicates++;
-          // Stored by an earlier attempt whose reply was lost: the offset is the first one.
-        }
-        st.recent.set(e.seq, { offset: ack.seq, id: e.id });
-        if (st.recent.size > RECENT) st.recent.delete(st.recent.keys().next().value as number);
-      }
-      st.last = last;
-      return { offsets, duplicates };
     });
+  }
+
+  /** One attempt of {@link append}; undefined when the producer's state was stale (read it again and retry). */
+  private async appendChecked(
+    flow: string, subject: string, key: string, pt: string, publisher: string, producer: string, st: ProducerState, events: readonly NewEvent[], mayRetry: boolean,
+  ): Promise<AppendResult | undefined> {
+    const offsets: number[] = [];
+    const fresh: { index: number; e: NewEvent }[] = [];
+    /** Events repeated within the batch: index → index in `fresh` of the first copy. */
+    const repeats = new Map<number, number>();
+    let duplicates = 0;
+    let last = st.last;
+    for (const [i, e] of events.entries()) {
+      if (e.seq <= last && e.seq > st.last) {
+        const k = fresh.findIndex((f) => f.e.seq === e.seq);
+        if (k < 0 || (fresh[k] as { e: NewEvent }).e.id !== e.id) throw conflict(i, e.seq, producer);
+        offsets.push(0);
+        repeats.set(i, k);
+        duplicates++;
+      } else if (e.seq <= last) {
+        const prior = await this.find(flow, subject, st, e.seq);
+        if (prior === undefined || prior.id !== e.id) throw conflict(i, e.seq, producer);
+        offsets.push(prior.offset);
+        duplicates++;
+      } else if (e.seq === last + 1) {
+        offsets.push(0);
+        fresh.push({ index: i, e });
+        last = e.seq;
+      } else {
+        throw new FlowsError('SEQUENCE_GAP', `events[${i}]: producer ${JSON.stringify(producer)} sent sequence number ${e.seq}, expected ${last + 1}: events were lost`, { details: { index: i, seq: e.seq, expected: last + 1 } });
+      }
+    }
+    if (fresh.length === 0) return { offsets, duplicates };
+    const publish = (e: NewEvent, expect: boolean): Promise<{ seq: number; duplicate: boolean }> =>
+      this.js.publish(subject, encodeEvent(e, publisher, producer), { msgID: `${pt}:${e.seq}`, ...(expect ? { expect: { lastSubjectSequence: st.lastOffset } } : {}) });
+    const [head, ...rest] = fresh as [{ index: number; e: NewEvent }, ...{ index: number; e: NewEvent }[]];
+    let first: { seq: number; duplicate: boolean };
+    try {
+      first = await publish(head.e, true);
+    } catch (err) {
+      this.producers.delete(key);
+      if (apiCode(err) === WRONG_LAST_SEQUENCE && mayRetry) return undefined; // another FNAA stored events of this producer
+      throw unavailable('store the events (a NATS server may have failed; retry the same batch)', err);
+    }
+    // Pipelined: JetStream keeps the order of one connection's publishes.
+    const acks = [{ status: 'fulfilled', value: first } as PromiseSettledResult<{ seq: number; duplicate: boolean }>, ...(await Promise.allSettled(rest.map(({ e }) => publish(e, false))))];
+    const failed = acks.find((a) => a.status === 'rejected');
+    if (failed) {
+      // Some may be stored: forget the state, the next call reads it again (and the retry is de-duplicated).
+      this.producers.delete(key);
+      throw unavailable('store the events (a NATS server may have failed; retry the same batch)', failed.reason);
+    }
+    for (const [k, a] of acks.entries()) {
+      const ack = (a as PromiseFulfilledResult<{ seq: number; duplicate: boolean }>).value;
+      const { index, e } = fresh[k] as { index: number; e: NewEvent };
+      if (ack.duplicate) {
+        // Stored by an earlier attempt whose reply was lost: the same event, or a modified one.
+        const stored = await this.jsm.direct.getMessage(this.stream(flow), { seq: ack.seq }).catch(() => null);
+        if (!stored || decodeEvent(stored.data, ack.seq, 0).id !== e.id) {
+          this.producers.delete(key);
+          throw conflict(index, e.seq, producer);
+        }
+        duplicates++;
+      }
+      offsets[index] = ack.seq;
+      st.recent.set(e.seq, { offset: ack.seq, id: e.id });
+      if (st.recent.size > RECENT) st.recent.delete(st.recent.keys().next().value as number);
+      st.lastOffset = Math.max(st.lastOffset, ack.seq);
+    }
+    for (const [i, k] of repeats) offsets[i] = offsets[(fresh[k] as { index: number }).index] as number;
+    st.last = last;
+    return { offsets, duplicates };
   }
 
   async lastSeq(flow: string, publisher: string, producer: string): Promise<number> {
     this.check();
     const pt = b64u(`${publisher}\u0000${producer}`);
     const key = `${flow}\u0000${pt}`;
-    return this.serial(key, async () => (await this.producer(flow, `${this.subjects(flow)}.${pt}`, key)).last);
+    // Read from the stream, not the cache: another FNAA may have stored events of this producer.
+    return this.serial(key, async () => {
+      this.producers.delete(key);
+      return (await this.producer(flow, `${this.subjects(flow)}.${pt}`, key)).last;
+    });
   }
 
   async *pages(flow: string, from: number, o: PagesOptions): AsyncIterable<ReadResult> {

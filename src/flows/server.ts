@@ -10,6 +10,12 @@
  * The profile requires an authenticated session (530 before SASL) and,
  * unless `allowInsecure`, a TLS-tuned one (538 before TLS).
  *
+ * Authorization is checked at every request and, for a subscription, again
+ * whenever the flow's ACL changes (`acl`; `spec/flows.md` §5.1): a
+ * subscription whose identity lost `subscribe` ends with an
+ * `{"error": NOT_AUTHORIZED}` ANS and NUL; one that lost or gained `admin`
+ * stops or starts seeing events routed to others from its next ANS on.
+ *
  * @module
  */
 import { Buffer } from 'node:buffer';
@@ -20,7 +26,7 @@ import { FlowsError } from './errors.js';
 import type { FlowStore, NewEvent, StoredEvent } from './store.js';
 import { deliverChannel, publishChannel } from './diagnostics.js';
 import {
-  FLOWS_CONTENT_TYPE, FLOWS_URI, MAX_EVENT_PAYLOAD, MAX_FLOWS_MESSAGE, checkWireEvent, encodeJson, parseRequest, parseTypeFilters,
+  FLOWS_CONTENT_TYPE, FLOWS_URI, MAX_EVENT_PAYLOAD, MAX_FLOWS_MESSAGE, applyAclChange, checkWireEvent, encodeJson, parseRequest, parseTypeFilters,
   type FlowAcl, type FlowInfo, type FlowPermission, type FlowsRequest,
 } from './wire.js';
 
@@ -48,8 +54,28 @@ export interface FlowsServerOptions {
   maxEventBytes?: number;
   /** Events per ANS at most (default 256; a subscriber may ask for fewer). */
   maxBatch?: number;
+  /**
+   * Milliseconds between checks of the ACLs of flows with live subscriptions
+   * against the store (default 2000; 0: never), so that a change made through
+   * another FNAA sharing the store (JetStream) reaches this one's
+   * subscriptions too. A change made through this FNAA applies at once.
+   */
+  aclRecheckMs?: number;
   /** Called with failures that are the server's fault (never with secrets), e.g. for logging. */
   onError?: (err: unknown) => void;
+}
+
+/** The server-wide authorization settings {@link FlowsServer.setPolicy} replaces while it runs. */
+export type FlowsPolicy = Pick<FlowsServerOptions, 'creators' | 'sources' | 'routes'>;
+
+/** A live subscription as the server tracks it. */
+interface Live {
+  stat: SubscriptionStats;
+  ac: AbortController;
+  /** The identity may see events routed to others (it administers the flow). */
+  admin: boolean;
+  /** Why the server ended it (the ACL no longer lets its identity subscribe). */
+  revoked: FlowsError | undefined;
 }
 
 /** Largest sum of payloads put in one ANS (octets); a single larger event still goes alone. */
@@ -90,13 +116,23 @@ export class FlowsServer {
   private readonly o: FlowsServerOptions;
   private readonly byChannel = new WeakMap<SessionCore, Map<number, AbortController>>();
   private readonly all = new Set<AbortController>();
-  private readonly live = new Set<SubscriptionStats>();
+  private readonly live = new Set<Live>();
+  /** ACL changes per flow, one after another. */
+  private readonly aclChains = new Map<string, Promise<unknown>>();
+  private policy: FlowsPolicy;
+  private readonly recheck: NodeJS.Timeout | undefined;
   private closing = false;
 
   /** See {@link FlowsServerOptions}. */
   constructor(options: FlowsServerOptions) {
     this.o = options;
     this.store = options.store;
+    this.policy = { ...(options.creators ? { creators: options.creators } : {}), ...(options.sources ? { sources: options.sources } : {}), ...(options.routes ? { routes: options.routes } : {}) };
+    const every = options.aclRecheckMs ?? 2000;
+    if (every > 0) {
+      this.recheck = setInterval(() => void this.recheckAcls(), every);
+      this.recheck.unref();
+    }
     this.profile = defineProfile({
       uri: FLOWS_URI,
       requires: { tls: options.allowInsecure !== true, authentication: true },
@@ -106,7 +142,39 @@ export class FlowsServer {
 
   /** The live subscriptions (for operators and tests: how far each got). */
   subscriptions(): SubscriptionStats[] {
-    return [...this.live].map((x) => ({ ...x }));
+    return [...this.live].map((x) => ({ ...x.stat }));
+  }
+
+  /**
+   * Replace the server-wide authorization settings (`creators`, `sources`,
+   * `routes`; an absent one reverts to its default) while the server runs —
+   * e.g. when `flows serve` reloads its files. Every request from now on is
+   * checked against them (events stored earlier keep their routing).
+   */
+  setPolicy(policy: FlowsPolicy): void {
+    this.policy = { ...policy };
+  }
+
+  /** Apply a flow's ACL, as it is now, to the live subscriptions of that flow. */
+  private reauthorize(info: FlowInfo): void {
+    for (const l of this.live) {
+      if (l.stat.flow !== info.name || l.revoked) continue;
+      if (!this.may(info, l.stat.identity, 'subscribe')) {
+        l.revoked = new FlowsError('NOT_AUTHORIZED', `${JSON.stringify(l.stat.identity)} may no longer subscribe to flow ${JSON.stringify(info.name)}`, { details: { permission: 'subscribe', flow: info.name } });
+        l.ac.abort();
+      } else {
+        l.admin = this.may(info, l.stat.identity, 'admin');
+      }
+    }
+  }
+
+  /** Check the ACLs of the flows with live subscriptions against the store (changes made through other FNAAs). */
+  private async recheckAcls(): Promise<void> {
+    const flows = new Set([...this.live].map((l) => l.stat.flow));
+    for (const name of flows) {
+      const info = await this.store.describe(name).catch(() => undefined);
+      if (info) this.reauthorize(info);
+    }
   }
 
   private readonly answers = new WeakMap<object, Map<string, Buffer>>();
@@ -124,7 +192,7 @@ export class FlowsServer {
   /** Per flow with live subscriptions: how far behind the slowest one is (committed events it has not been handed yet). */
   async lag(): Promise<FlowLag[]> {
     const by = new Map<string, SubscriptionStats[]>();
-    for (const s of this.live) by.set(s.flow, [...(by.get(s.flow) ?? []), s]);
+    for (const { stat: s } of this.live) by.set(s.flow, [...(by.get(s.flow) ?? []), s]);
     const out: FlowLag[] = [];
     for (const [flow, subs] of by) {
       const next = await this.store.committedNext(flow).catch(() => undefined);
@@ -137,6 +205,7 @@ export class FlowsServer {
   /** End every subscription (NUL) and refuse new requests with UNAVAILABLE. The store stays open. */
   close(): void {
     this.closing = true;
+    clearInterval(this.recheck);
     for (const ac of this.all) ac.abort();
   }
 
@@ -208,7 +277,7 @@ export class FlowsServer {
   private async dispatch(r: Exclude<FlowsRequest, { op: 'subscribe' }>, identity: string, core: SessionCore): Promise<unknown> {
     switch (r.op) {
       case 'create': {
-        const creators = this.o.creators ?? ['*'];
+        const creators = this.policy.creators ?? ['*'];
         if (!creators.includes('*') && !creators.includes(identity)) {
           throw new FlowsError('NOT_AUTHORIZED', `${JSON.stringify(identity)} may not create flows`, { details: { permission: 'create' } });
         }
@@ -239,6 +308,8 @@ export class FlowsServer {
         }
         return { flow: r.flow, consumer: r.consumer, acked: await this.store.ack(r.flow, consumerKey(identity, r.consumer), r.offset) };
       }
+      case 'acl':
+        return { flow: await this.changeAcl(r, identity) };
       case 'unsubscribe': {
         const ac = this.byChannel.get(core)?.get(r.channel);
         if (!ac) throw new FlowsError('BAD_REQUEST', `no subscription on channel ${r.channel} of this session`, { details: { field: 'channel' } });
@@ -248,10 +319,32 @@ export class FlowsServer {
     }
   }
 
+  /**
+   * Change a flow's ACL (admin): one change at a time per flow on this FNAA,
+   * each read, applied and stored whole; the live subscriptions follow
+   * before the reply goes.
+   */
+  private changeAcl(r: Extract<FlowsRequest, { op: 'acl' }>, identity: string): Promise<FlowInfo> {
+    const prev = this.aclChains.get(r.flow) ?? Promise.resolve();
+    const run = async (): Promise<FlowInfo> => {
+      const current = await this.flow(r.flow, identity, 'admin');
+      const info = await this.store.setAcl(r.flow, applyAclChange(current.acl, r));
+      this.reauthorize(info);
+      return info;
+    };
+    const next = prev.then(run, run);
+    const tail = next.catch(() => undefined);
+    this.aclChains.set(r.flow, tail);
+    void tail.then(() => {
+      if (this.aclChains.get(r.flow) === tail) this.aclChains.delete(r.flow);
+    });
+    return next;
+  }
+
   private async publish(r: Extract<FlowsRequest, { op: 'publish' }>, identity: string): Promise<unknown> {
     await this.flow(r.flow, identity, 'publish');
-    const allowed = this.o.sources?.[identity] ?? [identity.toLowerCase()];
-    const routes = this.o.routes?.[identity] ?? [];
+    const allowed = this.policy.sources?.[identity] ?? [identity.toLowerCase()];
+    const routes = this.policy.routes?.[identity] ?? [];
     const events: NewEvent[] = r.events.map((raw, i) => {
       const e = checkWireEvent(raw, i, this.o.maxEventBytes ?? MAX_EVENT_PAYLOAD);
       if (!allowed.includes('*') && !allowed.some((s) => s.toLowerCase() === e.source)) {
@@ -272,7 +365,6 @@ export class FlowsServer {
 
   private async subscribe(r: Extract<FlowsRequest, { op: 'subscribe' }>, identity: string, res: Responder, channel: Channel): Promise<void> {
     const info = await this.flow(r.flow, identity, 'subscribe');
-    const admin = this.may(info, identity, 'admin');
     const filters = parseTypeFilters(r.types ?? []);
     const batch = Math.min(r.batch ?? 256, this.o.maxBatch ?? 256);
     const follow = r.follow !== false;
@@ -298,34 +390,23 @@ export class FlowsServer {
     map.set(channel.number, ac);
     this.all.add(ac);
     const stat: SubscriptionStats = { flow: r.flow, identity, consumer: r.consumer, channel: channel.number, delivered: 0, position: pos };
-    this.live.add(stat);
+    const live: Live = { stat, ac, admin: this.may(info, identity, 'admin'), revoked: undefined };
+    this.live.add(live);
     const onClose = (): void => ac.abort();
     channel.once('close', onClose);
     try {
-      await res.answer(encodeJson({ subscribed: { flow: r.flow, from: pos, next: await s.committedNext(r.flow) } }), { contentType: FLOWS_CONTENT_TYPE });
+      // An ACL change applied while this subscription was being set up: apply it now.
+      const now = await s.describe(r.flow);
+      if (now) this.reauthorize(now);
+      if (!live.revoked) await res.answer(encodeJson({ subscribed: { flow: r.flow, from: pos, next: await s.committedNext(r.flow) } }), { contentType: FLOWS_CONTENT_TYPE });
       for await (const page of s.pages(r.flow, pos, { max: batch, filters, follow, signal: ac.signal })) {
         if (ac.signal.aborted) break;
-        // Events routed to a user go to that user's subscriptions and the flow's admins only.
-        const events = admin ? page.events : page.events.filter((e) => e.to === undefined || e.to === identity);
-        // Bound one ANS: cut before the payloads pass MAX_ANSWER_PAYLOAD (one event at least).
-        let start = 0;
-        while (start < events.length) {
-          let end = start + 1;
-          let bytes = (events[start] as StoredEvent).payload.length;
-          while (end < events.length && bytes + (events[end] as StoredEvent).payload.length <= MAX_ANSWER_PAYLOAD) bytes += (events[end++] as StoredEvent).payload.length;
-          const next = end < events.length ? (events[end] as StoredEvent).offset : page.next;
-          // Resolves once the ANS is out within the subscriber's window: BEEP flow control paces this loop.
-          // Subscribers at the same place with the same view share one encoded ANS (a page object is shared by the store's page cache).
-          const view = admin || !events.some((e) => e.to !== undefined) ? '' : identity;
-          const body = this.encoded(page, view, start, end, next, () => encodeJson({ events: events.slice(start, end).map(toWire), next }));
-          await res.answer(body, { contentType: FLOWS_CONTENT_TYPE });
-          stat.delivered += end - start;
-          stat.position = next;
-          if (deliverChannel.hasSubscribers) deliverChannel.publish({ flow: r.flow, events: end - start });
-          start = end;
-        }
+        await this.deliver(page, live, res);
+        if (live.revoked) break;
         stat.position = page.next;
       }
+      // Told once, before NUL, why the server ended it.
+      if (live.revoked && channel.state === 'open') await res.answer(encodeJson({ error: live.revoked.toJSON().error }), { contentType: FLOWS_CONTENT_TYPE });
     } catch (err) {
       if (!(isBeepError(err, ErrorCodes.SESSION_CLOSED) || isBeepError(err, ErrorCodes.CHANNEL_CLOSED))) {
         try {
@@ -337,9 +418,52 @@ export class FlowsServer {
     } finally {
       map.delete(channel.number);
       this.all.delete(ac);
-      this.live.delete(stat);
+      this.live.delete(live);
       channel.off('close', onClose);
       if (channel.state === 'open') await res.end().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Hand one page to a subscription as ANS messages, each cut before its
+   * payloads pass MAX_ANSWER_PAYLOAD (one event at least). Events routed to a
+   * user go to that user's subscriptions and the flow's admins only; who is
+   * an admin, and whether the subscription may go on, is read before each
+   * ANS (the ACL may change meanwhile). Each `answer` resolves once the ANS
+   * is out within the subscriber's window: BEEP flow control paces this.
+   */
+  private async deliver(page: { events: StoredEvent[]; next: number }, live: Live, res: Responder): Promise<void> {
+    const all = page.events;
+    const { stat } = live;
+    let i = 0;
+    while (i < all.length) {
+      if (live.revoked || live.ac.signal.aborted) return;
+      const admin = live.admin;
+      const chunk: StoredEvent[] = [];
+      let routed = false;
+      let bytes = 0;
+      let j = i;
+      for (; j < all.length; j++) {
+        const e = all[j] as StoredEvent;
+        if (!admin && e.to !== undefined && e.to !== stat.identity) {
+          routed = true;
+          continue;
+        }
+        if (chunk.length > 0 && bytes + e.payload.length > MAX_ANSWER_PAYLOAD) break;
+        if (e.to !== undefined) routed = true;
+        bytes += e.payload.length;
+        chunk.push(e);
+      }
+      if (chunk.length === 0) return; // nothing more this identity may see in the page
+      const next = j < all.length ? (all[j] as StoredEvent).offset : page.next;
+      // Subscribers at the same place with the same view share one encoded ANS (the store's page cache shares the page object).
+      const view = admin || !routed ? '' : stat.identity;
+      const body = this.encoded(page, view, i, j, next, () => encodeJson({ events: chunk.map(toWire), next }));
+      await res.answer(body, { contentType: FLOWS_CONTENT_TYPE });
+      stat.delivered += chunk.length;
+      stat.position = next;
+      if (deliverChannel.hasSubscribers) deliverChannel.publish({ flow: stat.flow, events: chunk.length });
+      i = j;
     }
   }
 }

@@ -7,11 +7,13 @@
  * Contract, for every implementation:
  * - `append` checks a batch against the producer's sequence numbers in call
  *   order (calls for one producer are settled in the order they were made)
- *   and resolves once the events are durable (they survive `kill -9` of the
- *   process); it rejects if they could not be made durable. The server
- *   acknowledges a publish only after that.
- * - `pages` yields committed events only: a subscriber never sees an event
- *   that a crash could take back.
+ *   and resolves once the events are durable (on disk, or on a quorum of
+ *   replicas: they survive a power loss); it rejects if they could not be
+ *   made durable. The server acknowledges a publish only after that.
+ * - `pages` yields only events that a crash of the server process cannot
+ *   take back (written to the log; the SQLite store with `deliver:
+ *   'durable'`, and JetStream: durable). A consumer position (`ack`) is
+ *   durable only with every event before it.
  * - A producer's sequence numbers are contiguous per (flow, publisher,
  *   producer): a number already stored is a duplicate (its offset is
  *   returned again, nothing stored), one beyond the next is a gap
@@ -86,6 +88,8 @@ export interface FlowStore {
   describe(name: string): Promise<FlowInfo | undefined>;
   /** Every flow, by name. */
   list(): Promise<FlowInfo[]>;
+  /** Replace a flow's ACL; throws FLOW_NOT_FOUND. Durable when it resolves, with the flow as it is then. */
+  setAcl(name: string, acl: FlowAcl): Promise<FlowInfo>;
   /** Delete a flow and its events; false when there was none. Durable when it resolves. */
   deleteFlow(name: string): Promise<boolean>;
   /** Append a batch (see the module documentation); throws FLOW_NOT_FOUND, SEQUENCE_GAP, SEQUENCE_CONFLICT, UNAVAILABLE. */

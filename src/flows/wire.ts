@@ -151,10 +151,37 @@ export type FlowsRequest =
   | { op: 'producer'; flow: string; producer: string }
   | { op: 'subscribe'; flow: string; from: SubscribeFrom; consumer?: string; types?: string[]; batch?: number; follow?: boolean }
   | { op: 'ack'; flow: string; consumer: string; offset: number }
-  | { op: 'unsubscribe'; channel: number };
+  | { op: 'unsubscribe'; channel: number }
+  | ({ op: 'acl'; flow: string } & AclChange);
 
 /** The ops of {@link FlowsRequest}. */
-export const FLOWS_OPS = ['create', 'describe', 'list', 'delete', 'publish', 'producer', 'subscribe', 'ack', 'unsubscribe'] as const;
+export const FLOWS_OPS = ['create', 'describe', 'list', 'delete', 'publish', 'producer', 'subscribe', 'ack', 'unsubscribe', 'acl'] as const;
+
+/**
+ * A change of a flow's ACL (`spec/flows.md` §5.1), applied in this order:
+ * `set` replaces the lists it names, `grant` adds identities, `revoke`
+ * removes them.
+ */
+export interface AclChange {
+  set?: Partial<FlowAcl>;
+  grant?: Partial<FlowAcl>;
+  revoke?: Partial<FlowAcl>;
+}
+
+/** The ACL after `change`; BAD_REQUEST (field `acl.admin`) if it would leave the flow without an admin. */
+export function applyAclChange(acl: FlowAcl, change: AclChange): FlowAcl {
+  const out: FlowAcl = { publish: [...acl.publish], subscribe: [...acl.subscribe], admin: [...acl.admin] };
+  for (const k of ['publish', 'subscribe', 'admin'] as const) {
+    const set = change.set?.[k];
+    if (set) out[k] = [...set];
+    for (const id of change.grant?.[k] ?? []) if (!out[k].includes(id)) out[k].push(id);
+    const gone = change.revoke?.[k];
+    if (gone) out[k] = out[k].filter((id) => !gone.includes(id));
+    out[k] = [...new Set(out[k])];
+  }
+  if (out.admin.length === 0) bad('acl.admin', 'a flow keeps at least one admin');
+  return out;
+}
 
 const FLOW_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,126}[A-Za-z0-9])?$/;
 // Control characters, lone surrogates, and (for names) white space are never accepted in a name.
@@ -292,15 +319,15 @@ export function checkWireEvent(e: unknown, index: number, maxPayload = MAX_EVENT
   return out;
 }
 
-/** Validate an ACL given at creation: lists of identities (or `*`). */
-export function checkAcl(acl: unknown): Partial<FlowAcl> {
+/** Validate an ACL (at creation, or the lists of an `acl` change, named by `field`): lists of identities (or `*`). */
+export function checkAcl(acl: unknown, field = 'acl'): Partial<FlowAcl> {
   if (acl === undefined) return {};
-  if (acl === null || typeof acl !== 'object' || Array.isArray(acl)) bad('acl', 'expected an object with publish, subscribe and admin lists');
+  if (acl === null || typeof acl !== 'object' || Array.isArray(acl)) bad(field, 'expected an object with publish, subscribe and admin lists');
   const out: Partial<FlowAcl> = {};
   for (const [k, v] of Object.entries(acl as Record<string, unknown>)) {
-    if (k !== 'publish' && k !== 'subscribe' && k !== 'admin') bad(`acl.${k}`, 'unknown permission (publish, subscribe, admin)');
-    if (!Array.isArray(v) || v.length > 1024) bad(`acl.${k}`, 'expected a list of at most 1024 identities');
-    out[k] = v.map((id, i) => checkLabel(id, `acl.${k}[${i}]`));
+    if (k !== 'publish' && k !== 'subscribe' && k !== 'admin') bad(`${field}.${k}`, 'unknown permission (publish, subscribe, admin)');
+    if (!Array.isArray(v) || v.length > 1024) bad(`${field}.${k}`, 'expected a list of at most 1024 identities');
+    out[k] = v.map((id, i) => checkLabel(id, `${field}.${k}[${i}]`));
   }
   return out;
 }
@@ -373,6 +400,12 @@ export function parseRequest(body: Buffer): FlowsRequest {
       return { op: 'ack', flow: checkFlowName(o.flow), consumer: checkLabel(o.consumer, 'consumer'), offset: checkCount(o.offset, 'offset') };
     case 'unsubscribe':
       return { op: 'unsubscribe', channel: checkCount(o.channel, 'channel', 1, 2147483647) };
+    case 'acl': {
+      const r: FlowsRequest = { op: 'acl', flow: checkFlowName(o.flow) };
+      for (const k of ['set', 'grant', 'revoke'] as const) if (o[k] !== undefined) r[k] = checkAcl(o[k], k);
+      if (!r.set && !r.grant && !r.revoke) bad('set', 'expected at least one of set, grant and revoke');
+      return r;
+    }
     default:
       if (typeof o.op !== 'string') bad('op', `expected one of ${FLOWS_OPS.join(', ')}`);
       throw new FlowsError('UNKNOWN_OP', `unknown op ${JSON.stringify(o.op.slice(0, 64))} (known: ${FLOWS_OPS.join(', ')})`, { details: { field: 'op' } });

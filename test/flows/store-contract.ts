@@ -66,6 +66,17 @@ export function storeContract(kind: string, open: (t: import('ava').ExecutionCon
     t.is(nf?.flowsCode, 'FLOW_NOT_FOUND');
   });
 
+  test(`${kind}: an event repeated within one batch is stored once (a duplicate at the same offset); repeated with another id it is SEQUENCE_CONFLICT and nothing of the batch is stored`, async (t) => {
+    const s = await open(t);
+    const name = fresh('rep');
+    await s.createFlow(name, '', acl);
+    t.deepEqual(await s.append(name, 'a', 'p', [ev(1), ev(2), ev(1), ev(3), ev(2)]), { offsets: [1, 2, 1, 3, 2], duplicates: 2 });
+    const c = await t.throwsAsync(s.append(name, 'a', 'p', [ev(4), ev(4, { id: 'other' })]), { instanceOf: FlowsError });
+    t.is(c?.flowsCode, 'SEQUENCE_CONFLICT');
+    t.is(c?.details.index, 1);
+    t.deepEqual((await readAll(s, name)).map((e) => e.seq), [1, 2, 3]);
+  });
+
   test(`${kind}: events keep every field (Unicode, bytes, lang, to) and pages filter by type`, async (t) => {
     const s = await open(t);
     const name = fresh('f');
@@ -112,6 +123,18 @@ export function storeContract(kind: string, open: (t: import('ava').ExecutionCon
     t.is(await tail, 0);
     clearTimeout(timer);
     t.false(ac.signal.aborted, 'ended by the deletion, not by the bound');
+  });
+
+  test(`${kind}: setAcl replaces a flow's ACL (describe and list show it); FLOW_NOT_FOUND for an unknown flow`, async (t) => {
+    const s = await open(t);
+    const name = fresh('acl');
+    await s.createFlow(name, 'd', acl);
+    const next = { publish: ['a', 'b'], subscribe: ['*'], admin: ['c'] };
+    t.like(await s.setAcl(name, next), { name, description: 'd', acl: next });
+    t.deepEqual((await s.describe(name))?.acl, next);
+    t.deepEqual((await s.list()).find((f) => f.name === name)?.acl, next);
+    const nf = await t.throwsAsync(s.setAcl(fresh('none'), next), { instanceOf: FlowsError });
+    t.is(nf?.flowsCode, 'FLOW_NOT_FOUND');
   });
 
   test(`${kind}: consumer positions never move back`, async (t) => {

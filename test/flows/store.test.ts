@@ -47,7 +47,7 @@ test('group commit: appends made in one event-loop turn on several flows are inv
   t.is(await store.committedNext('f1'), 12);
 });
 
-test('reopening the store file rebuilds offsets, producer sequence numbers and consumer positions; a deleted flow stays deleted', async (t) => {
+test('reopening the store file rebuilds offsets, producer sequence numbers, consumer positions and ACL changes; a deleted flow stays deleted', async (t) => {
   const path = join(tmp(t), 'nested', 'dir', 'f.db');
   const s1 = await openSqliteStore({ path });
   await s1.createFlow('keep', 'kept', acl);
@@ -55,6 +55,7 @@ test('reopening the store file rebuilds offsets, producer sequence numbers and c
   await s1.append('keep', 'a', 'p', [e(1), e(2), e(3)]);
   await s1.append('drop', 'a', 'p', [e(1)]);
   t.is(await s1.ack('keep', 'c', 2), 2);
+  await s1.setAcl('keep', { publish: ['x'], subscribe: ['y'], admin: ['z'] });
   t.true(await s1.deleteFlow('drop'));
   await s1.close();
   await t.throwsAsync(async () => s1.append('keep', 'a', 'p', [e(4)]), { instanceOf: FlowsError, message: /UNAVAILABLE/ });
@@ -64,6 +65,7 @@ test('reopening the store file rebuilds offsets, producer sequence numbers and c
   t.deepEqual((await s2.list()).map((f) => [f.name, f.description, f.events, f.nextOffset]), [['keep', 'kept', 3, 4]]);
   t.is(await s2.lastSeq('keep', 'a', 'p'), 3);
   t.is(await s2.acked('keep', 'c'), 2);
+  t.deepEqual((await s2.describe('keep'))?.acl, { publish: ['x'], subscribe: ['y'], admin: ['z'] }, 'an ACL change is kept');
   await t.throwsAsync(s2.append('keep', 'a', 'p', [e(5)]), { instanceOf: FlowsError, message: /SEQUENCE_GAP/ });
   t.deepEqual((await s2.append('keep', 'a', 'p', [e(3), e(4)])).offsets, [3, 4]);
   const recreated = await s2.createFlow('drop', '', acl);
@@ -96,4 +98,31 @@ test('the package entry point beepstream/flows exports the flows API; the root e
   const root = (await import('beepstream')) as Record<string, unknown>;
   t.is(root.connectFlows, undefined);
   t.is(root.FLOWS_URI, undefined);
+});
+
+test('pages of fresh events (kept in memory) equal the pages the database returns for every start, size and filter', async (t) => {
+  const path = join(tmp(t), 'mem.db');
+  const s1 = await openSqliteStore({ path });
+  await s1.createFlow('m', '', acl);
+  const types = [['urn:x', 'a'], ['urn:x', 'b'], ['urn:y', 'a']] as const;
+  for (let b = 0; b < 6; b++) {
+    await s1.append('m', 'a', 'p', Array.from({ length: 7 }, (_, i) => {
+      const seq = b * 7 + i + 1;
+      const [ns, name] = types[seq % 3] as readonly [string, string];
+      return e(seq, { ns, name, ...(seq % 5 === 0 ? { lang: 'fr', to: 'bob' } : {}) });
+    }));
+  }
+  const filterSets = [[], [{ ns: 'urn:x' }], [{ ns: 'urn:y', name: 'a' }, { ns: 'urn:x', name: 'b' }], [{ ns: 'urn:none' }]];
+  const shapes: [number, number, number][] = [];
+  for (let from = 1; from <= 44; from += 3) for (const max of [1, 4, 100]) for (let k = 0; k < filterSets.length; k++) shapes.push([from, max, k]);
+  const fromMemory = [];
+  for (const [from, max, k] of shapes) fromMemory.push(await readAll(s1, 'm', from, max, filterSets[k]));
+  await s1.close();
+  const s2 = await openSqliteStore({ path }); // nothing in memory after a reopen: every page comes from the database
+  t.teardown(() => s2.close());
+  for (const [i, [from, max, k]] of shapes.entries()) {
+    const fromDb = await readAll(s2, 'm', from, max, filterSets[k]);
+    t.deepEqual(fromMemory[i], fromDb, `from ${from}, max ${max}, filter ${JSON.stringify(filterSets[k])}`);
+  }
+  t.is(fromMemory[0]?.length, 42);
 });

@@ -152,3 +152,24 @@ test('bidirectional: two flows, one subscription channel each way, each peer pub
   t.deepEqual((await gotA).map((e) => [e.publisher, e.data]), [['bob', '1'], ['bob', '2'], ['bob', '3']]);
   await Promise.all([atA.close(), atB.close()]);
 });
+
+test('subscriptions of one session woken by the same events each get their own event objects (an ANS shared on the wire is decoded once, never shared in memory)', async (t) => {
+  t.timeout(120_000);
+  const { port } = await startFnaa(t);
+  const c = await fnua(t, port);
+  await c.create('fan');
+  const subs = await Promise.all([1, 2, 3].map(() => c.subscribe('fan', { from: 'end' })));
+  const got = subs.map((s) => take(s, 3));
+  const p = await c.producer('fan', 'p');
+  await p.publish([ev(1), { type: `{${NS}}bin`, source: 'alice', data: new Uint8Array([1, 2, 3]) }, ev(3)]);
+  const [a, b, d] = (await Promise.all(got)) as [FlowEvent[], FlowEvent[], FlowEvent[]];
+  t.deepEqual(a, b);
+  t.deepEqual(a, d);
+  // Mutating what one subscription received changes nothing for the others.
+  (a[0] as FlowEvent).type = 'changed';
+  (a[1]?.data as Uint8Array)[0] = 99;
+  t.is((b[0] as FlowEvent).type, `{${NS}}n`);
+  t.deepEqual([...((b[1] as FlowEvent).data as Uint8Array)], [1, 2, 3]);
+  t.deepEqual([...((d[1] as FlowEvent).data as Uint8Array)], [1, 2, 3]);
+  t.not(a[2], b[2]);
+});
