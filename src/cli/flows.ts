@@ -20,7 +20,7 @@ import { UsageError, formatEndpoint, parseEndpoint, parsePort, parsePositiveInt 
 import { clientTuning, listenerTuning } from './security.js';
 import { configHelp, formatConfig, printConfigFormat, resolveConfig } from './config.js';
 import { untilSignal } from './signals.js';
-import { FlowsClient, toFlowsError, FlowsError, createFlowsServer, openSqliteStore, openJetStreamStore, checkFlowName, parseEventType, type EventInit, type FlowEvent, type FlowInfo, type SubscribeFrom } from '../flows/index.js';
+import { FlowsClient, toFlowsError, FlowsError, createFlowsServer, openSqliteStore, openJetStreamStore, checkFlowName, parseEventType, type EventInit, type FlowEvent, type FlowInfo, type SubscribeFrom, type AclChange, type FlowAcl } from '../flows/index.js';
 import { startOpsEndpoints, type OpsEndpoints } from '../ops/index.js';
 import { runFlowsDemo } from './flows-demo.js';
 
@@ -303,6 +303,34 @@ export function addFlowsCommands(program: Command): void {
     const list = await withClient(f, (c) => c.list());
     process.stdout.write(f.json ? `${JSON.stringify(list)}\n` : list.map((x) => `${x.name}\t${x.events} events\t${x.description}\n`).join(''));
   });
+
+  const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+  clientOptions(
+    flows
+      .command('acl')
+      .description('change a flow\'s ACL (admin; spec/flows.md §5.1): --set replaces a list, then --grant adds and --revoke removes; live subscriptions follow at once')
+      .argument('<flow>', 'flow name'),
+  )
+    .option('--set <perm=ids>', 'replace a list: publish=, subscribe= or admin= then comma-separated identities (repeatable)', collect)
+    .option('--grant <perm=ids>', 'add identities to a list (repeatable)', collect)
+    .option('--revoke <perm=ids>', 'remove identities from a list (repeatable)', collect)
+    .action(async (name: string, f: ClientFlags & { set?: string[]; grant?: string[]; revoke?: string[] }) => {
+      const flow = flowArg(name);
+      const change: AclChange = {};
+      for (const how of ['set', 'grant', 'revoke'] as const) {
+        for (const item of f[how] ?? []) {
+          const m = /^(publish|subscribe|admin)=(.*)$/.exec(item);
+          if (!m) throw new UsageError(`--${how} ${JSON.stringify(item)}: expected publish=IDS, subscribe=IDS or admin=IDS`);
+          const perm = m[1] as keyof FlowAcl;
+          const list = ids(m[2], `--${how} ${perm}`) as string[];
+          const to = (change[how] ??= {});
+          to[perm] = [...(to[perm] ?? []), ...list];
+        }
+      }
+      if (Object.keys(change).length === 0) throw new UsageError('flows acl: give at least one --set, --grant or --revoke');
+      const info = await withClient(f, (c) => c.acl(flow, change));
+      process.stdout.write(f.json ? `${JSON.stringify(info)}\n` : `${printFlow(info)}\n`);
+    });
 
   clientOptions(flows.command('delete').description('delete a flow and its events (admin)').argument('<flow>', 'flow name')).action(async (name: string, f: ClientFlags) => {
     const flow = flowArg(name);

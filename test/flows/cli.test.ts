@@ -37,6 +37,9 @@ test('CLI usage errors: bad arguments exit 2 with one line naming what is wrong,
     [['flows', 'describe', 'f', '--server', 'nowhere', '--user', 'a', '--password', 'env:FLOWS_PW'], /invalid address "nowhere"/],
     [['flows', 'subscribe'], /missing required argument 'flow'/],
     [['flows', 'publish', 'f', ...auth], /required option '--producer <id>' not specified/],
+    [['flows', 'acl', 'f', ...auth], /give at least one --set, --grant or --revoke/],
+    [['flows', 'acl', 'f', '--grant', 'read=bob', ...auth], /--grant "read=bob": expected publish=IDS, subscribe=IDS or admin=IDS/],
+    [['flows', 'acl', 'f', '--set', 'admin=', ...auth], /--set admin: expected a comma-separated list/],
   ];
   for (const [args, message] of cases) {
     const r = await run(args, undefined, { env: ENV });
@@ -106,6 +109,19 @@ test('CLI: flows serve over TLS, a publisher from stdin, two subscribers (one fi
   const wrong = await run(['flows', 'list', ...common, '--user', 'alice'], undefined, { env: { FLOWS_PW: 'wrong' } });
   t.is(wrong.code, 1);
   t.regex(wrong.stderr, /error 535/);
+
+  // The admin changes the ACL: bob may publish now, and is no longer a subscriber; bob (not an admin) may not change it.
+  const changed = await run(['flows', 'acl', 'orders', '--grant', 'publish=bob', '--revoke', 'subscribe=bob', '--json', ...as('alice')], undefined, { env: ENV });
+  t.is(changed.code, 0, changed.stderr);
+  t.like(JSON.parse(changed.stdout), { name: 'orders', acl: { publish: ['alice', 'bob'], subscribe: ['alice'], admin: ['alice'] } });
+  const byBob = await run(['flows', 'publish', 'orders', '--producer', 'b', ...as('bob')], undefined, { env: ENV, input: `${JSON.stringify({ type: '{urn:x}y', data: 'z' })}\n` });
+  t.is(byBob.code, 0, byBob.stderr);
+  const notAdmin = await run(['flows', 'acl', 'orders', '--set', 'admin=bob', ...as('bob')], undefined, { env: ENV });
+  t.is(notAdmin.code, 1);
+  t.regex(notAdmin.stderr, /^beepstream: error 537: NOT_AUTHORIZED/);
+  const noAdminLeft = await run(['flows', 'acl', 'orders', '--revoke', 'admin=alice', ...as('alice')], undefined, { env: ENV });
+  t.is(noAdminLeft.code, 1);
+  t.regex(noAdminLeft.stderr, /^beepstream: error \d{3}: BAD_REQUEST: .*at least one admin/);
 
   const listed = await run(['flows', 'list', '--json', ...as('alice')], undefined, { env: ENV });
   t.is(listed.code, 0, listed.stderr);
