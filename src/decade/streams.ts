@@ -7,6 +7,7 @@
  */
 import type { Buffer } from 'node:buffer';
 import type { Readable, Writable } from 'node:stream';
+import { BeepError, ErrorCodes } from '../errors.js';
 
 /** Chunks held before {@link chunksOf} pauses the message (its window stays shut meanwhile). */
 const HOLD = 64;
@@ -43,7 +44,7 @@ export async function* chunksOf(stream: Readable): AsyncGenerator<Buffer> {
   };
   // A stream destroyed without an error never ends: treat its close as a failure.
   const onClose = (): void => {
-    if (!ended && failure === undefined) failure = new Error('the stream closed before its end');
+    if (!ended && failure === undefined) failure = new BeepError(ErrorCodes.ABORTED, 'the stream closed before its end');
     poke();
   };
   stream.on('data', onData);
@@ -97,7 +98,7 @@ export async function writeBatches(batches: AsyncIterable<readonly Buffer[]>, ou
     poke();
   };
   const onClose = (): void => {
-    failure ??= new Error('the reply closed');
+    failure ??= new BeepError(ErrorCodes.ABORTED, 'the reply closed before the object was written');
     poke();
   };
   out.on('error', onError);
