@@ -236,7 +236,7 @@ test.serial('server → client stalled under an echo: the server holds at most a
   const before = activeResources();
   const resources = new ResourceTracker().enable();
   try {
-    const TOTAL = 16 * MiB;
+    const TOTAL = 48 * MiB; // well above what windows and buffers can take before the stall reaches the writer
     const r = await rig('s2c', 1 * MiB);
     const ch = await r.tracker.track('start', r.client.startChannel(ECHO));
     const { body, reply } = ch.createRequest();
