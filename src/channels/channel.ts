@@ -146,6 +146,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** @internal our MSGs awaiting a complete reply */ readonly outstanding = new Map<number, PendingRequest>();
   /** @internal peer MSGs from first frame until reply sent */ readonly inbound = new Map<number, InboundRequest>();
   /** @internal The hooks every incoming MSG of this channel gets (made at the first). */ msgHooks: IncomingHooks | undefined;
+  /** @internal The hooks every incoming reply (RPY, ERR, ANS) of this channel gets (made at the first). */ replyHooks: IncomingHooks | undefined;
   /** @internal peer MSGs waiting to be handed to the profile */ readonly inQueue: InboundRequest[] = [];
   /** @internal the MSG being processed */ active: InboundRequest | null = null;
   /** @internal outbound messages, FIFO */ readonly outQueue: OutboundMessage[] = [];

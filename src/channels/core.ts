@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { Buffer } from 'node:buffer';
 import { BeepError, BeepFramingError, BeepReplyError, ErrorCodes, type ErrorCode } from '../errors.js';
-import { FrameDecoder, encodeSeqFrame, pushDataFrame, type DataFrameHeader, type Frame, type FrameHeader, BEEP_XML, type EntityHeaders } from '../framing/index.js';
+import { FrameDecoder, FrameBatch, type DataFrameHeader, type Frame, type FrameHeader, BEEP_XML, type EntityHeaders } from '../framing/index.js';
 import { Channel, replyErrorFrom, type InboundRequest, type PendingRequest, type ReplySink, type RequestOptions } from './channel.js';
 import * as outbound from './outbound.js';
 import { IncomingMessage, type OutboundMessage, type BodyInit } from './message.js';
@@ -113,6 +113,15 @@ const AFTER_DONE = 3;
 const AFTER_QUIESCENT = 4;
 const EMPTY = new Uint8Array(0);
 
+/** A reply's entity headers are in: hand it to whoever awaits it (its pending request is its owner). */
+function replyReady(x: IncomingMessage): void {
+  const pr = x.owner as PendingRequest;
+  if (pr.abandoned) x.discard();
+  else if (x.type === 'RPY') pr.sink.rpy(x);
+  else if (x.type === 'ERR') pr.sink.err(x);
+  else pr.sink.ans(x);
+}
+
 /**
  * Protocol state of one BEEP session, independent of any transport.
  */
@@ -172,6 +181,9 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   private cur: { ch: Channel; pr?: PendingRequest; im?: InboundRequest; first?: boolean } | null = null;
   /** The message the current frame's payload goes to (none for NUL). */
   private target: IncomingMessage | null = null;
+  /** The frames of the batch pull() is building, and the payload views of the frame it is cutting. */
+  private readonly batch = new FrameBatch();
+  private readonly parts: Uint8Array[] = [];
 
   constructor(options: SessionCoreOptions) {
     super();
@@ -493,7 +505,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       pr.answers ??= new Map();
       let m = pr.answers.get(ansno);
       if (!m) {
-        m = new IncomingMessage('ANS', ch.number, h.msgno, ansno, this.hooksFor(ch, (x) => (pr.abandoned ? x.discard() : pr.sink.ans(x))));
+        m = new IncomingMessage('ANS', ch.number, h.msgno, ansno, (ch.replyHooks ??= this.hooksFor(ch, replyReady)));
+        m.owner = pr;
         pr.answers.set(ansno, m);
         if (pr.abandoned) m.discard();
       }
@@ -501,12 +514,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       return;
     }
     if (!pr.reply) {
-      const type = h.type;
-      pr.reply = new IncomingMessage(type, ch.number, h.msgno, undefined, this.hooksFor(ch, (x) => {
-        if (pr.abandoned) x.discard();
-        else if (type === 'RPY') pr.sink.rpy(x);
-        else pr.sink.err(x);
-      }));
+      pr.reply = new IncomingMessage(h.type, ch.number, h.msgno, undefined, (ch.replyHooks ??= this.hooksFor(ch, replyReady)));
+      pr.reply.owner = pr;
       if (pr.abandoned) pr.reply.discard();
     }
     this.target = pr.reply;
@@ -844,7 +853,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   pull(budget = 256 * 1024): Uint8Array[] | null {
     this.outputRequested = false;
     if (this.state === 'closed' || this.outputHeld) return null;
-    const out: Uint8Array[] = [];
+    const out = this.batch;
     let bytes = 0;
     // Work to do once the batch is built, in order, as (kind, object) pairs: no closure per frame.
     const after = this.afterFree.pop() ?? [];
@@ -860,9 +869,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       const ch = this.seqPending.at(i);
       const u = ch.state === 'closed' ? null : ch.flowState.takeUpdate(false, ch.flowState.owed);
       if (u) {
-        const b = encodeSeqFrame(ch.number, u.ackno, u.window);
-        out.push(b);
-        bytes += b.byteLength;
+        bytes += out.seq(ch.number, u.ackno, u.window);
         this.stats.seqOut++;
         if (diagnostics.frameOut.hasSubscribers) {
           const frame = { type: 'SEQ', channel: ch.number, ackno: u.ackno, window: u.window } as const;
@@ -878,6 +885,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     bytes = this.serve(this.ready, out, after, bytes, budget);
     if (bytes >= budget && !this.outputHeld) this.requestOutput();
     this.stats.octetsOut += bytes;
+    // Taken before the work below, which may (in tests) pull again.
+    const batch = out.take();
     for (let i = 0; i < after.length; i += 2) {
       const kind = after[i] as number;
       const x = after[i + 1];
@@ -889,7 +898,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     }
     after.length = 0;
     this.afterFree.push(after);
-    return out.length > 0 ? out : null;
+    return batch;
   }
 
   /**
@@ -898,7 +907,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
    * budget runs out mid-turn it stays at the front with what is left of its
    * turn, so weights hold even when one frame fills a whole batch.
    */
-  private serve(set: ReadyRing<Channel>, out: Uint8Array[], after: unknown[], bytes: number, budget: number): number {
+  private serve(set: ReadyRing<Channel>, out: FrameBatch, after: unknown[], bytes: number, budget: number): number {
     while (bytes < budget && !this.outputHeld && set.size > 0) {
       const ch = set.at(0);
       if (ch.turnLeft <= 0) ch.turnLeft = Math.min(64, Math.max(1, Math.floor(ch.weight) || 1));
@@ -922,17 +931,15 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     return this.usableWindow(ch, head) || (head.queued === 0 && head.ended);
   }
 
-  private frameFrom(ch: Channel, out: Uint8Array[], after: unknown[]): number {
+  private frameFrom(ch: Channel, out: FrameBatch, after: unknown[]): number {
     const head = ch.outQueue[0] as OutboundMessage;
     ch.swsHeldSince = -1;
     const seqno = ch.send.nextSeq;
     const max = Math.min(this.limits.maxSendFrame, ch.send.available);
-    const { parts, size, last } = head.take(max);
+    const parts = this.parts;
+    const size = head.take(max, parts);
+    const last = head.done;
     ch.send.consume(size);
-    const header: DataFrameHeader =
-      head.type === 'ANS'
-        ? { type: 'ANS', channel: ch.number, msgno: head.msgno, more: !last, seqno, size, ansno: head.ansno as number }
-        : { type: head.type, channel: ch.number, msgno: head.msgno, more: !last, seqno, size };
     this.stats.framesOut++;
     if (ch.send.available === 0 && (!last || ch.outQueue.length > 1)) {
       this.stats.windowStalls++;
@@ -941,9 +948,14 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     // Issue 17: sending what was owed may reopen the credit withheld for it.
     if (ch.flowState.owed > 0) after.push(AFTER_RECHECK, ch);
     if (diagnostics.frameOut.hasSubscribers) {
+      const header: DataFrameHeader =
+        head.type === 'ANS'
+          ? { type: 'ANS', channel: ch.number, msgno: head.msgno, more: !last, seqno, size, ansno: head.ansno as number }
+          : { type: head.type, channel: ch.number, msgno: head.msgno, more: !last, seqno, size };
       diagnostics.frameOut.publish({ sessionId: this.id, direction: 'out', frame: header, preview: previewOf(parts) } satisfies FrameEvent);
     }
-    const n = pushDataFrame(out, header, parts);
+    const n = out.data(head.type, ch.number, head.msgno, !last, seqno, head.ansno, parts, size);
+    parts.length = 0;
     if (last) {
       ch.outQueue.shift();
       if (head.holdAfter) this.outputHeld = true;

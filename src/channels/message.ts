@@ -12,7 +12,7 @@
 import { Buffer } from 'node:buffer';
 import { Readable } from 'node:stream';
 import { BeepError, ErrorCodes } from '../errors.js';
-import { parseEntityHeaders, type ParsedEntity, DEFAULT_CONTENT_TYPE, DEFAULT_TRANSFER_ENCODING } from '../framing/index.js';
+import { parseEntityHeaders, type ParsedEntity, DEFAULT_CONTENT_TYPE, DEFAULT_TRANSFER_ENCODING, NO_HEADERS } from '../framing/index.js';
 
 /** Keywords of messages that carry a body. */
 export type MessageType = 'MSG' | 'RPY' | 'ERR' | 'ANS';
@@ -35,11 +35,24 @@ export interface IncomingHooks {
   maxMessageSize: number;
 }
 
+const EMPTY_BODY = Buffer.alloc(0);
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Listener = (...args: any[]) => void;
+
 /**
- * A message received from the peer. Read its body as a stream, or collect it
- * with {@link bytes}, {@link text} or {@link dump}.
+ * A message received from the peer. Collect its body with {@link bytes},
+ * {@link text} or {@link dump}, iterate it (`for await (const chunk of msg)`),
+ * or read it as a stream: {@link stream} returns a `Readable`, and the
+ * `Readable` methods below (`on('data')`, `pipe`, `read`, `pause`, …) act on
+ * that stream.
+ *
+ * The stream is built only when one of them is first used, so a small
+ * message collected with {@link bytes} costs no stream at all. Octets count
+ * against the channel's receive window until the application takes them:
+ * the window reopens only as it does.
  */
-export class IncomingMessage extends Readable {
+export class IncomingMessage {
   /** `MSG`, `RPY`, `ERR` or `ANS`. */
   readonly type: MessageType;
   /** Channel number. */
@@ -52,8 +65,14 @@ export class IncomingMessage extends Readable {
   contentType = DEFAULT_CONTENT_TYPE;
   /** `Content-Transfer-Encoding`, defaulting to `binary`. */
   transferEncoding = DEFAULT_TRANSFER_ENCODING;
+  private hdrs: Record<string, string> | null = null;
   /** Every entity header received, names lower-cased. */
-  headers: Record<string, string> = {};
+  get headers(): Record<string, string> {
+    return (this.hdrs ??= {});
+  }
+  set headers(h: Record<string, string>) {
+    this.hdrs = h;
+  }
 
   /** Why the message failed (session or channel gone), if it did. */
   failure: Error | undefined;
@@ -61,20 +80,22 @@ export class IncomingMessage extends Readable {
   /** @internal */ complete = false;
   /** @internal octets received so far (head included). */ received = 0;
   private head: Buffer | null = null;
-  private queue: Buffer[] = [];
-  private wantMore = false;
-  private dumping = false;
+  /** @internal Body octets received and not yet taken by the application or its stream. */
+  queue: Buffer[] = [];
+  /** @internal The body is being thrown away (octets credited as they arrive). */
+  dumping = false;
   private readyFired = false;
-  private pushedEnd = false;
-  /** bytes() took the whole body; the stream ends when next read (see {@link _read}). */
+  /** The application took the whole body (bytes(), iteration, dump()). */
   private taken = false;
-  /** Octets handed to the stream's own buffer and not yet read by the application (not yet credited). */
-  private unread = 0;
-  private readonly hooks: IncomingHooks;
+  /** Wakes bytes()/iteration/dump() waiting for more octets, completion or failure. */
+  private waiter: (() => void) | null = null;
+  private adapter: MessageStream | null = null;
+  /** @internal */ readonly hooks: IncomingHooks;
+  /** @internal What the channel layer keeps with a reply (its pending request). */
+  owner: unknown = undefined;
 
   /** @internal */
   constructor(type: MessageType, channel: number, msgno: number, ansno: number | undefined, hooks: IncomingHooks) {
-    super({ highWaterMark: 64 * 1024 });
     this.type = type;
     this.channel = channel;
     this.msgno = msgno;
@@ -87,10 +108,7 @@ export class IncomingMessage extends Readable {
     this.received += payload.byteLength;
     if (this.dumping) {
       if (payload.byteLength > 0) this.hooks.credit(payload.byteLength);
-      if (final) {
-        this.complete = true;
-        this.drainQueue();
-      }
+      if (final) this.completed();
       return;
     }
     let body: Buffer | null = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
@@ -104,25 +122,41 @@ export class IncomingMessage extends Readable {
         this.head = null;
         this.contentType = parsed.contentType;
         this.transferEncoding = parsed.transferEncoding;
-        this.headers = parsed.headers;
+        if (parsed.headers !== NO_HEADERS) this.hdrs = parsed.headers;
         this.headReady = true;
         // The header octets are consumed by us, not the application.
         if (parsed.bodyOffset > 0) this.hooks.credit(parsed.bodyOffset);
-        body = head.subarray(parsed.bodyOffset);
+        body = parsed.bodyOffset === 0 ? head : head.subarray(parsed.bodyOffset);
       }
     }
-    if (body !== null && body.length > 0) {
-      if (this.dumping) this.hooks.credit(body.length);
-      else this.queue.push(body);
-    }
+    if (body !== null && body.length > 0) this.queue.push(body);
     if (final) this.complete = true;
     if (this.headReady && (body !== null || final)) {
       if (!this.readyFired) {
         this.readyFired = true;
         this.hooks.ready(this);
       }
-      if (this.wantMore || this.dumping) this.drainQueue();
+      this.adapter?.fed();
+      this.wake();
     }
+  }
+
+  private completed(): void {
+    this.complete = true;
+    this.adapter?.fed();
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    if (w !== null) {
+      this.waiter = null;
+      w();
+    }
+  }
+
+  private wait(): Promise<void> {
+    return new Promise((resolve) => (this.waiter = resolve));
   }
 
   /** @internal Reopen the window for whatever is still queued (message abandoned). */
@@ -136,19 +170,239 @@ export class IncomingMessage extends Readable {
       this.head = null;
     }
     if (n > 0) this.hooks.credit(n);
-    this.drainQueue();
-    // Nothing to flow once bytes() took the body.
-    if (!this.taken) this.resume();
+    this.adapter?.discarded(this.taken);
+    this.wake();
   }
 
   /**
-   * @internal The message will never complete (session or channel gone). Emits
-   * `error` only to a listener that exists, so an unread body can never crash
-   * the process; readers and {@link bytes} see `failure`.
+   * @internal The message will never complete (session or channel gone). Its
+   * stream, if one was made, emits `error` only to a listener that exists, so
+   * an unread body can never crash the process; readers and {@link bytes}
+   * see `failure`.
    */
   fail(err: Error): void {
-    if (this.destroyed) return;
+    if (this.failure !== undefined || (this.complete && this.adapter === null)) return;
     this.failure = err;
+    this.adapter?.failed(err);
+    this.wake();
+  }
+
+  /** Take every queued octet (crediting the window). */
+  private takeQueued(): Buffer[] {
+    const parts = this.queue;
+    this.queue = [];
+    let n = 0;
+    for (const b of parts) n += b.length;
+    if (n > 0) this.hooks.credit(n);
+    return parts;
+  }
+
+  /**
+   * Collect the whole body. Rejects with `BEEP_ERR_MESSAGE_TOO_LARGE` (and
+   * discards the rest) past `maxBytes` (default: the session's maxMessageSize).
+   */
+  bytes(maxBytes = this.hooks.maxMessageSize): Promise<Buffer> {
+    if (this.adapter !== null) return this.adapter.collect(maxBytes);
+    if (this.complete && this.headReady && this.failure === undefined && !this.dumping && this.queue.length <= 1) {
+      // Fast path: the whole body is here in one piece — no async machinery.
+      const b = this.queue.length === 1 ? (this.queue[0] as Buffer) : EMPTY_BODY;
+      if (b.length > maxBytes) return this.collect(maxBytes);
+      this.takeQueued();
+      this.taken = true;
+      return Promise.resolve(b);
+    }
+    return this.collect(maxBytes);
+  }
+
+  private async collect(maxBytes: number): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    let n = 0;
+    for (;;) {
+      if (this.failure) throw this.failure;
+      if (this.queue.length > 0) {
+        for (const b of this.queue) n += b.length;
+        if (n > maxBytes) {
+          this.discard();
+          throw new BeepError(ErrorCodes.MESSAGE_TOO_LARGE, `message body exceeds ${maxBytes} octets`);
+        }
+        for (const b of this.takeQueued()) parts.push(b);
+      }
+      if ((this.complete && this.headReady) || this.dumping) break;
+      await this.wait();
+    }
+    this.taken = true;
+    if (parts.length === 1) return parts[0] as Buffer;
+    return Buffer.concat(parts, n);
+  }
+
+  /** Collect the whole body as UTF-8 text. */
+  async text(maxBytes?: number): Promise<string> {
+    return (await this.bytes(maxBytes)).toString('utf8');
+  }
+
+  /** Throw the body away (reopening the window) and wait for its end. */
+  async dump(): Promise<void> {
+    if (this.adapter !== null) return this.adapter.dump();
+    if (this.taken) return;
+    this.discard();
+    while (!this.complete) {
+      if (this.failure) throw this.failure;
+      await this.wait();
+    }
+    this.taken = true;
+  }
+
+  /**
+   * The body's chunks as they arrive, each credited to the window as it is
+   * taken. Without a stream, no `Readable` is built.
+   */
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    if (this.adapter !== null) {
+      yield* this.adapter;
+      return;
+    }
+    for (;;) {
+      if (this.failure) throw this.failure;
+      if (this.queue.length > 0) {
+        const b = this.queue.shift() as Buffer;
+        this.hooks.credit(b.length);
+        yield b;
+        continue;
+      }
+      if (this.complete && this.headReady) break;
+      if (this.dumping) break;
+      await this.wait();
+    }
+    this.taken = true;
+  }
+
+  /**
+   * The body as a `Readable` (made on first use, then the same one). Its
+   * octets reopen the window only as they leave its buffer.
+   */
+  stream(): Readable {
+    if (this.adapter === null) this.adapter = new MessageStream(this, this.taken);
+    return this.adapter;
+  }
+
+  // Readable methods, acting on the body's stream (see stream()).
+  /** `Readable#on` on {@link stream}. */
+  on(event: string | symbol, listener: Listener): this {
+    this.stream().on(event, listener);
+    return this;
+  }
+  /** `Readable#once` on {@link stream}. */
+  once(event: string | symbol, listener: Listener): this {
+    this.stream().once(event, listener);
+    return this;
+  }
+  /** `Readable#off` on {@link stream}. */
+  off(event: string | symbol, listener: Listener): this {
+    this.adapter?.off(event, listener);
+    return this;
+  }
+  /** `Readable#addListener` on {@link stream}. */
+  addListener(event: string | symbol, listener: Listener): this {
+    return this.on(event, listener);
+  }
+  /** `Readable#removeListener` on {@link stream}. */
+  removeListener(event: string | symbol, listener: Listener): this {
+    return this.off(event, listener);
+  }
+  /** `Readable#listenerCount` on {@link stream} (0 before it exists). */
+  listenerCount(event: string | symbol): number {
+    return this.adapter?.listenerCount(event) ?? 0;
+  }
+  /** `Readable#pipe` on {@link stream}. */
+  pipe<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean }): T {
+    return this.stream().pipe(destination, options);
+  }
+  /** `Readable#unpipe` on {@link stream}. */
+  unpipe(destination?: NodeJS.WritableStream): this {
+    this.adapter?.unpipe(destination);
+    return this;
+  }
+  /** `Readable#read` on {@link stream}. */
+  read(size?: number): Buffer | null {
+    return this.stream().read(size) as Buffer | null;
+  }
+  /** `Readable#pause` on {@link stream}. */
+  pause(): this {
+    this.stream().pause();
+    return this;
+  }
+  /** `Readable#resume` on {@link stream}. */
+  resume(): this {
+    this.stream().resume();
+    return this;
+  }
+  /** `Readable#isPaused` on {@link stream}. */
+  isPaused(): boolean {
+    return this.stream().isPaused();
+  }
+  /** `Readable#setEncoding` on {@link stream}. */
+  setEncoding(encoding: BufferEncoding): this {
+    this.stream().setEncoding(encoding);
+    return this;
+  }
+  /** `Readable#destroy` on {@link stream}: the rest of the body is thrown away. */
+  destroy(error?: Error): this {
+    this.stream().destroy(error);
+    return this;
+  }
+  /** Whether the stream can still be read (`Readable#readable`). */
+  get readable(): boolean {
+    return this.adapter !== null ? this.adapter.readable : !this.taken && this.failure === undefined;
+  }
+  /** The whole body was taken: the stream's `'end'` was emitted, or bytes()/iteration/dump() finished. */
+  get readableEnded(): boolean {
+    return this.adapter !== null ? this.adapter.readableEnded : this.taken;
+  }
+  /** Octets in the stream's buffer (`Readable#readableLength`). */
+  get readableLength(): number {
+    return this.adapter?.readableLength ?? 0;
+  }
+  /** The stream was destroyed, or the message failed. */
+  get destroyed(): boolean {
+    return this.adapter !== null ? this.adapter.destroyed : this.failure !== undefined;
+  }
+}
+
+/**
+ * The `Readable` of one message, made on first use (see {@link IncomingMessage.stream}).
+ * Octets move from the message's queue into the stream as it asks for them
+ * and are credited to the window only when they leave its buffer.
+ */
+class MessageStream extends Readable {
+  private readonly msg: IncomingMessage;
+  private wantMore = false;
+  private pushedEnd = false;
+  /** Octets handed to the stream's own buffer and not yet read by the application (not yet credited). */
+  private unread = 0;
+
+  constructor(msg: IncomingMessage, taken: boolean) {
+    super({ highWaterMark: 64 * 1024 });
+    this.msg = msg;
+    if (msg.failure) this.failed(msg.failure);
+    else if (taken) {
+      this.pushedEnd = true;
+      this.push(null);
+    }
+  }
+
+  /** More octets (or the end) reached the message. */
+  fed(): void {
+    if (this.wantMore || this.msg.dumping) this.drainQueue();
+  }
+
+  discarded(taken: boolean): void {
+    this.drainQueue();
+    // Nothing to flow once the body was taken.
+    if (!taken) this.resume();
+  }
+
+  failed(err: Error): void {
+    if (this.destroyed) return;
     if (this.listenerCount('error') > 0) this.destroy(err);
     else this.destroy();
   }
@@ -163,34 +417,28 @@ export class IncomingMessage extends Readable {
     if (r !== null && this.unread > 0) {
       const n = Math.min(r.length, this.unread);
       this.unread -= n;
-      this.hooks.credit(n);
+      this.msg.hooks.credit(n);
     }
     return r;
   }
 
-  /** Readable internals: hand queued octets to the stream (reopening the window as they are read). */
   override _read(): void {
-    if (this.taken) {
-      // bytes() took the whole body: end the stream only now that someone reads it.
-      this.taken = false;
-      this.push(null);
-      return;
-    }
     this.wantMore = true;
     this.drainQueue();
   }
 
   private drainQueue(): void {
-    if (this.dumping) {
-      if (this.complete && !this.pushedEnd) {
+    const msg = this.msg;
+    if (msg.dumping) {
+      if (msg.complete && !this.pushedEnd) {
         this.pushedEnd = true;
         this.push(null);
       }
       return;
     }
     let credited = 0;
-    while (this.queue.length > 0 && this.wantMore) {
-      const b = this.queue.shift() as Buffer;
+    while (msg.queue.length > 0 && this.wantMore) {
+      const b = msg.queue.shift() as Buffer;
       const before = this.readableLength;
       this.wantMore = this.push(b);
       // Emitted to a 'data' listener at once: consumed now. Otherwise it waits
@@ -198,69 +446,41 @@ export class IncomingMessage extends Readable {
       if (this.readableLength - before >= b.length) this.unread += b.length;
       else credited += b.length;
     }
-    if (credited > 0) this.hooks.credit(credited);
-    if (this.queue.length === 0 && this.complete && !this.pushedEnd) {
+    if (credited > 0) msg.hooks.credit(credited);
+    if (msg.queue.length === 0 && msg.complete && msg.headReady && !this.pushedEnd) {
       this.pushedEnd = true;
       this.push(null);
     }
   }
 
-  /**
-   * Collect the whole body. Rejects with `BEEP_ERR_MESSAGE_TOO_LARGE` (and
-   * discards the rest) past `maxBytes` (default: the session's maxMessageSize).
-   */
-  async bytes(maxBytes = this.hooks.maxMessageSize): Promise<Buffer> {
-    if (this.failure) throw this.failure;
-    if (this.complete && this.headReady && !this.dumping && !this.pushedEnd && this.readableLength === 0 && this.listenerCount('data') === 0) {
-      // Fast path: the whole body is here and nothing has been read — join it
-      // directly rather than through the stream machinery.
-      let n = 0;
-      for (const b of this.queue) n += b.length;
-      if (n > maxBytes) {
-        this.discard();
-        throw new BeepError(ErrorCodes.MESSAGE_TOO_LARGE, `message body exceeds ${maxBytes} octets`);
-      }
-      const parts = this.queue;
-      this.queue = [];
-      if (n > 0) this.hooks.credit(n);
-      // The stream is not ended here (that costs a chain of ticks per message): a
-      // stream method used later finds it empty and ends it then (see _read).
-      this.taken = true;
-      this.pushedEnd = true;
-      return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, n);
-    }
+  async collect(maxBytes: number): Promise<Buffer> {
+    if (this.msg.failure) throw this.msg.failure;
     const parts: Buffer[] = [];
     let n = 0;
     try {
       for await (const chunk of this) {
         n += (chunk as Buffer).length;
         if (n > maxBytes) {
-          this.discard();
+          this.msg.discard();
           throw new BeepError(ErrorCodes.MESSAGE_TOO_LARGE, `message body exceeds ${maxBytes} octets`);
         }
         parts.push(chunk as Buffer);
       }
     } catch (err) {
-      throw this.failure ?? err;
+      throw this.msg.failure ?? err;
     }
-    if (this.failure) throw this.failure;
+    if (this.msg.failure) throw this.msg.failure;
     return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, n);
   }
 
-  /** Collect the whole body as UTF-8 text. */
-  async text(maxBytes?: number): Promise<string> {
-    return (await this.bytes(maxBytes)).toString('utf8');
-  }
-
-  /** Throw the body away (reopening the window) and wait for its end. */
   async dump(): Promise<void> {
-    if (this.readableEnded || this.destroyed || this.taken) return;
+    if (this.readableEnded || this.destroyed) return;
     const done = new Promise<void>((resolve, reject) => {
       this.once('end', resolve);
       this.once('error', reject);
       this.once('close', resolve);
     });
-    this.discard();
+    this.msg.discard();
     await done;
   }
 }
@@ -340,9 +560,11 @@ export class OutboundMessage {
     this.headLength = head.byteLength;
   }
 
-  /** Take up to `max` octets as views for one frame; `last` when it ends the message. */
-  take(max: number): { parts: Uint8Array[]; size: number; last: boolean } {
-    const out: Uint8Array[] = [];
+  /**
+   * Take up to `max` octets as views for one frame, appended to `out`; returns
+   * their count. {@link done} is set when they end the message.
+   */
+  take(max: number, out: Uint8Array[]): number {
     let size = 0;
     while (size < max && this.parts.length > 0) {
       const p = this.parts[0] as Uint8Array;
@@ -359,9 +581,8 @@ export class OutboundMessage {
     }
     this.queued -= size;
     this.started = true;
-    const last = this.ended && this.queued === 0;
-    if (last) this.done = true;
-    return { parts: out, size, last };
+    if (this.ended && this.queued === 0) this.done = true;
+    return size;
   }
 
   /** Resolve once queued octets are at or below `hwm`. */

@@ -34,46 +34,6 @@ const OUTPUT_HIGH_WATER = 1024 * 1024;
 
 const RESOLVED = Promise.resolve();
 
-/** Pieces of a batch shorter than this are copied into one buffer; longer ones are written as they are. */
-const COPY_BELOW = 4096;
-
-/**
- * @internal
- * Join the short pieces of a batch (frame headers, trailers, SEQs, small
- * payloads) into one buffer, in order, leaving long payloads as they are: a
- * round trip's frames become one `write()` instead of a `writev()` of
- * header, payload and trailer (cheaper in Node's stream code and in the
- * kernel), and bulk frames still go out without copying their payload.
- */
-export function coalesce(bufs: Uint8Array[]): Uint8Array[] {
-  if (bufs.length <= 1) return bufs;
-  let small = 0;
-  let pieces = 0;
-  for (const b of bufs) {
-    if (b.byteLength < COPY_BELOW) {
-      small += b.byteLength;
-      pieces++;
-    }
-  }
-  if (pieces <= 1) return bufs;
-  const slab = Buffer.allocUnsafe(small);
-  const out: Uint8Array[] = [];
-  let off = 0;
-  let run = 0;
-  for (const b of bufs) {
-    if (b.byteLength < COPY_BELOW) {
-      slab.set(b, off);
-      off += b.byteLength;
-    } else {
-      if (off > run) out.push(slab.subarray(run, off));
-      run = off;
-      out.push(b);
-    }
-  }
-  if (off > run) out.push(slab.subarray(run, off));
-  return out;
-}
-
 /** Events of a {@link Session}. */
 export interface SessionEvents {
   /** The peer started a channel. */
@@ -287,7 +247,8 @@ export class Session extends EventEmitter<SessionEvents> {
       }
       const pulled = this.core.pull();
       if (!pulled) return;
-      const bufs = coalesce(pulled);
+      // Frames arrive joined already (see FrameBatch): short pieces in one buffer.
+      const bufs = pulled;
       if (bufs.length === 1) {
         socket.write(bufs[0] as Uint8Array);
         continue;

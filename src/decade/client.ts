@@ -303,7 +303,7 @@ export class DecadeClient {
           if (next.done) break;
           const m = next.value;
           if (mediaType(m.contentType) === BEEP_XML) throw errorFromXml(await m.bytes(MAX_XML));
-          for await (const c of chunksOf(m)) {
+          for await (const c of chunksOf(m.stream())) {
             got += c.byteLength;
             if (got > length) throw new DecadeError('SERVER_ERROR', 'the server sent more octets than the range', { origin: 'remote' });
             yield c;

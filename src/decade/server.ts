@@ -346,7 +346,7 @@ export class DecadeServer {
     try {
       const { upload, done } = await this.beginUpload(account, name, size, type);
       try {
-        fresh = await this.fill(ctx, upload, name, ttl, chunksOf(msg));
+        fresh = await this.fill(ctx, upload, name, ttl, chunksOf(msg.stream()));
       } finally {
         done();
       }

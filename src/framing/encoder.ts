@@ -92,47 +92,155 @@ function putUint(b: Buffer, pos: number, n: number, d: number): number {
   return pos + d;
 }
 
+/** Check a data frame's fields (RangeError when one is out of range); returns its header line's length. */
+function headerLength(type: DataKeyword, channel: number, msgno: number, more: boolean, seqno: number, size: number, ansno: number | undefined): number {
+  checkRange('channel', channel, MAX_INT31);
+  checkRange('msgno', msgno, MAX_INT31);
+  checkRange('seqno', seqno, MAX_UINT32);
+  checkRange('size', size, MAX_INT31);
+  const ans = type === 'ANS';
+  if (ans) {
+    if (ansno === undefined) throw new RangeError('ANS frame needs an ansno');
+    checkRange('ansno', ansno, MAX_INT31);
+  } else if (type === 'NUL' && (more || size !== 0)) {
+    throw new RangeError('NUL frame must be complete and empty');
+  }
+  return 4 + digits(channel) + 1 + digits(msgno) + 3 + digits(seqno) + 1 + digits(size) + (ans ? 1 + digits(ansno as number) : 0) + 2;
+}
+
+/** Write a checked header line with its CRLF at `p`; returns the position after it. */
+function putHeader(b: Buffer, p: number, type: DataKeyword, channel: number, msgno: number, more: boolean, seqno: number, size: number, ansno: number | undefined): number {
+  b[p] = type.charCodeAt(0);
+  b[p + 1] = type.charCodeAt(1);
+  b[p + 2] = type.charCodeAt(2);
+  b[p + 3] = 0x20;
+  p = putUint(b, p + 4, channel, digits(channel));
+  b[p++] = 0x20;
+  p = putUint(b, p, msgno, digits(msgno));
+  b[p++] = 0x20;
+  b[p++] = more ? 0x2a : 0x2e;
+  b[p++] = 0x20;
+  p = putUint(b, p, seqno, digits(seqno));
+  b[p++] = 0x20;
+  p = putUint(b, p, size, digits(size));
+  if (type === 'ANS') {
+    b[p++] = 0x20;
+    p = putUint(b, p, ansno as number, digits(ansno as number));
+  }
+  b[p] = 0x0d;
+  b[p + 1] = 0x0a;
+  return p + 2;
+}
+
 /**
  * The header line of a data frame with its CRLF, written octet by octet
  * (the same text as {@link formatHeaderLine}, without building a string).
  */
 function encodeHeader(f: EncodeDataFrame, size: number): Buffer {
-  checkRange('channel', f.channel, MAX_INT31);
-  checkRange('msgno', f.msgno, MAX_INT31);
-  checkRange('seqno', f.seqno, MAX_UINT32);
-  checkRange('size', size, MAX_INT31);
-  const ans = f.type === 'ANS';
-  if (ans) {
-    if (f.ansno === undefined) throw new RangeError('ANS frame needs an ansno');
-    checkRange('ansno', f.ansno, MAX_INT31);
-  } else if (f.type === 'NUL' && (f.more || size !== 0)) {
-    throw new RangeError('NUL frame must be complete and empty');
-  }
-  const dc = digits(f.channel);
-  const dm = digits(f.msgno);
-  const ds = digits(f.seqno);
-  const dz = digits(size);
-  const da = ans ? digits(f.ansno as number) : 0;
-  const b = Buffer.allocUnsafe(4 + dc + 1 + dm + 3 + ds + 1 + dz + (ans ? 1 + da : 0) + 2);
-  const t = f.type;
-  b[0] = t.charCodeAt(0);
-  b[1] = t.charCodeAt(1);
-  b[2] = t.charCodeAt(2);
-  b[3] = 0x20;
-  let p = putUint(b, 4, f.channel, dc);
-  b[p++] = 0x20;
-  p = putUint(b, p, f.msgno, dm);
-  b[p++] = 0x20;
-  b[p++] = f.more ? 0x2a : 0x2e;
-  b[p++] = 0x20;
-  p = putUint(b, p, f.seqno, ds);
-  b[p++] = 0x20;
-  p = putUint(b, p, size, dz);
-  if (ans) {
-    b[p++] = 0x20;
-    p = putUint(b, p, f.ansno as number, da);
-  }
-  b[p] = 0x0d;
-  b[p + 1] = 0x0a;
+  const b = Buffer.allocUnsafe(headerLength(f.type, f.channel, f.msgno, f.more, f.seqno, size, f.ansno));
+  putHeader(b, 0, f.type, f.channel, f.msgno, f.more, f.seqno, size, f.ansno);
   return b;
+}
+
+/** Payload pieces shorter than this are copied into a batch's slab; longer ones are written as they are. */
+export const COPY_BELOW = 4096;
+
+/** Size of the slabs a {@link FrameBatch} writes into. */
+const SLAB = 64 * 1024;
+
+/**
+ * @internal
+ * The frames of one write, built in place: header lines, trailers, SEQ frames
+ * and payload pieces shorter than {@link COPY_BELOW} are written into a slab
+ * shared by successive batches (never overwritten: each batch takes a new
+ * region of it), payloads of {@link COPY_BELOW} octets or more are referenced,
+ * never copied. A round trip's frames thus become one buffer, one `write()`,
+ * with nothing allocated per frame; a bulk frame becomes
+ * `[header, payload, trailer + next header, …]`.
+ */
+export class FrameBatch {
+  private slab: Buffer = Buffer.alloc(0);
+  /** Start of the region of the slab this batch has not yet cut into a piece. */
+  private start = 0;
+  private pos = 0;
+  private pieces: Uint8Array[] = [];
+
+  /** Make room for `n` octets in the slab. */
+  private room(n: number): void {
+    if (this.slab.length - this.pos >= n) return;
+    this.cut();
+    this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB, n));
+    this.start = 0;
+    this.pos = 0;
+  }
+
+  private cut(): void {
+    if (this.pos > this.start) {
+      this.pieces.push(this.slab.subarray(this.start, this.pos));
+      this.start = this.pos;
+    }
+  }
+
+  /** Append raw octets (copied when short, referenced when long). */
+  raw(b: Uint8Array): void {
+    const n = b.byteLength;
+    if (n === 0) return;
+    if (n >= COPY_BELOW) {
+      this.cut();
+      this.pieces.push(b);
+      return;
+    }
+    this.room(n);
+    this.slab.set(b, this.pos);
+    this.pos += n;
+  }
+
+  /** Append a SEQ frame (RFC 3081 §3.1.3); returns its octets. */
+  seq(channel: number, ackno: number, window: number): number {
+    checkRange('channel', channel, MAX_INT31);
+    checkRange('ackno', ackno, MAX_UINT32);
+    checkRange('window', window, MAX_INT31);
+    const n = 4 + digits(channel) + 1 + digits(ackno) + 1 + digits(window) + 2;
+    this.room(n);
+    const b = this.slab;
+    let p = this.pos;
+    b[p] = 0x53; // S
+    b[p + 1] = 0x45; // E
+    b[p + 2] = 0x51; // Q
+    b[p + 3] = 0x20;
+    p = putUint(b, p + 4, channel, digits(channel));
+    b[p++] = 0x20;
+    p = putUint(b, p, ackno, digits(ackno));
+    b[p++] = 0x20;
+    p = putUint(b, p, window, digits(window));
+    b[p] = 0x0d;
+    b[p + 1] = 0x0a;
+    this.pos = p + 2;
+    return n;
+  }
+
+  /**
+   * Append a data frame: header, `size` octets of payload in `parts`, trailer
+   * (RFC 3080 §2.2.1); returns its octets. Fields are checked before anything
+   * is written (RangeError).
+   */
+  data(type: DataKeyword, channel: number, msgno: number, more: boolean, seqno: number, ansno: number | undefined, parts: readonly Uint8Array[], size: number): number {
+    const h = headerLength(type, channel, msgno, more, seqno, size, ansno);
+    this.room(h);
+    this.pos = putHeader(this.slab, this.pos, type, channel, msgno, more, seqno, size, ansno);
+    for (const p of parts) this.raw(p);
+    this.room(5);
+    this.slab.set(TRAILER, this.pos);
+    this.pos += 5;
+    return h + size + 5;
+  }
+
+  /** The batch's pieces, in order (null when empty); the batch starts afresh. */
+  take(): Uint8Array[] | null {
+    this.cut();
+    if (this.pieces.length === 0) return null;
+    const out = this.pieces;
+    this.pieces = [];
+    return out;
+  }
 }

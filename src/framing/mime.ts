@@ -104,6 +104,14 @@ const BAD_VALUE = /[\r\0]/;
 export const MAX_ENTITY_HEADER_FIELDS = 128;
 
 /**
+ * The headers of every message whose header block is empty: shared, frozen.
+ * Compare with `===` to know that no header was sent.
+ */
+export const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const EMPTY_BLOCK_CRLF: ParsedEntity = Object.freeze({ contentType: DEFAULT_CONTENT_TYPE, transferEncoding: DEFAULT_TRANSFER_ENCODING, headers: NO_HEADERS as Record<string, string>, bodyOffset: 2 });
+const EMPTY_BLOCK_LF: ParsedEntity = Object.freeze({ ...EMPTY_BLOCK_CRLF, bodyOffset: 1 });
+
+/**
  * Parse the entity headers at the start of `head` (the first octets of a
  * message). Returns `null` when more octets are needed, i.e. the header block
  * has not ended yet and `final` is false.
@@ -123,9 +131,10 @@ export function parseEntityHeaders(head: Uint8Array, final: boolean, maxHeaderBy
     bodyOffset: 0,
   });
   if (buf.length === 0) return final ? defaults() : null;
-  // The common case, an empty header block (what we send for default headers): no text to look at.
-  if (buf[0] === 0x0d && buf[1] === 0x0a) return { ...defaults(), bodyOffset: 2 };
-  if (buf[0] === 0x0a) return { ...defaults(), bodyOffset: 1 };
+  // The common case, an empty header block (what we send for default headers):
+  // no text to look at, nothing to allocate.
+  if (buf[0] === 0x0d && buf[1] === 0x0a) return EMPTY_BLOCK_CRLF;
+  if (buf[0] === 0x0a) return EMPTY_BLOCK_LF;
   // Does it start like a header block at all?
   // The verdict looks at no more of the first line than a prefix too long for
   // a header block shows (maxHeaderBytes octets), so it is the same however

@@ -26,6 +26,6 @@ export const echoProfile = defineProfile({
   uri: ECHO_URI,
   /** Stream the message back as the reply, with the same entity headers. */
   async onMessage(msg, res) {
-    await pipeline(msg, res.replyStream(sameHeaders(msg)));
+    await pipeline(msg.stream(), res.replyStream(sameHeaders(msg)));
   },
 });

@@ -183,7 +183,7 @@ export class StreamBridge {
         // Failed before its end: the channel or session went away.
         if (!msg.readableEnded) this.replyPeer(false);
       });
-      peer.pump = pump(msg, this.socket, {
+      peer.pump = pump(msg.stream(), this.socket, {
         bucket: this.opts.recvBucket,
         count: this.opts.hooks.received,
         onEnd: () => this.peerEnded(),
