@@ -17,6 +17,7 @@ import { SendWindow, type RecvWindow } from './window.js';
 import type { ChannelFlow, ChannelFlowStats } from './flow.js';
 import type { ChannelProfile } from './types.js';
 import type { SessionCore } from './core.js';
+import type { ResponderHost } from './responder.js';
 import { handleOf, tuningFor, type SessionHandle, type TuningContext } from './handle.js';
 
 /** Life cycle of a channel. */
@@ -147,6 +148,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** @internal peer MSGs from first frame until reply sent */ readonly inbound = new Map<number, InboundRequest>();
   /** @internal The hooks every incoming MSG of this channel gets (made at the first). */ msgHooks: IncomingHooks | undefined;
   /** @internal The hooks every incoming reply (RPY, ERR, ANS) of this channel gets (made at the first). */ replyHooks: IncomingHooks | undefined;
+  /** @internal The host of every Responder of this channel (made at the first MSG). */ responderHost: ResponderHost<InboundRequest> | undefined;
   /** @internal peer MSGs waiting to be handed to the profile */ readonly inQueue: InboundRequest[] = [];
   /** @internal the MSG being processed */ active: InboundRequest | null = null;
   /** @internal outbound messages, FIFO */ readonly outQueue: OutboundMessage[] = [];

@@ -15,7 +15,7 @@ import { FrameDecoder, FrameBatch, type DataFrameHeader, type Frame, type FrameH
 import { Channel, replyErrorFrom, type InboundRequest, type PendingRequest, type ReplySink, type RequestOptions } from './channel.js';
 import * as outbound from './outbound.js';
 import { IncomingMessage, type OutboundMessage, type BodyInit } from './message.js';
-import { Responder } from './responder.js';
+import { Responder, type ResponderHost } from './responder.js';
 import { handleMgmtMessage, requestMgmt } from './management.js';
 import { MESSAGE_COST, SessionFlow, type MemoryPool } from './flow.js';
 import { INITIAL_WINDOW, seqDiff } from './window.js';
@@ -112,6 +112,22 @@ const AFTER_DRAIN = 2;
 const AFTER_DONE = 3;
 const AFTER_QUIESCENT = 4;
 const EMPTY = new Uint8Array(0);
+const RESOLVED = Promise.resolve();
+
+/**
+ * Work pull() does once its batch is built, in order, as (kind, object)
+ * pairs: no closure per frame, and the array keeps its size between pulls
+ * (setting a JS array's length to 0 would drop its storage).
+ */
+class AfterList {
+  readonly items: unknown[] = [];
+  n = 0;
+  add(kind: number, x: unknown): void {
+    this.items[this.n] = kind;
+    this.items[this.n + 1] = x;
+    this.n += 2;
+  }
+}
 
 /** A reply's entity headers are in: hand it to whoever awaits it (its pending request is its owner). */
 function replyReady(x: IncomingMessage): void {
@@ -173,7 +189,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   private greetedReject!: (e: Error) => void;
   private outputRequested = false;
   /** Spare lists for pull()'s deferred work (reused; a second one if pull() is re-entered). */
-  private readonly afterFree: unknown[][] = [];
+  private readonly afterFree: AfterList[] = [];
   /** When the session ends, let queued output drain and end the transport (rather than destroy it). */
   gracefulEnd = false;
   private released = false;
@@ -617,44 +633,79 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     }
     ch.inQueue.shift();
     ch.active = im;
-    const responder = new Responder({
-      send: (type, ansno, body, headers) => outbound.sendReply(this, ch, im, type, ansno, body, headers),
-      stream: (type, ansno, headers) => outbound.replyWritable(this, ch, im, type, ansno, headers),
-      finished: () => this.replyQueued(ch, im),
-    });
+    const responder = new Responder((ch.responderHost ??= this.responderHost(ch)), im);
     if (ch.number === 0) {
       handleMgmtMessage(this, im.msg, responder);
       return;
     }
+    // Handlers run after the frames of this read are decoded, all in one
+    // microtask (not one per MSG).
+    const q = this.handlerQueue;
+    const n = this.handlersQueued;
+    q[n] = ch;
+    q[n + 1] = im;
+    q[n + 2] = responder;
+    this.handlersQueued = n + 3;
+    if (n === 0) void RESOLVED.then(this.runHandlers);
+  }
+
+  /** The host of every Responder of `ch`: its token is the MSG replied to. */
+  private responderHost(ch: Channel): ResponderHost<InboundRequest> {
+    return {
+      send: (im, type, ansno, body, headers) => outbound.sendReply(this, ch, im, type, ansno, body, headers),
+      stream: (im, type, ansno, headers) => outbound.replyWritable(this, ch, im, type, ansno, headers),
+      finished: (im) => this.replyQueued(ch, im),
+    };
+  }
+
+  /**
+   * MSGs dispatched and waiting for their handler: (channel, request,
+   * responder) triples in the first {@link handlersQueued} slots (the array
+   * keeps its size: no allocation per MSG).
+   */
+  private readonly handlerQueue: unknown[] = [];
+  private handlersQueued = 0;
+  private readonly runHandlers = (): void => {
+    const q = this.handlerQueue;
+    // Handlers may dispatch more MSGs (a synchronous reply frees the channel): those are queued after these.
+    for (let i = 0; i < this.handlersQueued; i += 3) {
+      const ch = q[i] as Channel;
+      const im = q[i + 1] as InboundRequest;
+      const responder = q[i + 2] as Responder;
+      q[i] = q[i + 1] = q[i + 2] = undefined;
+      this.runHandler(ch, im, responder);
+    }
+    this.handlersQueued = 0;
+  };
+
+  private runHandler(ch: Channel, im: InboundRequest, responder: Responder): void {
+    // The session or channel may have ended since: its MSGs have failed already.
+    if (this.state === 'closed' || ch.state === 'closed') return;
     const handler = ch.handler?.onMessage;
-    queueMicrotask(() => {
-      // The session or channel may have ended since: its MSGs have failed already.
-      if (this.state === 'closed' || ch.state === 'closed') return;
-      if (!handler) {
-        // RFC 3080 §2.7: every profile replies to unexpected MSGs with an error.
-        void responder.error(500, `profile ${ch.profile || '(none)'} accepts no messages here`).catch(() => undefined);
-        return;
-      }
-      let r: unknown;
-      try {
-        r = handler.call(ch.handler, im.msg, responder, ch);
-      } catch (err) {
-        this.handlerFailed(responder, err);
-        return;
-      }
-      if (r && typeof (r as Promise<void>).then === 'function') {
-        // An async handler must have begun its reply by the time it settles;
-        // otherwise the channel would stall behind this MSG forever.
-        (r as Promise<void>).then(
-          () => {
-            if (!responder.replied && !responder.answering) {
-              this.handlerFailed(responder, new BeepError(ErrorCodes.INVALID_STATE, `onMessage of ${ch.profile} settled without replying`));
-            }
-          },
-          (err: unknown) => this.handlerFailed(responder, err),
-        );
-      }
-    });
+    if (!handler) {
+      // RFC 3080 §2.7: every profile replies to unexpected MSGs with an error.
+      void responder.error(500, `profile ${ch.profile || '(none)'} accepts no messages here`).catch(() => undefined);
+      return;
+    }
+    let r: unknown;
+    try {
+      r = handler.call(ch.handler, im.msg, responder, ch);
+    } catch (err) {
+      this.handlerFailed(responder, err);
+      return;
+    }
+    if (r && typeof (r as Promise<void>).then === 'function') {
+      // An async handler must have begun its reply by the time it settles;
+      // otherwise the channel would stall behind this MSG forever.
+      (r as Promise<void>).then(
+        () => {
+          if (!responder.replied && !responder.answering) {
+            this.handlerFailed(responder, new BeepError(ErrorCodes.INVALID_STATE, `onMessage of ${ch.profile} settled without replying`));
+          }
+        },
+        (err: unknown) => this.handlerFailed(responder, err),
+      );
+    }
   }
 
   private handlerFailed(res: Responder, err: unknown): void {
@@ -856,14 +907,14 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     const out = this.batch;
     let bytes = 0;
     // Work to do once the batch is built, in order, as (kind, object) pairs: no closure per frame.
-    const after = this.afterFree.pop() ?? [];
+    const after = this.afterFree.pop() ?? new AfterList();
     // Issue 17: charge what each channel owes first, so every credit below sees the session's budget.
     for (let i = 0; i < this.seqPending.size; i++) {
       const ch = this.seqPending.at(i);
       if (ch.state === 'closed') continue;
       ch.flowState.setOwed(this.owedOf(ch));
       // Nothing owed (any more): hand the profile its next MSG, if one waits (see dispatch).
-      if (ch.flowState.owed === 0 && ch.active === null && ch.inQueue.length > 0) after.push(AFTER_DISPATCH, ch);
+      if (ch.flowState.owed === 0 && ch.active === null && ch.inQueue.length > 0) after.add(AFTER_DISPATCH, ch);
     }
     for (let i = 0; i < this.seqPending.size; i++) {
       const ch = this.seqPending.at(i);
@@ -887,16 +938,18 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     this.stats.octetsOut += bytes;
     // Taken before the work below, which may (in tests) pull again.
     const batch = out.take();
-    for (let i = 0; i < after.length; i += 2) {
-      const kind = after[i] as number;
-      const x = after[i + 1];
+    const items = after.items;
+    for (let i = 0; i < after.n; i += 2) {
+      const kind = items[i] as number;
+      const x = items[i + 1];
+      items[i + 1] = undefined;
       if (kind === AFTER_DISPATCH) this.dispatch(x as Channel);
       else if (kind === AFTER_RECHECK) this.recheckCredit(x as Channel);
       else if (kind === AFTER_DRAIN) (x as OutboundMessage).fireDrain();
       else if (kind === AFTER_DONE) (x as OutboundMessage).onDone?.();
       else this.checkQuiescent(x as Channel);
     }
-    after.length = 0;
+    after.n = 0;
     this.afterFree.push(after);
     return batch;
   }
@@ -907,7 +960,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
    * budget runs out mid-turn it stays at the front with what is left of its
    * turn, so weights hold even when one frame fills a whole batch.
    */
-  private serve(set: ReadyRing<Channel>, out: FrameBatch, after: unknown[], bytes: number, budget: number): number {
+  private serve(set: ReadyRing<Channel>, out: FrameBatch, after: AfterList, bytes: number, budget: number): number {
     while (bytes < budget && !this.outputHeld && set.size > 0) {
       const ch = set.at(0);
       if (ch.turnLeft <= 0) ch.turnLeft = Math.min(64, Math.max(1, Math.floor(ch.weight) || 1));
@@ -931,7 +984,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     return this.usableWindow(ch, head) || (head.queued === 0 && head.ended);
   }
 
-  private frameFrom(ch: Channel, out: FrameBatch, after: unknown[]): number {
+  private frameFrom(ch: Channel, out: FrameBatch, after: AfterList): number {
     const head = ch.outQueue[0] as OutboundMessage;
     ch.swsHeldSince = -1;
     const seqno = ch.send.nextSeq;
@@ -946,7 +999,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       ch.sendStalls++;
     }
     // Issue 17: sending what was owed may reopen the credit withheld for it.
-    if (ch.flowState.owed > 0) after.push(AFTER_RECHECK, ch);
+    if (ch.flowState.owed > 0) after.add(AFTER_RECHECK, ch);
     if (diagnostics.frameOut.hasSubscribers) {
       const header: DataFrameHeader =
         head.type === 'ANS'
@@ -954,15 +1007,17 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
           : { type: head.type, channel: ch.number, msgno: head.msgno, more: !last, seqno, size };
       diagnostics.frameOut.publish({ sessionId: this.id, direction: 'out', frame: header, preview: previewOf(parts) } satisfies FrameEvent);
     }
-    const n = out.data(head.type, ch.number, head.msgno, !last, seqno, head.ansno, parts, size);
-    parts.length = 0;
+    const k = head.taken;
+    const n = out.data(head.type, ch.number, head.msgno, !last, seqno, head.ansno, parts, size, k);
+    for (let i = 0; i < k; i++) parts[i] = EMPTY; // hold no payload past its frame
     if (last) {
       ch.outQueue.shift();
       if (head.holdAfter) this.outputHeld = true;
       // Its last frame is out: tell its sender, then see whether the channel is quiescent.
-      after.push(AFTER_DONE, head, AFTER_QUIESCENT, ch);
+      after.add(AFTER_DONE, head);
+      after.add(AFTER_QUIESCENT, ch);
     }
-    if (head.queued <= this.limits.sendHighWaterMark && head.drainWaiting) after.push(AFTER_DRAIN, head);
+    if (head.queued <= this.limits.sendHighWaterMark && head.drainWaiting) after.add(AFTER_DRAIN, head);
     return n;
   }
 

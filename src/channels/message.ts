@@ -560,17 +560,22 @@ export class OutboundMessage {
     this.headLength = head.byteLength;
   }
 
+  /** How many views the last {@link take} wrote. */
+  taken = 0;
+
   /**
-   * Take up to `max` octets as views for one frame, appended to `out`; returns
-   * their count. {@link done} is set when they end the message.
+   * Take up to `max` octets as views for one frame, written to `out` from
+   * index 0 (their number in {@link taken}); returns their octets.
+   * {@link done} is set when they end the message.
    */
   take(max: number, out: Uint8Array[]): number {
     let size = 0;
+    let k = 0;
     while (size < max && this.parts.length > 0) {
       const p = this.parts[0] as Uint8Array;
       const avail = p.byteLength - this.offset;
       const n = Math.min(avail, max - size);
-      out.push(n === p.byteLength ? p : p.subarray(this.offset, this.offset + n));
+      out[k++] = n === p.byteLength ? p : p.subarray(this.offset, this.offset + n);
       size += n;
       if (n === avail) {
         this.parts.shift();
@@ -580,6 +585,7 @@ export class OutboundMessage {
       }
     }
     this.queued -= size;
+    this.taken = k;
     this.started = true;
     if (this.ended && this.queued === 0) this.done = true;
     return size;

@@ -164,7 +164,13 @@ export function sendReply(core: SessionCore, ch: Channel, im: InboundRequest, ty
     im.preempted = true;
     im.msg.discard();
   }
-  const { hold, ...entity } = (headers ?? {}) as ReplyOptions;
+  // Only a tuning reply has `hold`: the common reply makes no copy of its options.
+  const hold = (headers as ReplyOptions | undefined)?.hold === true;
+  let entity: EntityHeaders | undefined = headers;
+  if (hold) {
+    const { hold: _hold, ...rest } = headers as ReplyOptions;
+    entity = rest;
+  }
   const { out, done } = queueBody(core, ch, type, im.msg.msgno, ansno, body, entity);
   // A tuning reply (e.g. <proceed/>): nothing more is sent once it is out.
   if (hold) out.holdAfter = true;

@@ -19,12 +19,15 @@ export interface ReplyOptions extends EntityHeaders {
   hold?: boolean;
 }
 
-/** @internal What a Responder needs from the session core. */
-export interface ResponderHost {
-  send(type: 'RPY' | 'ERR' | 'ANS' | 'NUL', ansno: number | undefined, body: BodyInit | undefined, headers: EntityHeaders | undefined): Promise<void>;
-  stream(type: 'RPY' | 'ANS', ansno: number | undefined, headers: EntityHeaders | undefined): Writable;
+/**
+ * @internal What a Responder needs from the session core: one host per
+ * channel, told which MSG each call is for by the responder's `token`.
+ */
+export interface ResponderHost<T = unknown> {
+  send(token: T, type: 'RPY' | 'ERR' | 'ANS' | 'NUL', ansno: number | undefined, body: BodyInit | undefined, headers: EntityHeaders | undefined): Promise<void>;
+  stream(token: T, type: 'RPY' | 'ANS', ansno: number | undefined, headers: EntityHeaders | undefined): Writable;
   /** The whole reply has been queued (RPY/ERR ended or NUL queued): the next MSG may be processed. */
-  finished(): void;
+  finished(token: T): void;
 }
 
 type State = 'idle' | 'answering' | 'replying' | 'done';
@@ -39,10 +42,12 @@ export class Responder {
   private state: State = 'idle';
   private nextAnsno = 0;
   private readonly host: ResponderHost;
+  private readonly token: unknown;
 
   /** @internal */
-  constructor(host: ResponderHost) {
+  constructor(host: ResponderHost, token: unknown) {
     this.host = host;
+    this.token = token;
   }
 
   /** True once a one-to-many reply has begun (an ANS sent, NUL not yet). */
@@ -65,14 +70,14 @@ export class Responder {
   private finish(): void {
     if (this.state !== 'done') {
       this.state = 'done';
-      this.host.finished();
+      this.host.finished(this.token);
     }
   }
 
   /** Send a positive reply (RPY). */
   reply(body?: BodyInit, options?: ReplyOptions): Promise<void> {
     this.begin('replying');
-    const p = this.host.send('RPY', undefined, body ?? '', options);
+    const p = this.host.send(this.token, 'RPY', undefined, body ?? '', options);
     return this.settleWith(p);
   }
 
@@ -90,9 +95,9 @@ export class Responder {
     this.begin('replying');
     let p: Promise<void>;
     if (typeof codeOrBody === 'number') {
-      p = this.host.send('ERR', undefined, buildError(codeOrBody, typeof arg === 'string' ? arg : undefined), { contentType: BEEP_XML });
+      p = this.host.send(this.token, 'ERR', undefined, buildError(codeOrBody, typeof arg === 'string' ? arg : undefined), { contentType: BEEP_XML });
     } else {
-      p = this.host.send('ERR', undefined, codeOrBody, typeof arg === 'object' ? arg : undefined);
+      p = this.host.send(this.token, 'ERR', undefined, codeOrBody, typeof arg === 'object' ? arg : undefined);
     }
     return this.settleWith(p);
   }
@@ -100,13 +105,13 @@ export class Responder {
   /** Send one answer (ANS) of a one-to-many reply. */
   answer(body?: BodyInit, options?: ReplyOptions): Promise<void> {
     this.begin('answering');
-    return this.host.send('ANS', this.nextAnsno++, body ?? '', options);
+    return this.host.send(this.token, 'ANS', this.nextAnsno++, body ?? '', options);
   }
 
   /** Stream one answer (ANS); end the Writable to complete it. */
   answerStream(options?: ReplyOptions): Writable {
     this.begin('answering');
-    return this.host.stream('ANS', this.nextAnsno++, options);
+    return this.host.stream(this.token, 'ANS', this.nextAnsno++, options);
   }
 
   /**
@@ -117,7 +122,7 @@ export class Responder {
     if (this.state === 'replying' || this.state === 'done') {
       throw new BeepError(ErrorCodes.INVALID_STATE, 'this MSG has already been replied to');
     }
-    const p = this.host.send('NUL', undefined, undefined, undefined);
+    const p = this.host.send(this.token, 'NUL', undefined, undefined, undefined);
     this.finish();
     return p;
   }
@@ -125,7 +130,7 @@ export class Responder {
   /** Stream a positive reply (RPY); end the Writable to complete it. */
   replyStream(options?: ReplyOptions): Writable {
     this.begin('replying');
-    const w = this.host.stream('RPY', undefined, options);
+    const w = this.host.stream(this.token, 'RPY', undefined, options);
     this.finish();
     return w;
   }

@@ -220,15 +220,16 @@ export class FrameBatch {
   }
 
   /**
-   * Append a data frame: header, `size` octets of payload in `parts`, trailer
+   * Append a data frame: header, `size` octets of payload in the first
+   * `count` of `parts`, trailer
    * (RFC 3080 §2.2.1); returns its octets. Fields are checked before anything
    * is written (RangeError).
    */
-  data(type: DataKeyword, channel: number, msgno: number, more: boolean, seqno: number, ansno: number | undefined, parts: readonly Uint8Array[], size: number): number {
+  data(type: DataKeyword, channel: number, msgno: number, more: boolean, seqno: number, ansno: number | undefined, parts: readonly Uint8Array[], size: number, count = parts.length): number {
     const h = headerLength(type, channel, msgno, more, seqno, size, ansno);
     this.room(h);
     this.pos = putHeader(this.slab, this.pos, type, channel, msgno, more, seqno, size, ansno);
-    for (const p of parts) this.raw(p);
+    for (let i = 0; i < count; i++) this.raw(parts[i] as Uint8Array);
     this.room(5);
     this.slab.set(TRAILER, this.pos);
     this.pos += 5;

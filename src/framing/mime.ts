@@ -47,14 +47,17 @@ function checkValue(name: string, value: string): void {
   if (/[\r\n\0]/.test(value)) throw new TypeError(`invalid characters in MIME header ${name}: a header value may not contain CR, LF or NUL`);
 }
 
+const NO_ENTRIES: [string, string][] = [];
+
 /**
  * Encode entity headers and the empty line that ends them. Defaults are
  * omitted, so a message with neither returns just CRLF.
  */
-export function encodeEntityHeaders(h: EntityHeaders = {}): Uint8Array {
+export function encodeEntityHeaders(h?: EntityHeaders): Uint8Array {
+  if (h === undefined) return CRLF;
   const ct = h.contentType;
   const te = h.transferEncoding;
-  const extra = h.headers ? Object.entries(h.headers) : [];
+  const extra = h.headers ? Object.entries(h.headers) : NO_ENTRIES;
   if (extra.length === 0 && (te === undefined || te.toLowerCase() === DEFAULT_TRANSFER_ENCODING)) {
     if (ct === undefined || ct.toLowerCase() === DEFAULT_CONTENT_TYPE) return CRLF;
     if (ct === BEEP_XML) return BEEP_XML_HEAD;
