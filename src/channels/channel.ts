@@ -18,6 +18,7 @@ import type { ChannelFlow, ChannelFlowStats } from './flow.js';
 import type { ChannelProfile } from './types.js';
 import type { SessionCore } from './core.js';
 import type { ResponderHost } from './responder.js';
+import { MsgnoMap } from './msgmap.js';
 import { handleOf, tuningFor, type SessionHandle, type TuningContext } from './handle.js';
 
 /** Life cycle of a channel. */
@@ -144,8 +145,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** @internal The receive window (mechanism), owned by {@link flowState}. */ readonly recv: RecvWindow;
   /** @internal */ readonly send = new SendWindow();
   /** @internal */ nextMsgno: number;
-  /** @internal our MSGs awaiting a complete reply */ readonly outstanding = new Map<number, PendingRequest>();
-  /** @internal peer MSGs from first frame until reply sent */ readonly inbound = new Map<number, InboundRequest>();
+  /** @internal our MSGs awaiting a complete reply */ readonly outstanding = new MsgnoMap<PendingRequest>();
+  /** @internal peer MSGs from first frame until reply sent */ readonly inbound = new MsgnoMap<InboundRequest>();
   /** @internal The hooks every incoming MSG of this channel gets (made at the first). */ msgHooks: IncomingHooks | undefined;
   /** @internal The hooks every incoming reply (RPY, ERR, ANS) of this channel gets (made at the first). */ replyHooks: IncomingHooks | undefined;
   /** @internal The host of every Responder of this channel (made at the first MSG). */ responderHost: ResponderHost<InboundRequest> | undefined;
