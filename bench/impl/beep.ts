@@ -21,19 +21,19 @@ export const ECHO_URI = 'urn:beepstream:bench:echo';
 /** Bulk payload octets the sink profile has read in this process. */
 const received = { octets: 0 };
 
-/** Counts and discards a MSG's body as it streams in; replies with the count. */
+/**
+ * Counts and discards a MSG's body as it streams in; replies with the count.
+ * It reads the body as views (`msg.views()`), the library's way for a bulk
+ * receiver that does not keep what it reads.
+ */
 export const sinkProfile = defineProfile({
   uri: SINK_URI,
   async onMessage(msg, res) {
     let n = 0;
-    await new Promise<void>((resolve, reject) => {
-      msg.on('data', (c: Buffer) => {
-        n += c.length;
-        received.octets += c.length;
-      });
-      msg.once('end', resolve);
-      msg.once('error', reject);
-    });
+    for await (const v of msg.views()) {
+      n += v.length;
+      received.octets += v.length;
+    }
     await res.reply(String(n));
   },
 });

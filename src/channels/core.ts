@@ -16,6 +16,7 @@ import { Channel, replyErrorFrom, type InboundRequest, type PendingRequest, type
 import * as outbound from './outbound.js';
 import { IncomingMessage, type OutboundMessage, type BodyInit } from './message.js';
 import { Responder, type ResponderHost } from './responder.js';
+import type { RxBlock } from './rx.js';
 import { handleMgmtMessage, requestMgmt } from './management.js';
 import { MESSAGE_COST, SessionFlow, type MemoryPool } from './flow.js';
 import { INITIAL_WINDOW, seqDiff } from './window.js';
@@ -236,10 +237,11 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       // Payload octets go straight into the message they belong to, as views.
       onPayload: (part) => {
         if (this.traceIn && this.traceIn.n < PREVIEW_OCTETS) {
-          this.traceIn.parts.push(part.subarray(0, PREVIEW_OCTETS - this.traceIn.n));
+          // A copy: the read buffer is reused once the frame is decoded.
+          this.traceIn.parts.push(Buffer.from(part.subarray(0, PREVIEW_OCTETS - this.traceIn.n)));
           this.traceIn.n += Math.min(part.byteLength, PREVIEW_OCTETS - this.traceIn.n);
         }
-        this.target?.deliver(part, false);
+        this.target?.deliver(part, false, this.rxBlock);
       },
     });
     const ch0 = new Channel(this, 0, 'open', this.flow.open(false));
@@ -383,15 +385,21 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
    * Feed octets read from the transport. Never throws: a poorly-formed frame
    * terminates the session (RFC 3080 §2.2.1.1) and emits `close` with the error.
    */
-  receive(chunk: Uint8Array): void {
+  receive(chunk: Uint8Array, block: RxBlock | null = null): void {
     if (this.state === 'closed') return;
     this.stats.octetsIn += chunk.byteLength;
+    this.rxBlock = block;
     try {
-      this.decoder.push(chunk, (f) => this.onFrame(f));
+      this.decoder.push(chunk, this.onDecoded);
     } catch (err) {
       this.terminate(asBeepError(err, ErrorCodes.PROTOCOL));
     }
+    this.rxBlock = null;
   }
+
+  private readonly onDecoded = (f: Frame): void => this.onFrame(f);
+  /** The receive block the chunk being decoded is in (its payload views hold it while queued). */
+  private rxBlock: RxBlock | null = null;
 
   private protocol(message: string, code: ErrorCode = ErrorCodes.PROTOCOL): never {
     throw new BeepFramingError(code, message, this.decoder.offset);

@@ -12,6 +12,7 @@
 import { Buffer } from 'node:buffer';
 import { Readable } from 'node:stream';
 import { BeepError, ErrorCodes } from '../errors.js';
+import type { RxBlock } from './rx.js';
 import { parseEntityHeaders, type ParsedEntity, DEFAULT_CONTENT_TYPE, DEFAULT_TRANSFER_ENCODING, NO_HEADERS } from '../framing/index.js';
 
 /** Keywords of messages that carry a body. */
@@ -82,6 +83,8 @@ export class IncomingMessage {
   private head: Buffer | null = null;
   /** @internal Body octets received and not yet taken by the application or its stream. */
   queue: Buffer[] = [];
+  /** @internal The receive block each queued view is in (null: the view owns its memory). */
+  blocks: (RxBlock | null)[] = [];
   /** @internal The body is being thrown away (octets credited as they arrive). */
   dumping = false;
   private readyFired = false;
@@ -103,8 +106,11 @@ export class IncomingMessage {
     this.hooks = hooks;
   }
 
-  /** @internal Append a frame's payload; `final` when it was the message's last frame. */
-  deliver(payload: Uint8Array, final: boolean): void {
+  /**
+   * @internal Append a frame's payload; `final` when it was the message's last
+   * frame. `block`: the receive block the payload is a view into (held while queued).
+   */
+  deliver(payload: Uint8Array, final: boolean, block: RxBlock | null = null): void {
     this.received += payload.byteLength;
     if (this.dumping) {
       if (payload.byteLength > 0) this.hooks.credit(payload.byteLength);
@@ -113,10 +119,12 @@ export class IncomingMessage {
     }
     let body: Buffer | null = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     if (!this.headReady) {
+      if (this.head !== null) block = null; // joined below: a copy
       const head: Buffer = this.head ? Buffer.concat([this.head, body]) : body;
       const parsed: ParsedEntity | null = parseEntityHeaders(head, final, this.hooks.maxEntityHeaders);
       if (parsed === null) {
-        this.head = head;
+        // Kept across reads: it must own its octets.
+        this.head = block === null ? head : Buffer.from(head);
         body = null;
       } else {
         this.head = null;
@@ -129,7 +137,11 @@ export class IncomingMessage {
         body = parsed.bodyOffset === 0 ? head : head.subarray(parsed.bodyOffset);
       }
     }
-    if (body !== null && body.length > 0) this.queue.push(body);
+    if (body !== null && body.length > 0) {
+      this.queue.push(body);
+      this.blocks.push(block);
+      block?.hold();
+    }
     if (final) this.complete = true;
     if (this.headReady && (body !== null || final)) {
       if (!this.readyFired) {
@@ -164,7 +176,7 @@ export class IncomingMessage {
     this.dumping = true;
     let n = 0;
     for (const b of this.queue) n += b.length;
-    this.queue = [];
+    this.releaseQueued();
     if (this.head) {
       n += this.head.length;
       this.head = null;
@@ -183,18 +195,40 @@ export class IncomingMessage {
   fail(err: Error): void {
     if (this.failure !== undefined || (this.complete && this.adapter === null)) return;
     this.failure = err;
+    this.releaseQueued();
     this.adapter?.failed(err);
     this.wake();
   }
 
-  /** Take every queued octet (crediting the window). */
+  /** Take every queued octet for good (crediting the window). */
   private takeQueued(): Buffer[] {
     const parts = this.queue;
+    const blocks = this.blocks;
     this.queue = [];
+    this.blocks = [];
     let n = 0;
-    for (const b of parts) n += b.length;
+    for (let i = 0; i < parts.length; i++) {
+      const b = parts[i] as Buffer;
+      n += b.length;
+      const blk = blocks[i];
+      if (blk) parts[i] = blk.own(b);
+    }
     if (n > 0) this.hooks.credit(n);
     return parts;
+  }
+
+  /** @internal Take the first queued view for good (not credited). */
+  shiftOwned(): Buffer {
+    const b = this.queue.shift() as Buffer;
+    const blk = this.blocks.shift();
+    return blk ? blk.own(b) : b;
+  }
+
+  /** Drop every queued view (releasing its block). */
+  private releaseQueued(): void {
+    for (const blk of this.blocks) blk?.release();
+    this.queue = [];
+    this.blocks = [];
   }
 
   /**
@@ -205,9 +239,9 @@ export class IncomingMessage {
     if (this.adapter !== null) return this.adapter.collect(maxBytes);
     if (this.complete && this.headReady && this.failure === undefined && !this.dumping && this.queue.length <= 1) {
       // Fast path: the whole body is here in one piece — no async machinery.
-      const b = this.queue.length === 1 ? (this.queue[0] as Buffer) : EMPTY_BODY;
-      if (b.length > maxBytes) return this.collect(maxBytes);
-      this.takeQueued();
+      const n = this.queue.length === 1 ? (this.queue[0] as Buffer).length : 0;
+      if (n > maxBytes) return this.collect(maxBytes);
+      const b = n > 0 ? (this.takeQueued()[0] as Buffer) : EMPTY_BODY;
       this.taken = true;
       return Promise.resolve(b);
     }
@@ -253,6 +287,45 @@ export class IncomingMessage {
   }
 
   /**
+   * The body as views into the session's receive memory, without a copy and
+   * without a `Readable`: each view is valid only until the next step of the
+   * iteration (or its end), and its octets reopen the window only then. Copy
+   * a view to keep it (`Buffer.from(view)`). A bulk receiver that reads this
+   * way allocates nothing per socket read: the memory is reused (see the
+   * README, "Receiving without copies").
+   *
+   * Use it instead of, not together with, the other ways of reading the body.
+   */
+  async *views(): AsyncGenerator<Buffer, void, undefined> {
+    if (this.adapter !== null) throw new BeepError(ErrorCodes.INVALID_STATE, 'the body is already being read as a stream');
+    let held: RxBlock | null = null;
+    let heldLength = 0;
+    try {
+      for (;;) {
+        if (this.failure) throw this.failure;
+        if (this.queue.length > 0) {
+          const b = this.queue.shift() as Buffer;
+          held = this.blocks.shift() ?? null;
+          heldLength = b.length;
+          yield b;
+          // The application is done with it: reuse the memory, reopen the window.
+          held?.release();
+          held = null;
+          this.hooks.credit(heldLength);
+          heldLength = 0;
+          continue;
+        }
+        if ((this.complete && this.headReady) || this.dumping) break;
+        await this.wait();
+      }
+      this.taken = true;
+    } finally {
+      held?.release();
+      if (heldLength > 0) this.hooks.credit(heldLength);
+    }
+  }
+
+  /**
    * The body's chunks as they arrive, each credited to the window as it is
    * taken. Without a stream, no `Readable` is built.
    */
@@ -264,7 +337,7 @@ export class IncomingMessage {
     for (;;) {
       if (this.failure) throw this.failure;
       if (this.queue.length > 0) {
-        const b = this.queue.shift() as Buffer;
+        const b = this.shiftOwned();
         this.hooks.credit(b.length);
         yield b;
         continue;
@@ -438,7 +511,7 @@ class MessageStream extends Readable {
     }
     let credited = 0;
     while (msg.queue.length > 0 && this.wantMore) {
-      const b = msg.queue.shift() as Buffer;
+      const b = msg.shiftOwned();
       const before = this.readableLength;
       this.wantMore = this.push(b);
       // Emitted to a 'data' listener at once: consumed now. Otherwise it waits

@@ -19,7 +19,8 @@ import type { Role, TransportSecurity } from './types.js';
 import { diagnostics, newSessionStats, nextSessionId, publishLimit, type SessionStats } from './diagnostics.js';
 import { MemoryPool } from './flow.js';
 import { attachGlue, handleOf, type SessionHandle } from './handle.js';
-import { createListener, describeTransport, dial, formatTarget, listen as bindListener, type ListenAddress, type ListenTarget, type TransportInfo } from '../transports/index.js';
+import { createListener, describeTransport, dial, formatTarget, listen as bindListener, readInto, type ListenAddress, type ListenTarget, type TransportInfo } from '../transports/index.js';
+import { RxBuffers, type RxBlock } from './rx.js';
 
 /** Options shared by {@link connect} and {@link createServer}. */
 export type SessionOptions = Omit<SessionCoreOptions, 'role'>;
@@ -77,6 +78,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private watchdogAt = Infinity;
   private lastReceived = Date.now();
   private frameStarted = -1;
+  /** @internal The reused receive memory, when the transport reads into it (null: `'data'` events). */
+  rx: RxBuffers | null = null;
   private stallStarted = -1;
 
   constructor(socket: Duplex, role: Role, options: SessionOptions = {}) {
@@ -170,16 +173,32 @@ export class Session extends EventEmitter<SessionEvents> {
 
   private attach(socket: Duplex): void {
     if (socket instanceof net.Socket) socket.setNoDelay(true);
-    const onData = (chunk: Buffer): void => {
+    const onData = (chunk: Buffer, block: RxBlock | null = null): void => {
       const now = Date.now();
       this.lastReceived = now;
-      this.core.receive(chunk);
+      this.core.receive(chunk, block);
       if (!this.core.midFrame) this.frameStarted = -1;
       else if (this.frameStarted < 0) {
         this.frameStarted = now;
         this.armWatchdog(now);
       }
     };
+    // Reads go into reused memory where the socket allows it (see rx.ts), else 'data'
+    // events. Listeners only for now: with the dialling side on it, one case of the
+    // fault suite stalls (test/fault/sessions, answers, seed 0x5eed000f; not yet understood).
+    let attached = true;
+    const useRecycled = (): boolean => {
+      const rx = new RxBuffers();
+      const ok = socket instanceof net.Socket && readInto(socket, { buffer: rx.next, callback: (n) => void (attached && onData(rx.landed(n), rx.current)) });
+      if (ok) {
+        this.rx = rx;
+        socket.resume();
+      } else socket.on('data', onData);
+      return ok;
+    };
+    this.rx = null;
+    if (this.role === 'listener') useRecycled();
+    else socket.on('data', onData);
     const onEnd = (): void => {
       // The peer will send nothing more. After a release that is expected.
       if (this.core.state !== 'closed') this.core.transportClosed();
@@ -206,11 +225,11 @@ export class Session extends EventEmitter<SessionEvents> {
       }
       this.emit('close', this.core.failure);
     };
-    socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('error', onError);
     socket.on('close', onClose);
     this.detach = () => {
+      attached = false;
       socket.off('data', onData);
       socket.off('end', onEnd);
       socket.off('error', onError);

@@ -16,6 +16,7 @@ import { recordedTransportInfo, setTransportInfo, type DialTarget, type ListenAd
 export type { TransportKind, TransportInfo, DialTarget, ListenTarget, ListenAddress } from './transport.js';
 export { formatHostPort } from './transport.js';
 export { MAX_UNIX_PATH, checkUnixPath } from './unix.js';
+export { readInto, type RecycledReads } from './reads.js';
 
 /** Whether a target names a Unix socket. */
 export function isUnixTarget(target: DialTarget | ListenTarget): target is { readonly path: string } {
