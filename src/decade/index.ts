@@ -12,6 +12,7 @@ export * from './tokens.js';
 export * from './wire.js';
 export * from './store.js';
 export * from './file-store.js';
+export * from './jetstream-store.js';
 export * from './uploads.js';
 export * from './server.js';
 export * from './client.js';
