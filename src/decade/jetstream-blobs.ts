@@ -271,7 +271,7 @@ export async function* readChunks(js: JetStreamClient, bucket: Bucket, meta: Obj
   const first = Math.floor(offset / size);
   let startSeq = 0;
   if (first > 0) {
-    const c = await js.consumers.get(bucket.stream, { filter_subjects: [subject], headers_only: true });
+    const c = await js.consumers.get(bucket.stream, { filter_subjects: subject, headers_only: true });
     const it = await c.fetch({ max_messages: first + 1, expires: 30_000 });
     let i = 0;
     for await (const m of it) {
@@ -285,8 +285,8 @@ export async function* readChunks(js: JetStreamClient, bucket: Bucket, meta: Obj
     if (startSeq === 0) throw new DecadeError('NOT_AVAILABLE', 'a chunk of the object is missing');
   }
   const c = await js.consumers.get(bucket.stream, startSeq > 0
-    ? { filter_subjects: [subject], deliver_policy: startSequence, opt_start_seq: startSeq }
-    : { filter_subjects: [subject] });
+    ? { filter_subjects: subject, deliver_policy: startSequence, opt_start_seq: startSeq }
+    : { filter_subjects: subject });
   let pos = first * size;
   const end = offset + length;
   while (pos < end) {

@@ -210,7 +210,8 @@ export class JetStreamDecadeStore implements DecadeStore {
     const si = await this.jsm.streams.info(this.metaStream, { subjects_filter: filter });
     const n = Object.keys(si.state.subjects ?? {}).length;
     if (n === 0) return [];
-    const c = await this.js.consumers.get(this.metaStream, { filter_subjects: [filter] });
+    // One filter subject as a string: a list needs nats-server 2.10 (Debian has 2.9).
+    const c = await this.js.consumers.get(this.metaStream, { filter_subjects: filter });
     const out: { subject: string; seq: number; value: T }[] = [];
     // Bounded: the messages counted (more may arrive meanwhile; those are not waited for).
     for (let round = 0; round < n + 1; round++) {
