@@ -20,12 +20,13 @@ import { BeepError, BeepOperationError, ErrorCodes } from '../errors.js';
 import { createServer } from '../channels/index.js';
 import { tlsProfile, type TlsClientOptions } from '../profiles/index.js';
 import {
-  createToken, DECADE_LIMITS, DecadeClient, DecadeError, DecadeServer, FileStore, generateAccountKey, importPrivateKey, isAccountId, isDecadeError, JetStreamDecadeStore, OPERATIONS, parseName, redactTokens,
+  connectDecade, createToken, DECADE_LIMITS, DecadeClient, parseDecadeAddress, type DecadeAddress, DecadeError, DecadeServer, FileStore, generateAccountKey, importPrivateKey, isAccountId, isDecadeError, JetStreamDecadeStore, OPERATIONS, parseName, redactTokens,
   type AccountConfig, type DecadeEvent, type DecadeStore, type Operation, type OpenReport, type TokenGrant,
 } from '../decade/index.js';
 import { collectDecadeMetrics, startOpsEndpoints, type OpsEndpoints } from '../ops/index.js';
 import { parseEndpoint, UsageError } from './address.js';
 import { configHelp, formatConfig, printConfigFormat, resolveConfig } from './config.js';
+import { createResolver, type DnsResolver } from '../discovery/index.js';
 import { Progress } from './progress.js';
 
 /** A bad argument (`BEEP_ERR_USAGE`, as the CLI's `UsageError`): printed as `beepstream: MESSAGE`, exit 2. */
@@ -274,8 +275,8 @@ async function keygen(o: { account: string; out: string; json?: boolean }): Prom
   out(JSON.stringify({ id: o.account, publicKey: k.publicJwk }));
 }
 
-/** Client TLS options of a command (`--tls-ca`, `--server-name`). */
-interface ClientTls { tlsCa?: string; serverName?: string }
+/** Client connection options of a command (`--tls-ca`, `--server-name`, `--dns-server`). */
+interface ClientTls { tlsCa?: string; serverName?: string; dnsServer?: string }
 
 function clientTls(o: ClientTls): TlsClientOptions | undefined {
   if (o.tlsCa === undefined) {
@@ -293,10 +294,29 @@ function readText(name: string, path: string): string {
   }
 }
 
+/** A server address argument: `HOST:PORT`, or `decade://DOMAIN` (DNS SRV `_decade._tcp.DOMAIN`). */
+function serverAddress(text: string): DecadeAddress {
+  try {
+    return parseDecadeAddress(text);
+  } catch {
+    throw new DecadeUsageError(`expected HOST:PORT or decade://DOMAIN, got ${JSON.stringify(text.slice(0, 60))}`);
+  }
+}
+
+function dnsResolver(server: string | undefined): DnsResolver | undefined {
+  if (server === undefined) return undefined;
+  try {
+    return createResolver({ servers: [server] });
+  } catch (err) {
+    throw new DecadeUsageError(`--dns-server: ${(err as Error).message}`);
+  }
+}
+
 async function withClient<T>(address: string, o: ClientTls, fn: (c: DecadeClient) => Promise<T>): Promise<T> {
-  const { host, port } = endpoint(address);
+  const a = serverAddress(address);
   const tls = clientTls(o);
-  const c = await DecadeClient.connect({ host, port, timeout: 30_000, ...(tls ? { tls } : {}) });
+  const resolver = dnsResolver(o.dnsServer);
+  const { client: c } = await connectDecade(a, { timeout: 30_000, ...(tls ? { tls } : {}), ...(resolver ? { resolver } : {}) });
   try {
     return await fn(c);
   } finally {
@@ -372,18 +392,19 @@ export function addDecadeCommands(program: Command): void {
     .action((o: TokenOptions) => action(() => token(o)));
   d.command('put')
     .description('store a file; prints its name')
-    .argument('<address>', 'HOST:PORT of the server')
+    .argument('<address>', 'HOST:PORT of the server, or decade://DOMAIN to find it through DNS (SRV _decade._tcp.DOMAIN)')
     .argument('<file>', 'file to store')
     .option('--token <secret>', 'env:NAME or file:PATH')
     .option('--tls-ca <file>', 'tune the session with TLS; the server certificate must chain to this CA (PEM)')
-    .option('--server-name <name>', 'name the server certificate must match (default: the host)')
+    .option('--server-name <name>', 'name the server certificate must match (default: the host, or DOMAIN of decade://DOMAIN)')
+    .option('--dns-server <ip[:port]>', 'with decade://DOMAIN: ask this DNS server (default: the system\'s)')
     .option('--type <mime>', 'MIME type of the object')
     .option('--ttl <seconds>', 'seconds the server keeps it')
     .option('-q, --quiet', 'no progress bar (one is drawn on stderr when it is a terminal)')
     .option('--json', 'print JSON')
     .action((address: string, file: string, o: ClientTls & { token?: string; type?: string; ttl?: string; quiet?: boolean; json?: boolean }) => action(async () => {
       const tok = readTokenOption(o.token);
-      endpoint(address);
+      serverAddress(address);
       const ttl = o.ttl === undefined ? undefined : uint('--ttl', o.ttl);
       const bar = progressBar(o.quiet);
       const r = await withClient(address, o, (c) => c.putFile(tok, file, { ...(o.type ? { type: o.type } : {}), ...(ttl === undefined ? {} : { ttl }), onProgress: bar.update }).catch((err: NodeJS.ErrnoException) => {
@@ -394,12 +415,13 @@ export function addDecadeCommands(program: Command): void {
     }));
   d.command('get')
     .description('fetch an object into a file, verified against its name')
-    .argument('<address>', 'HOST:PORT of the server')
+    .argument('<address>', 'HOST:PORT of the server, or decade://DOMAIN to find it through DNS (SRV _decade._tcp.DOMAIN)')
     .argument('<name>', 'ni:///sha-256;… name')
     .requiredOption('--out <file>', 'file to write')
     .option('--token <secret>', 'env:NAME or file:PATH')
     .option('--tls-ca <file>', 'tune the session with TLS; the server certificate must chain to this CA (PEM)')
-    .option('--server-name <name>', 'name the server certificate must match (default: the host)')
+    .option('--server-name <name>', 'name the server certificate must match (default: the host, or DOMAIN of decade://DOMAIN)')
+    .option('--dns-server <ip[:port]>', 'with decade://DOMAIN: ask this DNS server (default: the system\'s)')
     .option('--resume', 'keep what --out holds and fetch the rest')
     .option('--source <host:port>', 'have the server fetch the object from this other DECADE server (server to server)')
     .option('--source-token <secret>', 'with --source: the token for that server, env:NAME or file:PATH')
@@ -410,7 +432,7 @@ export function addDecadeCommands(program: Command): void {
       if ((o.source === undefined) !== (o.sourceToken === undefined)) throw new DecadeUsageError('--source and --source-token go together');
       if (o.source !== undefined) endpoint(o.source);
       const source = o.source === undefined ? undefined : { origin: o.source, token: readTokenOption(o.sourceToken) };
-      endpoint(address);
+      serverAddress(address);
       try {
         parseName(name);
       } catch (err) {
@@ -422,15 +444,16 @@ export function addDecadeCommands(program: Command): void {
     }));
   d.command('stat')
     .description("an account's resources and objects, or one object's attributes")
-    .argument('<address>', 'HOST:PORT of the server')
+    .argument('<address>', 'HOST:PORT of the server, or decade://DOMAIN to find it through DNS (SRV _decade._tcp.DOMAIN)')
     .argument('[name]', 'one object')
     .option('--token <secret>', 'env:NAME or file:PATH')
     .option('--tls-ca <file>', 'tune the session with TLS; the server certificate must chain to this CA (PEM)')
-    .option('--server-name <name>', 'name the server certificate must match (default: the host)')
+    .option('--server-name <name>', 'name the server certificate must match (default: the host, or DOMAIN of decade://DOMAIN)')
+    .option('--dns-server <ip[:port]>', 'with decade://DOMAIN: ask this DNS server (default: the system\'s)')
     .option('--json', 'print JSON')
     .action((address: string, name: string | undefined, o: ClientTls & { token?: string; json?: boolean }) => action(async () => {
       const tok = readTokenOption(o.token);
-      endpoint(address);
+      serverAddress(address);
       if (name !== undefined) try { parseName(name); } catch (err) { throw new DecadeUsageError((err as Error).message); }
       const s = await withClient(address, o, (c) => c.status(tok, name));
       if (o.json) return out(JSON.stringify(s));
@@ -439,15 +462,16 @@ export function addDecadeCommands(program: Command): void {
     }));
   d.command('rm')
     .description("delete the account's reference to an object")
-    .argument('<address>', 'HOST:PORT of the server')
+    .argument('<address>', 'HOST:PORT of the server, or decade://DOMAIN to find it through DNS (SRV _decade._tcp.DOMAIN)')
     .argument('<name>', 'ni:///sha-256;… name')
     .option('--token <secret>', 'env:NAME or file:PATH')
     .option('--tls-ca <file>', 'tune the session with TLS; the server certificate must chain to this CA (PEM)')
-    .option('--server-name <name>', 'name the server certificate must match (default: the host)')
+    .option('--server-name <name>', 'name the server certificate must match (default: the host, or DOMAIN of decade://DOMAIN)')
+    .option('--dns-server <ip[:port]>', 'with decade://DOMAIN: ask this DNS server (default: the system\'s)')
     .option('--json', 'print JSON')
     .action((address: string, name: string, o: ClientTls & { token?: string; json?: boolean }) => action(async () => {
       const tok = readTokenOption(o.token);
-      endpoint(address);
+      serverAddress(address);
       try {
         parseName(name);
       } catch (err) {

@@ -17,3 +17,4 @@ export * from './uploads.js';
 export * from './server.js';
 export * from './client.js';
 export * from './relay.js';
+export * from './discovery.js';
