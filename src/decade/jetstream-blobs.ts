@@ -124,6 +124,8 @@ export class JetStreamBlobWriter implements BlobWriter {
   private inFlight = new Set<Promise<void>>();
   private failure: unknown = null;
   private done = false;
+  /** The chunks are an object's now (its meta was published), or were purged: `abort` leaves them. */
+  private kept = false;
   private cached: { seq: number; data: Uint8Array } | null = null;
 
   constructor(
@@ -252,8 +254,15 @@ export class JetStreamBlobWriter implements BlobWriter {
     await this.jsm.streams.purge(this.bucket.stream, { filter: this.subject });
   }
 
+  /** @internal The chunks now belong to a published object (or were purged): never purge them again. */
+  keep(): void {
+    this.kept = true;
+  }
+
   async abort(): Promise<void> {
-    if (this.done && this.chunks.length === 0) return;
+    this.done = true;
+    if (this.kept) return;
+    this.kept = true;
     await this.purge().catch(() => undefined); // a crash or lost connection leaves them to the sweep at open
   }
 }

@@ -279,15 +279,27 @@ export class JetStreamDecadeStore implements DecadeStore {
         const { meta: had, revision } = await readMeta(this.jsm, this.bucket, record.hex);
         if (had !== null) {
           await writer.purge();
+          writer.keep();
           break;
         }
         try {
           await this.js.publish(this.bucket.metaSubject(record.hex), JSON.stringify(meta), {
             headers: rollup(this.mods as Mods), expect: { lastSubjectSequence: revision }, timeout: this.timeout,
           });
+          // The object exists: whatever fails from here on, its chunks stay (an unreferenced object is swept at open).
+          writer.keep();
           break;
         } catch (err) {
-          if (!isWrongLastSequence(err) || i >= CAS_TRIES) throw unavailable('publish an object\'s meta', err);
+          if (!isWrongLastSequence(err)) {
+            // A lost acknowledgement: the meta may have landed all the same; then the object is ours.
+            const now = await readMeta(this.jsm, this.bucket, record.hex).catch(() => null);
+            if (now?.meta?.nuid === writer.nuid) {
+              writer.keep();
+              break;
+            }
+            throw unavailable('publish an object\'s meta', err);
+          }
+          if (i >= CAS_TRIES) throw unavailable('publish an object\'s meta', err);
         }
       }
       const fresh = await this.update<ObjectRecord, boolean>(this.recordSubject(record.account, record.hex), (had) => {

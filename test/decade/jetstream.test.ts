@@ -302,3 +302,27 @@ test('jetstream: an upload interrupted without an abort (its server gone) leaves
   t.true(report.tempOctets >= 768 * 1024);
   t.deepEqual(await contents(bucket, os), { objects: [], chunkMessages: 0, bytes: 0 });
 });
+
+test('jetstream: open drops expired records and removes objects no record references (a crash between meta and record); referenced objects stay', async (t) => {
+  const h = await start(t);
+  const c = await h.client();
+  const token = await h.token();
+  const kept = octets(300_000, 41);
+  const expiring = octets(300_000, 42);
+  await c.put(token, kept);
+  await c.put(token, expiring, { ttl: 60 });
+  // An object with no record, as a crash after its meta and before its record leaves it.
+  const stray = octets(100_000, 43);
+  await h.os.putBlob({ name: nameOf(stray).hex }, stray);
+  t.deepEqual((await contents(h.bucket, h.os)).objects, [nameOf(kept).hex, nameOf(expiring).hex, nameOf(stray).hex].sort());
+  const later = store(h.bucket);
+  const report = await later.open(Date.now() + 120_000);
+  t.teardown(() => later.close());
+  t.is(report.orphans, 2, 'the expired object and the stray one');
+  t.is(report.tempFiles, 0);
+  const after = await contents(h.bucket, h.os);
+  t.deepEqual(after.objects, [nameOf(kept).hex]);
+  t.is(after.chunkMessages, 2, 'only the kept object\'s chunks remain');
+  t.is(await later.get('alice', nameOf(expiring).hex, 0), undefined, 'the expired record is gone, not just hidden');
+  t.is(sha(await c.get(token, nameOf(kept).name)), sha(kept));
+});
