@@ -17,6 +17,9 @@ import { BeepError, ErrorCodes } from '../errors.js';
 import { DecadeClient, type DecadeConnectOptions } from './client.js';
 import { DecadeError } from './errors.js';
 
+// The resolver and its types, for configuring discovery from `beepstream/decade` alone.
+export { createResolver, DISCOVERY_CODES, DiscoveryError, type Discovered, type DiscoveryErrorCode, type DnsResolver, type ResolverOptions, type SrvTarget, type TxtParams } from '../discovery/index.js';
+
 /** The SRV service label of a DECADE server: `_decade._tcp.DOMAIN`. */
 export const DECADE_SRV_SERVICE = 'decade';
 

@@ -71,8 +71,10 @@ function b64u(s: string): string {
 
 /** See the module documentation. */
 export class JetStreamDecadeStore implements DecadeStore {
-  /** The bucket's subjects and stream. */
-  readonly bucket: Bucket;
+  /** The bucket's name. */
+  readonly bucketName: string;
+  /** Its subjects and stream. */
+  private readonly bucket: Bucket;
   /** The stream of records and ledger entries. */
   readonly metaStream: string;
   private readonly p: string;
@@ -93,6 +95,7 @@ export class JetStreamDecadeStore implements DecadeStore {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) throw new DecadeError('BAD_REQUEST', 'a bucket name is 1-64 letters, digits, "-" or "_"');
     const r = options.replicas ?? 1;
     if (![1, 3, 5].includes(r)) throw new DecadeError('BAD_REQUEST', 'replicas must be 1, 3 or 5');
+    this.bucketName = name;
     this.bucket = new Bucket(name);
     this.metaStream = `DECADE_${name}`;
     this.p = `decade.${name}`;
