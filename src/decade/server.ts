@@ -20,6 +20,7 @@ import type { BlobWriter, DecadeStore, ObjectRecord } from './store.js';
 import { fillUpload, readUpload, Upload } from './uploads.js';
 import { chunksOf, singles, writeBatches } from './streams.js';
 import { SessionShares } from './shares.js';
+import { Quotas } from './quota.js';
 import { clientOf, header, intHeader, MIME, toInfo } from './requests.js';
 import type { DecadeClient } from './client.js';
 import { OriginPool, parseOrigin, type RelayOptions } from './relay.js';
@@ -103,11 +104,8 @@ export class DecadeServer {
   /** The store. */
   readonly store: DecadeStore;
   private readonly keys = new Map<string, KeyObject>();
-  private readonly quotas = new Map<string, number | null>();
   private readonly uploads = new Map<string, Upload>();
-  private readonly reserved = new Map<string, number>();
-  /** Octets of reservations released so far, per account (see reserveQuota). */
-  private readonly released = new Map<string, number>();
+  private readonly quota: Quotas;
   private readonly transfers = new Map<string, number>();
   /** Weighted shares of each session's GETs. */
   private readonly shares = new SessionShares();
@@ -128,14 +126,16 @@ export class DecadeServer {
     this.maxTransfers = options.maxTransfersPerAccount ?? 64;
     this.onEvent = options.onEvent;
     this.relay = options.relay ? new OriginPool(options.relay) : null;
+    const quotas = new Map<string, number | null>();
     for (const a of options.accounts) {
       if (!isAccountId(a.id)) throw new DecadeError('BAD_REQUEST', `invalid account id ${JSON.stringify(String(a.id).slice(0, 40))}`);
       if (this.keys.has(a.id)) throw new DecadeError('BAD_REQUEST', `account ${a.id} is configured twice`);
       const q = a.quota ?? null;
       if (q !== null && !(Number.isSafeInteger(q) && q >= 0)) throw new DecadeError('BAD_REQUEST', `account ${a.id}: quota must be a whole number of octets`);
       this.keys.set(a.id, importPublicKey(a.publicKey));
-      this.quotas.set(a.id, q);
+      quotas.set(a.id, q);
     }
+    this.quota = new Quotas(quotas, this.store, this.now);
     const requires = options.requireAuthentication ? { authentication: true } : undefined;
     this.profiles = [
       defineProfile({
@@ -257,9 +257,9 @@ export class DecadeServer {
   /** An account's resources and objects (or one object), as DRP reports them. */
   async status(account: string, name?: ContentName): Promise<AccountStatus> {
     const now = this.now();
-    const quota = this.quotas.get(account) ?? null;
+    const quota = this.quota.quota(account);
     const used = await this.store.usage(account, now);
-    const reserved = this.reserved.get(account) ?? 0;
+    const reserved = this.quota.reserved(account);
     let objects: ObjectInfo[];
     if (name !== undefined) {
       const r = await this.store.get(account, name.hex, now);
@@ -281,42 +281,6 @@ export class DecadeServer {
     if (op === 'GET') return this.get(msg, res, channel);
     const ctx: Context = { op: 'get', client: clientOf(channel), octets: 0 };
     await Promise.all([msg.dump().catch(() => undefined), DecadeServer.sendError(res, this.fail(ctx, new DecadeError('BAD_REQUEST', `${HEADERS.op} must be PUT or GET`)))]);
-  }
-
-  private reserve(account: string, d: number): void {
-    const n = (this.reserved.get(account) ?? 0) + d;
-    if (n <= 0) this.reserved.delete(account);
-    else this.reserved.set(account, n);
-  }
-
-  /**
-   * Refuse a new object of `size` octets that the account's quota cannot
-   * hold; else reserve the octets until the returned release is called (after
-   * the object is recorded, or dropped). The store answers asynchronously:
-   * reservations released while it was asked (their objects may or may not be
-   * in its answer) are counted as still held, so two PUTs never both fit
-   * where only one does.
-   */
-  private async reserveQuota(account: string, hex: string, size: number): Promise<() => void> {
-    const quota = this.quotas.get(account) ?? null;
-    if (quota !== null) {
-      const before = this.released.get(account) ?? 0;
-      const now = this.now();
-      const [held, used] = await Promise.all([this.store.get(account, hex, now), this.store.usage(account, now)]);
-      const since = (this.released.get(account) ?? 0) - before;
-      const reserved = this.reserved.get(account) ?? 0;
-      if (held === undefined && used + since + reserved + size > quota) {
-        throw new DecadeError('QUOTA_EXCEEDED', `storing ${size} octets would exceed the account's quota (${Math.max(0, quota - used - since - reserved)} octets available)`);
-      }
-    }
-    this.reserve(account, size);
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      this.reserve(account, -size);
-      this.released.set(account, (this.released.get(account) ?? 0) + size);
-    };
   }
 
   /** Temporary space for a new object, visible to GETs (of the same account) while it fills. */
@@ -355,7 +319,7 @@ export class DecadeServer {
       if (!MIME.test(type)) throw new DecadeError('BAD_REQUEST', `${HEADERS.type} must be a MIME type such as text/plain`);
       ttl = intHeader(msg, HEADERS.ttl, 100 * 365 * 86400);
       scope = await this.authorize(ctx, header(msg, HEADERS.token)?.trim());
-      unreserve = await this.reserveQuota(scope.account, ctx.name.hex, size);
+      unreserve = await this.quota.reserve(scope.account, ctx.name.hex, size);
       release = this.beginTransfer(scope.account);
       await this.charge(scope, size);
     } catch (err) {
@@ -432,7 +396,7 @@ export class DecadeServer {
     };
     try {
       if (size > this.maxObject) throw new DecadeError('BAD_REQUEST', `the object is larger than this server stores (${this.maxObject} octets)`);
-      unreserve = await this.reserveQuota(scope.account, name.hex, size);
+      unreserve = await this.quota.reserve(scope.account, name.hex, size);
     } catch (err) {
       abandon();
       throw err;
