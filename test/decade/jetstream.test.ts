@@ -259,7 +259,7 @@ test('jetstream: two servers sharing a bucket commit the same content at once: o
   t.is(sha(await ca.get(await a.token({ account: 'bob' }), name)), sha(data), "server a serves bob's record written by server b");
 });
 
-test('jetstream: a PUT beyond the quota is QUOTA_EXCEEDED and stores nothing; a single-use token is charged once across two servers', async (t) => {
+test('jetstream: a PUT beyond the quota is QUOTA_EXCEEDED and stores nothing (also of two at once that only fit one at a time); a single-use token is charged once across two servers', async (t) => {
   const bucket = bucketName();
   const h = await start(t, { quota: 1_000_000, bucket });
   const c = await h.client();
@@ -272,6 +272,15 @@ test('jetstream: a PUT beyond the quota is QUOTA_EXCEEDED and stores nothing; a 
   t.deepEqual(await contents(h.bucket, h.os), before, 'nothing of the refused object in the bucket');
   t.is(await h.store.usage('alice'), 800_000);
   t.is((await c.status(token)).available, 200_000);
+  // Two PUTs at once that fit one at a time but not together: exactly one is refused, whatever the store's answers interleave.
+  const [x, y] = [octets(150_000, 3), octets(150_000, 4)];
+  const both = await Promise.allSettled([c.put(token, x), (await h.client()).put(token, y)]);
+  t.deepEqual(both.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+  const refused = both.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+  t.is((refused.reason as { decadeCode?: string }).decadeCode, 'QUOTA_EXCEEDED');
+  t.is(await h.store.usage('alice'), 950_000);
+  await until('the refused PUT\'s chunks to be purged', async () => (await contents(h.bucket, h.os)).chunkMessages === 4 + 1);
+  t.is((await contents(h.bucket, h.os)).objects.length, 2, 'the first object and one of the two: nothing of the refused one');
   // The token ledger is in the bucket's record stream: a single-use token spent at one server is spent at the other.
   const other = await start(t, { bucket, keys: h.keys });
   const once = await h.token({ once: true, id: `once-${bucket}` });
