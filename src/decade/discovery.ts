@@ -78,9 +78,24 @@ export interface DecadeConnection {
   resolved?: ResolvedDecade;
 }
 
-/** Failures that mean "this server cannot be reached": the next SRV target is tried. */
+/** Socket errors of a server that cannot be reached (nothing was said to it). */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
+
+/**
+ * Failures that mean "this server cannot be reached or serve now": the next
+ * SRV target is tried — a socket error above, a timeout, a 421 greeting
+ * (service not available). Anything else (a TLS handshake refused, the
+ * DECADE profiles not offered) is the answer.
+ */
 function unreachable(err: unknown): boolean {
-  return err instanceof BeepError && (err.code === ErrorCodes.TRANSPORT || err.code === ErrorCodes.TIMEOUT);
+  if (err instanceof BeepError && (err.code === ErrorCodes.TIMEOUT || err.replyCode === 421)) return true;
+  let e: unknown = err;
+  for (let i = 0; i < 5 && e !== null && typeof e === 'object'; i++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && UNREACHABLE.has(code)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 /**

@@ -3,15 +3,18 @@
  * DNS server on 127.0.0.1 (SRV `_decade._tcp.DOMAIN`, TXT at the same name),
  * then a real connection to the server it names — a dead first target is
  * skipped; names without records, unusable records and a TXT txtvers other
- * than 1 are refused with their codes; the CLI takes decade://DOMAIN with
- * --dns-server.
+ * than 1 are refused with their codes; over TLS the certificate must match
+ * DOMAIN (DNS lowers nothing); the CLI takes decade://DOMAIN with --dns-server.
  */
 import test from 'ava';
 import { createServer as createTcpServer } from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createResolver, DiscoveryError, type DiscoveryErrorCode } from '../../src/discovery/index.js';
-import { connectDecade, DecadeError, nameOf, parseDecadeAddress, resolveDecadeServer } from '../../src/decade/index.js';
+import { connectDecade, createToken, DecadeError, DecadeServer, FileStore, generateAccountKey, nameOf, parseDecadeAddress, resolveDecadeServer } from '../../src/decade/index.js';
+import { createServer } from '../../src/channels/index.js';
+import { tlsProfile } from '../../src/profiles/index.js';
+import { testPki } from '../helpers/certs.js';
 import { startTestDns } from '../discovery/dns-server.js';
 import { run } from '../helpers/cli.js';
 import { octets, startDecade, tempDir } from './harness.js';
@@ -105,4 +108,47 @@ test('decade CLI: put and get with decade://DOMAIN and --dns-server', async (t) 
   const bad = await run(['decade', 'stat', 'decade://storage.example', '--token', `file:${tok}`, '--dns-server', 'not-an-ip']);
   t.is(bad.code, 2);
   t.regex(bad.stderr, /--dns-server: /);
+});
+
+test('decade://DOMAIN over TLS: the certificate must match DOMAIN, not the SRV target; a TLS refusal does not move on to the next target; tls.serverName overrides', async (t) => {
+  const pki = testPki();
+  const dir = await tempDir(t);
+  const key = generateAccountKey();
+  const store = new FileStore({ dir });
+  await store.open();
+  const decade = new DecadeServer({ store, accounts: [{ id: 'alice', publicKey: key.publicJwk }] });
+  const server = createServer({ profiles: [tlsProfile({ cert: pki.serverCert, key: pki.serverKey }), ...decade.profiles], requireTls: true });
+  const { port } = await server.listen(0, '127.0.0.1');
+  t.teardown(async () => {
+    await server.close(1000);
+    await store.close();
+  });
+  // A second target that counts the connections it gets: none, if the TLS refusal stops the search.
+  let dialled = 0;
+  const counter = createTcpServer((s) => {
+    dialled++;
+    s.destroy();
+  });
+  await new Promise<void>((r) => counter.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => counter.close(() => r())));
+  const dns = await startTestDns({
+    '_decade._tcp.storage.example': {
+      srv: [
+        { priority: 1, weight: 0, port, target: 'localhost' },
+        { priority: 2, weight: 0, port: (counter.address() as { port: number }).port, target: 'localhost' },
+      ],
+    },
+  });
+  t.teardown(() => dns.close());
+  const resolver = createResolver({ servers: [dns.server], timeout: 1000, tries: 1 });
+  // The certificate names localhost and 127.0.0.1, not storage.example: refused, whatever DNS says.
+  await t.throwsAsync(connectDecade('decade://storage.example', { resolver, tls: { ca: pki.ca } }), { message: /storage\.example|altnames|certificate/i });
+  t.is(dialled, 0, 'the next target was not tried after a TLS refusal');
+  const ok = await connectDecade('decade://storage.example', { resolver, tls: { ca: pki.ca, serverName: 'localhost' } });
+  t.teardown(() => ok.client.close());
+  t.true(ok.client.session.core.security.tls);
+  const token = await createToken({ account: 'alice', operations: ['put', 'get'] }, key.privateJwk);
+  const data = octets(10_000, 2);
+  await ok.client.put(token, data);
+  t.true((await ok.client.get(token, nameOf(data).name)).equals(data));
 });
