@@ -262,8 +262,8 @@ export class DecadeServer {
     const reserved = this.quota.reserved(account);
     let objects: ObjectInfo[];
     if (name !== undefined) {
+      const u = this.uploads.get(`${account}\0${name.hex}`); // before the store is asked (see get)
       const r = await this.store.get(account, name.hex, now);
-      const u = this.uploads.get(`${account}\0${name.hex}`);
       if (r !== undefined) objects = [toInfo(r)];
       else if (u !== undefined) objects = [{ name: name.name, size: u.size, type: u.type, created: now, expires: null, gets: 0, puts: 0, state: 'uploading' }];
       else throw new DecadeError('NOT_FOUND', 'no such object in this account');
@@ -445,8 +445,10 @@ export class DecadeServer {
       const len = intHeader(msg, HEADERS.length, Number.MAX_SAFE_INTEGER);
       const source = header(msg, HEADERS.source)?.trim();
       scope = await this.authorize(ctx, header(msg, HEADERS.token)?.trim());
+      // The upload is looked up before the store is asked: one that completes meanwhile is found in one or the other.
+      const arriving = this.uploads.get(`${scope.account}\0${ctx.name.hex}`);
       record = await this.store.get(scope.account, ctx.name.hex, this.now());
-      upload = record === undefined ? this.uploads.get(`${scope.account}\0${ctx.name.hex}`) : undefined;
+      upload = record === undefined ? arriving : undefined;
       // Held here (or arriving): served from here. Otherwise, with a source, fetched from it.
       if (record === undefined && upload === undefined && source !== undefined) {
         ctx.source = source;
