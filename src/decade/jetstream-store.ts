@@ -50,10 +50,11 @@ export interface JetStreamDecadeStoreOptions {
   /** Milliseconds to wait for a JetStream reply (default 10000). */
   timeoutMs?: number;
   /**
-   * Chunks under no meta are purged at {@link JetStreamDecadeStore.open} only once
-   * their last chunk is this old (ms; default 0: all). Servers sharing one
-   * bucket set it above their longest upload, so that one server's open does
-   * not purge another's upload under way.
+   * Chunks under no meta, and objects no record references, are removed at
+   * {@link JetStreamDecadeStore.open} only once this old (ms: since their last
+   * chunk, or their meta; default 0: all). Servers sharing one bucket set it
+   * above their longest upload, so that one server's open does not remove
+   * another's upload or commit under way.
    */
   orphanGraceMs?: number;
   /** NATS user and password, if the servers require them (never logged). */
@@ -183,17 +184,19 @@ export class JetStreamDecadeStore implements DecadeStore {
     for (const { subject, value } of await this.scan<Ledger>(`${this.p}.t.>`)) {
       if (value.expires < Math.floor(now / 1000) - 60) await this.jsm.streams.purge(this.metaStream, { filter: subject });
     }
+    const grace = this.options.orphanGraceMs ?? 0;
     const live = new Set<string>();
     for (const info of await (this.os as ObjectStore).list()) {
       if (info.deleted) continue;
-      if (!HEX.test(info.name) || (!referenced.has(info.name) && !this.pinned.has(info.name))) {
+      // Younger than the grace: another server may be between its meta and its record.
+      const young = grace > 0 && now - Date.parse(info.mtime) < grace;
+      if (!young && (!HEX.test(info.name) || (!referenced.has(info.name) && !this.pinned.has(info.name)))) {
         await (this.os as ObjectStore).delete(info.name);
         report.orphans++;
       } else live.add(info.nuid);
     }
     const before = (await this.jsm.streams.info(this.bucket.stream)).state.bytes;
     const si = await this.jsm.streams.info(this.bucket.stream, { subjects_filter: `$O.${this.bucket.name}.C.>` });
-    const grace = this.options.orphanGraceMs ?? 0;
     for (const subject of Object.keys(si.state.subjects ?? {})) {
       const nuid = subject.slice(subject.lastIndexOf('.') + 1);
       if (live.has(nuid) || this.writing.has(subject)) continue;

@@ -294,15 +294,20 @@ test('jetstream: a PUT beyond the quota is QUOTA_EXCEEDED and stores nothing (al
   await rejectsWith(t, c2.get(budget, nameOf(a).name), 'TOKEN_BUDGET');
 });
 
-test('jetstream: an upload interrupted without an abort (its server gone) leaves chunks under no name, which the next open purges', async (t) => {
+test('jetstream: an upload interrupted without an abort (its server gone) leaves chunks under no name, which the next open purges (one with a grace period leaves a young upload alone)', async (t) => {
   const bucket = bucketName();
   const s1 = store(bucket);
   await s1.open();
   const w = await s1.createWriter(nameOf(octets(10, 1)).hex);
   await w.write(octets(1024 * 1024, 5));
   await until('chunks to be stored', () => w.written >= 768 * 1024);
-  await s1.close(); // as a crash: no abort, no commit
   const os = await new Objm(nc).open(bucket);
+  // Another server on the bucket with a grace period leaves an upload that young alone.
+  const patient = store(bucket, { orphanGraceMs: 600_000 });
+  t.like(await patient.open(), { tempFiles: 0, orphans: 0 });
+  await patient.close();
+  t.true((await contents(bucket, os)).chunkMessages >= 3, 'the upload under way kept its chunks');
+  await s1.close(); // as a crash: no abort, no commit
   t.true((await contents(bucket, os)).chunkMessages >= 3);
   const s2 = store(bucket);
   const report = await s2.open();
