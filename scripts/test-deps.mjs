@@ -9,7 +9,8 @@
  *     through playwright-core;
  *   - test/cli/cli-usability.test.ts types a password at a pseudo-terminal made by util-linux's
  *     `script` (Debian package `bsdutils`, normally always installed);
- *   - test/flows/jetstream-*.test.ts run NATS JetStream servers (Debian package `nats-server`).
+ *   - test/flows/jetstream-*.test.ts and test/decade/*jetstream*.test.ts
+ *     run NATS JetStream servers (Debian package `nats-server`).
  * When one is missing and we run as root with apt-get available, this installs it
  * (`apt-get update`, then `apt-get install`) and says so on stderr. Otherwise it says on stderr
  * what is missing and how to install it, and those tests fail naming it (they never skip).
@@ -46,8 +47,8 @@ const wanted = [
   { pkg: 'chromium', present: () => chromium() !== undefined, tests: 'test/ops/status.test.ts' },
   // util-linux `script` (a pseudo-terminal for the password prompt test); Essential on Debian.
   { pkg: 'bsdutils', present: () => onPath('script') !== undefined, tests: 'test/cli/cli-usability.test.ts' },
-  // NATS JetStream servers (one node and a 3-node cluster) behind the flows JetStream store.
-  { pkg: 'nats-server', present: () => onPath('nats-server') !== undefined || executable('/usr/sbin/nats-server'), tests: 'test/flows/jetstream-*.test.ts' },
+  // NATS JetStream servers (one node and a 3-node cluster) behind the flows and DECADE JetStream stores.
+  { pkg: 'nats-server', present: () => onPath('nats-server') !== undefined || executable('/usr/sbin/nats-server'), tests: 'test/flows/jetstream-*.test.ts, test/decade/*jetstream*.test.ts' },
 ];
 
 const missing = wanted.filter((w) => !w.present());

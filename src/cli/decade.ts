@@ -20,11 +20,13 @@ import { BeepError, BeepOperationError, ErrorCodes } from '../errors.js';
 import { createServer } from '../channels/index.js';
 import { tlsProfile, type TlsClientOptions } from '../profiles/index.js';
 import {
-  createToken, DECADE_LIMITS, DecadeClient, DecadeError, DecadeServer, FileStore, generateAccountKey, importPrivateKey, isAccountId, isDecadeError, OPERATIONS, parseName, redactTokens,
-  type AccountConfig, type DecadeEvent, type Operation, type TokenGrant,
+  connectDecade, createToken, DECADE_LIMITS, DecadeClient, parseDecadeAddress, type DecadeAddress, DecadeError, DecadeServer, FileStore, generateAccountKey, importPrivateKey, isAccountId, isDecadeError, JetStreamDecadeStore, OPERATIONS, parseName, redactTokens,
+  type AccountConfig, type DecadeEvent, type DecadeStore, type Operation, type OpenReport, type TokenGrant,
 } from '../decade/index.js';
 import { collectDecadeMetrics, startOpsEndpoints, type OpsEndpoints } from '../ops/index.js';
-import { parseEndpoint } from './address.js';
+import { parseEndpoint, UsageError } from './address.js';
+import { configHelp, formatConfig, printConfigFormat, resolveConfig } from './config.js';
+import { createResolver, type DnsResolver } from '../discovery/index.js';
 import { Progress } from './progress.js';
 
 /** A bad argument (`BEEP_ERR_USAGE`, as the CLI's `UsageError`): printed as `beepstream: MESSAGE`, exit 2. */
@@ -37,7 +39,7 @@ export class DecadeUsageError extends BeepOperationError {
 const out = (s: string): void => void process.stdout.write(`${s}\n`);
 
 function describe(err: unknown): string {
-  if (err instanceof DecadeUsageError) return err.message;
+  if (err instanceof DecadeUsageError || err instanceof UsageError) return err.message;
   if (isDecadeError(err)) return `error ${err.replyCode}: ${err.decadeCode}: ${err.message}`;
   if (err instanceof BeepError) return `${err.message} [${err.code}]`;
   return err instanceof Error ? err.message : String(err);
@@ -49,7 +51,7 @@ async function action(body: () => Promise<void>): Promise<void> {
     await body();
   } catch (err) {
     process.stderr.write(`beepstream: ${redactTokens(describe(err))}\n`);
-    process.exitCode = err instanceof DecadeUsageError ? 2 : 1;
+    process.exitCode = err instanceof DecadeUsageError || err instanceof UsageError ? 2 : 1;
   }
 }
 
@@ -117,14 +119,40 @@ function eventLine(e: DecadeEvent): string {
 }
 
 interface ServeOptions {
-  dir: string; accounts: string; host: string; port: string; maxObjectSize?: string; requireAuth?: boolean; tlsCert?: string; tlsKey?: string; json?: boolean;
+  dir?: string; accounts?: string; host: string; port: string; maxObjectSize?: string; requireAuth?: boolean; tlsCert?: string; tlsKey?: string; json?: boolean;
   metrics?: string; relayAllow?: string; relayTlsCa?: string; relayServerName?: string;
+  store: string; nats?: string; bucket: string; replicas: string;
 }
 
-async function serve(o: ServeOptions): Promise<void> {
-  const port = uint('--port', o.port, 65535);
+/** The store `serve` is configured with: the embedded files (`--dir`) or NATS JetStream (`--nats`). */
+function openStore(o: ServeOptions, nameOf: (key: string) => string): { store: DecadeStore; where: string; describe: (r: OpenReport) => string } {
+  if (o.store === 'file') {
+    if (o.dir === undefined) throw new DecadeUsageError(`${nameOf('store')} file needs ${nameOf('dir')} (the store directory)`);
+    if (o.nats !== undefined) throw new DecadeUsageError(`${nameOf('nats')} goes with --store jetstream`);
+    const store = new FileStore({ dir: resolvePath(o.dir) });
+    return { store, where: JSON.stringify(o.dir), describe: (r) => `store ${store.dir}: swept ${r.tempFiles} temporary files (${r.tempOctets} octets) and ${r.orphans} orphan blobs` };
+  }
+  if (o.store !== 'jetstream') throw new DecadeUsageError(`${nameOf('store')} must be file or jetstream, not ${JSON.stringify(o.store)}`);
+  if (o.dir !== undefined) throw new DecadeUsageError(`${nameOf('dir')} goes with --store file`);
+  const servers = list(o.nats) ?? [];
+  if (servers.length === 0) throw new DecadeUsageError(`--store jetstream needs ${nameOf('nats')} (HOST:PORT,…)`);
+  for (const s of servers) if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(s)) throw new DecadeUsageError(`${nameOf('nats')}: ${JSON.stringify(s.slice(0, 60))} is not HOST:PORT`);
+  let store: JetStreamDecadeStore;
+  try {
+    store = new JetStreamDecadeStore({ servers, bucket: o.bucket, replicas: uint(nameOf('replicas'), o.replicas, 5) });
+  } catch (err) {
+    throw new DecadeUsageError(`${nameOf('store')} jetstream: ${(err as Error).message}`);
+  }
+  const where = `jetstream ${servers.join(',')} bucket ${o.bucket}`;
+  return { store, where, describe: (r) => `store ${where}: swept ${r.tempFiles} interrupted uploads (${r.tempOctets} octets) and ${r.orphans} orphan objects` };
+}
+
+async function serve(o: ServeOptions, nameOf: (key: string) => string): Promise<void> {
+  const port = uint(nameOf('port'), o.port, 65535);
   if (!o.host || /\s/.test(o.host)) throw new DecadeUsageError(`invalid --host ${JSON.stringify(o.host)}`);
+  if (o.accounts === undefined) throw new DecadeUsageError(`${nameOf('accounts')} is required (JSON {"accounts":[…]})`);
   const accounts = readAccounts(o.accounts);
+  const { store, where, describe: describeOpen } = openStore(o, nameOf);
   const maxObjectSize = o.maxObjectSize === undefined ? undefined : uint('--max-object-size', o.maxObjectSize);
   if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new DecadeUsageError('--tls-cert and --tls-key go together');
   const tls = o.tlsCert === undefined ? undefined : tlsProfile({ cert: readText('--tls-cert', o.tlsCert), key: readText('--tls-key', o.tlsKey as string) });
@@ -146,14 +174,15 @@ async function serve(o: ServeOptions): Promise<void> {
   const stopped = new Promise<void>((r) => (stop = r));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  const store = new FileStore({ dir: resolvePath(o.dir) });
   let report;
   try {
     report = await store.open();
   } catch (err) {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
-    throw new DecadeError('NOT_AVAILABLE', `cannot open the store in ${JSON.stringify(o.dir)}: ${(err as Error).message}`);
+    await store.close().catch(() => undefined);
+    const cause = (err as { cause?: unknown }).cause;
+    throw new DecadeError('NOT_AVAILABLE', `cannot open the store (${where}): ${(err as Error).message}${cause instanceof Error ? ` (${cause.message})` : ''}`);
   }
   const decade = new DecadeServer({
     store, accounts, ...(maxObjectSize === undefined ? {} : { maxObjectSize }), requireAuthentication: o.requireAuth === true, ...(relay ? { relay } : {}),
@@ -173,7 +202,7 @@ async function serve(o: ServeOptions): Promise<void> {
   const address = addr.address.includes(':') ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`;
   out(`listening on ${address}`);
   if (!tls) process.stderr.write('beepstream: warning: no TLS (--tls-cert/--tls-key): tokens travel in clear; serve so on loopback or a trusted network only\n');
-  log({ event: 'store', dir: store.dir, ...report }, `store ${store.dir}: swept ${report.tempFiles} temporary files (${report.tempOctets} octets) and ${report.orphans} orphan blobs`);
+  log({ event: 'store', ...(store instanceof FileStore ? { dir: store.dir } : { store: where }), ...report }, describeOpen(report));
   let ops: OpsEndpoints | undefined;
   let decadeMetrics;
   if (metricsAt) {
@@ -246,8 +275,8 @@ async function keygen(o: { account: string; out: string; json?: boolean }): Prom
   out(JSON.stringify({ id: o.account, publicKey: k.publicJwk }));
 }
 
-/** Client TLS options of a command (`--tls-ca`, `--server-name`). */
-interface ClientTls { tlsCa?: string; serverName?: string }
+/** Client connection options of a command (`--tls-ca`, `--server-name`, `--dns-server`). */
+interface ClientTls { tlsCa?: string; serverName?: string; dnsServer?: string }
 
 function clientTls(o: ClientTls): TlsClientOptions | undefined {
   if (o.tlsCa === undefined) {
@@ -265,10 +294,29 @@ function readText(name: string, path: string): string {
   }
 }
 
+/** A server address argument: `HOST:PORT`, or `decade://DOMAIN` (DNS SRV `_decade._tcp.DOMAIN`). */
+function serverAddress(text: string): DecadeAddress {
+  try {
+    return parseDecadeAddress(text);
+  } catch {
+    throw new DecadeUsageError(`expected HOST:PORT or decade://DOMAIN, got ${JSON.stringify(text.slice(0, 60))}`);
+  }
+}
+
+function dnsResolver(server: string | undefined): DnsResolver | undefined {
+  if (server === undefined) return undefined;
+  try {
+    return createResolver({ servers: [server] });
+  } catch (err) {
+    throw new DecadeUsageError(`--dns-server: ${(err as Error).message}`);
+  }
+}
+
 async function withClient<T>(address: string, o: ClientTls, fn: (c: DecadeClient) => Promise<T>): Promise<T> {
-  const { host, port } = endpoint(address);
+  const a = serverAddress(address);
   const tls = clientTls(o);
-  const c = await DecadeClient.connect({ host, port, timeout: 30_000, ...(tls ? { tls } : {}) });
+  const resolver = dnsResolver(o.dnsServer);
+  const { client: c } = await connectDecade(a, { timeout: 30_000, ...(tls ? { tls } : {}), ...(resolver ? { resolver } : {}) });
   try {
     return await fn(c);
   } finally {
@@ -292,9 +340,13 @@ function progressBar(quiet: boolean | undefined): { update: (done: number, total
 export function addDecadeCommands(program: Command): void {
   const d = program.command('decade').description('DECADE in-network storage over BEEP (draft-ietf-decade-arch-03): DRP and SDT profiles');
   d.command('serve')
-    .description('serve a store; the first line printed is "listening on HOST:PORT", then one line per operation')
-    .requiredOption('--dir <dir>', 'store directory (created if missing)')
-    .requiredOption('--accounts <file>', 'JSON {"accounts":[{"id","publicKey":JWK,"quota"?}]}')
+    .description('serve a store; the first line printed is "listening on HOST:PORT", the second what opening the store swept, then one line per operation')
+    .option('--accounts <file>', 'JSON {"accounts":[{"id","publicKey":JWK,"quota"?}]} (required)')
+    .option('--store <kind>', 'file (embedded: files and SQLite in --dir) or jetstream (NATS JetStream object store: --nats)', 'file')
+    .option('--dir <dir>', 'with --store file: the store directory (created if missing)')
+    .option('--nats <servers>', 'with --store jetstream: comma-separated NATS servers HOST:PORT')
+    .option('--bucket <name>', 'with --store jetstream: the object store bucket (streams OBJ_<name> and DECADE_<name>)', 'decade')
+    .option('--replicas <n>', 'with --store jetstream: copies on the JetStream cluster (1, 3 or 5)', '1')
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port (0 picks a free one)', '10290')
     .option('--max-object-size <octets>', 'largest object accepted')
@@ -306,7 +358,18 @@ export function addDecadeCommands(program: Command): void {
     .option('--relay-tls-ca <file>', 'TLS towards those servers: their certificates must chain to this CA (PEM)')
     .option('--relay-server-name <name>', 'name their certificates must match (default: the host)')
     .option('--json', 'log JSON lines')
-    .action((o: ServeOptions) => action(() => serve(o)));
+    .option('--config <file>', 'YAML or JSON file with any of these options (e.g. store: jetstream, nats: 127.0.0.1:4222); flags and BEEPSTREAM_DECADE_* variables override it')
+    .option('--print-config [format]', 'print the effective configuration (yaml or json), secrets masked, and exit')
+    .addHelpText('after', configHelp('BEEPSTREAM_DECADE_'))
+    .action((_flags: unknown, cmd: Command) => action(async () => {
+      const cfg = resolveConfig(cmd, { envPrefix: 'BEEPSTREAM_DECADE_', pathKeys: new Set(['dir', 'accounts', 'tlsCert', 'tlsKey', 'relayTlsCa']) });
+      const print = printConfigFormat((cmd.opts() as { printConfig?: unknown }).printConfig);
+      if (print) {
+        process.stdout.write(formatConfig(cfg, print));
+        return;
+      }
+      await serve(cfg.values as unknown as ServeOptions, cfg.nameOf);
+    }));
   d.command('keygen')
     .description('make an Ed25519 account key: the private key goes to --out (0600), the accounts-file entry to stdout')
     .requiredOption('--account <id>', 'account id')
@@ -329,18 +392,19 @@ export function addDecadeCommands(program: Command): void {
     .action((o: TokenOptions) => action(() => token(o)));
   d.command('put')
     .description('store a file; prints its name')
-    .argument('<address>', 'HOST:PORT of the server')
+    .argument('<address>', 'HOST:PORT of the server, or decade://DOMAIN to find it through DNS (SRV _decade._tcp.DOMAIN)')
     .argument('<file>', 'file to store')
     .option('--token <secret>', 'env:NAME or file:PATH')
     .option('--tls-ca <file>', 'tune the session with TLS; the server certificate must chain to this CA (PEM)')
-    .option('--server-name <name>', 'name the server certificate must match (default: the host)')
+    .option('--server-name <name>', 'name the server certificate must match (default: the host, or DOMAIN of decade://DOMAIN)')
+    .option('--dns-server <ip[:port]>', 'with decade://DOMAIN: ask this DNS server (default: the system\'s)')
     .option('--type <mime>', 'MIME type of the object')
     .option('--ttl <seconds>', 'seconds the server keeps it')
     .option('-q, --quiet', 'no progress bar (one is drawn on stderr when it is a terminal)')
     .option('--json', 'print JSON')
     .action((address: string, file: string, o: ClientTls & { token?: string; type?: string; ttl?: string; quiet?: boolean; json?: boolean }) => action(async () => {
       const tok = readTokenOption(o.token);
-      endpoint(address);
+      serverAddress(address);
       const ttl = o.ttl === undefined ? undefined : uint('--ttl', o.ttl);
       const bar = progressBar(o.quiet);
       const r = await withClient(address, o, (c) => c.putFile(tok, file, { ...(o.type ? { type: o.type } : {}), ...(ttl === undefined ? {} : { ttl }), onProgress: bar.update }).catch((err: NodeJS.ErrnoException) => {
@@ -351,12 +415,13 @@ export function addDecadeCommands(program: Command): void {
     }));
   d.command('get')
     .description('fetch an object into a file, verified against its name')
-    .argument('<address>', 'HOST:PORT of the server')
+    .argument('<address>', 'HOST:PORT of the server, or decade://DOMAIN to find it through DNS (SRV _decade._tcp.DOMAIN)')
     .argument('<name>', 'ni:///sha-256;… name')
     .requiredOption('--out <file>', 'file to write')
     .option('--token <secret>', 'env:NAME or file:PATH')
     .option('--tls-ca <file>', 'tune the session with TLS; the server certificate must chain to this CA (PEM)')
-    .option('--server-name <name>', 'name the server certificate must match (default: the host)')
+    .option('--server-name <name>', 'name the server certificate must match (default: the host, or DOMAIN of decade://DOMAIN)')
+    .option('--dns-server <ip[:port]>', 'with decade://DOMAIN: ask this DNS server (default: the system\'s)')
     .option('--resume', 'keep what --out holds and fetch the rest')
     .option('--source <host:port>', 'have the server fetch the object from this other DECADE server (server to server)')
     .option('--source-token <secret>', 'with --source: the token for that server, env:NAME or file:PATH')
@@ -367,7 +432,7 @@ export function addDecadeCommands(program: Command): void {
       if ((o.source === undefined) !== (o.sourceToken === undefined)) throw new DecadeUsageError('--source and --source-token go together');
       if (o.source !== undefined) endpoint(o.source);
       const source = o.source === undefined ? undefined : { origin: o.source, token: readTokenOption(o.sourceToken) };
-      endpoint(address);
+      serverAddress(address);
       try {
         parseName(name);
       } catch (err) {
@@ -379,15 +444,16 @@ export function addDecadeCommands(program: Command): void {
     }));
   d.command('stat')
     .description("an account's resources and objects, or one object's attributes")
-    .argument('<address>', 'HOST:PORT of the server')
+    .argument('<address>', 'HOST:PORT of the server, or decade://DOMAIN to find it through DNS (SRV _decade._tcp.DOMAIN)')
     .argument('[name]', 'one object')
     .option('--token <secret>', 'env:NAME or file:PATH')
     .option('--tls-ca <file>', 'tune the session with TLS; the server certificate must chain to this CA (PEM)')
-    .option('--server-name <name>', 'name the server certificate must match (default: the host)')
+    .option('--server-name <name>', 'name the server certificate must match (default: the host, or DOMAIN of decade://DOMAIN)')
+    .option('--dns-server <ip[:port]>', 'with decade://DOMAIN: ask this DNS server (default: the system\'s)')
     .option('--json', 'print JSON')
     .action((address: string, name: string | undefined, o: ClientTls & { token?: string; json?: boolean }) => action(async () => {
       const tok = readTokenOption(o.token);
-      endpoint(address);
+      serverAddress(address);
       if (name !== undefined) try { parseName(name); } catch (err) { throw new DecadeUsageError((err as Error).message); }
       const s = await withClient(address, o, (c) => c.status(tok, name));
       if (o.json) return out(JSON.stringify(s));
@@ -396,15 +462,16 @@ export function addDecadeCommands(program: Command): void {
     }));
   d.command('rm')
     .description("delete the account's reference to an object")
-    .argument('<address>', 'HOST:PORT of the server')
+    .argument('<address>', 'HOST:PORT of the server, or decade://DOMAIN to find it through DNS (SRV _decade._tcp.DOMAIN)')
     .argument('<name>', 'ni:///sha-256;… name')
     .option('--token <secret>', 'env:NAME or file:PATH')
     .option('--tls-ca <file>', 'tune the session with TLS; the server certificate must chain to this CA (PEM)')
-    .option('--server-name <name>', 'name the server certificate must match (default: the host)')
+    .option('--server-name <name>', 'name the server certificate must match (default: the host, or DOMAIN of decade://DOMAIN)')
+    .option('--dns-server <ip[:port]>', 'with decade://DOMAIN: ask this DNS server (default: the system\'s)')
     .option('--json', 'print JSON')
     .action((address: string, name: string, o: ClientTls & { token?: string; json?: boolean }) => action(async () => {
       const tok = readTokenOption(o.token);
-      endpoint(address);
+      serverAddress(address);
       try {
         parseName(name);
       } catch (err) {

@@ -258,7 +258,14 @@ export class DecadeClient {
    * `cancel` discards the rest of the range and closes the channel; reading
    * to the end, or leaving the iteration early, does the same.
    */
-  async getChunks(token: string, name: string, options: GetOptions = {}): Promise<{ range: RangeHeader; chunks: AsyncGenerator<Buffer>; cancel: () => void }> {
+  async getChunks(token: string, name: string, options: GetOptions = {}): Promise<{
+    /** What the server said it sends. */
+    range: RangeHeader;
+    /** The octets of the range. */
+    chunks: AsyncGenerator<Buffer>;
+    /** Discard the rest of the range and close the channel. */
+    cancel: () => void;
+  }> {
     const n = parseName(name);
     const headers: Record<string, string> = { [HEADERS.op]: 'GET', [HEADERS.name]: n.name, [HEADERS.token]: token };
     if (options.offset !== undefined) headers[HEADERS.offset] = String(options.offset);

@@ -262,7 +262,7 @@ export class FileStore implements DecadeStore {
     return report;
   }
 
-  async createWriter(): Promise<BlobWriter> {
+  async createWriter(_hex: string): Promise<BlobWriter> {
     this.sql;
     const path = join(this.tmp, `${randomBytes(12).toString('hex')}.part`);
     const fh = await open(path, 'wx+', 0o600);
@@ -313,15 +313,15 @@ export class FileStore implements DecadeStore {
     else this.pinned.set(hex, n);
   }
 
-  get(account: string, hex: string, now = Date.now()): ObjectRecord | undefined {
+  async get(account: string, hex: string, now = Date.now()): Promise<ObjectRecord | undefined> {
     return this.sql.prepare('SELECT * FROM objects WHERE account = ? AND hex = ? AND (expires IS NULL OR expires > ?)').get(account, hex, now) as ObjectRecord | undefined;
   }
 
-  list(account: string, limit: number, now = Date.now()): ObjectRecord[] {
+  async list(account: string, limit: number, now = Date.now()): Promise<ObjectRecord[]> {
     return this.sql.prepare('SELECT * FROM objects WHERE account = ? AND (expires IS NULL OR expires > ?) ORDER BY created, hex LIMIT ?').all(account, now, limit) as ObjectRecord[];
   }
 
-  usage(account: string, now = Date.now()): number {
+  async usage(account: string, now = Date.now()): Promise<number> {
     const r = this.sql.prepare('SELECT COALESCE(SUM(size), 0) AS used FROM objects WHERE account = ? AND (expires IS NULL OR expires > ?)').get(account, now) as { used: number };
     return r.used;
   }
@@ -331,7 +331,7 @@ export class FileStore implements DecadeStore {
     return createReadStream(this.blobPath(hex), { start: offset, end: offset + length - 1, highWaterMark: 256 * 1024 });
   }
 
-  countGet(account: string, hex: string): void {
+  async countGet(account: string, hex: string): Promise<void> {
     this.sql.prepare('UPDATE objects SET gets = gets + 1 WHERE account = ? AND hex = ?').run(account, hex);
   }
 
@@ -345,7 +345,7 @@ export class FileStore implements DecadeStore {
     return true;
   }
 
-  chargeToken(use: TokenUse, octets: number): TokenCharge {
+  async chargeToken(use: TokenUse, octets: number): Promise<TokenCharge> {
     const db = this.sql;
     return db.transaction((): TokenCharge => {
       const row = db.prepare('SELECT used, uses FROM tokens WHERE id = ?').get(use.id) as { used: number; uses: number } | undefined;
@@ -358,11 +358,11 @@ export class FileStore implements DecadeStore {
     })();
   }
 
-  refundToken(id: string, octets: number): void {
+  async refundToken(id: string, octets: number): Promise<void> {
     if (octets > 0) this.sql.prepare('UPDATE tokens SET used = MAX(0, used - ?) WHERE id = ?').run(octets, id);
   }
 
-  tokenUsed(id: string): number {
+  async tokenUsed(id: string): Promise<number> {
     const r = this.sql.prepare('SELECT used FROM tokens WHERE id = ?').get(id) as { used: number } | undefined;
     return r?.used ?? 0;
   }

@@ -20,6 +20,7 @@ import type { BlobWriter, DecadeStore, ObjectRecord } from './store.js';
 import { fillUpload, readUpload, Upload } from './uploads.js';
 import { chunksOf, singles, writeBatches } from './streams.js';
 import { SessionShares } from './shares.js';
+import { Quotas } from './quota.js';
 import { clientOf, header, intHeader, MIME, toInfo } from './requests.js';
 import type { DecadeClient } from './client.js';
 import { OriginPool, parseOrigin, type RelayOptions } from './relay.js';
@@ -103,9 +104,8 @@ export class DecadeServer {
   /** The store. */
   readonly store: DecadeStore;
   private readonly keys = new Map<string, KeyObject>();
-  private readonly quotas = new Map<string, number | null>();
   private readonly uploads = new Map<string, Upload>();
-  private readonly reserved = new Map<string, number>();
+  private readonly quota: Quotas;
   private readonly transfers = new Map<string, number>();
   /** Weighted shares of each session's GETs. */
   private readonly shares = new SessionShares();
@@ -126,14 +126,16 @@ export class DecadeServer {
     this.maxTransfers = options.maxTransfersPerAccount ?? 64;
     this.onEvent = options.onEvent;
     this.relay = options.relay ? new OriginPool(options.relay) : null;
+    const quotas = new Map<string, number | null>();
     for (const a of options.accounts) {
       if (!isAccountId(a.id)) throw new DecadeError('BAD_REQUEST', `invalid account id ${JSON.stringify(String(a.id).slice(0, 40))}`);
       if (this.keys.has(a.id)) throw new DecadeError('BAD_REQUEST', `account ${a.id} is configured twice`);
       const q = a.quota ?? null;
       if (q !== null && !(Number.isSafeInteger(q) && q >= 0)) throw new DecadeError('BAD_REQUEST', `account ${a.id}: quota must be a whole number of octets`);
       this.keys.set(a.id, importPublicKey(a.publicKey));
-      this.quotas.set(a.id, q);
+      quotas.set(a.id, q);
     }
+    this.quota = new Quotas(quotas, this.store, this.now);
     const requires = options.requireAuthentication ? { authentication: true } : undefined;
     this.profiles = [
       defineProfile({
@@ -167,11 +169,11 @@ export class DecadeServer {
     return scope;
   }
 
-  private charge(scope: TokenScope, octets: number): void {
+  private async charge(scope: TokenScope, octets: number): Promise<void> {
     // A reusable token without a byte budget has nothing to count: no ledger write (and no
     // fsync of it) on the way to the first octet.
     if (!scope.once && scope.budget === null) return;
-    const r = this.store.chargeToken({ id: scope.id, account: scope.account, expires: scope.expires, once: scope.once, budget: scope.budget }, octets, this.now());
+    const r = await this.store.chargeToken({ id: scope.id, account: scope.account, expires: scope.expires, once: scope.once, budget: scope.budget }, octets, this.now());
     if (r === 'replayed') throw new DecadeError('TOKEN_REPLAYED', 'the token was for a single use and has been used');
     if (r === 'budget') throw new DecadeError('TOKEN_BUDGET', `the token's byte budget does not cover ${octets} more octets`);
   }
@@ -232,13 +234,13 @@ export class DecadeServer {
       if (req.kind === 'delete') ctx.op = 'rm';
       if (req.name !== undefined) ctx.name = parseName(req.name);
       const scope = await this.authorize(ctx, req.token);
-      this.charge(scope, 0);
+      await this.charge(scope, 0);
       if (req.kind === 'delete') {
         const removed = await this.store.remove(scope.account, (ctx.name as ContentName).hex);
         if (!removed) throw new DecadeError('NOT_FOUND', 'no such object in this account');
         reply = OK_XML;
       } else {
-        reply = buildStatus(this.status(scope.account, ctx.name));
+        reply = buildStatus(await this.status(scope.account, ctx.name));
       }
     } catch (err) {
       await DecadeServer.sendError(res, this.fail(ctx, err));
@@ -253,20 +255,20 @@ export class DecadeServer {
   }
 
   /** An account's resources and objects (or one object), as DRP reports them. */
-  status(account: string, name?: ContentName): AccountStatus {
+  async status(account: string, name?: ContentName): Promise<AccountStatus> {
     const now = this.now();
-    const quota = this.quotas.get(account) ?? null;
-    const used = this.store.usage(account, now);
-    const reserved = this.reserved.get(account) ?? 0;
+    const quota = this.quota.quota(account);
+    const used = await this.store.usage(account, now);
+    const reserved = this.quota.reserved(account);
     let objects: ObjectInfo[];
     if (name !== undefined) {
-      const r = this.store.get(account, name.hex, now);
-      const u = this.uploads.get(`${account}\0${name.hex}`);
+      const u = this.uploads.get(`${account}\0${name.hex}`); // before the store is asked (see get)
+      const r = await this.store.get(account, name.hex, now);
       if (r !== undefined) objects = [toInfo(r)];
       else if (u !== undefined) objects = [{ name: name.name, size: u.size, type: u.type, created: now, expires: null, gets: 0, puts: 0, state: 'uploading' }];
       else throw new DecadeError('NOT_FOUND', 'no such object in this account');
     } else {
-      objects = this.store.list(account, this.maxListing, now).map((r) => toInfo(r));
+      objects = (await this.store.list(account, this.maxListing, now)).map((r) => toInfo(r));
     }
     return { account, used, quota, available: quota === null ? null : Math.max(0, quota - used - reserved), objects };
   }
@@ -281,26 +283,10 @@ export class DecadeServer {
     await Promise.all([msg.dump().catch(() => undefined), DecadeServer.sendError(res, this.fail(ctx, new DecadeError('BAD_REQUEST', `${HEADERS.op} must be PUT or GET`)))]);
   }
 
-  private reserve(account: string, d: number): void {
-    const n = (this.reserved.get(account) ?? 0) + d;
-    if (n <= 0) this.reserved.delete(account);
-    else this.reserved.set(account, n);
-  }
-
-  /** Refuse a new object of `size` octets that the account's quota cannot hold. */
-  private checkQuota(account: string, hex: string, size: number): void {
-    const held = this.store.get(account, hex, this.now()) !== undefined;
-    const quota = this.quotas.get(account) ?? null;
-    const reserved = this.reserved.get(account) ?? 0;
-    if (!held && quota !== null && this.store.usage(account, this.now()) + reserved + size > quota) {
-      throw new DecadeError('QUOTA_EXCEEDED', `storing ${size} octets would exceed the account's quota (${Math.max(0, quota - this.store.usage(account) - reserved)} octets available)`);
-    }
-  }
-
   /** Temporary space for a new object, visible to GETs (of the same account) while it fills. */
   private async beginUpload(account: string, name: ContentName, size: number, type: string, opened?: Promise<BlobWriter>): Promise<{ upload: Upload; done: () => void }> {
     const key = `${account}\0${name.hex}`;
-    const writer = await (opened ?? this.store.createWriter());
+    const writer = await (opened ?? this.store.createWriter(name.hex));
     const upload = new Upload(account, name.hex, size, type, writer);
     const live = !this.uploads.has(key);
     if (live) this.uploads.set(key, upload);
@@ -323,6 +309,7 @@ export class DecadeServer {
     let ttl: number | undefined;
     let fresh: boolean;
     let release: (() => void) | undefined;
+    let unreserve: (() => void) | undefined;
     try {
       ctx.name = parseName((header(msg, HEADERS.name) ?? '').trim());
       const s = intHeader(msg, HEADERS.size, this.maxObject);
@@ -332,17 +319,18 @@ export class DecadeServer {
       if (!MIME.test(type)) throw new DecadeError('BAD_REQUEST', `${HEADERS.type} must be a MIME type such as text/plain`);
       ttl = intHeader(msg, HEADERS.ttl, 100 * 365 * 86400);
       scope = await this.authorize(ctx, header(msg, HEADERS.token)?.trim());
-      this.checkQuota(scope.account, ctx.name.hex, size);
+      unreserve = await this.quota.reserve(scope.account, ctx.name.hex, size);
       release = this.beginTransfer(scope.account);
-      this.charge(scope, size);
+      await this.charge(scope, size);
     } catch (err) {
+      unreserve?.();
       release?.();
       await Promise.all([msg.dump().catch(() => undefined), DecadeServer.sendError(res, this.fail(ctx, err))]);
       return;
     }
     const name = ctx.name;
     const account = scope.account;
-    this.reserve(account, size);
+    const unreserved = unreserve;
     try {
       const { upload, done } = await this.beginUpload(account, name, size, type);
       try {
@@ -352,14 +340,14 @@ export class DecadeServer {
       }
     } catch (err) {
       // Nothing stored: the octets not received go back to the token, the reservation to the quota.
-      if (scope.budget !== null) this.store.refundToken(scope.id, size - ctx.octets);
+      if (scope.budget !== null) await this.store.refundToken(scope.id, size - ctx.octets).catch(() => undefined);
       msg.dump().catch(() => undefined);
-      this.reserve(account, -size);
+      unreserved();
       release();
       await DecadeServer.sendError(res, this.fail(ctx, err));
       return;
     }
-    this.reserve(account, -size);
+    unreserved();
     release();
     this.report(ctx, 'CREATED');
     try {
@@ -384,7 +372,7 @@ export class DecadeServer {
     const client = await this.relay.client(origin);
     // Temporary space is opened while the origin answers (not after: it is on the way to the
     // client's first octet), and dropped if the origin refuses or the object does not fit.
-    const opened = this.store.createWriter();
+    const opened = this.store.createWriter(name.hex);
     opened.catch(() => undefined);
     const drop = (): void => void opened.then((w) => w.abort(), () => undefined);
     let remote: Awaited<ReturnType<DecadeClient['getChunks']>>;
@@ -398,20 +386,24 @@ export class DecadeServer {
     }
     const { size, type } = remote.range;
     let started = false;
+    let unreserve: (() => void) | undefined;
     const abandon = (): void => {
       remote.cancel();
-      if (!started) drop();
+      if (!started) {
+        drop();
+        unreserve?.();
+      }
     };
     try {
       if (size > this.maxObject) throw new DecadeError('BAD_REQUEST', `the object is larger than this server stores (${this.maxObject} octets)`);
-      this.checkQuota(scope.account, name.hex, size);
+      unreserve = await this.quota.reserve(scope.account, name.hex, size);
     } catch (err) {
       abandon();
       throw err;
     }
+    const unreserved = unreserve;
     const start = async (): Promise<Upload> => {
       const account = scope.account;
-      this.reserve(account, size);
       const fctx: Context = { op: 'put', client: ctx.client, scope, name, octets: 0, source: origin };
       let begun: { upload: Upload; done: () => void };
       started = true;
@@ -419,7 +411,7 @@ export class DecadeServer {
         begun = await this.beginUpload(account, name, size, type, opened);
       } catch (err) {
         abandon();
-        this.reserve(account, -size);
+        unreserved();
         throw err;
       }
       this.fill(fctx, begun.upload, name, undefined, remote.chunks).then(
@@ -430,7 +422,7 @@ export class DecadeServer {
         },
       ).finally(() => {
         begun.done();
-        this.reserve(account, -size);
+        unreserved();
       });
       return begun.upload;
     };
@@ -453,8 +445,10 @@ export class DecadeServer {
       const len = intHeader(msg, HEADERS.length, Number.MAX_SAFE_INTEGER);
       const source = header(msg, HEADERS.source)?.trim();
       scope = await this.authorize(ctx, header(msg, HEADERS.token)?.trim());
-      record = this.store.get(scope.account, ctx.name.hex, this.now());
-      upload = record === undefined ? this.uploads.get(`${scope.account}\0${ctx.name.hex}`) : undefined;
+      // The upload is looked up before the store is asked: one that completes meanwhile is found in one or the other.
+      const arriving = this.uploads.get(`${scope.account}\0${ctx.name.hex}`);
+      record = await this.store.get(scope.account, ctx.name.hex, this.now());
+      upload = record === undefined ? arriving : undefined;
       // Held here (or arriving): served from here. Otherwise, with a source, fetched from it.
       if (record === undefined && upload === undefined && source !== undefined) {
         ctx.source = source;
@@ -468,7 +462,7 @@ export class DecadeServer {
       length = len ?? size - offset;
       if (offset + length > size) throw new DecadeError('INVALID_RANGE', `the range ends beyond the object's ${size} octets`);
       release = this.beginTransfer(scope.account);
-      this.charge(scope, length);
+      await this.charge(scope, length);
       if (remote !== undefined) upload = await remote.start();
     } catch (err) {
       remote?.abandon();
@@ -506,10 +500,10 @@ export class DecadeServer {
     } finally {
       gate.leave();
       release();
-      if (ctx.octets < length && scope.budget !== null) this.store.refundToken(scope.id, length - ctx.octets);
+      if (ctx.octets < length && scope.budget !== null) await this.store.refundToken(scope.id, length - ctx.octets).catch(() => undefined);
     }
     if (failure === undefined) {
-      this.store.countGet(scope.account, name.hex);
+      await this.store.countGet(scope.account, name.hex).catch(() => undefined);
       this.report(ctx, 'OK');
     } else this.report(ctx, failure.decadeCode);
   }

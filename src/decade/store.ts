@@ -9,7 +9,9 @@
  * its octets are durably stored under its digest (never a partial object);
  * identical content is stored once however many accounts hold it; a crash at
  * any point leaves no visible partial object, and {@link DecadeStore.open}
- * reclaims whatever space an interrupted write held.
+ * reclaims whatever space an interrupted write held. Every method that may
+ * reach a server (or a disk) is asynchronous: a backend beyond one machine
+ * (`jetstream-store.ts`, NATS JetStream) answers over the network.
  *
  * @module
  */
@@ -83,8 +85,11 @@ export interface TokenUse {
 export interface DecadeStore {
   /** Prepare the store: create what is missing, sweep temporary space, drop expired objects and orphan blobs. */
   open(now?: number): Promise<OpenReport>;
-  /** Start writing a new object's octets to temporary space. */
-  createWriter(): Promise<BlobWriter>;
+  /**
+   * Start writing the octets of the object whose digest is `hex` (lower-case
+   * SHA-256 hex; not yet verified) to temporary space.
+   */
+  createWriter(hex: string): Promise<BlobWriter>;
   /**
    * Make the written octets the object `record.hex` of `record.account`:
    * durably stored (fsynced, renamed into place; if the content is stored
@@ -93,15 +98,19 @@ export interface DecadeStore {
    */
   commit(writer: BlobWriter, record: NewObject): Promise<{ fresh: boolean }>;
   /** One account's reference to an object, unless absent or expired. */
-  get(account: string, hex: string, now?: number): ObjectRecord | undefined;
+  get(account: string, hex: string, now?: number): Promise<ObjectRecord | undefined>;
   /** An account's objects (unexpired), oldest first, at most `limit`. */
-  list(account: string, limit: number, now?: number): ObjectRecord[];
+  list(account: string, limit: number, now?: number): Promise<ObjectRecord[]>;
   /** Octets an account's unexpired objects take. */
-  usage(account: string, now?: number): number;
-  /** Read `length` octets from `offset` of a stored object. */
+  usage(account: string, now?: number): Promise<number>;
+  /**
+   * Read `length` octets from `offset` of a stored object. The stream is
+   * returned at once and fetches lazily; a failure (the blob is gone, the
+   * server is unreachable) is the stream's error.
+   */
   read(hex: string, offset: number, length: number): Readable;
   /** Count a successful GET. */
-  countGet(account: string, hex: string): void;
+  countGet(account: string, hex: string): Promise<void>;
   /** Drop an account's reference; the blob goes with its last reference. False if it held none. */
   remove(account: string, hex: string): Promise<boolean>;
   /**
@@ -109,11 +118,11 @@ export interface DecadeStore {
    * single-use token seen before (`replayed`), or a charge beyond its budget
    * (`budget`, nothing charged); else record the use.
    */
-  chargeToken(use: TokenUse, octets: number, now?: number): TokenCharge;
+  chargeToken(use: TokenUse, octets: number, now?: number): Promise<TokenCharge>;
   /** Give back octets charged for an operation that moved fewer. */
-  refundToken(id: string, octets: number): void;
+  refundToken(id: string, octets: number): Promise<void>;
   /** Octets charged to a token so far (0 if never seen). */
-  tokenUsed(id: string): number;
+  tokenUsed(id: string): Promise<number>;
   /** Release the store. */
   close(): Promise<void>;
 }

@@ -9,6 +9,27 @@ import type { Buffer } from 'node:buffer';
 import type { Readable, Writable } from 'node:stream';
 import { BeepError, ErrorCodes } from '../errors.js';
 
+/**
+ * One waiter woken by events: `wait()` resolves at the next `poke()`. A poke
+ * with nobody waiting is dropped — callers look at their state before they
+ * wait, and every event that changes it pokes.
+ */
+class Signal {
+  private waiter: (() => void) | null = null;
+
+  /** Resolves at the next {@link poke}. */
+  wait(): Promise<void> {
+    return new Promise<void>((r) => (this.waiter = r));
+  }
+
+  /** Wake the waiter, if any (bound: usable as a listener). */
+  readonly poke = (): void => {
+    const w = this.waiter;
+    this.waiter = null;
+    w?.();
+  };
+}
+
 /** Chunks held before {@link chunksOf} pauses the message (its window stays shut meanwhile). */
 const HOLD = 64;
 
@@ -23,12 +44,8 @@ export async function* chunksOf(stream: Readable): AsyncGenerator<Buffer> {
   const queue: Buffer[] = [];
   let ended = false;
   let failure: unknown;
-  let wake: (() => void) | null = null;
-  const poke = (): void => {
-    const w = wake;
-    wake = null;
-    w?.();
-  };
+  const signal = new Signal();
+  const { poke } = signal;
   const onData = (c: Buffer): void => {
     queue.push(c);
     if (queue.length >= HOLD) stream.pause();
@@ -62,7 +79,7 @@ export async function* chunksOf(stream: Readable): AsyncGenerator<Buffer> {
       }
       if (failure !== undefined) throw failure;
       if (ended) return;
-      await new Promise<void>((r) => (wake = r));
+      await signal.wait();
     }
   } finally {
     stream.off('data', onData);
@@ -87,12 +104,8 @@ export interface Gate {
  */
 export async function writeBatches(batches: AsyncIterable<readonly Buffer[]>, out: Writable, onOctets?: (n: number) => void, gate?: Gate): Promise<void> {
   let failure: unknown;
-  let wake: (() => void) | null = null;
-  const poke = (): void => {
-    const w = wake;
-    wake = null;
-    w?.();
-  };
+  const signal = new Signal();
+  const { poke } = signal;
   const onError = (err: unknown): void => {
     failure ??= err;
     poke();
@@ -117,7 +130,7 @@ export async function writeBatches(batches: AsyncIterable<readonly Buffer[]>, ou
         onOctets?.(c.byteLength);
       }
       gate?.wrote(n);
-      while (!room && out.writableNeedDrain && failure === undefined) await new Promise<void>((r) => (wake = r));
+      while (!room && out.writableNeedDrain && failure === undefined) await signal.wait();
       if (failure !== undefined) throw failure;
     }
   } finally {

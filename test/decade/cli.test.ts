@@ -5,42 +5,17 @@
  * bad arguments exit 2 with a clear message.
  */
 import test, { type ExecutionContext } from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BIN, LISTEN_TIMEOUT_MS, run, stop } from '../helpers/cli.js';
+import { run, stop } from '../helpers/cli.js';
 import { createToken, DecadeClient, generateAccountKey, nameOf } from '../../src/decade/index.js';
 import { octets, rejectsWith, tempDir, until } from './harness.js';
 import { testPki } from '../helpers/certs.js';
+import { serveProcess, type Serve } from './serve-process.js';
 
-interface Serve { child: ChildProcess; address: string; port: number; lines: string[]; output: () => string }
-
-/** Start `decade serve`; resolves once it printed its address and its store line. */
+/** Start `decade serve` on a store directory; resolves once it printed its address and its store line. */
 function serve(dir: string, accounts: string, extra: string[] = []): Promise<Serve> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'decade', 'serve', '--dir', dir, '--accounts', accounts, '--port', '0', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const lines: string[] = [];
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    const rl = createInterface({ input: child.stdout! });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`decade serve did not start within ${LISTEN_TIMEOUT_MS} ms; stderr: ${stderr}`));
-    }, LISTEN_TIMEOUT_MS);
-    rl.on('line', (line) => {
-      lines.push(line);
-      if (lines.length === 2) {
-        clearTimeout(timer);
-        const address = (lines[0] as string).replace(/^listening on /, '');
-        resolve({ child, address, port: Number(address.split(':').pop()), lines, output: () => lines.join('\n') + stderr });
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      if (lines.length < 2) reject(new Error(`decade serve exited early with ${code}: ${stderr}`));
-    });
-  });
+  return serveProcess(['--dir', dir, '--accounts', accounts, '--port', '0', ...extra]);
 }
 
 async function setup(t: ExecutionContext) {

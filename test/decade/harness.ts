@@ -9,14 +9,15 @@ import type { ExecutionContext } from 'ava';
 import { createServer, type BeepServer } from '../../src/channels/index.js';
 import {
   createToken, DecadeClient, DecadeServer, FileStore, generateAccountKey, isDecadeError,
-  type AccountKeyPair, type DecadeCode, type DecadeError, type DecadeEvent, type DecadeServerOptions, type TokenGrant,
+  type AccountKeyPair, type DecadeStore, type DecadeCode, type DecadeError, type DecadeEvent, type DecadeServerOptions, type TokenGrant,
 } from '../../src/decade/index.js';
 
-export interface Harness {
+export interface Harness<S extends DecadeStore = FileStore> {
   port: number;
   server: BeepServer;
+  /** The file store's directory ('' for another store). */
   dir: string;
-  store: FileStore;
+  store: S;
   decade: DecadeServer;
   keys: { alice: AccountKeyPair; bob: AccountKeyPair };
   events: DecadeEvent[];
@@ -35,8 +36,15 @@ export async function tempDir(t: ExecutionContext): Promise<string> {
 /** Start a server with accounts alice (quota as given, default unlimited) and bob. */
 export async function startDecade(t: ExecutionContext, options: { quota?: number | null; dir?: string } & Partial<DecadeServerOptions> = {}): Promise<Harness> {
   const dir = options.dir ?? (await tempDir(t));
-  const keys = { alice: generateAccountKey(), bob: generateAccountKey() };
-  const store = new FileStore({ dir });
+  const h = await startDecadeOn(t, new FileStore({ dir }), options);
+  h.dir = dir;
+  return h;
+}
+
+/** Start a server as {@link startDecade} does, over `store` (opened here, closed at teardown); `keys` to share accounts between servers. */
+export async function startDecadeOn<S extends DecadeStore>(t: ExecutionContext, store: S, options: { quota?: number | null; keys?: Harness['keys'] } & Partial<DecadeServerOptions> = {}): Promise<Harness<S>> {
+  const dir = '';
+  const keys = options.keys ?? { alice: generateAccountKey(), bob: generateAccountKey() };
   await store.open();
   const events: DecadeEvent[] = [];
   const decade = new DecadeServer({
@@ -55,7 +63,7 @@ export async function startDecade(t: ExecutionContext, options: { quota?: number
     await server.close(1000);
     await store.close();
   });
-  const h: Harness = {
+  const h: Harness<S> = {
     port, server, dir, store, decade, keys, events,
     token: (grant = {}) => {
       const account = grant.account ?? 'alice';

@@ -51,13 +51,8 @@ test("a GET through a relay streams to the client while the relay's fetch from t
     yield rest;
   })());
   put.catch(() => undefined);
-  await until('the origin to have the first MiB', () => {
-    try {
-      return origin.decade.status('alice', nameOf(data)).objects[0]?.state === 'uploading';
-    } catch {
-      return false; // NOT_FOUND until the PUT has begun
-    }
-  });
+  // NOT_FOUND until the PUT has begun.
+  await until('the origin to have the first MiB', () => origin.decade.status('alice', nameOf(data)).then((s) => s.objects[0]?.state === 'uploading', () => false));
   // The client holds a token for the relay (get + put: the copy is stored in its account there)
   // and one for the origin, which the relay shows it.
   const rc = await relay.client();
@@ -77,7 +72,7 @@ test("a GET through a relay streams to the client while the relay's fetch from t
     n += r.value.byteLength;
   }
   t.is(n, first.length, 'the first MiB reached the client before the origin had the rest');
-  t.is(relay.store.get('alice', hex), undefined, 'the fetch has not completed');
+  t.is(await relay.store.get('alice', hex), undefined, 'the fetch has not completed');
   t.deepEqual(fetches(relay.events), [], 'no fetch finished yet');
   release();
   for (let i = 0; i < 100_000; i++) {
@@ -88,7 +83,7 @@ test("a GET through a relay streams to the client while the relay's fetch from t
   const back = Buffer.concat(got);
   t.is(sha(back), sha(data), 'SHA-256 at the client equals the original');
   t.deepEqual(await put, { name, size: data.length, fresh: true });
-  await until('the relay to commit its copy', () => relay.store.get('alice', hex) !== undefined);
+  await until('the relay to commit its copy', async () => (await relay.store.get('alice', hex)) !== undefined);
   const fetched = fetches(relay.events);
   t.is(fetched.length, 1);
   t.is(fetched[0]?.outcome, 'CREATED');
@@ -131,8 +126,8 @@ test('relayed GETs are scoped by both tokens: the relay token must permit get an
   // The origin token is read-only: enough for the fetch.
   t.is(sha(await get(await relay.token(), originToken)), sha(data));
   // The client's GET ends once the octets verified; the copy is recorded right after (fsync, rename).
-  await until("the relay's copy", () => relay.store.get('alice', hex) !== undefined);
-  t.is(relay.store.get('alice', nameOf(other).hex), undefined, 'nothing stored from the refused fetch');
+  await until("the relay's copy", async () => (await relay.store.get('alice', hex)) !== undefined);
+  t.is(await relay.store.get('alice', nameOf(other).hex), undefined, 'nothing stored from the refused fetch');
   // Bob, at the relay, does not get alice's copy (and his own fetch needs his own origin token).
   await rejectsWith(t, rc.get(await relay.token({ account: 'bob' }), name), 'NOT_FOUND');
   await rejectsWith(t, get(await relay.token({ account: 'bob' }), await origin.token({ account: 'bob', operations: ['get'] })), 'NOT_FOUND');
@@ -176,6 +171,6 @@ test('an origin that sends octets not matching the name: the client gets VALIDAT
   t.true(isDecadeError(r.error, 'VALIDATION_FAILED'), String(r.error));
   await until('the failed fetch to be reported', () => fetches(relay.events).length === 1);
   t.is(fetches(relay.events)[0]?.outcome, 'VALIDATION_FAILED');
-  t.is(relay.store.get('alice', hex), undefined);
+  t.is(await relay.store.get('alice', hex), undefined);
   t.deepEqual(await readdir(join(relay.dir, 'tmp')), [], 'no temporary file left');
 });

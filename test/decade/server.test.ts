@@ -99,9 +99,9 @@ test('a client that vanishes mid-PUT leaves no object and no temporary file; its
   await until('octets in temporary space', async () => (await readdir(join(h.dir, 'tmp'))).length === 1);
   c.session.destroy();
   await until('the temporary file to go', async () => (await readdir(join(h.dir, 'tmp'))).length === 0);
-  await until('the refund', () => h.store.tokenUsed('vanishing-1') < data.length);
-  t.true(h.store.tokenUsed('vanishing-1') <= 300_000);
-  t.is(h.store.get('alice', nameOf(data).hex), undefined);
+  await until('the refund', async () => (await h.store.tokenUsed('vanishing-1')) < data.length);
+  t.true((await h.store.tokenUsed('vanishing-1')) <= 300_000);
+  t.is(await h.store.get('alice', nameOf(data).hex), undefined);
   const c2 = await h.client();
   await rejectsWith(t, c2.get(token, nameOf(data).name), 'NOT_FOUND');
 });

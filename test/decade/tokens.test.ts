@@ -68,11 +68,11 @@ test('byte budget: octets moved by all operations count; beyond the budget TOKEN
   await c.put(token, data); // 1000
   t.true((await c.get(token, name)).equals(data)); // 2000
   await rejectsWith(t, c.get(token, name), 'TOKEN_BUDGET'); // would be 3000
-  t.is(h.store.tokenUsed('budget-token-1'), 2000);
+  t.is(await h.store.tokenUsed('budget-token-1'), 2000);
   const { body } = await c.getStream(token, name, { offset: 0, length: 500 }); // exactly 2500
   for await (const _ of body) void _;
   await rejectsWith(t, c.getStream(token, name, { offset: 0, length: 1 }), 'TOKEN_BUDGET');
-  t.is(h.store.tokenUsed('budget-token-1'), 2500);
+  t.is(await h.store.tokenUsed('budget-token-1'), 2500);
 });
 
 test('replay: a single-use token works once, then TOKEN_REPLAYED, also after a reconnect', async (t) => {
@@ -114,7 +114,7 @@ test('quota: a PUT beyond the account quota is refused (QUOTA_EXCEEDED) and leav
   const big = octets(50_000, 2);
   const err = await rejectsWith(t, c.put(once, big), 'QUOTA_EXCEEDED');
   t.is(err.replyCode, 450);
-  t.is(h.store.usage('alice'), 60_000);
+  t.is(await h.store.usage('alice'), 60_000);
   const blobs: string[] = [];
   for (const shard of await readdir(join(h.dir, 'blobs'))) blobs.push(...(await readdir(join(h.dir, 'blobs', shard))));
   t.deepEqual(blobs, [nameOf(octets(60_000, 1)).hex]);

@@ -57,7 +57,7 @@ test('content that does not match its name: VALIDATION_FAILED, nothing stored, n
   t.deepEqual(await readdir(join(h.dir, 'tmp')), []);
   await rejectsWith(t, c.get(token, wrong), 'NOT_FOUND');
   await rejectsWith(t, c.get(token, right), 'NOT_FOUND');
-  t.is(h.store.usage('alice'), 0);
+  t.is(await h.store.usage('alice'), 0);
   // The session is still good: the right content goes in.
   t.true((await c.put(token, data)).fresh);
 });
@@ -73,8 +73,8 @@ test('identical content is stored once, whichever account PUTs it; removing one 
   t.false((await c.put(alice, data)).fresh, 'a second PUT by the same account finds it there');
   t.true((await c.put(bob, data)).fresh, 'new for bob');
   t.deepEqual(await files(h.dir), [nameOf(data).hex]);
-  t.is(h.store.usage('alice'), data.length);
-  t.is(h.store.usage('bob'), data.length);
+  t.is(await h.store.usage('alice'), data.length);
+  t.is(await h.store.usage('bob'), data.length);
   await c.remove(alice, name);
   await rejectsWith(t, c.get(alice, name), 'NOT_FOUND');
   t.is(sha(await c.get(bob, name)), sha(data));
