@@ -1,6 +1,6 @@
 /**
  * `beepstream flows serve`: the FNAA as a long-running process
- * (`spec/flows.md` §10.1), and its reload on SIGHUP.
+ * (`spec/flows.md` §5.2), and its reload on SIGHUP.
  *
  * On SIGHUP the effective configuration is resolved again (the `--config`
  * file and the `--users`, `--sources` and `--routes` files are read again;

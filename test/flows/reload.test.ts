@@ -1,5 +1,5 @@
 /**
- * `flows serve` reloads on SIGHUP (`spec/flows.md` §10.1): a real server
+ * `flows serve` reloads on SIGHUP (`spec/flows.md` §5.2): a real server
  * process started from a `--config` file over TLS, a real SIGHUP, and FNUA
  * sessions that observe what changed — the users file, `creators`,
  * `sources` and `routes` apply to every later request; a change of a
