@@ -25,9 +25,10 @@ import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { FlowsError } from './errors.js';
 import { WalSync, type Durable, type SyncFn } from './sqlite-sync.js';
+import { readRecent, trimRecent } from './sqlite-recent.js';
 import { createSchema, firstAtOrAfter, key, loadFlows, pruneFlow, readEvents, type Db, type FlowState, type Pending, type Stmt } from './sqlite-tables.js';
 import type { AppendResult, FlowStore, NewEvent, PagesOptions, ReadResult, StoredEvent } from './store.js';
-import { matchesFilters, type FlowAcl, type FlowInfo, type FlowRetention, type TypeFilter } from './wire.js';
+import { type FlowAcl, type FlowInfo, type FlowRetention, type TypeFilter } from './wire.js';
 
 /** Options of {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -65,40 +66,6 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Flow
     throw new FlowsError('UNAVAILABLE', `cannot open the flow store ${JSON.stringify(options.path)}: ${(cause as Error).message}`, { cause, beepCode: 'BEEP_ERR_INVALID_STATE' });
   }
   return new SqliteFlowStore(db, options);
-}
-
-/** Events and payload octets kept in memory per flow for fresh pages. */
-const RECENT_EVENTS = 4096;
-const RECENT_BYTES = 4 * 1024 * 1024;
-
-function trimRecent(f: FlowState): void {
-  let drop = 0;
-  let bytes = f.recentBytes;
-  while (drop < f.recent.length && (f.recent.length - drop > RECENT_EVENTS || bytes > RECENT_BYTES)) bytes -= (f.recent[drop++] as StoredEvent).payload.length;
-  if (drop === 0) return;
-  f.recent = f.recent.slice(drop);
-  f.recentBytes = bytes;
-}
-
-/**
- * A page from the events kept in memory (what the database would return for
- * the same arguments), or `undefined` when they do not reach back to `from`.
- */
-function readRecent(f: FlowState, from: number, max: number, filters: readonly TypeFilter[], end: number): ReadResult | undefined {
-  const head = f.recent[0];
-  const start = Math.max(from, f.first);
-  if (!head || start < head.offset) return undefined;
-  const events: StoredEvent[] = [];
-  for (let i = start - head.offset; i < f.recent.length; i++) {
-    const e = f.recent[i] as StoredEvent;
-    if (e.offset >= end) break;
-    if (filters.length === 0 || matchesFilters(filters, e.ns, e.name)) {
-      events.push(e);
-      if (events.length === max) break;
-    }
-  }
-  const last = events[events.length - 1];
-  return { events, next: events.length === max && last ? last.offset + 1 : end };
 }
 
 /** The SQLite {@link FlowStore}; build it with {@link openSqliteStore}. */
