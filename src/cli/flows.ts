@@ -10,22 +10,19 @@
  *
  * @module
  */
-import { createReadStream, readFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Buffer } from 'node:buffer';
 import { Command, Option } from 'commander';
-import YAML from 'yaml';
-import { connect, createServer } from '../channels/index.js';
-import { UsageError, formatEndpoint, parseEndpoint, parsePort, parsePositiveInt } from './address.js';
-import { clientTuning, listenerTuning } from './security.js';
-import { configHelp, formatConfig, printConfigFormat, resolveConfig } from './config.js';
+import { connect } from '../channels/index.js';
+import { UsageError, parseEndpoint, parsePositiveInt } from './address.js';
+import { clientTuning } from './security.js';
 import { untilSignal } from './signals.js';
-import { FlowsClient, toFlowsError, FlowsError, createFlowsServer, openSqliteStore, openJetStreamStore, checkFlowName, parseEventType, type EventInit, type FlowEvent, type FlowInfo, type SubscribeFrom, type AclChange, type FlowAcl } from '../flows/index.js';
-import { startOpsEndpoints, type OpsEndpoints } from '../ops/index.js';
+import { FlowsClient, toFlowsError, FlowsError, checkFlowName, parseEventType, type EventInit, type FlowEvent, type FlowInfo, type SubscribeFrom, type AclChange, type FlowAcl } from '../flows/index.js';
 import { runFlowsDemo } from './flows-demo.js';
+import { FLOWS_DEFAULT_PORT, addServeCommand, ids } from './flows-serve.js';
 
-/** Default port of `flows serve` and of the client commands' `--server`. */
-export const FLOWS_DEFAULT_PORT = 10290;
+export { FLOWS_DEFAULT_PORT };
 
 /** Options every client command takes. */
 interface ClientFlags {
@@ -87,13 +84,6 @@ async function withClient<T>(f: ClientFlags, fn: (c: FlowsClient) => Promise<T>)
   } finally {
     await c.close();
   }
-}
-
-function ids(list: string | undefined, name: string): string[] | undefined {
-  if (list === undefined) return undefined;
-  const out = list.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (out.length === 0) throw new UsageError(`${name}: expected a comma-separated list of identities (or *)`);
-  return out;
 }
 
 function flowArg(name: string): string {
@@ -175,99 +165,7 @@ export function addFlowsCommands(program: Command): void {
       process.exitCode = await runFlowsDemo(f);
     });
 
-  flows
-    .command('serve')
-    .description('run a flows server (FNAA) on an embedded SQLite store or NATS JetStream; the first line printed is "listening on HOST:PORT"')
-    .option('--host <host>', 'address to bind', '127.0.0.1')
-    .option('--port <port>', 'port to listen on (0 picks a free one)', String(FLOWS_DEFAULT_PORT))
-    .option('--data <file>', 'SQLite database of the flows (created with its directory)', 'beepstream-flows.db')
-    .option('--tls-cert <file>', 'TLS certificate (PEM; required unless --insecure)')
-    .option('--tls-key <file>', 'its private key (PEM)')
-    .option('--users <file>', 'SCRAM-SHA-256 users file (see "beepstream users"; required: clients must authenticate)')
-    .option('--creators <ids>', 'comma-separated identities that may create flows (default: every authenticated one)')
-    .option('--sources <file>', 'YAML or JSON map from identity to the source hosts it may claim ("*": any); others may only claim their own name')
-    .option('--routes <file>', 'YAML or JSON map from identity to the users it may route events to ("*": any); others may route only to themselves')
-    .option('--store <kind>', 'where flows are kept: sqlite (embedded, --data) or jetstream (--nats)', 'sqlite')
-    .option('--nats <servers>', 'comma-separated NATS servers (host:port) for --store jetstream')
-    .option('--replicas <n>', 'copies of each flow on the JetStream cluster (1, 3 or 5)', '1')
-    .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics: events in/out per flow, subscriber lag (port 0 picks a free one)')
-    .option('--insecure', 'serve without TLS (development and tests only)')
-    .option('--config <file>', 'YAML or JSON file with any of these options (e.g. port: 10290, tlsCert: cert.pem); flags and BEEPSTREAM_FLOWS_* variables override it')
-    .option('--print-config [format]', 'print the effective configuration (yaml or json), secrets masked, and exit')
-    .addHelpText('after', configHelp('BEEPSTREAM_FLOWS_'))
-    .action(async (_flags: Record<string, unknown>, cmd: Command) => {
-      const cfg = resolveConfig(cmd, {
-        envPrefix: 'BEEPSTREAM_FLOWS_',
-        pathKeys: new Set(['data', 'tlsCert', 'tlsKey', 'users', 'sources', 'routes']),
-        validate: { port: (v) => parsePort(v, 0), metrics: (v) => parseEndpoint(v, 0) },
-      });
-      const print = printConfigFormat(cmd.opts().printConfig);
-      if (print) {
-        process.stdout.write(formatConfig(cfg, print));
-        return;
-      }
-      const o = cfg.values as Record<string, string | boolean | undefined>;
-      const port = parsePort(o.port as string, 0);
-      const host = o.host as string;
-      if (!host || /\s/.test(host)) throw new UsageError(`invalid host ${JSON.stringify(host)}`);
-      const insecure = o.insecure === true;
-      if (!insecure && (o.tlsCert === undefined || o.tlsKey === undefined)) {
-        throw new UsageError('flows serve requires TLS: give --tls-cert and --tls-key (or --insecure, for development only)');
-      }
-      if (insecure && (o.tlsCert !== undefined || o.tlsKey !== undefined)) throw new UsageError('--insecure goes without --tls-cert and --tls-key');
-      if (o.users === undefined) throw new UsageError('--users is required: clients must authenticate (SCRAM-SHA-256)');
-      const sources = o.sources === undefined ? undefined : readSources(cfg.nameOf('sources'), o.sources as string);
-      const routes = o.routes === undefined ? undefined : readSources(cfg.nameOf('routes'), o.routes as string);
-      const creators = ids(o.creators as string | undefined, cfg.nameOf('creators'));
-      const kind = o.store as string;
-      if (kind !== 'sqlite' && kind !== 'jetstream') throw new UsageError(`${cfg.nameOf('store')} must be sqlite or jetstream, not ${JSON.stringify(kind)}`);
-      const replicas = Number(o.replicas);
-      if (![1, 3, 5].includes(replicas)) throw new UsageError(`${cfg.nameOf('replicas')} must be 1, 3 or 5`);
-      const natsServers = typeof o.nats === 'string' ? o.nats.split(',').map((x) => x.trim()).filter((x) => x !== '') : [];
-      if (kind === 'jetstream' && natsServers.length === 0) throw new UsageError(`--store jetstream needs ${cfg.nameOf('nats')} (host:port,…)`);
-      const tuning = await listenerTuning({
-        ...(insecure ? {} : { tlsCert: o.tlsCert as string, tlsKey: o.tlsKey as string }),
-        saslUsers: o.users as string,
-        nameOf: cfg.nameOf,
-      });
-      const { stopped, stop } = untilSignal();
-      let store;
-      try {
-        store = kind === 'jetstream' ? await openJetStreamStore({ servers: natsServers, replicas }) : await openSqliteStore({ path: o.data as string });
-      } catch (err) {
-        stop();
-        throw err;
-      }
-      const fnaa = createFlowsServer({
-        store,
-        allowInsecure: insecure,
-        ...(creators ? { creators } : {}),
-        ...(sources ? { sources } : {}),
-        ...(routes ? { routes } : {}),
-        onError: (err) => process.stderr.write(`beepstream: flows: ${(err as Error)?.message ?? String(err)}\n`),
-      });
-      const server = createServer({ profiles: [...tuning.profiles, fnaa.profile], requireTls: !insecure });
-      let address: string;
-      let ops: OpsEndpoints | undefined;
-      try {
-        const a = await server.listen(port, host);
-        address = formatEndpoint(a.address, a.port);
-        if (o.metrics !== undefined) ops = await startOpsEndpoints({ metrics: parseEndpoint(o.metrics as string, 0), servers: [{ name: 'flows', server }], flows: fnaa });
-      } catch (err) {
-        stop();
-        await server.close(0).catch(() => undefined);
-        await store.close();
-        throw err;
-      }
-      process.stdout.write(`listening on ${address}\n`);
-      for (const line of ops?.lines ?? []) process.stdout.write(`${line}\n`);
-      process.stderr.write(`flows: store ${kind === 'jetstream' ? `jetstream ${natsServers.join(',')} (${replicas} replica${replicas > 1 ? 's' : ''})` : (o.data as string)}; ${insecure ? 'INSECURE (no TLS)' : 'TLS required'}; ${tuning.summary.join('; ')}\n`);
-      await stopped;
-      await ops?.close();
-      fnaa.close();
-      await server.close(2000);
-      await store.close();
-    });
+  addServeCommand(flows);
 
   clientOptions(flows.command('create').description('create a flow; you are its admin').argument('<flow>', 'flow name'))
     .option('--description <text>', 'free text')
@@ -448,22 +346,4 @@ export function addFlowsCommands(program: Command): void {
         }
       });
     });
-}
-
-/** Read the `--sources` map: identity → list of hosts. */
-function readSources(name: string, path: string): Record<string, string[]> {
-  let doc: unknown;
-  try {
-    const text = readFileSync(path, 'utf8');
-    doc = path.toLowerCase().endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
-  } catch (err) {
-    throw new UsageError(`${name}: cannot read ${JSON.stringify(path)}: ${(err as Error).message.split('\n')[0]}`);
-  }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new UsageError(`${name}: expected a map from identity to a list of source hosts`);
-  const out: Record<string, string[]> = {};
-  for (const [id, hosts] of Object.entries(doc as Record<string, unknown>)) {
-    if (!Array.isArray(hosts) || !hosts.every((h) => typeof h === 'string' && h !== '')) throw new UsageError(`${name}: ${JSON.stringify(id)} must map to a list of host names`);
-    out[id] = hosts as string[];
-  }
-  return out;
 }

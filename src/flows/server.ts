@@ -353,10 +353,8 @@ export class FlowsServer {
       if (e.to !== undefined && e.to !== identity && !routes.includes('*') && !routes.includes(e.to)) {
         throw new FlowsError('ROUTE_NOT_AUTHORIZED', `events[${i}].to: ${JSON.stringify(identity)} may not route events to ${JSON.stringify(e.to)}`, { details: { index: i, field: 'to', to: e.to } });
       }
-      const n: NewEvent = { seq: e.seq, id: e.id, ns: e.ns, name: e.name, source: e.source, time: e.time, contentType: e.contentType, text: e.text, payload: e.payload };
-      if (e.lang !== undefined) n.lang = e.lang;
-      if (e.to !== undefined) n.to = e.to;
-      return n;
+      // The checked event is a NewEvent already (its extra `type` is not stored: the store copies the fields it keeps).
+      return e;
     });
     const result = await this.store.append(r.flow, identity, r.producer, events);
     if (publishChannel.hasSubscribers) publishChannel.publish({ flow: r.flow, events: events.length - result.duplicates, duplicates: result.duplicates });

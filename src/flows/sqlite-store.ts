@@ -25,9 +25,10 @@ import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { FlowsError } from './errors.js';
 import { WalSync, type Durable, type SyncFn } from './sqlite-sync.js';
-import { createSchema, key, loadFlows, pruneFlow, readEvents, type Db, type FlowState, type Pending, type Stmt } from './sqlite-tables.js';
+import { readRecent, trimRecent } from './sqlite-recent.js';
+import { createSchema, firstAtOrAfter, key, loadFlows, pruneFlow, readEvents, type Db, type FlowState, type Pending, type Stmt } from './sqlite-tables.js';
 import type { AppendResult, FlowStore, NewEvent, PagesOptions, ReadResult, StoredEvent } from './store.js';
-import { matchesFilters, type FlowAcl, type FlowInfo, type FlowRetention, type TypeFilter } from './wire.js';
+import { type FlowAcl, type FlowInfo, type FlowRetention, type TypeFilter } from './wire.js';
 
 /** Options of {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -65,40 +66,6 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Flow
     throw new FlowsError('UNAVAILABLE', `cannot open the flow store ${JSON.stringify(options.path)}: ${(cause as Error).message}`, { cause, beepCode: 'BEEP_ERR_INVALID_STATE' });
   }
   return new SqliteFlowStore(db, options);
-}
-
-/** Events and payload octets kept in memory per flow for fresh pages. */
-const RECENT_EVENTS = 4096;
-const RECENT_BYTES = 4 * 1024 * 1024;
-
-function trimRecent(f: FlowState): void {
-  let drop = 0;
-  let bytes = f.recentBytes;
-  while (drop < f.recent.length && (f.recent.length - drop > RECENT_EVENTS || bytes > RECENT_BYTES)) bytes -= (f.recent[drop++] as StoredEvent).payload.length;
-  if (drop === 0) return;
-  f.recent = f.recent.slice(drop);
-  f.recentBytes = bytes;
-}
-
-/**
- * A page from the events kept in memory (what the database would return for
- * the same arguments), or `undefined` when they do not reach back to `from`.
- */
-function readRecent(f: FlowState, from: number, max: number, filters: readonly TypeFilter[], end: number): ReadResult | undefined {
-  const head = f.recent[0];
-  const start = Math.max(from, f.first);
-  if (!head || start < head.offset) return undefined;
-  const events: StoredEvent[] = [];
-  for (let i = start - head.offset; i < f.recent.length; i++) {
-    const e = f.recent[i] as StoredEvent;
-    if (e.offset >= end) break;
-    if (filters.length === 0 || matchesFilters(filters, e.ns, e.name)) {
-      events.push(e);
-      if (events.length === max) break;
-    }
-  }
-  const last = events[events.length - 1];
-  return { events, next: events.length === max && last ? last.offset + 1 : end };
 }
 
 /** The SQLite {@link FlowStore}; build it with {@link openSqliteStore}. */
@@ -265,23 +232,33 @@ class SqliteFlowStore implements FlowStore {
     const now = Math.max(Date.now(), f.lastStored);
     f.lastStored = now;
     const offsets: number[] = [];
+    const fresh: StoredEvent[] = [];
     for (const p of plan) {
       if (typeof p === 'number') {
         offsets.push(p);
         continue;
       }
       const offset = f.next++;
-      this.queue.push({ flowId: f.id, offset, stored: now, publisher, producer, e: p });
-      f.pending.set(`${pk}\u0000${p.seq}`, { offset, id: p.id });
+      const s: StoredEvent = { seq: p.seq, id: p.id, ns: p.ns, name: p.name, source: p.source, time: p.time, contentType: p.contentType, text: p.text, payload: p.payload, offset, stored: now, publisher, producer };
+      if (p.lang !== undefined) s.lang = p.lang;
+      if (p.to !== undefined) s.to = p.to;
+      fresh.push(s);
       offsets.push(offset);
+    }
+    if (fresh.length > 0) {
+      this.queue.push({ f, events: fresh });
+      const pend = f.pending.get(pk);
+      if (pend) for (const s of fresh) pend.push(s);
+      else f.pending.set(pk, fresh.slice());
     }
     f.producers.set(pk, last);
     return { offsets, duplicates };
   }
 
   private lookup(f: FlowState, publisher: string, producer: string, seq: number): { offset: number; id: string } | undefined {
-    const p = f.pending.get(`${key(publisher, producer)}\u0000${seq}`);
-    if (p) return p;
+    const pend = f.pending.get(key(publisher, producer));
+    const head = pend?.[0];
+    if (pend && head && seq >= head.seq && seq - head.seq < pend.length) return pend[seq - head.seq];
     const row = this.db.prepare('SELECT off, id FROM events WHERE flow = ? AND publisher = ? AND producer = ? AND seq = ?').get(f.id, publisher, producer, seq) as { off: number; id: string } | undefined;
     return row ? { offset: row.off, id: row.id } : undefined;
   }
@@ -326,14 +303,18 @@ class SqliteFlowStore implements FlowStore {
     try {
       if (this.failed) throw this.failed;
       this.db.transaction(() => {
-        for (const q of queue) {
-          const e = q.e;
-          this.insert.run(q.flowId, q.offset, q.stored, q.publisher, q.producer, e.seq, e.id, e.ns, e.name, e.source, e.time, e.contentType, e.lang ?? null, e.text ? 1 : 0, e.payload, e.to ?? null);
+        const insert = this.insert;
+        for (const { f, events } of queue) {
+          const id = f.id;
+          for (const e of events) insert.run(id, e.offset, e.stored, e.publisher, e.producer, e.seq, e.id, e.ns, e.name, e.source, e.time, e.contentType, e.lang ?? null, e.text ? 1 : 0, e.payload, e.to ?? null);
         }
-        // The producers' high-water marks, once per producer of the batch (they outlive retention).
-        const marks = new Map<string, Pending>();
-        for (const q of queue) marks.set(`${q.flowId}\u0000${key(q.publisher, q.producer)}`, q);
-        for (const q of marks.values()) this.upsertProducer.run(q.flowId, q.publisher, q.producer, q.e.seq);
+        // The producers' high-water marks, once per producer of the commit (they outlive retention).
+        const marks = new Map<string, StoredEvent & { flowId: number }>();
+        for (const { f, events } of queue) {
+          const last = events[events.length - 1] as StoredEvent;
+          marks.set(`${f.id}\u0000${key(last.publisher, last.producer)}`, { ...last, flowId: f.id });
+        }
+        for (const m of marks.values()) this.upsertProducer.run(m.flowId, m.publisher, m.producer, m.seq);
         for (const a of acks.values()) this.upsertAck.run(a.flowId, a.name, a.offset);
       })();
     } catch (cause) {
@@ -341,18 +322,25 @@ class SqliteFlowStore implements FlowStore {
       for (const w of waiting) w.reject(this.failed);
       return;
     }
+    let rows = acks.size;
     const touched = new Set<FlowState>();
-    for (const q of queue) {
-      const f = this.byId.get(q.flowId);
-      if (!f) continue;
-      f.committed = Math.max(f.committed, q.offset + 1);
-      f.pending.delete(`${key(q.publisher, q.producer)}\u0000${q.e.seq}`);
-      f.bytes += q.e.payload.length;
-      f.recent.push({ ...q.e, offset: q.offset, stored: q.stored, publisher: q.publisher, producer: q.producer });
-      f.recentBytes += q.e.payload.length;
+    for (const { f, events } of queue) {
+      rows += events.length;
+      if (f.deleted) continue;
+      const last = events[events.length - 1] as StoredEvent;
+      f.committed = Math.max(f.committed, last.offset + 1);
+      for (const e of events) {
+        f.bytes += e.payload.length;
+        f.recentBytes += e.payload.length;
+        f.recent.push(e);
+      }
       touched.add(f);
     }
-    for (const f of touched) trimRecent(f);
+    for (const f of touched) {
+      // Everything pending is written now (a commit writes the whole queue).
+      f.pending.clear();
+      trimRecent(f);
+    }
     for (const f of touched) if (f.retention.maxBytes !== undefined && f.bytes > f.retention.maxBytes) this.prune(f);
     for (const a of acks.values()) this.consumers.set(`${a.flowId}\u0000${a.name}`, Math.max(this.consumers.get(`${a.flowId}\u0000${a.name}`) ?? 0, a.offset));
     if (this.afterWrite) for (const f of touched) this.wake(f);
@@ -367,7 +355,7 @@ class SqliteFlowStore implements FlowStore {
       },
       reject: () => undefined,
     });
-    this.durability.written(waiting, queue.length + acks.size);
+    this.durability.written(waiting, rows);
   }
 
   private wake(f: FlowState): void {
@@ -445,8 +433,7 @@ class SqliteFlowStore implements FlowStore {
   async offsetAtTime(flow: string, ms: number): Promise<number> {
     const f = this.flow(flow);
     const end = this.visible(f);
-    const row = this.db.prepare('SELECT min(off) AS o FROM events WHERE flow = ? AND stored >= ? AND off < ?').get(f.id, ms, end) as { o: number | null };
-    return row.o ?? end;
+    return firstAtOrAfter(this.db, f, ms, end);
   }
 
   async acked(flow: string, consumer: string): Promise<number> {
@@ -482,6 +469,10 @@ class SqliteFlowStore implements FlowStore {
     } catch (cause) {
       this.failed ??= new FlowsError('UNAVAILABLE', 'the flow store failed to apply retention; the server must be restarted', { cause, beepCode: 'BEEP_ERR_INVALID_STATE' });
     }
+  }
+
+  stats(): Record<string, number> {
+    return { ...this.durability.stats };
   }
 
   async close(): Promise<void> {

@@ -62,8 +62,8 @@ export class WalSync {
   private rowsSinceCheckpoint = 0;
   private dirty = false;
   private readonly timer: NodeJS.Timeout | undefined;
-  /** Syncs done (on the event loop: `inline`), commits written, checkpoints done. */
-  readonly stats = { syncs: 0, inline: 0, commits: 0, checkpoints: 0 };
+  /** Syncs done (on the event loop: `inline`), commits written, rows written, checkpoints done. */
+  readonly stats = { syncs: 0, inline: 0, commits: 0, rows: 0, checkpoints: 0 };
   /** The synchronous sync for large commits: only with the default `fdatasync`. */
   private readonly inlineSync: ((fd: number) => void) | undefined;
 
@@ -110,6 +110,7 @@ export class WalSync {
    */
   written(waiters: Durable[], rows: number): void {
     this.stats.commits++;
+    this.stats.rows += rows;
     this.rowsSinceCheckpoint += rows;
     this.dirty = true;
     if (this.rowsSinceCheckpoint >= CHECKPOINT_ROWS) this.checkpoint();

@@ -9,7 +9,7 @@
  */
 import type { Buffer } from 'node:buffer';
 import type BetterSqlite3 from 'better-sqlite3';
-import type { NewEvent, ReadResult, StoredEvent } from './store.js';
+import type { ReadResult, StoredEvent } from './store.js';
 import type { FlowAcl, FlowRetention, TypeFilter } from './wire.js';
 
 /** @internal */
@@ -17,14 +17,10 @@ export type Db = BetterSqlite3.Database;
 /** @internal */
 export type Stmt = BetterSqlite3.Statement<unknown[], unknown>;
 
-/** @internal A row waiting for the next group commit. */
+/** @internal The new events of one append, waiting for the next group commit (consecutive offsets and sequence numbers). */
 export interface Pending {
-  flowId: number;
-  offset: number;
-  stored: number;
-  publisher: string;
-  producer: string;
-  e: NewEvent;
+  f: FlowState;
+  events: StoredEvent[];
 }
 
 /** @internal What the store keeps in memory about a flow. */
@@ -49,8 +45,8 @@ export interface FlowState {
   lastStored: number;
   /** Last sequence number per publisher+producer (committed or pending). */
   producers: Map<string, number>;
-  /** Pending (uncommitted) rows by publisher+producer+seq: their offset and id. */
-  pending: Map<string, { offset: number; id: string }>;
+  /** Pending (uncommitted) events by publisher+producer: consecutive sequence numbers, oldest first. */
+  pending: Map<string, StoredEvent[]>;
   /** The last events written, contiguous offsets, oldest first (bounded): fresh pages are read from here, not from the database. */
   recent: StoredEvent[];
   /** Payload octets in `recent`. */
@@ -71,7 +67,6 @@ CREATE TABLE IF NOT EXISTS events (
   time TEXT NOT NULL, ctype TEXT NOT NULL, lang TEXT, text INTEGER NOT NULL, data BLOB NOT NULL, dest TEXT,
   PRIMARY KEY (flow, off)) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS events_producer ON events (flow, publisher, producer, seq);
-CREATE INDEX IF NOT EXISTS events_stored ON events (flow, stored);
 CREATE TABLE IF NOT EXISTS consumers (
   flow INTEGER NOT NULL, name TEXT NOT NULL, acked INTEGER NOT NULL,
   PRIMARY KEY (flow, name)) WITHOUT ROWID;
@@ -90,9 +85,11 @@ const MIGRATIONS: readonly [table: string, column: string, ddl: string][] = [
 /** @internal Key of a producer of a publisher. */
 export const key = (publisher: string, producer: string): string => `${publisher}\u0000${producer}`;
 
-/** @internal Create the tables (and add columns an older database lacks). */
+/** @internal Create the tables (and add columns an older database lacks; drop what is no longer used). */
 export function createSchema(db: Db): void {
   db.exec(SCHEMA);
+  // Stored times never decrease along a flow's offsets: a time is found by binary search on the primary key (firstAtOrAfter), not through an index each insert must keep.
+  db.exec('DROP INDEX IF EXISTS events_stored');
   for (const [table, column, ddl] of MIGRATIONS) {
     if (!(db.pragma(`table_info(${table})`) as { name: string }[]).some((c) => c.name === column)) db.exec(ddl);
   }
@@ -159,6 +156,26 @@ export function readEvents(db: Db, stmts: Map<string, Stmt>, f: FlowState, from:
 }
 
 /**
+ * @internal The first offset of flow `f` below `end` whose event was stored
+ * at or after `ms` (ms since the epoch), or `end`: a binary search over the
+ * primary key, as stored times never decrease along a flow's offsets (the
+ * store stamps each event with max(now, the last stamp)).
+ */
+export function firstAtOrAfter(db: Db, f: FlowState, ms: number, end: number): number {
+  const at = db.prepare('SELECT off, stored FROM events WHERE flow = ? AND off >= ? ORDER BY off LIMIT 1');
+  let lo = f.first;
+  let hi = end;
+  // Invariant: every event below lo was stored before ms; the answer is at most hi.
+  for (let guard = 0; lo < hi && guard < 64; guard++) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    const row = at.get(f.id, mid) as { off: number; stored: number } | undefined;
+    if (!row || row.off >= hi || row.stored >= ms) hi = mid;
+    else lo = row.off + 1;
+  }
+  return lo;
+}
+
+/**
  * @internal Remove flow `f`'s written events that its retention no longer
  * keeps (oldest first), in one transaction, and move `f.first`; the flow's
  * high-water mark is kept so offsets are never reused. Throws what SQLite throws.
@@ -166,10 +183,7 @@ export function readEvents(db: Db, stmts: Map<string, Stmt>, f: FlowState, from:
 export function pruneFlow(db: Db, f: FlowState): void {
   let below = f.first;
   const { maxAgeSeconds, maxBytes } = f.retention;
-  if (maxAgeSeconds !== undefined) {
-    const row = db.prepare('SELECT min(off) AS o FROM events WHERE flow = ? AND off >= ? AND off < ? AND stored >= ?').get(f.id, f.first, f.committed, Date.now() - maxAgeSeconds * 1000) as { o: number | null };
-    below = Math.max(below, row.o ?? f.committed);
-  }
+  if (maxAgeSeconds !== undefined) below = Math.max(below, firstAtOrAfter(db, f, Date.now() - maxAgeSeconds * 1000, f.committed));
   let freed = 0;
   if (maxBytes !== undefined && f.bytes > maxBytes) {
     const need = f.bytes - maxBytes;

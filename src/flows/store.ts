@@ -111,6 +111,11 @@ export interface FlowStore {
   ack(flow: string, consumer: string, offset: number): Promise<number>;
   /** The last acknowledged offset of a consumer, 0 if none. */
   acked(flow: string, consumer: string): Promise<number>;
+  /**
+   * Counters of the store's work so far, by name (e.g. `commits`, `rows`,
+   * `syncs`), for operators and benchmarks (`flows serve --stats`); optional.
+   */
+  stats?(): Record<string, number>;
   /** Flush what is pending and close. */
   close(): Promise<void>;
 }

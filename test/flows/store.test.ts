@@ -126,3 +126,31 @@ test('pages of fresh events (kept in memory) equal the pages the database return
   }
   t.is(fromMemory[0]?.length, 42);
 });
+
+test('offsetAtTime finds the first event stored at or after a time (binary search over offsets, no index on the stored time): equal to a scan of every event, for every time, also after retention removed the oldest', async (t) => {
+  const store = await openSqliteStore({ path: join(tmp(t), 'time.db') });
+  t.teardown(() => store.close());
+  await store.createFlow('t', '', acl);
+  // 12 commits of 1–5 events, a few milliseconds apart: runs of equal stored times.
+  let seq = 0;
+  for (let c = 0; c < 12; c++) {
+    await store.append('t', 'a', 'p', Array.from({ length: (c % 5) + 1 }, () => e(++seq)));
+    await new Promise((r) => setTimeout(r, 3));
+  }
+  const all = await readAll(store, 't');
+  t.is(all.length, seq);
+  const stamps = [...new Set(all.map((x) => x.stored))].sort((a, b) => a - b);
+  t.true(stamps.length >= 6, 'several distinct stored times');
+  const scan = (ms: number, from = 1): number => all.find((x) => x.offset >= from && x.stored >= ms)?.offset ?? seq + 1;
+  for (const ms of [0, ...stamps.flatMap((s) => [s - 1, s, s + 1]), Date.now() + 60_000]) t.is(await store.offsetAtTime('t', ms), scan(ms), `time ${ms}`);
+  // After retention removed the oldest events (the first offset moved), the search starts there.
+  const reopened = await openSqliteStore({ path: join(tmp(t), 'time2.db') });
+  t.teardown(() => reopened.close());
+  await reopened.createFlow('r', '', acl, { maxBytes: 1024 });
+  for (let i = 1; i <= 40; i++) await reopened.append('r', 'a', 'p', [e(i, { payload: Buffer.alloc(100, i) })]);
+  const kept = await readAll(reopened, 'r');
+  const info = await reopened.describe('r');
+  t.true((info?.firstOffset ?? 0) > 1, 'retention removed the oldest events');
+  t.is(await reopened.offsetAtTime('r', 0), info?.firstOffset ?? -1);
+  for (const x of kept) t.is(await reopened.offsetAtTime('r', x.stored), kept.find((y) => y.stored >= x.stored)?.offset ?? -1, `time ${x.stored}`);
+});
