@@ -208,6 +208,22 @@ export class SessionFlow {
    * the listener's {@link MemoryPool}.
    */
   held = 0;
+  /**
+   * Session-wide slow start (several busy channels on one transport): the
+   * session's epoch (start, octets consumed by its channels, their rates),
+   * whether any channel's window held the sender back during it, and the
+   * full-pipe test over the session's rate. See {@link sessionEpoch}.
+   */
+  private ssStart = -1;
+  private ssBytes = 0;
+  private ssRate = 0;
+  private ssPrevRate = 0;
+  /** @internal Set by a channel whose window held the sender back during this session epoch. */
+  ssLimited = false;
+  /** Session slow start has not ended (the session's rate still grows). */
+  slowStart = true;
+  private ssFull = 0;
+  private ssFlat = 0;
   /** Bound on {@link held} (the session's `sessionMemoryBudget`; Infinity: none). */
   memoryBudget = Infinity;
   /** The listener-wide budget this session also draws on, if any. */
@@ -257,6 +273,70 @@ export class SessionFlow {
   close(cf: ChannelFlow): void {
     if (!this.members.delete(cf)) return;
     this.budgetUsed = Math.max(0, this.budgetUsed - this.extra(cf));
+  }
+
+  /**
+   * @internal A channel consumed `n` octets at `now`: the session's epoch.
+   * Channels sharing one transport each see only a share of its rate, and
+   * each channel's window-limited signals are blurred by what the others
+   * queue ahead of it at the sender; so while the session's rate grows, the
+   * session sizes its busy channels together, as one channel would be sized:
+   * at the end of each session epoch (at least one measured RTT) in which
+   * two or more channels consumed, Σ ← max(2 × rate × RTT × (1 + 2 (g − 1)),
+   * 2 × Σ if any channel's window held the sender back), where Σ is the sum
+   * of the busy channels' windows and g the session rate's growth (1 to 2);
+   * each busy channel that keeps up (at most a quarter of its window sat
+   * unread during the epoch) gets at least an equal share Σ ÷ busy. This
+   * ends with the session's own full-pipe test (3 epochs in a row without
+   * 25 % growth, not counting limited ones).
+   */
+  sessionEpoch(cf: ChannelFlow, n: number, now: number): void {
+    cf.ssBytes += n;
+    this.ssBytes += n;
+    if (this.rtt.count === 0) return;
+    if (this.ssStart < 0) this.ssStart = now;
+    const elapsed = now - this.ssStart;
+    if (elapsed < Math.max(this.rtt.min, MIN_EPOCH_MS)) return;
+    const rate = this.ssBytes / elapsed;
+    this.ssPrevRate = this.ssRate;
+    this.ssRate = rate;
+    const limited = this.ssLimited;
+    // Busy: consumed at least a quarter of an equal share of the epoch's
+    // octets (a control channel's trickle beside a bulk one is not).
+    let consuming = 0;
+    for (const m of this.members) if (m.ssBytes > 0) consuming++;
+    const floor = this.ssBytes / (4 * Math.max(1, consuming));
+    let busy = 0;
+    let sum = 0;
+    for (const m of this.members) {
+      if (m.ssBytes === 0 || m.ssBytes < floor) continue;
+      busy++;
+      sum += m.window.size;
+    }
+    if (this.slowStart && busy >= 2) {
+      if (rate >= SLOW_START_GROWTH * this.ssFull) {
+        this.ssFull = rate;
+        this.ssFlat = 0;
+      } else if (!limited && ++this.ssFlat >= SLOW_START_ROUNDS) {
+        this.slowStart = false;
+      }
+    }
+    if (this.slowStart && busy >= 2) {
+      const g = this.ssPrevRate > 0 ? Math.min(MAX_RATE_GAIN, Math.max(1, rate / this.ssPrevRate)) : 1;
+      let want = 2 * rate * this.rtt.sizing * (1 + 2 * (g - 1));
+      if (limited) want = Math.max(want, 2 * sum);
+      const share = Math.floor(want / busy);
+      for (const m of this.members) {
+        if (m.ssBytes >= floor && m.ssBytes > 0 && m.ssPeak <= m.window.size / 4 && share > m.window.size) m.sessionGrow(share);
+      }
+    }
+    this.ssStart = now;
+    this.ssBytes = 0;
+    this.ssLimited = false;
+    for (const m of this.members) {
+      m.ssBytes = 0;
+      m.ssPeak = m.window.buffered;
+    }
   }
 
   private extra(cf: ChannelFlow): number {
@@ -353,6 +433,9 @@ export class ChannelFlow {
   private epochSize = 0;
   /** The channel's first octets arrived (its first epoch starts then, not when it opened). */
   private started = false;
+  /** @internal Session slow start: octets consumed, and most unread, during the session's epoch. */
+  ssBytes = 0;
+  ssPeak = 0;
   /** Issue 17: octets owed to the peer and not sendable, as last charged to the session ({@link setOwed}). */
   owed = 0;
   private closed = false;
@@ -383,6 +466,7 @@ export class ChannelFlow {
     w.receive(size);
     if (w.buffered > this.stats.peakBuffered) this.stats.peakBuffered = w.buffered;
     if (w.buffered > this.epochPeak) this.epochPeak = w.buffered;
+    if (w.buffered > this.ssPeak) this.ssPeak = w.buffered;
     if (size === 0) return;
     if (!this.started) {
       // The first epoch starts with the first octet: the time the channel sat
@@ -415,7 +499,7 @@ export class ChannelFlow {
         // Within half a round trip of the path's: nothing queued at the sender,
         // it waited for our window (a frame that merely happens to begin at an
         // edge long passed comes later).
-        if (sample <= LIMITED_SAMPLE * this.session.rtt.min) this.epochLimited = true;
+        if (sample <= LIMITED_SAMPLE * this.session.rtt.min) this.epochLimited = this.session.ssLimited = true;
         i += 3;
         break;
       }
@@ -428,7 +512,7 @@ export class ChannelFlow {
       break;
     }
     if (i > 0) p.splice(0, i);
-    if (end === w.edge) this.epochLimited = true;
+    if (end === w.edge) this.epochLimited = this.session.ssLimited = true;
     // Ends exactly at an edge advertised since the last resize: the sender ran
     // out of this size of window.
     if (this.tune && this.limitedAt < 0 && this.advertisedSinceResize(end)) this.limitedAt = this.session.now();
@@ -471,6 +555,12 @@ export class ChannelFlow {
     if (target > size && this.session.resize(this, target) > size) this.grown();
   }
 
+  /** @internal Session slow start: grow to at least `size` (within the ceiling and the budget). */
+  sessionGrow(size: number): void {
+    const before = this.window.size;
+    if (this.session.resize(this, size) > before) this.grown();
+  }
+
   private shrunk(now: number): void {
     this.resizedAt = now;
     this.slowStart = false;
@@ -494,6 +584,7 @@ export class ChannelFlow {
     if (!this.tune) return;
     this.epochBytes += n;
     const now = this.session.now();
+    this.session.sessionEpoch(this, n, now);
     if (this.limitedAt >= 0 && this.window.buffered <= this.window.size / 4) {
       // The sender ran out of window, and the reader took what it sent within
       // half a sizing RTT (it keeps up): the window is what limits the channel.
