@@ -222,6 +222,11 @@ export class SessionFlow {
   ssLimited = false;
   /** Session slow start has not ended (the session's rate still grows). */
   slowStart = true;
+  /**
+   * @internal The last session epoch had two or more busy channels and the
+   * session is in slow start: the session, not each channel, doubles them.
+   */
+  sizesTogether = false;
   private ssFull = 0;
   private ssFlat = 0;
   /** Bound on {@link held} (the session's `sessionMemoryBudget`; Infinity: none). */
@@ -283,12 +288,15 @@ export class SessionFlow {
    * session sizes its busy channels together, as one channel would be sized:
    * at the end of each session epoch (at least one measured RTT) in which
    * two or more channels consumed, Σ ← max(2 × rate × RTT × (1 + 2 (g − 1)),
-   * 2 × Σ if any channel's window held the sender back), where Σ is the sum
-   * of the busy channels' windows and g the session rate's growth (1 to 2);
-   * each busy channel that keeps up (at most a quarter of its window sat
-   * unread during the epoch) gets at least an equal share Σ ÷ busy. This
-   * ends with the session's own full-pipe test (3 epochs in a row without
-   * 25 % growth, not counting limited ones).
+   * min(2 × Σ, 8 × rate × RTT) if any channel's window held the sender
+   * back and the session's rate grew), where Σ is the sum of the busy
+   * channels' windows and g the session rate's growth (1 to 2);
+   * the growth goes to the busy channels that keep up (at most a quarter of
+   * their window sat unread during the epoch), smallest first, up to a
+   * common level (water-filling), so no channel is left behind. The
+   * doubling needs the session's rate to have grown by 25 % over its best;
+   * session slow start ends with the session's own full-pipe test (3 epochs
+   * in a row without that growth).
    */
   sessionEpoch(cf: ChannelFlow, n: number, now: number): void {
     cf.ssBytes += n;
@@ -313,21 +321,54 @@ export class SessionFlow {
       busy++;
       sum += m.window.size;
     }
+    // The session's full-pipe test counts every epoch: a channel's window
+    // held its sender back in almost every epoch of a session of several
+    // channels, so "limited" says little about the session; and while the
+    // sum is what limits the transport, it doubles, so the rate grows.
+    let growing = false;
     if (this.slowStart && busy >= 2) {
       if (rate >= SLOW_START_GROWTH * this.ssFull) {
         this.ssFull = rate;
         this.ssFlat = 0;
-      } else if (!limited && ++this.ssFlat >= SLOW_START_ROUNDS) {
+        growing = true;
+      } else if (++this.ssFlat >= SLOW_START_ROUNDS) {
         this.slowStart = false;
       }
     }
-    if (this.slowStart && busy >= 2) {
+    this.sizesTogether = this.slowStart && busy >= 2;
+    if (this.sizesTogether) {
       const g = this.ssPrevRate > 0 ? Math.min(MAX_RATE_GAIN, Math.max(1, rate / this.ssPrevRate)) : 1;
       let want = 2 * rate * this.rtt.sizing * (1 + 2 * (g - 1));
-      if (limited) want = Math.max(want, 2 * sum);
-      const share = Math.floor(want / busy);
-      for (const m of this.members) {
-        if (m.ssBytes >= floor && m.ssBytes > 0 && m.ssPeak <= m.window.size / 4 && share > m.window.size) m.sessionGrow(share);
+      // Double only while the session's rate still grows (once the transport
+      // — its congestion window, its send buffer — is what limits, it does
+      // not), and never past 8 × what one round trip delivers: while the
+      // windows are what limits, the sum is about twice that (it doubled
+      // since the octets now arriving were granted); far more says the
+      // windows are not the limit, whatever one channel's signals say.
+      if (limited && growing) want = Math.max(want, Math.min(2 * sum, 8 * rate * this.rtt.sizing));
+      if (want > sum) {
+        // Fill up from the smallest window: raise the busy channels that keep
+        // up to a common level L so that the sum becomes `want` (those above
+        // L keep theirs): an equal share for the ones left behind, and a sum
+        // no larger than one channel's window would be.
+        const grow: ChannelFlow[] = [];
+        let fixed = 0;
+        for (const m of this.members) {
+          if (m.ssBytes === 0 || m.ssBytes < floor) continue;
+          if (m.ssPeak <= m.window.size / 4) grow.push(m);
+          else fixed += m.window.size;
+        }
+        grow.sort((x, y) => x.window.size - y.window.size);
+        let rest = want - fixed;
+        let level = 0;
+        for (let i = 0; i < grow.length; i++) {
+          level = rest / (grow.length - i);
+          const w = (grow[i] as ChannelFlow).window.size;
+          if (w <= level) break;
+          rest -= w; // above the level: keeps its size
+          level = 0;
+        }
+        for (const m of grow) if (level > m.window.size) m.sessionGrow(Math.floor(level));
       }
     }
     this.ssStart = now;
@@ -650,7 +691,9 @@ export class ChannelFlow {
       // takes far less than its window: the reader must have kept what sat
       // unread within a quarter of the window, or taken half the window per
       // round trip — channels sharing one transport each get a share of it.)
-      if (limited && this.slowStart && (peak <= size / 4 || tookHalf)) want = Math.max(want, 2 * size);
+      // (While the session sizes several busy channels together, it doubles
+      // their sum instead: see SessionFlow.sessionEpoch.)
+      if (limited && this.slowStart && !this.session.sizesTogether && (peak <= size / 4 || tookHalf)) want = Math.max(want, 2 * size);
       if (want > size && this.session.resize(this, want) > size) this.grown();
       return;
     }

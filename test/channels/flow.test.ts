@@ -39,7 +39,7 @@ interface Sim {
  * A path of `rtt` ms and `linkRate` octets/ms carrying `n` channels, each
  * with an endless message to send, frames of at most `frame` octets.
  */
-function simulate(o: { rtt: number; linkRate: number; n?: number; readRate?: number[]; limits?: FlowLimits; frame?: number; goal?: number; step?: number; cwnd?: number }): Sim {
+function simulate(o: { rtt: number; linkRate: number; n?: number; readRate?: number[]; limits?: FlowLimits; frame?: number; goal?: number; step?: number; cwnd?: number; sndbuf?: number }): Sim {
   let t = 0;
   const step = o.step ?? 0.05;
   const frame = o.frame ?? 64 * KiB;
@@ -123,13 +123,16 @@ function simulate(o: { rtt: number; linkRate: number; n?: number; readRate?: num
           inflight -= a.size;
           cwnd = Math.min(cwnd + a.size, 1.5 * o.linkRate * o.rtt);
         }
-        // The session writes what the windows allow into the transport's queue, round-robin.
-        for (let tries = 0; tries < chans.length; tries++) {
+        // The session writes what the windows allow into the transport's queue, round-robin,
+        // while the transport's send buffer (`sndbuf`: queued and unacknowledged) has room.
+        let queued = sendq.reduce((n, f) => n + f.size, 0);
+        for (let tries = 0; tries < chans.length && queued + inflight < (o.sndbuf ?? Infinity); tries++) {
           const c = chans[rr++ % chans.length] as SimChannel;
           const size = Math.min(frame, c.snd.available);
           if (size === 0) continue;
           tries = -1;
           sendq.push({ ch: c, seqno: c.snd.nextSeq, size });
+          queued += size;
           c.snd.consume(size);
         }
         while (sendq.length > 0 && linkFree < t + step && inflight + (sendq[0] as (typeof sendq)[0]).size <= cwnd) {
@@ -197,6 +200,20 @@ test('eight channels on one transport in slow start (a congestion window growing
   const got = (eight.sim.delivered() - before) / (10 * rtt);
   t.true(got >= 0.95 * linkRate, `the eight fill the link: ${(got / 1000).toFixed(1)} MB/s, windows ${eight.sim.chans.map((c) => c.cf.window.size).join(", ")}`);
   t.true(eight.sim.flow.budgetUsed <= limits.sessionReceiveBudget, 'within the budget');
+  t.log(`peak Σ window ${(eight.sim.peakWindows / bdp).toFixed(2)} × BDP (one channel: ${(one.sim.peakWindows / bdp).toFixed(2)})`);
+});
+
+test('session slow start ends when the transport, not the windows, limits: eight channels behind a 4 MiB send buffer promise at most 6 × BDP', (t) => {
+  const rtt = 50;
+  const linkRate = 125_000;
+  const bdp = linkRate * rtt;
+  const limits: FlowLimits = { receiveWindow: 64 * KiB, maxReceiveWindow: 64 * MiB, sessionReceiveBudget: 256 * MiB };
+  const sim = simulate({ rtt, linkRate, n: 8, limits, frame: 16 * KiB, cwnd: 10 * 1448, sndbuf: 4 * MiB });
+  sim.run(60 * rtt);
+  const sum = sim.chans.reduce((s, c) => s + c.cf.window.size, 0);
+  t.log(`peak Σ window ${(sim.peakWindows / bdp).toFixed(2)} × BDP, now ${(sum / bdp).toFixed(2)} × BDP; session slow start ${sim.flow.slowStart ? 'on' : 'ended'}`);
+  t.false(sim.flow.slowStart, 'the session left slow start');
+  t.true(sim.peakWindows <= 6 * bdp, `peak Σ window ${sim.peakWindows} within 6 × BDP (${6 * bdp})`);
 });
 
 /**
