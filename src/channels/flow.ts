@@ -208,6 +208,27 @@ export class SessionFlow {
    * the listener's {@link MemoryPool}.
    */
   held = 0;
+  /**
+   * Session-wide slow start (several busy channels on one transport): the
+   * session's epoch (start, octets consumed by its channels, their rates),
+   * whether any channel's window held the sender back during it, and the
+   * full-pipe test over the session's rate. See {@link sessionEpoch}.
+   */
+  private ssStart = -1;
+  private ssBytes = 0;
+  private ssRate = 0;
+  private ssPrevRate = 0;
+  /** @internal Set by a channel whose window held the sender back during this session epoch. */
+  ssLimited = false;
+  /** Session slow start has not ended (the session's rate still grows). */
+  slowStart = true;
+  /**
+   * @internal The last session epoch had two or more busy channels and the
+   * session is in slow start: the session, not each channel, doubles them.
+   */
+  sizesTogether = false;
+  private ssFull = 0;
+  private ssFlat = 0;
   /** Bound on {@link held} (the session's `sessionMemoryBudget`; Infinity: none). */
   memoryBudget = Infinity;
   /** The listener-wide budget this session also draws on, if any. */
@@ -257,6 +278,106 @@ export class SessionFlow {
   close(cf: ChannelFlow): void {
     if (!this.members.delete(cf)) return;
     this.budgetUsed = Math.max(0, this.budgetUsed - this.extra(cf));
+  }
+
+  /**
+   * @internal A channel consumed `n` octets at `now`: the session's epoch.
+   * Channels sharing one transport each see only a share of its rate, and
+   * each channel's window-limited signals are blurred by what the others
+   * queue ahead of it at the sender; so while the session's rate grows, the
+   * session sizes its busy channels together, as one channel would be sized:
+   * at the end of each session epoch (at least one measured RTT) in which
+   * two or more channels consumed, Σ ← max(2 × rate × RTT × (1 + 2 (g − 1)),
+   * min(2 × Σ, 8 × rate × RTT) if any channel's window held the sender
+   * back and the session's rate grew), where Σ is the sum of the busy
+   * channels' windows and g the session rate's growth (1 to 2);
+   * the growth goes to the busy channels that keep up (at most a quarter of
+   * their window sat unread during the epoch), smallest first, up to a
+   * common level (water-filling), so no channel is left behind. The
+   * doubling needs the session's rate to have grown by 25 % over its best;
+   * session slow start ends with the session's own full-pipe test (3 epochs
+   * in a row without that growth).
+   */
+  sessionEpoch(cf: ChannelFlow, n: number, now: number): void {
+    cf.ssBytes += n;
+    this.ssBytes += n;
+    if (this.rtt.count === 0) return;
+    if (this.ssStart < 0) this.ssStart = now;
+    const elapsed = now - this.ssStart;
+    if (elapsed < Math.max(this.rtt.min, MIN_EPOCH_MS)) return;
+    const rate = this.ssBytes / elapsed;
+    this.ssPrevRate = this.ssRate;
+    this.ssRate = rate;
+    const limited = this.ssLimited;
+    // Busy: consumed at least a quarter of an equal share of the epoch's
+    // octets (a control channel's trickle beside a bulk one is not).
+    let consuming = 0;
+    for (const m of this.members) if (m.ssBytes > 0) consuming++;
+    const floor = this.ssBytes / (4 * Math.max(1, consuming));
+    let busy = 0;
+    let sum = 0;
+    for (const m of this.members) {
+      if (m.ssBytes === 0 || m.ssBytes < floor) continue;
+      busy++;
+      sum += m.window.size;
+    }
+    // The session's full-pipe test counts every epoch: a channel's window
+    // held its sender back in almost every epoch of a session of several
+    // channels, so "limited" says little about the session; and while the
+    // sum is what limits the transport, it doubles, so the rate grows.
+    let growing = false;
+    if (this.slowStart && busy >= 2) {
+      if (rate >= SLOW_START_GROWTH * this.ssFull) {
+        this.ssFull = rate;
+        this.ssFlat = 0;
+        growing = true;
+      } else if (++this.ssFlat >= SLOW_START_ROUNDS) {
+        this.slowStart = false;
+      }
+    }
+    this.sizesTogether = this.slowStart && busy >= 2;
+    if (this.sizesTogether) {
+      const g = this.ssPrevRate > 0 ? Math.min(MAX_RATE_GAIN, Math.max(1, rate / this.ssPrevRate)) : 1;
+      let want = 2 * rate * this.rtt.sizing * (1 + 2 * (g - 1));
+      // Double only while the session's rate still grows (once the transport
+      // — its congestion window, its send buffer — is what limits, it does
+      // not), and never past 8 × what one round trip delivers: while the
+      // windows are what limits, the sum is about twice that (it doubled
+      // since the octets now arriving were granted); far more says the
+      // windows are not the limit, whatever one channel's signals say.
+      if (limited && growing) want = Math.max(want, Math.min(2 * sum, 8 * rate * this.rtt.sizing));
+      if (want > sum) {
+        // Fill up from the smallest window: raise the busy channels that keep
+        // up to a common level L so that the sum becomes `want` (those above
+        // L keep theirs): an equal share for the ones left behind, and a sum
+        // no larger than one channel's window would be.
+        const grow: ChannelFlow[] = [];
+        let fixed = 0;
+        for (const m of this.members) {
+          if (m.ssBytes === 0 || m.ssBytes < floor) continue;
+          if (m.ssPeak <= m.window.size / 4) grow.push(m);
+          else fixed += m.window.size;
+        }
+        grow.sort((x, y) => x.window.size - y.window.size);
+        let rest = want - fixed;
+        let level = 0;
+        for (let i = 0; i < grow.length; i++) {
+          level = rest / (grow.length - i);
+          const w = (grow[i] as ChannelFlow).window.size;
+          if (w <= level) break;
+          rest -= w; // above the level: keeps its size
+          level = 0;
+        }
+        for (const m of grow) if (level > m.window.size) m.sessionGrow(Math.floor(level));
+      }
+    }
+    this.ssStart = now;
+    this.ssBytes = 0;
+    this.ssLimited = false;
+    for (const m of this.members) {
+      m.ssBytes = 0;
+      m.ssPeak = m.window.buffered;
+    }
   }
 
   private extra(cf: ChannelFlow): number {
@@ -353,6 +474,9 @@ export class ChannelFlow {
   private epochSize = 0;
   /** The channel's first octets arrived (its first epoch starts then, not when it opened). */
   private started = false;
+  /** @internal Session slow start: octets consumed, and most unread, during the session's epoch. */
+  ssBytes = 0;
+  ssPeak = 0;
   /** Issue 17: octets owed to the peer and not sendable, as last charged to the session ({@link setOwed}). */
   owed = 0;
   private closed = false;
@@ -383,6 +507,7 @@ export class ChannelFlow {
     w.receive(size);
     if (w.buffered > this.stats.peakBuffered) this.stats.peakBuffered = w.buffered;
     if (w.buffered > this.epochPeak) this.epochPeak = w.buffered;
+    if (w.buffered > this.ssPeak) this.ssPeak = w.buffered;
     if (size === 0) return;
     if (!this.started) {
       // The first epoch starts with the first octet: the time the channel sat
@@ -415,7 +540,7 @@ export class ChannelFlow {
         // Within half a round trip of the path's: nothing queued at the sender,
         // it waited for our window (a frame that merely happens to begin at an
         // edge long passed comes later).
-        if (sample <= LIMITED_SAMPLE * this.session.rtt.min) this.epochLimited = true;
+        if (sample <= LIMITED_SAMPLE * this.session.rtt.min) this.epochLimited = this.session.ssLimited = true;
         i += 3;
         break;
       }
@@ -428,7 +553,7 @@ export class ChannelFlow {
       break;
     }
     if (i > 0) p.splice(0, i);
-    if (end === w.edge) this.epochLimited = true;
+    if (end === w.edge) this.epochLimited = this.session.ssLimited = true;
     // Ends exactly at an edge advertised since the last resize: the sender ran
     // out of this size of window.
     if (this.tune && this.limitedAt < 0 && this.advertisedSinceResize(end)) this.limitedAt = this.session.now();
@@ -471,6 +596,12 @@ export class ChannelFlow {
     if (target > size && this.session.resize(this, target) > size) this.grown();
   }
 
+  /** @internal Session slow start: grow to at least `size` (within the ceiling and the budget). */
+  sessionGrow(size: number): void {
+    const before = this.window.size;
+    if (this.session.resize(this, size) > before) this.grown();
+  }
+
   private shrunk(now: number): void {
     this.resizedAt = now;
     this.slowStart = false;
@@ -494,6 +625,7 @@ export class ChannelFlow {
     if (!this.tune) return;
     this.epochBytes += n;
     const now = this.session.now();
+    this.session.sessionEpoch(this, n, now);
     if (this.limitedAt >= 0 && this.window.buffered <= this.window.size / 4) {
       // The sender ran out of window, and the reader took what it sent within
       // half a sizing RTT (it keeps up): the window is what limits the channel.
@@ -559,7 +691,9 @@ export class ChannelFlow {
       // takes far less than its window: the reader must have kept what sat
       // unread within a quarter of the window, or taken half the window per
       // round trip — channels sharing one transport each get a share of it.)
-      if (limited && this.slowStart && (peak <= size / 4 || tookHalf)) want = Math.max(want, 2 * size);
+      // (While the session sizes several busy channels together, it doubles
+      // their sum instead: see SessionFlow.sessionEpoch.)
+      if (limited && this.slowStart && !this.session.sizesTogether && (peak <= size / 4 || tookHalf)) want = Math.max(want, 2 * size);
       if (want > size && this.session.resize(this, want) > size) this.grown();
       return;
     }
