@@ -86,9 +86,10 @@ test('readInto: an accepted TCP socket and a TLS server socket read into reused 
   t.false(readInto(new PassThrough(), { buffer: () => Buffer.alloc(16), callback: () => undefined }), 'not a socket: false, nothing changed');
 });
 
-async function pair(t: ExecutionContext, onMessage: (msg: IncomingMessage) => Promise<string>): Promise<{ client: Session; server: () => Session }> {
+async function pair(t: ExecutionContext, onMessage: (msg: IncomingMessage) => Promise<string | Buffer>, tlsOffered = false): Promise<{ client: Session; server: () => Session }> {
   const profile = defineProfile({ uri: 'urn:test:rx', async onMessage(msg, res) { await res.reply(await onMessage(msg)); } });
-  const srv = createServer({ profiles: [profile] });
+  const pki = testPki();
+  const srv = createServer({ profiles: tlsOffered ? [tlsProfile({ cert: pki.serverCert, key: pki.serverKey }), profile] : [profile] });
   let peer: Session | undefined;
   srv.on('session', (s) => (peer = s));
   const { port } = await srv.listen(0, '127.0.0.1');
@@ -160,21 +161,16 @@ test('chunks kept from a Readable and bodies kept from bytes() stay intact while
 
 test('TLS tuning: the listener\'s TLS socket reads into reused memory too, and data flows', async (t) => {
   t.timeout(60_000);
-  const pki = testPki();
-  const echoBack = defineProfile({ uri: 'urn:test:rx', async onMessage(msg, res) { const parts: Buffer[] = []; for await (const v of msg.views()) parts.push(Buffer.from(v)); await res.reply(Buffer.concat(parts)); } });
-  const srv = createServer({ profiles: [tlsProfile({ cert: pki.serverCert, key: pki.serverKey }), echoBack] });
-  let peer: Session | undefined;
-  srv.on('session', (s) => (peer = s));
-  const { port } = await srv.listen(0, '127.0.0.1');
-  const client = await connect({ host: '127.0.0.1', port });
-  t.teardown(async () => {
-    client.destroy();
-    await srv.close(200).catch(() => undefined);
-  });
-  await startTls(client, { ca: pki.ca, serverName: 'localhost' });
+  const echoBack = async (msg: IncomingMessage): Promise<Buffer> => {
+    const parts: Buffer[] = [];
+    for await (const v of msg.views()) parts.push(Buffer.from(v));
+    return Buffer.concat(parts);
+  };
+  const { client, server } = await pair(t, echoBack, true);
+  await startTls(client, { ca: testPki().ca, serverName: 'localhost' });
   const ch = await client.startChannel('urn:test:rx');
   const payload = randomBytes(5 * 1024 * 1024);
   t.true((await (await ch.request(payload)).bytes()).equals(payload));
   t.true(client.core.security.tls);
-  t.truthy(peer?.rx, 'listener TLS socket');
+  t.truthy(server().rx, 'listener TLS socket');
 });
