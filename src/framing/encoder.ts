@@ -54,25 +54,33 @@ export function pushDataFrame(out: Uint8Array[], frame: EncodeDataFrame, parts: 
 
 /** Encode a SEQ frame (RFC 3081 §3.1.3). */
 export function encodeSeqFrame(channel: number, ackno: number, window: number): Uint8Array {
+  const b = Buffer.allocUnsafe(seqLength(channel, ackno, window));
+  putSeq(b, 0, channel, ackno, window);
+  return b;
+}
+
+/** Check a SEQ frame's fields (RangeError when one is out of range); returns its length. */
+function seqLength(channel: number, ackno: number, window: number): number {
   checkRange('channel', channel, MAX_INT31);
   checkRange('ackno', ackno, MAX_UINT32);
   checkRange('window', window, MAX_INT31);
-  const dc = digits(channel);
-  const da = digits(ackno);
-  const dw = digits(window);
-  const b = Buffer.allocUnsafe(4 + dc + 1 + da + 1 + dw + 2);
-  b[0] = 0x53; // S
-  b[1] = 0x45; // E
-  b[2] = 0x51; // Q
-  b[3] = 0x20;
-  let p = putUint(b, 4, channel, dc);
+  return 4 + digits(channel) + 1 + digits(ackno) + 1 + digits(window) + 2;
+}
+
+/** Write a checked SEQ frame at `p`; returns the position after it. */
+function putSeq(b: Buffer, p: number, channel: number, ackno: number, window: number): number {
+  b[p] = 0x53; // S
+  b[p + 1] = 0x45; // E
+  b[p + 2] = 0x51; // Q
+  b[p + 3] = 0x20;
+  p = putUint(b, p + 4, channel, digits(channel));
   b[p++] = 0x20;
-  p = putUint(b, p, ackno, da);
+  p = putUint(b, p, ackno, digits(ackno));
   b[p++] = 0x20;
-  p = putUint(b, p, window, dw);
+  p = putUint(b, p, window, digits(window));
   b[p] = 0x0d;
   b[p + 1] = 0x0a;
-  return b;
+  return p + 2;
 }
 
 function digits(n: number): number {
@@ -197,25 +205,9 @@ export class FrameBatch {
 
   /** Append a SEQ frame (RFC 3081 §3.1.3); returns its octets. */
   seq(channel: number, ackno: number, window: number): number {
-    checkRange('channel', channel, MAX_INT31);
-    checkRange('ackno', ackno, MAX_UINT32);
-    checkRange('window', window, MAX_INT31);
-    const n = 4 + digits(channel) + 1 + digits(ackno) + 1 + digits(window) + 2;
+    const n = seqLength(channel, ackno, window);
     this.room(n);
-    const b = this.slab;
-    let p = this.pos;
-    b[p] = 0x53; // S
-    b[p + 1] = 0x45; // E
-    b[p + 2] = 0x51; // Q
-    b[p + 3] = 0x20;
-    p = putUint(b, p + 4, channel, digits(channel));
-    b[p++] = 0x20;
-    p = putUint(b, p, ackno, digits(ackno));
-    b[p++] = 0x20;
-    p = putUint(b, p, window, digits(window));
-    b[p] = 0x0d;
-    b[p + 1] = 0x0a;
-    this.pos = p + 2;
+    this.pos = putSeq(this.slab, this.pos, channel, ackno, window);
     return n;
   }
 
