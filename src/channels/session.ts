@@ -187,17 +187,9 @@ export class Session extends EventEmitter<SessionEvents> {
     // events. Listeners only for now: with the dialling side on it, one case of the
     // fault suite stalls (test/fault/sessions, answers, seed 0x5eed000f; not yet understood).
     let attached = true;
-    const useRecycled = (): boolean => {
-      const rx = new RxBuffers();
-      const ok = socket instanceof net.Socket && readInto(socket, { buffer: rx.next, callback: (n) => void (attached && onData(rx.landed(n), rx.current)) });
-      if (ok) {
-        this.rx = rx;
-        socket.resume();
-      } else socket.on('data', onData);
-      return ok;
-    };
-    this.rx = null;
-    if (this.role === 'listener') useRecycled();
+    const rx = this.role === 'listener' && socket instanceof net.Socket ? new RxBuffers() : null;
+    this.rx = rx !== null && readInto(socket, { buffer: rx.next, callback: (n) => void (attached && onData(rx.landed(n), rx.current)) }) ? rx : null;
+    if (this.rx !== null) socket.resume();
     else socket.on('data', onData);
     const onEnd = (): void => {
       // The peer will send nothing more. After a release that is expected.
