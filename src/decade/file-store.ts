@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type Database from 'better-sqlite3';
 import { DecadeError } from './errors.js';
-import type { BlobWriter, DecadeStore, NewObject, ObjectRecord, OpenReport, TokenCharge, TokenUse } from './store.js';
+import { Pins, type BlobWriter, type DecadeStore, type NewObject, type ObjectRecord, type OpenReport, type TokenCharge, type TokenUse } from './store.js';
 
 const HEX = /^[0-9a-f]{64}$/;
 
@@ -193,7 +193,7 @@ export class FileStore implements DecadeStore {
   readonly dir: string;
   private db: Database.Database | null = null;
   /** Digests being committed: their blob must not be removed meanwhile. */
-  private readonly pinned = new Map<string, number>();
+  private readonly pinned = new Pins();
 
   constructor(options: FileStoreOptions) {
     this.dir = options.dir;
@@ -272,7 +272,7 @@ export class FileStore implements DecadeStore {
   async commit(writer: BlobWriter, record: NewObject): Promise<{ fresh: boolean }> {
     if (!(writer instanceof FileBlobWriter)) throw new TypeError('not a writer of this store');
     checkHex(record.hex);
-    this.pin(record.hex, +1);
+    this.pinned.add(record.hex, 1);
     try {
       await writer.seal();
       const dest = this.blobPath(record.hex);
@@ -303,14 +303,8 @@ export class FileStore implements DecadeStore {
       await writer.abort();
       throw err;
     } finally {
-      this.pin(record.hex, -1);
+      this.pinned.add(record.hex, -1);
     }
-  }
-
-  private pin(hex: string, d: number): void {
-    const n = (this.pinned.get(hex) ?? 0) + d;
-    if (n <= 0) this.pinned.delete(hex);
-    else this.pinned.set(hex, n);
   }
 
   async get(account: string, hex: string, now = Date.now()): Promise<ObjectRecord | undefined> {

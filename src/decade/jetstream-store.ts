@@ -31,7 +31,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { ObjectStore } from '@nats-io/obj';
 import { DecadeError } from './errors.js';
 import { Bucket, isWrongLastSequence, JetStreamBlobWriter, readChunks, readMeta, unavailable, type ObjMeta } from './jetstream-blobs.js';
-import type { BlobWriter, DecadeStore, NewObject, ObjectRecord, OpenReport, TokenCharge, TokenUse } from './store.js';
+import { Pins, type BlobWriter, type DecadeStore, type NewObject, type ObjectRecord, type OpenReport, type TokenCharge, type TokenUse } from './store.js';
 
 const HEX = /^[0-9a-f]{64}$/;
 /** Compare-and-set attempts before a contended record or ledger entry gives up (NOT_AVAILABLE). */
@@ -87,7 +87,7 @@ export class JetStreamDecadeStore implements DecadeStore {
   private os: ObjectStore | null = null;
   private mods: Mods | null = null;
   /** Digests being committed: their object must not be removed meanwhile. */
-  private readonly pinned = new Map<string, number>();
+  private readonly pinned = new Pins();
   /** Chunk subjects of this store's writers under way (never swept). */
   private readonly writing = new Set<string>();
 
@@ -276,7 +276,7 @@ export class JetStreamDecadeStore implements DecadeStore {
   async commit(writer: BlobWriter, record: NewObject): Promise<{ fresh: boolean }> {
     if (!(writer instanceof JetStreamBlobWriter)) throw new TypeError('not a writer of this store');
     if (!HEX.test(record.hex)) throw new DecadeError('INVALID_NAME', 'a digest is 64 lower-case hex digits');
-    this.pin(record.hex, +1);
+    this.pinned.add(record.hex, 1);
     try {
       const meta: ObjMeta = { ...(await writer.seal()), name: record.hex };
       if (meta.size !== record.size) throw new DecadeError('VALIDATION_FAILED', `stored ${meta.size} octets, not ${record.size}`);
@@ -322,14 +322,8 @@ export class JetStreamDecadeStore implements DecadeStore {
       throw err;
     } finally {
       this.writing.delete(writer.subject);
-      this.pin(record.hex, -1);
+      this.pinned.add(record.hex, -1);
     }
-  }
-
-  private pin(hex: string, d: number): void {
-    const n = (this.pinned.get(hex) ?? 0) + d;
-    if (n <= 0) this.pinned.delete(hex);
-    else this.pinned.set(hex, n);
   }
 
   async get(account: string, hex: string, now = Date.now()): Promise<ObjectRecord | undefined> {

@@ -126,3 +126,23 @@ export interface DecadeStore {
   /** Release the store. */
   close(): Promise<void>;
 }
+
+/**
+ * @internal Digests of objects being written: a delete that finds the last
+ * reference gone leaves the blob alone while a write of the same content is
+ * under way. Counted, for writes of one content at once.
+ */
+export class Pins {
+  private readonly n = new Map<string, number>();
+
+  /** A write of `hex` begins (+1) or ends (-1). */
+  add(hex: string, d: 1 | -1): void {
+    const n = (this.n.get(hex) ?? 0) + d;
+    if (n <= 0) this.n.delete(hex);
+    else this.n.set(hex, n);
+  }
+
+  has(hex: string): boolean {
+    return this.n.has(hex);
+  }
+}
