@@ -597,8 +597,12 @@ export class OutboundMessage {
   readonly type: MessageType | 'NUL';
   readonly msgno: number;
   readonly ansno: number | undefined;
-  /** Queued buffers; the first may be partly sent (see {@link offset}). */
-  private parts: Uint8Array[] = [];
+  /**
+   * Queued buffers; the first may be partly sent (see {@link offset}). Made
+   * at the first write, sized for one or two (a head and a body), not the 17
+   * slots a growing empty array takes.
+   */
+  private parts: Uint8Array[] | null = null;
   private offset = 0;
   /** Octets queued and not yet framed. */
   queued = 0;
@@ -612,8 +616,8 @@ export class OutboundMessage {
   onDone: (() => void) | undefined;
   /** Called if the message can never be sent (session or channel gone). */
   onFail: ((err: Error) => void) | undefined;
-  /** Called when queued octets fall to or below the high-water mark. */
-  private drainWaiters: (() => void)[] = [];
+  /** Called when queued octets fall to or below the high-water mark (null: none yet). */
+  private drainWaiters: (() => void)[] | null = null;
   /** Hold all further output of the session once this message's last frame is out (tuning). */
   holdAfter = false;
   /** Set when the message was cut short (pre-emptive ERR, abort). */
@@ -630,7 +634,10 @@ export class OutboundMessage {
   write(chunk: Uint8Array): void {
     if (this.ended) throw new BeepError(ErrorCodes.INVALID_STATE, 'write after end of message');
     if (chunk.byteLength === 0) return;
-    this.parts.push(chunk);
+    const p = this.parts;
+    if (p === null || p.length === 0) this.parts = [chunk];
+    else if (p.length === 1) this.parts = [p[0] as Uint8Array, chunk];
+    else p.push(chunk);
     this.queued += chunk.byteLength;
   }
 
@@ -640,7 +647,7 @@ export class OutboundMessage {
 
   /** Drop what is unsent and end the message: its next frame is its last. */
   truncate(): void {
-    this.parts = [];
+    this.parts = null;
     this.offset = 0;
     this.queued = 0;
     this.ended = true;
@@ -676,14 +683,15 @@ export class OutboundMessage {
   take(max: number, out: Uint8Array[]): number {
     let size = 0;
     let k = 0;
-    while (size < max && this.parts.length > 0) {
-      const p = this.parts[0] as Uint8Array;
+    const parts = this.parts;
+    while (size < max && parts !== null && parts.length > 0) {
+      const p = parts[0] as Uint8Array;
       const avail = p.byteLength - this.offset;
       const n = Math.min(avail, max - size);
       out[k++] = n === p.byteLength ? p : p.subarray(this.offset, this.offset + n);
       size += n;
       if (n === avail) {
-        this.parts.shift();
+        parts.shift();
         this.offset = 0;
       } else {
         this.offset += n;
@@ -699,19 +707,19 @@ export class OutboundMessage {
   /** Resolve once queued octets are at or below `hwm`. */
   waitDrain(hwm: number): Promise<void> | null {
     if (this.queued <= hwm) return null;
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+    return new Promise((resolve) => (this.drainWaiters ??= []).push(resolve));
   }
 
   /** @internal Writers wait for room. */
   get drainWaiting(): boolean {
-    return this.drainWaiters.length > 0;
+    return this.drainWaiters !== null && this.drainWaiters.length > 0;
   }
 
   /** @internal Wake writers waiting for room. */
   fireDrain(): void {
-    if (this.drainWaiters.length === 0) return;
     const w = this.drainWaiters;
-    this.drainWaiters = [];
+    if (w === null || w.length === 0) return;
+    this.drainWaiters = null;
     for (const f of w) f();
   }
 }
