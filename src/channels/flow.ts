@@ -85,12 +85,13 @@ export const UPDATE_FRACTION = 0.25;
 /**
  * Issue 13, control latency under bulk: for this long after a control
  * channel's last inbound frame, the other channels' windows together offer at
- * most {@link CONTROL_BULK_WINDOW} octets, so what the peer may have queued
- * ahead of its next control message (socket buffers included) stays small.
+ * most {@link CONTROL_BULK_WINDOW} octets beyond what their rates need over
+ * the path's shortest round trip, so what the peer may have queued ahead of
+ * its next control message (socket buffers included) stays small.
  */
 export const CONTROL_HOLD_MS = 1000;
 /** What the non-control channels may have unread or in flight, together, while control is active. */
-export const CONTROL_BULK_WINDOW = 2 * 1024 * 1024;
+export const CONTROL_BULK_WINDOW = 1024 * 1024;
 /** Smallest RTT windows are sized for (ms): an event loop's turn-around under load. */
 export const MIN_SIZING_RTT_MS = 10;
 /**
@@ -268,8 +269,11 @@ export class SessionFlow {
     const w = cf.window;
     let control = Infinity;
     if (!cf.control && this.controlAt !== -Infinity && this.now() - this.controlAt < CONTROL_HOLD_MS) {
-      // A control channel is active: the non-control channels share CONTROL_BULK_WINDOW.
-      const share = Math.max(INITIAL_WINDOW, Math.floor(CONTROL_BULK_WINDOW / Math.max(1, this.members.size)));
+      // A control channel is active: the non-control channels share CONTROL_BULK_WINDOW on
+      // top of what their rate needs over the path's shortest round trip (rate × min RTT, the path's BDP,
+      // not the sizing RTT with its floor): what is queued beyond the path, not the path, is cut.
+      const pathNeed = this.rtt.count === 0 ? 0 : cf.measuredRate * this.rtt.min;
+      const share = Math.max(INITIAL_WINDOW, Math.floor(CONTROL_BULK_WINDOW / Math.max(1, this.members.size) + pathNeed));
       control = Math.max(0, share - w.buffered - held);
     }
     const poolRoom = this.pool ? this.pool.limit - this.pool.used : Infinity;
@@ -764,6 +768,11 @@ export class ChannelFlow {
       srttMs: rtt.srtt,
       rate: Math.round(this.lastRate * 1000),
     };
+  }
+
+  /** @internal The rate the reader consumed at over the last epoch (octets per ms). */
+  get measuredRate(): number {
+    return this.lastRate;
   }
 
   /** Leave the session's budget (the channel closed). */
