@@ -18,7 +18,7 @@ import { parseName, type ContentName } from './names.js';
 import { checkScope, importPublicKey, isAccountId, redactTokens, verifyToken, type ClientInfo, type Operation, type TokenScope } from './tokens.js';
 import type { BlobWriter, DecadeStore, ObjectRecord } from './store.js';
 import { fillUpload, readUpload, Upload } from './uploads.js';
-import { chunksOf, singles, writeBatches } from './streams.js';
+import { singles, writeBatches } from './streams.js';
 import { SessionShares } from './shares.js';
 import { Quotas } from './quota.js';
 import { clientOf, header, intHeader, MIME, toInfo } from './requests.js';
@@ -295,10 +295,11 @@ export class DecadeServer {
 
   /** {@link fillUpload} into this store, recording the object with `ttl` (seconds) from the commit. */
   private fill(ctx: Context, upload: Upload, name: ContentName, ttl: number | undefined, source: AsyncIterable<Buffer>): Promise<boolean> {
+    // Every source here is transient: a PUT's views(), or the origin's views (getChunks).
     return fillUpload(upload, name, source, (n) => (ctx.octets = n), async (writer) => {
       const now = this.now();
       return (await this.store.commit(writer, { account: upload.account, hex: name.hex, size: upload.size, type: upload.type, created: now, expires: ttl === undefined ? null : now + ttl * 1000 })).fresh;
-    });
+    }, true);
   }
 
   private async put(msg: IncomingMessage, res: Responder, channel: Channel): Promise<void> {
@@ -334,7 +335,8 @@ export class DecadeServer {
     try {
       const { upload, done } = await this.beginUpload(account, name, size, type);
       try {
-        fresh = await this.fill(ctx, upload, name, ttl, chunksOf(msg.stream()));
+        // Views into the session's receive memory, copied once into staging buffers (uploads.ts).
+        fresh = await this.fill(ctx, upload, name, ttl, msg.views());
       } finally {
         done();
       }
@@ -377,7 +379,7 @@ export class DecadeServer {
     const drop = (): void => void opened.then((w) => w.abort(), () => undefined);
     let remote: Awaited<ReturnType<DecadeClient['getChunks']>>;
     try {
-      remote = await client.getChunks(sourceToken, name.name);
+      remote = await client.getChunks(sourceToken, name.name, { views: true });
     } catch (err) {
       drop();
       // The origin's refusal (its DECADE code) is the client's answer; anything else: not available.
