@@ -294,12 +294,11 @@ export class DecadeServer {
   }
 
   /** {@link fillUpload} into this store, recording the object with `ttl` (seconds) from the commit. */
-  private fill(ctx: Context, upload: Upload, name: ContentName, ttl: number | undefined, source: AsyncIterable<Buffer>): Promise<boolean> {
-    // Every source here is transient: a PUT's views(), or the origin's views (getChunks).
+  private fill(ctx: Context, upload: Upload, name: ContentName, ttl: number | undefined, source: AsyncIterable<Buffer>, transient: boolean): Promise<boolean> {
     return fillUpload(upload, name, source, (n) => (ctx.octets = n), async (writer) => {
       const now = this.now();
       return (await this.store.commit(writer, { account: upload.account, hex: name.hex, size: upload.size, type: upload.type, created: now, expires: ttl === undefined ? null : now + ttl * 1000 })).fresh;
-    }, true);
+    }, transient);
   }
 
   private async put(msg: IncomingMessage, res: Responder, channel: Channel): Promise<void> {
@@ -336,7 +335,7 @@ export class DecadeServer {
       const { upload, done } = await this.beginUpload(account, name, size, type);
       try {
         // Views into the session's receive memory, copied once into staging buffers (uploads.ts).
-        fresh = await this.fill(ctx, upload, name, ttl, msg.views());
+        fresh = await this.fill(ctx, upload, name, ttl, msg.views(), true);
       } finally {
         done();
       }
@@ -379,7 +378,9 @@ export class DecadeServer {
     const drop = (): void => void opened.then((w) => w.abort(), () => undefined);
     let remote: Awaited<ReturnType<DecadeClient['getChunks']>>;
     try {
-      remote = await client.getChunks(sourceToken, name.name, { views: true });
+      // Chunks the relay may keep (not views): they go to the file writer and to the readers of
+      // the upload as they are, no copy.
+      remote = await client.getChunks(sourceToken, name.name);
     } catch (err) {
       drop();
       // The origin's refusal (its DECADE code) is the client's answer; anything else: not available.
@@ -416,7 +417,7 @@ export class DecadeServer {
         unreserved();
         throw err;
       }
-      this.fill(fctx, begun.upload, name, undefined, remote.chunks).then(
+      this.fill(fctx, begun.upload, name, undefined, remote.chunks, false).then(
         () => this.report(fctx, 'CREATED'),
         (err: unknown) => {
           abandon();
