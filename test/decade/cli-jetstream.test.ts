@@ -15,7 +15,7 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import { createToken, DecadeClient, generateAccountKey, nameOf } from '../../src/decade/index.js';
 import { run, stop } from '../helpers/cli.js';
-import { startNats, type NatsCluster } from '../flows/nats.js';
+import { startNats, type NatsCluster } from '../helpers/nats.js';
 import { octets, rejectsWith, tempDir, until } from './harness.js';
 import { serveProcess } from './serve-process.js';
 

@@ -15,7 +15,7 @@ import { connectDecade, createToken, DecadeError, DecadeServer, FileStore, gener
 import { createServer } from '../../src/channels/index.js';
 import { tlsProfile } from '../../src/profiles/index.js';
 import { testPki } from '../helpers/certs.js';
-import { startTestDns } from '../discovery/dns-server.js';
+import { startTestDns } from '../helpers/dns-server.js';
 import { run } from '../helpers/cli.js';
 import { octets, startDecade, tempDir } from './harness.js';
 

@@ -9,7 +9,7 @@ import { createServer as createTcpServer } from 'node:net';
 import { scramSha256Client } from '../../src/index.js';
 import { createResolver, DiscoveryError } from '../../src/discovery/index.js';
 import { connectFlowUri, parseFlowUri, resolveFlowUri, FlowsError, FLOWS_URI } from '../../src/flows/index.js';
-import { startTestDns } from '../discovery/dns-server.js';
+import { startTestDns } from '../helpers/dns-server.js';
 import { NS, PASSWORD, fnua, pki, startFnaa } from './harness.js';
 
 async function closedPort(): Promise<number> {
