@@ -64,10 +64,15 @@ export class Stager {
     }
   }
 
-  /** Hand on what is staged (at the end of the octets). */
-  async flush(): Promise<void> {
+  /**
+   * Hand on what is staged (at the end of the octets, or early: a reader
+   * joined). The buffer is taken at once; writes go to the writer one after
+   * another (never two waiting in it at the same time), and the promise
+   * settles when this one was accepted.
+   */
+  flush(): Promise<void> {
     const buf = this.buf;
-    if (buf === null || this.pos === 0) return;
+    if (buf === null || this.pos === 0) return this.tail;
     const octets = buf.subarray(0, this.pos);
     this.base += this.pos;
     if (!this.lent) this.handed.push({ buf, end: this.base });
@@ -75,8 +80,12 @@ export class Stager {
     this.pos = 0;
     this.lent = false;
     this.onFull(octets);
-    await this.writer.write(octets);
+    this.tail = this.tail.then(() => this.writer.write(octets));
+    return this.tail;
   }
+
+  /** The last write handed to the writer. */
+  private tail: Promise<void> = Promise.resolve();
 
   /** A buffer to fill: one the writer has finished with, or a new one. */
   private take(): Buffer {
