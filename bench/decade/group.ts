@@ -200,6 +200,9 @@ export async function runDecadeGroup(s: DecadeGroupSettings): Promise<DecadeGrou
     }
     const wantsPutGet = s.ids.includes('decade-put') || s.ids.includes('decade-get');
     let impls: ('beepstream' | 'node-https' | 'nginx')[] = ['beepstream', 'node-https', 'nginx'];
+    // Diagnostics only (profiling one side): BENCH_DECADE_IMPLS=beepstream leaves out the baselines (the targets then show —).
+    const only = process.env.BENCH_DECADE_IMPLS?.split(',').map((x) => x.trim());
+    if (only !== undefined) impls = impls.filter((i) => only.includes(i));
     const nginx = wantsPutGet ? findNginx() : null;
     if (wantsPutGet) {
       const info = nginx ? nginxInfo(nginx) : null;

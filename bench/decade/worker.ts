@@ -201,10 +201,11 @@ async function decadeTransfer(init: Extract<DecadeWorkerInit, { role: 'client' }
   let ttfb: number | undefined;
   let bytes = 0;
   if (init.op === 'get') {
-    const { body } = await c.getStream(token, init.name, init.source ? { source: init.source } : {});
-    // The client verifies the content against its name, as `decade get` does.
+    // Views of the received frames (no copy, no Readable); the client verifies the content
+    // against its name as it reads, as `decade get` does.
+    const { chunks } = await c.getChunks(token, init.name, { views: true, ...(init.source ? { source: init.source } : {}) });
     const v = new NameVerifier(init.name);
-    for await (const chunk of body as AsyncIterable<Buffer>) {
+    for await (const chunk of chunks) {
       ttfb ??= performance.now();
       v.update(chunk);
       bytes += chunk.byteLength;

@@ -26,6 +26,7 @@ import {
 import { collectDecadeMetrics, startOpsEndpoints, type OpsEndpoints } from '../ops/index.js';
 import { parseEndpoint, UsageError } from './address.js';
 import { configHelp, formatConfig, printConfigFormat, resolveConfig } from './config.js';
+import { readSecret } from './secrets.js';
 import { createResolver, type DnsResolver } from '../discovery/index.js';
 import { Progress } from './progress.js';
 
@@ -121,11 +122,45 @@ function eventLine(e: DecadeEvent): string {
 interface ServeOptions {
   dir?: string; accounts?: string; host: string; port: string; maxObjectSize?: string; requireAuth?: boolean; tlsCert?: string; tlsKey?: string; json?: boolean;
   metrics?: string; relayAllow?: string; relayTlsCa?: string; relayServerName?: string;
-  store: string; nats?: string; bucket: string; replicas: string;
+  store: string; nats?: string; bucket: string; replicas: string; natsUser?: string; natsPassword?: string; natsCreds?: string;
+}
+
+/**
+ * NATS credentials of `serve` (never on the command line, never printed): a
+ * user with a password given as `env:NAME` or `file:PATH` (a literal password
+ * is accepted only from the environment variable or the config file, not as
+ * a flag), or a credentials file (`--nats-creds`).
+ */
+function natsAuth(o: ServeOptions, nameOf: (key: string) => string, sources: Record<string, string>): { user?: string; pass?: string; credentials?: Uint8Array } {
+  const given = [o.natsUser, o.natsPassword, o.natsCreds].some((v) => v !== undefined);
+  if (given && o.store !== 'jetstream') throw new DecadeUsageError(`${nameOf(o.natsCreds !== undefined ? 'natsCreds' : o.natsUser !== undefined ? 'natsUser' : 'natsPassword')} goes with --store jetstream`);
+  if (o.natsCreds !== undefined) {
+    if (o.natsUser !== undefined || o.natsPassword !== undefined) throw new DecadeUsageError(`${nameOf('natsCreds')} takes the place of --nats-user and --nats-password`);
+    let creds: Buffer;
+    try {
+      creds = readFileSync(o.natsCreds);
+    } catch {
+      throw new DecadeUsageError(`${nameOf('natsCreds')}: cannot read ${JSON.stringify(o.natsCreds)}`);
+    }
+    if (!/-----BEGIN NATS USER JWT-----/.test(creds.toString('latin1')) || !/-----BEGIN USER NKEY SEED-----/.test(creds.toString('latin1'))) {
+      throw new DecadeUsageError(`${nameOf('natsCreds')}: ${JSON.stringify(o.natsCreds)} is not a NATS credentials file (a user JWT and an nkey seed)`);
+    }
+    return { credentials: creds };
+  }
+  if (o.natsPassword !== undefined && o.natsUser === undefined) throw new DecadeUsageError(`${nameOf('natsPassword')} needs --nats-user`);
+  if (o.natsUser === undefined) return {};
+  if (o.natsPassword === undefined) throw new DecadeUsageError(`${nameOf('natsUser')} needs --nats-password (env:NAME or file:PATH)`);
+  const spec = o.natsPassword;
+  let pass: string;
+  if (spec.startsWith('env:') || spec.startsWith('file:')) pass = readSecret(nameOf('natsPassword'), spec);
+  else if (sources.natsPassword === 'flag') throw new DecadeUsageError(`${nameOf('natsPassword')}: give env:NAME or file:PATH, not the password itself (it would be visible in the process listing)`);
+  else pass = spec;
+  return { user: o.natsUser, pass };
 }
 
 /** The store `serve` is configured with: the embedded files (`--dir`) or NATS JetStream (`--nats`). */
-function openStore(o: ServeOptions, nameOf: (key: string) => string): { store: DecadeStore; where: string; describe: (r: OpenReport) => string } {
+function openStore(o: ServeOptions, nameOf: (key: string) => string, sources: Record<string, string>): { store: DecadeStore; where: string; describe: (r: OpenReport) => string } {
+  const auth = natsAuth(o, nameOf, sources);
   if (o.store === 'file') {
     if (o.dir === undefined) throw new DecadeUsageError(`${nameOf('store')} file needs ${nameOf('dir')} (the store directory)`);
     if (o.nats !== undefined) throw new DecadeUsageError(`${nameOf('nats')} goes with --store jetstream`);
@@ -139,20 +174,20 @@ function openStore(o: ServeOptions, nameOf: (key: string) => string): { store: D
   for (const s of servers) if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(s)) throw new DecadeUsageError(`${nameOf('nats')}: ${JSON.stringify(s.slice(0, 60))} is not HOST:PORT`);
   let store: JetStreamDecadeStore;
   try {
-    store = new JetStreamDecadeStore({ servers, bucket: o.bucket, replicas: uint(nameOf('replicas'), o.replicas, 5) });
+    store = new JetStreamDecadeStore({ servers, bucket: o.bucket, replicas: uint(nameOf('replicas'), o.replicas, 5), ...auth });
   } catch (err) {
     throw new DecadeUsageError(`${nameOf('store')} jetstream: ${(err as Error).message}`);
   }
-  const where = `jetstream ${servers.join(',')} bucket ${o.bucket}`;
+  const where = `jetstream ${servers.join(',')} bucket ${o.bucket}${auth.credentials ? ' (credentials file)' : auth.user !== undefined ? ` (user ${auth.user})` : ''}`;
   return { store, where, describe: (r) => `store ${where}: swept ${r.tempFiles} interrupted uploads (${r.tempOctets} octets) and ${r.orphans} orphan objects` };
 }
 
-async function serve(o: ServeOptions, nameOf: (key: string) => string): Promise<void> {
+async function serve(o: ServeOptions, nameOf: (key: string) => string, sources: Record<string, string>): Promise<void> {
   const port = uint(nameOf('port'), o.port, 65535);
   if (!o.host || /\s/.test(o.host)) throw new DecadeUsageError(`invalid --host ${JSON.stringify(o.host)}`);
   if (o.accounts === undefined) throw new DecadeUsageError(`${nameOf('accounts')} is required (JSON {"accounts":[…]})`);
   const accounts = readAccounts(o.accounts);
-  const { store, where, describe: describeOpen } = openStore(o, nameOf);
+  const { store, where, describe: describeOpen } = openStore(o, nameOf, sources);
   const maxObjectSize = o.maxObjectSize === undefined ? undefined : uint('--max-object-size', o.maxObjectSize);
   if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new DecadeUsageError('--tls-cert and --tls-key go together');
   const tls = o.tlsCert === undefined ? undefined : tlsProfile({ cert: readText('--tls-cert', o.tlsCert), key: readText('--tls-key', o.tlsKey as string) });
@@ -347,6 +382,9 @@ export function addDecadeCommands(program: Command): void {
     .option('--nats <servers>', 'with --store jetstream: comma-separated NATS servers HOST:PORT')
     .option('--bucket <name>', 'with --store jetstream: the object store bucket (streams OBJ_<name> and DECADE_<name>)', 'decade')
     .option('--replicas <n>', 'with --store jetstream: copies on the JetStream cluster (1, 3 or 5)', '1')
+    .option('--nats-user <name>', 'with --store jetstream: NATS user (with --nats-password)')
+    .option('--nats-password <secret>', 'the NATS user\'s password: env:NAME or file:PATH (never the password itself on the command line)')
+    .option('--nats-creds <file>', 'with --store jetstream: NATS credentials file (user JWT and nkey seed, as nsc writes it)')
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port (0 picks a free one)', '10290')
     .option('--max-object-size <octets>', 'largest object accepted')
@@ -362,13 +400,13 @@ export function addDecadeCommands(program: Command): void {
     .option('--print-config [format]', 'print the effective configuration (yaml or json), secrets masked, and exit')
     .addHelpText('after', configHelp('BEEPSTREAM_DECADE_'))
     .action((_flags: unknown, cmd: Command) => action(async () => {
-      const cfg = resolveConfig(cmd, { envPrefix: 'BEEPSTREAM_DECADE_', pathKeys: new Set(['dir', 'accounts', 'tlsCert', 'tlsKey', 'relayTlsCa']) });
+      const cfg = resolveConfig(cmd, { envPrefix: 'BEEPSTREAM_DECADE_', pathKeys: new Set(['dir', 'accounts', 'tlsCert', 'tlsKey', 'relayTlsCa', 'natsCreds']) });
       const print = printConfigFormat((cmd.opts() as { printConfig?: unknown }).printConfig);
       if (print) {
         process.stdout.write(formatConfig(cfg, print));
         return;
       }
-      await serve(cfg.values as unknown as ServeOptions, cfg.nameOf);
+      await serve(cfg.values as unknown as ServeOptions, cfg.nameOf, cfg.sources);
     }));
   d.command('keygen')
     .description('make an Ed25519 account key: the private key goes to --out (0600), the accounts-file entry to stdout')

@@ -7,7 +7,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { createReadStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { type ConnectOptions, type IncomingMessage, type Session, type Channel, connect } from '../channels/index.js';
@@ -23,6 +23,7 @@ import {
 import { MAX_STATUS_XML, MAX_XML } from './xml.js';
 import { tokenWeight } from './tokens.js';
 import { chunksOf } from './streams.js';
+import { Stager } from './staging.js';
 
 /** Options of {@link DecadeClient.connect}: those of `connect` (host, port, limits…), and TLS. */
 export interface DecadeConnectOptions extends ConnectOptions {
@@ -55,6 +56,17 @@ export interface GetOptions {
    */
   source?: { origin: string; token: string };
   signal?: AbortSignal;
+}
+
+/** Options of {@link DecadeClient.getChunks}. */
+export interface GetChunksOptions extends GetOptions {
+  /**
+   * Yield views into the session's receive memory (`IncomingMessage.views()`):
+   * no copy, but each chunk is valid only until the next step of the
+   * iteration — hash it, write it, or copy it before asking for the next.
+   * Default false: chunks the caller may keep.
+   */
+  views?: boolean;
 }
 
 /** A GET under way: what the server said it sends, and the octets. */
@@ -255,10 +267,11 @@ export class DecadeClient {
    * GET a range of an object as the chunks the session delivers (views of
    * the received frames, no copy): what {@link getStream} wraps in a
    * Readable, for a consumer that iterates anyway (a relaying server).
-   * `cancel` discards the rest of the range and closes the channel; reading
+   * With `views`, the chunks are only valid until the next step (see
+   * {@link GetChunksOptions.views}). `cancel` discards the rest of the range and closes the channel; reading
    * to the end, or leaving the iteration early, does the same.
    */
-  async getChunks(token: string, name: string, options: GetOptions = {}): Promise<{
+  async getChunks(token: string, name: string, options: GetChunksOptions = {}): Promise<{
     /** What the server said it sends. */
     range: RangeHeader;
     /** The octets of the range. */
@@ -297,6 +310,7 @@ export class DecadeClient {
       answers.return().catch(() => undefined).finally(() => ch.close().catch(() => undefined));
     };
     const length = range.length;
+    const views = options.views === true;
     async function* octets(): AsyncGenerator<Buffer> {
       let got = 0;
       try {
@@ -310,7 +324,7 @@ export class DecadeClient {
           if (next.done) break;
           const m = next.value;
           if (mediaType(m.contentType) === BEEP_XML) throw errorFromXml(await m.bytes(MAX_XML));
-          for await (const c of chunksOf(m.stream())) {
+          for await (const c of views ? m.views() : chunksOf(m.stream())) {
             got += c.byteLength;
             if (got > length) throw new DecadeError('SERVER_ERROR', 'the server sent more octets than the range', { origin: 'remote' });
             yield c;
@@ -340,31 +354,54 @@ export class DecadeClient {
   /**
    * GET an object into a file, verified against its name. With `resume`, the
    * octets already in the file are kept and the rest is asked for from there
-   * (a transfer cut earlier continues); the whole file is verified at the end.
+   * (a transfer cut earlier continues); the whole file is verified: the octets
+   * kept are hashed from the file first, the rest as they arrive (one pass,
+   * views of the received frames copied once into the buffers written).
    */
   async getFile(token: string, name: string, path: string, options: { resume?: boolean; signal?: AbortSignal; onProgress?: (octets: number, total: number) => void; source?: GetOptions['source'] } = {}): Promise<{ size: number; resumedFrom: number }> {
     const have = options.resume ? await stat(path).then((s) => s.size, () => 0) : 0;
-    const { range, body } = await this.getStream(token, name, { offset: have, ...(options.signal ? { signal: options.signal } : {}), ...(options.source ? { source: options.source } : {}) });
-    const fh = await open(path, have > 0 ? 'r+' : 'w', 0o644);
+    const verifier = new NameVerifier(name);
+    if (have > 0) {
+      for await (const c of createReadStream(path, { start: 0, end: have - 1, highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) verifier.update(c);
+    }
+    const { range, chunks } = await this.getChunks(token, name, { offset: have, views: true, ...(options.signal ? { signal: options.signal } : {}), ...(options.source ? { source: options.source } : {}) });
+    let fh: FileHandle;
+    try {
+      fh = await open(path, have > 0 ? 'r+' : 'w', 0o644);
+    } catch (err) {
+      await chunks.return(undefined);
+      throw err;
+    }
     try {
       if (have === 0) await fh.truncate(0);
+      const file = {
+        written: 0,
+        async write(b: Uint8Array): Promise<void> {
+          for (let off = 0; off < b.byteLength; ) {
+            const { bytesWritten } = await fh.write(b, off, b.byteLength - off, have + file.written + off);
+            off += bytesWritten;
+          }
+          file.written += b.byteLength;
+        },
+      };
+      const stager = new Stager(file, () => false, (octets) => verifier.update(octets));
       let pos = have;
-      for await (const c of body as AsyncIterable<Buffer>) {
-        let off = 0;
-        while (off < c.byteLength) {
-          const { bytesWritten } = await fh.write(c, off, c.byteLength - off, pos);
-          off += bytesWritten;
-          pos += bytesWritten;
+      try {
+        for await (const c of chunks) {
+          await stager.add(c);
+          pos += c.byteLength;
+          options.onProgress?.(pos, range.size);
         }
-        options.onProgress?.(pos, range.size);
+      } finally {
+        // Cut short too: what arrived is kept, so a resumed GET starts after it.
+        await stager.flush();
       }
       await fh.truncate(pos);
       await fh.sync();
     } finally {
       await fh.close();
     }
-    const { name: got } = await hashFile(path);
-    if (!got.digest.equals(parseName(name).digest)) throw new DecadeError('VALIDATION_FAILED', 'the file received does not match the name');
+    if (!verifier.matches()) throw new DecadeError('VALIDATION_FAILED', 'the file received does not match the name');
     return { size: range.size, resumedFrom: have };
   }
 

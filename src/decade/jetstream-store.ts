@@ -60,6 +60,12 @@ export interface JetStreamDecadeStoreOptions {
   /** NATS user and password, if the servers require them (never logged). */
   user?: string;
   pass?: string;
+  /**
+   * The contents of a NATS credentials file (`.creds`: the user's JWT and
+   * nkey seed, as `nsc` writes them), for servers in operator/JWT mode (never
+   * logged). Takes the place of `user`/`pass`.
+   */
+  credentials?: Uint8Array;
 }
 
 interface Ledger { account: string; expires: number; used: number; uses: number }
@@ -136,7 +142,9 @@ export class JetStreamDecadeStore implements DecadeStore {
     try {
       nc = await mods.nats.connect({
         servers: o.servers, name: 'beepstream-decade', maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: this.timeout,
-        ...(o.user !== undefined ? { user: o.user, pass: o.pass ?? '' } : {}),
+        ...(o.credentials !== undefined
+          ? { authenticator: mods.nats.credsAuthenticator(o.credentials) }
+          : o.user !== undefined ? { user: o.user, pass: o.pass ?? '' } : {}),
       });
     } catch (cause) {
       throw new DecadeError('NOT_AVAILABLE', 'cannot connect to NATS', { cause });

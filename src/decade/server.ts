@@ -18,7 +18,7 @@ import { parseName, type ContentName } from './names.js';
 import { checkScope, importPublicKey, isAccountId, redactTokens, verifyToken, type ClientInfo, type Operation, type TokenScope } from './tokens.js';
 import type { BlobWriter, DecadeStore, ObjectRecord } from './store.js';
 import { fillUpload, readUpload, Upload } from './uploads.js';
-import { chunksOf, singles, writeBatches } from './streams.js';
+import { singles, writeBatches } from './streams.js';
 import { SessionShares } from './shares.js';
 import { Quotas } from './quota.js';
 import { clientOf, header, intHeader, MIME, toInfo } from './requests.js';
@@ -294,11 +294,11 @@ export class DecadeServer {
   }
 
   /** {@link fillUpload} into this store, recording the object with `ttl` (seconds) from the commit. */
-  private fill(ctx: Context, upload: Upload, name: ContentName, ttl: number | undefined, source: AsyncIterable<Buffer>): Promise<boolean> {
+  private fill(ctx: Context, upload: Upload, name: ContentName, ttl: number | undefined, source: AsyncIterable<Buffer>, transient: boolean): Promise<boolean> {
     return fillUpload(upload, name, source, (n) => (ctx.octets = n), async (writer) => {
       const now = this.now();
       return (await this.store.commit(writer, { account: upload.account, hex: name.hex, size: upload.size, type: upload.type, created: now, expires: ttl === undefined ? null : now + ttl * 1000 })).fresh;
-    });
+    }, transient);
   }
 
   private async put(msg: IncomingMessage, res: Responder, channel: Channel): Promise<void> {
@@ -334,7 +334,8 @@ export class DecadeServer {
     try {
       const { upload, done } = await this.beginUpload(account, name, size, type);
       try {
-        fresh = await this.fill(ctx, upload, name, ttl, chunksOf(msg.stream()));
+        // Views into the session's receive memory, copied once into staging buffers (uploads.ts).
+        fresh = await this.fill(ctx, upload, name, ttl, msg.views(), true);
       } finally {
         done();
       }
@@ -377,6 +378,8 @@ export class DecadeServer {
     const drop = (): void => void opened.then((w) => w.abort(), () => undefined);
     let remote: Awaited<ReturnType<DecadeClient['getChunks']>>;
     try {
+      // Chunks the relay may keep (not views): they go to the file writer and to the readers of
+      // the upload as they are, no copy.
       remote = await client.getChunks(sourceToken, name.name);
     } catch (err) {
       drop();
@@ -414,7 +417,7 @@ export class DecadeServer {
         unreserved();
         throw err;
       }
-      this.fill(fctx, begun.upload, name, undefined, remote.chunks).then(
+      this.fill(fctx, begun.upload, name, undefined, remote.chunks, false).then(
         () => this.report(fctx, 'CREATED'),
         (err: unknown) => {
           abandon();

@@ -43,8 +43,9 @@ export interface BlobWriter {
   /**
    * Append octets. It may resolve before they reach the file (a writer may
    * batch them; `written` counts what is readable back); it rejects once
-   * writing failed. Durability comes at commit. The chunk must not be
-   * modified afterwards.
+   * writing failed. Durability comes at commit. The caller does not modify
+   * the chunk until `written` has passed its last octet (then the writer
+   * holds no reference to it: staging buffers are reused on that rule).
    */
   write(chunk: Uint8Array): Promise<void>;
   /** Called (if set) whenever `written` grows: readers of the upload wake up. */

@@ -10,6 +10,7 @@ import type { BlobWriter, DecadeStore } from './store.js';
 import { NameVerifier, type ContentName } from './names.js';
 import { DecadeError, isDecadeError } from './errors.js';
 import { chunksOf } from './streams.js';
+import { Stager } from './staging.js';
 
 /** Life of an upload: streaming, then committing (sealing and renaming), then done or failed. */
 export type UploadState = 'streaming' | 'committing' | 'done' | 'failed';
@@ -28,6 +29,12 @@ export class Upload {
   /** The latest chunks (at most about {@link RECENT_OCTETS}), oldest first, with their offsets. */
   private readonly recent: { at: number; chunk: Buffer }[] = [];
   private recentOctets = 0;
+  /**
+   * Called when a first reader joins: octets a writer holds back (staged, not
+   * yet in `writer.written`) must be handed on now, as a reader that joins
+   * late reads what it missed from the file.
+   */
+  onReader: (() => void) | undefined;
   private wake: (() => void) | null = null;
   private next: Promise<void> | null = null;
 
@@ -122,7 +129,7 @@ const LINGER_MS = 2;
  * early is still vouched for.
  */
 export async function* readUpload(u: Upload, store: DecadeStore, offset: number, length: number, chunkSize = 256 * 1024): AsyncGenerator<Buffer[]> {
-  u.readers++;
+  if (u.readers++ === 0) u.onReader?.();
   try {
     yield* readAlong(u, store, offset, length, chunkSize);
   } finally {
@@ -215,19 +222,39 @@ async function* readAlong(u: Upload, store: DecadeStore, offset: number, length:
  * the writer. Resolves with what `commit` says (fresh or not); on any
  * failure the upload fails (its readers see why), its octets are dropped,
  * nothing is stored, and the error is rethrown.
+ *
+ * `transient`: each chunk is valid only until the next step of the iteration
+ * (`IncomingMessage.views()`): chunks are copied once into recycled staging
+ * buffers ({@link Stager}), hashed and written a buffer at a time. Otherwise
+ * the chunks are kept as they are (by the writer until written, by readers
+ * of the upload while they are recent).
  */
-export async function fillUpload(upload: Upload, name: ContentName, source: AsyncIterable<Buffer>, onOctets: (n: number) => void, commit: (writer: BlobWriter) => Promise<boolean>): Promise<boolean> {
+export async function fillUpload(upload: Upload, name: ContentName, source: AsyncIterable<Buffer>, onOctets: (n: number) => void, commit: (writer: BlobWriter) => Promise<boolean>, transient = false): Promise<boolean> {
   const { size, writer } = upload;
   const verifier = new NameVerifier(name);
+  let received = 0;
+  const stager = transient
+    ? new Stager(writer, (piece) => {
+        const kept = upload.readers > 0;
+        upload.push(piece);
+        return kept;
+      }, (octets) => verifier.update(octets))
+    : null;
+  if (stager !== null) upload.onReader = () => void stager.flush().catch(() => undefined);
   try {
     for await (const chunk of source) {
-      if (verifier.octets + chunk.byteLength > size) throw new DecadeError('VALIDATION_FAILED', `the content is longer than the ${size} octets declared`);
-      verifier.update(chunk);
-      upload.push(chunk);
-      await writer.write(chunk);
-      onOctets(verifier.octets);
+      if (received + chunk.byteLength > size) throw new DecadeError('VALIDATION_FAILED', `the content is longer than the ${size} octets declared`);
+      received += chunk.byteLength;
+      if (stager !== null) await stager.add(chunk);
+      else {
+        verifier.update(chunk);
+        upload.push(chunk);
+        await writer.write(chunk);
+      }
+      onOctets(received);
     }
-    if (verifier.octets !== size) throw new DecadeError('VALIDATION_FAILED', `the content ended after ${verifier.octets} of the ${size} octets declared`);
+    await stager?.flush();
+    if (received !== size) throw new DecadeError('VALIDATION_FAILED', `the content ended after ${received} of the ${size} octets declared`);
     if (!verifier.matches()) throw new DecadeError('VALIDATION_FAILED', 'the content does not match its name');
     upload.set('committing');
     const fresh = await commit(writer);

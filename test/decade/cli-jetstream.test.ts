@@ -7,7 +7,6 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { createHash } from 'node:crypto';
-import { createServer } from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -15,7 +14,8 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import { createToken, DecadeClient, generateAccountKey, nameOf } from '../../src/decade/index.js';
 import { run, stop } from '../helpers/cli.js';
-import { startNats, type NatsCluster } from '../flows/nats.js';
+import { startNats, type NatsCluster } from '../helpers/nats.js';
+import { freePort } from '../helpers/ports.js';
 import { octets, rejectsWith, tempDir, until } from './harness.js';
 import { serveProcess } from './serve-process.js';
 
@@ -133,10 +133,7 @@ test('decade serve store configuration errors exit 2; an unreachable NATS exits 
     t.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     t.regex(r.stderr, message, args.join(' '));
   }
-  const free = createServer();
-  await new Promise<void>((r) => free.listen(0, '127.0.0.1', r));
-  const { port } = free.address() as { port: number };
-  await new Promise<void>((r) => free.close(() => r()));
+  const port = await freePort();
   const r = await run(['decade', 'serve', '--port', '0', '--accounts', accounts, '--store', 'jetstream', '--nats', `127.0.0.1:${port}`]);
   t.is(r.code, 1, r.stderr);
   t.regex(r.stderr, /NOT_AVAILABLE: cannot open the store \(jetstream 127\.0\.0\.1:\d+ bucket decade\): cannot connect to NATS/);

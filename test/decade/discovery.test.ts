@@ -15,17 +15,11 @@ import { connectDecade, createToken, DecadeError, DecadeServer, FileStore, gener
 import { createServer } from '../../src/channels/index.js';
 import { tlsProfile } from '../../src/profiles/index.js';
 import { testPki } from '../helpers/certs.js';
-import { startTestDns } from '../discovery/dns-server.js';
+import { startTestDns } from '../helpers/dns-server.js';
+import { freePort as closedPort } from '../helpers/ports.js';
 import { run } from '../helpers/cli.js';
 import { octets, startDecade, tempDir } from './harness.js';
 
-async function closedPort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 test('parseDecadeAddress: HOST:PORT, [IPv6]:PORT and decade://DOMAIN; anything else BAD_REQUEST', (t) => {
   t.deepEqual(parseDecadeAddress('127.0.0.1:10290'), { host: '127.0.0.1', port: 10290 });

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { isDecadeError, JetStreamDecadeStore, nameOf } from '../../src/decade/index.js';
-import { startNats } from '../flows/nats.js';
+import { startNats } from '../helpers/nats.js';
 import { octets, startDecadeOn } from './harness.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');

@@ -17,7 +17,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { JetStreamDecadeStore, nameOf, type Created, type DecadeClient } from '../../src/decade/index.js';
-import { startNats, type NatsCluster } from '../flows/nats.js';
+import { startNats, type NatsCluster } from '../helpers/nats.js';
 import { octets, rejectsWith, startDecadeOn, tempDir, until, type Harness } from './harness.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');

@@ -9,7 +9,7 @@ import { createSocket } from 'node:dgram';
 import fc from 'fast-check';
 import { createResolver, DiscoveryError, orderSrv, parseTxt, checkDnsName, type SrvTarget } from '../../src/discovery/index.js';
 import { BeepError } from '../../src/errors.js';
-import { startTestDns, type TestDns } from './dns-server.js';
+import { startTestDns, type TestDns } from '../helpers/dns-server.js';
 
 let dns: TestDns;
 test.before(async () => {

@@ -13,7 +13,7 @@ import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { openJetStreamStore, type EventInit, type FlowEvent, type FlowStore, type Subscription } from '../../src/flows/index.js';
 import { NS, fnua, startFnaa } from './harness.js';
-import { startNats } from './nats.js';
+import { startNats } from '../helpers/nats.js';
 
 const TOTAL = 100_000;
 const BATCH = 500;

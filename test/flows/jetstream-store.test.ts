@@ -11,7 +11,7 @@ import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { FlowsError, openJetStreamStore, type FlowStore } from '../../src/flows/index.js';
 import { acl, ev, fresh, readAll, storeContract } from './store-contract.js';
-import { startNats, type NatsCluster } from './nats.js';
+import { startNats, type NatsCluster } from '../helpers/nats.js';
 
 let nats: NatsCluster;
 const cleanups: (() => Promise<void>)[] = [];

@@ -5,20 +5,13 @@
  * checked against the namespace, and malformed URIs and TXT refused.
  */
 import test from 'ava';
-import { createServer as createTcpServer } from 'node:net';
 import { scramSha256Client } from '../../src/index.js';
 import { createResolver, DiscoveryError } from '../../src/discovery/index.js';
 import { connectFlowUri, parseFlowUri, resolveFlowUri, FlowsError, FLOWS_URI } from '../../src/flows/index.js';
-import { startTestDns } from '../discovery/dns-server.js';
+import { startTestDns } from '../helpers/dns-server.js';
+import { freePort as closedPort } from '../helpers/ports.js';
 import { NS, PASSWORD, fnua, pki, startFnaa } from './harness.js';
 
-async function closedPort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 test('parseFlowUri: NAME.NAMESPACE, NAMESPACE/NAME, HOST:PORT/NAME; malformed URIs are BAD_REQUEST (field uri)', (t) => {
   t.deepEqual(parseFlowUri('flow://orders.shop.example.com'), { flow: 'orders', namespace: 'shop.example.com' });

@@ -1,14 +1,15 @@
 /**
- * Real nats-server processes for the JetStream flow store tests: one node,
- * or a 3-node JetStream cluster, on 127.0.0.1 with file storage in a
- * temporary directory. Needs Debian's `nats-server` (scripts/test-deps.mjs
+ * Real nats-server processes for the JetStream store tests (flows and
+ * DECADE): one node, or a 3-node JetStream cluster, on 127.0.0.1 with file
+ * storage in a temporary directory, optionally requiring a user and password. Needs Debian's `nats-server` (scripts/test-deps.mjs
  * installs it); a test FAILS naming it when it is missing.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect as tcpConnect } from 'node:net';
+import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
 
 /** The nats-server executable, or undefined. */
 export function natsServerBin(): string | undefined {
@@ -18,13 +19,6 @@ export function natsServerBin(): string | undefined {
   return undefined;
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function waitListening(port: number, deadlineMs: number): Promise<void> {
   const end = Date.now() + deadlineMs;
@@ -58,12 +52,24 @@ export interface NatsCluster {
   servers: string[];
 }
 
+/** Options of {@link startNats}. */
+export interface NatsOptions {
+  /** Clients must log in as this user (the configuration file, mode 0600, holds the password). */
+  auth?: { user: string; password: string };
+}
+
+/** A string as a quoted nats-server configuration value. */
+function confString(v: string): string {
+  if (!/^[\x20-\x7e]*$/.test(v)) throw new Error('nats-server configuration: printable ASCII only');
+  return JSON.stringify(v);
+}
+
 /**
  * Start `size` nats-server processes with JetStream (a cluster when size > 1);
  * `teardown` registers their end (SIGKILL, storage removed): `t.teardown` for
  * one test, or a list run in `test.after.always` for a whole file.
  */
-export async function startNats(teardown: (fn: () => Promise<void>) => void, size = 1): Promise<NatsCluster> {
+export async function startNats(teardown: (fn: () => Promise<void>) => void, size = 1, options: NatsOptions = {}): Promise<NatsCluster> {
   const bin = natsServerBin();
   if (!bin) throw new Error('nats-server is not installed (Debian package nats-server; `node scripts/test-deps.mjs` installs it)');
   const dir = mkdtempSync(join(tmpdir(), 'beepstream-nats-'));
@@ -76,7 +82,8 @@ export async function startNats(teardown: (fn: () => Promise<void>) => void, siz
     const cluster = size > 1
       ? `cluster { name: bs, listen: 127.0.0.1:${routes[i]}, routes: [${routes.filter((_, k) => k !== i).map((p) => `nats-route://127.0.0.1:${p}`).join(', ')}] }`
       : '';
-    writeFileSync(conf, `server_name: ${name}\nlisten: 127.0.0.1:${ports[i]}\njetstream { store_dir: "${join(dir, name)}", max_memory_store: 64MB, max_file_store: 4GB }\n${cluster}\n`);
+    const auth = options.auth ? `authorization { user: ${confString(options.auth.user)}, password: ${confString(options.auth.password)} }\n` : '';
+    writeFileSync(conf, `server_name: ${name}\nlisten: 127.0.0.1:${ports[i]}\njetstream { store_dir: "${join(dir, name)}", max_memory_store: 64MB, max_file_store: 4GB }\n${cluster}\n${auth}`, { mode: 0o600 });
     const node: NatsNode = {
       name, port: ports[i] as number, child: undefined as unknown as ChildProcess, exited: Promise.resolve(),
       restart: async () => {
