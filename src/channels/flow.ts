@@ -272,7 +272,8 @@ export class SessionFlow {
       // A control channel is active: the non-control channels share CONTROL_BULK_WINDOW on
       // top of what their rate needs over the path's shortest round trip (rate × min RTT, the path's BDP,
       // not the sizing RTT with its floor): what is queued beyond the path, not the path, is cut.
-      const pathNeed = this.rtt.count === 0 ? 0 : cf.measuredRate * this.rtt.min;
+      // In slow start, twice that: the window must stay ahead of a rate that doubles each round trip.
+      const pathNeed = this.rtt.count === 0 ? 0 : (cf.inSlowStart ? 2 : 1) * cf.measuredRate * this.rtt.min;
       const share = Math.max(INITIAL_WINDOW, Math.floor(CONTROL_BULK_WINDOW / Math.max(1, this.members.size) + pathNeed));
       control = Math.max(0, share - w.buffered - held);
     }
@@ -773,6 +774,11 @@ export class ChannelFlow {
   /** @internal The rate the reader consumed at over the last epoch (octets per ms). */
   get measuredRate(): number {
     return this.lastRate;
+  }
+
+  /** @internal The channel's rate may still grow (its slow start has not ended). */
+  get inSlowStart(): boolean {
+    return this.tune && this.slowStart;
   }
 
   /** Leave the session's budget (the channel closed). */

@@ -121,7 +121,7 @@ export class IncomingMessage {
       if (final) this.completed();
       return;
     }
-    let body: Buffer | null = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    let body: Buffer | null = Buffer.isBuffer(payload) ? payload : payload.byteLength === 0 ? EMPTY_BODY : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     if (!this.headReady) {
       if (this.head !== null) block = null; // joined below: a copy
       const head: Buffer = this.head ? Buffer.concat([this.head, body]) : body;

@@ -64,6 +64,28 @@ test('a control frame caps the other channels\' windows at their share of CONTRO
   for (const cf of bulk) t.is(open(cf), 16 * MiB, 'uncapped after the hold');
 });
 
+test('on a long path a capped channel keeps its bandwidth-delay product, twice it in slow start (so its window can still double each round trip)', (t) => {
+  let now = 0;
+  const flow = new SessionFlow({ receiveWindow: 1 * MiB, maxReceiveWindow: 64 * MiB, sessionReceiveBudget: 256 * MiB }, () => now);
+  flow.rtt.sample(100); // a 100 ms path
+  const control = flow.open();
+  control.control = true;
+  const bulk = flow.open();
+  bulk.takeUpdate(true);
+  // One epoch (a round trip) of 1 MiB read as it arrives: the channel's rate, in slow start.
+  now = 1;
+  receiveAndConsume(bulk, MiB);
+  now = 102;
+  receiveAndConsume(bulk, 1);
+  t.true(bulk.measuredRate > 0, 'a rate was measured');
+  t.true(bulk.inSlowStart);
+  control.onFrame(control.window.expected, 100);
+  const cap = flow.windowCap(bulk, 0) + bulk.window.buffered;
+  const bdp = bulk.measuredRate * 100;
+  t.true(cap >= 2 * bdp, `share ${cap} ≥ 2 × rate × RTT (${Math.round(2 * bdp)})`);
+  t.true(cap <= 2 * bdp + CONTROL_BULK_WINDOW / 2 + 1, `and no more than that plus its part of CONTROL_BULK_WINDOW: ${cap}`);
+});
+
 test('without a control channel nothing is capped', (t) => {
   let now = 0;
   const flow = new SessionFlow({ receiveWindow: 16 * MiB, maxReceiveWindow: 16 * MiB, sessionReceiveBudget: 256 * MiB }, () => now);
@@ -111,9 +133,10 @@ test('over a real session, every SEQ the receiver sends on a bulk channel while 
     if (flow.now() - flow.controlAt >= CONTROL_HOLD_MS) return;
     checked++;
     // The sink's share: half of CONTROL_BULK_WINDOW (its session's members are the control
-    // channel and the sink; channel 0 is not one) beyond its rate × the path's shortest RTT.
+    // channel and the sink; channel 0 is not one) beyond its rate × the path's shortest RTT
+    // (twice that in slow start).
     const cf = srv.channels.get(sink.number)?.flowState;
-    const pathNeed = flow.rtt.count === 0 || !cf ? 0 : cf.measuredRate * flow.rtt.min;
+    const pathNeed = flow.rtt.count === 0 || !cf ? 0 : (cf.inSlowStart ? 2 : 1) * cf.measuredRate * flow.rtt.min;
     const share = Math.floor(CONTROL_BULK_WINDOW / 2 + pathNeed);
     if (e.frame.window > share) over.push(`${e.frame.window} > ${share}`);
   };
