@@ -39,6 +39,14 @@ export const SLOW_START_ROUNDS = 3;
  */
 export const MAX_RATE_GAIN = 2;
 export const SLOW_START_GROWTH = 1.25;
+/**
+ * In slow start, while the reader keeps up and its rate grows, a channel's
+ * window doubles per epoch up to this many times what the last epoch
+ * delivered per round trip (rate × RTT): the rate lags a transport that
+ * doubles per round trip by about two doublings when the SEQ lands, and the
+ * window covers twice the delivery per round trip until the next resize.
+ */
+export const SLOW_START_AHEAD = 16;
 /** @internal SEQ departures remembered for RTT sampling and stall detection. */
 export const PENDING_EDGES = 8;
 /**

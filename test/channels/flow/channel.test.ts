@@ -46,6 +46,28 @@ test('growth: about one doubling per round trip while the window is the limit', 
   for (let i = 1; i < sizes.length; i++) t.true((sizes[i] as number) >= (sizes[i - 1] as number), 'never shrinks while the reader keeps up');
 });
 
+test('behind a transport in its own slow start (IW10, 100 ms), the window stays ahead of its ramp: the BDP within 8 round trips, the link filled, and the window trimmed to about 2.5 × BDP once the rate stops growing', (t) => {
+  const rtt = 100;
+  const linkRate = 125_000;
+  const bdp = linkRate * rtt;
+  const sim = simulate({ rtt, linkRate, goal: bdp, frame: 4 * KiB, cwnd: 10 * 1448, limits: { ...LIMITS, maxReceiveWindow: 64 * MiB } });
+  const ch = sim.chans[0] as SimChannel;
+  const trail: string[] = [];
+  for (let r = 1; r <= 12; r++) {
+    sim.run(r * rtt);
+    trail.push(`${r}: ${(ch.cf.window.size / KiB).toFixed(0)} KiB`);
+  }
+  t.truthy(ch.reachedAt, `window reached the BDP (${trail.join(', ')})`);
+  t.true((ch.reachedAt as number) <= 8, `the BDP after ${ch.reachedAt?.toFixed(1)} round trips (${trail.join(', ')})`);
+  sim.run(40 * rtt);
+  const before = sim.delivered();
+  sim.run(50 * rtt);
+  const rate = (sim.delivered() - before) / (10 * rtt);
+  t.true(rate >= 0.95 * linkRate, `${(rate / 1000).toFixed(1)} MB/s of ${linkRate / 1000}`);
+  t.true(ch.cf.window.size <= 3 * bdp, `slow start over, the window is trimmed: ${(ch.cf.window.size / bdp).toFixed(2)} × BDP`);
+  t.log(`BDP after ${ch.reachedAt?.toFixed(1)} round trips; peak window ${(sim.peakWindows / bdp).toFixed(2)} × BDP; per round trip ${trail.join(', ')}`);
+});
+
 test('a slow reader gets a window near 2 × rate × RTT, never below the initial window, and the budget back', (t) => {
   const rtt = 50;
   // First a fast phase grows the window, then the reader slows to 1 MB/s.
