@@ -36,7 +36,9 @@
  *   so the window stays ahead of TCP's own slow start
  *   instead of taking turns with it. While in slow start, an epoch in which
  *   our window held the sender back (and the reader kept up) at least
- *   doubles the window, as TCP's congestion window grows. Slow start ends
+ *   doubles the window, as TCP's congestion window grows; so does an epoch
+ *   in which the reader kept up and its rate grew by a quarter (up to
+ *   16 × rate × RTT: the rate lags a transport in its own slow start). Slow start ends
  *   when the rate stops growing (BBR's full-pipe test, not counting those
  *   epochs), and the window is trimmed toward 2.5 × rate × RTT.
  * - **Shrink**: a slow reader (half of its window or more sat unread during
