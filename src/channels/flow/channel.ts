@@ -7,7 +7,7 @@
  * @module
  */
 import { RecvWindow, seqDiff } from '../window.js';
-import { LIMITED_SAMPLE, MAX_RATE_GAIN, MIN_EPOCH_MS, PENDING_EDGES, SLOW_START_AHEAD, SLOW_START_GROWTH, SLOW_START_ROUNDS, UPDATE_FRACTION } from './params.js';
+import { LIMITED_SAMPLE, MAX_RATE_GAIN, MIN_EPOCH_MS, MIN_SIZING_RTT_MS, PENDING_EDGES, SLOW_START_AHEAD, SLOW_START_GROWTH, SLOW_START_ROUNDS, UPDATE_FRACTION } from './params.js';
 import type { SessionFlow } from './session.js';
 
 /** What a channel's flow state shows: `channel.flow`, the metrics and the trace. */
@@ -255,8 +255,10 @@ export class ChannelFlow {
     const rate = this.epochBytes / elapsed; // octets per ms
     this.prevRate = this.lastRate;
     this.lastRate = rate;
+    let newBest = false;
     if (this.slowStart) {
       if (rate >= SLOW_START_GROWTH * this.fullRate) {
+        newBest = this.fullRate > 0;
         this.fullRate = rate;
         this.flatEpochs = 0;
       } else if (!this.epochLimited && ++this.flatEpochs >= SLOW_START_ROUNDS) {
@@ -320,7 +322,12 @@ export class ChannelFlow {
       // 100 ms: the BDP after 9.5 round trips in the simulation, 10.4 in one
       // WAN run; 7.5 with it). The doubling stops with the rate's growth, and
       // the end of slow start trims the window to 2.5 × rate × RTT.
-      if (this.slowStart && !this.session.ss.together && peak <= size / 4 && this.prevRate > 0 && rate >= SLOW_START_GROWTH * this.prevRate) {
+      // The rate must beat its best so far by a quarter (not merely the last
+      // epoch's: a reader that takes a large chunk, then sleeps, alternates
+      // high and low epochs), and only where the path's own RTT sizes the
+      // window (at least the 10 ms floor: below it, a loopback path's epochs
+      // of a millisecond see such a reader's chunks as growth).
+      if (this.slowStart && newBest && !this.session.ss.together && peak <= size / 4 && this.session.rtt.min >= MIN_SIZING_RTT_MS) {
         want = Math.max(want, Math.min(2 * size, SLOW_START_AHEAD * rate * rtt));
       }
       if (want > size && this.session.resize(this, want) > size) this.grown();
