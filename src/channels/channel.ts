@@ -217,6 +217,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * Send a MSG and iterate its one-to-many reply: each ANS as an
    * {@link IncomingMessage}, ending at NUL. An ERR throws
    * {@link BeepReplyError}; a plain RPY is yielded as the only answer.
+   *
+   * Leaving the loop early (`break`, `return`, a throw) discards the rest of
+   * the reply, the answer in hand included: read an answer's body inside the
+   * loop body, not after it.
    */
   async *requestAnswers(body?: BodyInit, options: RequestOptions = {}): AsyncGenerator<IncomingMessage, void, undefined> {
     const queue: IncomingMessage[] = [];
@@ -254,11 +258,16 @@ export class Channel extends EventEmitter<ChannelEvents> {
       },
     };
     const pending = this.core.sendRequest(this, body, options, sink);
+    // The answer in the consumer's hands while it runs its loop body; still set in
+    // `finally` when the consumer left the loop there.
+    let inHand: IncomingMessage | null = null;
     try {
       for (;;) {
         const next = queue.shift();
         if (next) {
+          inHand = next;
           yield next;
+          inHand = null;
           continue;
         }
         if (failure !== null) throw failure;
@@ -269,6 +278,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
       // Consumer stopped early: discard the rest of the reply.
       if (!done && failure === null && pending) this.core.abandon(this, pending);
       // dump() rejects if the session fails first: never an unhandled rejection.
+      // The answer in hand goes too, read or not: an unread one would hold the
+      // channel's window shut for good (as an incomplete one is, by abandon()).
+      inHand?.dump().catch(() => undefined);
       for (const m of queue) m.dump().catch(() => undefined);
     }
   }

@@ -1069,6 +1069,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     ch.profile = uri;
     ch.handler = this.profiles.get(uri);
     ch.control = ch.handler?.control === true;
+    ch.flowState.control = ch.control;
     ch.state = 'open';
     this.checkQuiescent(ch); // wake anyone waiting for the start to finish
     if (remote) this.emit('channel', ch);

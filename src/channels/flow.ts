@@ -69,7 +69,7 @@
  *
  * @module
  */
-export { type FlowCounters, type FlowLimits, UPDATE_FRACTION, MIN_SIZING_RTT_MS } from './flow/params.js';
+export { type FlowCounters, type FlowLimits, UPDATE_FRACTION, MIN_SIZING_RTT_MS, CONTROL_HOLD_MS, CONTROL_BULK_WINDOW } from './flow/params.js';
 export { RttEstimator } from './flow/rtt.js';
 export { MemoryPool, MESSAGE_COST } from './flow/memory.js';
 export { ChannelFlow, type ChannelFlowStats } from './flow/channel.js';

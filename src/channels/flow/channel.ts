@@ -93,6 +93,8 @@ export class ChannelFlow {
   ssPeak = 0;
   /** Issue 17: octets owed to the peer and not sendable, as last charged to the session ({@link setOwed}). */
   owed = 0;
+  /** The channel's profile is a control profile (see `CONTROL_HOLD_MS`). */
+  control = false;
   private closed = false;
 
   /** @internal */
@@ -119,6 +121,7 @@ export class ChannelFlow {
   onFrame(seqno: number, size: number): void {
     const w = this.window;
     w.receive(size);
+    if (this.control) this.session.controlAt = this.session.now();
     if (w.buffered > this.stats.peakBuffered) this.stats.peakBuffered = w.buffered;
     if (w.buffered > this.epochPeak) this.epochPeak = w.buffered;
     if (w.buffered > this.ssPeak) this.ssPeak = w.buffered;

@@ -24,6 +24,15 @@ export interface FlowLimits {
 
 /** Fraction of the window consumed before a SEQ is due. */
 export const UPDATE_FRACTION = 0.25;
+/**
+ * Issue 13, control latency under bulk: for this long after a control
+ * channel's last inbound frame, the other channels' windows together offer at
+ * most {@link CONTROL_BULK_WINDOW} octets, so what the peer may have queued
+ * ahead of its next control message (socket buffers included) stays small.
+ */
+export const CONTROL_HOLD_MS = 1000;
+/** What the non-control channels may have unread or in flight, together, while control is active. */
+export const CONTROL_BULK_WINDOW = 2 * 1024 * 1024;
 /** Smallest RTT windows are sized for (ms): an event loop's turn-around under load. */
 export const MIN_SIZING_RTT_MS = 10;
 /**

@@ -8,7 +8,7 @@
 import { INITIAL_WINDOW } from '../window.js';
 import { ChannelFlow } from './channel.js';
 import type { MemoryPool } from './memory.js';
-import type { FlowCounters, FlowLimits } from './params.js';
+import { CONTROL_BULK_WINDOW, CONTROL_HOLD_MS, type FlowCounters, type FlowLimits } from './params.js';
 import { RttEstimator } from './rtt.js';
 import { SessionSlowStart } from './slowstart.js';
 
@@ -38,6 +38,8 @@ export class SessionFlow {
   memoryBudget = Infinity;
   /** The listener-wide budget this session also draws on, if any. */
   pool: MemoryPool | undefined;
+  /** When a control channel last received a frame (see {@link CONTROL_HOLD_MS}). */
+  controlAt = -Infinity;
 
   constructor(limits: FlowLimits, now: () => number = () => performance.now(), counters?: FlowCounters) {
     this.limits = limits;
@@ -63,18 +65,24 @@ export class SessionFlow {
    * listener's budget is spent by others).
    */
   windowCap(cf: ChannelFlow, held: number): number {
+    const w = cf.window;
+    let control = Infinity;
+    if (!cf.control && this.controlAt !== -Infinity && this.now() - this.controlAt < CONTROL_HOLD_MS) {
+      // A control channel is active: the non-control channels share CONTROL_BULK_WINDOW.
+      const share = Math.max(INITIAL_WINDOW, Math.floor(CONTROL_BULK_WINDOW / Math.max(1, this.members.size)));
+      control = Math.max(0, share - w.buffered - held);
+    }
     const poolRoom = this.pool ? this.pool.limit - this.pool.used : Infinity;
     const room = Math.min(this.memoryBudget - this.held, poolRoom);
-    // Room for a whole window: the cap cannot bind (the common case).
-    if (room >= cf.window.size) return Infinity;
-    const w = cf.window;
+    // Room for a whole window: the memory budgets cannot bind (the common case).
+    if (room >= w.size) return control;
     let cap = Math.max(INITIAL_WINDOW - w.buffered - held, w.remaining + room);
     // Fairness: once the session's budget is spent, a channel below its share
     // (budget ÷ channels) may still be credited up to it while the pool has
     // room; those above it get nothing until they hold less. A session thus
     // holds at most twice its budget while its channels rebalance.
     if (poolRoom > 0 && this.members.size > 0) cap = Math.max(cap, Math.floor(this.memoryBudget / this.members.size) - w.buffered - held);
-    return cap;
+    return Math.min(cap, control);
   }
 
   /** Flow state for a new channel; `tune: false` keeps its window fixed (channel 0). */
