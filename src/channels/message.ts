@@ -500,7 +500,27 @@ class MessageStream extends Readable {
     if (this.wantMore || this.msg.dumping) this.drainQueue();
   }
 
+  /**
+   * Destroyed before its end was read (the application's `destroy()`, a
+   * failed `pipeline`): the rest of the body is thrown away — the octets left
+   * in the stream's buffer and the queue reopen the window, later frames are
+   * credited as they arrive. Without this they held the channel's window
+   * shut, and with it every later reply of the channel (RFC 3080 §2.6.1:
+   * replies go in order).
+   */
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    const msg = this.msg;
+    if (msg.failure === undefined && !this.readableEnded) {
+      const unread = this.unread;
+      this.unread = 0;
+      if (unread > 0) msg.hooks.credit(unread);
+      if (!msg.dumping) msg.discard();
+    }
+    callback(err);
+  }
+
   discarded(taken: boolean): void {
+    if (this.destroyed) return;
     this.drainQueue();
     // Nothing to flow once the body was taken.
     if (!taken) this.resume();
