@@ -20,9 +20,11 @@
  *    `break` out of `for await` over `msg.stream()`) kept its queued octets,
  *    the octets in the stream's buffer and every later frame uncredited: the
  *    sender waited for window for good, and every later reply on the channel
- *    behind it (replies go in order, RFC 3080 §2.6.1). Found reviewing the
+ *    behind it (replies go in order, RFC 3080 §2.6.1). The same for a loop
+ *    over `msg.views()` or `msg` itself left early. Found reviewing the
  *    receive path beside the recycled-reads change; fixed in
- *    src/channels/message.ts (MessageStream._destroy discards the rest).
+ *    src/channels/message.ts (MessageStream._destroy, and the two iterators'
+ *    `finally`, discard the rest).
  */
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
@@ -184,6 +186,24 @@ test('a reply body piped to a destination that fails is thrown away: the channel
 test('leaving `for await` over a reply\'s stream early throws the body away: the channel\'s next reply arrives', async (t) => {
   t.is(await destroyMidBody(async (reply) => {
     for await (const chunk of reply.stream()) {
+      t.true((chunk as Buffer).length > 0);
+      break;
+    }
+  }), 'next');
+});
+
+test('leaving `for await` over a reply\'s views() early throws the body away: the channel\'s next reply arrives', async (t) => {
+  t.is(await destroyMidBody(async (reply) => {
+    for await (const view of reply.views()) {
+      t.true(view.length > 0);
+      break;
+    }
+  }), 'next');
+});
+
+test('leaving `for await` over a reply itself early throws the body away: the channel\'s next reply arrives', async (t) => {
+  t.is(await destroyMidBody(async (reply) => {
+    for await (const chunk of reply) {
       t.true((chunk as Buffer).length > 0);
       break;
     }
