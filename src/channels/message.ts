@@ -326,6 +326,8 @@ export class IncomingMessage {
    * README, "Receiving without copies").
    *
    * Use it instead of, not together with, the other ways of reading the body.
+   * Leaving the loop early (`break`, `return`, a throw) throws the rest of
+   * the body away, reopening the window.
    */
   async *views(): AsyncGenerator<Buffer, void, undefined> {
     if (this.adapter !== null) throw new BeepError(ErrorCodes.INVALID_STATE, 'the body is already being read as a stream');
@@ -354,31 +356,45 @@ export class IncomingMessage {
     } finally {
       held?.release();
       if (heldLength > 0) this.hooks.credit(heldLength);
+      // Left early (break, return, a throw in the loop body): the rest is thrown away,
+      // as it is when a `Readable` is left early; kept, it held the channel's window.
+      if (!this.taken) this.abandonRest();
     }
+  }
+
+  /** The application stopped reading before the end: discard what is queued and what is still to come. */
+  private abandonRest(): void {
+    if (this.failure === undefined && !this.dumping) this.discard();
   }
 
   /**
    * The body's chunks as they arrive, each credited to the window as it is
-   * taken. Without a stream, no `Readable` is built.
+   * taken. Without a stream, no `Readable` is built. Leaving the loop early
+   * throws the rest of the body away (as leaving a `Readable`'s loop does).
    */
   async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
     if (this.adapter !== null) {
       yield* this.adapter;
       return;
     }
-    for (;;) {
-      if (this.failure) throw this.failure;
-      if (this.hasQueued) {
-        const b = this.shiftOwned();
-        this.hooks.credit(b.length);
-        yield b;
-        continue;
+    try {
+      for (;;) {
+        if (this.failure) throw this.failure;
+        if (this.hasQueued) {
+          const b = this.shiftOwned();
+          this.hooks.credit(b.length);
+          yield b;
+          continue;
+        }
+        if (this.complete && this.headReady) break;
+        if (this.dumping) break;
+        await this.wait();
       }
-      if (this.complete && this.headReady) break;
-      if (this.dumping) break;
-      await this.wait();
+      this.taken = true;
+    } finally {
+      // Left early: the rest is thrown away (see views()).
+      if (!this.taken) this.abandonRest();
     }
-    this.taken = true;
   }
 
   /**
@@ -500,7 +516,27 @@ class MessageStream extends Readable {
     if (this.wantMore || this.msg.dumping) this.drainQueue();
   }
 
+  /**
+   * Destroyed before its end was read (the application's `destroy()`, a
+   * failed `pipeline`): the rest of the body is thrown away — the octets left
+   * in the stream's buffer and the queue reopen the window, later frames are
+   * credited as they arrive. Without this they held the channel's window
+   * shut, and with it every later reply of the channel (RFC 3080 §2.6.1:
+   * replies go in order).
+   */
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    const msg = this.msg;
+    if (msg.failure === undefined && !this.readableEnded) {
+      const unread = this.unread;
+      this.unread = 0;
+      if (unread > 0) msg.hooks.credit(unread);
+      if (!msg.dumping) msg.discard();
+    }
+    callback(err);
+  }
+
   discarded(taken: boolean): void {
+    if (this.destroyed) return;
     this.drainQueue();
     // Nothing to flow once the body was taken.
     if (!taken) this.resume();

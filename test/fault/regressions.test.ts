@@ -15,8 +15,21 @@
  *    (seed 1592590373: stop early, then a FIN drop); fixed in
  *    src/channels/channel.ts (and the same pattern in request()'s ANS branch
  *    and management.ts).
+ * 3. A reply body whose stream was destroyed before its end (the
+ *    application's `msg.destroy()`, a `pipeline` whose destination failed,
+ *    `break` out of `for await` over `msg.stream()`) kept its queued octets,
+ *    the octets in the stream's buffer and every later frame uncredited: the
+ *    sender waited for window for good, and every later reply on the channel
+ *    behind it (replies go in order, RFC 3080 §2.6.1). The same for a loop
+ *    over `msg.views()` or `msg` itself left early. Found reviewing the
+ *    receive path beside the recycled-reads change; fixed in
+ *    src/channels/message.ts (MessageStream._destroy, and the two iterators'
+ *    `finally`, discard the rest).
  */
+import { Buffer } from 'node:buffer';
 import net from 'node:net';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import test from 'ava';
 import { connect, createServer, Session } from '../../src/channels/session.js';
 import { ECHO_URI, defineProfile, echoProfile } from '../../src/profiles/index.js';
@@ -128,4 +141,71 @@ test.serial('requestAnswers: answers left unread by a consumer that stopped earl
     for (const s of server.sessions) s.destroy();
     await server.close(100);
   }
+});
+
+/** A 4 MiB echo (far more than a window), its reply's stream ended by `stop`; then the channel must still carry a reply. */
+async function destroyMidBody(stop: (reply: import('../../src/channels/message.js').IncomingMessage) => Promise<void>): Promise<string> {
+  const server = createServer({ profiles: [echoProfile] });
+  const { port } = await server.listen(0);
+  const client = await connect({ port });
+  try {
+    const ch = await client.startChannel(ECHO_URI);
+    const reply = await within(ch.request(Buffer.alloc(4 * 1024 * 1024, 0x61)), 10_000, 'the big reply begins');
+    await within(stop(reply), 10_000, 'stopping the big reply');
+    const next = await within(ch.request('next'), 10_000, 'the next reply on the channel (behind the destroyed one)');
+    return await within(next.text(), 10_000, 'the next body');
+  } finally {
+    client.destroy();
+    for (const s of server.sessions) s.destroy();
+    await server.close(100);
+  }
+}
+
+test('a reply body destroyed part-way (msg.destroy()) is thrown away: the channel\'s next reply arrives', async (t) => {
+  t.is(await destroyMidBody(async (reply) => {
+    const s = reply.stream();
+    while (s.read(1000) === null) await new Promise((r) => s.once('readable', r));
+    reply.destroy();
+  }), 'next');
+});
+
+test('a reply body piped to a destination that fails is thrown away: the channel\'s next reply arrives', async (t) => {
+  t.is(await destroyMidBody(async (reply) => {
+    let n = 0;
+    const failing = new Writable({
+      highWaterMark: 1024,
+      write(chunk: Buffer, _enc, cb) {
+        n += chunk.length;
+        cb(n > 100_000 ? new Error('disk full') : null);
+      },
+    });
+    await t.throwsAsync(pipeline(reply, failing), { message: 'disk full' });
+  }), 'next');
+});
+
+test('leaving `for await` over a reply\'s stream early throws the body away: the channel\'s next reply arrives', async (t) => {
+  t.is(await destroyMidBody(async (reply) => {
+    for await (const chunk of reply.stream()) {
+      t.true((chunk as Buffer).length > 0);
+      break;
+    }
+  }), 'next');
+});
+
+test('leaving `for await` over a reply\'s views() early throws the body away: the channel\'s next reply arrives', async (t) => {
+  t.is(await destroyMidBody(async (reply) => {
+    for await (const view of reply.views()) {
+      t.true(view.length > 0);
+      break;
+    }
+  }), 'next');
+});
+
+test('leaving `for await` over a reply itself early throws the body away: the channel\'s next reply arrives', async (t) => {
+  t.is(await destroyMidBody(async (reply) => {
+    for await (const chunk of reply) {
+      t.true((chunk as Buffer).length > 0);
+      break;
+    }
+  }), 'next');
 });
