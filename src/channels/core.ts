@@ -3,28 +3,36 @@
  * frames out through {@link SessionCore.pull}. It never touches a socket or a
  * timer; the Node glue in `session.ts` moves bytes and maps backpressure.
  *
- * Enforces RFC 3080 §2.2.1.1 (poorly-formed frames end the session), §2.3
- * (channel management), §2.6 (ordering) and RFC 3081 §3.1 (windows).
+ * `SessionCore` is a small façade over parts that each own their state:
+ * `inbound.ts` (decoding and the RFC 3080 §2.2.1.1 / RFC 3081 §3.1 frame
+ * checks), `dispatch.ts` (MSGs to profiles, serial per channel, RFC 3080
+ * §2.6), `scheduler.ts` (which frame goes next; a batch's effects come back
+ * here to be run), `lifecycle.ts` with `states.ts` (channels and the session
+ * as `(state, input) → next` tables, RFC 3080 §2.3), `greeting.ts` (session
+ * establishment) and the flow policy (`flow.ts`). The façade holds the
+ * session's identity, release and termination.
  *
  * @module
  */
 import { EventEmitter } from 'node:events';
-import type { Buffer } from 'node:buffer';
 import { BeepError, BeepFramingError, BeepReplyError, ErrorCodes, type ErrorCode } from '../errors.js';
-import { BEEP_XML, type EntityHeaders } from '../framing/index.js';
-import { Channel, replyErrorFrom, type InboundRequest, type PendingRequest, type ReplySink, type RequestOptions } from './channel.js';
+import type { EntityHeaders } from '../framing/index.js';
+import { Channel, replyErrorFrom, type PendingRequest, type ReplySink, type RequestOptions } from './channel.js';
 import * as outbound from './outbound.js';
 import type { IncomingMessage, OutboundMessage, BodyInit } from './message.js';
 import type { RxBlock } from './rx.js';
 import { requestMgmt } from './management.js';
 import { SessionFlow, type MemoryPool } from './flow.js';
 import { Inbound } from './inbound.js';
+import { GreetingExchange } from './greeting.js';
+import { Lifecycle } from './lifecycle.js';
+import { RateBucket } from './guards.js';
+import { nextSessionState, type SessionState } from './states.js';
 import { Dispatcher } from './dispatch.js';
 import { Scheduler, AfterList, AFTER_DISPATCH, AFTER_RECHECK, AFTER_DRAIN, AFTER_DONE } from './scheduler.js';
 import { resolveLimits, type ChannelProfile, type ResolvedLimits, type Role, type SessionLimits, type CompatOptions, type CloseDecision, type SessionIdentity, type TransportSecurity } from './types.js';
 import type { Greeting } from './mgmt.js';
-import { diagnostics, newSessionStats, nextSessionId, publishLimit, type ChannelEvent, type SessionStats } from './diagnostics.js';
-import { buildGreeting, buildError, parseMgmt } from './mgmt.js';
+import { newSessionStats, nextSessionId, publishLimit, type SessionStats } from './diagnostics.js';
 import { handleOf } from './handle.js';
 
 /** Options of a {@link SessionCore}. */
@@ -96,12 +104,10 @@ export interface StartChannelOptions {
   hold?: boolean;
 }
 
-/** Session life cycle. */
-export type SessionState = 'greeting' | 'open' | 'releasing' | 'closed';
+export type { SessionState } from './states.js';
 
 export { SWS_OVERRIDE_MS } from './scheduler.js';
 
-const RECENT_CLOSED = 256;
 /**
  * Protocol state of one BEEP session, independent of any transport.
  */
@@ -112,10 +118,12 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   owner: unknown = this;
   /** Profiles served, by URI. */
   readonly profiles = new Map<string, ChannelProfile>();
-  /** Open channels by number, channel 0 included. */
-  readonly channels = new Map<number, Channel>();
+  /** Open channels by number, channel 0 included (the channel life cycle's table). */
+  readonly channels: Map<number, Channel>;
   /** The peer's greeting, once received. */
-  peerGreeting: Greeting | null = null;
+  get peerGreeting(): Greeting | null {
+    return this.greeting.peer;
+  }
   /** The serverName of the first successful start (RFC 3080 §2.3.1.2). */
   serverName: string | undefined;
   state: SessionState = 'greeting';
@@ -148,13 +156,14 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   readonly inbound: Inbound;
   /** @internal Handing MSGs to profiles (dispatch.ts). */
   readonly dispatcher: Dispatcher;
+  /** @internal Channel numbers, creation, removal, quiescence (lifecycle.ts). */
+  readonly lifecycle: Lifecycle;
+  /** Events without progress (`maxNoProgressRate`, issue 17). */
+  private readonly progress: RateBucket;
   /** @internal The output scheduler: ready rings, batches, held output (scheduler.ts). */
   readonly scheduler: Scheduler;
-  private readonly recentlyClosed: number[] = [];
-  private nextChannel: number;
-  private readonly greeted: Promise<Greeting>;
-  private greetedResolve!: (g: Greeting) => void;
-  private greetedReject!: (e: Error) => void;
+  /** The greeting exchange (greeting.ts). */
+  private readonly greeting: GreetingExchange;
   /** Spare lists for pull()'s deferred work (reused; a second one if pull() is re-entered). */
   private readonly afterFree: AfterList[] = [];
   /** When the session ends, let queued output drain and end the transport (rather than destroy it). */
@@ -181,13 +190,11 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       if (this.profiles.has(p.uri)) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, `profile ${p.uri} registered twice`);
       this.profiles.set(p.uri, p);
     }
-    this.nextChannel = this.role === 'initiator' ? 1 : 2;
-    this.greeted = new Promise<Greeting>((res, rej) => {
-      this.greetedResolve = res;
-      this.greetedReject = rej;
-    });
-    this.greeted.catch(() => undefined);
+    this.greeting = new GreetingExchange(this);
     this.dispatcher = new Dispatcher(this, this.scheduler);
+    this.lifecycle = new Lifecycle(this, this.profiles, this.scheduler, this.dispatcher);
+    this.channels = this.lifecycle.channels;
+    this.progress = new RateBucket(this.limits.maxNoProgressRate, 5 * this.limits.maxNoProgressRate);
     this.inbound = new Inbound(this, this.channels, this.scheduler, this.dispatcher, options.compat);
     const ch0 = new Channel(this, 0, 'open', this.flow.open(false));
     ch0.profile = 'beep:channel-management';
@@ -197,13 +204,13 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     ch0.outstanding.set(0, {
       msgno: 0,
       out: null,
-      sink: this.greetingSink(),
+      sink: this.greeting.sink(),
       replyKind: undefined,
       reply: null,
       answers: null,
       abandoned: false,
     });
-    this.sendGreeting();
+    this.greeting.send(ch0);
   }
 
   /** @internal True while part of a frame has been read and the rest has not (slow-loris watch). */
@@ -218,7 +225,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
 
   /** Resolves with the peer's greeting; rejects if the session ends first or is refused. */
   whenGreeted(): Promise<Greeting> {
-    return this.greeted;
+    return this.greeting.promise;
   }
 
   /**
@@ -255,70 +262,9 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     return out;
   }
 
-  private sendGreeting(): void {
-    const ch0 = this.channels.get(0) as Channel;
-    const refuse = this.options.refuse;
-    if (refuse && this.role === 'listener') {
-      // RFC 3080 §2.4: an unavailable listener sends a negative reply instead.
-      const out = this.queueMessage(ch0, 'ERR', 0, undefined, buildError(refuse.code, refuse.diagnostic), { contentType: BEEP_XML });
-      out.onDone = () =>
-        queueMicrotask(() => {
-          // "both BEEP peers terminate the session": close once the ERR is out.
-          this.gracefulEnd = true;
-          this.terminate(new BeepReplyError(ErrorCodes.SESSION_REFUSED, refuse.code, refuse.diagnostic ?? '', {}));
-        });
-      return;
-    }
-    const xml = buildGreeting({
-      profiles: this.advertisedProfiles(),
-      features: [...(this.options.features ?? [])],
-      localize: [...(this.options.localize ?? [])],
-    });
-    // RFC 3080 §2.3.1.1: each peer sends its greeting immediately, never waiting for the other's.
-    this.queueMessage(ch0, 'RPY', 0, undefined, xml, { contentType: BEEP_XML });
-  }
-
-  private greetingSink(): ReplySink {
-    const onBody = (msg: IncomingMessage, positive: boolean): void => {
-      msg.bytes(this.limits.maxMgmtMessage).then(
-        (body) => this.onGreeting(body, positive, msg.contentType),
-        (err: unknown) => this.terminate(asBeepError(err, ErrorCodes.BAD_REPLY)),
-      );
-    };
-    return {
-      rpy: (m) => onBody(m, true),
-      err: (m) => onBody(m, false),
-      ans: () => this.terminate(new BeepFramingError(ErrorCodes.PROTOCOL, 'greeting must be RPY or ERR')),
-      nul: () => this.terminate(new BeepFramingError(ErrorCodes.PROTOCOL, 'greeting must be RPY or ERR')),
-      fail: (e) => this.greetedReject(e),
-    };
-  }
-
-  private onGreeting(body: Buffer, positive: boolean, _contentType: string): void {
-    if (this.state === 'closed') return;
-    let el;
-    try {
-      el = parseMgmt(body, { maxBytes: this.limits.maxMgmtMessage, maxDepth: this.limits.maxMgmtDepth });
-    } catch (err) {
-      // RFC 3080 §2.2.2.1: a poorly-formed reply on channel 0 ends the session.
-      this.terminate(new BeepFramingError(ErrorCodes.BAD_REPLY, `poorly-formed greeting: ${(err as Error).message}`));
-      return;
-    }
-    if (!positive || el.kind === 'error') {
-      const code = el.kind === 'error' ? el.code : 0;
-      const diag = el.kind === 'error' ? el.diagnostic : '';
-      const e = new BeepReplyError(ErrorCodes.SESSION_REFUSED, code, diag);
-      this.terminate(e);
-      return;
-    }
-    if (el.kind !== 'greeting') {
-      this.terminate(new BeepFramingError(ErrorCodes.BAD_REPLY, `expected <greeting>, got <${el.kind}>`));
-      return;
-    }
-    const g: Greeting = { profiles: el.profiles, features: el.features, localize: el.localize };
-    this.peerGreeting = g;
-    if (this.state === 'greeting') this.state = 'open';
-    this.greetedResolve(g);
+  /** @internal The peer's greeting was read (greeting.ts): the session is open. */
+  greeted(g: Greeting): void {
+    this.state = nextSessionState(this.state, 'greeted') ?? this.state;
     this.emit('greeting', g);
   }
 
@@ -337,27 +283,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     }
   }
 
-  /** @internal The application consumed `n` octets of channel `ch`: reopen its window. */
-  credit(ch: Channel, n: number): void {
-    this.inbound.credit(ch, n);
-  }
-
-  // ------------------------------------------------------------ dispatch (serial per channel)
-
-  /** @internal Hand the next MSG of `ch` to its profile, if none is being processed. */
-  dispatch(ch: Channel): void {
-    this.dispatcher.dispatch(ch);
-  }
-
-  /** @internal */
-  replyDone(ch: Channel, im: InboundRequest): void {
-    this.dispatcher.replyDone(ch, im);
-  }
-
   // ------------------------------------------------------------ hostile peers (issue 17, spec/limits.md)
-
-  private progressTokens = -1;
-  private progressAt = 0;
 
   /**
    * @internal Charge one event that carries no progress (`maxNoProgressRate`
@@ -369,12 +295,9 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   checkProgress(what: string, kind: 'frame' | 'request'): 'ok' | 'refuse' {
     const rate = this.limits.maxNoProgressRate;
     const burst = 5 * rate;
-    const now = this.flow.now();
-    this.progressTokens = this.progressTokens === -1 ? burst : Math.min(burst, this.progressTokens + ((now - this.progressAt) / 1000) * rate);
-    this.progressAt = now;
-    this.progressTokens -= 1;
-    if (this.progressTokens >= 0) return 'ok';
-    if (kind === 'request' && this.progressTokens >= -burst) return 'refuse';
+    const left = this.progress.charge(this.flow.now());
+    if (left >= 0) return 'ok';
+    if (kind === 'request' && left >= -burst) return 'refuse';
     const detail = `more than ${burst} events without progress at ${rate}/s (last: ${what})`;
     publishLimit({ sessionId: this.id, limit: 'maxNoProgressRate', action: 'terminated', detail });
     const err = new BeepFramingError(ErrorCodes.NO_PROGRESS, detail, this.inbound.offset);
@@ -385,9 +308,7 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
 
   /** @internal True while events without progress exceed `maxNoProgressRate` (requests are refused). */
   progressExhausted(): boolean {
-    if (this.progressTokens === -1) return false;
-    const rate = this.limits.maxNoProgressRate;
-    return this.progressTokens + ((this.flow.now() - this.progressAt) / 1000) * rate < 0;
+    return this.progress.level(this.flow.now()) < 0;
   }
 
   // ------------------------------------------------------------ outbound messages (see outbound.ts)
@@ -408,11 +329,6 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   }
 
   // ------------------------------------------------------------ output (scheduler.ts)
-
-  /** @internal `ch` may have frames to send. */
-  markReady(ch: Channel): void {
-    this.scheduler.markReady(ch);
-  }
 
   /** @internal The owner's timer for a `'wakeup'` fired: look at `ch`'s output again. */
   wakeup(ch: Channel): void {
@@ -439,11 +355,11 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       const kind = items[i] as number;
       const x = items[i + 1];
       items[i + 1] = undefined;
-      if (kind === AFTER_DISPATCH) this.dispatch(x as Channel);
+      if (kind === AFTER_DISPATCH) this.dispatcher.dispatch(x as Channel);
       else if (kind === AFTER_RECHECK) this.scheduler.recheckCredit(x as Channel);
       else if (kind === AFTER_DRAIN) (x as OutboundMessage).fireDrain();
       else if (kind === AFTER_DONE) (x as OutboundMessage).onDone?.();
-      else this.checkQuiescent(x as Channel);
+      else this.lifecycle.checkQuiescent(x as Channel);
     }
     after.n = 0;
     this.afterFree.push(after);
@@ -452,153 +368,14 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
 
   // ------------------------------------------------------------ channel management
 
-  private startTokens = -1;
-  private startTokensAt = 0;
-
-  /** @internal Charge one peer start to the start-rate bucket (`maxStartRate` per second, equal burst). */
-  takeStartToken(): boolean {
-    const rate = this.limits.maxStartRate;
-    const now = this.flow.now();
-    this.startTokens = this.startTokens < 0 ? rate : Math.min(rate, this.startTokens + ((now - this.startTokensAt) / 1000) * rate);
-    this.startTokensAt = now;
-    if (this.startTokens < 1) return false;
-    this.startTokens -= 1;
-    return true;
-  }
-
-  /** @internal Allocate a channel number of our parity (RFC 3080 §2.3.1.2). */
-  allocChannel(): number {
-    if (this.channels.size - 1 >= this.limits.maxChannels) {
-      throw new BeepError(ErrorCodes.LIMIT, `more than ${this.limits.maxChannels} channels`);
-    }
-    for (;;) {
-      const n = this.nextChannel;
-      this.nextChannel = n + 2 > 2147483647 ? (this.role === 'initiator' ? 1 : 2) : n + 2;
-      if (!this.channels.has(n)) return n;
-    }
-  }
-
-  /** @internal Create channel state (before the start is sent or its reply queued). */
-  createChannel(number: number, state: 'starting' | 'open'): Channel {
-    const ch = new Channel(this, number, state, this.flow.open());
-    this.channels.set(number, ch);
-    return ch;
-  }
-
-  /** @internal Bind a channel to its profile and announce it. */
-  openChannel(ch: Channel, uri: string, content: Buffer | undefined, remote: boolean): void {
-    ch.profile = uri;
-    ch.handler = this.profiles.get(uri);
-    ch.control = ch.handler?.control === true;
-    ch.state = 'open';
-    this.checkQuiescent(ch); // wake anyone waiting for the start to finish
-    if (remote) this.emit('channel', ch);
-    if (diagnostics.channelOpen.hasSubscribers) {
-      diagnostics.channelOpen.publish({ sessionId: this.id, channel: ch.number, profile: uri, remote } satisfies ChannelEvent);
-    }
-    try {
-      ch.handler?.onOpen?.(ch, content);
-    } catch (err) {
-      this.emit('handlerError', err);
-    }
-    // MSGs that arrived between the start reply and now.
-    this.dispatch(ch);
-  }
-
-  /**
-   * @internal Advertise a new channel's whole receive window at once (a SEQ)
-   * rather than waiting for the first 4096 octets to be consumed.
-   */
-  announceWindow(ch: Channel): void {
-    if (ch.state === 'closed' || ch.recv.size <= 4096) return;
-    this.scheduler.recheckCredit(ch);
-  }
-
-  /** @internal A start we sent was refused or failed: forget the reserved number. */
-  abortStart(ch: Channel): void {
-    if (ch.state !== 'starting') return;
-    ch.state = 'closed';
-    if (this.channels.get(ch.number) === ch) this.channels.delete(ch.number);
-    this.checkQuiescent(ch);
-  }
-
-  /** @internal Was channel `n` closed lately (so a frame or close for it may have crossed ours)? */
-  wasRecentlyClosed(n: number): boolean {
-    return this.recentlyClosed.includes(n);
-  }
-
-  /** @internal Remove a channel, failing whatever was pending on it. */
-  removeChannel(ch: Channel, err: Error | undefined): void {
-    if (ch.state === 'closed') return;
-    ch.state = 'closed';
-    if (this.channels.get(ch.number) === ch) this.channels.delete(ch.number);
-    ch.flowState.close();
-    this.recentlyClosed.push(ch.number);
-    if (this.recentlyClosed.length > RECENT_CLOSED) this.recentlyClosed.shift();
-    this.scheduler.forget(ch);
-    // The error is built only when something is pending (a quiet close is the common case).
-    let cached: Error | undefined = err;
-    const failure = (): Error => (cached ??= new BeepError(ErrorCodes.CHANNEL_CLOSED, `channel ${ch.number} closed`));
-    for (const pr of ch.outstanding.values()) {
-      const e = failure();
-      pr.sink.fail(e);
-      pr.reply?.fail(e);
-      if (pr.answers) for (const a of pr.answers.values()) a.fail(e);
-    }
-    ch.outstanding.clear();
-    for (const im of ch.inbound.values()) if (!im.msg.complete) im.msg.fail(failure());
-    this.dispatcher.forget(ch);
-    ch.inbound.clear();
-    ch.inQueue.length = 0;
-    for (const out of ch.outQueue) {
-      out.truncate();
-      out.onFail?.(failure());
-    }
-    ch.outQueue.length = 0;
-    for (const w of ch.quiesceWaiters) w();
-    ch.quiesceWaiters = [];
-    if (ch.number !== 0 && ch.profile !== undefined && diagnostics.channelClose.hasSubscribers) {
-      const e = err instanceof BeepError ? { code: err.code, message: err.message } : err ? { code: ErrorCodes.CHANNEL_CLOSED, message: err.message } : undefined;
-      diagnostics.channelClose.publish({ sessionId: this.id, channel: ch.number, profile: ch.profile, ...(e ? { error: e } : {}) } satisfies ChannelEvent);
-    }
-    ch.emit('close', err);
-    try {
-      ch.handler?.onClosed?.(ch, err);
-    } catch (e2) {
-      this.emit('handlerError', e2);
-    }
-  }
-
   /** @internal Is nothing in flight on `ch` (RFC 3080 §2.3.1.3 preconditions of `ok`)? */
   isQuiescent(ch: Channel): boolean {
-    return ch.outQueue.length === 0 && ch.outstanding.size === 0 && ch.inbound.size === 0 && ch.active === null;
-  }
-
-  /** @internal Have all MSGs we sent on `ch` been acknowledged (a reply frame received)? */
-  allAcknowledged(ch: Channel): boolean {
-    for (const out of ch.outQueue) if (out.type === 'MSG') return false;
-    for (const pr of ch.outstanding.values()) if (pr.replyKind === undefined) return false;
-    return true;
+    return this.lifecycle.isQuiescent(ch);
   }
 
   /** @internal Resolve when `test(ch)` holds (re-checked on every state change of `ch`). */
   waitFor(ch: Channel, test: (ch: Channel) => boolean): Promise<void> {
-    if (test(ch) || ch.state === 'closed') return Promise.resolve();
-    return new Promise((resolve) => {
-      const check = (): void => {
-        if (test(ch) || ch.state === 'closed') resolve();
-        else ch.quiesceWaiters.push(check);
-      };
-      ch.quiesceWaiters.push(check);
-    });
-  }
-
-  /** @internal */
-  checkQuiescent(ch: Channel): void {
-    if (ch.quiesceWaiters.length === 0) return;
-    const w = ch.quiesceWaiters;
-    ch.quiesceWaiters = [];
-    for (const f of w) f();
+    return this.lifecycle.waitFor(ch, test);
   }
 
   /** Start a channel: see `Session.startChannel`. */
@@ -677,13 +454,29 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   }
 
   private shutdown(err: BeepError | undefined): void {
-    this.state = 'closed';
+    this.state = nextSessionState(this.state, 'end') ?? 'closed';
     this.scheduler.close();
     const e = err ?? new BeepError(ErrorCodes.SESSION_CLOSED, 'session released');
-    this.greetedReject(e);
-    for (const ch of [...this.channels.values()]) this.removeChannel(ch, e);
+    this.greeting.fail(e);
+    for (const ch of [...this.channels.values()]) this.lifecycle.removeChannel(ch, e);
     this.scheduler.clear();
     this.emit('close', err);
+  }
+
+  /** @internal The first successful start names the server for the session (RFC 3080 §2.3.1.2). */
+  adoptServerName(name: string | undefined): void {
+    if (this.serverName === undefined && name !== undefined) this.serverName = name;
+  }
+
+  /** @internal The positive reply to our `<close number='0'>` has fully arrived (it is parsed next). */
+  releaseReplyArrived(): void {
+    this.releaseAcked = true;
+  }
+
+  /** @internal We agreed to the peer's release: exchanges in flight finish, nothing new starts (RFC 3080 §2.3.1.3). */
+  releaseAgreed(): void {
+    const next = nextSessionState(this.state, 'releaseAgreed');
+    if (next !== null) this.state = next;
   }
 
   /** @internal */

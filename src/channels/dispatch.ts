@@ -177,6 +177,6 @@ export class Dispatcher {
     if (ch.inbound.delete(im.msg.msgno)) this.inbound--;
     // Issue 17: the waiting message no longer holds memory: credit may reopen.
     if (ch.flowState.owed > 0) this.scheduler.recheckCredit(ch);
-    this.core.checkQuiescent(ch);
+    this.core.lifecycle.checkQuiescent(ch);
   }
 }

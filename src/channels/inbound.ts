@@ -127,7 +127,7 @@ export class Inbound {
     this.traceIn = diagnostics.frameIn.hasSubscribers ? { h, parts: [], n: 0 } : null;
     const ch = this.channels.get(h.channel);
     if (h.type === 'SEQ') {
-      if (!ch && !this.core.wasRecentlyClosed(h.channel)) {
+      if (!ch && !this.core.lifecycle.wasRecentlyClosed(h.channel)) {
         this.protocol(`SEQ for channel ${h.channel}, which is not in use`);
       }
       return;
@@ -303,7 +303,7 @@ export class Inbound {
     if (f.type === 'NUL') {
       ch.outstanding.delete(f.msgno);
       if (!pr.abandoned) pr.sink.nul();
-      this.core.checkQuiescent(ch);
+      this.core.lifecycle.checkQuiescent(ch);
       return;
     }
     if (!f.more) {
@@ -314,7 +314,7 @@ export class Inbound {
       }
       target?.deliver(EMPTY, true);
     }
-    if (cur.first || !f.more) this.core.checkQuiescent(ch);
+    if (cur.first || !f.more) this.core.lifecycle.checkQuiescent(ch);
   }
 
   private hooksFor(ch: Channel, onReady: (m: IncomingMessage) => void) {
