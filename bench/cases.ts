@@ -76,6 +76,8 @@ export interface CaseParams {
   capSeconds?: number;
   /** Measured duration (control case), seconds. */
   seconds?: number;
+  /** Control case: how long the uploads run before bulk alone is measured (ms). */
+  settleMs?: number;
   /**
    * Bulk cases: octets uploaded on a connection of its own (opened first,
    * closed before the measured part), so a freshly started process in the
@@ -363,11 +365,19 @@ async function driveControl(ctx: DriverContext): Promise<Metrics> {
   let stopped = false;
   const uploads = sinks.map((s) => s.bulk(2 ** 50, BULK_BUF, () => stopped));
   uploads.forEach((p) => p.catch(() => undefined));
-  await sleep(300); // let the uploads fill the windows and the socket buffers
+  // Bulk alone first, the same length as the control phase: the uploads fill the windows
+  // and the socket buffers, and a receiver's control hold (spec/flow-control.md) lapses.
+  const seconds = ctx.params.seconds ?? 3;
+  await sleep(ctx.params.settleMs ?? 1300);
+  await ctx.server('mark');
+  const a0 = now();
+  await sleep(seconds * 1000);
+  const aloneRep = await ctx.server('report');
+  const aloneMBps = aloneRep.received / MB / ((now() - a0) / 1000);
   await ctx.server('mark');
   const samples: bigint[] = [];
   const t0 = now();
-  const until = t0 + (ctx.params.seconds ?? 3) * 1000;
+  const until = t0 + seconds * 1000;
   while (now() < until) {
     const t = process.hrtime.bigint();
     await control.roundTrip(SMALL);
@@ -379,7 +389,8 @@ async function driveControl(ctx: DriverContext): Promise<Metrics> {
   await Promise.race([Promise.all(uploads), sleep(5000)]);
   conn.destroy();
   const lat = latencySummary(samples);
-  return { p50: lat.p50, p99: lat.p99, max: lat.max, requests: samples.length, bulkMBps: rep.received / MB / bulkSeconds, wireMBps: rep.wire / MB / bulkSeconds };
+  const bulkMBps = rep.received / MB / bulkSeconds;
+  return { p50: lat.p50, p99: lat.p99, max: lat.max, requests: samples.length, bulkMBps, bulkAloneMBps: aloneMBps, bulkRatio: bulkMBps / aloneMBps, wireMBps: rep.wire / MB / bulkSeconds };
 }
 
 /**

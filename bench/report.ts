@@ -211,6 +211,13 @@ const SPECS: Spec[] = [
   { caseId: 'control', metric: 'p50', name: 'control reply under 8-ch bulk: p50', unit: 'ms', rows: plain(['http2', 'raw-tcp', 'yamux']) },
   { caseId: 'control', metric: 'bulkMBps', name: 'control case: bulk throughput alongside', unit: 'MB/s', rows: plain(['http2', 'raw-tcp', 'yamux']) },
   {
+    caseId: 'control',
+    metric: 'bulkRatio',
+    name: 'control case: bulk beside control ÷ the same bulk alone just before',
+    unit: '×',
+    rows: [{ baseline: null, target: { kind: 'abs', op: '>=', v: 0.8, unit: '×' } }, ...plain(['http2', 'raw-tcp', 'yamux'])],
+  },
+  {
     caseId: 'scistream-1',
     metric: 'mbps',
     name: 'SciStream data path, 1 conn: throughput',

@@ -81,6 +81,16 @@ export interface FlowLimits {
 
 /** Fraction of the window consumed before a SEQ is due. */
 export const UPDATE_FRACTION = 0.25;
+
+/**
+ * Issue 13, control latency under bulk: for this long after a control
+ * channel's last inbound frame, the other channels' windows together offer at
+ * most {@link CONTROL_BULK_WINDOW} octets, so what the peer may have queued
+ * ahead of its next control message (socket buffers included) stays small.
+ */
+export const CONTROL_HOLD_MS = 1000;
+/** What the non-control channels may have unread or in flight, together, while control is active. */
+export const CONTROL_BULK_WINDOW = 2 * 1024 * 1024;
 /** Smallest RTT windows are sized for (ms): an event loop's turn-around under load. */
 export const MIN_SIZING_RTT_MS = 10;
 /**
@@ -233,6 +243,8 @@ export class SessionFlow {
   memoryBudget = Infinity;
   /** The listener-wide budget this session also draws on, if any. */
   pool: MemoryPool | undefined;
+  /** When a control channel last received a frame (see {@link CONTROL_HOLD_MS}). */
+  controlAt = -Infinity;
 
   constructor(limits: FlowLimits, now: () => number = () => performance.now(), counters?: FlowCounters) {
     this.limits = limits;
@@ -253,18 +265,24 @@ export class SessionFlow {
    * listener's budget is spent by others).
    */
   windowCap(cf: ChannelFlow, held: number): number {
+    const w = cf.window;
+    let control = Infinity;
+    if (!cf.control && this.controlAt !== -Infinity && this.now() - this.controlAt < CONTROL_HOLD_MS) {
+      // A control channel is active: the non-control channels share CONTROL_BULK_WINDOW.
+      const share = Math.max(INITIAL_WINDOW, Math.floor(CONTROL_BULK_WINDOW / Math.max(1, this.members.size)));
+      control = Math.max(0, share - w.buffered - held);
+    }
     const poolRoom = this.pool ? this.pool.limit - this.pool.used : Infinity;
     const room = Math.min(this.memoryBudget - this.held, poolRoom);
-    // Room for a whole window: the cap cannot bind (the common case).
-    if (room >= cf.window.size) return Infinity;
-    const w = cf.window;
+    // Room for a whole window: the memory budgets cannot bind (the common case).
+    if (room >= w.size) return control;
     let cap = Math.max(INITIAL_WINDOW - w.buffered - held, w.remaining + room);
     // Fairness: once the session's budget is spent, a channel below its share
     // (budget ÷ channels) may still be credited up to it while the pool has
     // room; those above it get nothing until they hold less. A session thus
     // holds at most twice its budget while its channels rebalance.
     if (poolRoom > 0 && this.members.size > 0) cap = Math.max(cap, Math.floor(this.memoryBudget / this.members.size) - w.buffered - held);
-    return cap;
+    return Math.min(cap, control);
   }
 
   /** Flow state for a new channel; `tune: false` keeps its window fixed (channel 0). */
@@ -479,6 +497,8 @@ export class ChannelFlow {
   ssPeak = 0;
   /** Issue 17: octets owed to the peer and not sendable, as last charged to the session ({@link setOwed}). */
   owed = 0;
+  /** The channel's profile is a control profile (see {@link CONTROL_HOLD_MS}). */
+  control = false;
   private closed = false;
 
   /** @internal */
@@ -505,6 +525,7 @@ export class ChannelFlow {
   onFrame(seqno: number, size: number): void {
     const w = this.window;
     w.receive(size);
+    if (this.control) this.session.controlAt = this.session.now();
     if (w.buffered > this.stats.peakBuffered) this.stats.peakBuffered = w.buffered;
     if (w.buffered > this.epochPeak) this.epochPeak = w.buffered;
     if (w.buffered > this.ssPeak) this.ssPeak = w.buffered;

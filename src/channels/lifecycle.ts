@@ -83,6 +83,7 @@ export class Lifecycle {
     ch.profile = uri;
     ch.handler = this.profiles.get(uri);
     ch.control = ch.handler?.control === true;
+    ch.flowState.control = ch.control;
     const next = nextChannelState(ch.state, 'open');
     if (next === null) return;
     ch.state = next;

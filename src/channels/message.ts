@@ -81,10 +81,14 @@ export class IncomingMessage {
   /** @internal */ complete = false;
   /** @internal octets received so far (head included). */ received = 0;
   private head: Buffer | null = null;
-  /** @internal Body octets received and not yet taken by the application or its stream. */
-  queue: Buffer[] = [];
-  /** @internal The receive block each queued view is in (null: the view owns its memory). */
-  blocks: (RxBlock | null)[] = [];
+  /**
+   * Body octets received and not yet taken by the application or its stream:
+   * pairs of (view, the receive block it is in or null when the view owns its
+   * memory), made on the first piece (one array, sized for it, not two empty ones).
+   */
+  private pieces: (Buffer | RxBlock | null)[] | null = null;
+  /** The block of the view {@link shiftView} returned last. */
+  private shiftedBlock: RxBlock | null = null;
   /** @internal The body is being thrown away (octets credited as they arrive). */
   dumping = false;
   private readyFired = false;
@@ -138,8 +142,8 @@ export class IncomingMessage {
       }
     }
     if (body !== null && body.length > 0) {
-      this.queue.push(body);
-      this.blocks.push(block);
+      if (this.pieces === null) this.pieces = [body, block];
+      else this.pieces.push(body, block);
       block?.hold();
     }
     if (final) this.complete = true;
@@ -174,8 +178,7 @@ export class IncomingMessage {
   /** @internal Reopen the window for whatever is still queued (message abandoned). */
   discard(): void {
     this.dumping = true;
-    let n = 0;
-    for (const b of this.queue) n += b.length;
+    let n = this.queuedLength();
     this.releaseQueued();
     if (this.head) {
       n += this.head.length;
@@ -200,35 +203,55 @@ export class IncomingMessage {
     this.wake();
   }
 
-  /** Take every queued octet for good (crediting the window). */
-  private takeQueued(): Buffer[] {
-    const parts = this.queue;
-    const blocks = this.blocks;
-    this.queue = [];
-    this.blocks = [];
+  /** @internal Whether body octets are queued. */
+  get hasQueued(): boolean {
+    return this.pieces !== null && this.pieces.length > 0;
+  }
+
+  /** Octets queued. */
+  private queuedLength(): number {
+    const p = this.pieces;
     let n = 0;
-    for (let i = 0; i < parts.length; i++) {
-      const b = parts[i] as Buffer;
+    if (p !== null) for (let i = 0; i < p.length; i += 2) n += (p[i] as Buffer).length;
+    return n;
+  }
+
+  /** The first queued view (there is one), not credited; its block in {@link shiftedBlock}. */
+  private shiftView(): Buffer {
+    const p = this.pieces as (Buffer | RxBlock | null)[];
+    const b = p.shift() as Buffer;
+    this.shiftedBlock = p.shift() as RxBlock | null;
+    return b;
+  }
+
+  /** Take every queued octet for good, appended to `parts` (crediting the window). */
+  private takeQueued(parts: Buffer[]): void {
+    const p = this.pieces;
+    if (p === null) return;
+    this.pieces = null;
+    let n = 0;
+    for (let i = 0; i < p.length; i += 2) {
+      const b = p[i] as Buffer;
       n += b.length;
-      const blk = blocks[i];
-      if (blk) parts[i] = blk.own(b);
+      const blk = p[i + 1] as RxBlock | null;
+      parts.push(blk ? blk.own(b) : b);
     }
     if (n > 0) this.hooks.credit(n);
-    return parts;
   }
 
   /** @internal Take the first queued view for good (not credited). */
   shiftOwned(): Buffer {
-    const b = this.queue.shift() as Buffer;
-    const blk = this.blocks.shift();
+    const b = this.shiftView();
+    const blk = this.shiftedBlock;
+    this.shiftedBlock = null;
     return blk ? blk.own(b) : b;
   }
 
   /** Drop every queued view (releasing its block). */
   private releaseQueued(): void {
-    for (const blk of this.blocks) blk?.release();
-    this.queue = [];
-    this.blocks = [];
+    const p = this.pieces;
+    this.pieces = null;
+    if (p !== null) for (let i = 1; i < p.length; i += 2) (p[i] as RxBlock | null)?.release();
   }
 
   /**
@@ -237,11 +260,19 @@ export class IncomingMessage {
    */
   bytes(maxBytes = this.hooks.maxMessageSize): Promise<Buffer> {
     if (this.adapter !== null) return this.adapter.collect(maxBytes);
-    if (this.complete && this.headReady && this.failure === undefined && !this.dumping && this.queue.length <= 1) {
+    const p = this.pieces;
+    if (this.complete && this.headReady && this.failure === undefined && !this.dumping && (p === null || p.length <= 2)) {
       // Fast path: the whole body is here in one piece — no async machinery.
-      const n = this.queue.length === 1 ? (this.queue[0] as Buffer).length : 0;
+      const n = p !== null && p.length === 2 ? (p[0] as Buffer).length : 0;
       if (n > maxBytes) return this.collect(maxBytes);
-      const b = n > 0 ? (this.takeQueued()[0] as Buffer) : EMPTY_BODY;
+      let b: Buffer = EMPTY_BODY;
+      if (p !== null && n > 0) {
+        const view = p[0] as Buffer;
+        const blk = p[1] as RxBlock | null;
+        this.pieces = null;
+        b = blk ? blk.own(view) : view;
+        this.hooks.credit(n);
+      }
       this.taken = true;
       return Promise.resolve(b);
     }
@@ -253,13 +284,13 @@ export class IncomingMessage {
     let n = 0;
     for (;;) {
       if (this.failure) throw this.failure;
-      if (this.queue.length > 0) {
-        for (const b of this.queue) n += b.length;
+      if (this.hasQueued) {
+        n += this.queuedLength();
         if (n > maxBytes) {
           this.discard();
           throw new BeepError(ErrorCodes.MESSAGE_TOO_LARGE, `message body exceeds ${maxBytes} octets`);
         }
-        for (const b of this.takeQueued()) parts.push(b);
+        this.takeQueued(parts);
       }
       if ((this.complete && this.headReady) || this.dumping) break;
       await this.wait();
@@ -303,9 +334,10 @@ export class IncomingMessage {
     try {
       for (;;) {
         if (this.failure) throw this.failure;
-        if (this.queue.length > 0) {
-          const b = this.queue.shift() as Buffer;
-          held = this.blocks.shift() ?? null;
+        if (this.hasQueued) {
+          const b = this.shiftView();
+          held = this.shiftedBlock;
+          this.shiftedBlock = null;
           heldLength = b.length;
           yield b;
           // The application is done with it: reuse the memory, reopen the window.
@@ -336,7 +368,7 @@ export class IncomingMessage {
     }
     for (;;) {
       if (this.failure) throw this.failure;
-      if (this.queue.length > 0) {
+      if (this.hasQueued) {
         const b = this.shiftOwned();
         this.hooks.credit(b.length);
         yield b;
@@ -510,7 +542,7 @@ class MessageStream extends Readable {
       return;
     }
     let credited = 0;
-    while (msg.queue.length > 0 && this.wantMore) {
+    while (msg.hasQueued && this.wantMore) {
       const b = msg.shiftOwned();
       const before = this.readableLength;
       this.wantMore = this.push(b);
@@ -520,7 +552,7 @@ class MessageStream extends Readable {
       else credited += b.length;
     }
     if (credited > 0) msg.hooks.credit(credited);
-    if (msg.queue.length === 0 && msg.complete && msg.headReady && !this.pushedEnd) {
+    if (!msg.hasQueued && msg.complete && msg.headReady && !this.pushedEnd) {
       this.pushedEnd = true;
       this.push(null);
     }
@@ -565,8 +597,12 @@ export class OutboundMessage {
   readonly type: MessageType | 'NUL';
   readonly msgno: number;
   readonly ansno: number | undefined;
-  /** Queued buffers; the first may be partly sent (see {@link offset}). */
-  private parts: Uint8Array[] = [];
+  /**
+   * Queued buffers; the first may be partly sent (see {@link offset}). Made
+   * at the first write, sized for one or two (a head and a body), not the 17
+   * slots a growing empty array takes.
+   */
+  private parts: Uint8Array[] | null = null;
   private offset = 0;
   /** Octets queued and not yet framed. */
   queued = 0;
@@ -580,8 +616,8 @@ export class OutboundMessage {
   onDone: (() => void) | undefined;
   /** Called if the message can never be sent (session or channel gone). */
   onFail: ((err: Error) => void) | undefined;
-  /** Called when queued octets fall to or below the high-water mark. */
-  private drainWaiters: (() => void)[] = [];
+  /** Called when queued octets fall to or below the high-water mark (null: none yet). */
+  private drainWaiters: (() => void)[] | null = null;
   /** Hold all further output of the session once this message's last frame is out (tuning). */
   holdAfter = false;
   /** Set when the message was cut short (pre-emptive ERR, abort). */
@@ -598,7 +634,10 @@ export class OutboundMessage {
   write(chunk: Uint8Array): void {
     if (this.ended) throw new BeepError(ErrorCodes.INVALID_STATE, 'write after end of message');
     if (chunk.byteLength === 0) return;
-    this.parts.push(chunk);
+    const p = this.parts;
+    if (p === null || p.length === 0) this.parts = [chunk];
+    else if (p.length === 1) this.parts = [p[0] as Uint8Array, chunk];
+    else p.push(chunk);
     this.queued += chunk.byteLength;
   }
 
@@ -608,7 +647,7 @@ export class OutboundMessage {
 
   /** Drop what is unsent and end the message: its next frame is its last. */
   truncate(): void {
-    this.parts = [];
+    this.parts = null;
     this.offset = 0;
     this.queued = 0;
     this.ended = true;
@@ -644,14 +683,15 @@ export class OutboundMessage {
   take(max: number, out: Uint8Array[]): number {
     let size = 0;
     let k = 0;
-    while (size < max && this.parts.length > 0) {
-      const p = this.parts[0] as Uint8Array;
+    const parts = this.parts;
+    while (size < max && parts !== null && parts.length > 0) {
+      const p = parts[0] as Uint8Array;
       const avail = p.byteLength - this.offset;
       const n = Math.min(avail, max - size);
       out[k++] = n === p.byteLength ? p : p.subarray(this.offset, this.offset + n);
       size += n;
       if (n === avail) {
-        this.parts.shift();
+        parts.shift();
         this.offset = 0;
       } else {
         this.offset += n;
@@ -667,19 +707,19 @@ export class OutboundMessage {
   /** Resolve once queued octets are at or below `hwm`. */
   waitDrain(hwm: number): Promise<void> | null {
     if (this.queued <= hwm) return null;
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+    return new Promise((resolve) => (this.drainWaiters ??= []).push(resolve));
   }
 
   /** @internal Writers wait for room. */
   get drainWaiting(): boolean {
-    return this.drainWaiters.length > 0;
+    return this.drainWaiters !== null && this.drainWaiters.length > 0;
   }
 
   /** @internal Wake writers waiting for room. */
   fireDrain(): void {
-    if (this.drainWaiters.length === 0) return;
     const w = this.drainWaiters;
-    this.drainWaiters = [];
+    if (w === null || w.length === 0) return;
+    this.drainWaiters = null;
     for (const f of w) f();
   }
 }
