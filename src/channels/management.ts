@@ -104,7 +104,7 @@ async function onStart(core: SessionCore, el: StartElement, res: Responder): Pro
     negative(core, res, 550, detail);
     return;
   }
-  if (!core.takeStartToken()) {
+  if (!core.lifecycle.takeStartToken()) {
     const detail = `channel start rate exceeded (limit ${core.limits.maxStartRate} per second)`;
     publishLimit({ sessionId: core.id, limit: 'maxStartRate', action: 'refused', code: 554, detail });
     negative(core, res, 554, detail);
@@ -145,10 +145,10 @@ async function onStart(core: SessionCore, el: StartElement, res: Responder): Pro
       negative(core, res, 451, 'local error starting the profile');
       return;
     }
-    if (core.serverName === undefined && el.serverName !== undefined) core.serverName = el.serverName;
+    core.adoptServerName(el.serverName);
     // The channel exists before its positive reply leaves, so the peer's first
     // frames on it are valid the moment it reads the reply.
-    const ch = core.createChannel(n, 'open');
+    const ch = core.lifecycle.createChannel(n, 'open');
     const sent = res.reply(xml, XML);
     const afterReply = d && typeof d === 'object' && d.accept ? d.afterReply : undefined;
     if (afterReply) {
@@ -160,9 +160,9 @@ async function onStart(core: SessionCore, el: StartElement, res: Responder): Pro
       sent.then(() => afterReply(ch), () => undefined);
     } else {
       // The SEQ must follow the reply that creates the channel at the peer.
-      sent.then(() => core.announceWindow(ch), () => undefined);
+      sent.then(() => core.lifecycle.announceWindow(ch), () => undefined);
     }
-    core.openChannel(ch, p.uri, p.content, true);
+    core.lifecycle.openChannel(ch, p.uri, p.content, true);
     return;
   }
   if (refusal) negative(core, res, refusal.code, refusal.diagnostic);
@@ -184,7 +184,7 @@ async function onClose(core: SessionCore, el: CloseElement, res: Responder): Pro
     // The session may have ended meanwhile (e.g. a second release request
     // after the first was agreed to): never bring a closed session back.
     if (core.isClosed) return;
-    core.state = 'releasing';
+    core.releaseAgreed();
     // Let every exchange in flight finish before agreeing (RFC 3080 §2.3.1.3, applied to all channels).
     await Promise.all([...core.channels.values()].filter((c) => c.number !== 0).map((c) => core.waitFor(c, (x) => core.isQuiescent(x))));
     res.reply(buildOk(), XML).then(() => core.finishRelease(), () => undefined);
@@ -199,7 +199,7 @@ async function onClose(core: SessionCore, el: CloseElement, res: Responder): Pro
   }
   if (!ch || ch.state === 'starting' || ch.state === 'closed') {
     // Crossed closes (RFC 3080 §2.3.1.3): ours completed first; the channel is closed, as asked.
-    if (!ch && core.wasRecentlyClosed(el.number)) void res.reply(buildOk(), XML).catch(() => undefined);
+    if (!ch && core.lifecycle.wasRecentlyClosed(el.number)) void res.reply(buildOk(), XML).catch(() => undefined);
     else negative(core, res, 550, `channel ${el.number} is not open`);
     return;
   }
@@ -218,7 +218,7 @@ async function onClose(core: SessionCore, el: CloseElement, res: Responder): Pro
   // a single octet either way is start/close churn, charged to `maxNoProgressRate`.
   if (ch.recv.expected === 0 && ch.send.nextSeq === 0) core.checkProgress('channel closed without carrying an octet', 'request');
   if (core.isClosed) return;
-  if (ch.state === 'open') ch.state = 'closing';
+  core.lifecycle.closeAgreed(ch);
   // RFC 3080 §2.3.1.3: before "ok", finish our queued MSGs, await replies to
   // them, and send complete replies to the MSGs received on the channel.
   await core.waitFor(ch, (x) => core.isQuiescent(x));
@@ -228,7 +228,7 @@ async function onClose(core: SessionCore, el: CloseElement, res: Responder): Pro
     return;
   }
   void res.reply(buildOk(), XML).catch(() => undefined);
-  core.removeChannel(ch, undefined);
+  core.lifecycle.removeChannel(ch, undefined);
 }
 
 // ------------------------------------------------------------------ our requests
@@ -292,9 +292,9 @@ export const requestMgmt = {
     if (list.length === 0) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, 'startChannel needs at least one profile URI');
     if (core.state !== 'open') throw new BeepError(ErrorCodes.INVALID_STATE, `session is ${core.state}`);
     options.signal?.throwIfAborted();
-    const n = core.allocChannel();
+    const n = core.lifecycle.allocChannel();
     const xml = buildStart(n, list, options.serverName);
-    const ch = core.createChannel(n, 'starting');
+    const ch = core.lifecycle.createChannel(n, 'starting');
     let el: MgmtElement;
     // A start and its reply are one round trip: a sample for the flow policy.
     const sentAt = core.flow.now();
@@ -305,7 +305,7 @@ export const requestMgmt = {
         if (type === 'RPY') ch.startReplied = true;
       });
     } catch (err) {
-      core.abortStart(ch);
+      core.lifecycle.abortStart(ch);
       if (options.hold) core.releaseOutput();
       throw err;
     }
@@ -317,9 +317,9 @@ export const requestMgmt = {
     if (core.isClosed) throw core.failure ?? new BeepError(ErrorCodes.SESSION_CLOSED, 'session closed');
     core.flow.rtt.sample(core.flow.now() - sentAt);
     ch.startContent = el.content;
-    if (core.serverName === undefined && options.serverName !== undefined) core.serverName = options.serverName;
-    core.openChannel(ch, el.uri, el.content, false);
-    if (!options.hold) core.announceWindow(ch);
+    core.adoptServerName(options.serverName);
+    core.lifecycle.openChannel(ch, el.uri, el.content, false);
+    if (!options.hold) core.lifecycle.announceWindow(ch);
     if (options.signal?.aborted) {
       // The caller gave up while the start was in flight: close what was opened.
       void ch.close(200).catch(() => undefined);
@@ -337,7 +337,7 @@ export const requestMgmt = {
       if (isClosed(ch)) return closedMeanwhile(core);
       // RFC 3080 §2.3.1.3: "A BEEP peer may send a "close" message for a channel
       // whenever all "MSG" messages it has sent on that channel have been acknowledged."
-      await core.waitFor(ch, (x) => core.allAcknowledged(x));
+      await core.waitFor(ch, (x) => core.lifecycle.allAcknowledged(x));
       if (isClosed(ch)) return closedMeanwhile(core);
       try {
         const el = await mgmtRequest(core, buildClose(ch.number, code, diagnostic), ErrorCodes.CLOSE_REFUSED);
@@ -347,7 +347,7 @@ export const requestMgmt = {
           throw e;
         }
         // The peer has sent everything it will send on the channel.
-        core.removeChannel(ch, undefined);
+        core.lifecycle.removeChannel(ch, undefined);
       } finally {
         ch.closePromise = null;
       }
@@ -361,7 +361,7 @@ export const requestMgmt = {
     let el: MgmtElement;
     try {
       el = await mgmtRequest(core, buildClose(0, code, diagnostic), ErrorCodes.CLOSE_REFUSED, false, (type) => {
-        if (type === 'RPY') core.releaseAcked = true;
+        if (type === 'RPY') core.releaseReplyArrived();
       });
     } catch (err) {
       // Both peers asked at once and we agreed to the peer's release first:

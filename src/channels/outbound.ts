@@ -43,7 +43,7 @@ export function queueMessage(core: SessionCore, ch: Channel, type: OutboundMessa
     out.end();
   }
   ch.outQueue.push(out);
-  core.markReady(ch);
+  core.scheduler.markReady(ch);
   return out;
 }
 
@@ -66,7 +66,7 @@ function queueOut(core: SessionCore, ch: Channel, type: 'MSG' | 'RPY' | 'ERR' | 
     out = new OutboundMessage(type, msgno, ansno);
     out.writeHead(head);
     ch.outQueue.push(out);
-    core.markReady(ch);
+    core.scheduler.markReady(ch);
     void pump(core, ch, out, body);
   }
   return out;
@@ -91,17 +91,17 @@ export async function pump(core: SessionCore, ch: Channel, out: OutboundMessage,
     for await (const chunk of bodyChunks(body) as AsyncIterable<Uint8Array | string>) {
       if (out.done || out.truncated || core.state === 'closed') break;
       out.write(toBytes(chunk));
-      core.markReady(ch);
+      core.scheduler.markReady(ch);
       const wait = out.waitDrain(hwm);
       if (wait) await wait;
     }
     if (!out.ended) out.end();
-    core.markReady(ch);
+    core.scheduler.markReady(ch);
   } catch (err) {
     // BEEP has no in-band abort: end the message where it is. The peer sees a
     // shorter message; profiles needing integrity carry their own lengths.
     if (!out.ended) out.truncate();
-    core.markReady(ch);
+    core.scheduler.markReady(ch);
     core.emit('handlerError', err);
   }
 }
@@ -110,9 +110,9 @@ export function replyWritable(core: SessionCore, ch: Channel, im: InboundRequest
   const head = encodeHead(headers); // may throw: before anything is queued
   const out = new OutboundMessage(type, im.msg.msgno, ansno);
   out.writeHead(head);
-  if (type === 'RPY') out.onDone = () => core.replyDone(ch, im);
+  if (type === 'RPY') out.onDone = () => core.dispatcher.replyDone(ch, im);
   ch.outQueue.push(out);
-  core.markReady(ch);
+  core.scheduler.markReady(ch);
   return writableFor(core, ch, out);
 }
 
@@ -126,19 +126,19 @@ export function writableFor(core: SessionCore, ch: Channel, out: OutboundMessage
       if (core.state === 'closed') return cb(core.closedError());
       if (out.ended) return cb(new BeepError(ErrorCodes.INVALID_STATE, 'message was cut short by the peer'));
       out.write(chunk);
-      core.markReady(ch);
+      core.scheduler.markReady(ch);
       const wait = out.waitDrain(hwm);
       if (wait) wait.then(() => cb(), cb);
       else cb();
     },
     final: (cb) => {
       if (!out.ended) out.end();
-      core.markReady(ch);
+      core.scheduler.markReady(ch);
       done.then(() => cb(), cb);
     },
     destroy: (err, cb) => {
       if (!out.ended) out.truncate();
-      core.markReady(ch);
+      core.scheduler.markReady(ch);
       cb(err);
     },
   });
@@ -154,7 +154,7 @@ export function sendReply(core: SessionCore, ch: Channel, im: InboundRequest, ty
     const done = whenDone(core, out);
     out.onDone = ((prev) => () => {
       prev?.();
-      core.replyDone(ch, im);
+      core.dispatcher.replyDone(ch, im);
     })(out.onDone);
     return done;
   }
@@ -178,7 +178,7 @@ export function sendReply(core: SessionCore, ch: Channel, im: InboundRequest, ty
     const prev = out.onDone;
     out.onDone = () => {
       prev?.();
-      core.replyDone(ch, im);
+      core.dispatcher.replyDone(ch, im);
     };
   }
   return done;
@@ -244,10 +244,10 @@ export function abandon(core: SessionCore, ch: Channel, pr: PendingRequest): voi
     const i = ch.outQueue.indexOf(out);
     if (i >= 0) ch.outQueue.splice(i, 1);
     ch.outstanding.delete(pr.msgno);
-    core.checkQuiescent(ch);
+    core.lifecycle.checkQuiescent(ch);
   } else if (out && !out.done) {
     out.truncate();
-    core.markReady(ch);
+    core.scheduler.markReady(ch);
   }
   pr.reply?.discard();
   if (pr.answers) for (const a of pr.answers.values()) a.discard();
