@@ -71,7 +71,7 @@ class Slab {
  * Write the body of `msg` to `dst` until it ends (then `onEnd`; `dst` is not
  * ended — the caller decides) or fails (`onFail`). See the module comment.
  */
-export function writeViews(msg: IncomingMessage, dst: Writable, options: SinkOptions): Sink {
+export function writeViews(msg: Pick<IncomingMessage, 'views'>, dst: Writable, options: SinkOptions): Sink {
   const { bucket, count, onEnd, onFail } = options;
   const highWater = options.highWater ?? SINK_HIGH_WATER;
   const free: Slab[] = [];
