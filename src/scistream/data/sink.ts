@@ -30,7 +30,7 @@ import type { TokenBucket } from './bucket.js';
 /** Size of an output slab. */
 export const SINK_SLAB = 1024 * 1024;
 /** Free slabs kept for reuse. */
-const MAX_FREE = 4;
+const MAX_FREE = 2;
 /**
  * Default of {@link SinkOptions.highWater}: octets written to the
  * application socket and not yet taken by the kernel before the sink stops
@@ -60,11 +60,15 @@ export interface Sink {
 
 /** A slab of output memory with the writes still referencing it. */
 class Slab {
-  readonly buf = Buffer.allocUnsafeSlow(SINK_SLAB);
+  readonly buf: Buffer;
   /** Writes from it not yet completed. */
   pending = 0;
   /** The sink has moved on to another slab. */
   retired = false;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafeSlow(size);
+  }
 }
 
 /**
@@ -75,7 +79,7 @@ export function writeViews(msg: Pick<IncomingMessage, 'views'>, dst: Writable, o
   const { bucket, count, onEnd, onFail } = options;
   const highWater = options.highWater ?? SINK_HIGH_WATER;
   const free: Slab[] = [];
-  let slab = new Slab();
+  let slab = new Slab(SINK_SLAB);
   /** Start of the part of the slab not yet written, and its end. */
   let start = 0;
   let pos = 0;
@@ -91,11 +95,13 @@ export function writeViews(msg: Pick<IncomingMessage, 'views'>, dst: Writable, o
   const sleep = (): Promise<void> => new Promise((r) => (wake = r));
 
   const recycle = (s: Slab): void => {
-    if (s.retired && s.pending === 0 && free.length < MAX_FREE) free.push(s);
+    if (s.retired && s.pending === 0 && s.buf.length === SINK_SLAB && free.length < MAX_FREE) free.push(s);
   };
-  const take = (): Slab => {
+  /** The next slab: twice the last one up to {@link SINK_SLAB}, reused when one is free. */
+  const take = (last: number): Slab => {
+    if (last < SINK_SLAB) return new Slab(Math.min(2 * last, SINK_SLAB));
     const s = free.pop();
-    if (s === undefined) return new Slab();
+    if (s === undefined) return new Slab(SINK_SLAB);
     s.retired = false;
     return s;
   };
@@ -127,9 +133,10 @@ export function writeViews(msg: Pick<IncomingMessage, 'views'>, dst: Writable, o
     while (off < v.length) {
       if (pos === slab.buf.length) {
         flush();
-        slab.retired = true;
-        recycle(slab);
-        slab = take();
+        const last = slab;
+        last.retired = true;
+        recycle(last);
+        slab = take(last.buf.length);
         start = 0;
         pos = 0;
       }

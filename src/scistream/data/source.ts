@@ -2,7 +2,8 @@
  * The application → tunnel direction: the application socket read in large
  * reads straight into memory the body of our streaming MSG is made of.
  *
- * The socket reads into 1 MiB slabs (net's `onread`, through the transport
+ * The socket reads into slabs of 1 MiB (the first 128 KiB, doubling, so a
+ * short stream stays small) (net's `onread`, through the transport
  * layer's `readInto`): each read is offered the rest of the current slab, so
  * one read takes whatever the kernel holds (not Node's fixed 64 KiB), and
  * consecutive reads lie side by side in the slab and go to the core as one
@@ -24,8 +25,10 @@ import type net from 'node:net';
 import { readInto } from '../../transports/index.js';
 import type { TokenBucket } from './bucket.js';
 
-/** Size of a read slab. */
+/** Size of a read slab once a stream has carried a few MiB (the first is 128 KiB, doubling). */
 export const SOURCE_SLAB = 1024 * 1024;
+/** The first slab of a stream: a short stream does not cost a MiB per connection. */
+const FIRST_SLAB = 128 * 1024;
 /** A read is offered at least this much room (else a new slab is taken). */
 const MIN_READ = 64 * 1024;
 /** Default of {@link SourceOptions.highWater}. */
@@ -93,7 +96,7 @@ export class SocketSource implements AsyncIterableIterator<Buffer> {
   /** Where the next read goes: the rest of the current slab, or a new one. */
   private readonly nextBuffer = (): Buffer => {
     if (this.slab.length - this.pos < MIN_READ) {
-      this.slab = Buffer.allocUnsafeSlow(SOURCE_SLAB);
+      this.slab = Buffer.allocUnsafeSlow(this.slab.length === 0 ? FIRST_SLAB : Math.min(2 * this.slab.length, SOURCE_SLAB));
       this.pos = 0;
     }
     return this.slab.subarray(this.pos);

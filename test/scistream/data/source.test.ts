@@ -38,7 +38,7 @@ function writeAll(app: net.Socket, data: Buffer, end: boolean): Promise<void> {
   });
 }
 
-test('every octet once and in order, in views of 1 MiB read slabs (reads side by side joined), ended by the application FIN', async (t) => {
+test('every octet once and in order, in views of read slabs growing to 1 MiB (reads side by side joined), ended by the application FIN', async (t) => {
   const { app, ours, close } = await pair();
   t.teardown(close);
   const data = randomBytes(24 * MiB + 12345);
@@ -50,10 +50,11 @@ test('every octet once and in order, in views of 1 MiB read slabs (reads side by
   const h = createHash('sha256');
   let n = 0;
   let chunks = 0;
+  const sizes: number[] = [];
   await within(
     (async () => {
       for await (const c of src) {
-        t.is(c.buffer.byteLength, SOURCE_SLAB, 'a view into a read slab, not a 64 KiB read buffer of its own');
+        sizes.push(c.buffer.byteLength);
         h.update(c);
         n += c.length;
         chunks++;
@@ -67,6 +68,9 @@ test('every octet once and in order, in views of 1 MiB read slabs (reads side by
   t.is(n, data.length);
   t.is(read, data.length, 'count saw every octet');
   t.is(h.digest('hex'), createHash('sha256').update(data).digest('hex'));
+  // Views into read slabs of 128 KiB, 256 KiB, … up to 1 MiB (not 64 KiB read buffers of their own).
+  t.true(sizes.every((z, i) => z >= 128 * 1024 && z <= SOURCE_SLAB && (z & (z - 1)) === 0 && (i === 0 || z >= (sizes[i - 1] as number))), `slab sizes ${sizes.join(',')}`);
+  t.is(sizes[sizes.length - 1], SOURCE_SLAB, 'a long stream reads into 1 MiB slabs');
   t.log(`${chunks} chunks for ${(n / MiB).toFixed(1)} MiB`);
 });
 
