@@ -23,6 +23,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { derivePsk } from '../../src/scistream/data/psk.js';
 import { pump } from '../../src/scistream/data/pump.js';
+import { SocketSource } from '../../src/scistream/data/source.js';
 
 /** The one suite and protocol the relays allow (the S2DS negotiate the same). */
 export const RELAY_CIPHER = 'TLS_AES_128_GCM_SHA256';
@@ -67,9 +68,12 @@ export async function startTlsRelay(side: 'server' | 'client', uid: string, peer
     s.once('close', () => live.delete(s));
   };
   /**
-   * Both ways with the S2DS's own pump (zero-copy, every chunk of one turn in
-   * one vectored write, pause past 1 MiB queued), so the ceiling has every
-   * trick the S2DS has except BEEP; an error on either side ends both.
+   * Application → TLS: the S2DS's own source (the application socket read
+   * into 1 MiB slabs, reads side by side joined), each chunk written to the
+   * TLS socket, waiting for its `drain` only past 1 MiB queued. TLS →
+   * application: the S2DS's pump (zero-copy, every chunk of one turn in one
+   * vectored write, pause past 1 MiB queued). So the ceiling reads and
+   * writes as the S2DS do, without BEEP; an error on either side ends both.
    */
   const couple = (app: net.Socket, secure: tls.TLSSocket): void => {
     track(app);
@@ -81,7 +85,27 @@ export async function startTlsRelay(side: 'server' | 'client', uid: string, peer
     };
     app.on('error', kill);
     secure.on('error', kill);
-    pump(app, secure, { onEnd: () => secure.end() });
+    const source = new SocketSource(app, { onEnd: () => undefined });
+    const forward = async (): Promise<void> => {
+      for await (const chunk of source) {
+        if (secure.destroyed) return;
+        if (!secure.write(chunk) && secure.writableLength >= 1024 * 1024) {
+          await new Promise<void>((resolve) => {
+            const done = (): void => {
+              secure.off('drain', done);
+              secure.off('close', done);
+              resolve();
+            };
+            secure.on('drain', done);
+            secure.on('close', done);
+          });
+        }
+      }
+      if (!secure.destroyed) secure.end();
+    };
+    // Nothing was read from the application socket yet (this runs as it is made).
+    source.start();
+    void forward();
     pump(secure, app, { onEnd: () => app.end() });
   };
   const checkSuite = (s: tls.TLSSocket): boolean => {

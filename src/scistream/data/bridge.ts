@@ -12,11 +12,11 @@
  * @module
  */
 import type net from 'node:net';
-import type { Writable } from 'node:stream';
 import { BeepReplyError } from '../../errors.js';
 import type { Channel, IncomingMessage, Responder } from '../../channels/index.js';
 import type { TokenBucket } from './bucket.js';
-import { pump, type Pump } from './pump.js';
+import { writeViews } from './sink.js';
+import { SocketSource } from './source.js';
 import { resetSocket } from './ports.js';
 import { DataCodes } from './wire.js';
 
@@ -60,7 +60,7 @@ interface PeerStream {
   res: Responder;
   replied: boolean;
   resolve: () => void;
-  pump: Pump | null;
+  sink: { stop(): void } | null;
 }
 
 const noop = (): void => undefined;
@@ -87,8 +87,7 @@ export class StreamBridge {
   /** A reset notice waits for {@link peerKnows}. */
   private noticePending = false;
   private sendSettled = false;
-  private sendPump: Pump | null = null;
-  private body: Writable | null = null;
+  private source: SocketSource | null = null;
   private abortCtl: AbortController | null = null;
   private peer: PeerStream | null = null;
   private recvDone = false;
@@ -129,36 +128,34 @@ export class StreamBridge {
     if (this.sendStarted || this.resetBy !== null || this.finished) return;
     this.sendStarted = true;
     const ctl = new AbortController();
-    const { body, reply } = this.channel.createRequest({ signal: ctl.signal });
-    body.on('error', noop);
-    this.abortCtl = ctl;
-    this.body = body;
-    reply.then(
-      (m) => {
-        void m.dump().catch(noop);
-        this.onSendSettled(null);
-      },
-      (err: unknown) => this.onSendSettled(err),
-    );
-    this.sendPump = pump(this.socket, body, {
+    // The body is the application socket itself, read in large reads (source.ts);
+    // the application's FIN ends the iteration, i.e. completes our MSG (its final frame).
+    const source = new SocketSource(this.socket, {
       bucket: this.opts.sendBucket,
       count: (n) => {
         this.sentBytes += n;
         this.opts.hooks.sent(n);
       },
       onEnd: () => {
-        // The application half-closed: complete our MSG (its final frame).
         this.appEnded = true;
-        if (!body.destroyed && !body.writableEnded) body.end();
       },
     });
+    this.abortCtl = ctl;
+    this.source = source;
+    this.channel.request(source, { signal: ctl.signal }).then(
+      (m) => {
+        void m.dump().catch(noop);
+        this.onSendSettled(null);
+      },
+      (err: unknown) => this.onSendSettled(err),
+    );
+    source.start();
   }
 
   private onSendSettled(err: unknown): void {
     this.sendSettled = true;
-    // Lets the core's pump finish reading the body (after a reset it may wait for more).
-    const b = this.body;
-    if (b && !b.destroyed && !b.writableEnded) b.end();
+    // Lets the core finish reading the body (after a reset it may wait for more).
+    this.source?.end();
     // An ERR to our MSG: the peer reset the stream.
     if (err instanceof BeepReplyError && this.resetBy === null) this.remoteReset();
     else this.check();
@@ -177,16 +174,14 @@ export class StreamBridge {
         resolve();
         return;
       }
-      const peer: PeerStream = { msg, res, replied: false, resolve, pump: null };
+      const peer: PeerStream = { msg, res, replied: false, resolve, sink: null };
       this.peer = peer;
-      msg.once('close', () => {
-        // Failed before its end: the channel or session went away.
-        if (!msg.readableEnded) this.replyPeer(false);
-      });
-      peer.pump = pump(msg.stream(), this.socket, {
+      peer.sink = writeViews(msg, this.socket, {
         bucket: this.opts.recvBucket,
         count: this.opts.hooks.received,
         onEnd: () => this.peerEnded(),
+        // Failed before its end: the channel or session went away.
+        onFail: () => this.replyPeer(false),
       });
     });
   }
@@ -214,7 +209,7 @@ export class StreamBridge {
       return;
     }
     p.replied = true;
-    p.pump?.stop();
+    p.sink?.stop();
     // ERR before the MSG is complete is allowed (RFC 3080 §2.6.3): the peer ends its MSG.
     const sent = ok ? p.res.reply('') : p.res.error(DataCodes.RESET, 'stream reset');
     sent.catch(noop);
@@ -235,12 +230,11 @@ export class StreamBridge {
       this.sendSettled = true;
       return;
     }
-    this.sendPump?.stop();
+    this.source?.stop();
     if (this.sendSettled) return;
     if (keepOpen && (this.sentBytes > 0 || this.appEnded)) return;
     this.abortCtl?.abort();
-    const b = this.body;
-    if (b && !b.destroyed && !b.writableEnded) b.end();
+    this.source?.end();
   }
 
   private tellReset(): boolean {
@@ -304,8 +298,8 @@ export class StreamBridge {
   private onChannelClose(err: Error | undefined): void {
     if (this.finished) return;
     this.finished = true;
-    this.sendPump?.stop();
-    this.peer?.pump?.stop();
+    this.source?.stop();
+    this.peer?.sink?.stop();
     const clean = this.appEnded && this.appFinished;
     // The channel went away under a live stream (session lost, path closed): abort it.
     if (this.resetBy === null && !clean) {
@@ -314,8 +308,7 @@ export class StreamBridge {
     } else if (!this.socket.destroyed) {
       this.socket.destroy();
     }
-    const b = this.body;
-    if (b && !b.destroyed && !b.writableEnded) b.end();
+    this.source?.end();
     const p = this.peer;
     if (p && !p.replied) {
       // Nothing will carry it, but the MSG counts as answered (no 451 from the core).

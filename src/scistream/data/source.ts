@@ -1,0 +1,211 @@
+/**
+ * The application → tunnel direction: the application socket read in large
+ * reads straight into memory the body of our streaming MSG is made of.
+ *
+ * The socket reads into slabs of 1 MiB (the first 128 KiB, doubling, so a
+ * short stream stays small) (net's `onread`, through the transport
+ * layer's `readInto`): each read is offered the rest of the current slab, so
+ * one read takes whatever the kernel holds (not Node's fixed 64 KiB), and
+ * consecutive reads lie side by side in the slab and go to the core as one
+ * view. The views are the message body itself (`channel.request(source)`:
+ * no `PassThrough`, no copy); the core references them until they are
+ * framed and written, so a slab is never reused — one 1 MiB allocation per
+ * MiB read instead of sixteen 64 KiB ones. Where `readInto` cannot be used
+ * the socket's `'data'` chunks are passed on as they are.
+ *
+ * Backpressure: reading stops while {@link SourceOptions.highWater} octets
+ * read are not yet taken by the core (which takes them only as the peer's
+ * window allows), so the application's TCP window closes; rate: reading
+ * stops while the token bucket is in debt.
+ *
+ * @module
+ */
+import { Buffer } from 'node:buffer';
+import type net from 'node:net';
+import { readInto } from '../../transports/index.js';
+import type { TokenBucket } from './bucket.js';
+
+/** Size of a read slab once a stream has carried a few MiB (the first is 128 KiB, doubling). */
+export const SOURCE_SLAB = 1024 * 1024;
+/** The first slab of a stream: a short stream does not cost a MiB per connection. */
+const FIRST_SLAB = 128 * 1024;
+/** A read is offered at least this much room (else a new slab is taken). */
+const MIN_READ = 64 * 1024;
+/** Default of {@link SourceOptions.highWater}. */
+export const SOURCE_HIGH_WATER = 2 * 1024 * 1024;
+
+/** Options of a {@link SocketSource}. */
+export interface SourceOptions {
+  /** Stop reading once this many octets read wait for the core (default {@link SOURCE_HIGH_WATER}). */
+  highWater?: number;
+  /** Rate limit shared with other streams of the same direction. */
+  bucket?: TokenBucket | undefined;
+  /** Called with each read's size. */
+  count?: (n: number) => void;
+  /** The application half-closed (every octet it sent is read; the iteration ends once they are taken). */
+  onEnd: () => void;
+}
+
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+
+/**
+ * The octets an application socket sends, as an `AsyncIterable` body for
+ * `channel.request()`. Reading starts with {@link start}.
+ */
+export class SocketSource implements AsyncIterableIterator<Buffer> {
+  private readonly socket: net.Socket;
+  private readonly opts: SourceOptions;
+  private readonly highWater: number;
+  private queue: Buffer[] = [];
+  private queued = 0;
+  private slab: Buffer = Buffer.alloc(0);
+  private pos = 0;
+  /** Reading is held back: bit 1 backpressure, bit 2 rate. */
+  private holds = 0;
+  private timer: NodeJS.Timeout | undefined;
+  /** Reading stopped for good. */
+  private stopped = false;
+  /** The iteration ends once the queue is empty (application FIN, or {@link end}). */
+  private ending = false;
+  private waiter: ((r: IteratorResult<Buffer, undefined>) => void) | null = null;
+  /** Reads land in our slabs (else `'data'` chunks). */
+  private recycled = false;
+
+  constructor(socket: net.Socket, options: SourceOptions) {
+    this.socket = socket;
+    this.opts = options;
+    this.highWater = options.highWater ?? SOURCE_HIGH_WATER;
+  }
+
+  /** Start reading the socket (it must be paused and unread so far). */
+  start(): void {
+    const s = this.socket;
+    this.recycled = readInto(s, {
+      buffer: this.nextBuffer,
+      callback: (n) => this.landed(n),
+    });
+    if (!this.recycled) s.on('data', (chunk: Buffer) => void this.push(chunk));
+    s.once('end', () => {
+      if (this.stopped) return;
+      this.opts.onEnd();
+      this.end();
+    });
+    s.resume();
+  }
+
+  /** Where the next read goes: the rest of the current slab, or a new one. */
+  private readonly nextBuffer = (): Buffer => {
+    if (this.slab.length - this.pos < MIN_READ) {
+      this.slab = Buffer.allocUnsafeSlow(this.slab.length === 0 ? FIRST_SLAB : Math.min(2 * this.slab.length, SOURCE_SLAB));
+      this.pos = 0;
+    }
+    return this.slab.subarray(this.pos);
+  };
+
+  /** A read of `n` octets landed at the current position. Returns false to stop reading. */
+  private landed(n: number): boolean {
+    const from = this.pos;
+    this.pos += n;
+    const last = this.queue.length > 0 ? (this.queue[this.queue.length - 1] as Buffer) : null;
+    if (last !== null && last.buffer === this.slab.buffer && last.byteOffset + last.length === this.slab.byteOffset + from) {
+      // Side by side with the previous read: one view.
+      this.queue[this.queue.length - 1] = this.slab.subarray(last.byteOffset - this.slab.byteOffset, this.pos);
+      this.queued += n;
+      return this.after(n);
+    }
+    return this.push(this.slab.subarray(from, this.pos));
+  }
+
+  private push(b: Buffer): boolean {
+    if (this.stopped) return false;
+    this.queue.push(b);
+    this.queued += b.length;
+    return this.after(b.length);
+  }
+
+  /** Count `n` octets read, wake the core, hold reading back if due. */
+  private after(n: number): boolean {
+    this.opts.count?.(n);
+    this.wake();
+    let go = true;
+    if (this.queued >= this.highWater) {
+      this.holds |= 1;
+      go = false;
+    }
+    const bucket = this.opts.bucket;
+    if (bucket) {
+      const wait = bucket.take(n);
+      if (wait > 0 && (this.holds & 2) === 0) {
+        this.holds |= 2;
+        go = false;
+        this.timer = setTimeout(() => {
+          this.timer = undefined;
+          this.release(2);
+        }, wait);
+      }
+    }
+    if (!go && !this.recycled) this.socket.pause();
+    return go;
+  }
+
+  private release(hold: number): void {
+    if ((this.holds & hold) === 0) return;
+    this.holds &= ~hold;
+    if (this.holds === 0 && !this.stopped && !this.socket.destroyed) this.socket.resume();
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    if (w === null) return;
+    const b = this.queue.shift();
+    if (b !== undefined) {
+      this.waiter = null;
+      this.queued -= b.length;
+      w({ done: false, value: b });
+      if (this.queued < this.highWater) this.release(1);
+    } else if (this.ending) {
+      this.waiter = null;
+      w(DONE);
+    }
+  }
+
+  /** The next chunk read (for the core). */
+  next(): Promise<IteratorResult<Buffer, undefined>> {
+    const b = this.queue.shift();
+    if (b !== undefined) {
+      this.queued -= b.length;
+      if (this.queued < this.highWater) this.release(1);
+      return Promise.resolve({ done: false, value: b });
+    }
+    if (this.ending) return Promise.resolve(DONE);
+    return new Promise((resolve) => (this.waiter = resolve));
+  }
+
+  /** The core stopped reading the body (the message is done or cut short). */
+  return(): Promise<IteratorResult<Buffer, undefined>> {
+    this.stop();
+    this.ending = true;
+    this.queue = [];
+    this.queued = 0;
+    return Promise.resolve(DONE);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** Stop reading the socket (what was read stays queued; the iteration stays open until {@link end}). */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (!this.socket.destroyed && !this.socket.readableEnded) this.socket.pause();
+  }
+
+  /** End the iteration once what is queued has been taken. */
+  end(): void {
+    this.ending = true;
+    this.wake();
+  }
+}

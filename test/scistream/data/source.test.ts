@@ -1,0 +1,127 @@
+/**
+ * The application → tunnel direction (`src/scistream/data/source.ts`): a
+ * real TCP connection on 127.0.0.1 read into 1 MiB slabs, iterated as a
+ * message body would be; every octet arrives once and in order, reading
+ * stops at the source's own mark (so the writer's TCP window closes), and
+ * the application's FIN ends the iteration after the last octet.
+ */
+import test from 'ava';
+import { createHash, randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { SocketSource, SOURCE_HIGH_WATER, SOURCE_SLAB } from '../../../src/scistream/data/source.js';
+import { MiB, sleep, until, within } from './helpers.js';
+
+/** A connected pair: `app` writes, `ours` is paused and unread (as the data path hands it over). */
+async function pair(): Promise<{ app: net.Socket; ours: net.Socket; close: () => void }> {
+  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+  const app = net.connect({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, allowHalfOpen: true });
+  const ours = await accepted;
+  await new Promise<void>((r) => (app.connecting ? app.once('connect', () => r()) : r()));
+  server.close();
+  return {
+    app,
+    ours,
+    close: () => {
+      app.destroy();
+      ours.destroy();
+    },
+  };
+}
+
+function writeAll(app: net.Socket, data: Buffer, end: boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    app.once('error', reject);
+    app.write(data, (err) => (err ? reject(err) : resolve()));
+    if (end) app.end();
+  });
+}
+
+test('every octet once and in order, in views of read slabs growing to 1 MiB (reads side by side joined), ended by the application FIN', async (t) => {
+  const { app, ours, close } = await pair();
+  t.teardown(close);
+  const data = randomBytes(24 * MiB + 12345);
+  let read = 0;
+  let ended = false;
+  const src = new SocketSource(ours, { count: (n) => (read += n), onEnd: () => (ended = true) });
+  src.start();
+  const written = writeAll(app, data, true);
+  const h = createHash('sha256');
+  let n = 0;
+  let chunks = 0;
+  const sizes: number[] = [];
+  await within(
+    (async () => {
+      for await (const c of src) {
+        sizes.push(c.buffer.byteLength);
+        h.update(c);
+        n += c.length;
+        chunks++;
+      }
+    })(),
+    30_000,
+    'the iteration to end',
+  );
+  await written;
+  t.true(ended, 'onEnd on FIN');
+  t.is(n, data.length);
+  t.is(read, data.length, 'count saw every octet');
+  t.is(h.digest('hex'), createHash('sha256').update(data).digest('hex'));
+  // Views into read slabs of 128 KiB, 256 KiB, … up to 1 MiB (not 64 KiB read buffers of their own).
+  t.true(sizes.every((z, i) => z >= 128 * 1024 && z <= SOURCE_SLAB && (z & (z - 1)) === 0 && (i === 0 || z >= (sizes[i - 1] as number))), `slab sizes ${sizes.join(',')}`);
+  t.is(sizes[sizes.length - 1], SOURCE_SLAB, 'a long stream reads into 1 MiB slabs');
+  t.log(`${chunks} chunks for ${(n / MiB).toFixed(1)} MiB`);
+});
+
+test('reading stops once highWater octets wait for the consumer of the body (the writer is held back), and goes on as they are taken', async (t) => {
+  const { app, ours, close } = await pair();
+  t.teardown(close);
+  const highWater = 256 * 1024;
+  const data = randomBytes(64 * MiB);
+  let read = 0;
+  const src = new SocketSource(ours, { highWater, count: (n) => (read += n), onEnd: () => undefined });
+  src.start();
+  let writerDone = false;
+  const written = writeAll(app, data, true).then(() => (writerDone = true));
+  await until(() => read >= highWater, 10_000, 'the first reads');
+  await sleep(100); // room to overshoot, if it did not stop
+  // One read can land after the mark is reached (it is offered at most a slab).
+  t.true(read < highWater + SOURCE_SLAB, `stopped near the mark: ${read} octets read`);
+  t.false(writerDone, 'the writer is held back (64 MiB cannot all sit in kernel buffers)');
+  const h = createHash('sha256');
+  let n = 0;
+  for await (const c of src) {
+    h.update(c);
+    n += c.length;
+  }
+  await written;
+  t.is(n, data.length);
+  t.is(h.digest('hex'), createHash('sha256').update(data).digest('hex'));
+  t.is(SOURCE_HIGH_WATER, 2 * MiB, 'the default');
+});
+
+test('stop() stops reading but keeps the iteration open until end(); what was read before is still delivered', async (t) => {
+  const { app, ours, close } = await pair();
+  t.teardown(close);
+  const first = Buffer.alloc(1000, 1);
+  let read = 0;
+  const src = new SocketSource(ours, { count: (n) => (read += n), onEnd: () => t.fail('no FIN was sent') });
+  src.start();
+  await writeAll(app, first, false);
+  await until(() => read === first.length, 5000, 'the first write');
+  src.stop();
+  await writeAll(app, Buffer.alloc(1000, 2), false);
+  await sleep(50);
+  t.is(read, first.length, 'nothing read after stop()');
+  const it = src[Symbol.asyncIterator]();
+  const a = await it.next();
+  t.deepEqual(a.value, first);
+  const pending = it.next();
+  let settled = false;
+  void pending.then(() => (settled = true));
+  await sleep(20);
+  t.false(settled, 'the iteration stays open (a reset MSG is ended by the peer, not by us)');
+  src.end();
+  t.true((await pending).done);
+});
