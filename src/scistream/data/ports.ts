@@ -91,9 +91,20 @@ export function closeServer(server: net.Server): Promise<void> {
   });
 }
 
-/** Abort a TCP connection (RST) where possible, else just destroy it. */
+/**
+ * Abort a TCP connection (RST) where possible, else just destroy it.
+ *
+ * Not while our FIN is being sent (`end()` called, not yet finished): libuv
+ * refuses to reset a socket with a shutdown in flight, and Node then leaves
+ * the descriptor open — the peer would wait for ever. Closing it instead
+ * follows the FIN; the peer's further writes are answered with a reset.
+ */
 export function resetSocket(socket: net.Socket): void {
   if (socket.destroyed) return;
+  if (socket.writableEnded && !socket.writableFinished) {
+    socket.destroy();
+    return;
+  }
   if (socket.readyState === 'open' || socket.readyState === 'readOnly' || socket.readyState === 'writeOnly') {
     try {
       socket.resetAndDestroy();

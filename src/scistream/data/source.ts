@@ -47,6 +47,7 @@ export interface SourceOptions {
 }
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+const EMPTY = Buffer.alloc(0);
 
 /**
  * The octets an application socket sends, as an `AsyncIterable` body for
@@ -85,12 +86,27 @@ export class SocketSource implements AsyncIterableIterator<Buffer> {
       callback: (n) => this.landed(n),
     });
     if (!this.recycled) s.on('data', (chunk: Buffer) => void this.push(chunk));
-    s.once('end', () => {
-      if (this.stopped) return;
+    s.once('end', () => this.confirmEnd());
+    s.resume();
+  }
+
+  /**
+   * The application's EOF, forwarded only once it is known to be a FIN. libuv
+   * reports a peer's RST that arrives with the last octets as EOF (a partial
+   * read with POLLHUP), leaving the error for the next write: an empty write,
+   * queued behind ours, tells the two apart. On an error the socket's
+   * `'error'` (a reset) is what its owner sees; the body is not ended.
+   */
+  private confirmEnd(): void {
+    const s = this.socket;
+    const done = (err?: Error | null): void => {
+      if (err || this.stopped) return;
       this.opts.onEnd();
       this.end();
-    });
-    s.resume();
+    };
+    if (this.stopped) return;
+    if (s.writable && !s.writableEnded) s.write(EMPTY, done);
+    else done();
   }
 
   /** Where the next read goes: the rest of the current slab, or a new one. */

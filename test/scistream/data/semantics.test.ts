@@ -11,12 +11,20 @@ import { startTls, TLS_URI } from '../../../src/profiles/tls.js';
 import { createDataServer, derivePsk, DATA_URI, DATA_CONTROL_URI, buildStreamInit } from '../../../src/scistream/data/index.js';
 import { consumerApp, MiB, newUid, openPair, producerApp, readAll, sleep, until, within, writeData } from './helpers.js';
 
-/** Resolves with how the socket ended: its error code, or 'close'. */
+/**
+ * Resolves with how the socket ended: its error code, and whether a FIN came.
+ * libuv reports a RST that arrives with the last octets as EOF and leaves the
+ * error for the next write, so an EOF counts as a FIN only once an empty
+ * write after it succeeds (as the data path itself tells them apart).
+ */
 function ending(s: net.Socket): Promise<{ error: string | undefined; ended: boolean }> {
   let error: string | undefined;
   let ended = false;
   s.on('error', (e: NodeJS.ErrnoException) => (error ??= e.code ?? e.message));
-  s.on('end', () => (ended = true));
+  s.on('end', () => {
+    if (!s.writable || s.writableEnded) ended = true;
+    else s.write(Buffer.alloc(0), (err) => (ended ||= !err));
+  });
   return new Promise((resolve) => s.once('close', () => resolve({ error, ended })));
 }
 

@@ -125,3 +125,27 @@ test('stop() stops reading but keeps the iteration open until end(); what was re
   src.end();
   t.true((await pending).done);
 });
+
+test('a reset that arrives with the last octets (libuv reports it as EOF) does not end the body: the socket errors instead', async (t) => {
+  const { app, ours, close } = await pair();
+  t.teardown(close);
+  let ended = false;
+  let error: string | undefined;
+  ours.on('error', (e: NodeJS.ErrnoException) => (error ??= e.code));
+  const closed = new Promise<void>((r) => ours.once('close', () => r()));
+  // Octets and then a reset reach `ours` while it is not yet reading: its first
+  // reads take the octets, and the hang-up with them is reported as an EOF.
+  await writeAll(app, randomBytes(256 * 1024), false);
+  app.resetAndDestroy();
+  await sleep(100);
+  const src = new SocketSource(ours, { onEnd: () => (ended = true) });
+  src.start();
+  const reading = (async () => {
+    for await (const _ of src) void _;
+  })();
+  await within(closed, 10_000, 'our socket closed');
+  src.end(); // as the bridge does once its socket is gone
+  await within(reading, 10_000, 'iteration over');
+  t.is(error, 'ECONNRESET', 'the reset is seen');
+  t.false(ended, 'no end of body forwarded for a reset');
+});

@@ -8,7 +8,8 @@ import fc from 'fast-check';
 import { BeepError, ErrorCodes } from '../../../src/errors.js';
 import { TokenBucket, defaultBurst, defaultCatchUp } from '../../../src/scistream/data/bucket.js';
 import { buildControl, buildStreamInit, DataWireError, parseControl, parseStreamInit } from '../../../src/scistream/data/wire.js';
-import { checkPortRange, closeServer, formatHostPort, listenInRange, parseHostPort } from '../../../src/scistream/data/ports.js';
+import { within } from './helpers.js';
+import { checkPortRange, closeServer, formatHostPort, listenInRange, parseHostPort, resetSocket } from '../../../src/scistream/data/ports.js';
 
 test('token bucket: a full burst passes at once, then the debt sets the wait; idle gathers burst, debt may catch up', (t) => {
   let now = 0;
@@ -125,4 +126,43 @@ test('listenInRange skips ports in use, fails with BEEP_ERR_LIMIT when the range
   const any = net.createServer();
   t.true((await listenInRange(any, '127.0.0.1')) > 0);
   await closeServer(any);
+});
+
+test('resetSocket: a connection reset while our FIN is in flight is still closed (libuv refuses the reset), a live one gets a RST', async (t) => {
+  const server = net.createServer({ allowHalfOpen: true });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  /** Our end (dialled) and how the peer (accepted) saw the connection end. */
+  const connection = async (): Promise<{ ours: net.Socket; peerEnd: Promise<{ error: string | undefined; ended: boolean }> }> => {
+    const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+    const ours = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    ours.on('error', () => undefined);
+    await new Promise<void>((r) => ours.once('connect', () => r()));
+    const peer = await accepted;
+    t.teardown(() => peer.destroy());
+    let error: string | undefined;
+    let ended = false;
+    peer.on('error', (e: NodeJS.ErrnoException) => (error ??= e.code));
+    peer.on('end', () => (ended = true));
+    peer.resume();
+    // Settles on the first sign of the end (with allowHalfOpen a FIN alone does not close it).
+    const peerEnd = new Promise<{ error: string | undefined; ended: boolean }>((r) => {
+      peer.once('end', () => setImmediate(() => r({ error, ended })));
+      peer.once('close', () => r({ error, ended }));
+    });
+    return { ours, peerEnd };
+  };
+  const a = await connection();
+  const aClosed = new Promise<void>((r) => a.ours.once('close', () => r()));
+  a.ours.end();
+  resetSocket(a.ours); // same turn: the shutdown is in flight
+  await within(aClosed, 10_000, 'our socket closed');
+  const ea = await within(a.peerEnd, 10_000, 'peer saw the close');
+  t.true(ea.ended || ea.error !== undefined, 'the peer saw the connection end');
+
+  const b = await connection();
+  resetSocket(b.ours);
+  const eb = await within(b.peerEnd, 10_000, 'peer saw the reset');
+  t.is(eb.error, 'ECONNRESET');
 });
