@@ -106,7 +106,10 @@ export class Scheduler {
   recheckCredit(ch: Channel): void {
     if (ch.state === 'closed') return;
     this.seqPending.add(ch);
-    this.requestOutput();
+    // A credit that makes no SEQ due and no debt to recharge (nothing queued out, nothing owed,
+    // no MSG waiting on it) asks for no flush: it waits in the ring for the next pull.
+    const f = ch.flowState;
+    if (ch.outQueue.length > 0 || f.owed !== 0 || ch.inQueue.length > 0 || f.updateDue(0)) this.requestOutput();
   }
 
   /** Ask the owner to pull. */

@@ -133,18 +133,28 @@ export class RecvWindow {
    * window advertised come from the memory budgets (spec/limits.md).
    */
   takeUpdate(minAdvance: number, held = 0, cap = Infinity): { ackno: number; window: number } | null {
+    const free = this.dueWindow(minAdvance, held, cap);
+    if (free < 0) return null;
+    this.edge = seqAdd(this.expected, free);
+    return { ackno: this.expected, window: free };
+  }
+
+  /** True when {@link takeUpdate} with the same arguments would return an update (changes nothing). */
+  updateDue(minAdvance: number, held = 0, cap = Infinity): boolean {
+    return this.dueWindow(minAdvance, held, cap) >= 0;
+  }
+
+  /** The window an update would advertise now, or -1 when none is due. */
+  private dueWindow(minAdvance: number, held: number, cap: number): number {
     // `held`: octets the channel holds elsewhere (replies owed, issue 17); `cap`: what the memory budgets allow.
     const free = Math.max(0, Math.min(this.size - this.buffered - held, cap));
-    const newEdge = seqAdd(this.expected, free);
-    const advance = seqDiff(newEdge, this.edge);
+    const advance = seqDiff(seqAdd(this.expected, free), this.edge);
     // Never retract (RFC 3081 §3.1.4): a "negative" advance (edge would move left) is ignored.
-    if (advance === 0 || advance >= 0x80000000) return null;
+    if (advance === 0 || advance >= 0x80000000) return -1;
     // A window capped below its size (memory budgets) is updated at the same fraction of what it may be, not of its size.
     const eff = Math.min(this.size - held, cap + this.buffered);
     const min = eff < this.size ? Math.floor((Math.max(0, eff) * minAdvance) / this.size) : minAdvance;
-    if (advance < Math.max(1, min)) return null;
-    this.edge = newEdge;
-    return { ackno: this.expected, window: free };
+    return advance < Math.max(1, min) ? -1 : free;
   }
 
   /** Change the buffer space (the flow policy's decision); takes effect at the next update, never retracting the advertised edge. */

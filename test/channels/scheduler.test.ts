@@ -120,3 +120,31 @@ test('a closed scheduler schedules nothing', (t) => {
   core.queueMessage(a, 'MSG', 0, undefined, 'x', undefined);
   t.is(core.scheduler.pull(1 << 20, ch0, new AfterList()), null);
 });
+
+test('a credit that makes no SEQ due asks for no flush and sends nothing; one that does asks, and its SEQ goes out', (t) => {
+  const { core, ch0, open } = setup();
+  const ch = open(1);
+  core.scheduler.pull(1 << 20, ch0, new AfterList()); // the greeting and anything opening queued
+  t.false(core.scheduler.hasOutput);
+  const f = ch.flowState;
+  // The channel's first octets may resize its window (a SEQ then is due): settle that first.
+  f.onFrame(0, 100);
+  f.onConsume(100);
+  core.scheduler.recheckCredit(ch);
+  core.scheduler.pull(1 << 20, ch0, new AfterList());
+  const size = f.window.size;
+  f.onFrame(100, 100);
+  f.onConsume(100);
+  core.scheduler.recheckCredit(ch);
+  t.false(core.scheduler.hasOutput, '100 octets of a window of ' + size + ' are no reason to write');
+  t.deepEqual(order(decode(core.scheduler.pull(1 << 20, ch0, new AfterList()))), [], 'and a pull finds nothing to send');
+  const more = Math.ceil(size / 2);
+  f.onFrame(200, more);
+  f.onConsume(more);
+  core.scheduler.recheckCredit(ch);
+  t.true(core.scheduler.hasOutput, 'half a window consumed: a SEQ is due');
+  const frames = decode(core.scheduler.pull(1 << 20, ch0, new AfterList()));
+  t.deepEqual(order(frames), ['SEQ 1']);
+  const seq = frames[0] as Extract<Frame, { type: 'SEQ' }>;
+  t.is(seq.ackno, 200 + more);
+});

@@ -356,7 +356,7 @@ export class ChannelFlow {
     const w = this.window;
     const oldEdge = w.edge;
     // Issue 17: `held` (replies owed and not sendable) and the memory budgets limit the window advertised.
-    const u = w.takeUpdate(force ? 1 : Math.max(1, Math.floor(w.size * UPDATE_FRACTION)), held, this.session.windowCap(this, held));
+    const u = w.takeUpdate(this.minAdvance(force), held, this.session.windowCap(this, held));
     if (!u) return null;
     if (!this.closed) this.session.charge(seqDiff(w.edge, oldEdge));
     this.stats.seqs++;
@@ -368,6 +368,15 @@ export class ChannelFlow {
       this.edgeAt = now;
     }
     return u;
+  }
+
+  /** True when {@link takeUpdate} would return a SEQ now (changes nothing: the scheduler asks before it flushes). */
+  updateDue(held = 0): boolean {
+    return this.window.updateDue(this.minAdvance(false), held, this.session.windowCap(this, held));
+  }
+
+  private minAdvance(force: boolean): number {
+    return force ? 1 : Math.max(1, Math.floor(this.window.size * UPDATE_FRACTION));
   }
 
   /** A snapshot of this channel's flow state. */
