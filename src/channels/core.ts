@@ -17,7 +17,7 @@
 import { EventEmitter } from 'node:events';
 import { BeepError, BeepFramingError, BeepReplyError, ErrorCodes, type ErrorCode } from '../errors.js';
 import type { EntityHeaders } from '../framing/index.js';
-import { Channel, replyErrorFrom, type PendingRequest, type ReplySink, type RequestOptions } from './channel.js';
+import { Channel, replyErrorFrom, type InboundRequest, type PendingRequest, type ReplySink, type RequestOptions } from './channel.js';
 import * as outbound from './outbound.js';
 import type { IncomingMessage, OutboundMessage, BodyInit } from './message.js';
 import type { RxBlock } from './rx.js';
@@ -358,12 +358,22 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       if (kind === AFTER_DISPATCH) this.dispatcher.dispatch(x as Channel);
       else if (kind === AFTER_RECHECK) this.scheduler.recheckCredit(x as Channel);
       else if (kind === AFTER_DRAIN) (x as OutboundMessage).fireDrain();
-      else if (kind === AFTER_DONE) (x as OutboundMessage).onDone?.();
+      else if (kind === AFTER_DONE) this.messageOut(x as OutboundMessage);
       else this.lifecycle.checkQuiescent(x as Channel);
     }
     after.n = 0;
     this.afterFree.push(after);
     return batch;
+  }
+
+  /** `out`'s final frame went out: its waiters, then the MSG it replies to (see Dispatcher.replyDone). */
+  private messageOut(out: OutboundMessage): void {
+    out.onDone?.();
+    out.resolveDone?.();
+    const im = out.completes as InboundRequest | undefined;
+    if (im === undefined) return;
+    const ch = this.channels.get(im.msg.channel);
+    if (ch !== undefined) this.dispatcher.replyDone(ch, im);
   }
 
   // ------------------------------------------------------------ channel management

@@ -35,11 +35,13 @@ function replyReady(x: IncomingMessage): void {
 }
 
 /** @internal The frame being decoded: its channel and the request it replies to. */
+/** The frame being read: one object, reused for every frame (nothing allocated per frame). */
 interface Current {
-  ch: Channel;
-  pr?: PendingRequest;
-  im?: InboundRequest;
-  first?: boolean;
+  /** Null between frames and for a SEQ. */
+  ch: Channel | null;
+  pr: PendingRequest | undefined;
+  im: InboundRequest | undefined;
+  first: boolean;
 }
 
 /** @internal The inbound part of a {@link SessionCore} (see the module comment). */
@@ -55,7 +57,7 @@ export class Inbound {
   /** Header and payload preview of the frame being read, while `beepstream:frame:in` has subscribers. */
   private traceIn: { h: FrameHeader; parts: Uint8Array[]; n: number } | null = null;
   /** The frame being decoded: its channel and the request it replies to. */
-  private cur: Current | null = null;
+  private readonly cur: Current = { ch: null, pr: undefined, im: undefined, first: false };
   /** The message the current frame's payload goes to (none for NUL). */
   private target: IncomingMessage | null = null;
   /** The receive block the chunk being decoded is in (its payload views hold it while queued). */
@@ -123,7 +125,7 @@ export class Inbound {
 
   /** Validate a header before its payload is read (throws to terminate). */
   private checkHeader(h: FrameHeader): void {
-    this.cur = null;
+    this.clearCurrent();
     this.traceIn = diagnostics.frameIn.hasSubscribers ? { h, parts: [], n: 0 } : null;
     const ch = this.channels.get(h.channel);
     if (h.type === 'SEQ') {
@@ -182,7 +184,7 @@ export class Inbound {
         publishLimit({ sessionId: this.sessionId, limit: 'maxSessionInbound', action: 'terminated', detail });
         this.protocol(detail, ErrorCodes.MEMORY_BUDGET);
       }
-      this.cur = { ch };
+      this.cur.ch = ch;
       this.beginFrame(h);
       return;
     }
@@ -203,7 +205,8 @@ export class Inbound {
       // immediately-previous received frame for this message number are not identical".
       this.protocol(`channel ${h.channel}: ${h.type} frame after ${k} for msgno ${h.msgno}`);
     }
-    this.cur = { ch, pr };
+    this.cur.ch = ch;
+    this.cur.pr = pr;
     this.beginFrame(h);
   }
 
@@ -212,8 +215,8 @@ export class Inbound {
    * the message its payload belongs to (creating it on the first frame).
    */
   private beginFrame(h: DataFrameHeader): void {
-    const cur = this.cur as Current;
-    const ch = cur.ch;
+    const cur = this.cur;
+    const ch = cur.ch as Channel;
     ch.flowState.onFrame(h.seqno, h.size);
     ch.lastMore = h.more ? { msgno: h.msgno, kind: h.type } : null;
     this.target = null;
@@ -285,13 +288,15 @@ export class Inbound {
       return;
     }
     this.stats.framesIn++;
-    const cur = this.cur as Current;
+    const cur = this.cur;
     const target = this.target;
-    this.cur = null;
+    const ch = cur.ch as Channel;
+    const im = cur.im as InboundRequest;
+    const pr = cur.pr as PendingRequest;
+    const first = cur.first;
+    this.clearCurrent();
     this.target = null;
-    const ch = cur.ch;
     if (f.type === 'MSG') {
-      const im = cur.im as InboundRequest;
       if (!f.more) {
         im.msg.deliver(EMPTY, true);
         im.received = true;
@@ -299,7 +304,6 @@ export class Inbound {
       }
       return;
     }
-    const pr = cur.pr as PendingRequest;
     if (f.type === 'NUL') {
       ch.outstanding.delete(f.msgno);
       if (!pr.abandoned) pr.sink.nul();
@@ -314,7 +318,15 @@ export class Inbound {
       }
       target?.deliver(EMPTY, true);
     }
-    if (cur.first || !f.more) this.core.lifecycle.checkQuiescent(ch);
+    if (first || !f.more) this.core.lifecycle.checkQuiescent(ch);
+  }
+
+  private clearCurrent(): void {
+    const cur = this.cur;
+    cur.ch = null;
+    cur.pr = undefined;
+    cur.im = undefined;
+    cur.first = false;
   }
 
   private hooksFor(ch: Channel, onReady: (m: IncomingMessage) => void) {

@@ -650,6 +650,10 @@ export class OutboundMessage {
   done = false;
   /** Called once the final frame has been handed to the transport. */
   onDone: (() => void) | undefined;
+  /** Resolves the promise of whoever waits for the final frame to go out (`whenDone`). */
+  resolveDone: (() => void) | undefined;
+  /** @internal The inbound MSG whose reply this message completes, opaque here: the core is told once it is out. */
+  completes: unknown;
   /** Called if the message can never be sent (session or channel gone). */
   onFail: ((err: Error) => void) | undefined;
   /** Called when queued octets fall to or below the high-water mark (null: none yet). */

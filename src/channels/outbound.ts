@@ -72,13 +72,10 @@ function queueOut(core: SessionCore, ch: Channel, type: 'MSG' | 'RPY' | 'ERR' | 
   return out;
 }
 
-export function whenDone(core: SessionCore, out: OutboundMessage): Promise<void> {
+/** A promise settled when `out`'s final frame goes out, or it fails (nothing is allocated for a caller that does not wait). */
+export function whenDone(_core: SessionCore, out: OutboundMessage): Promise<void> {
   const p = new Promise<void>((resolve, reject) => {
-    const prev = out.onDone;
-    out.onDone = () => {
-      prev?.();
-      resolve();
-    };
+    out.resolveDone = resolve;
     out.onFail = reject;
   });
   p.catch(() => undefined);
@@ -110,7 +107,7 @@ export function replyWritable(core: SessionCore, ch: Channel, im: InboundRequest
   const head = encodeHead(headers); // may throw: before anything is queued
   const out = new OutboundMessage(type, im.msg.msgno, ansno);
   out.writeHead(head);
-  if (type === 'RPY') out.onDone = () => core.dispatcher.replyDone(ch, im);
+  if (type === 'RPY') out.completes = im;
   ch.outQueue.push(out);
   core.scheduler.markReady(ch);
   return writableFor(core, ch, out);
@@ -151,12 +148,8 @@ export function writableFor(core: SessionCore, ch: Channel, out: OutboundMessage
 export function sendReply(core: SessionCore, ch: Channel, im: InboundRequest, type: 'RPY' | 'ERR' | 'ANS' | 'NUL', ansno: number | undefined, body: BodyInit | undefined, headers: EntityHeaders | undefined): Promise<void> {
   if (type === 'NUL') {
     const out = queueMessage(core, ch, 'NUL', im.msg.msgno, undefined, undefined, undefined);
-    const done = whenDone(core, out);
-    out.onDone = ((prev) => () => {
-      prev?.();
-      core.dispatcher.replyDone(ch, im);
-    })(out.onDone);
-    return done;
+    out.completes = im;
+    return whenDone(core, out);
   }
   if (type === 'ERR' && !im.received) {
     // A negative reply before the whole MSG arrived (RFC 3080 §2.6.3): "obliged
@@ -174,13 +167,7 @@ export function sendReply(core: SessionCore, ch: Channel, im: InboundRequest, ty
   const { out, done } = queueBody(core, ch, type, im.msg.msgno, ansno, body, entity);
   // A tuning reply (e.g. <proceed/>): nothing more is sent once it is out.
   if (hold) out.holdAfter = true;
-  if (type !== 'ANS') {
-    const prev = out.onDone;
-    out.onDone = () => {
-      prev?.();
-      core.dispatcher.replyDone(ch, im);
-    };
-  }
+  if (type !== 'ANS') out.completes = im;
   return done;
 }
 

@@ -178,21 +178,24 @@ export class FrameDecoder {
       this.checkKeywordPrefix(this.headerPending, pos);
       return chunk.length;
     }
-    let line: Buffer;
+    // The line is `line[start, lf]` (its LF at `lf`); parsed where it lies, unless it began in an earlier chunk.
+    let line = chunk;
+    let start = pos;
+    let end = lf + 1;
     if (this.headerPending) {
       line = Buffer.concat([this.headerPending, chunk.subarray(pos, lf + 1)]);
       this.headerPending = null;
-    } else {
-      line = chunk.subarray(pos, lf + 1);
+      start = 0;
+      end = line.length;
     }
-    const contentLen = line.length - 2;
+    const contentLen = end - start - 2;
     if (contentLen > this.maxHeaderLine) {
       this.fail(ErrorCodes.HEADER_TOO_LONG, `header line longer than ${this.maxHeaderLine} octets`, pos);
     }
-    if (line.length < 2 || line[line.length - 2] !== CR) {
+    if (contentLen < 0 || line[end - 2] !== CR) {
       this.fail(ErrorCodes.FRAME_SYNTAX, 'header line not terminated by CRLF', lf);
     }
-    const header = parseHeaderBytes(line, 0, contentLen) ?? parseHeaderLine(line.toString('latin1', 0, contentLen), this.headerOptions);
+    const header = parseHeaderBytes(line, start, end - 2) ?? parseHeaderLine(line.toString('latin1', start, end - 2), this.headerOptions);
     const next = lf + 1;
     if (header.type === 'SEQ') {
       this.onHeader?.(header);
