@@ -126,6 +126,10 @@ const EMPTY_BLOCK_LF: ParsedEntity = Object.freeze({ ...EMPTY_BLOCK_CRLF, bodyOf
  * header block exceeds `maxHeaderBytes`.
  */
 export function parseEntityHeaders(head: Uint8Array, final: boolean, maxHeaderBytes = 16384): ParsedEntity | null {
+  // The common case, an empty header block (what we send for default headers):
+  // no text to look at, nothing to allocate (not even the closure below).
+  if (head[0] === 0x0d && head[1] === 0x0a) return EMPTY_BLOCK_CRLF;
+  if (head[0] === 0x0a) return EMPTY_BLOCK_LF;
   const buf = Buffer.isBuffer(head) ? head : Buffer.from(head.buffer, head.byteOffset, head.byteLength);
   const defaults = (): ParsedEntity => ({
     contentType: DEFAULT_CONTENT_TYPE,
@@ -134,10 +138,6 @@ export function parseEntityHeaders(head: Uint8Array, final: boolean, maxHeaderBy
     bodyOffset: 0,
   });
   if (buf.length === 0) return final ? defaults() : null;
-  // The common case, an empty header block (what we send for default headers):
-  // no text to look at, nothing to allocate.
-  if (buf[0] === 0x0d && buf[1] === 0x0a) return EMPTY_BLOCK_CRLF;
-  if (buf[0] === 0x0a) return EMPTY_BLOCK_LF;
   // Does it start like a header block at all?
   // The verdict looks at no more of the first line than a prefix too long for
   // a header block shows (maxHeaderBytes octets), so it is the same however
