@@ -65,6 +65,8 @@ export class ChannelFlow {
   private epochBytes = 0;
   private lastRate = 0;
   private prevRate = 0;
+  /** Best epoch rate so far (octets per ms): what the path has carried for this channel. */
+  private peakRate = 0;
   /** Most octets unread (received or announced by a frame header) during this epoch. */
   private epochPeak = 0;
   /**
@@ -258,6 +260,7 @@ export class ChannelFlow {
     const rate = this.epochBytes / elapsed; // octets per ms
     this.prevRate = this.lastRate;
     this.lastRate = rate;
+    if (rate > this.peakRate) this.peakRate = rate;
     let newBest = false;
     if (this.slowStart) {
       if (rate >= SLOW_START_GROWTH * this.fullRate) {
@@ -387,6 +390,11 @@ export class ChannelFlow {
   /** @internal The rate the reader consumed at over the last epoch (octets per ms). */
   get measuredRate(): number {
     return this.lastRate;
+  }
+
+  /** @internal The best rate the reader consumed at over an epoch so far (octets per ms). */
+  get bestRate(): number {
+    return this.peakRate;
   }
 
   /** @internal The channel's rate may still grow (its slow start has not ended). */
