@@ -122,14 +122,14 @@ function controlPath(rtt: number, controlAt: (ms: number) => boolean) {
   return { perRtt, bdp: 125_000 * rtt };
 }
 
-test('a control notice at a stream\'s start (SciStream\'s <ready> and its reply) does not slow a long path\'s ramp: 90 % of the link within one round trip of the same channel without control', (t) => {
+test('control traffic during a long path\'s ramp (a message every 100 ms for its first ten round trips) does not slow it: 90 % of the link within one round trip of the same channel without control', (t) => {
   for (const rtt of [50, 100]) {
     const first = (r: { perRtt: number[]; bdp: number }): number => r.perRtt.findIndex((n) => n >= 0.9 * r.bdp) + 1;
     const alone = controlPath(rtt, () => false);
-    const held = controlPath(rtt, (ms) => ms <= rtt); // the notice and its reply within the first round trip
+    const held = controlPath(rtt, (ms) => ms <= 10 * rtt && ms % 100 === 0);
     t.true(first(alone) > 0 && first(held) > 0, `${rtt} ms: both reached 90 % of the link`);
     t.true(first(held) <= first(alone) + 1, `${rtt} ms: with control at the start after ${first(held)} round trips, without after ${first(alone)}`);
-    t.log(`${rtt} ms: 90 % of the link after ${first(held)} round trips with a control notice at the start, ${first(alone)} without`);
+    t.log(`${rtt} ms: 90 % of the link after ${first(held)} round trips with control traffic during the ramp, ${first(alone)} without`);
   }
 });
 
@@ -140,6 +140,34 @@ test('steady control traffic beside a long path\'s bulk channel leaves the bulk 
   const tail = r.perRtt.slice(40);
   const worst = Math.min(...tail);
   t.true(worst >= 0.95 * r.bdp, `delivery per round trip under control ≥ 95 % of the link: worst ${(worst / r.bdp).toFixed(2)}`);
+});
+
+test('a control notice before any bulk has arrived (SciStream\'s <ready> at a stream\'s start) starts no hold; the same notice while bulk arrives does', (t) => {
+  let now = 0;
+  const flow = new SessionFlow({ receiveWindow: 16 * MiB, maxReceiveWindow: 16 * MiB, sessionReceiveBudget: 256 * MiB }, () => now);
+  const control = flow.open();
+  control.control = true;
+  const bulk = flow.open();
+  bulk.takeUpdate(true);
+  control.takeUpdate(true);
+  // The notice comes first; the stream's octets follow it.
+  control.onFrame(control.window.expected, 40);
+  control.onConsume(40);
+  now = 5;
+  receiveAndConsume(bulk, 8 * MiB);
+  t.is(open(bulk), 16 * MiB, 'not capped: nothing was queued ahead of the notice');
+  // A second notice while the bulk moves: the hold begins.
+  now = 10;
+  control.onFrame(control.window.expected, 40);
+  control.onConsume(40);
+  receiveAndConsume(bulk, 16 * MiB);
+  t.true(open(bulk) <= CONTROL_BULK_WINDOW / 2, `capped while bulk moves: ${open(bulk)}`);
+  // Bulk quiet for the hold, then a notice: no hold.
+  now = 10 + CONTROL_HOLD_MS + 1;
+  control.onFrame(control.window.expected, 40);
+  receiveAndConsume(bulk, 0);
+  bulk.takeUpdate();
+  t.is(flow.controlAt, 10, 'a notice after a second without bulk did not renew the hold');
 });
 
 test('without a control channel nothing is capped', (t) => {

@@ -38,8 +38,13 @@ export class SessionFlow {
   memoryBudget = Infinity;
   /** The listener-wide budget this session also draws on, if any. */
   pool: MemoryPool | undefined;
-  /** When a control channel last received a frame (see {@link CONTROL_HOLD_MS}). */
+  /**
+   * When the control hold last began or was renewed: a control channel received
+   * a frame while bulk was moving (see {@link CONTROL_HOLD_MS}, {@link onControlFrame}).
+   */
   controlAt = -Infinity;
+  /** When a channel that is not a control channel last received octets. */
+  bulkAt = -Infinity;
 
   constructor(limits: FlowLimits, now: () => number = () => performance.now(), counters?: FlowCounters) {
     this.limits = limits;
@@ -56,6 +61,18 @@ export class SessionFlow {
   charge(delta: number): void {
     this.held += delta;
     if (this.pool) this.pool.used += delta;
+  }
+
+  /**
+   * @internal A control channel received a frame at `now`: the hold begins (or
+   * is renewed) if another channel received octets within the last
+   * {@link CONTROL_HOLD_MS} — bulk is moving, and what it may queue ahead of the
+   * next control message is what the hold bounds. A control notice before any
+   * bulk (SciStream's `<ready>` at a stream's start) has nothing queued ahead of
+   * it and holds nothing back: the stream ramps as it would without it.
+   */
+  onControlFrame(now: number): void {
+    if (now - this.bulkAt < CONTROL_HOLD_MS) this.controlAt = now;
   }
 
   /**
