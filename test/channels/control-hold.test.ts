@@ -8,6 +8,8 @@
  */
 import test from 'ava';
 import { CONTROL_BULK_WINDOW, CONTROL_HOLD_MS, SessionFlow, type ChannelFlow } from '../../src/channels/flow.js';
+import { CONTROL_PATH_GAIN, CONTROL_RAMP_GAIN } from '../../src/channels/flow/params.js';
+import { simulate } from './flow/sim.js';
 import { seqDiff } from '../../src/channels/window.js';
 import dc from 'node:diagnostics_channel';
 import { DIAGNOSTICS_CHANNELS, connect, createServer, defineProfile, type Session } from '../../src/index.js';
@@ -64,7 +66,7 @@ test('a control frame caps the other channels\' windows at their share of CONTRO
   for (const cf of bulk) t.is(open(cf), 16 * MiB, 'uncapped after the hold');
 });
 
-test('on a long path a capped channel keeps its bandwidth-delay product, twice it in slow start (so its window can still double each round trip)', (t) => {
+test('on a long path a capped channel keeps CONTROL_RAMP_GAIN × its best rate × the path\'s RTT in slow start, CONTROL_PATH_GAIN × after it', (t) => {
   let now = 0;
   const flow = new SessionFlow({ receiveWindow: 1 * MiB, maxReceiveWindow: 64 * MiB, sessionReceiveBudget: 256 * MiB }, () => now);
   flow.rtt.sample(100); // a 100 ms path
@@ -81,9 +83,91 @@ test('on a long path a capped channel keeps its bandwidth-delay product, twice i
   t.true(bulk.inSlowStart);
   control.onFrame(control.window.expected, 100);
   const cap = flow.windowCap(bulk, 0) + bulk.window.buffered;
-  const bdp = bulk.measuredRate * 100;
-  t.true(cap >= 2 * bdp, `share ${cap} ≥ 2 × rate × RTT (${Math.round(2 * bdp)})`);
-  t.true(cap <= 2 * bdp + CONTROL_BULK_WINDOW / 2 + 1, `and no more than that plus its part of CONTROL_BULK_WINDOW: ${cap}`);
+  const bdp = bulk.bestRate * 100;
+  t.true(cap >= CONTROL_RAMP_GAIN * bdp, `share ${cap} ≥ ${CONTROL_RAMP_GAIN} × rate × RTT (${Math.round(CONTROL_RAMP_GAIN * bdp)})`);
+  t.true(cap <= CONTROL_RAMP_GAIN * bdp + CONTROL_BULK_WINDOW / 2 + 1, `and no more than that plus its part of CONTROL_BULK_WINDOW: ${cap}`);
+  // Three epochs without growth (a fourth of the rate each) end slow start; the share then
+  // counts the best rate, not the last (a share of the last would lower the rate it is measured from).
+  for (let i = 0; i < 4 && bulk.inSlowStart; i++) {
+    now += 101;
+    receiveAndConsume(bulk, MiB / 4);
+  }
+  t.false(bulk.inSlowStart, 'slow start ended');
+  t.true(bulk.measuredRate < bulk.bestRate / 2, 'the last epoch was slower than the best');
+  control.onFrame(control.window.expected, 100);
+  const after = flow.windowCap(bulk, 0) + bulk.window.buffered;
+  t.true(after >= CONTROL_PATH_GAIN * bulk.bestRate * 100, `share ${after} ≥ ${CONTROL_PATH_GAIN} × best rate × RTT`);
+  t.true(after <= CONTROL_PATH_GAIN * bulk.bestRate * 100 + CONTROL_BULK_WINDOW / 2 + 1, `share ${after} within its bound`);
+});
+
+/** A 1 Gbit/s path of `rtt` ms behind a transport in slow start (IW10), one channel, a control channel beside it. */
+function controlPath(rtt: number, controlAt: (ms: number) => boolean) {
+  const limits = { receiveWindow: MiB, maxReceiveWindow: 64 * MiB, sessionReceiveBudget: 128 * MiB };
+  const sim = simulate({ rtt, linkRate: 125_000, frame: 16 * 1024, cwnd: 10 * 1448, limits });
+  const ctl = sim.flow.open();
+  ctl.control = true;
+  const perRtt: number[] = [];
+  let last = 0;
+  for (let ms = 5; ms <= 60 * rtt; ms += 5) {
+    if (controlAt(ms)) {
+      ctl.onFrame(ctl.window.expected, 50);
+      ctl.onConsume(50);
+    }
+    sim.run(ms);
+    if (ms % rtt === 0) {
+      perRtt.push(sim.delivered() - last);
+      last = sim.delivered();
+    }
+  }
+  return { perRtt, bdp: 125_000 * rtt };
+}
+
+test('control traffic during a long path\'s ramp (a message every 100 ms for its first ten round trips) does not slow it: 90 % of the link within one round trip of the same channel without control', (t) => {
+  for (const rtt of [50, 100]) {
+    const first = (r: { perRtt: number[]; bdp: number }): number => r.perRtt.findIndex((n) => n >= 0.9 * r.bdp) + 1;
+    const alone = controlPath(rtt, () => false);
+    const held = controlPath(rtt, (ms) => ms <= 10 * rtt && ms % 100 === 0);
+    t.true(first(alone) > 0 && first(held) > 0, `${rtt} ms: both reached 90 % of the link`);
+    t.true(first(held) <= first(alone) + 1, `${rtt} ms: with control at the start after ${first(held)} round trips, without after ${first(alone)}`);
+    t.log(`${rtt} ms: 90 % of the link after ${first(held)} round trips with control traffic during the ramp, ${first(alone)} without`);
+  }
+});
+
+test('steady control traffic beside a long path\'s bulk channel leaves the bulk at the link\'s rate (its share counts its best rate, so it does not wind down epoch by epoch)', (t) => {
+  const rtt = 50;
+  // Bulk alone for 30 round trips (steady state), then a control message every 100 ms.
+  const r = controlPath(rtt, (ms) => ms >= 30 * rtt && ms % 100 === 0);
+  const tail = r.perRtt.slice(40);
+  const worst = Math.min(...tail);
+  t.true(worst >= 0.95 * r.bdp, `delivery per round trip under control ≥ 95 % of the link: worst ${(worst / r.bdp).toFixed(2)}`);
+});
+
+test('a control notice before any bulk has arrived (SciStream\'s <ready> at a stream\'s start) starts no hold; the same notice while bulk arrives does', (t) => {
+  let now = 0;
+  const flow = new SessionFlow({ receiveWindow: 16 * MiB, maxReceiveWindow: 16 * MiB, sessionReceiveBudget: 256 * MiB }, () => now);
+  const control = flow.open();
+  control.control = true;
+  const bulk = flow.open();
+  bulk.takeUpdate(true);
+  control.takeUpdate(true);
+  // The notice comes first; the stream's octets follow it.
+  control.onFrame(control.window.expected, 40);
+  control.onConsume(40);
+  now = 5;
+  receiveAndConsume(bulk, 8 * MiB);
+  t.is(open(bulk), 16 * MiB, 'not capped: nothing was queued ahead of the notice');
+  // A second notice while the bulk moves: the hold begins.
+  now = 10;
+  control.onFrame(control.window.expected, 40);
+  control.onConsume(40);
+  receiveAndConsume(bulk, 16 * MiB);
+  t.true(open(bulk) <= CONTROL_BULK_WINDOW / 2, `capped while bulk moves: ${open(bulk)}`);
+  // Bulk quiet for the hold, then a notice: no hold.
+  now = 10 + CONTROL_HOLD_MS + 1;
+  control.onFrame(control.window.expected, 40);
+  receiveAndConsume(bulk, 0);
+  bulk.takeUpdate();
+  t.is(flow.controlAt, 10, 'a notice after a second without bulk did not renew the hold');
 });
 
 test('without a control channel nothing is capped', (t) => {
@@ -136,7 +220,8 @@ test('over a real session, every SEQ the receiver sends on a bulk channel while 
     // channel and the sink; channel 0 is not one) beyond its rate × the path's shortest RTT
     // (twice that in slow start).
     const cf = srv.channels.get(sink.number)?.flowState;
-    const pathNeed = flow.rtt.count === 0 || !cf ? 0 : (cf.inSlowStart ? 2 : 1) * cf.measuredRate * flow.rtt.min;
+    // (Loopback: below the 10 ms sizing floor, so its last rate; controlPathNeed is that rule.)
+    const pathNeed = flow.rtt.count === 0 || !cf ? 0 : flow.controlPathNeed(cf);
     const share = Math.floor(CONTROL_BULK_WINDOW / 2 + pathNeed);
     if (e.frame.window > share) over.push(`${e.frame.window} > ${share}`);
   };

@@ -65,6 +65,8 @@ export class ChannelFlow {
   private epochBytes = 0;
   private lastRate = 0;
   private prevRate = 0;
+  /** Best epoch rate so far (octets per ms): what the path has carried for this channel. */
+  private peakRate = 0;
   /** Most octets unread (received or announced by a frame header) during this epoch. */
   private epochPeak = 0;
   /**
@@ -121,7 +123,8 @@ export class ChannelFlow {
   onFrame(seqno: number, size: number): void {
     const w = this.window;
     w.receive(size);
-    if (this.control) this.session.controlAt = this.session.now();
+    if (this.control) this.session.onControlFrame(this.session.now());
+    else if (size > 0 && this.tune) this.session.bulkAt = this.session.now();
     if (w.buffered > this.stats.peakBuffered) this.stats.peakBuffered = w.buffered;
     if (w.buffered > this.epochPeak) this.epochPeak = w.buffered;
     if (w.buffered > this.ssPeak) this.ssPeak = w.buffered;
@@ -258,6 +261,7 @@ export class ChannelFlow {
     const rate = this.epochBytes / elapsed; // octets per ms
     this.prevRate = this.lastRate;
     this.lastRate = rate;
+    if (rate > this.peakRate) this.peakRate = rate;
     let newBest = false;
     if (this.slowStart) {
       if (rate >= SLOW_START_GROWTH * this.fullRate) {
@@ -396,6 +400,11 @@ export class ChannelFlow {
   /** @internal The rate the reader consumed at over the last epoch (octets per ms). */
   get measuredRate(): number {
     return this.lastRate;
+  }
+
+  /** @internal The best rate the reader consumed at over an epoch so far (octets per ms). */
+  get bestRate(): number {
+    return this.peakRate;
   }
 
   /** @internal The channel's rate may still grow (its slow start has not ended). */

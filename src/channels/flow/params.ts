@@ -34,6 +34,24 @@ export const UPDATE_FRACTION = 0.25;
 export const CONTROL_HOLD_MS = 1000;
 /** What the non-control channels may have unread or in flight, together, beyond the path's BDP, while control is active. */
 export const CONTROL_BULK_WINDOW = 1024 * 1024;
+/**
+ * While control is active on a path whose shortest RTT is at least
+ * {@link MIN_SIZING_RTT_MS}, a channel past its slow start keeps this many
+ * times its best rate × that RTT (beyond its part of
+ * {@link CONTROL_BULK_WINDOW}): a sender whose SEQs come every quarter window
+ * needs 4/3 × rate × RTT to keep its rate. Counted from the best rate, not the
+ * last: a share of the last rate would lower the rate it is measured from,
+ * epoch after epoch (1 × the last rate took one channel at 50 ms to a third
+ * of the link within a second of steady control traffic).
+ */
+export const CONTROL_PATH_GAIN = 1.5;
+/**
+ * The same in slow start: the rate measured over the epoch just past lags a
+ * transport that doubles per round trip (about 2.8 × by the time a SEQ
+ * advertising the share reaches the sender), and its window must still double
+ * each round trip; with 2 × the window doubled every second round trip only.
+ */
+export const CONTROL_RAMP_GAIN = 4;
 /** Smallest RTT windows are sized for (ms): an event loop's turn-around under load. */
 export const MIN_SIZING_RTT_MS = 10;
 /**

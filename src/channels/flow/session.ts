@@ -8,7 +8,7 @@
 import { INITIAL_WINDOW } from '../window.js';
 import { ChannelFlow } from './channel.js';
 import type { MemoryPool } from './memory.js';
-import { CONTROL_BULK_WINDOW, CONTROL_HOLD_MS, type FlowCounters, type FlowLimits } from './params.js';
+import { CONTROL_BULK_WINDOW, CONTROL_HOLD_MS, CONTROL_PATH_GAIN, CONTROL_RAMP_GAIN, MIN_SIZING_RTT_MS, type FlowCounters, type FlowLimits } from './params.js';
 import { RttEstimator } from './rtt.js';
 import { SessionSlowStart } from './slowstart.js';
 
@@ -38,8 +38,13 @@ export class SessionFlow {
   memoryBudget = Infinity;
   /** The listener-wide budget this session also draws on, if any. */
   pool: MemoryPool | undefined;
-  /** When a control channel last received a frame (see {@link CONTROL_HOLD_MS}). */
+  /**
+   * When the control hold last began or was renewed: a control channel received
+   * a frame while bulk was moving (see {@link CONTROL_HOLD_MS}, {@link onControlFrame}).
+   */
   controlAt = -Infinity;
+  /** When a channel that is not a control channel last received octets. */
+  bulkAt = -Infinity;
 
   constructor(limits: FlowLimits, now: () => number = () => performance.now(), counters?: FlowCounters) {
     this.limits = limits;
@@ -59,6 +64,18 @@ export class SessionFlow {
   }
 
   /**
+   * @internal A control channel received a frame at `now`: the hold begins (or
+   * is renewed) if another channel received octets within the last
+   * {@link CONTROL_HOLD_MS} — bulk is moving, and what it may queue ahead of the
+   * next control message is what the hold bounds. A control notice before any
+   * bulk (SciStream's `<ready>` at a stream's start) has nothing queued ahead of
+   * it and holds nothing back: the stream ramps as it would without it.
+   */
+  onControlFrame(now: number): void {
+    if (now - this.bulkAt < CONTROL_HOLD_MS) this.controlAt = now;
+  }
+
+  /**
    * @internal Largest window `cf` may advertise under the memory budgets: what
    * it holds now plus the room left, never less than RFC 3081's initial 4096
    * octets less what it holds (so every session keeps moving, slowly, when a
@@ -71,8 +88,7 @@ export class SessionFlow {
       // A control channel is active: the non-control channels share CONTROL_BULK_WINDOW on
       // top of what their rate needs over the path's shortest round trip (rate × min RTT, the path's BDP,
       // not the sizing RTT with its floor): what is queued beyond the path, not the path, is cut.
-      // In slow start, twice that: the window must stay ahead of a rate that doubles each round trip.
-      const pathNeed = this.rtt.count === 0 ? 0 : (cf.inSlowStart ? 2 : 1) * cf.measuredRate * this.rtt.min;
+      const pathNeed = this.rtt.count === 0 ? 0 : this.controlPathNeed(cf);
       const share = Math.max(INITIAL_WINDOW, Math.floor(CONTROL_BULK_WINDOW / Math.max(1, this.members.size) + pathNeed));
       control = Math.max(0, share - w.buffered - held);
     }
@@ -87,6 +103,21 @@ export class SessionFlow {
     // holds at most twice its budget while its channels rebalance.
     if (poolRoom > 0 && this.members.size > 0) cap = Math.max(cap, Math.floor(this.memoryBudget / this.members.size) - w.buffered - held);
     return Math.min(cap, control);
+  }
+
+  /**
+   * @internal What `cf` keeps for the path while control is active (beyond its
+   * part of CONTROL_BULK_WINDOW). On a long path (shortest RTT at least the
+   * sizing floor): {@link CONTROL_PATH_GAIN} × its best rate × the shortest
+   * RTT, {@link CONTROL_RAMP_GAIN} × in slow start — the share neither slows
+   * the ramp nor lowers the rate it is measured from. Below the floor
+   * (loopback, where CONTROL_BULK_WINDOW dominates): its last rate, twice in
+   * slow start.
+   */
+  controlPathNeed(cf: ChannelFlow): number {
+    const min = this.rtt.min;
+    if (min >= MIN_SIZING_RTT_MS) return (cf.inSlowStart ? CONTROL_RAMP_GAIN : CONTROL_PATH_GAIN) * cf.bestRate * min;
+    return (cf.inSlowStart ? 2 : 1) * cf.measuredRate * min;
   }
 
   /** Flow state for a new channel; `tune: false` keeps its window fixed (channel 0). */
