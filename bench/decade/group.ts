@@ -203,6 +203,8 @@ export async function runDecadeGroup(s: DecadeGroupSettings): Promise<DecadeGrou
     // Diagnostics only (profiling one side): BENCH_DECADE_IMPLS=beepstream leaves out the baselines (the targets then show —).
     const only = process.env.BENCH_DECADE_IMPLS?.split(',').map((x) => x.trim());
     if (only !== undefined) impls = impls.filter((i) => only.includes(i));
+    // Equal client work (BENCH_DECADE_CLIENT_HASH=1): the baselines' GET clients verify SHA-256 too, as DECADE's always does.
+    const clientHash = process.env.BENCH_DECADE_CLIENT_HASH === '1';
     const nginx = wantsPutGet ? findNginx() : null;
     if (wantsPutGet) {
       const info = nginx ? nginxInfo(nginx) : null;
@@ -213,7 +215,7 @@ export async function runDecadeGroup(s: DecadeGroupSettings): Promise<DecadeGrou
         console.error(`note: ${msg}`);
         notes.push(msg);
         impls = impls.filter((i) => i !== 'nginx');
-      } else header.push(`decade-put/decade-get: ${size / MiB} MiB object, TLS 1.3 TLS_AES_128_GCM_SHA256 on 127.0.0.1; ${info.version} (dav PUT, no fsync), node:https (fsync + rename), DECADE (SHA-256 + fsync + rename; the client verifies SHA-256 on GET; DECADE_LIMITS, not the limits above)`);
+      } else header.push(`decade-put/decade-get: ${size / MiB} MiB object, TLS 1.3 TLS_AES_128_GCM_SHA256 on 127.0.0.1; ${info.version} (dav PUT, no fsync), node:https (fsync + rename), DECADE (SHA-256 + fsync + rename; the client verifies SHA-256 on GET; DECADE_LIMITS, not the limits above)${clientHash ? '; BENCH_DECADE_CLIENT_HASH=1: the node-https and nginx GET clients verify SHA-256 too' : ''}`);
     }
     const record = (caseId: string, impl: string, m: Metrics, round: number, t0: number): void => {
       ((raw[caseId] ??= {})[impl] ??= []).push(m);
@@ -234,7 +236,7 @@ export async function runDecadeGroup(s: DecadeGroupSettings): Promise<DecadeGrou
               s.track(n.child);
               server = n;
             }
-            const base = { role: 'client', impl, port: server.port, ca: cert, file, size, name, token } as const;
+            const base = { role: 'client', impl, port: server.port, ca: cert, file, size, name, token, ...(clientHash ? { hash: true } : {}) } as const;
             // PUT first (it also puts the object in place for the GET), then GET.
             let t0 = Date.now();
             const put = await transfer(s, { ...base, op: 'put' }, [server], budgetMs);

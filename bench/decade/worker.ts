@@ -53,6 +53,8 @@ export type DecadeWorkerInit =
       token?: string;
       /** GET through this server from an origin (server to server). */
       source?: { origin: string; token: string };
+      /** node-https / nginx GET: verify SHA-256 against the name as the octets arrive, as the DECADE client does (equal client work). */
+      hash?: boolean;
     };
 
 /** Worker → parent. */
@@ -156,6 +158,7 @@ async function httpsTransfer(init: Extract<DecadeWorkerInit, { role: 'client' }>
   let ttfb: number | undefined;
   let bytes = 0;
   if (init.op === 'get') {
+    const v = init.hash === true ? new NameVerifier(init.name) : null;
     await new Promise<void>((resolve, reject) => {
       const req = request('GET');
       req.on('error', reject);
@@ -164,6 +167,7 @@ async function httpsTransfer(init: Extract<DecadeWorkerInit, { role: 'client' }>
         if (res.statusCode !== 200) return reject(new Error(`GET: HTTP ${res.statusCode}`));
         res.on('data', (c: Buffer) => {
           ttfb ??= performance.now();
+          v?.update(c);
           bytes += c.byteLength;
         });
         res.on('end', resolve);
@@ -171,6 +175,7 @@ async function httpsTransfer(init: Extract<DecadeWorkerInit, { role: 'client' }>
       });
       req.end();
     });
+    if (v !== null && !v.matches()) throw new Error('GET: the octets do not match the name');
   } else {
     await new Promise<void>((resolve, reject) => {
       const req = request('PUT', { 'content-length': init.size, 'content-type': 'application/octet-stream' });

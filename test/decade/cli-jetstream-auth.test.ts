@@ -8,17 +8,14 @@
  * literal password flag or a malformed credentials file by serve (exit 2).
  */
 import test, { type ExecutionContext } from 'ava';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { createToken, generateAccountKey, nameOf } from '../../src/decade/index.js';
+import { createToken, nameOf } from '../../src/decade/index.js';
 import { run, stop } from '../helpers/cli.js';
 import { startNats, type NatsCluster } from '../helpers/nats.js';
-import { octets, tempDir } from './harness.js';
-import { serveProcess } from './serve-process.js';
-
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+import { accountsFile, octets, serveProcess, sha } from '../helpers/decade.js';
 
 const USER = 'decade-store';
 const PASSWORD = `pw-${randomBytes(12).toString('hex')}`;
@@ -33,10 +30,7 @@ test.after.always(async () => {
 });
 
 async function setup(t: ExecutionContext) {
-  const dir = await tempDir(t);
-  const key = generateAccountKey();
-  const accounts = join(dir, 'accounts.json');
-  await writeFile(accounts, JSON.stringify({ accounts: [{ id: 'alice', publicKey: key.publicJwk }] }));
+  const { dir, key, accounts } = await accountsFile(t);
   const base = ['--port', '0', '--accounts', accounts, '--store', 'jetstream', '--nats', nats.servers.join(',')];
   return { dir, key, base };
 }

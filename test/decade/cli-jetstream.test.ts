@@ -6,20 +6,16 @@
  * bucket; a wrong store configuration exits 2, an unreachable NATS exits 1.
  */
 import test, { type ExecutionContext } from 'ava';
-import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
-import { createToken, DecadeClient, generateAccountKey, nameOf } from '../../src/decade/index.js';
+import { createToken, nameOf } from '../../src/decade/index.js';
 import { run, stop } from '../helpers/cli.js';
 import { startNats, type NatsCluster } from '../helpers/nats.js';
 import { freePort } from '../helpers/ports.js';
-import { octets, rejectsWith, tempDir, until } from './harness.js';
-import { serveProcess } from './serve-process.js';
-
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+import { accountsFile, connectClient, heldPut, killNine, octets, rejectsWith, serveProcess, sha, until } from '../helpers/decade.js';
 
 let nats: NatsCluster;
 let nc: NatsConnection;
@@ -37,9 +33,7 @@ test.after.always(async () => {
 
 /** A directory with an accounts file, and a config file for `serve` on bucket `bucket`. */
 async function setup(t: ExecutionContext, bucket: string) {
-  const dir = await tempDir(t);
-  const key = generateAccountKey();
-  await writeFile(join(dir, 'accounts.json'), JSON.stringify({ accounts: [{ id: 'alice', publicKey: key.publicJwk }] }));
+  const { dir, key } = await accountsFile(t);
   const config = join(dir, 'serve.yaml');
   // accounts: relative to the config file's directory.
   await writeFile(config, `store: jetstream\nnats: ${nats.servers.join(',')}\nbucket: ${bucket}\naccounts: accounts.json\nport: 0\n`);
@@ -85,20 +79,10 @@ test('decade serve on jetstream: kill -9 in the middle of a PUT leaves no object
   const token = await createToken({ account: 'alice', operations: ['put', 'get', 'stat'] }, key.privateJwk);
   const data = octets(4 * 1024 * 1024, 7);
   const { name } = nameOf(data);
-  const c = await DecadeClient.connect({ port: first.port });
-  t.teardown(() => c.session.destroy());
-  let release!: () => void;
-  const held = new Promise<void>((r) => (release = r));
-  t.teardown(() => release());
-  const put = c.putStream(token, name, data.length, (async function* () {
-    yield data.subarray(0, 1024 * 1024);
-    await held;
-    yield data.subarray(1024 * 1024);
-  })());
-  put.catch(() => undefined);
+  const c = await connectClient(t, { port: first.port });
+  const { done: put } = heldPut(t, c, token, name, data, 1024 * 1024);
   await until('the first MiB in the bucket', async () => (await chunkMessages(bucket)).messages >= 4);
-  first.child.kill('SIGKILL');
-  await new Promise<void>((r) => (first.child.exitCode !== null || first.child.signalCode !== null ? r() : first.child.once('exit', () => r())));
+  await killNine(first.child);
   t.is(first.child.signalCode, 'SIGKILL');
   await t.throwsAsync(put);
   const left = await chunkMessages(bucket);
@@ -110,8 +94,7 @@ test('decade serve on jetstream: kill -9 in the middle of a PUT leaves no object
   t.truthy(swept, second.lines[1]);
   t.true(Number(swept?.[1]) >= 1024 * 1024, 'the space the chunks held was given back');
   t.deepEqual(await chunkMessages(bucket), { messages: 0, bytes: 0 });
-  const c2 = await DecadeClient.connect({ port: second.port });
-  t.teardown(() => c2.close());
+  const c2 = await connectClient(t, { port: second.port });
   await rejectsWith(t, c2.get(token, name), 'NOT_FOUND');
   t.true((await c2.put(token, data)).fresh, 'the store works: the same PUT, whole, goes through');
 });

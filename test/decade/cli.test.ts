@@ -8,10 +8,9 @@ import test, { type ExecutionContext } from 'ava';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run, stop } from '../helpers/cli.js';
-import { createToken, DecadeClient, generateAccountKey, nameOf } from '../../src/decade/index.js';
-import { octets, rejectsWith, tempDir, until } from './harness.js';
+import { createToken, nameOf } from '../../src/decade/index.js';
+import { accountsFile, connectClient, heldPut, killNine, octets, rejectsWith, serveProcess, tempDir, until, type Serve } from '../helpers/decade.js';
 import { testPki } from '../helpers/certs.js';
-import { serveProcess, type Serve } from './serve-process.js';
 
 /** Start `decade serve` on a store directory; resolves once it printed its address and its store line. */
 function serve(dir: string, accounts: string, extra: string[] = []): Promise<Serve> {
@@ -19,11 +18,8 @@ function serve(dir: string, accounts: string, extra: string[] = []): Promise<Ser
 }
 
 async function setup(t: ExecutionContext) {
-  const dir = await tempDir(t);
-  const key = generateAccountKey();
-  const accounts = join(dir, 'accounts.json');
-  await writeFile(accounts, JSON.stringify({ accounts: [{ id: 'alice', publicKey: key.publicJwk, quota: 64 * 1024 * 1024 }] }));
-  return { dir, key, accounts, store: join(dir, 'store') };
+  const a = await accountsFile(t, 64 * 1024 * 1024);
+  return { ...a, store: join(a.dir, 'store') };
 }
 
 test('decade CLI: keygen, token, serve, put, get, stat --json, rm — and no token in any output', async (t) => {
@@ -87,18 +83,9 @@ test('kill -9 in the middle of a PUT: after a restart no object is visible and n
   const token = await createToken({ account: 'alice', operations: ['put', 'get', 'stat'] }, key.privateJwk);
   const data = octets(4 * 1024 * 1024, 7);
   const { name } = nameOf(data);
-  const c = await DecadeClient.connect({ port: first.port });
-  t.teardown(() => c.session.destroy());
+  const c = await connectClient(t, { port: first.port });
   // Send the first MiB, then hold the rest back: the server sits mid-PUT.
-  let release!: () => void;
-  const held = new Promise<void>((r) => (release = r));
-  t.teardown(() => release());
-  const put = c.putStream(token, name, data.length, (async function* () {
-    yield data.subarray(0, 1024 * 1024);
-    await held;
-    yield data.subarray(1024 * 1024);
-  })());
-  put.catch(() => undefined);
+  const { done: put } = heldPut(t, c, token, name, data, 1024 * 1024);
   // Wait (bounded) until the temporary file holds that MiB.
   const tmp = join(store, 'tmp');
   let inTmp = 0;
@@ -108,8 +95,7 @@ test('kill -9 in the middle of a PUT: after a restart no object is visible and n
     return inTmp >= 1024 * 1024;
   });
   t.is(inTmp, 1024 * 1024, 'the server is mid-PUT with 1 MiB in temporary space');
-  first.child.kill('SIGKILL');
-  await new Promise<void>((r) => (first.child.exitCode !== null || first.child.signalCode !== null ? r() : first.child.once('exit', () => r())));
+  await killNine(first.child);
   t.is(first.child.signalCode, 'SIGKILL');
   await t.throwsAsync(put);
   t.is((await readdir(tmp)).length, 1, 'before the restart the interrupted write is still there');
@@ -120,8 +106,7 @@ test('kill -9 in the middle of a PUT: after a restart no object is visible and n
   t.deepEqual(await readdir(tmp), []);
   const blobs = await readdir(join(store, 'blobs'));
   for (const shard of blobs) t.deepEqual(await readdir(join(store, 'blobs', shard)), []);
-  const c2 = await DecadeClient.connect({ port: second.port });
-  t.teardown(() => c2.close());
+  const c2 = await connectClient(t, { port: second.port });
   await rejectsWith(t, c2.get(token, name), 'NOT_FOUND');
   const s = await c2.status(token);
   t.is(s.used, 0);

@@ -11,14 +11,12 @@ import { createServer as createTcpServer } from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createResolver, DiscoveryError, type DiscoveryErrorCode } from '../../src/discovery/index.js';
-import { connectDecade, createToken, DecadeError, DecadeServer, FileStore, generateAccountKey, nameOf, parseDecadeAddress, resolveDecadeServer } from '../../src/decade/index.js';
-import { createServer } from '../../src/channels/index.js';
-import { tlsProfile } from '../../src/profiles/index.js';
-import { testPki } from '../helpers/certs.js';
+import { connectDecade, DecadeError, nameOf, parseDecadeAddress, resolveDecadeServer } from '../../src/decade/index.js';
+import type { TestPki } from '../helpers/certs.js';
 import { startTestDns } from '../helpers/dns-server.js';
 import { freePort as closedPort } from '../helpers/ports.js';
 import { run } from '../helpers/cli.js';
-import { octets, startDecade, tempDir } from './harness.js';
+import { octets, startDecade, tempDir } from '../helpers/decade.js';
 
 
 test('parseDecadeAddress: HOST:PORT, [IPv6]:PORT and decade://DOMAIN; anything else BAD_REQUEST', (t) => {
@@ -105,18 +103,9 @@ test('decade CLI: put and get with decade://DOMAIN and --dns-server', async (t) 
 });
 
 test('decade://DOMAIN over TLS: the certificate must match DOMAIN, not the SRV target; a TLS refusal does not move on to the next target; tls.serverName overrides', async (t) => {
-  const pki = testPki();
-  const dir = await tempDir(t);
-  const key = generateAccountKey();
-  const store = new FileStore({ dir });
-  await store.open();
-  const decade = new DecadeServer({ store, accounts: [{ id: 'alice', publicKey: key.publicJwk }] });
-  const server = createServer({ profiles: [tlsProfile({ cert: pki.serverCert, key: pki.serverKey }), ...decade.profiles], requireTls: true });
-  const { port } = await server.listen(0, '127.0.0.1');
-  t.teardown(async () => {
-    await server.close(1000);
-    await store.close();
-  });
+  const h = await startDecade(t, { tls: true });
+  const pki = h.pki as TestPki;
+  const port = h.port;
   // A second target that counts the connections it gets: none, if the TLS refusal stops the search.
   let dialled = 0;
   const counter = createTcpServer((s) => {
@@ -141,7 +130,7 @@ test('decade://DOMAIN over TLS: the certificate must match DOMAIN, not the SRV t
   const ok = await connectDecade('decade://storage.example', { resolver, tls: { ca: pki.ca, serverName: 'localhost' } });
   t.teardown(() => ok.client.close());
   t.true(ok.client.session.core.security.tls);
-  const token = await createToken({ account: 'alice', operations: ['put', 'get'] }, key.privateJwk);
+  const token = await h.token({ operations: ['put', 'get'] });
   const data = octets(10_000, 2);
   await ok.client.put(token, data);
   t.true((await ok.client.get(token, nameOf(data).name)).equals(data));

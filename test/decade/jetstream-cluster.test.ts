@@ -12,7 +12,7 @@ import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { isDecadeError, JetStreamDecadeStore, nameOf } from '../../src/decade/index.js';
 import { startNats } from '../helpers/nats.js';
-import { octets, startDecadeOn } from './harness.js';
+import { octets, startDecadeOn } from '../helpers/decade.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -39,8 +39,7 @@ test('jetstream 3-node cluster, 3 replicas: kill -9 of the object stream leader;
   const jsm = await jetstreamManager(nc);
   for (const s of [`OBJ_${bucket}`, `DECADE_${bucket}`]) t.is((await jsm.streams.info(s)).config.num_replicas, 3, `${s} has 3 replicas`);
 
-  const c = await h.client();
-  const token = await h.token();
+  const { c, token } = await h.session();
   const before = octets(3 * 1024 * 1024, 11);
   t.true((await c.put(token, before)).fresh);
   const leader = (await jsm.streams.info(`OBJ_${bucket}`)).cluster?.leader;

@@ -10,17 +10,14 @@
  * chunks swept at open. Each test has a bucket of its own.
  */
 import test, { type ExecutionContext } from 'ava';
-import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
-import { JetStreamDecadeStore, nameOf, type Created, type DecadeClient } from '../../src/decade/index.js';
+import { JetStreamDecadeStore, nameOf } from '../../src/decade/index.js';
 import { startNats, type NatsCluster } from '../helpers/nats.js';
-import { octets, rejectsWith, startDecadeOn, tempDir, until, type Harness } from './harness.js';
-
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+import { gated, octets, readSome, rejectsWith, sha, startDecadeOn, startPut, tempDir, until, type Harness } from '../helpers/decade.js';
 
 let nats: NatsCluster;
 let nc: NatsConnection;
@@ -68,8 +65,7 @@ async function objBlob(os: ObjectStore, hex: string): Promise<Uint8Array | null>
 for (const size of [0, 1, 5 * 1024 * 1024 + 3]) {
   test(`jetstream: PUT then GET of ${size} octets: CREATED, the octets back, SHA-256 equal at both ends`, async (t) => {
     const h = await start(t);
-    const c = await h.client();
-    const token = await h.token();
+    const { c, token } = await h.session();
     const data = octets(size, size + 7);
     const { name, hex } = nameOf(data);
     t.deepEqual(await c.put(token, data, { type: 'application/x-test' }), { name, size, fresh: true });
@@ -120,41 +116,6 @@ test('jetstream: a GET cut off mid-transfer resumes from the middle; ranges acro
   await rejectsWith(t, c2.getStream(token, name, { offset: data.length + 1 }), 'INVALID_RANGE');
 });
 
-function gated(chunks: Buffer[]): { source: AsyncIterable<Buffer>; release: () => void } {
-  let allowed = 0;
-  let wake: (() => void) | null = null;
-  return {
-    release: () => {
-      allowed++;
-      wake?.();
-    },
-    source: (async function* () {
-      for (let i = 0; i < chunks.length; i++) {
-        while (allowed <= i) await new Promise<void>((r) => (wake = r));
-        yield chunks[i] as Buffer;
-      }
-    })(),
-  };
-}
-
-async function readSome(it: AsyncIterator<Buffer>, want: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  while (n < want) {
-    const r = await it.next();
-    if (r.done) break;
-    parts.push(r.value);
-    n += r.value.length;
-  }
-  return Buffer.concat(parts);
-}
-
-function startPut(c: DecadeClient, token: string, name: string, size: number, source: AsyncIterable<Buffer>): Promise<Created> {
-  const done = c.putStream(token, name, size, source);
-  done.catch(() => undefined);
-  return done;
-}
-
 test('jetstream: a GET while the PUT streams gets the octets as they arrive; a reader that starts late reads the stored chunks back', async (t) => {
   t.timeout(180_000);
   const h = await start(t);
@@ -189,8 +150,7 @@ test('jetstream: a GET while the PUT streams gets the octets as they arrive; a r
 test('jetstream: content that does not match its name is VALIDATION_FAILED (also to a GET following it); nothing stored, no chunk left', async (t) => {
   t.timeout(120_000);
   const h = await start(t);
-  const c = await h.client();
-  const token = await h.token();
+  const { c, token } = await h.session();
   const data = octets(700_000, 3);
   const wrong = nameOf(octets(700_000, 4)).name;
   await rejectsWith(t, c.putStream(token, wrong, data.length, [data]), 'VALIDATION_FAILED');
@@ -262,8 +222,7 @@ test('jetstream: two servers sharing a bucket commit the same content at once: o
 test('jetstream: a PUT beyond the quota is QUOTA_EXCEEDED and stores nothing (also of two at once that only fit one at a time); a single-use token is charged once across two servers', async (t) => {
   const bucket = bucketName();
   const h = await start(t, { quota: 1_000_000, bucket });
-  const c = await h.client();
-  const token = await h.token();
+  const { c, token } = await h.session();
   const a = octets(800_000, 1);
   await c.put(token, a);
   const before = await contents(h.bucket, h.os);
@@ -319,8 +278,7 @@ test('jetstream: an upload interrupted without an abort (its server gone) leaves
 
 test('jetstream: open drops expired records and removes objects no record references (a crash between meta and record); referenced objects stay', async (t) => {
   const h = await start(t);
-  const c = await h.client();
-  const token = await h.token();
+  const { c, token } = await h.session();
   const kept = octets(300_000, 41);
   const expiring = octets(300_000, 42);
   await c.put(token, kept);

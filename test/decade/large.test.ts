@@ -10,7 +10,7 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { nameFromDigest } from '../../src/decade/index.js';
-import { octets, startDecade } from './harness.js';
+import { octets, startDecade } from '../helpers/decade.js';
 
 const MiB = 1024 * 1024;
 const BLOCK = octets(MiB, 77);
@@ -45,8 +45,7 @@ for (const size of [0, 1, 7, 4 * 1024 * MiB]) {
   test(`${size} octets: PUT streamed, GET streamed, SHA-256 equal at the client and on the server's disk`, async (t) => {
     t.timeout(540_000, 'a 4 GiB round trip on a busy 2-core machine');
     const h = await startDecade(t);
-    const c = await h.client();
-    const token = await h.token();
+    const { c, token } = await h.session();
     const d = digest(size);
     const name = nameFromDigest(d);
     const rss0 = process.memoryUsage.rss();

@@ -9,15 +9,14 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { nameOf } from '../../src/decade/index.js';
 import { collectDecadeMetrics } from '../../src/ops/index.js';
-import { octets, rejectsWith, startDecade, tempDir } from './harness.js';
+import { octets, rejectsWith, startDecade, tempDir } from '../helpers/decade.js';
 
 test.serial('decade metrics count operations by outcome and octets moved, with no token, name or account in them', async (t) => {
   const h = await startDecade(t);
   const register = new Registry();
   const m = collectDecadeMetrics(register);
   t.teardown(() => m.close());
-  const c = await h.client();
-  const token = await h.token();
+  const { c, token } = await h.session();
   const data = octets(300_000, 5);
   await c.put(token, data);
   await c.get(token, nameOf(data).name);
@@ -42,8 +41,7 @@ test.serial('decade metrics count operations by outcome and octets moved, with n
 
 test.serial('PUT and GET report progress: increasing octet counts that end at the object size', async (t) => {
   const h = await startDecade(t);
-  const c = await h.client();
-  const token = await h.token();
+  const { c, token } = await h.session();
   const data = octets(3 * 1024 * 1024 + 11, 8);
   const { name } = nameOf(data);
   const put: [number, number][] = [];

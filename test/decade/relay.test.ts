@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDecadeError, nameOf, type DecadeClient, type DecadeEvent } from '../../src/decade/index.js';
-import { octets, rejectsWith, startDecade, until, type Harness } from './harness.js';
+import { octets, rejectsWith, startDecade, until, type Harness } from '../helpers/decade.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 

@@ -7,25 +7,8 @@
 import test from 'ava';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createServer } from '../../src/channels/index.js';
-import { tlsProfile } from '../../src/profiles/index.js';
-import { createToken, DecadeClient, DecadeServer, FileStore, generateAccountKey, nameOf, SDT_URI } from '../../src/decade/index.js';
-import { testPki } from '../helpers/certs.js';
-import { octets, rejectsWith, startDecade, tempDir, until } from './harness.js';
-
-/** A source that yields `first`, then waits for `release` before yielding `rest`. */
-function held(first: Buffer, rest: Buffer): { source: AsyncIterable<Buffer>; release: () => void } {
-  let release!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
-  return {
-    release,
-    source: (async function* () {
-      yield first;
-      await gate;
-      yield rest;
-    })(),
-  };
-}
+import { DecadeClient, nameOf, SDT_URI } from '../../src/decade/index.js';
+import { heldPut, octets, rejectsWith, startDecade, until } from '../helpers/decade.js';
 
 test("a transfer's SDT channel is scheduled with its token's bandwidth weight (GET: server side, PUT: client side)", async (t) => {
   const h = await startDecade(t);
@@ -44,28 +27,21 @@ test("a transfer's SDT channel is scheduled with its token's bandwidth weight (G
   t.true((await weights(1)).includes(1));
   // A PUT's channel is weighted by the client (the sender of its octets) from the same claim.
   const more = octets(300_000, 77);
-  const g = held(more.subarray(0, 1000), more.subarray(1000));
-  t.teardown(() => g.release());
-  const put = c.putStream(await h.token({ weight: 5 }), nameOf(more).name, more.length, g.source);
-  put.catch(() => undefined);
+  const { done: put, release } = heldPut(t, c, await h.token({ weight: 5 }), nameOf(more).name, more, 1000);
   await until('the PUT channel', () => [...c.session.core.channels.values()].some((ch) => ch.profile === SDT_URI && ch.weight === 5));
-  g.release();
+  release();
   t.is((await put).size, more.length);
 });
 
 test('at most maxTransfersPerAccount transfers at once per account: NOT_AVAILABLE beyond, other accounts unaffected', async (t) => {
   const h = await startDecade(t, { maxTransfersPerAccount: 1 });
-  const c = await h.client();
-  const token = await h.token();
+  const { c, token } = await h.session();
   const data = octets(200_000, 4);
-  const g = held(data.subarray(0, 100_000), data.subarray(100_000));
-  const first = c.putStream(token, nameOf(data).name, data.length, g.source);
-  first.catch(() => undefined);
-  t.teardown(() => g.release());
+  const { done: first, release } = heldPut(t, c, token, nameOf(data).name, data, 100_000);
   await until('the first PUT to be under way', async () => (await c.status(token, nameOf(data).name).then(() => true, () => false)));
   await rejectsWith(t, c.put(token, octets(10, 1)), 'NOT_AVAILABLE');
   await c.put(await h.token({ account: 'bob' }), octets(10, 1));
-  g.release();
+  release();
   t.is((await first).name, nameOf(data).name);
   await c.put(token, octets(10, 1));
 });
@@ -73,8 +49,7 @@ test('at most maxTransfersPerAccount transfers at once per account: NOT_AVAILABL
 test('an object past its TTL is gone: NOT_FOUND, not listed, not counted in use', async (t) => {
   let now = Date.now();
   const h = await startDecade(t, { now: () => now });
-  const c = await h.client();
-  const token = await h.token();
+  const { c, token } = await h.session();
   const brief = octets(1000, 1);
   const lasting = octets(2000, 2);
   await c.put(token, brief, { ttl: 10 });
@@ -92,10 +67,7 @@ test('a client that vanishes mid-PUT leaves no object and no temporary file; its
   const c = await h.client();
   const token = await h.token({ budget: 10_000_000, id: 'vanishing-1' });
   const data = octets(1_000_000, 8);
-  const g = held(data.subarray(0, 300_000), data.subarray(300_000));
-  t.teardown(() => g.release());
-  const put = c.putStream(token, nameOf(data).name, data.length, g.source);
-  put.catch(() => undefined);
+  heldPut(t, c, token, nameOf(data).name, data, 300_000);
   await until('octets in temporary space', async () => (await readdir(join(h.dir, 'tmp'))).length === 1);
   c.session.destroy();
   await until('the temporary file to go', async () => (await readdir(join(h.dir, 'tmp'))).length === 0);
@@ -107,23 +79,10 @@ test('a client that vanishes mid-PUT leaves no object and no temporary file; its
 });
 
 test('over TLS: a server that requires TLS offers DECADE only after tuning; the client tunes, then PUT and GET work', async (t) => {
-  const pki = testPki();
-  const dir = await tempDir(t);
-  const key = generateAccountKey();
-  const store = new FileStore({ dir });
-  await store.open();
-  const decade = new DecadeServer({ store, accounts: [{ id: 'alice', publicKey: key.publicJwk }] });
-  const server = createServer({ profiles: [tlsProfile({ cert: pki.serverCert, key: pki.serverKey }), ...decade.profiles], requireTls: true });
-  const { port } = await server.listen(0, '127.0.0.1');
-  t.teardown(async () => {
-    await server.close(1000);
-    await store.close();
-  });
-  await rejectsWith(t, DecadeClient.connect({ port }), 'NOT_AVAILABLE');
-  const c = await DecadeClient.connect({ port, host: '127.0.0.1', tls: { ca: pki.ca, serverName: 'localhost' } });
-  t.teardown(() => c.close());
+  const h = await startDecade(t, { tls: true });
+  await rejectsWith(t, DecadeClient.connect({ port: h.port }), 'NOT_AVAILABLE');
+  const { c, token } = await h.session({ operations: ['put', 'get'] });
   t.true(c.session.core.security.tls);
-  const token = await createToken({ account: 'alice', operations: ['put', 'get'] }, key.privateJwk);
   const data = octets(300_000, 12);
   await c.put(token, data);
   t.true((await c.get(token, nameOf(data).name)).equals(data));

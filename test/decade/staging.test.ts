@@ -11,7 +11,7 @@ import { createHash, randomFillSync } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Stager, STAGE_OCTETS } from '../../src/decade/staging.js';
 import { FileStore } from '../../src/decade/index.js';
-import { tempDir } from './harness.js';
+import { tempDir } from '../helpers/decade.js';
 
 const HEX = 'ab'.repeat(32);
 

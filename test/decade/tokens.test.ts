@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { createToken, nameOf, type DecadeError } from '../../src/decade/index.js';
-import { octets, rejectsWith, startDecade } from './harness.js';
+import { octets, rejectsWith, startDecade } from '../helpers/decade.js';
 
 test('operation: a token for get only cannot PUT, stat or rm (TOKEN_OPERATION)', async (t) => {
   const h = await startDecade(t);
@@ -107,8 +107,7 @@ test('invalid tokens: none, garbage, another account key, another algorithm or t
 
 test('quota: a PUT beyond the account quota is refused (QUOTA_EXCEEDED) and leaves nothing stored; a single-use token is not spent', async (t) => {
   const h = await startDecade(t, { quota: 100_000 });
-  const c = await h.client();
-  const token = await h.token();
+  const { c, token } = await h.session();
   await c.put(token, octets(60_000, 1));
   const once = await h.token({ once: true });
   const big = octets(50_000, 2);

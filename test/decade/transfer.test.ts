@@ -4,13 +4,10 @@
  * ranged GET resuming after the connection was cut, GET while the PUT streams.
  */
 import test from 'ava';
-import { createHash } from 'node:crypto';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { nameOf, type Created, type DecadeClient, type ObjectInfo } from '../../src/decade/index.js';
-import { octets, rejectsWith, startDecade, tempDir, until } from './harness.js';
-
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+import { nameOf, type ObjectInfo } from '../../src/decade/index.js';
+import { gated, octets, readSome, rejectsWith, sha, startDecade, startPut, tempDir, until } from '../helpers/decade.js';
 
 async function files(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -21,8 +18,7 @@ async function files(dir: string): Promise<string[]> {
 for (const size of [0, 1, 5 * 1024 * 1024 + 3]) {
   test(`PUT then GET of ${size} octets: CREATED, the octets back, SHA-256 equal at both ends`, async (t) => {
     const h = await startDecade(t);
-    const c = await h.client();
-    const token = await h.token();
+    const { c, token } = await h.session();
     const data = octets(size, size + 7);
     const name = nameOf(data).name;
     const created = await c.put(token, data, { type: 'application/x-test' });
@@ -44,8 +40,7 @@ for (const size of [0, 1, 5 * 1024 * 1024 + 3]) {
 
 test('content that does not match its name: VALIDATION_FAILED, nothing stored, no temporary file left', async (t) => {
   const h = await startDecade(t);
-  const c = await h.client();
-  const token = await h.token();
+  const { c, token } = await h.session();
   const data = octets(300_000, 3);
   const wrong = nameOf(octets(300_000, 4)).name;
   await rejectsWith(t, c.putStream(token, wrong, data.length, [data]), 'VALIDATION_FAILED');
@@ -121,43 +116,6 @@ test('a GET cut off mid-transfer resumes from the middle on a new connection; th
   await rejectsWith(t, c2.getStream(token, name, { offset: 10, length: data.length }), 'INVALID_RANGE');
 });
 
-/** A source whose chunks are released one at a time by the test. */
-function gated(chunks: Buffer[]): { source: AsyncIterable<Buffer>; release: () => void } {
-  let allowed = 0;
-  let wake: (() => void) | null = null;
-  return {
-    release: () => {
-      allowed++;
-      wake?.();
-    },
-    source: (async function* () {
-      for (let i = 0; i < chunks.length; i++) {
-        while (allowed <= i) await new Promise<void>((r) => (wake = r));
-        yield chunks[i] as Buffer;
-      }
-    })(),
-  };
-}
-
-async function readSome(it: AsyncIterator<Buffer>, want: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  while (n < want) {
-    const r = await it.next();
-    if (r.done) break;
-    parts.push(r.value);
-    n += r.value.length;
-  }
-  return Buffer.concat(parts);
-}
-
-/** Start a PUT without waiting for it (its outcome is in `done`). */
-function startStreamingPut(c: DecadeClient, token: string, name: string, size: number, source: AsyncIterable<Buffer>): { done: Promise<Created> } {
-  const done = c.putStream(token, name, size, source);
-  done.catch(() => undefined);
-  return { done };
-}
-
 test('a GET of an object whose PUT is still streaming is served as the octets arrive', async (t) => {
   t.timeout(120_000); // a wait that never ends (octets held back until the PUT completes) fails here
   const h = await startDecade(t);
@@ -169,7 +127,7 @@ test('a GET of an object whose PUT is still streaming is served as the octets ar
   const down = await h.client();
   const gate = gated(chunks);
   gate.release();
-  const put = startStreamingPut(up, token, name, data.length, gate.source);
+  const put = startPut(up, token, name, data.length, gate.source);
   // Wait (bounded) until the server sees the upload, then GET it: it answers at once with state uploading.
   let info: ObjectInfo | undefined;
   await until('the server to see the upload', async () => (info = await down.status(token, name).then((s) => s.objects[0], () => undefined)) !== undefined);
@@ -186,7 +144,7 @@ test('a GET of an object whose PUT is still streaming is served as the octets ar
   const rest = await readSome(it, data.length);
   t.true(Buffer.concat([first, rest]).equals(data));
   t.is((await it.next()).done, true);
-  t.is((await put.done).name, name);
+  t.is((await put).name, name);
 });
 
 test('a GET following a PUT that fails validation ends with VALIDATION_FAILED, and nothing is stored', async (t) => {
@@ -199,22 +157,21 @@ test('a GET following a PUT that fails validation ends with VALIDATION_FAILED, a
   const down = await h.client();
   const gate = gated(chunks);
   gate.release();
-  const put = startStreamingPut(up, token, name, 200_000, gate.source);
+  const put = startPut(up, token, name, 200_000, gate.source);
   await until('the server to see the upload', () => down.status(token, name).then(() => true, () => false));
   const { body } = await down.getStream(token, name);
   const it = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   await readSome(it, 50_000);
   gate.release();
   await rejectsWith(t, (async () => { for (;;) if ((await it.next()).done) break; })(), 'VALIDATION_FAILED');
-  await rejectsWith(t, put.done, 'VALIDATION_FAILED');
+  await rejectsWith(t, put, 'VALIDATION_FAILED');
   t.deepEqual(await files(h.dir), []);
   await rejectsWith(t, down.get(token, name), 'NOT_FOUND');
 });
 
 test('object attributes and account status: size, type, TTL, access counts, used and available', async (t) => {
   const h = await startDecade(t, { quota: 1_000_000 });
-  const c = await h.client();
-  const token = await h.token();
+  const { c, token } = await h.session();
   const a = octets(1000, 1);
   const b = octets(2000, 2);
   await c.put(token, a, { type: 'text/plain', ttl: 3600 });

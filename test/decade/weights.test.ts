@@ -8,7 +8,7 @@
  */
 import test from 'ava';
 import { nameOf } from '../../src/decade/index.js';
-import { octets, startDecade } from './harness.js';
+import { octets, startDecade } from '../helpers/decade.js';
 
 /**
  * Octets of the light transfer received while the heavy one received its
