@@ -113,6 +113,17 @@ export const MAX_ENTITY_HEADER_FIELDS = 128;
 export const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 const EMPTY_BLOCK_CRLF: ParsedEntity = Object.freeze({ contentType: DEFAULT_CONTENT_TYPE, transferEncoding: DEFAULT_TRANSFER_ENCODING, headers: NO_HEADERS as Record<string, string>, bodyOffset: 2 });
 const EMPTY_BLOCK_LF: ParsedEntity = Object.freeze({ ...EMPTY_BLOCK_CRLF, bodyOffset: 1 });
+/** The header block of every channel-0 message and of the tuning profiles, as our encoder writes it. */
+const BEEP_XML_BLOCK = Buffer.from('Content-Type: application/beep+xml\r\n\r\n', 'latin1');
+const BEEP_XML_TYPE = 'application/beep+xml';
+
+/** True when `head` starts with exactly {@link BEEP_XML_BLOCK}. */
+function startsWithBeepXml(head: Uint8Array): boolean {
+  const n = BEEP_XML_BLOCK.length;
+  if (head.length < n) return false;
+  for (let i = 0; i < n; i++) if (head[i] !== BEEP_XML_BLOCK[i]) return false;
+  return true;
+}
 
 /**
  * Parse the entity headers at the start of `head` (the first octets of a
@@ -130,6 +141,10 @@ export function parseEntityHeaders(head: Uint8Array, final: boolean, maxHeaderBy
   // no text to look at, nothing to allocate (not even the closure below).
   if (head[0] === 0x0d && head[1] === 0x0a) return EMPTY_BLOCK_CRLF;
   if (head[0] === 0x0a) return EMPTY_BLOCK_LF;
+  // Next most common: exactly the block channel 0 sends (what the parser below would make of it).
+  if (startsWithBeepXml(head) && BEEP_XML_BLOCK.length <= maxHeaderBytes) {
+    return { contentType: BEEP_XML_TYPE, transferEncoding: DEFAULT_TRANSFER_ENCODING, headers: { 'content-type': BEEP_XML_TYPE }, bodyOffset: BEEP_XML_BLOCK.length };
+  }
   const buf = Buffer.isBuffer(head) ? head : Buffer.from(head.buffer, head.byteOffset, head.byteLength);
   const defaults = (): ParsedEntity => ({
     contentType: DEFAULT_CONTENT_TYPE,

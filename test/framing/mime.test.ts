@@ -337,3 +337,20 @@ test('mediaType strips parameters and lower-cases', (t) => {
   t.is(mediaType('TEXT/HTML;'), 'text/html');
   t.is(mediaType(''), '');
 });
+
+test('the header block channel 0 sends is parsed to what the general parser makes of it, and within maxHeaderBytes', (t) => {
+  const block = 'Content-Type: application/beep+xml\r\n\r\n';
+  const body = '<start number="1"><profile uri="urn:x"/></start>\r\n';
+  const fast = parseEntityHeaders(Buffer.from(block + body), true);
+  // The same block with the name in another case goes through the general parser.
+  const general = parseEntityHeaders(Buffer.from(block.replace('Content-Type', 'content-type') + body), true);
+  t.deepEqual(fast, general);
+  t.is(fast?.bodyOffset, block.length);
+  t.deepEqual(fast?.headers, { 'content-type': 'application/beep+xml' });
+  // Each message gets headers of its own.
+  t.not(parseEntityHeaders(Buffer.from(block), true)?.headers, fast?.headers);
+  // A prefix of it is not it: more octets are needed.
+  t.is(parseEntityHeaders(Buffer.from(block.slice(0, 20)), false), null);
+  // The limit still holds for it.
+  t.throws(() => parseEntityHeaders(Buffer.from(block + body), true, 16), { instanceOf: BeepFramingError });
+});
