@@ -34,8 +34,7 @@ function replyReady(x: IncomingMessage): void {
   else pr.sink.ans(x);
 }
 
-/** @internal The frame being decoded: its channel and the request it replies to. */
-/** The frame being read: one object, reused for every frame (nothing allocated per frame). */
+/** @internal The frame being read: its channel and the request it replies to; one object, reused for every frame. */
 interface Current {
   /** Null between frames and for a SEQ. */
   ch: Channel | null;

@@ -48,15 +48,6 @@ export function queueMessage(core: SessionCore, ch: Channel, type: OutboundMessa
 }
 
 /** Queue a message with any body: immediate bodies at once, others pumped with backpressure. */
-export function queueBody(core: SessionCore, ch: Channel, type: 'MSG' | 'RPY' | 'ERR' | 'ANS', msgno: number, ansno: number | undefined, body: BodyInit | undefined, headers: Head): { out: OutboundMessage; done: Promise<void> } {
-  if (core.state === 'closed') {
-    return { out: new OutboundMessage(type, msgno, ansno), done: Promise.reject(core.closedError()) };
-  }
-  const out = queueOut(core, ch, type, msgno, ansno, body, headers);
-  return { out, done: whenDone(core, out) };
-}
-
-/** {@link queueBody} for a caller that does not wait for the message to go out (our MSGs: their replies say it). */
 function queueOut(core: SessionCore, ch: Channel, type: 'MSG' | 'RPY' | 'ERR' | 'ANS', msgno: number, ansno: number | undefined, body: BodyInit | undefined, headers: Head): OutboundMessage {
   let out: OutboundMessage;
   if (isImmediateBody(body)) {
@@ -72,8 +63,8 @@ function queueOut(core: SessionCore, ch: Channel, type: 'MSG' | 'RPY' | 'ERR' | 
   return out;
 }
 
-/** A promise settled when `out`'s final frame goes out, or it fails (nothing is allocated for a caller that does not wait). */
-export function whenDone(_core: SessionCore, out: OutboundMessage): Promise<void> {
+/** A promise settled when `out`'s final frame goes out, or when it fails (session or channel gone). */
+export function whenDone(out: OutboundMessage): Promise<void> {
   const p = new Promise<void>((resolve, reject) => {
     out.resolveDone = resolve;
     out.onFail = reject;
@@ -116,7 +107,7 @@ export function replyWritable(core: SessionCore, ch: Channel, im: InboundRequest
 /** A Writable feeding `out`, paced by the window. */
 export function writableFor(core: SessionCore, ch: Channel, out: OutboundMessage): Writable {
   const hwm = core.limits.sendHighWaterMark;
-  const done = whenDone(core, out);
+  const done = whenDone(out);
   const w = new Writable({
     highWaterMark: hwm,
     write: (chunk: Buffer, _enc, cb) => {
@@ -149,7 +140,7 @@ export function sendReply(core: SessionCore, ch: Channel, im: InboundRequest, ty
   if (type === 'NUL') {
     const out = queueMessage(core, ch, 'NUL', im.msg.msgno, undefined, undefined, undefined);
     out.completes = im;
-    return whenDone(core, out);
+    return whenDone(out);
   }
   if (type === 'ERR' && !im.received) {
     // A negative reply before the whole MSG arrived (RFC 3080 §2.6.3): "obliged
@@ -164,11 +155,16 @@ export function sendReply(core: SessionCore, ch: Channel, im: InboundRequest, ty
     const { hold: _hold, ...rest } = headers as ReplyOptions;
     entity = rest;
   }
-  const { out, done } = queueBody(core, ch, type, im.msg.msgno, ansno, body, entity);
+  if (core.state === 'closed') {
+    const failed = Promise.reject(core.closedError());
+    failed.catch(() => undefined);
+    return failed;
+  }
+  const out = queueOut(core, ch, type, im.msg.msgno, ansno, body, entity);
   // A tuning reply (e.g. <proceed/>): nothing more is sent once it is out.
   if (hold) out.holdAfter = true;
   if (type !== 'ANS') out.completes = im;
-  return done;
+  return whenDone(out);
 }
 
 /** Send a MSG on `ch` with `sink` receiving the reply. Returns the pending request. */
