@@ -245,8 +245,12 @@ export async function fillUpload(upload: Upload, name: ContentName, source: Asyn
     for await (const chunk of source) {
       if (received + chunk.byteLength > size) throw new DecadeError('VALIDATION_FAILED', `the content is longer than the ${size} octets declared`);
       received += chunk.byteLength;
-      if (stager !== null) await stager.add(chunk);
-      else {
+      if (stager !== null) {
+        await stager.add(chunk);
+        // Someone reads along (a GET of this upload): hand on what arrived now, not once a
+        // staging buffer fills — a reader that joined before these octets waits for them.
+        if (upload.readers > 0) await stager.flush();
+      } else {
         verifier.update(chunk);
         upload.push(chunk);
         await writer.write(chunk);
