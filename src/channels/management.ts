@@ -159,8 +159,14 @@ async function onStart(core: SessionCore, el: StartElement, res: Responder): Pro
       if (out) out.holdAfter = true;
       sent.then(() => afterReply(ch), () => undefined);
     } else {
-      // The SEQ must follow the reply that creates the channel at the peer.
-      sent.then(() => core.lifecycle.announceWindow(ch), () => undefined);
+      // The SEQ must follow the reply that creates the channel at the peer:
+      // it is made due as the reply's last frame is taken, so it goes in the
+      // same write right after it (a peer that reads the reply alone would
+      // start sending into the 4096-octet default window, RFC 3081 §3.1.1).
+      const ch0 = core.channels.get(0) as Channel;
+      const out = ch0.outQueue[ch0.outQueue.length - 1];
+      if (out && out.onDone === undefined) out.onDone = () => core.lifecycle.announceWindow(ch);
+      else sent.then(() => core.lifecycle.announceWindow(ch), () => undefined);
     }
     core.lifecycle.openChannel(ch, p.uri, p.content, true);
     return;

@@ -239,34 +239,52 @@ export class Session extends EventEmitter<SessionEvents> {
     this.flushScheduled = false;
     if (this.waitingDrain || this.transportClosed || this.socket.destroyed) return;
     const socket = this.socket;
-    for (;;) {
-      // Our own threshold, not the socket's 16 KiB mark: a corked batch is
-      // larger than that, and waiting for 'drain' after every batch costs an
-      // event per frame. Past the threshold, wait until the socket drained.
-      if (socket.writableLength >= OUTPUT_HIGH_WATER) {
-        this.waitingDrain = true;
-        this.stallStarted = Date.now();
-        this.armWatchdog(this.stallStarted);
-        socket.once('drain', () => {
-          this.waitingDrain = false;
-          this.stallStarted = -1;
-          this.flush();
-        });
-        return;
+    // Everything this turn produced goes out in one vectored write
+    // (cork/uncork makes net use writev): also a SEQ that a reply's departure
+    // made due, e.g. a new channel's window right after its start reply. A
+    // lone buffer is written as it is (a corked write costs Node a writev
+    // request and its array).
+    let first: Uint8Array | undefined;
+    let corked = false;
+    try {
+      for (;;) {
+        // Our own threshold, not the socket's 16 KiB mark: a corked batch is
+        // larger than that, and waiting for 'drain' after every batch costs an
+        // event per frame. Past the threshold, wait until the socket drained.
+        if (socket.writableLength >= OUTPUT_HIGH_WATER) {
+          this.waitForDrain();
+          return;
+        }
+        const pulled = this.core.pull();
+        if (!pulled) return;
+        // Frames arrive joined already (see FrameBatch): short pieces in one buffer.
+        if (!corked && first === undefined && pulled.length === 1) {
+          first = pulled[0];
+          continue;
+        }
+        if (!corked) {
+          socket.cork();
+          corked = true;
+          if (first !== undefined) socket.write(first);
+          first = undefined;
+        }
+        for (const b of pulled) socket.write(b);
       }
-      const pulled = this.core.pull();
-      if (!pulled) return;
-      // Frames arrive joined already (see FrameBatch): short pieces in one buffer.
-      const bufs = pulled;
-      if (bufs.length === 1) {
-        socket.write(bufs[0] as Uint8Array);
-        continue;
-      }
-      // One vectored write per batch (cork/uncork makes net use writev).
-      socket.cork();
-      for (const b of bufs) socket.write(b);
-      socket.uncork();
+    } finally {
+      if (first !== undefined) socket.write(first);
+      if (corked) socket.uncork();
     }
+  }
+
+  private waitForDrain(): void {
+    this.waitingDrain = true;
+    this.stallStarted = Date.now();
+    this.armWatchdog(this.stallStarted);
+    this.socket.once('drain', () => {
+      this.waitingDrain = false;
+      this.stallStarted = -1;
+      this.flush();
+    });
   }
 
   /** The transport the session runs over (kind, ends), when the transport layer knows it; kept across tuning. */

@@ -341,3 +341,32 @@ test('a new channel\'s whole receive window is announced by a SEQ right after th
   t.true(startReply >= 0 && startReply < seqIndex, 'the SEQ follows the RPY that creates the channel');
   t.deepEqual(p.violations, []);
 });
+
+test("a new channel's window SEQ leaves in the same write as the start reply (a peer reading the reply never sees only the 4096-octet default)", async (t) => {
+  const h = await harness(t);
+  const p = await h.peer();
+  await p.greet();
+  // Every write the listener's socket makes, as one buffer per write call (a corked batch is one _writev).
+  const sock = (h.sessions[0] as unknown as { socket: { _write: (...a: unknown[]) => unknown; _writev?: (...a: unknown[]) => unknown } }).socket;
+  const writes: string[] = [];
+  const write1 = sock._write.bind(sock);
+  sock._write = (chunk: unknown, enc: unknown, cb: unknown) => {
+    writes.push(Buffer.from(chunk as Uint8Array).toString('latin1'));
+    return write1(chunk, enc, cb);
+  };
+  const writev = sock._writev?.bind(sock);
+  if (writev) {
+    sock._writev = (chunks: unknown, cb: unknown) => {
+      writes.push(Buffer.concat((chunks as { chunk: Uint8Array }[]).map((c) => c.chunk)).toString('latin1'));
+      return writev(chunks, cb);
+    };
+  }
+  await p.startChannel(1, ECHO);
+  await p.expectFrame((f) => f.type === 'SEQ' && f.channel === 1, 5000, 'SEQ on channel 1');
+  const withReply = writes.filter((w) => w.includes('RPY 0 1 '));
+  t.is(withReply.length, 1, 'one write carries the start reply');
+  const w = withReply[0] as string;
+  const seqAt = w.indexOf('SEQ 1 0 ');
+  t.true(seqAt > w.indexOf('RPY 0 1 '), `the SEQ of channel 1 follows the reply in that write: ${JSON.stringify(w.slice(0, 200))}`);
+  t.deepEqual(p.violations, []);
+});
