@@ -82,5 +82,11 @@ export const PENDING_EDGES = 8;
  * for our window with nothing queued (see `epochLimited`).
  */
 export const LIMITED_SAMPLE = 1.5;
-/** Shortest epoch over which a consumption rate is measured (ms). */
-export const MIN_EPOCH_MS = 1;
+/**
+ * Shortest epoch over which a consumption rate is measured (ms). On a
+ * sub-millisecond path (loopback, a LAN) the first rate, which gates growth
+ * beyond the first doubling, then comes after a quarter millisecond: with
+ * 1 ms a loopback sender ran out of a 128 KiB window about five times while
+ * it waited for one.
+ */
+export const MIN_EPOCH_MS = 0.25;

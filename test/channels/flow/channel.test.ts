@@ -208,3 +208,14 @@ test('a reader that takes what arrives in bursts and then sleeps (1 MB/s on aver
   t.true(peak <= 4 * 64 * KiB, `largest window ${peak}`);
   t.is(cf.window.size, LIMITS.receiveWindow, `back to the initial window (${cf.window.size})`);
 });
+
+test('on a sub-millisecond path (loopback: 0.1 ms, 2 GB/s) the first rate comes within a quarter millisecond: the window is past its first doubling by 0.5 ms and at megabytes by 1 ms', (t) => {
+  const sim = simulate({ rtt: 0.1, linkRate: 2_000_000, step: 0.01 });
+  const ch = sim.chans[0] as SimChannel;
+  sim.run(0.5);
+  const half = ch.cf.window.size;
+  sim.run(1);
+  const one = ch.cf.window.size;
+  t.true(half > 128 * KiB, `window at 0.5 ms: ${half}`);
+  t.true(one >= 2 * MiB, `window at 1 ms: ${one}`);
+});
