@@ -198,6 +198,8 @@ async function driveBulk(ctx: DriverContext): Promise<Metrics> {
     const d = (k: string): number => (c1[k] ?? 0) - (clientStats0[k] ?? 0) + (rep.stats?.[k] ?? 0);
     const gib = bytes / GiB;
     flow.stallsPerGiB = d('windowStalls') / gib;
+    // Of those, the ones after which the receiver sat idle (it read everything and nothing was queued).
+    flow.idleStallsPerGiB = d('peerWindowStallsIdle') / gib;
     flow.seqsPerGiB = d('seqOut') / gib;
   }
   // The receiver's memory management per GiB: what the allocator and the collector cost it.

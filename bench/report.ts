@@ -98,6 +98,7 @@ const SPECS: Spec[] = [
     unit: '1/GiB',
     rows: [{ baseline: 'beepstream-16MiB', target: { kind: 'abs', op: '<=', v: 10, unit: '/GiB' } }],
   },
+  { caseId: 'bulk-1-window', metric: 'idleStallsPerGiB', name: 'bulk 1 ch, library defaults: stalls that left the receiver idle, per GiB', unit: '1/GiB', rows: plain(['beepstream-16MiB']) },
   { caseId: 'bulk-1-window', metric: 'seqsPerGiB', name: 'bulk 1 ch, library defaults: SEQs per GiB', unit: '1/GiB', rows: plain(['beepstream-16MiB']) },
   { caseId: 'bulk-8', metric: 'mbps', name: 'bulk 8 ch: aggregate throughput', unit: 'MB/s', rows: plain(MUX) },
   { caseId: 'bulk-8', metric: 'stallsPerGiB', name: 'bulk 8 ch: window stalls per GiB (both sides)', unit: '1/GiB', rows: alone() },

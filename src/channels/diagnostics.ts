@@ -48,6 +48,13 @@ export interface SessionStats {
   windowStalls: number;
   /** Times the peer was held back by our receive window (a frame began exactly at an edge we advertised). */
   peerWindowStalls: number;
+  /**
+   * Of {@link peerWindowStalls}, those that left us idle: the SEQ's round trip
+   * was the path's (within 1.5 × the shortest), so nothing was queued ahead of
+   * the peer's next octets: the window, not the reader or the transport, held
+   * the transfer back. The rest cost nothing: octets were still queued for us.
+   */
+  peerWindowStallsIdle: number;
   /** Receive windows grown / shrunk by the flow policy. */
   windowGrows: number;
   windowShrinks: number;
@@ -55,7 +62,7 @@ export interface SessionStats {
 
 /** A fresh, zeroed {@link SessionStats}. */
 export function newSessionStats(): SessionStats {
-  return { octetsIn: 0, octetsOut: 0, framesIn: 0, framesOut: 0, seqIn: 0, seqOut: 0, windowStalls: 0, peerWindowStalls: 0, windowGrows: 0, windowShrinks: 0 };
+  return { octetsIn: 0, octetsOut: 0, framesIn: 0, framesOut: 0, seqIn: 0, seqOut: 0, windowStalls: 0, peerWindowStalls: 0, peerWindowStallsIdle: 0, windowGrows: 0, windowShrinks: 0 };
 }
 
 /** `beepstream:session:open`: a session started (transport connected, greeting queued). */

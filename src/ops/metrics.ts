@@ -173,6 +173,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   fromTotals(`${p}peer_window_stalls_total`, 'Times a peer was held back by our receive window (a frame began exactly at an edge we advertised), by listener.', ['server'], (c, server, s) => {
     c.inc({ server }, s.peerWindowStalls);
   });
+  fromTotals(`${p}peer_window_stalls_idle_total`, 'Of the peer window stalls, those after which nothing was queued for us (the SEQ round trip was the path\'s): the window held the transfer back, by listener.', ['server'], (c, server, s) => {
+    c.inc({ server }, s.peerWindowStallsIdle);
+  });
   fromTotals(`${p}window_resizes_total`, 'Receive windows resized by the flow policy (spec/flow-control.md), by listener and direction (grow|shrink).', ['server', 'direction'], (c, server, s) => {
     c.inc({ server, direction: 'grow' }, s.windowGrows);
     c.inc({ server, direction: 'shrink' }, s.windowShrinks);

@@ -87,6 +87,7 @@ test.serial('a BEEP listener: sessions, channels by profile, octets, frames, SEQ
   t.true(value(f, 'beepstream_frames_total', { server: 'test', direction: 'in' }) >= 4, 'frames in');
   t.true(value(f, 'beepstream_seq_frames_sent_total', { server: 'test' }) >= 1, 'SEQ frames reopened the window');
   t.true(value(f, 'beepstream_window_stalls_total', { server: 'test' }) >= 0);
+  t.true(value(f, 'beepstream_peer_window_stalls_idle_total', { server: 'test' }) <= value(f, 'beepstream_peer_window_stalls_total', { server: 'test' }), 'idle stalls are some of the peer stalls');
   t.is(value(f, 'beepstream_limits_total', { limit: 'maxChannels', action: 'refused' }), 1);
   t.is(value(f, 'beepstream_auth_total', { mechanism: 'SCRAM-SHA-256', outcome: 'failure' }), 1);
   t.is(value(f, 'beepstream_auth_total', { mechanism: 'SCRAM-SHA-256', outcome: 'success' }), 1);

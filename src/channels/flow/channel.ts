@@ -160,7 +160,11 @@ export class ChannelFlow {
         // Within half a round trip of the path's: nothing queued at the sender,
         // it waited for our window (a frame that merely happens to begin at an
         // edge long passed comes later).
-        if (sample <= LIMITED_SAMPLE * this.session.rtt.min) this.epochLimited = this.session.ss.limited = true;
+        if (sample <= LIMITED_SAMPLE * this.session.rtt.min) {
+          this.epochLimited = this.session.ss.limited = true;
+          // Nothing of ours unread either: the reader waited for these octets.
+          if (w.buffered === size) this.session.counters.peerWindowStallsIdle++;
+        }
         i += 3;
         break;
       }

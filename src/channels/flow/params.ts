@@ -8,6 +8,7 @@
 /** Session-wide counters the policy adds to (a subset of the session's stats). */
 export interface FlowCounters {
   peerWindowStalls: number;
+  peerWindowStallsIdle: number;
   windowGrows: number;
   windowShrinks: number;
 }

@@ -49,7 +49,7 @@ export class SessionFlow {
   constructor(limits: FlowLimits, now: () => number = () => performance.now(), counters?: FlowCounters) {
     this.limits = limits;
     this.now = now;
-    this.counters = counters ?? { peerWindowStalls: 0, windowGrows: 0, windowShrinks: 0 };
+    this.counters = counters ?? { peerWindowStalls: 0, peerWindowStallsIdle: 0, windowGrows: 0, windowShrinks: 0 };
   }
 
   /** Session slow start has not ended (the session's rate still grows). */

@@ -219,3 +219,20 @@ test('on a sub-millisecond path (loopback: 0.1 ms, 2 GB/s) the first rate comes 
   t.true(half > 128 * KiB, `window at 0.5 ms: ${half}`);
   t.true(one >= 2 * MiB, `window at 1 ms: ${one}`);
 });
+
+test('stalls that left the receiver idle are told from those that cost nothing: a reader that keeps up waits at some of its stalls, a slow reader (octets still unread) at none', (t) => {
+  const fast = simulate({ rtt: 50, linkRate: 125_000 });
+  fast.run(20 * 50);
+  const f = fast.flow.counters;
+  t.true(f.peerWindowStalls > 0 && f.peerWindowStallsIdle > 0, `keeps up: ${f.peerWindowStallsIdle} of ${f.peerWindowStalls} stalls idle`);
+  t.true(f.peerWindowStallsIdle <= f.peerWindowStalls);
+  // (Its first round trip aside: the simulated sender starts into the 4096-octet
+  // default before the announcement SEQ reaches it, and the reader does wait for that.)
+  const slow = simulate({ rtt: 50, linkRate: 125_000, readRate: [1000] });
+  slow.run(2 * 50);
+  const s = slow.flow.counters;
+  const [stalls0, idle0] = [s.peerWindowStalls, s.peerWindowStallsIdle];
+  slow.run(100 * 50);
+  t.true(s.peerWindowStalls - stalls0 > 10, `the slow reader's sender stalled ${s.peerWindowStalls - stalls0} times more`);
+  t.is(s.peerWindowStallsIdle - idle0, 0, 'none of them left the reader waiting');
+});
