@@ -8,6 +8,7 @@
  * @module
  */
 import { Buffer } from 'node:buffer';
+import { fastMgmt } from './mgmtfast.js';
 import {
   XmlError,
   decodeEntities,
@@ -219,13 +220,14 @@ function parseProfile(el: XmlElement): ProfileElement {
 // Exact shapes of the most frequent elements (as beepstream and most peers
 // write them): parsed without the general XML machinery. Anything else —
 // other quoting, CDATA, extra attributes — takes the full path below.
-const ATTR_VALUE = `'([^'<&]*)'|"([^"<&]*)"`;
+// No '>' in a value: legal XML, but the general parser's shape scan refuses "/>" inside one.
+const ATTR_VALUE = `'([^'<&>]*)'|"([^"<&>]*)"`;
 const FAST_OK = /^\s*<ok\s*\/>\s*$/;
 const FAST_CLOSE = new RegExp(`^\\s*<close\\s+number=(?:'([0-9]{1,10})'|"([0-9]{1,10})")\\s+code=(?:'([0-9]{3})'|"([0-9]{3})")\\s*\\/>\\s*$`);
 const FAST_PROFILE = new RegExp(`^\\s*<profile\\s+uri=(?:${ATTR_VALUE})\\s*\\/>\\s*$`);
 const FAST_START = new RegExp(`^\\s*<start\\s+number=(?:'([0-9]{1,10})'|"([0-9]{1,10})")\\s*>\\s*<profile\\s+uri=(?:${ATTR_VALUE})\\s*\\/>\\s*<\\/start>\\s*$`);
 
-function fastPath(xml: string): MgmtElement | null {
+function fastPath(xml: string, maxDepth: number): MgmtElement | null {
   if (xml.length > 512) return null;
   if (FAST_OK.test(xml)) return { kind: 'ok' };
   let m = FAST_CLOSE.exec(xml);
@@ -240,7 +242,8 @@ function fastPath(xml: string): MgmtElement | null {
     const uri = m[1] ?? m[2] ?? '';
     return uri ? { kind: 'profile', uri } : null;
   }
-  m = FAST_START.exec(xml);
+  // A start nests a profile: depth 2.
+  m = maxDepth < 2 ? null : FAST_START.exec(xml);
   if (m) {
     const number = Number(m[1] ?? m[2]);
     const uri = m[3] ?? m[4] ?? '';
@@ -256,14 +259,28 @@ function fastPath(xml: string): MgmtElement | null {
  * 501 bad parameter) when it cannot be used.
  */
 export function parseMgmt(input: string | Uint8Array, limits: MgmtLimits = {}): MgmtElement {
+  if (typeof input !== 'string') {
+    // The exact messages beepstream writes, octet by octet (mgmtfast.ts); anything else below.
+    const fast = fastMgmt(input, limits.maxBytes ?? 65536, limits.maxDepth ?? 8);
+    if (fast !== null) return fast;
+  }
   return mgmtXml(() => {
     // RFC 3080 §6.4: "neither the "XML" declaration ... nor the "DOCTYPE"
     // declaration ... may be present". An XML declaration is harmless and some
     // peers send one, so it is tolerated; a DOCTYPE (and so any entity
     // declaration) is refused before parsing and never expanded.
     const xml = readDocument(input, limits.maxBytes ?? 65536);
-    return fastPath(xml) ?? fromTree(parseDocument(xml, { maxDepth: limits.maxDepth ?? 8 }));
+    const maxDepth = limits.maxDepth ?? 8;
+    return fastPath(xml, maxDepth) ?? fromTree(parseDocument(xml, { maxDepth }));
   });
+}
+
+/**
+ * @internal Parse with the general parser only (no fast path): what
+ * {@link parseMgmt}'s fast paths are tested against.
+ */
+export function parseMgmtGeneral(input: string | Uint8Array, limits: MgmtLimits = {}): MgmtElement {
+  return mgmtXml(() => fromTree(parseDocument(readDocument(input, limits.maxBytes ?? 65536), { maxDepth: limits.maxDepth ?? 8 })));
 }
 
 function fromTree(el: XmlElement): MgmtElement {

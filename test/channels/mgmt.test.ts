@@ -319,7 +319,10 @@ test('parseMgmt: nesting deeper than the limit is refused (500)', (t) => {
   refused(t, nest(1000), 500);
   refused(t, "<start number='1'><profile uri='a:b'></profile></start>", 500, { maxDepth: 1 });
   t.is(parseMgmt("<start number='1'><profile uri='a:b'></profile></start>", { maxDepth: 2 }).kind, 'start');
-  t.is(parseMgmt("<start number='1'><profile uri='a:b' /></start>", { maxDepth: 1 }).kind, 'start', 'self-closing tags add no depth');
+  // A self-closing child is nested too: the general parser and the fast paths agree on it.
+  refused(t, "<start number='1'><profile uri='a:b' /></start>", 500, { maxDepth: 1 });
+  refused(t, Buffer.from("<start number='1'><profile uri='a:b' /></start>"), 500, { maxDepth: 1 });
+  t.is(parseMgmt("<start number='1'><profile uri='a:b' /></start>", { maxDepth: 2 }).kind, 'start');
   // Tags inside CDATA do not count.
   const el = parseMgmt(`<profile uri='${TLS}'><![CDATA[${nest(50)}]]></profile>`);
   if (el.kind === 'profile') t.is(el.content?.toString(), nest(50));
