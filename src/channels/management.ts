@@ -443,14 +443,23 @@ async function closeWhenAcknowledged(core: SessionCore, ch: Channel, code: numbe
   return sendClose(core, ch, code, diagnostic);
 }
 
+/** One profile of our start: `uri` with the start's `content`, if any. */
+function profileOf(uri: string, options: StartChannelOptions): { uri: string; content?: string | Uint8Array } {
+  return options.content === undefined ? { uri } : { uri, content: options.content };
+}
+
+/** Was `uri` among the profiles of our start? */
+function asked(list: readonly { uri: string }[], uri: string): boolean {
+  for (const p of list) if (p.uri === uri) return true;
+  return false;
+}
+
 type StartProfiles = string | readonly (string | { uri: string; content?: string | Uint8Array })[];
 
 /** @internal Our side of channel management. */
 export const requestMgmt = {
   async start(core: SessionCore, profiles: StartProfiles, options: StartChannelOptions): Promise<Channel> {
-    const list = (typeof profiles === 'string' ? [profiles] : profiles).map((p) =>
-      typeof p === 'string' ? (options.content === undefined ? { uri: p } : { uri: p, content: options.content }) : p,
-    );
+    const list = typeof profiles === 'string' ? [profileOf(profiles, options)] : profiles.map((p) => (typeof p === 'string' ? profileOf(p, options) : p));
     if (list.length === 0) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, 'startChannel needs at least one profile URI');
     if (core.state !== 'open') throw new BeepError(ErrorCodes.INVALID_STATE, `session is ${core.state}`);
     options.signal?.throwIfAborted();
@@ -471,7 +480,7 @@ export const requestMgmt = {
       if (options.hold) core.releaseOutput();
       throw err;
     }
-    if (el.kind !== 'profile' || !list.some((p) => p.uri === el.uri)) {
+    if (el.kind !== 'profile' || !asked(list, el.uri)) {
       const e = new BeepFramingError(ErrorCodes.BAD_REPLY, `start of channel ${n} answered with <${el.kind}>${el.kind === 'profile' ? ` for a profile not asked for (${el.uri})` : ''}`);
       core.terminate(e);
       throw e;

@@ -103,13 +103,27 @@ export { escapeAttr, escapeText, decodeEntities, scanXmlShape };
 /** Largest piggybacked initialization content, in octets (RFC 3080 §2.3.1.2). */
 export const MAX_PIGGYBACK = 4096;
 
+/** `<profile uri='…' />` of the URIs lately written (a start and its reply name the same few URIs again and again). */
+const plainProfiles = new Map<string, string>();
+const PLAIN_PROFILES = 64;
+
+function plainProfile(uri: string): string {
+  let el = plainProfiles.get(uri);
+  if (el === undefined) {
+    el = `<profile uri='${escapeAttr(uri)}' />`;
+    if (plainProfiles.size >= PLAIN_PROFILES) plainProfiles.clear();
+    plainProfiles.set(uri, el);
+  }
+  return el;
+}
+
 /**
  * Serialise profile content: in CDATA when it is text that CDATA can carry,
  * base64 otherwise (binary, `]]>`, CR, characters XML cannot hold).
  */
 function profileElement(uri: string, content: string | Uint8Array | undefined, forceBase64 = false): string {
+  if (content === undefined) return plainProfile(uri);
   const u = escapeAttr(uri);
-  if (content === undefined) return `<profile uri='${u}' />`;
   const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
   if (bytes.length > MAX_PIGGYBACK) {
     throw new RangeError(`profile content of ${bytes.length} octets exceeds the 4K limit of RFC 3080 §2.3.1.2`);
@@ -139,7 +153,9 @@ export function buildStart(
   serverName?: string,
 ): string {
   const sn = serverName === undefined ? '' : ` serverName='${escapeAttr(serverName)}'`;
-  return `<start number='${number}'${sn}>${profiles.map((p) => profileElement(p.uri, p.content, p.base64)).join('')}</start>`;
+  let els = '';
+  for (const p of profiles) els += profileElement(p.uri, p.content, p.base64);
+  return `<start number='${number}'${sn}>${els}</start>`;
 }
 
 /** Build the `<profile>` of a positive reply to a start. */
