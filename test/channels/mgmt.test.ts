@@ -474,3 +474,12 @@ test('property: the fast path for ok/close/profile/start gives exactly what the 
     { numRuns: 300 },
   );
 });
+
+test('buildStart and buildProfileReply write the same, escaped, for a URI seen before and after many others', (t) => {
+  const odd = `urn:x:a&b<c>'d"e`;
+  const want = `<profile uri='urn:x:a&amp;b&lt;c&gt;&apos;d&quot;e' />`;
+  t.is(buildProfileReply(odd), want);
+  for (let i = 0; i < 200; i++) t.is(buildProfileReply(`urn:x:${i}`), `<profile uri='urn:x:${i}' />`);
+  t.is(buildProfileReply(odd), want);
+  t.is(buildStart(3, [{ uri: odd }, { uri: 'urn:y' }]), `<start number='3'>${want}<profile uri='urn:y' /></start>`);
+});
