@@ -85,6 +85,7 @@ function uriEnd(b: Uint8Array, i: number): number {
 /** URIs lately seen, as strings and as octets: the same URI is not decoded again on every start. */
 const recent: { bytes: Uint8Array; str: string }[] = [];
 const RECENT = 16;
+const RECENT_MAX_URI = 512;
 let recentNext = 0;
 
 function uriString(b: Uint8Array, start: number, end: number): string {
@@ -98,6 +99,8 @@ function uriString(b: Uint8Array, start: number, end: number): string {
   }
   const buf = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   const str = buf.toString('latin1', start, end);
+  // Only short URIs are remembered: what a peer sends keeps at most 16 × 512 octets here.
+  if (n > RECENT_MAX_URI) return str;
   const entry = { bytes: Buffer.from(str, 'latin1'), str };
   if (recent.length < RECENT) recent.push(entry);
   else {

@@ -171,4 +171,7 @@ test('a URI seen before is returned as the same string', (t) => {
   // Many distinct URIs (more than the cache holds) still decode correctly.
   for (let i = 0; i < 40; i++) t.deepEqual(fastMgmt(bytes(`<profile uri='urn:u${i}' />`), 65536, 8), { kind: 'profile', uri: `urn:u${i}` });
   t.deepEqual(fastMgmt(bytes("<profile uri='urn:same' />"), 65536, 8), { kind: 'profile', uri: 'urn:same' });
+  // Long URIs are decoded, not remembered; still right on a second look.
+  const long = `urn:${'x'.repeat(4000)}`;
+  for (let i = 0; i < 2; i++) t.deepEqual(fastMgmt(bytes(`<profile uri='${long}' />`), 65536, 8), { kind: 'profile', uri: long });
 });
