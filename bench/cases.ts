@@ -56,7 +56,7 @@ export interface DriverContext {
   readonly port: number;
   readonly params: CaseParams;
   /** Ask the server worker to mark the start (`mark`) or report (`report`). */
-  server(cmd: 'mark', arg?: { gc?: boolean }): Promise<unknown>;
+  server(cmd: 'mark', arg?: { gc?: boolean; sample?: boolean }): Promise<unknown>;
   server(cmd: 'report', arg?: { gc?: boolean; expect?: { sessions?: number; streams?: number } }): Promise<ServerReport>;
 }
 
@@ -282,6 +282,10 @@ async function driveChurn(ctx: DriverContext): Promise<Metrics> {
   await workers(conc, () => warm++ < warmup, op);
   let started = 0;
   let done = 0;
+  // No 20 ms sampling of buffered octets and RSS: its cost (walking every channel) would count as the server's.
+  await ctx.server('mark', { sample: false });
+  const meter = gcMeter();
+  const cpu0 = process.cpuUsage();
   const t0 = now();
   const deadline = t0 + (ctx.params.capSeconds ?? 30) * 1000;
   await workers(
@@ -294,8 +298,25 @@ async function driveChurn(ctx: DriverContext): Promise<Metrics> {
     },
   );
   const elapsed = (now() - t0) / 1000;
+  const cpuClient = cpuSeconds(process.cpuUsage(cpu0));
+  const gcClient = meter.read();
+  const rep = await ctx.server('report');
   conn.destroy();
-  return { perSecond: done / elapsed, ops: done };
+  // Per 1,000 channels (each: start, one 100-octet exchange, close), per side:
+  // CPU milliseconds, JS heap allocated (KB), young and full collections.
+  const k = done / 1000;
+  return {
+    perSecond: done / elapsed,
+    ops: done,
+    clientCpuMsPerK: (cpuClient * 1000) / k,
+    serverCpuMsPerK: (rep.cpu * 1000) / k,
+    clientHeapKBPerK: gcClient.allocated / 1024 / k,
+    clientMinorGcsPerK: gcClient.minorGcs / k,
+    clientMajorGcs: gcClient.majorGcs,
+    ...(rep.gc
+      ? { serverHeapKBPerK: rep.gc.allocated / 1024 / k, serverMinorGcsPerK: rep.gc.minorGcs / k, serverMajorGcs: rep.gc.majorGcs }
+      : {}),
+  };
 }
 
 async function driveScaleChannels(ctx: DriverContext): Promise<Metrics> {

@@ -62,7 +62,7 @@ async function runServer(init: InitServer): Promise<void> {
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
   };
   const handle = async (c: Command): Promise<unknown> => {
-    const arg = (c.arg ?? {}) as { gc?: boolean; expect?: { sessions?: number; streams?: number } };
+    const arg = (c.arg ?? {}) as { gc?: boolean; sample?: boolean; expect?: { sessions?: number; streams?: number } };
     switch (c.cmd) {
       case 'mark':
         if (arg.gc) gcNow();
@@ -73,8 +73,11 @@ async function runServer(init: InitServer): Promise<void> {
         peakBuffered = 0;
         peakRss = mem0.rss;
         clearInterval(sampler);
-        sampler = setInterval(sample, 20);
-        sampler.unref();
+        // `sample: false`: no peaks wanted (e.g. churn), and none of their cost measured.
+        if (arg.sample !== false) {
+          sampler = setInterval(sample, 20);
+          sampler.unref();
+        }
         meter.read();
         meter = gcMeter();
         cpu0 = process.cpuUsage();

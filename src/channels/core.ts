@@ -389,12 +389,13 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   }
 
   /** Start a channel: see `Session.startChannel`. */
-  async startChannel(
+  startChannel(
     profiles: string | readonly (string | { uri: string; content?: string | Uint8Array })[],
     options: StartChannelOptions = {},
   ): Promise<Channel> {
-    await this.whenGreeted();
-    return requestMgmt.start(this, profiles, options);
+    // Greeted already (the common case): no extra turn.
+    if (this.state === 'open') return requestMgmt.start(this, profiles, options);
+    return this.whenGreeted().then(() => requestMgmt.start(this, profiles, options));
   }
 
   /** @internal Close a channel (or, for channel 0, release the session). */

@@ -24,11 +24,33 @@ import type { Dispatcher } from './dispatch.js';
 /** Channel numbers closed lately that are remembered (a SEQ or close for one may have crossed ours). */
 const RECENT_CLOSED = 256;
 
+/** Fail every exchange pending on `ch` (removed) with `err`, or a `BEEP_ERR_CHANNEL_CLOSED` built once. */
+function failPending(ch: Channel, err: Error | undefined): void {
+  let cached: Error | undefined = err;
+  const failure = (): Error => (cached ??= new BeepError(ErrorCodes.CHANNEL_CLOSED, `channel ${ch.number} closed`));
+  for (const pr of ch.outstanding.values()) {
+    const e = failure();
+    pr.sink.fail(e);
+    pr.reply?.fail(e);
+    if (pr.answers) for (const a of pr.answers.values()) a.fail(e);
+  }
+  ch.outstanding.clear();
+  for (const im of ch.inbound.values()) if (!im.msg.complete) im.msg.fail(failure());
+  ch.inbound.clear();
+  for (const out of ch.outQueue) {
+    out.truncate();
+    out.onFail?.(failure());
+  }
+  ch.outQueue.length = 0;
+}
+
 /** @internal The channel life cycle of a {@link SessionCore} (see the module comment). */
 export class Lifecycle {
   /** Open channels by number, channel 0 included. */
   readonly channels = new Map<number, Channel>();
-  private readonly recentlyClosed: number[] = [];
+  /** The last {@link RECENT_CLOSED} channel numbers closed, a ring (-1: empty slot). */
+  private readonly recentlyClosed = new Int32Array(RECENT_CLOSED).fill(-1);
+  private recentNext = 0;
   private nextChannel: number;
   private readonly core: SessionCore;
   private readonly role: Role;
@@ -102,13 +124,27 @@ export class Lifecycle {
   }
 
   /**
-   * Advertise a new channel's whole receive window at once (a SEQ) rather
-   * than waiting for the first 4096 octets to be consumed.
+   * Advertise a new channel's whole receive window (a SEQ) rather than
+   * waiting for the first 4096 octets to be consumed. Called as the start
+   * reply's last frame is taken (management.ts), the SEQ goes in the same
+   * write right after the reply; otherwise with the next write this
+   * event-loop turn makes, or at its end — never in a write of its own.
    */
   announceWindow(ch: Channel): void {
     if (ch.state === 'closed' || ch.recv.size <= 4096) return;
-    this.scheduler.recheckCredit(ch);
+    this.scheduler.noteCredit(ch);
+    if (!this.announcing) {
+      this.announcing = true;
+      setImmediate(this.announceDue);
+    }
   }
+
+  /** A flush is due at the end of this turn for the windows announced in it. */
+  private announcing = false;
+  private readonly announceDue = (): void => {
+    this.announcing = false;
+    this.scheduler.requestOutput();
+  };
 
   /** A start we sent was refused or failed: forget the reserved number. */
   abortStart(ch: Channel): void {
@@ -121,7 +157,7 @@ export class Lifecycle {
 
   /** Was channel `n` closed lately (so a frame or close for it may have crossed ours)? */
   wasRecentlyClosed(n: number): boolean {
-    return this.recentlyClosed.includes(n);
+    return this.recentlyClosed.indexOf(n) >= 0;
   }
 
   /** Remove a channel, failing whatever was pending on it. */
@@ -131,30 +167,19 @@ export class Lifecycle {
     ch.state = next;
     if (this.channels.get(ch.number) === ch) this.channels.delete(ch.number);
     ch.flowState.close();
-    this.recentlyClosed.push(ch.number);
-    if (this.recentlyClosed.length > RECENT_CLOSED) this.recentlyClosed.shift();
+    this.recentlyClosed[this.recentNext] = ch.number;
+    this.recentNext = (this.recentNext + 1) % RECENT_CLOSED;
     this.scheduler.forget(ch);
-    // The error is built only when something is pending (a quiet close is the common case).
-    let cached: Error | undefined = err;
-    const failure = (): Error => (cached ??= new BeepError(ErrorCodes.CHANNEL_CLOSED, `channel ${ch.number} closed`));
-    for (const pr of ch.outstanding.values()) {
-      const e = failure();
-      pr.sink.fail(e);
-      pr.reply?.fail(e);
-      if (pr.answers) for (const a of pr.answers.values()) a.fail(e);
-    }
-    ch.outstanding.clear();
-    for (const im of ch.inbound.values()) if (!im.msg.complete) im.msg.fail(failure());
+    // The dispatcher counts the channel's MSGs out before they are failed and dropped.
     this.dispatcher.forget(ch);
-    ch.inbound.clear();
+    // What was pending fails; a quiet close (the common case) builds no error and no closure.
+    if (ch.outstanding.size > 0 || ch.inbound.size > 0 || ch.outQueue.length > 0) failPending(ch, err);
     ch.inQueue.length = 0;
-    for (const out of ch.outQueue) {
-      out.truncate();
-      out.onFail?.(failure());
+    if (ch.quiesceWaiters.length > 0) {
+      const w = ch.quiesceWaiters;
+      ch.quiesceWaiters = [];
+      for (const f of w) f();
     }
-    ch.outQueue.length = 0;
-    for (const w of ch.quiesceWaiters) w();
-    ch.quiesceWaiters = [];
     if (ch.number !== 0 && ch.profile !== undefined && diagnostics.channelClose.hasSubscribers) {
       const e = err instanceof BeepError ? { code: err.code, message: err.message } : err ? { code: ErrorCodes.CHANNEL_CLOSED, message: err.message } : undefined;
       diagnostics.channelClose.publish({ sessionId: this.sessionId, channel: ch.number, profile: ch.profile, ...(e ? { error: e } : {}) } satisfies ChannelEvent);

@@ -1,17 +1,17 @@
 /**
  * The channel management profile (channel 0, RFC 3080 §2.3): answering the
- * peer's `<start>` and `<close>`, and sending ours.
+ * peer's `<start>` and `<close>`. Ours are sent by `mgmtrequests.ts`.
  *
  * @module
  */
 import { publishLimit } from './diagnostics.js';
 import type { Buffer } from 'node:buffer';
-import { BeepError, BeepFramingError, BeepReplyError, ErrorCodes } from '../errors.js';
+import { BeepError, ErrorCodes } from '../errors.js';
 import { BEEP_XML, mediaType } from '../framing/index.js';
-import type { Channel, ReplySink } from './channel.js';
-import type { SessionCore, StartChannelOptions } from './core.js';
+import type { Channel } from './channel.js';
+import type { SessionCore } from './core.js';
 import type { IncomingMessage } from './message.js';
-import { buildClose, buildError, buildOk, buildProfileReply, buildStart, MgmtSyntaxError, parseMgmt, type MgmtElement, type StartElement, type CloseElement } from './mgmt.js';
+import { buildError, buildOk, buildProfileReply, MgmtSyntaxError, parseMgmt, type MgmtElement, type StartElement, type CloseElement, type ProfileElement } from './mgmt.js';
 import type { Responder } from './responder.js';
 import type { CloseDecision, StartDecision } from './types.js';
 import { handleOf, tuningFor } from './handle.js';
@@ -23,68 +23,84 @@ function isClosed(ch: Channel): boolean {
   return ch.state === 'closed';
 }
 
-/**
- * A close or release found its channel gone: fine if the peer closed it or the
- * session was released; if the session was terminated, that is the outcome.
- */
-function closedMeanwhile(core: SessionCore): void {
-  if (core.isClosed && core.failure && !core.wasReleased) throw core.failure;
+function noop(): undefined {
+  return undefined;
 }
+
+/** Whether `v` is a promise (or any thenable): then the decision of a hook is awaited. */
+function isThenable<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/** Is nothing in flight on `ch` (the wait before a close is agreed)? */
+const quiescent = (ch: Channel): boolean => ch.core.isQuiescent(ch);
 
 function negative(core: SessionCore, res: Responder, code: number, diagnostic: string): void {
   // Issue 17 (CVE-2019-9513/9514/9515): a refused channel-0 request changes
   // nothing; refusals in a loop are charged to `maxNoProgressRate`.
   if (core.state !== 'closed') core.checkProgress(`refused channel-0 request (${code})`, 'request');
-  void res.error(buildError(code, diagnostic), XML).catch(() => undefined);
+  res.error(buildError(code, diagnostic), XML).catch(noop);
 }
 
-/** @internal Answer one MSG received on channel 0. */
+/**
+ * @internal Answer one MSG received on channel 0. Synchronous from the moment
+ * its body is read until a profile's hook returns a promise or the channel to
+ * close has exchanges in flight: the common start and close allocate no
+ * promise of their own.
+ */
 export function handleMgmtMessage(core: SessionCore, msg: IncomingMessage, res: Responder): void {
   msg.bytes(core.limits.maxMgmtMessage).then(
-    async (body) => {
+    (body) => {
       // The peer's greeting came first on the wire, but its body is read
       // asynchronously: when it spans reads and this MSG came whole, this runs
       // first. Handle it once the greeting is processed (state 'open').
-      if (core.state === 'greeting') await core.whenGreeted().catch(() => undefined);
-      let el: MgmtElement;
-      try {
-        // RFC 3080 §2.3.1.5: a poorly-formed or unexpected element gets an "error".
-        if (mediaType(msg.contentType) !== BEEP_XML && body.length > 0 && msg.headers['content-type'] !== undefined) {
-          throw new MgmtSyntaxError(500, `channel 0 messages are ${BEEP_XML}, not ${msg.contentType}`);
-        }
-        el = parseMgmt(body, { maxBytes: core.limits.maxMgmtMessage, maxDepth: core.limits.maxMgmtDepth });
-      } catch (err) {
-        const code = err instanceof MgmtSyntaxError ? err.replyCode : 500;
-        negative(core, res, code, err instanceof Error ? err.message : 'poorly-formed message');
-        return;
+      if (core.state === 'greeting') {
+        return core.whenGreeted().catch(noop).then(() => answerMgmt(core, msg, res, body));
       }
-      if (el.kind === 'start') await onStart(core, el, res);
-      else if (el.kind === 'close') await onClose(core, el, res);
-      else negative(core, res, 500, `unexpected <${el.kind}> in a MSG on channel 0`);
+      return answerMgmt(core, msg, res, body);
     },
     (err: unknown) => {
       if (core.state === 'closed') return;
       const tooBig = err instanceof BeepError && err.code === ErrorCodes.MESSAGE_TOO_LARGE;
       negative(core, res, 500, tooBig ? 'channel 0 message too large' : 'could not read message');
     },
-  ).catch(() => undefined);
+  ).catch(noop);
 }
 
-async function onStart(core: SessionCore, el: StartElement, res: Responder): Promise<void> {
+function answerMgmt(core: SessionCore, msg: IncomingMessage, res: Responder, body: Buffer): Promise<void> | undefined {
+  let el: MgmtElement;
+  try {
+    // RFC 3080 §2.3.1.5: a poorly-formed or unexpected element gets an "error".
+    if (body.length > 0 && mediaType(msg.contentType) !== BEEP_XML && msg.headers['content-type'] !== undefined) {
+      throw new MgmtSyntaxError(500, `channel 0 messages are ${BEEP_XML}, not ${msg.contentType}`);
+    }
+    el = parseMgmt(body, { maxBytes: core.limits.maxMgmtMessage, maxDepth: core.limits.maxMgmtDepth });
+  } catch (err) {
+    const code = err instanceof MgmtSyntaxError ? err.replyCode : 500;
+    negative(core, res, code, err instanceof Error ? err.message : 'poorly-formed message');
+    return undefined;
+  }
+  if (el.kind === 'start') return onStart(core, el, res);
+  if (el.kind === 'close') return el.number === 0 ? onRelease(core, res) : onClose(core, el, res);
+  negative(core, res, 500, `unexpected <${el.kind}> in a MSG on channel 0`);
+  return undefined;
+}
+
+function onStart(core: SessionCore, el: StartElement, res: Responder): Promise<void> | undefined {
   const n = el.number;
   // RFC 3080 §2.3.1.2: initiators use odd channel numbers, listeners even.
   const peerOdd = core.role === 'listener';
   if ((n % 2 === 1) !== peerOdd) {
     negative(core, res, 501, `number attribute in <start> element must be ${peerOdd ? 'odd' : 'even'}-valued`);
-    return;
+    return undefined;
   }
   if (core.state !== 'open') {
     negative(core, res, 550, 'session is being released');
-    return;
+    return undefined;
   }
   if (core.draining) {
     negative(core, res, 421, 'server shutting down');
-    return;
+    return undefined;
   }
   if (core.progressExhausted()) {
     // Issue 17: the peer's requests carry no progress faster than `maxNoProgressRate`:
@@ -92,27 +108,41 @@ async function onStart(core: SessionCore, el: StartElement, res: Responder): Pro
     const detail = `too many requests without progress (limit ${core.limits.maxNoProgressRate} per second)`;
     publishLimit({ sessionId: core.id, limit: 'maxNoProgressRate', action: 'refused', code: 554, detail });
     negative(core, res, 554, detail);
-    return;
+    return undefined;
   }
   if (core.channels.has(n)) {
     negative(core, res, 550, `channel ${n} is already in use`);
-    return;
+    return undefined;
   }
   if (core.channels.size - 1 >= core.limits.maxChannels) {
     const detail = `too many channels (limit ${core.limits.maxChannels})`;
     publishLimit({ sessionId: core.id, limit: 'maxChannels', action: 'refused', code: 550, detail });
     negative(core, res, 550, detail);
-    return;
+    return undefined;
   }
   if (!core.lifecycle.takeStartToken()) {
     const detail = `channel start rate exceeded (limit ${core.limits.maxStartRate} per second)`;
     publishLimit({ sessionId: core.id, limit: 'maxStartRate', action: 'refused', code: 554, detail });
     negative(core, res, 554, detail);
-    return;
+    return undefined;
   }
+  return startFrom(core, el, res, 0, null);
+}
+
+type Refusal = { code: number; diagnostic: string };
+
+const LOCAL_START_ERROR: Refusal = { code: 451, diagnostic: 'local error starting the profile' };
+
+/**
+ * Offer the start's profiles from the `i`-th on, in order (RFC 3080 §2.3.1.2:
+ * the first one we accept is the channel's). Synchronous unless a profile's
+ * `onStart` returns a promise; then that decision is awaited and the rest
+ * follows from there.
+ */
+function startFrom(core: SessionCore, el: StartElement, res: Responder, i: number, refusal: Refusal | null): Promise<void> | undefined {
   const serverName = core.serverName ?? el.serverName;
-  let refusal: { code: number; diagnostic: string } | null = null;
-  for (const p of el.profiles) {
+  for (; i < el.profiles.length; i++) {
+    const p = el.profiles[i] as ProfileElement;
     const profile = core.profiles.get(p.uri);
     if (!profile) continue;
     const denied = core.profileAllowed(profile);
@@ -120,266 +150,179 @@ async function onStart(core: SessionCore, el: StartElement, res: Responder): Pro
       refusal = denied;
       continue;
     }
-    let d: StartDecision;
-    try {
-      d = await profile.onStart?.({ number: n, serverName, content: p.content, session: handleOf(core), ...(profile.tuning ? { tuning: tuningFor(core) } : {}) });
-    } catch (err) {
-      core.emit('handlerError', err);
-      refusal = { code: 451, diagnostic: 'local error starting the profile' };
-      continue;
+    let d: StartDecision | PromiseLike<StartDecision> = undefined;
+    if (profile.onStart) {
+      try {
+        d = profile.onStart({ number: el.number, serverName, content: p.content, session: handleOf(core), ...(profile.tuning ? { tuning: tuningFor(core) } : {}) });
+      } catch (err) {
+        core.emit('handlerError', err);
+        refusal = LOCAL_START_ERROR;
+        continue;
+      }
+      if (isThenable(d)) return startDecided(core, el, res, i, d);
     }
-    if (d && typeof d === 'object' && d.accept === false) {
-      refusal = { code: d.code, diagnostic: d.diagnostic ?? '' };
-      continue;
-    }
-    if (core.state !== 'open' || core.channels.has(n)) {
-      negative(core, res, 550, `channel ${n} is no longer available`);
-      return;
-    }
-    const content = d && typeof d === 'object' && d.accept ? d.content : undefined;
-    let xml: string;
-    try {
-      xml = buildProfileReply(p.uri, content);
-    } catch (err) {
-      core.emit('handlerError', err);
-      negative(core, res, 451, 'local error starting the profile');
-      return;
-    }
-    core.adoptServerName(el.serverName);
-    // The channel exists before its positive reply leaves, so the peer's first
-    // frames on it are valid the moment it reads the reply.
-    const ch = core.lifecycle.createChannel(n, 'open');
-    const sent = res.reply(xml, XML);
-    const afterReply = d && typeof d === 'object' && d.accept ? d.afterReply : undefined;
-    if (afterReply) {
-      // RFC 3080 §3.1: after the positive reply to a tuning start nothing more
-      // is sent; the profile takes over the transport once the reply is out.
-      const ch0 = core.channels.get(0) as Channel;
-      const out = ch0.outQueue[ch0.outQueue.length - 1];
-      if (out) out.holdAfter = true;
-      sent.then(() => afterReply(ch), () => undefined);
-    } else {
-      // The SEQ must follow the reply that creates the channel at the peer:
-      // it is made due as the reply's last frame is taken, so it goes in the
-      // same write right after it (a peer that reads the reply alone would
-      // start sending into the 4096-octet default window, RFC 3081 §3.1.1).
-      const ch0 = core.channels.get(0) as Channel;
-      const out = ch0.outQueue[ch0.outQueue.length - 1];
-      if (out && out.onDone === undefined) out.onDone = () => core.lifecycle.announceWindow(ch);
-      else sent.then(() => core.lifecycle.announceWindow(ch), () => undefined);
-    }
-    core.lifecycle.openChannel(ch, p.uri, p.content, true);
-    return;
+    const r = accept(core, el, res, p, d);
+    if (r === null) return undefined;
+    refusal = r;
   }
   if (refusal) negative(core, res, refusal.code, refusal.diagnostic);
   else negative(core, res, 550, 'all requested profiles are unsupported');
+  return undefined;
 }
 
-async function onClose(core: SessionCore, el: CloseElement, res: Responder): Promise<void> {
-  if (el.number === 0) {
-    let d: CloseDecision;
-    try {
-      d = await core.options.onReleaseRequest?.(core);
-    } catch {
-      d = { accept: false, code: 451, diagnostic: 'local error' };
-    }
-    if (d && typeof d === 'object' && d.accept === false) {
-      negative(core, res, d.code, d.diagnostic ?? 'release declined');
-      return;
-    }
-    // The session may have ended meanwhile (e.g. a second release request
-    // after the first was agreed to): never bring a closed session back.
-    if (core.isClosed) return;
-    core.releaseAgreed();
-    // Let every exchange in flight finish before agreeing (RFC 3080 §2.3.1.3, applied to all channels).
-    await Promise.all([...core.channels.values()].filter((c) => c.number !== 0).map((c) => core.waitFor(c, (x) => core.isQuiescent(x))));
-    res.reply(buildOk(), XML).then(() => core.finishRelease(), () => undefined);
-    return;
-  }
-  let ch = core.channels.get(el.number);
-  // Its start reply has fully arrived and is being read: the channel exists
-  // for both peers (RFC 3080 §2.3.1.2); close it once it is open.
-  if (ch && ch.state === 'starting' && ch.startReplied) {
-    await core.waitFor(ch, (x) => x.state !== 'starting');
-    ch = core.channels.get(el.number);
-  }
-  if (!ch || ch.state === 'starting' || ch.state === 'closed') {
-    // Crossed closes (RFC 3080 §2.3.1.3): ours completed first; the channel is closed, as asked.
-    if (!ch && core.lifecycle.wasRecentlyClosed(el.number)) void res.reply(buildOk(), XML).catch(() => undefined);
-    else negative(core, res, 550, `channel ${el.number} is not open`);
-    return;
-  }
-  let d: CloseDecision;
+/** A profile's `onStart` returned a promise: await it, then go on as {@link startFrom}. */
+async function startDecided(core: SessionCore, el: StartElement, res: Responder, i: number, pending: PromiseLike<StartDecision>): Promise<void> {
+  let d: StartDecision;
   try {
-    d = await ch.handler?.onCloseRequest?.(ch, { code: el.code, diagnostic: el.diagnostic });
+    d = await pending;
   } catch (err) {
     core.emit('handlerError', err);
+    return startFrom(core, el, res, i + 1, LOCAL_START_ERROR);
+  }
+  const r = accept(core, el, res, el.profiles[i] as ProfileElement, d);
+  if (r !== null) return startFrom(core, el, res, i + 1, r);
+}
+
+/**
+ * The profile `p` decided `d` on the start: its refusal (the next profile is
+ * tried), or `null` once the start is answered (accepted, or refused because
+ * the channel is no longer available).
+ */
+function accept(core: SessionCore, el: StartElement, res: Responder, p: ProfileElement, d: StartDecision): Refusal | null {
+  if (d && typeof d === 'object' && d.accept === false) return { code: d.code, diagnostic: d.diagnostic ?? '' };
+  const n = el.number;
+  if (core.state !== 'open' || core.channels.has(n)) {
+    negative(core, res, 550, `channel ${n} is no longer available`);
+    return null;
+  }
+  const content = d && typeof d === 'object' && d.accept ? d.content : undefined;
+  let xml: string;
+  try {
+    xml = buildProfileReply(p.uri, content);
+  } catch (err) {
+    core.emit('handlerError', err);
+    negative(core, res, 451, 'local error starting the profile');
+    return null;
+  }
+  core.adoptServerName(el.serverName);
+  // The channel exists before its positive reply leaves, so the peer's first
+  // frames on it are valid the moment it reads the reply.
+  const ch = core.lifecycle.createChannel(n, 'open');
+  const sent = res.reply(xml, XML);
+  const afterReply = d && typeof d === 'object' && d.accept ? d.afterReply : undefined;
+  if (afterReply) {
+    // RFC 3080 §3.1: after the positive reply to a tuning start nothing more
+    // is sent; the profile takes over the transport once the reply is out.
+    const ch0 = core.channels.get(0) as Channel;
+    const out = ch0.outQueue[ch0.outQueue.length - 1];
+    if (out) out.holdAfter = true;
+    sent.then(() => afterReply(ch), noop);
+  } else {
+    // The SEQ must follow the reply that creates the channel at the peer:
+    // it is made due as the reply's last frame is taken, so it goes in the
+    // same write right after it (a peer that reads the reply alone would
+    // start sending into the 4096-octet default window, RFC 3081 §3.1.1).
+    const ch0 = core.channels.get(0) as Channel;
+    const out = ch0.outQueue[ch0.outQueue.length - 1];
+    if (out && out.onDone === undefined) out.onDone = () => core.lifecycle.announceWindow(ch);
+    else sent.then(() => core.lifecycle.announceWindow(ch), noop);
+  }
+  core.lifecycle.openChannel(ch, p.uri, p.content, true);
+  return null;
+}
+
+/** The peer asks to release the session (`<close number='0'>`). */
+async function onRelease(core: SessionCore, res: Responder): Promise<void> {
+  let d: CloseDecision;
+  try {
+    d = await core.options.onReleaseRequest?.(core);
+  } catch {
     d = { accept: false, code: 451, diagnostic: 'local error' };
   }
   if (d && typeof d === 'object' && d.accept === false) {
-    negative(core, res, d.code, d.diagnostic ?? 'close declined');
+    negative(core, res, d.code, d.diagnostic ?? 'release declined');
     return;
+  }
+  // The session may have ended meanwhile (e.g. a second release request
+  // after the first was agreed to): never bring a closed session back.
+  if (core.isClosed) return;
+  core.releaseAgreed();
+  // Let every exchange in flight finish before agreeing (RFC 3080 §2.3.1.3, applied to all channels).
+  await Promise.all([...core.channels.values()].filter((c) => c.number !== 0).map((c) => core.waitFor(c, quiescent)));
+  res.reply(buildOk(), XML).then(() => core.finishRelease(), noop);
+}
+
+const LOCAL_CLOSE_ERROR: CloseDecision = { accept: false, code: 451, diagnostic: 'local error' };
+
+/**
+ * The peer asks to close channel `el.number`. Synchronous unless the
+ * profile's `onCloseRequest` returns a promise, the start is still being
+ * read, or exchanges are in flight on the channel.
+ */
+function onClose(core: SessionCore, el: CloseElement, res: Responder): Promise<void> | undefined {
+  const ch = core.channels.get(el.number);
+  // Its start reply has fully arrived and is being read: the channel exists
+  // for both peers (RFC 3080 §2.3.1.2); close it once it is open.
+  if (ch && ch.state === 'starting' && ch.startReplied) {
+    return core.waitFor(ch, (x) => x.state !== 'starting').then(() => closeChannel(core, el, res, core.channels.get(el.number)));
+  }
+  return closeChannel(core, el, res, ch);
+}
+
+function closeChannel(core: SessionCore, el: CloseElement, res: Responder, ch: Channel | undefined): Promise<void> | undefined {
+  if (!ch || ch.state === 'starting' || ch.state === 'closed') {
+    // Crossed closes (RFC 3080 §2.3.1.3): ours completed first; the channel is closed, as asked.
+    if (!ch && core.lifecycle.wasRecentlyClosed(el.number)) res.reply(buildOk(), XML).catch(noop);
+    else negative(core, res, 550, `channel ${el.number} is not open`);
+    return undefined;
+  }
+  let d: CloseDecision | PromiseLike<CloseDecision> = undefined;
+  if (ch.handler?.onCloseRequest) {
+    try {
+      d = ch.handler.onCloseRequest(ch, { code: el.code, diagnostic: el.diagnostic });
+    } catch (err) {
+      core.emit('handlerError', err);
+      d = LOCAL_CLOSE_ERROR;
+    }
+    if (isThenable(d)) {
+      return Promise.resolve(d).then(
+        (v) => closeDecided(core, res, ch, v),
+        (err: unknown) => {
+          core.emit('handlerError', err);
+          return closeDecided(core, res, ch, LOCAL_CLOSE_ERROR);
+        },
+      );
+    }
+  }
+  return closeDecided(core, res, ch, d);
+}
+
+function closeDecided(core: SessionCore, res: Responder, ch: Channel, d: CloseDecision): Promise<void> | undefined {
+  if (d && typeof d === 'object' && d.accept === false) {
+    negative(core, res, d.code, d.diagnostic ?? 'close declined');
+    return undefined;
   }
   // Issue 17 (CVE-2023-44487, rapid reset): a channel closed without carrying
   // a single octet either way is start/close churn, charged to `maxNoProgressRate`.
   if (ch.recv.expected === 0 && ch.send.nextSeq === 0) core.checkProgress('channel closed without carrying an octet', 'request');
-  if (core.isClosed) return;
+  if (core.isClosed) return undefined;
   core.lifecycle.closeAgreed(ch);
   // RFC 3080 §2.3.1.3: before "ok", finish our queued MSGs, await replies to
   // them, and send complete replies to the MSGs received on the channel.
-  await core.waitFor(ch, (x) => core.isQuiescent(x));
+  if (!quiescent(ch) && !isClosed(ch)) return core.waitFor(ch, quiescent).then(() => agreeClose(core, res, ch));
+  agreeClose(core, res, ch);
+  return undefined;
+}
+
+function agreeClose(core: SessionCore, res: Responder, ch: Channel): void {
   if (isClosed(ch)) {
     // Gone meanwhile (simultaneous close, or session ended).
-    if (core.state !== 'closed') void res.reply(buildOk(), XML).catch(() => undefined);
+    if (core.state !== 'closed') res.reply(buildOk(), XML).catch(noop);
     return;
   }
-  void res.reply(buildOk(), XML).catch(() => undefined);
+  res.reply(buildOk(), XML).catch(noop);
   core.lifecycle.removeChannel(ch, undefined);
 }
 
-// ------------------------------------------------------------------ our requests
-
-/** Send a channel-0 MSG and resolve with the parsed positive reply; ERR rejects. */
-function mgmtRequest(core: SessionCore, xml: string, refusedCode: (typeof ErrorCodes)[keyof typeof ErrorCodes], hold = false, onComplete?: (type: 'RPY' | 'ERR') => void): Promise<MgmtElement> {
-  const ch0 = core.channels.get(0) as Channel;
-  return new Promise<MgmtElement>((resolve, reject) => {
-    const poorly = (why: string): void => {
-      // RFC 3080 §2.2.2.1: a poorly-formed reply on channel 0 ends the session.
-      const e = new BeepFramingError(ErrorCodes.BAD_REPLY, `poorly-formed reply on channel 0: ${why}`);
-      core.terminate(e);
-      reject(e);
-    };
-    const sink: ReplySink = {
-      rpy: (m) => {
-        m.bytes(core.limits.maxMgmtMessage).then((body: Buffer) => {
-          let el: MgmtElement;
-          try {
-            el = parseMgmt(body, { maxBytes: core.limits.maxMgmtMessage, maxDepth: core.limits.maxMgmtDepth });
-          } catch (err) {
-            poorly((err as Error).message);
-            return;
-          }
-          if (el.kind === 'error') {
-            // Liberal: some peers answer with a positive reply carrying <error>.
-            reject(errorFromElement(refusedCode, el.code, el.diagnostic, el.lang));
-            return;
-          }
-          resolve(el);
-        }, (err: unknown) => poorly((err as Error).message));
-      },
-      err: (m) => {
-        core.mgmtReplyError(m, refusedCode).then(reject, reject);
-      },
-      ans: (m) => {
-        m.dump().catch(() => undefined);
-        poorly('ANS on channel 0');
-      },
-      nul: () => poorly('NUL on channel 0'),
-      fail: reject,
-    };
-    const pr = core.sendRequest(ch0, xml, { contentType: BEEP_XML }, sink);
-    if (hold && pr?.out) pr.out.holdAfter = true;
-    if (pr && onComplete) pr.onComplete = onComplete;
-  });
-}
-
-function errorFromElement(code: (typeof ErrorCodes)[keyof typeof ErrorCodes], replyCode: number, diagnostic: string, lang?: string): BeepReplyError {
-  return new BeepReplyError(code, replyCode, diagnostic, lang === undefined ? {} : { lang });
-}
-
-type StartProfiles = string | readonly (string | { uri: string; content?: string | Uint8Array })[];
-
-/** @internal Our side of channel management. */
-export const requestMgmt = {
-  async start(core: SessionCore, profiles: StartProfiles, options: StartChannelOptions): Promise<Channel> {
-    const list = (typeof profiles === 'string' ? [profiles] : profiles).map((p) =>
-      typeof p === 'string' ? (options.content === undefined ? { uri: p } : { uri: p, content: options.content }) : p,
-    );
-    if (list.length === 0) throw new BeepError(ErrorCodes.INVALID_ARGUMENT, 'startChannel needs at least one profile URI');
-    if (core.state !== 'open') throw new BeepError(ErrorCodes.INVALID_STATE, `session is ${core.state}`);
-    options.signal?.throwIfAborted();
-    const n = core.lifecycle.allocChannel();
-    const xml = buildStart(n, list, options.serverName);
-    const ch = core.lifecycle.createChannel(n, 'starting');
-    let el: MgmtElement;
-    // A start and its reply are one round trip: a sample for the flow policy.
-    const sentAt = core.flow.now();
-    try {
-      // The channel exists for the peer once its positive reply is out: accept
-      // its frames from the moment that reply has fully arrived.
-      el = await mgmtRequest(core, xml, ErrorCodes.START_REFUSED, options.hold === true, (type) => {
-        if (type === 'RPY') ch.startReplied = true;
-      });
-    } catch (err) {
-      core.lifecycle.abortStart(ch);
-      if (options.hold) core.releaseOutput();
-      throw err;
-    }
-    if (el.kind !== 'profile' || !list.some((p) => p.uri === el.uri)) {
-      const e = new BeepFramingError(ErrorCodes.BAD_REPLY, `start of channel ${n} answered with <${el.kind}>${el.kind === 'profile' ? ` for a profile not asked for (${el.uri})` : ''}`);
-      core.terminate(e);
-      throw e;
-    }
-    if (core.isClosed) throw core.failure ?? new BeepError(ErrorCodes.SESSION_CLOSED, 'session closed');
-    core.flow.rtt.sample(core.flow.now() - sentAt);
-    ch.startContent = el.content;
-    core.adoptServerName(options.serverName);
-    core.lifecycle.openChannel(ch, el.uri, el.content, false);
-    if (!options.hold) core.lifecycle.announceWindow(ch);
-    if (options.signal?.aborted) {
-      // The caller gave up while the start was in flight: close what was opened.
-      void ch.close(200).catch(() => undefined);
-      options.signal.throwIfAborted();
-    }
-    return ch;
-  },
-
-  close(core: SessionCore, ch: Channel, code: number, diagnostic?: string): Promise<void> {
-    if (ch.state === 'closed') return Promise.resolve();
-    if (ch.closePromise) return ch.closePromise;
-    const p = (async () => {
-      // A close asked for while the start is in flight waits for its outcome.
-      await core.waitFor(ch, (x) => x.state !== 'starting');
-      if (isClosed(ch)) return closedMeanwhile(core);
-      // RFC 3080 §2.3.1.3: "A BEEP peer may send a "close" message for a channel
-      // whenever all "MSG" messages it has sent on that channel have been acknowledged."
-      await core.waitFor(ch, (x) => core.lifecycle.allAcknowledged(x));
-      if (isClosed(ch)) return closedMeanwhile(core);
-      try {
-        const el = await mgmtRequest(core, buildClose(ch.number, code, diagnostic), ErrorCodes.CLOSE_REFUSED);
-        if (el.kind !== 'ok') {
-          const e = new BeepFramingError(ErrorCodes.BAD_REPLY, `close answered with <${el.kind}>`);
-          core.terminate(e);
-          throw e;
-        }
-        // The peer has sent everything it will send on the channel.
-        core.lifecycle.removeChannel(ch, undefined);
-      } finally {
-        ch.closePromise = null;
-      }
-    })();
-    ch.closePromise = p;
-    return p;
-  },
-
-  async release(core: SessionCore, code: number, diagnostic?: string): Promise<void> {
-    if (core.state === 'closed') return closedMeanwhile(core);
-    let el: MgmtElement;
-    try {
-      el = await mgmtRequest(core, buildClose(0, code, diagnostic), ErrorCodes.CLOSE_REFUSED, false, (type) => {
-        if (type === 'RPY') core.releaseReplyArrived();
-      });
-    } catch (err) {
-      // Both peers asked at once and we agreed to the peer's release first:
-      // the session ended cleanly, which is what was asked for.
-      if (core.wasReleased) return;
-      throw err;
-    }
-    if (el.kind !== 'ok') {
-      const e = new BeepFramingError(ErrorCodes.BAD_REPLY, `release answered with <${el.kind}>`);
-      core.terminate(e);
-      throw e;
-    }
-    core.finishRelease();
-  },
-};
+/** @internal Our side of channel management (mgmtrequests.ts). */
+export { requestMgmt } from './mgmtrequests.js';

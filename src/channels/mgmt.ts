@@ -8,6 +8,7 @@
  * @module
  */
 import { Buffer } from 'node:buffer';
+import { fastMgmt } from './mgmtfast.js';
 import {
   XmlError,
   decodeEntities,
@@ -102,13 +103,27 @@ export { escapeAttr, escapeText, decodeEntities, scanXmlShape };
 /** Largest piggybacked initialization content, in octets (RFC 3080 §2.3.1.2). */
 export const MAX_PIGGYBACK = 4096;
 
+/** `<profile uri='…' />` of the URIs lately written (a start and its reply name the same few URIs again and again). */
+const plainProfiles = new Map<string, string>();
+const PLAIN_PROFILES = 64;
+
+function plainProfile(uri: string): string {
+  let el = plainProfiles.get(uri);
+  if (el === undefined) {
+    el = `<profile uri='${escapeAttr(uri)}' />`;
+    if (plainProfiles.size >= PLAIN_PROFILES) plainProfiles.clear();
+    plainProfiles.set(uri, el);
+  }
+  return el;
+}
+
 /**
  * Serialise profile content: in CDATA when it is text that CDATA can carry,
  * base64 otherwise (binary, `]]>`, CR, characters XML cannot hold).
  */
 function profileElement(uri: string, content: string | Uint8Array | undefined, forceBase64 = false): string {
+  if (content === undefined) return plainProfile(uri);
   const u = escapeAttr(uri);
-  if (content === undefined) return `<profile uri='${u}' />`;
   const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
   if (bytes.length > MAX_PIGGYBACK) {
     throw new RangeError(`profile content of ${bytes.length} octets exceeds the 4K limit of RFC 3080 §2.3.1.2`);
@@ -138,7 +153,9 @@ export function buildStart(
   serverName?: string,
 ): string {
   const sn = serverName === undefined ? '' : ` serverName='${escapeAttr(serverName)}'`;
-  return `<start number='${number}'${sn}>${profiles.map((p) => profileElement(p.uri, p.content, p.base64)).join('')}</start>`;
+  let els = '';
+  for (const p of profiles) els += profileElement(p.uri, p.content, p.base64);
+  return `<start number='${number}'${sn}>${els}</start>`;
 }
 
 /** Build the `<profile>` of a positive reply to a start. */
@@ -219,13 +236,14 @@ function parseProfile(el: XmlElement): ProfileElement {
 // Exact shapes of the most frequent elements (as beepstream and most peers
 // write them): parsed without the general XML machinery. Anything else —
 // other quoting, CDATA, extra attributes — takes the full path below.
-const ATTR_VALUE = `'([^'<&]*)'|"([^"<&]*)"`;
+// No '>' in a value: legal XML, but the general parser's shape scan refuses "/>" inside one.
+const ATTR_VALUE = `'([^'<&>]*)'|"([^"<&>]*)"`;
 const FAST_OK = /^\s*<ok\s*\/>\s*$/;
 const FAST_CLOSE = new RegExp(`^\\s*<close\\s+number=(?:'([0-9]{1,10})'|"([0-9]{1,10})")\\s+code=(?:'([0-9]{3})'|"([0-9]{3})")\\s*\\/>\\s*$`);
 const FAST_PROFILE = new RegExp(`^\\s*<profile\\s+uri=(?:${ATTR_VALUE})\\s*\\/>\\s*$`);
 const FAST_START = new RegExp(`^\\s*<start\\s+number=(?:'([0-9]{1,10})'|"([0-9]{1,10})")\\s*>\\s*<profile\\s+uri=(?:${ATTR_VALUE})\\s*\\/>\\s*<\\/start>\\s*$`);
 
-function fastPath(xml: string): MgmtElement | null {
+function fastPath(xml: string, maxDepth: number): MgmtElement | null {
   if (xml.length > 512) return null;
   if (FAST_OK.test(xml)) return { kind: 'ok' };
   let m = FAST_CLOSE.exec(xml);
@@ -240,7 +258,8 @@ function fastPath(xml: string): MgmtElement | null {
     const uri = m[1] ?? m[2] ?? '';
     return uri ? { kind: 'profile', uri } : null;
   }
-  m = FAST_START.exec(xml);
+  // A start nests a profile: depth 2.
+  m = maxDepth < 2 ? null : FAST_START.exec(xml);
   if (m) {
     const number = Number(m[1] ?? m[2]);
     const uri = m[3] ?? m[4] ?? '';
@@ -256,14 +275,28 @@ function fastPath(xml: string): MgmtElement | null {
  * 501 bad parameter) when it cannot be used.
  */
 export function parseMgmt(input: string | Uint8Array, limits: MgmtLimits = {}): MgmtElement {
+  if (typeof input !== 'string') {
+    // The exact messages beepstream writes, octet by octet (mgmtfast.ts); anything else below.
+    const fast = fastMgmt(input, limits.maxBytes ?? 65536, limits.maxDepth ?? 8);
+    if (fast !== null) return fast;
+  }
   return mgmtXml(() => {
     // RFC 3080 §6.4: "neither the "XML" declaration ... nor the "DOCTYPE"
     // declaration ... may be present". An XML declaration is harmless and some
     // peers send one, so it is tolerated; a DOCTYPE (and so any entity
     // declaration) is refused before parsing and never expanded.
     const xml = readDocument(input, limits.maxBytes ?? 65536);
-    return fastPath(xml) ?? fromTree(parseDocument(xml, { maxDepth: limits.maxDepth ?? 8 }));
+    const maxDepth = limits.maxDepth ?? 8;
+    return fastPath(xml, maxDepth) ?? fromTree(parseDocument(xml, { maxDepth }));
   });
+}
+
+/**
+ * @internal Parse with the general parser only (no fast path): what
+ * {@link parseMgmt}'s fast paths are tested against.
+ */
+export function parseMgmtGeneral(input: string | Uint8Array, limits: MgmtLimits = {}): MgmtElement {
+  return mgmtXml(() => fromTree(parseDocument(readDocument(input, limits.maxBytes ?? 65536), { maxDepth: limits.maxDepth ?? 8 })));
 }
 
 function fromTree(el: XmlElement): MgmtElement {

@@ -112,6 +112,14 @@ export class Scheduler {
     if (ch.outQueue.length > 0 || f.owed !== 0 || ch.inQueue.length > 0 || f.updateDue(0)) this.requestOutput();
   }
 
+  /**
+   * Reconsider `ch`'s credit at the next batch without asking for one: a SEQ
+   * that may wait for other output, or for the owner's {@link requestOutput}.
+   */
+  noteCredit(ch: Channel): void {
+    if (ch.state !== 'closed' && !this.closed) this.seqPending.add(ch);
+  }
+
   /** Ask the owner to pull. */
   requestOutput(): void {
     if (this.outputRequested || this.closed) return;

@@ -3,6 +3,8 @@
  * SessionCore, no peer, no sockets; channels created, opened and removed by hand.
  */
 import test from 'ava';
+import { Buffer } from 'node:buffer';
+import { FrameDecoder } from '../../src/framing/index.js';
 import { defineProfile, ErrorCodes, BeepError } from '../../src/index.js';
 import { SessionCore, type Channel } from '../../src/channels/index.js';
 
@@ -113,4 +115,60 @@ test('closeAgreed moves an open channel to closing and nothing else', (t) => {
 test('the start-rate bucket allows maxStartRate starts at once on a frozen clock, then refuses', (t) => {
   const c = core('listener', { maxStartRate: 3 });
   t.deepEqual([1, 2, 3, 4].map(() => c.lifecycle.takeStartToken()), [true, true, true, false]);
+});
+
+/** The SEQ frames in what `c` would write now. */
+function seqsIn(c: SessionCore): { channel: number; window: number }[] {
+  const bufs = c.pull();
+  const seqs: { channel: number; window: number }[] = [];
+  if (!bufs) return seqs;
+  new FrameDecoder({ maxFrameSize: 1 << 30 }).push(Buffer.concat(bufs), (f) => {
+    if (f.type === 'SEQ') seqs.push({ channel: f.channel, window: f.window });
+  });
+  return seqs;
+}
+
+test("a new channel's window announcement rides with the next write, or goes at the end of the turn — not in a write of its own", async (t) => {
+  const c = core('initiator', { receiveWindow: 1 << 20 });
+  c.pull(); // the greeting
+  const a = c.lifecycle.createChannel(1, 'open');
+  c.lifecycle.announceWindow(a);
+  t.false(c.hasOutput, 'no write is asked for the announcement alone');
+  // Any write this turn carries it.
+  t.deepEqual(seqsIn(c), [{ channel: 1, window: 1 << 20 }]);
+  const b = c.lifecycle.createChannel(3, 'open');
+  c.lifecycle.announceWindow(b);
+  t.false(c.hasOutput);
+  let asked = 0;
+  c.on('output', () => asked++);
+  // Nothing else to write this turn: at its end, a write is asked for, and it holds the SEQ.
+  await new Promise((r) => setImmediate(r));
+  t.is(asked, 1);
+  t.true(c.hasOutput);
+  t.deepEqual(seqsIn(c), [{ channel: 3, window: 1 << 20 }]);
+  // A channel closed before the turn ends announces nothing; a window of 4096 needs no announcement.
+  const d = c.lifecycle.createChannel(5, 'open');
+  c.lifecycle.announceWindow(d);
+  c.lifecycle.removeChannel(d, undefined);
+  await new Promise((r) => setImmediate(r));
+  t.deepEqual(seqsIn(c), []);
+  const small = core('initiator', { receiveWindow: 4096 });
+  small.pull();
+  small.lifecycle.announceWindow(small.lifecycle.createChannel(1, 'open'));
+  await new Promise((r) => setImmediate(r));
+  t.false(small.hasOutput);
+  t.deepEqual(seqsIn(small), []);
+});
+
+test('a quiet removal (nothing pending) wakes waiters and emits close without an error', async (t) => {
+  const c = core();
+  const ch = c.lifecycle.createChannel(1, 'open');
+  c.lifecycle.openChannel(ch, PLAIN.uri, undefined, false);
+  const woken = c.lifecycle.waitFor(ch, () => false);
+  const errs: (Error | undefined)[] = [];
+  ch.on('close', (e) => errs.push(e));
+  c.lifecycle.removeChannel(ch, undefined);
+  await woken;
+  t.deepEqual(errs, [undefined]);
+  t.is(ch.quiesceWaiters.length, 0);
 });

@@ -319,7 +319,10 @@ test('parseMgmt: nesting deeper than the limit is refused (500)', (t) => {
   refused(t, nest(1000), 500);
   refused(t, "<start number='1'><profile uri='a:b'></profile></start>", 500, { maxDepth: 1 });
   t.is(parseMgmt("<start number='1'><profile uri='a:b'></profile></start>", { maxDepth: 2 }).kind, 'start');
-  t.is(parseMgmt("<start number='1'><profile uri='a:b' /></start>", { maxDepth: 1 }).kind, 'start', 'self-closing tags add no depth');
+  // A self-closing child is nested too: the general parser and the fast paths agree on it.
+  refused(t, "<start number='1'><profile uri='a:b' /></start>", 500, { maxDepth: 1 });
+  refused(t, Buffer.from("<start number='1'><profile uri='a:b' /></start>"), 500, { maxDepth: 1 });
+  t.is(parseMgmt("<start number='1'><profile uri='a:b' /></start>", { maxDepth: 2 }).kind, 'start');
   // Tags inside CDATA do not count.
   const el = parseMgmt(`<profile uri='${TLS}'><![CDATA[${nest(50)}]]></profile>`);
   if (el.kind === 'profile') t.is(el.content?.toString(), nest(50));
@@ -470,4 +473,13 @@ test('property: the fast path for ok/close/profile/start gives exactly what the 
     }),
     { numRuns: 300 },
   );
+});
+
+test('buildStart and buildProfileReply write the same, escaped, for a URI seen before and after many others', (t) => {
+  const odd = `urn:x:a&b<c>'d"e`;
+  const want = `<profile uri='urn:x:a&amp;b&lt;c&gt;&apos;d&quot;e' />`;
+  t.is(buildProfileReply(odd), want);
+  for (let i = 0; i < 200; i++) t.is(buildProfileReply(`urn:x:${i}`), `<profile uri='urn:x:${i}' />`);
+  t.is(buildProfileReply(odd), want);
+  t.is(buildStart(3, [{ uri: odd }, { uri: 'urn:y' }]), `<start number='3'>${want}<profile uri='urn:y' /></start>`);
 });
