@@ -23,7 +23,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type Database from 'better-sqlite3';
 import { DecadeError } from './errors.js';
-import { Pins, type BlobWriter, type DecadeStore, type NewObject, type ObjectRecord, type OpenReport, type TokenCharge, type TokenUse } from './store.js';
+import { Pins, type BlobWriter, type DecadeStore, type NewObject, type ObjectRecord, type OpenReport, type TokenCharge, type TokenUse, type WriterOptions } from './store.js';
+import { DirectBlobWriter } from './direct-writer.js';
 
 const HEX = /^[0-9a-f]{64}$/;
 
@@ -185,6 +186,11 @@ class FileBlobWriter implements BlobWriter {
 export interface FileStoreOptions {
   /** The directory (created if missing). */
   dir: string;
+  /**
+   * Honour `createWriter`'s `bypassCache` hint with `O_DIRECT` writes
+   * (`direct-writer.ts`) where the file system allows them (default true).
+   */
+  directWrites?: boolean;
 }
 
 /** Content-addressed files plus SQLite metadata; see the module documentation. */
@@ -195,8 +201,11 @@ export class FileStore implements DecadeStore {
   /** Digests being committed: their blob must not be removed meanwhile. */
   private readonly pinned = new Pins();
 
+  private readonly directWrites: boolean;
+
   constructor(options: FileStoreOptions) {
     this.dir = options.dir;
+    this.directWrites = options.directWrites ?? true;
   }
 
   private get blobs(): string {
@@ -262,15 +271,20 @@ export class FileStore implements DecadeStore {
     return report;
   }
 
-  async createWriter(_hex: string): Promise<BlobWriter> {
+  /** A writer to a temporary file; with `bypassCache` (and `directWrites`), one writing around the page cache where it can. */
+  async createWriter(_hex: string, options: WriterOptions = {}): Promise<BlobWriter> {
     this.sql;
     const path = join(this.tmp, `${randomBytes(12).toString('hex')}.part`);
     const fh = await open(path, 'wx+', 0o600);
+    if (options.bypassCache === true && this.directWrites) {
+      const direct = await DirectBlobWriter.open(path, fh);
+      if (direct !== null) return direct;
+    }
     return new FileBlobWriter(path, fh);
   }
 
   async commit(writer: BlobWriter, record: NewObject): Promise<{ fresh: boolean }> {
-    if (!(writer instanceof FileBlobWriter)) throw new TypeError('not a writer of this store');
+    if (!(writer instanceof FileBlobWriter) && !(writer instanceof DirectBlobWriter)) throw new TypeError('not a writer of this store');
     checkHex(record.hex);
     this.pinned.add(record.hex, 1);
     try {

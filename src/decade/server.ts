@@ -373,7 +373,9 @@ export class DecadeServer {
     const client = await this.relay.client(origin);
     // Temporary space is opened while the origin answers (not after: it is on the way to the
     // client's first octet), and dropped if the origin refuses or the object does not fit.
-    const opened = this.store.createWriter(name.hex);
+    // A copy for later clients, not read back meanwhile (the client reads along from memory):
+    // written around the page cache where the store can (direct-writer.ts).
+    const opened = this.store.createWriter(name.hex, { bypassCache: true });
     opened.catch(() => undefined);
     const drop = (): void => void opened.then((w) => w.abort(), () => undefined);
     let remote: Awaited<ReturnType<DecadeClient['getChunks']>>;

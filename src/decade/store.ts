@@ -56,6 +56,16 @@ export interface BlobWriter {
   abort(): Promise<void>;
 }
 
+/** Hints for {@link DecadeStore.createWriter}; a store may ignore them. */
+export interface WriterOptions {
+  /**
+   * The octets will not be read again soon (a relay's copy of an object it
+   * fetched): a store may write them around its cache. `FileStore` writes
+   * them with `O_DIRECT` where the file system allows it.
+   */
+  bypassCache?: boolean;
+}
+
 /** What {@link DecadeStore.open} found and reclaimed. */
 export interface OpenReport {
   /** Temporary files of interrupted writes removed. */
@@ -90,7 +100,7 @@ export interface DecadeStore {
    * Start writing the octets of the object whose digest is `hex` (lower-case
    * SHA-256 hex; not yet verified) to temporary space.
    */
-  createWriter(hex: string): Promise<BlobWriter>;
+  createWriter(hex: string, options?: WriterOptions): Promise<BlobWriter>;
   /**
    * Make the written octets the object `record.hex` of `record.account`:
    * durably stored (fsynced, renamed into place; if the content is stored

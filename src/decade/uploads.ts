@@ -248,7 +248,11 @@ export async function fillUpload(upload: Upload, name: ContentName, source: Asyn
       if (stager !== null) {
         await stager.add(chunk);
         // Someone reads along (a GET of this upload): hand on what arrived now, not once a
-        // staging buffer fills — a reader that joined before these octets waits for them.
+        // staging buffer fills. A reader behind the octets in memory (it joined after octets
+        // arrived unread) reads what the writer made readable, and a writer may make octets
+        // readable only in units of its own (JetStream: a published chunk): left staged, they
+        // would keep that reader (and a PUT waiting for it) waiting.
+        // test/decade/early-reader.test.ts fails without this.
         if (upload.readers > 0) await stager.flush();
       } else {
         verifier.update(chunk);

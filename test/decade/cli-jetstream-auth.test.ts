@@ -41,6 +41,7 @@ async function cmdline(pid: number): Promise<string> {
 }
 
 test('the nats-server requires its user: a client without credentials is refused (the test server really checks)', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const err = await t.throwsAsync(connect({ servers: nats.servers, reconnect: false }));
   t.regex(String(err?.message), /authorization/i);
   const nc = await connect({ servers: nats.servers, user: USER, pass: PASSWORD, reconnect: false });
@@ -48,6 +49,7 @@ test('the nats-server requires its user: a client without credentials is refused
 });
 
 test('decade serve --nats-user with --nats-password env:NAME: put and get work; the password is in no output and not in the process listing', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const { dir, key, base } = await setup(t);
   const s = await serveProcess([...base, '--bucket', `auth${process.pid}a`, '--nats-user', USER, '--nats-password', 'env:DECADE_NATS_PW'], { DECADE_NATS_PW: PASSWORD });
   t.teardown(() => stop(s.child));
@@ -69,6 +71,7 @@ test('decade serve --nats-user with --nats-password env:NAME: put and get work; 
 });
 
 test('the password from a file (file:PATH in a config file) or as BEEPSTREAM_DECADE_NATS_PASSWORD; --print-config masks it', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const { dir, base } = await setup(t);
   const pw = join(dir, 'nats-password');
   await writeFile(pw, `${PASSWORD}\n`, { mode: 0o600 });
@@ -90,6 +93,7 @@ test('the password from a file (file:PATH in a config file) or as BEEPSTREAM_DEC
 });
 
 test('a wrong or missing password: NATS refuses, serve exits 1 without showing the password; a literal --nats-password or a bad credentials file exits 2', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const { dir, base } = await setup(t);
   const wrong = `wrong-${randomBytes(8).toString('hex')}`;
   const r1 = await run(['decade', 'serve', ...base, '--nats-user', USER, '--nats-password', 'env:DECADE_NATS_PW'], undefined, { env: { DECADE_NATS_PW: wrong } });

@@ -46,6 +46,7 @@ async function chunkMessages(bucket: string): Promise<{ messages: number; bytes:
 }
 
 test('decade serve --config with store: jetstream: put and get through the CLI; the object is in the bucket under its digest', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const bucket = `cli${process.pid}a`;
   const { dir, key, config } = await setup(t, bucket);
   const printed = await run(['decade', 'serve', '--config', config, '--print-config', 'json']);
@@ -100,6 +101,7 @@ test('decade serve on jetstream: kill -9 in the middle of a PUT leaves no object
 });
 
 test('decade serve store configuration errors exit 2; an unreachable NATS exits 1 with NOT_AVAILABLE', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const { dir } = await setup(t, 'unused');
   const accounts = join(dir, 'accounts.json');
   const cases: [string[], RegExp][] = [

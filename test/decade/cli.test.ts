@@ -23,6 +23,7 @@ async function setup(t: ExecutionContext) {
 }
 
 test('decade CLI: keygen, token, serve, put, get, stat --json, rm — and no token in any output', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const dir = await tempDir(t);
   const keyFile = join(dir, 'alice.key');
   const kg = await run(['decade', 'keygen', '--account', 'alice', '--out', keyFile]);
@@ -116,6 +117,7 @@ test('kill -9 in the middle of a PUT: after a restart no object is visible and n
 });
 
 test('decade CLI usage errors exit 2 with a clear message', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const { dir, accounts } = await setup(t);
   const key = join(dir, 'k');
   t.is((await run(['decade', 'keygen', '--account', 'alice', '--out', key])).code, 0);
@@ -145,6 +147,7 @@ test('decade CLI usage errors exit 2 with a clear message', async (t) => {
 });
 
 test('decade CLI over TLS: serve --tls-cert/--tls-key, put and get with --tls-ca; without it the client is refused', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const pki = testPki();
   const { dir, key, accounts, store } = await setup(t);
   const s = await serve(store, accounts, ['--tls-cert', pki.paths.serverCert, '--tls-key', pki.paths.serverKey]);
@@ -168,6 +171,7 @@ test('decade CLI over TLS: serve --tls-cert/--tls-key, put and get with --tls-ca
 });
 
 test('decade CLI server to server: serve --relay-allow, get --source through it, serve --metrics counts it; no token in any output', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const dir = await tempDir(t);
   // One account, one key, configured on both servers (each checks its own token).
   const keyFile = join(dir, 'alice.key');

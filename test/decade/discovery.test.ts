@@ -31,6 +31,7 @@ test('parseDecadeAddress: HOST:PORT, [IPv6]:PORT and decade://DOMAIN; anything e
 });
 
 test('decade://DOMAIN: SRV finds the server (a dead first target is skipped), TXT is read, objects go and come back', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t);
   const dead = await closedPort();
   const dns = await startTestDns({
@@ -61,6 +62,7 @@ test('decade://DOMAIN: SRV finds the server (a dead first target is skipped), TX
 });
 
 test('discovery refusals: no record NOT_FOUND, SRV "." BAD_RECORD, a DNS failure LOOKUP_FAILED, TXT txtvers=2 BAD_REQUEST; every server unreachable: the last failure', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const dead = await closedPort();
   const dns = await startTestDns({
     '_decade._tcp.none.example': { srv: [{ priority: 0, weight: 0, port: 0, target: '' }] },
@@ -81,6 +83,7 @@ test('discovery refusals: no record NOT_FOUND, SRV "." BAD_RECORD, a DNS failure
 });
 
 test('decade CLI: put and get with decade://DOMAIN and --dns-server', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t);
   const dir = await tempDir(t);
   const dns = await startTestDns({ '_decade._tcp.storage.example': { srv: [{ priority: 0, weight: 0, port: h.port, target: 'localhost' }] } });
@@ -103,6 +106,7 @@ test('decade CLI: put and get with decade://DOMAIN and --dns-server', async (t) 
 });
 
 test('decade://DOMAIN over TLS: the certificate must match DOMAIN, not the SRV target; a TLS refusal does not move on to the next target; tls.serverName overrides', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t, { tls: true });
   const pki = h.pki as TestPki;
   const port = h.port;

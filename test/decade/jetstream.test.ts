@@ -81,6 +81,7 @@ for (const size of [0, 1, 5 * 1024 * 1024 + 3]) {
 }
 
 test('jetstream: a GET cut off mid-transfer resumes from the middle; ranges across chunk boundaries; INVALID_RANGE beyond the end', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await start(t);
   const dir = await tempDir(t);
   const token = await h.token();
@@ -177,6 +178,7 @@ test('jetstream: content that does not match its name is VALIDATION_FAILED (also
 });
 
 test('jetstream: identical content is stored once whichever account PUTs it; the object goes with its last reference', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await start(t);
   const c = await h.client();
   const alice = await h.token();
@@ -220,6 +222,7 @@ test('jetstream: two servers sharing a bucket commit the same content at once: o
 });
 
 test('jetstream: a PUT beyond the quota is QUOTA_EXCEEDED and stores nothing (also of two at once that only fit one at a time); a single-use token is charged once across two servers', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const bucket = bucketName();
   const h = await start(t, { quota: 1_000_000, bucket });
   const { c, token } = await h.session();
@@ -254,6 +257,7 @@ test('jetstream: a PUT beyond the quota is QUOTA_EXCEEDED and stores nothing (al
 });
 
 test('jetstream: an upload interrupted without an abort (its server gone) leaves chunks under no name, which the next open purges (one with a grace period leaves a young upload alone)', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const bucket = bucketName();
   const s1 = store(bucket);
   await s1.open();
@@ -277,6 +281,7 @@ test('jetstream: an upload interrupted without an abort (its server gone) leaves
 });
 
 test('jetstream: open drops expired records and removes objects no record references (a crash between meta and record); referenced objects stay', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await start(t);
   const { c, token } = await h.session();
   const kept = octets(300_000, 41);

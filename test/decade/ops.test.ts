@@ -12,6 +12,7 @@ import { collectDecadeMetrics } from '../../src/ops/index.js';
 import { octets, rejectsWith, startDecade, tempDir } from '../helpers/decade.js';
 
 test.serial('decade metrics count operations by outcome and octets moved, with no token, name or account in them', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t);
   const register = new Registry();
   const m = collectDecadeMetrics(register);
@@ -40,6 +41,7 @@ test.serial('decade metrics count operations by outcome and octets moved, with n
 });
 
 test.serial('PUT and GET report progress: increasing octet counts that end at the object size', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t);
   const { c, token } = await h.session();
   const data = octets(3 * 1024 * 1024 + 11, 8);

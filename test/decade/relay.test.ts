@@ -36,6 +36,7 @@ async function drain(body: AsyncIterable<Buffer>): Promise<{ data: Buffer; error
 const fetches = (events: DecadeEvent[]): DecadeEvent[] => events.filter((e) => e.op === 'put' && e.source !== undefined);
 
 test("a GET through a relay streams to the client while the relay's fetch from the origin is still running; both ends verify; the relay keeps the copy", async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const { origin, relay, source } = await pair(t);
   const first = octets(1024 * 1024, 21);
   const rest = octets(3 * 1024 * 1024 + 5, 22);
@@ -100,6 +101,7 @@ test("a GET through a relay streams to the client while the relay's fetch from t
 });
 
 test('relayed GETs are scoped by both tokens: the relay token must permit get and put, the origin checks its own, other accounts see nothing', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const { origin, relay, source } = await pair(t);
   const data = octets(200_000, 31);
   const other = octets(1000, 32);
@@ -134,6 +136,7 @@ test('relayed GETs are scoped by both tokens: the relay token must permit get an
 });
 
 test('a relay fetches only from the origins it is configured with, and only with a source token; an unreachable origin is NOT_AVAILABLE', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const { origin, relay } = await pair(t);
   const data = octets(5000, 41);
   const { name } = nameOf(data);
@@ -157,6 +160,7 @@ test('a relay fetches only from the origins it is configured with, and only with
 });
 
 test('an origin that sends octets not matching the name: the client gets VALIDATION_FAILED, the relay stores nothing', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const { origin, relay, source } = await pair(t);
   const data = octets(2 * 1024 * 1024, 51);
   const { name, hex } = nameOf(data);

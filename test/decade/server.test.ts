@@ -11,6 +11,7 @@ import { DecadeClient, nameOf, SDT_URI } from '../../src/decade/index.js';
 import { heldPut, octets, rejectsWith, startDecade, until } from '../helpers/decade.js';
 
 test("a transfer's SDT channel is scheduled with its token's bandwidth weight (GET: server side, PUT: client side)", async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t);
   const c = await h.client();
   const data = octets(2 * 1024 * 1024);
@@ -34,6 +35,7 @@ test("a transfer's SDT channel is scheduled with its token's bandwidth weight (G
 });
 
 test('at most maxTransfersPerAccount transfers at once per account: NOT_AVAILABLE beyond, other accounts unaffected', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t, { maxTransfersPerAccount: 1 });
   const { c, token } = await h.session();
   const data = octets(200_000, 4);
@@ -47,6 +49,7 @@ test('at most maxTransfersPerAccount transfers at once per account: NOT_AVAILABL
 });
 
 test('an object past its TTL is gone: NOT_FOUND, not listed, not counted in use', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   let now = Date.now();
   const h = await startDecade(t, { now: () => now });
   const { c, token } = await h.session();
@@ -63,6 +66,7 @@ test('an object past its TTL is gone: NOT_FOUND, not listed, not counted in use'
 });
 
 test('a client that vanishes mid-PUT leaves no object and no temporary file; its unsent octets go back to the budget', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t);
   const c = await h.client();
   const token = await h.token({ budget: 10_000_000, id: 'vanishing-1' });
@@ -79,6 +83,7 @@ test('a client that vanishes mid-PUT leaves no object and no temporary file; its
 });
 
 test('over TLS: a server that requires TLS offers DECADE only after tuning; the client tunes, then PUT and GET work', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t, { tls: true });
   await rejectsWith(t, DecadeClient.connect({ port: h.port }), 'NOT_AVAILABLE');
   const { c, token } = await h.session({ operations: ['put', 'get'] });

@@ -46,6 +46,7 @@ async function feed(stager: Stager, total: number, view: number, seed: number, e
 }
 
 test('the octets written are those of the views, though each view is overwritten once added; the hash sees them once, in order', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const { writer } = await openWriter(t);
   const hash = createHash('sha256');
   let hashed = 0;
@@ -55,13 +56,14 @@ test('the octets written are those of the views, though each view is overwritten
   });
   const total = 5 * STAGE_OCTETS + 12345;
   const want = await feed(stager, total, 16 * 1024 + 7, 1);
-  while (writer.written < total) await new Promise((r) => setTimeout(r, 5));
+  for (let i = 0; i < 4000 && writer.written < total; i++) await new Promise((r) => setTimeout(r, 5));
   t.is(hashed, total);
   t.is(hash.digest('hex'), want);
   t.is(createHash('sha256').update(await readFile(writer.path)).digest('hex'), want);
 });
 
 test('staging buffers are reused once the writer has written them: 64 MiB through a handful of buffers', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const { writer } = await openWriter(t);
   const stager = new Stager(writer, () => false, () => undefined);
   await feed(stager, 64 * 1024 * 1024, 64 * 1024, 2);
@@ -70,6 +72,7 @@ test('staging buffers are reused once the writer has written them: 64 MiB throug
 });
 
 test('a buffer whose pieces were lent to a reader is never reused: the pieces keep their octets', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const { writer } = await openWriter(t);
   const lent: { piece: Buffer; copy: Buffer }[] = [];
   let lend = true;
@@ -85,6 +88,7 @@ test('a buffer whose pieces were lent to a reader is never reused: the pieces ke
 });
 
 test('a flush while a write waits in the writer (a reader joins mid-transfer): nothing stalls, order kept', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const { writer } = await openWriter(t);
   const stager = new Stager(writer, () => false, () => undefined);
   const total = 40 * 1024 * 1024;

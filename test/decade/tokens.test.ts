@@ -13,6 +13,7 @@ import { createToken, nameOf, type DecadeError } from '../../src/decade/index.js
 import { octets, rejectsWith, startDecade } from '../helpers/decade.js';
 
 test('operation: a token for get only cannot PUT, stat or rm (TOKEN_OPERATION)', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t);
   const c = await h.client();
   const data = octets(1000);
@@ -25,6 +26,7 @@ test('operation: a token for get only cannot PUT, stat or rm (TOKEN_OPERATION)',
 });
 
 test('object: a token for certain names or a prefix refuses others (TOKEN_OBJECT)', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t);
   const c = await h.client();
   const all = await h.token();
@@ -43,6 +45,7 @@ test('object: a token for certain names or a prefix refuses others (TOKEN_OBJECT
 });
 
 test('client: a token for other addresses is refused (TOKEN_CLIENT); one for 127.0.0.0/8 is served', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t);
   const c = await h.client();
   const data = octets(100);
@@ -53,6 +56,7 @@ test('client: a token for other addresses is refused (TOKEN_CLIENT); one for 127
 });
 
 test('expiry: an expired token is refused (TOKEN_EXPIRED)', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t);
   const c = await h.client();
   await rejectsWith(t, c.put(await h.token({ expiresIn: -5 }), octets(10)), 'TOKEN_EXPIRED');
@@ -60,6 +64,7 @@ test('expiry: an expired token is refused (TOKEN_EXPIRED)', async (t) => {
 });
 
 test('byte budget: octets moved by all operations count; beyond the budget TOKEN_BUDGET, nothing charged for the refusal', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t);
   const c = await h.client();
   const data = octets(1000);
@@ -76,6 +81,7 @@ test('byte budget: octets moved by all operations count; beyond the budget TOKEN
 });
 
 test('replay: a single-use token works once, then TOKEN_REPLAYED, also after a reconnect', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t);
   const c = await h.client();
   const once = await h.token({ once: true });
@@ -86,6 +92,7 @@ test('replay: a single-use token works once, then TOKEN_REPLAYED, also after a r
 });
 
 test('invalid tokens: none, garbage, another account key, another algorithm or type — PERMISSION_DENIED / TOKEN_INVALID', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t);
   const c = await h.client();
   await rejectsWith(t, c.put('', octets(10)), 'PERMISSION_DENIED');
@@ -106,6 +113,7 @@ test('invalid tokens: none, garbage, another account key, another algorithm or t
 });
 
 test('quota: a PUT beyond the account quota is refused (QUOTA_EXCEEDED) and leaves nothing stored; a single-use token is not spent', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t, { quota: 100_000 });
   const { c, token } = await h.session();
   await c.put(token, octets(60_000, 1));
@@ -125,6 +133,7 @@ test('quota: a PUT beyond the account quota is refused (QUOTA_EXCEEDED) and leav
 });
 
 test('a token never appears in a log record, an error message or an error body, whatever the outcome', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t, { quota: 10_000 });
   const c = await h.client();
   const handlerErrors: unknown[] = [];

@@ -39,6 +39,7 @@ for (const size of [0, 1, 5 * 1024 * 1024 + 3]) {
 }
 
 test('content that does not match its name: VALIDATION_FAILED, nothing stored, no temporary file left', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t);
   const { c, token } = await h.session();
   const data = octets(300_000, 3);
@@ -58,6 +59,7 @@ test('content that does not match its name: VALIDATION_FAILED, nothing stored, n
 });
 
 test('identical content is stored once, whichever account PUTs it; removing one reference keeps it for the other', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t);
   const c = await h.client();
   const alice = await h.token();
@@ -79,6 +81,7 @@ test('identical content is stored once, whichever account PUTs it; removing one 
 });
 
 test('a GET cut off mid-transfer resumes from the middle on a new connection; the file verifies', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t);
   const dir = await tempDir(t);
   const token = await h.token();
@@ -170,6 +173,7 @@ test('a GET following a PUT that fails validation ends with VALIDATION_FAILED, a
 });
 
 test('object attributes and account status: size, type, TTL, access counts, used and available', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t, { quota: 1_000_000 });
   const { c, token } = await h.session();
   const a = octets(1000, 1);

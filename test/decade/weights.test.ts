@@ -50,6 +50,7 @@ async function share(h: Awaited<ReturnType<typeof startDecade>>, heavyWeight: nu
 }
 
 test.serial('two GETs on one connection with token weights 3 and 1 share its bandwidth about 3:1 while both run', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t);
   const { ratio, lightDone } = await share(h, 3, 1);
   t.log(`ratio ${ratio.toFixed(3)}`);
@@ -60,6 +61,7 @@ test.serial('two GETs on one connection with token weights 3 and 1 share its ban
 });
 
 test.serial('the same two GETs with equal weights share about 1:1 (the 3:1 above comes from the weights)', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t);
   const { ratio } = await share(h, 1, 1);
   t.log(`ratio ${ratio.toFixed(3)}`);
@@ -67,6 +69,7 @@ test.serial('the same two GETs with equal weights share about 1:1 (the 3:1 above
 });
 
 test.serial('a weighted GET whose client stops reading does not hold back the other GETs of the session', async (t) => {
+  t.timeout(120_000); // a bound on every wait below (not a measurement)
   const h = await startDecade(t);
   const size = 8 * 1024 * 1024;
   const a = octets(size, 41);

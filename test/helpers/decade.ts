@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ExecutionContext } from 'ava';
-import { createServer, type BeepServer } from '../../src/channels/index.js';
+import { createServer, type BeepServer, type Session } from '../../src/channels/index.js';
 import { tlsProfile } from '../../src/profiles/index.js';
 import {
   createToken, DecadeClient, DecadeServer, FileStore, generateAccountKey, isDecadeError,
@@ -54,10 +54,45 @@ export async function tempDir(t: ExecutionContext): Promise<string> {
   return dir;
 }
 
-/** Connect a client (to 127.0.0.1 unless `host` says otherwise), closed at teardown. */
+/**
+ * How long a teardown step (closing a server, a store, a client) may take
+ * before the test fails instead: a close that waits on a stuck transfer
+ * would otherwise hold the ava worker for ever. A bound, not a measurement.
+ */
+export const TEARDOWN_MS = 20_000;
+
+/**
+ * `p`, or after `ms` an Error saying that `what` did not finish (then
+ * `onTimeout` runs first: force what was left, e.g. destroy a session). The
+ * timer is always cleared.
+ */
+export async function bounded<T>(what: string, p: Promise<T>, ms = TEARDOWN_MS, onTimeout?: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      try {
+        onTimeout?.();
+      } finally {
+        reject(new Error(`${what} did not finish within ${ms} ms (a transfer stuck?); forced`));
+      }
+    }, ms);
+  });
+  try {
+    return await Promise.race([p, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Close a client within `ms`; past it the session is destroyed and this rejects saying so. */
+export function closeClient(c: DecadeClient, ms = TEARDOWN_MS): Promise<void> {
+  return bounded('closing a DECADE client', c.close(), ms, () => c.session.destroy());
+}
+
+/** Connect a client (to 127.0.0.1 unless `host` says otherwise), closed at teardown (bounded: {@link closeClient}). */
 export async function connectClient(t: ExecutionContext, options: DecadeConnectOptions): Promise<DecadeClient> {
   const c = await DecadeClient.connect({ host: '127.0.0.1', ...options });
-  t.teardown(() => c.close());
+  t.teardown(() => closeClient(c));
   return c;
 }
 
@@ -88,12 +123,14 @@ export async function startDecadeOn<S extends DecadeStore>(t: ExecutionContext, 
   const server = pki
     ? createServer({ profiles: [tlsProfile({ cert: pki.serverCert, key: pki.serverKey }), ...decade.profiles], requireTls: true })
     : createServer({ profiles: [...decade.profiles] });
-  const { port } = await server.listen(0, '127.0.0.1');
-  t.teardown(async () => {
-    decade.close();
-    await server.close(1000);
-    await store.close();
+  // Sessions the server accepted: destroyed if its close does not finish within the bound.
+  const sessions = new Set<Session>();
+  server.on('session', (s: Session) => {
+    sessions.add(s);
+    s.once('close', () => sessions.delete(s));
   });
+  const { port } = await server.listen(0, '127.0.0.1');
+  t.teardown(() => stopServer(decade, server, store, sessions));
   const token = (grant: Partial<TokenGrant> = {}): Promise<string> => {
     const account = grant.account ?? 'alice';
     const k = (keys as Record<string, AccountKeyPair>)[account] ?? keys.alice;
@@ -104,6 +141,22 @@ export async function startDecadeOn<S extends DecadeStore>(t: ExecutionContext, 
     port, server, dir: '', store, decade, keys, events, pki, token, client,
     session: async (grant) => ({ c: await client(), token: await token(grant) }),
   };
+}
+
+/**
+ * The harness's teardown: refuse new operations, close the BEEP server (1 s
+ * of grace, then its sessions are terminated) and the store, each within
+ * {@link TEARDOWN_MS} — past it, the server's sessions are destroyed and
+ * this rejects saying which step hung (the store is closed either way).
+ */
+export async function stopServer(decade: DecadeServer, server: BeepServer, store: DecadeStore, sessions: Set<Session>, ms = TEARDOWN_MS): Promise<void> {
+  decade.close();
+  const failures: unknown[] = [];
+  await bounded('closing the DECADE server', server.close(1000), ms, () => {
+    for (const s of sessions) s.destroy();
+  }).catch((err: unknown) => failures.push(err));
+  await bounded('closing the DECADE store', store.close(), ms).catch((err: unknown) => failures.push(err));
+  if (failures.length > 0) throw failures[0];
 }
 
 /** Assert that `p` rejects with a DecadeError of `code`; returns it. */
@@ -140,8 +193,14 @@ export async function until(what: string, cond: () => Promise<boolean> | boolean
 
 // ---- sources and readers for transfers under way -----------------------------------------------
 
-/** A source whose chunks are released one at a time by the test. */
-export function gated(chunks: Buffer[]): { source: AsyncIterable<Buffer>; release: () => void } {
+/** How long a test's source or reader waits for the next step before it fails (a bound, not a measurement). */
+export const STEP_MS = 60_000;
+
+/**
+ * A source whose chunks are released one at a time by the test. A chunk not
+ * released within `stepMs` fails the source (and so the PUT reading it).
+ */
+export function gated(chunks: Buffer[], stepMs = STEP_MS): { source: AsyncIterable<Buffer>; release: () => void } {
   let allowed = 0;
   let wake: (() => void) | null = null;
   return {
@@ -151,7 +210,8 @@ export function gated(chunks: Buffer[]): { source: AsyncIterable<Buffer>; releas
     },
     source: (async function* () {
       for (let i = 0; i < chunks.length; i++) {
-        while (allowed <= i) await new Promise<void>((r) => (wake = r));
+        // Each wake is a release, so this waits at most once per chunk.
+        if (allowed <= i) await bounded(`the test's release of chunk ${i}`, new Promise<void>((r) => (wake = r)), stepMs);
         yield chunks[i] as Buffer;
       }
     })(),
@@ -165,12 +225,13 @@ export function held(first: Buffer, rest: Buffer): { source: AsyncIterable<Buffe
   return g;
 }
 
-/** Read from `it` until at least `want` octets (or its end). */
-export async function readSome(it: AsyncIterator<Buffer>, want: number): Promise<Buffer> {
+/** Read from `it` until at least `want` octets (or its end); each step bounded by `stepMs`. */
+export async function readSome(it: AsyncIterator<Buffer>, want: number, stepMs = STEP_MS): Promise<Buffer> {
   const parts: Buffer[] = [];
   let n = 0;
-  while (n < want) {
-    const r = await it.next();
+  // At most one step per octet wanted (an empty chunk counts too).
+  for (let steps = 0; n < want && steps <= want; steps++) {
+    const r = await bounded(`reading octet ${n} of ${want}`, it.next(), stepMs);
     if (r.done) break;
     parts.push(r.value);
     n += r.value.length;
@@ -240,8 +301,8 @@ export function serveProcess(args: string[], env: Record<string, string> = {}): 
   });
 }
 
-/** `kill -9` a process and wait until it has exited. */
+/** `kill -9` a process and wait (at most {@link TEARDOWN_MS}) until it has exited. */
 export async function killNine(child: ChildProcess): Promise<void> {
   child.kill('SIGKILL');
-  await new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
+  await bounded(`process ${child.pid} exiting after SIGKILL`, new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r()))));
 }
