@@ -19,7 +19,7 @@ import { BeepError, BeepFramingError, BeepReplyError, ErrorCodes, type ErrorCode
 import type { EntityHeaders } from '../framing/index.js';
 import { Channel, replyErrorFrom, type InboundRequest, type PendingRequest, type ReplySink, type RequestOptions } from './channel.js';
 import * as outbound from './outbound.js';
-import type { IncomingMessage, OutboundMessage, BodyInit } from './message.js';
+import { OutboundMessage, type IncomingMessage, type BodyInit } from './message.js';
 import type { RxBlock } from './rx.js';
 import { requestMgmt } from './management.js';
 import { SessionFlow, type MemoryPool } from './flow.js';
@@ -358,7 +358,10 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       if (kind === AFTER_DISPATCH) this.dispatcher.dispatch(x as Channel);
       else if (kind === AFTER_RECHECK) this.scheduler.recheckCredit(x as Channel);
       else if (kind === AFTER_DRAIN) (x as OutboundMessage).fireDrain();
-      else if (kind === AFTER_DONE) this.messageOut(x as OutboundMessage);
+      else if (kind === AFTER_DONE) {
+        this.messageOut(x as OutboundMessage);
+        OutboundMessage.recycle(x as OutboundMessage); // if nothing but the core held it
+      }
       else this.lifecycle.checkQuiescent(x as Channel);
     }
     after.n = 0;

@@ -86,7 +86,7 @@ export class Dispatcher {
   /** The host of every Responder of `ch`: its token is the MSG replied to. */
   private responderHost(ch: Channel): ResponderHost<InboundRequest> {
     return {
-      send: (im, type, ansno, body, headers) => outbound.sendReply(this.core, ch, im, type, ansno, body, headers),
+      send: (im, type, ansno, body, headers, wait) => outbound.sendReply(this.core, ch, im, type, ansno, body, headers, wait),
       stream: (im, type, ansno, headers) => outbound.replyWritable(this.core, ch, im, type, ansno, headers),
       finished: (im) => this.replyQueued(ch, im),
     };
@@ -99,17 +99,30 @@ export class Dispatcher {
    */
   private readonly handlerQueue: unknown[] = [];
   private handlersQueued = 0;
+  /** True while the queued handlers run (output they queue may wait for {@link afterRun}). */
+  running = false;
+  /**
+   * Set by the transport glue: called once the queued handlers have run, so
+   * what they replied goes out in one write without a microtask of its own.
+   */
+  afterRun: (() => void) | null = null;
   private readonly runHandlers = (): void => {
     const q = this.handlerQueue;
-    // Handlers may dispatch more MSGs (a synchronous reply frees the channel): those are queued after these.
-    for (let i = 0; i < this.handlersQueued; i += 3) {
-      const ch = q[i] as Channel;
-      const im = q[i + 1] as InboundRequest;
-      const responder = q[i + 2] as Responder;
-      q[i] = q[i + 1] = q[i + 2] = undefined;
-      this.runHandler(ch, im, responder);
+    this.running = true;
+    try {
+      // Handlers may dispatch more MSGs (a synchronous reply frees the channel): those are queued after these.
+      for (let i = 0; i < this.handlersQueued; i += 3) {
+        const ch = q[i] as Channel;
+        const im = q[i + 1] as InboundRequest;
+        const responder = q[i + 2] as Responder;
+        q[i] = q[i + 1] = q[i + 2] = undefined;
+        this.runHandler(ch, im, responder);
+      }
+    } finally {
+      this.handlersQueued = 0;
+      this.running = false;
     }
-    this.handlersQueued = 0;
+    this.afterRun?.();
   };
 
   private runHandler(ch: Channel, im: InboundRequest, responder: Responder): void {

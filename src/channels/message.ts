@@ -260,23 +260,53 @@ export class IncomingMessage {
    */
   bytes(maxBytes = this.hooks.maxMessageSize): Promise<Buffer> {
     if (this.adapter !== null) return this.adapter.collect(maxBytes);
+    // Fast path: the whole body is here — no async machinery.
+    const b = this.takeBytes(maxBytes);
+    return b !== null ? Promise.resolve(b) : this.collect(maxBytes);
+  }
+
+  /**
+   * The whole body at once, without a promise, when the whole message has
+   * arrived: a small message usually has by the time the profile sees it.
+   * Returns `null`, taking nothing, while octets are still to come, once the
+   * body is being read some other way (a stream, iteration, {@link bytes}),
+   * after the message failed or was discarded, or when the body is larger
+   * than `maxBytes` (default: the session's maxMessageSize; {@link bytes}
+   * then rejects with `BEEP_ERR_MESSAGE_TOO_LARGE`). Otherwise the body is
+   * taken (its octets reopen the window) as {@link bytes} would resolve it.
+   *
+   * @example
+   * ```ts
+   * onMessage(msg, res) {
+   *   const body = msg.takeBytes();
+   *   if (body !== null) return res.send(body); // no promise made
+   *   return msg.bytes().then((b) => res.send(b));
+   * }
+   * ```
+   */
+  takeBytes(maxBytes = this.hooks.maxMessageSize): Buffer | null {
+    if (!this.complete || !this.headReady || this.failure !== undefined || this.dumping || this.taken || this.adapter !== null) return null;
     const p = this.pieces;
-    if (this.complete && this.headReady && this.failure === undefined && !this.dumping && (p === null || p.length <= 2)) {
-      // Fast path: the whole body is here in one piece — no async machinery.
-      const n = p !== null && p.length === 2 ? (p[0] as Buffer).length : 0;
-      if (n > maxBytes) return this.collect(maxBytes);
-      let b: Buffer = EMPTY_BODY;
-      if (p !== null && n > 0) {
-        const view = p[0] as Buffer;
-        const blk = p[1] as RxBlock | null;
-        this.pieces = null;
-        b = blk ? blk.own(view) : view;
-        this.hooks.credit(n);
-      }
+    if (p === null) {
       this.taken = true;
-      return Promise.resolve(b);
+      return EMPTY_BODY;
     }
-    return this.collect(maxBytes);
+    const n = this.queuedLength();
+    if (n > maxBytes) return null;
+    let b: Buffer;
+    if (p.length === 2) {
+      const view = p[0] as Buffer;
+      const blk = p[1] as RxBlock | null;
+      this.pieces = null;
+      b = blk ? blk.own(view) : view;
+      if (n > 0) this.hooks.credit(n);
+    } else {
+      const parts: Buffer[] = [];
+      this.takeQueued(parts);
+      b = Buffer.concat(parts, n);
+    }
+    this.taken = true;
+    return b;
   }
 
   private async collect(maxBytes: number): Promise<Buffer> {
@@ -628,11 +658,57 @@ class MessageStream extends Readable {
 
 // ------------------------------------------------------------------ outbound
 
+/** Spare {@link OutboundMessage}s (see {@link OutboundMessage.make}); bounded. */
+const spareOut: OutboundMessage[] = [];
+const SPARE_OUT = 256;
+
 /** @internal The send queue of one outbound message. */
 export class OutboundMessage {
-  readonly type: MessageType | 'NUL';
-  readonly msgno: number;
-  readonly ansno: number | undefined;
+  type: MessageType | 'NUL';
+  msgno: number;
+  ansno: number | undefined;
+  /**
+   * Nothing but the core holds this message (a whole reply sent with
+   * `Responder.send`, or one whose waiter needs nothing more of it): once its
+   * final frame is out and its waiters told, it goes back to the spares.
+   */
+  reusable = false;
+
+  /** A message from the spares, or a new one. */
+  static make(type: MessageType | 'NUL', msgno: number, ansno?: number): OutboundMessage {
+    const m = spareOut.pop();
+    if (m === undefined) return new OutboundMessage(type, msgno, ansno);
+    m.type = type;
+    m.msgno = msgno;
+    m.ansno = ansno;
+    if (type === 'NUL') m.ended = true;
+    return m;
+  }
+
+  /**
+   * @internal Back to the spares once its final frame is out and its waiters
+   * were told, if {@link reusable} (else nothing happens): every field is as
+   * a new message's. The caller holds no reference to it after this.
+   */
+  static recycle(m: OutboundMessage): void {
+    if (!m.reusable || !m.done || m.drainWaiters !== null || spareOut.length >= SPARE_OUT) return;
+    m.parts = null;
+    m.offset = 0;
+    m.queued = 0;
+    m.ended = false;
+    m.started = false;
+    m.done = false;
+    m.onDone = undefined;
+    m.resolveDone = undefined;
+    m.completes = undefined;
+    m.onFail = undefined;
+    m.holdAfter = false;
+    m.truncated = false;
+    m.headLength = 0;
+    m.taken = 0;
+    m.reusable = false;
+    spareOut.push(m);
+  }
   /**
    * Queued buffers; the first may be partly sent (see {@link offset}). Made
    * at the first write, sized for one or two (a head and a body), not the 17

@@ -1,0 +1,129 @@
+/**
+ * Where the JS heap of a small round trip goes, outside the bench harness:
+ * a beepstream echo server (this process) and a client (a forked child) over
+ * loopback, the same echo profile and round trip as the `rr-1` case
+ * (`bench/impl/beep.ts`). Each side measures the heap allocated per round
+ * trip over `N` round trips (as the bench's `gcmeter.ts` does) and, with
+ * `--sites`, samples allocations with V8's heap profiler and prints the
+ * functions that allocated most, per round trip.
+ *
+ *   node --expose-gc dist/bench/heapprobe.js [--n 20000] [--sites] [--interval 128] [--top 25] [--loop bare|bench]
+ *
+ * `--loop bench` times each round trip as the bench driver does (two
+ * `hrtime.bigint()` and a sample pushed): that is the driver's own share of
+ * the client's figure; `--loop bare` (default) does only the round trips.
+ *
+ * @module
+ */
+import { fork } from 'node:child_process';
+import { Session as Inspector } from 'node:inspector';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { gcMeter } from './lib/gcmeter.js';
+import { beepImpl } from './impl/beep.js';
+
+const { values: args } = parseArgs({
+  options: {
+    n: { type: 'string', default: '20000' },
+    sites: { type: 'boolean', default: false },
+    interval: { type: 'string', default: '128' },
+    top: { type: 'string', default: '25' },
+    loop: { type: 'string', default: 'bare' },
+    child: { type: 'string' },
+  },
+});
+
+const N = Number(args.n);
+const OPTS = { limits: { receiveWindow: 4194304, maxSendFrame: 262144 }, manyStreams: false };
+const SMALL = new Uint8Array(100).fill(120);
+
+interface SampleNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: SampleNode[];
+}
+
+function post<T>(s: Inspector, method: string, params?: object): Promise<T> {
+  return new Promise((resolve, reject) => s.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res as T))));
+}
+
+/** Start sampling when asked; `stop` returns the top allocating functions, octets per round trip. */
+async function sampler(): Promise<{ stop(): Promise<string> }> {
+  const s = new Inspector();
+  s.connect();
+  if (args.sites) await post(s, 'HeapProfiler.startSampling', { samplingInterval: Number(args.interval), includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  return {
+    async stop(): Promise<string> {
+      if (!args.sites) return '';
+      const { profile } = await post<{ profile: { head: SampleNode } }>(s, 'HeapProfiler.stopSampling');
+      const agg = new Map<string, number>();
+      const walk = (n: SampleNode): void => {
+        const u = n.callFrame.url.replace(/^.*\/dist\//, '').replace(/^node:/, 'node:');
+        const k = `${n.callFrame.functionName || '(anon)'} ${u}:${n.callFrame.lineNumber + 1}`;
+        if (n.selfSize > 0) agg.set(k, (agg.get(k) ?? 0) + n.selfSize);
+        for (const c of n.children) walk(c);
+      };
+      walk(profile.head);
+      const rows = [...agg].sort((a, b) => b[1] - a[1]).slice(0, Number(args.top));
+      return rows.map(([k, v]) => `  ${(v / N).toFixed(0).padStart(6)} B  ${k}`).join('\n');
+    },
+  };
+}
+
+async function runServer(): Promise<void> {
+  const srv = await beepImpl.server(OPTS);
+  const child = fork(fileURLToPath(import.meta.url), [...process.argv.slice(2), '--child', String(srv.port)], { execArgv: process.execArgv });
+  let meter: ReturnType<typeof gcMeter> | null = null;
+  let prof: { stop(): Promise<string> } | null = null;
+  child.on('message', (m: { cmd: string; text?: string }) => {
+    void (async () => {
+      if (m.cmd === 'mark') {
+        prof = await sampler();
+        meter = gcMeter();
+        child.send({ cmd: 'go' });
+      } else if (m.cmd === 'report') {
+        const a = meter!.read().allocated;
+        const sites = await prof!.stop();
+        console.log(`server: ${(a / N).toFixed(0)} B allocated per round trip (${N} round trips)`);
+        if (sites) console.log(sites);
+        console.log(m.text);
+        child.send({ cmd: 'exit' });
+        await srv.close();
+        process.exit(0);
+      }
+    })();
+  });
+}
+
+async function runClient(port: number): Promise<void> {
+  const conn = await beepImpl.client(OPTS).connect(port);
+  const s = await conn.open('echo');
+  for (let i = 0; i < 2000; i++) await s.roundTrip(SMALL);
+  const send = (m: object): void => void process.send!(m);
+  await new Promise<void>((resolve) => {
+    process.once('message', () => resolve());
+    send({ cmd: 'mark' });
+  });
+  const prof = await sampler();
+  const meter = gcMeter();
+  if (args.loop === 'bench') {
+    const samples: bigint[] = [];
+    for (let i = 0; i < N; i++) {
+      const t = process.hrtime.bigint();
+      await s.roundTrip(SMALL);
+      samples.push(process.hrtime.bigint() - t);
+    }
+  } else {
+    for (let i = 0; i < N; i++) await s.roundTrip(SMALL);
+  }
+  const a = meter.read().allocated;
+  const sites = await prof.stop();
+  send({ cmd: 'report', text: `client: ${(a / N).toFixed(0)} B allocated per round trip (loop: ${args.loop})${sites ? `\n${sites}` : ''}` });
+  process.once('message', () => {
+    conn.destroy();
+    process.exit(0);
+  });
+}
+
+if (args.child) void runClient(Number(args.child));
+else void runServer();
