@@ -7,8 +7,9 @@
  * `--sites`, samples allocations with V8's heap profiler and prints the
  * functions that allocated most, per round trip.
  *
- *   node --expose-gc dist/bench/heapprobe.js [--n 20000] [--sites] [--interval 128] [--top 25] [--loop bare|bench]
+ *   node --expose-gc dist/bench/heapprobe.js [--n 20000] [--sites] [--interval 128] [--top 25] [--depth 1] [--loop bare|bench]
  *
+ * `--depth K` keys each site by its K innermost frames (callers after `<`).
  * `--loop bench` times each round trip as the bench driver does (two
  * `hrtime.bigint()` and a sample pushed): that is the driver's own share of
  * the client's figure; `--loop bare` (default) does only the round trips.
@@ -29,6 +30,7 @@ const { values: args } = parseArgs({
     interval: { type: 'string', default: '128' },
     top: { type: 'string', default: '25' },
     loop: { type: 'string', default: 'bare' },
+    depth: { type: 'string', default: '1' },
     child: { type: 'string' },
   },
 });
@@ -57,13 +59,15 @@ async function sampler(): Promise<{ stop(): Promise<string> }> {
       if (!args.sites) return '';
       const { profile } = await post<{ profile: { head: SampleNode } }>(s, 'HeapProfiler.stopSampling');
       const agg = new Map<string, number>();
-      const walk = (n: SampleNode): void => {
-        const u = n.callFrame.url.replace(/^.*\/dist\//, '').replace(/^node:/, 'node:');
-        const k = `${n.callFrame.functionName || '(anon)'} ${u}:${n.callFrame.lineNumber + 1}`;
+      const depth = Number(args.depth);
+      const walk = (n: SampleNode, path: string[]): void => {
+        const u = n.callFrame.url.replace(/^.*\/dist\//, '');
+        const here = [`${n.callFrame.functionName || '(anon)'} ${u}:${n.callFrame.lineNumber + 1}`, ...path];
+        const k = here.slice(0, depth).join(' < ');
         if (n.selfSize > 0) agg.set(k, (agg.get(k) ?? 0) + n.selfSize);
-        for (const c of n.children) walk(c);
+        for (const c of n.children) walk(c, here);
       };
-      walk(profile.head);
+      walk(profile.head, []);
       const rows = [...agg].sort((a, b) => b[1] - a[1]).slice(0, Number(args.top));
       return rows.map(([k, v]) => `  ${(v / N).toFixed(0).padStart(6)} B  ${k}`).join('\n');
     },

@@ -72,15 +72,28 @@ export class Dispatcher {
       handleMgmtMessage(this.core, im.msg, responder);
       return;
     }
-    // Handlers run after the frames of this read are decoded, all in one
-    // microtask (not one per MSG).
+    // Handlers run after the frames of this read are decoded, all at once:
+    // at the end of the read (see endOfRead), else in one microtask (not one per MSG).
     const q = this.handlerQueue;
     const n = this.handlersQueued;
     q[n] = ch;
     q[n + 1] = im;
     q[n + 2] = responder;
     this.handlersQueued = n + 3;
-    if (n === 0) void RESOLVED.then(this.runHandlers);
+    if (n === 0 && !this.reading) void RESOLVED.then(this.runHandlers);
+  }
+
+  /** True while a read is being decoded: MSGs it dispatches wait for {@link endOfRead}. */
+  reading = false;
+
+  /**
+   * The read's frames are all decoded: run the handlers of the MSGs it
+   * dispatched now (no microtask), unless handlers are running already
+   * (a read fed from inside one): that run takes these too.
+   */
+  endOfRead(): void {
+    this.reading = false;
+    if (this.handlersQueued > 0 && !this.running) this.runHandlers();
   }
 
   /** The host of every Responder of `ch`: its token is the MSG replied to. */

@@ -122,6 +122,8 @@ export class IncomingMessage {
       return;
     }
     let body: Buffer | null = Buffer.isBuffer(payload) ? payload : payload.byteLength === 0 ? EMPTY_BODY : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    /** Header octets, consumed by us, not the application: credited once `ready` has run (below). */
+    let headOctets = 0;
     if (!this.headReady) {
       if (this.head !== null) block = null; // joined below: a copy
       const head: Buffer = this.head ? Buffer.concat([this.head, body]) : body;
@@ -136,8 +138,7 @@ export class IncomingMessage {
         this.transferEncoding = parsed.transferEncoding;
         if (parsed.headers !== NO_HEADERS) this.hdrs = parsed.headers;
         this.headReady = true;
-        // The header octets are consumed by us, not the application.
-        if (parsed.bodyOffset > 0) this.hooks.credit(parsed.bodyOffset);
+        headOctets = parsed.bodyOffset;
         body = parsed.bodyOffset === 0 ? head : head.subarray(parsed.bodyOffset);
       }
     }
@@ -155,6 +156,9 @@ export class IncomingMessage {
       this.adapter?.fed();
       this.wake();
     }
+    // After `ready`: a MSG has been handed on by now, so this credit finds none
+    // waiting on the channel and asks for no flush of its own.
+    if (headOctets > 0) this.hooks.credit(headOctets);
   }
 
   private completed(): void {
@@ -692,7 +696,7 @@ export class OutboundMessage {
    */
   static recycle(m: OutboundMessage): void {
     if (!m.reusable || !m.done || m.drainWaiters !== null || spareOut.length >= SPARE_OUT) return;
-    m.parts = null;
+    if (m.parts !== null && m.parts.length > 0) m.parts = null; // (emptied by take: kept, with its room)
     m.offset = 0;
     m.queued = 0;
     m.ended = false;
@@ -711,8 +715,8 @@ export class OutboundMessage {
   }
   /**
    * Queued buffers; the first may be partly sent (see {@link offset}). Made
-   * at the first write, sized for one or two (a head and a body), not the 17
-   * slots a growing empty array takes.
+   * at the first write with room for two (a head and a body), not the 17
+   * slots a growing empty array takes; kept when the message is reused.
    */
   private parts: Uint8Array[] | null = null;
   private offset = 0;
@@ -751,9 +755,14 @@ export class OutboundMessage {
     if (this.ended) throw new BeepError(ErrorCodes.INVALID_STATE, 'write after end of message');
     if (chunk.byteLength === 0) return;
     const p = this.parts;
-    if (p === null || p.length === 0) this.parts = [chunk];
-    else if (p.length === 1) this.parts = [p[0] as Uint8Array, chunk];
-    else p.push(chunk);
+    if (p === null) {
+      // Room for two (a head and a body) from the start: popping keeps it, and
+      // `take` empties the array without shrinking it, so a reused message
+      // (see `make`) writes into the same array again.
+      const a = [chunk, chunk];
+      a.pop();
+      this.parts = a;
+    } else p.push(chunk);
     this.queued += chunk.byteLength;
   }
 

@@ -90,10 +90,17 @@ export class RxBuffers {
     return this.cur;
   }
 
-  /** Where the next read goes (net's `onread.buffer`). */
+  /**
+   * Where the next read goes (net's `onread.buffer`). When nothing holds a
+   * view into the current block (the common case between small messages:
+   * their octets were taken or copied), the read goes to its start again,
+   * and the block itself is the buffer: no view is made per read.
+   */
   readonly next = (): Buffer => {
-    if (this.cur.buf.length - this.pos < MIN_READ) this.rotate();
-    return this.cur.buf.subarray(this.pos);
+    const cur = this.cur;
+    if (cur.refs === 0 && !cur.given) this.pos = 0;
+    else if (cur.buf.length - this.pos < MIN_READ) this.rotate();
+    return this.pos === 0 ? this.cur.buf : this.cur.buf.subarray(this.pos);
   };
 
   /** A read of `n` octets landed at the current position: its view. */
