@@ -87,6 +87,8 @@ export class IncomingMessage {
    * memory), made on the first piece (one array, sized for it, not two empty ones).
    */
   private pieces: (Buffer | RxBlock | null)[] | null = null;
+  /** Header octets at the front of the first queued view (not body: see {@link deliver}). */
+  private skip = 0;
   /** The block of the view {@link shiftView} returned last. */
   private shiftedBlock: RxBlock | null = null;
   /** @internal The body is being thrown away (octets credited as they arrive). */
@@ -121,6 +123,7 @@ export class IncomingMessage {
       if (final) this.completed();
       return;
     }
+    let skip = 0;
     let body: Buffer | null = Buffer.isBuffer(payload) ? payload : payload.byteLength === 0 ? EMPTY_BODY : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     /** Header octets, consumed by us, not the application: credited once `ready` has run (below). */
     let headOctets = 0;
@@ -139,12 +142,21 @@ export class IncomingMessage {
         if (parsed.headers !== NO_HEADERS) this.hdrs = parsed.headers;
         this.headReady = true;
         headOctets = parsed.bodyOffset;
-        body = parsed.bodyOffset === 0 ? head : head.subarray(parsed.bodyOffset);
+        // The body follows the header block in the same view: kept as that view
+        // and the header's length (`skip`); a view of the body alone is made
+        // only if one is asked for (a short body taken whole is copied from it).
+        if (parsed.bodyOffset >= head.length) body = EMPTY_BODY;
+        else {
+          body = head;
+          skip = parsed.bodyOffset;
+        }
       }
     }
-    if (body !== null && body.length > 0) {
-      if (this.pieces === null) this.pieces = [body, block];
-      else this.pieces.push(body, block);
+    if (body !== null && body.length > skip) {
+      if (this.pieces === null) {
+        this.pieces = [body, block];
+        this.skip = skip;
+      } else this.pieces.push(body, block); // (skip is 0: the head was read with an earlier piece)
       block?.hold();
     }
     if (final) this.complete = true;
@@ -215,7 +227,7 @@ export class IncomingMessage {
   /** Octets queued. */
   private queuedLength(): number {
     const p = this.pieces;
-    let n = 0;
+    let n = -this.skip;
     if (p !== null) for (let i = 0; i < p.length; i += 2) n += (p[i] as Buffer).length;
     return n;
   }
@@ -223,8 +235,12 @@ export class IncomingMessage {
   /** The first queued view (there is one), not credited; its block in {@link shiftedBlock}. */
   private shiftView(): Buffer {
     const p = this.pieces as (Buffer | RxBlock | null)[];
-    const b = p.shift() as Buffer;
+    let b = p.shift() as Buffer;
     this.shiftedBlock = p.shift() as RxBlock | null;
+    if (this.skip > 0) {
+      b = b.subarray(this.skip);
+      this.skip = 0;
+    }
     return b;
   }
 
@@ -233,12 +249,15 @@ export class IncomingMessage {
     const p = this.pieces;
     if (p === null) return;
     this.pieces = null;
+    let skip = this.skip;
+    this.skip = 0;
     let n = 0;
     for (let i = 0; i < p.length; i += 2) {
       const b = p[i] as Buffer;
-      n += b.length;
+      n += b.length - skip;
       const blk = p[i + 1] as RxBlock | null;
-      parts.push(blk ? blk.own(b) : b);
+      parts.push(blk ? blk.own(b, skip) : skip > 0 ? b.subarray(skip) : b);
+      skip = 0;
     }
     if (n > 0) this.hooks.credit(n);
   }
@@ -255,6 +274,7 @@ export class IncomingMessage {
   private releaseQueued(): void {
     const p = this.pieces;
     this.pieces = null;
+    this.skip = 0;
     if (p !== null) for (let i = 1; i < p.length; i += 2) (p[i] as RxBlock | null)?.release();
   }
 
@@ -301,8 +321,10 @@ export class IncomingMessage {
     if (p.length === 2) {
       const view = p[0] as Buffer;
       const blk = p[1] as RxBlock | null;
+      const skip = this.skip;
       this.pieces = null;
-      b = blk ? blk.own(view) : view;
+      this.skip = 0;
+      b = blk ? blk.own(view, skip) : skip > 0 ? view.subarray(skip) : view;
       if (n > 0) this.hooks.credit(n);
     } else {
       const parts: Buffer[] = [];
