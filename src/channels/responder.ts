@@ -71,6 +71,20 @@ export class Responder {
     this.state = next;
   }
 
+  /**
+   * Queue through the host; if that throws (bad options: nothing was queued),
+   * the responder is as it was before `begin`, so the handler may reply again.
+   */
+  private queue(prev: State, type: 'RPY' | 'ERR' | 'ANS', ansno: number | undefined, body: BodyInit, options: EntityHeaders | undefined, wait: boolean): Promise<void> | null {
+    try {
+      return this.host.send(this.token, type, ansno, body, options, wait);
+    } catch (err) {
+      this.state = prev;
+      if (type === 'ANS') this.nextAnsno--;
+      throw err;
+    }
+  }
+
   private finish(): void {
     if (this.state !== 'done') {
       this.state = 'done';
@@ -85,8 +99,9 @@ export class Responder {
    * queues the same reply without making a promise.
    */
   reply(body?: BodyInit, options?: ReplyOptions): Promise<void> {
+    const prev = this.state;
     this.begin('replying');
-    const p = this.host.send(this.token, 'RPY', undefined, body ?? '', options, true) as Promise<void>;
+    const p = this.queue(prev, 'RPY', undefined, body ?? '', options, true) as Promise<void>;
     return this.settleWith(p);
   }
 
@@ -109,8 +124,9 @@ export class Responder {
    * ```
    */
   send(body?: BodyInit, options?: ReplyOptions): void {
+    const prev = this.state;
     this.begin('replying');
-    this.host.send(this.token, 'RPY', undefined, body ?? '', options, false);
+    this.queue(prev, 'RPY', undefined, body ?? '', options, false);
     this.finish();
   }
 
@@ -125,20 +141,22 @@ export class Responder {
     if (typeof codeOrBody === 'number' && (!Number.isInteger(codeOrBody) || codeOrBody < 100 || codeOrBody > 599)) {
       throw new BeepError(ErrorCodes.INVALID_ARGUMENT, `reply code ${codeOrBody} is not a three-digit code`);
     }
+    const prev = this.state;
     this.begin('replying');
     let p: Promise<void>;
     if (typeof codeOrBody === 'number') {
-      p = this.host.send(this.token, 'ERR', undefined, buildError(codeOrBody, typeof arg === 'string' ? arg : undefined), { contentType: BEEP_XML }, true) as Promise<void>;
+      p = this.queue(prev, 'ERR', undefined, buildError(codeOrBody, typeof arg === 'string' ? arg : undefined), { contentType: BEEP_XML }, true) as Promise<void>;
     } else {
-      p = this.host.send(this.token, 'ERR', undefined, codeOrBody, typeof arg === 'object' ? arg : undefined, true) as Promise<void>;
+      p = this.queue(prev, 'ERR', undefined, codeOrBody, typeof arg === 'object' ? arg : undefined, true) as Promise<void>;
     }
     return this.settleWith(p);
   }
 
   /** Send one answer (ANS) of a one-to-many reply. */
   answer(body?: BodyInit, options?: ReplyOptions): Promise<void> {
+    const prev = this.state;
     this.begin('answering');
-    return this.host.send(this.token, 'ANS', this.nextAnsno++, body ?? '', options, true) as Promise<void>;
+    return this.queue(prev, 'ANS', this.nextAnsno++, body ?? '', options, true) as Promise<void>;
   }
 
   /** Stream one answer (ANS); end the Writable to complete it. */
