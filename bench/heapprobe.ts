@@ -7,12 +7,14 @@
  * `--sites`, samples allocations with V8's heap profiler and prints the
  * functions that allocated most, per round trip.
  *
- *   node --expose-gc dist/bench/heapprobe.js [--n 20000] [--sites] [--interval 128] [--top 25] [--depth 1] [--loop bare|bench]
+ *   node --expose-gc dist/bench/heapprobe.js [--n 20000] [--sites] [--interval 128] [--top 25] [--depth 1] [--loop bare|bench|bigint]
  *
  * `--depth K` keys each site by its K innermost frames (callers after `<`).
  * `--loop bench` times each round trip as the bench driver does (two
- * `hrtime.bigint()` and a sample pushed): that is the driver's own share of
- * the client's figure; `--loop bare` (default) does only the round trips.
+ * `performance.now()`, a sample stored in a `Float64Array`); `--loop bigint`
+ * as it did before issue 13's sixth session (two `hrtime.bigint()`, a
+ * sample pushed); `--loop bare` (default) does only the round trips. The
+ * difference is the driver's own share of the client's figure.
  *
  * @module
  */
@@ -111,6 +113,13 @@ async function runClient(port: number): Promise<void> {
   const prof = await sampler();
   const meter = gcMeter();
   if (args.loop === 'bench') {
+    const lat = new Float64Array(N);
+    for (let i = 0; i < N && performance.now() < 1e12; i++) {
+      const t = performance.now();
+      await s.roundTrip(SMALL);
+      lat[i] = performance.now() - t;
+    }
+  } else if (args.loop === 'bigint') {
     const samples: bigint[] = [];
     for (let i = 0; i < N; i++) {
       const t = process.hrtime.bigint();

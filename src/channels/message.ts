@@ -699,6 +699,11 @@ export class OutboundMessage {
    * final frame is out and its waiters told, it goes back to the spares.
    */
   reusable = false;
+  /**
+   * @internal A reusable MSG's pending request (its `out` is this message):
+   * cleared when the message is recycled, so nothing refers to it once reused.
+   */
+  request: { out: OutboundMessage | null } | null = null;
 
   /** A message from the spares, or a new one. */
   static make(type: MessageType | 'NUL', msgno: number, ansno?: number): OutboundMessage {
@@ -717,7 +722,13 @@ export class OutboundMessage {
    * a new message's. The caller holds no reference to it after this.
    */
   static recycle(m: OutboundMessage): void {
-    if (!m.reusable || !m.done || m.drainWaiters !== null || spareOut.length >= SPARE_OUT) return;
+    if (!m.reusable || !m.done || m.drainWaiters !== null) return;
+    // A MSG: its pending request no longer needs it (a sent MSG is only ever asked whether it was sent).
+    if (m.request !== null) {
+      m.request.out = null;
+      m.request = null;
+    }
+    if (spareOut.length >= SPARE_OUT) return;
     if (m.parts !== null && m.parts.length > 0) m.parts = null; // (emptied by take: kept, with its room)
     m.offset = 0;
     m.queued = 0;

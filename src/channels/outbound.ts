@@ -209,6 +209,11 @@ export function sendRequest(core: SessionCore, ch: Channel, body: BodyInit | und
   // A tuning request (e.g. <ready/>): "the sender ... sends nothing more until the reply" (RFC 3080 §3.1.3.1).
   if (hold) out.holdAfter = true;
   pr.out = out;
+  if (isImmediateBody(body)) {
+    // Reused once its final frame is out; `pr.out` is cleared then (null reads as "sent": see abandon and the inbound checks).
+    out.reusable = true;
+    out.request = pr;
+  }
   if (signal) {
     const onAbort = (): void => {
       if (ch.outstanding.get(msgno) !== pr) return;
