@@ -9,6 +9,7 @@
  *
  *   node --expose-gc dist/bench/heapprobe.js [--n 20000] [--sites] [--interval 128] [--top 25] [--depth 1] [--loop bare|bench|bigint]
  *
+ * `--counts` reads the server's counts every 20 ms, as the bench's server worker does.
  * `--depth K` keys each site by its K innermost frames (callers after `<`).
  * `--loop bench` times each round trip as the bench driver does (two
  * `performance.now()`, a sample stored in a `Float64Array`); `--loop bigint`
@@ -33,6 +34,7 @@ const { values: args } = parseArgs({
     top: { type: 'string', default: '25' },
     loop: { type: 'string', default: 'bare' },
     depth: { type: 'string', default: '1' },
+    counts: { type: 'boolean', default: false },
     child: { type: 'string' },
   },
 });
@@ -84,6 +86,8 @@ async function runServer(): Promise<void> {
   child.on('message', (m: { cmd: string; text?: string }) => {
     void (async () => {
       if (m.cmd === 'mark') {
+        // As the bench's server worker does from `mark` to `report`: sample its counts every 20 ms.
+        if (args.counts) setInterval(() => srv.counts(), 20).unref();
         prof = await sampler();
         meter = gcMeter();
         child.send({ cmd: 'go' });

@@ -76,6 +76,8 @@ export class Inbound {
       onHeader: (h) => this.checkHeader(h),
       // Interop (off by default): a NUL carrying an empty header block; its 2 octets reopen the window at once.
       acceptNulHeaderBlock: compat?.acceptNulHeaderBlock === true,
+      // onFrame keeps no frame: one object serves them all.
+      reuseFrame: true,
       onNulHeaderBlock: (h) => {
         const ch = this.channels.get(h.channel);
         if (ch) this.credit(ch, h.size);
