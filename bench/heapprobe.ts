@@ -9,6 +9,8 @@
  *
  *   node --expose-gc dist/bench/heapprobe.js [--n 20000] [--sites] [--interval 128] [--top 25] [--depth 1] [--loop bare|bench|bigint]
  *
+ * `--handler async` serves the echo with the bench's former handler
+ * (`await res.reply(await msg.bytes())`) instead of the bench's own.
  * `--counts` reads the server's counts every 20 ms, as the bench's server worker does.
  * `--depth K` keys each site by its K innermost frames (callers after `<`).
  * `--loop bench` times each round trip as the bench driver does (two
@@ -35,6 +37,7 @@ const { values: args } = parseArgs({
     loop: { type: 'string', default: 'bare' },
     depth: { type: 'string', default: '1' },
     counts: { type: 'boolean', default: false },
+    handler: { type: 'string', default: 'bench' },
     child: { type: 'string' },
   },
 });
@@ -78,8 +81,23 @@ async function sampler(): Promise<{ stop(): Promise<string> }> {
   };
 }
 
+/** The bench's echo as it was before issue 13's sixth session: an async handler awaiting a promise per reply. */
+async function asyncEchoServer(): Promise<{ port: number; counts(): unknown; close(): Promise<void> }> {
+  const { createServer, defineProfile } = await import('../src/index.js');
+  const { ECHO_URI } = await import('./impl/beep.js');
+  const echo = defineProfile({
+    uri: ECHO_URI,
+    async onMessage(msg, res) {
+      await res.reply(await msg.bytes());
+    },
+  });
+  const srv = createServer({ profiles: [echo], limits: OPTS.limits });
+  const { port } = await srv.listen(0, '127.0.0.1');
+  return { port, counts: () => srv.sessions.size, close: () => srv.close(1000) };
+}
+
 async function runServer(): Promise<void> {
-  const srv = await beepImpl.server(OPTS);
+  const srv = args.handler === 'async' ? await asyncEchoServer() : await beepImpl.server(OPTS);
   const child = fork(fileURLToPath(import.meta.url), [...process.argv.slice(2), '--child', String(srv.port)], { execArgv: process.execArgv });
   let meter: ReturnType<typeof gcMeter> | null = null;
   let prof: { stop(): Promise<string> } | null = null;

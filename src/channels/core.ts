@@ -166,6 +166,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   private readonly greeting: GreetingExchange;
   /** Spare lists for pull()'s deferred work (reused; a second one if pull() is re-entered). */
   private readonly afterFree: AfterList[] = [];
+  /** @internal Called, before any `'output'` listener, when there are frames to pull (set by the transport glue). */
+  onOutput: (() => void) | null = null;
   /** When the session ends, let queued output drain and end the transport (rather than destroy it). */
   gracefulEnd = false;
   private released = false;
@@ -183,7 +185,11 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     this.flow.memoryBudget = this.limits.sessionMemoryBudget;
     this.flow.pool = options.memoryPool;
     this.scheduler = new Scheduler(this.limits, this.stats, this.flow, this.id, {
-      output: () => this.emit('output'),
+      output: () => {
+        // The glue's hook first (a plain call: `emit` makes an array per call), then any listeners.
+        this.onOutput?.();
+        if (this.listenerCount('output') > 0) this.emit('output');
+      },
       wakeup: (ms, ch) => this.emit('wakeup', ms, ch),
     });
     for (const p of options.profiles ?? []) {

@@ -2,7 +2,8 @@
  * @internal
  * The dispatch part of a session core: hands the peer's MSGs to the channel's
  * profile one at a time (RFC 3080 §2.6.1: serial per channel), runs the
- * handlers of one read in one microtask, replies for a handler that failed,
+ * handlers of one read together at its end (others in one microtask),
+ * replies for a handler that failed,
  * and retires a MSG once it is wholly received and its reply is out. It owns
  * the handler queue and the count of MSGs awaiting replies on the session.
  *

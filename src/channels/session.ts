@@ -142,7 +142,7 @@ export class Session extends EventEmitter<SessionEvents> {
     const core = new SessionCore({ ...this.options, role: this.role, id: this.id, stats: this.stats });
     core.owner = this;
     attachGlue(core, this);
-    core.on('output', () => this.scheduleFlush());
+    core.onOutput = () => this.scheduleFlush();
     // Replies queued by the handlers of one read go out when the last of them has run.
     core.dispatcher.afterRun = () => {
       if (this.flushScheduled && core === this.core) this.flush();
