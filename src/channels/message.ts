@@ -682,4 +682,6 @@ class MessageStream extends Readable {
 }
 
 // The outbound side lives in outmessage.ts; its names are kept here for the modules that import them from this one.
-export { OutboundMessage, toBytes, isImmediateBody, bodyChunks } from './outmessage.js';
+export { toBytes, isImmediateBody, bodyChunks } from './outmessage.js';
+/** @internal */
+export { OutboundMessage } from './outmessage.js';
