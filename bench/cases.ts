@@ -12,7 +12,7 @@ import { perEnd, type TunnelEnds } from './lib/tunnelmeter.js';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { BenchConn, BenchStream, ClientImpl, ServerCounts } from './lib/adapter.js';
-import { GiB, MB, MiB, latencySummary } from './lib/stats.js';
+import { GiB, MB, MiB, latencySummary, latencySummaryMs } from './lib/stats.js';
 
 /** Metrics of one measurement (one case, one implementation, one round). */
 export type Metrics = Record<string, number>;
@@ -233,7 +233,11 @@ async function driveRoundTrips(ctx: DriverContext): Promise<Metrics> {
     }),
   );
   await ctx.server('mark');
-  const samples: bigint[] = [];
+  // Latencies (ms) in a typed array made before the measurement: the driver's own
+  // loop allocates as little as it can (no BigInt per sample), since the JS heap
+  // per message is measured over it (bench/README.md, issue 13 sixth session).
+  const lat = new Float64Array(n * perChannel);
+  let count = 0;
   const meter = gcMeter();
   const cpu0 = process.cpuUsage();
   const t0 = now();
@@ -241,9 +245,9 @@ async function driveRoundTrips(ctx: DriverContext): Promise<Metrics> {
   await Promise.all(
     streams.map(async (s) => {
       for (let i = 0; i < perChannel && now() < deadline; i++) {
-        const t = process.hrtime.bigint();
+        const t = performance.now();
         await s.roundTrip(SMALL);
-        samples.push(process.hrtime.bigint() - t);
+        lat[count++] = performance.now() - t;
       }
     }),
   );
@@ -252,19 +256,19 @@ async function driveRoundTrips(ctx: DriverContext): Promise<Metrics> {
   const gcClient = meter.read();
   const rep = await ctx.server('report');
   conn.destroy();
-  const lat = latencySummary(samples);
-  const perRt = (s: number): number => (s * 1e6) / samples.length;
+  const sum = latencySummaryMs(lat.subarray(0, count));
+  const perRt = (s: number): number => (s * 1e6) / count;
   return {
-    rps: samples.length / elapsed,
-    p50: lat.p50,
-    p99: lat.p99,
-    max: lat.max,
-    requests: samples.length,
+    rps: count / elapsed,
+    p50: sum.p50,
+    p99: sum.p99,
+    max: sum.max,
+    requests: count,
     clientCpuUsPerRt: perRt(cpuClient),
     serverCpuUsPerRt: perRt(rep.cpu),
     // JS heap allocated per 100-octet message per side (one request and one reply per round trip).
-    clientHeapPerMsg: gcClient.allocated / samples.length,
-    ...(rep.gc ? { serverHeapPerMsg: rep.gc.allocated / samples.length } : {}),
+    clientHeapPerMsg: gcClient.allocated / count,
+    ...(rep.gc ? { serverHeapPerMsg: rep.gc.allocated / count } : {}),
   };
 }
 

@@ -25,6 +25,12 @@ export function latencySummary(samplesNs: readonly bigint[] | BigInt64Array): { 
   return { p50: percentile(ms, 50), p99: percentile(ms, 99), max: ms.length ? (ms[ms.length - 1] as number) : Number.NaN, count: ms.length };
 }
 
+/** {@link latencySummary} of latencies already in milliseconds (sorted in place). */
+export function latencySummaryMs(ms: Float64Array): { p50: number; p99: number; max: number; count: number } {
+  ms.sort();
+  return { p50: percentile(ms, 50), p99: percentile(ms, 99), max: ms.length ? (ms[ms.length - 1] as number) : Number.NaN, count: ms.length };
+}
+
 /** Format a number for the results table: 3 significant digits, thousands kept whole. */
 export function fmt(v: number | null | undefined): string {
   if (v === null || v === undefined || Number.isNaN(v)) return '—';

@@ -53,6 +53,7 @@ export interface ReplySink {
 /** @internal One of our MSGs awaiting its complete reply. */
 export interface PendingRequest {
   readonly msgno: number;
+  /** Our MSG; null once a whole-body MSG has been sent (its message is reused), and for the greeting's. */
   out: OutboundMessage | null;
   sink: ReplySink;
   /** Keyword of the reply frames received so far. */
@@ -207,10 +208,17 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * `BEEP_ERR_BAD_REPLY` (use {@link requestAnswers}). The reply's body streams:
    * read it, or call `bytes()`, `text()` or `dump()`, or the channel stalls.
    */
-  request(body?: BodyInit, options: RequestOptions = {}): Promise<IncomingMessage> {
-    return new Promise<IncomingMessage>((resolve, reject) => {
-      this.core.sendRequest(this, body, options, new RpySink(resolve, reject));
-    });
+  request(body?: BodyInit, options: RequestOptions = NO_OPTIONS): Promise<IncomingMessage> {
+    // No closure per request: the executor hands its resolvers over through module state.
+    const p = new Promise<IncomingMessage>(takeResolvers);
+    const sink = new RpySink(caught.resolve as (m: IncomingMessage) => void, caught.reject as (e: unknown) => void);
+    caught.resolve = caught.reject = null;
+    try {
+      this.core.sendRequest(this, body, options, sink);
+    } catch (err) {
+      sink.fail(err as Error);
+    }
+    return p;
   }
 
   /**
@@ -304,6 +312,17 @@ export class Channel extends EventEmitter<ChannelEvents> {
   close(code = 200, diagnostic?: string): Promise<void> {
     return this.core.closeChannel(this, code, diagnostic);
   }
+}
+
+const NO_OPTIONS: RequestOptions = Object.freeze({});
+
+/** The resolvers of the promise {@link takeResolvers} last ran for (taken at once by its caller). */
+const caught: { resolve: ((m: IncomingMessage) => void) | null; reject: ((e: unknown) => void) | null } = { resolve: null, reject: null };
+
+/** A promise executor that is not a closure: it leaves the resolvers in {@link caught}. */
+function takeResolvers(resolve: (m: IncomingMessage) => void, reject: (e: unknown) => void): void {
+  caught.resolve = resolve;
+  caught.reject = reject;
 }
 
 /** What {@link Channel.request} waits for: one RPY (an object, not a closure per outcome). */

@@ -19,7 +19,7 @@ import { BeepError, BeepFramingError, BeepReplyError, ErrorCodes, type ErrorCode
 import type { EntityHeaders } from '../framing/index.js';
 import { Channel, replyErrorFrom, type InboundRequest, type PendingRequest, type ReplySink, type RequestOptions } from './channel.js';
 import * as outbound from './outbound.js';
-import type { IncomingMessage, OutboundMessage, BodyInit } from './message.js';
+import { OutboundMessage, type IncomingMessage, type BodyInit } from './message.js';
 import type { RxBlock } from './rx.js';
 import { requestMgmt } from './management.js';
 import { SessionFlow, type MemoryPool } from './flow.js';
@@ -166,6 +166,8 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   private readonly greeting: GreetingExchange;
   /** Spare lists for pull()'s deferred work (reused; a second one if pull() is re-entered). */
   private readonly afterFree: AfterList[] = [];
+  /** @internal Called, before any `'output'` listener, when there are frames to pull (set by the transport glue). */
+  onOutput: (() => void) | null = null;
   /** When the session ends, let queued output drain and end the transport (rather than destroy it). */
   gracefulEnd = false;
   private released = false;
@@ -183,7 +185,11 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     this.flow.memoryBudget = this.limits.sessionMemoryBudget;
     this.flow.pool = options.memoryPool;
     this.scheduler = new Scheduler(this.limits, this.stats, this.flow, this.id, {
-      output: () => this.emit('output'),
+      output: () => {
+        // The glue's hook first (a plain call: `emit` makes an array per call), then any listeners.
+        this.onOutput?.();
+        if (this.listenerCount('output') > 0) this.emit('output');
+      },
       wakeup: (ms, ch) => this.emit('wakeup', ms, ch),
     });
     for (const p of options.profiles ?? []) {
@@ -358,7 +364,10 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
       if (kind === AFTER_DISPATCH) this.dispatcher.dispatch(x as Channel);
       else if (kind === AFTER_RECHECK) this.scheduler.recheckCredit(x as Channel);
       else if (kind === AFTER_DRAIN) (x as OutboundMessage).fireDrain();
-      else if (kind === AFTER_DONE) this.messageOut(x as OutboundMessage);
+      else if (kind === AFTER_DONE) {
+        this.messageOut(x as OutboundMessage);
+        OutboundMessage.recycle(x as OutboundMessage); // if nothing but the core held it
+      }
       else this.lifecycle.checkQuiescent(x as Channel);
     }
     after.n = 0;

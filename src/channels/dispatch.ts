@@ -2,7 +2,8 @@
  * @internal
  * The dispatch part of a session core: hands the peer's MSGs to the channel's
  * profile one at a time (RFC 3080 §2.6.1: serial per channel), runs the
- * handlers of one read in one microtask, replies for a handler that failed,
+ * handlers of one read together at its end (others in one microtask),
+ * replies for a handler that failed,
  * and retires a MSG once it is wholly received and its reply is out. It owns
  * the handler queue and the count of MSGs awaiting replies on the session.
  *
@@ -72,21 +73,34 @@ export class Dispatcher {
       handleMgmtMessage(this.core, im.msg, responder);
       return;
     }
-    // Handlers run after the frames of this read are decoded, all in one
-    // microtask (not one per MSG).
+    // Handlers run after the frames of this read are decoded, all at once:
+    // at the end of the read (see endOfRead), else in one microtask (not one per MSG).
     const q = this.handlerQueue;
     const n = this.handlersQueued;
     q[n] = ch;
     q[n + 1] = im;
     q[n + 2] = responder;
     this.handlersQueued = n + 3;
-    if (n === 0) void RESOLVED.then(this.runHandlers);
+    if (n === 0 && !this.reading) void RESOLVED.then(this.runHandlers);
+  }
+
+  /** True while a read is being decoded: MSGs it dispatches wait for {@link endOfRead}. */
+  reading = false;
+
+  /**
+   * The read's frames are all decoded: run the handlers of the MSGs it
+   * dispatched now (no microtask), unless handlers are running already
+   * (a read fed from inside one): that run takes these too.
+   */
+  endOfRead(): void {
+    this.reading = false;
+    if (this.handlersQueued > 0 && !this.running) this.runHandlers();
   }
 
   /** The host of every Responder of `ch`: its token is the MSG replied to. */
   private responderHost(ch: Channel): ResponderHost<InboundRequest> {
     return {
-      send: (im, type, ansno, body, headers) => outbound.sendReply(this.core, ch, im, type, ansno, body, headers),
+      send: (im, type, ansno, body, headers, wait) => outbound.sendReply(this.core, ch, im, type, ansno, body, headers, wait),
       stream: (im, type, ansno, headers) => outbound.replyWritable(this.core, ch, im, type, ansno, headers),
       finished: (im) => this.replyQueued(ch, im),
     };
@@ -99,17 +113,30 @@ export class Dispatcher {
    */
   private readonly handlerQueue: unknown[] = [];
   private handlersQueued = 0;
+  /** True while the queued handlers run (output they queue may wait for {@link afterRun}). */
+  running = false;
+  /**
+   * Set by the transport glue: called once the queued handlers have run, so
+   * what they replied goes out in one write without a microtask of its own.
+   */
+  afterRun: (() => void) | null = null;
   private readonly runHandlers = (): void => {
     const q = this.handlerQueue;
-    // Handlers may dispatch more MSGs (a synchronous reply frees the channel): those are queued after these.
-    for (let i = 0; i < this.handlersQueued; i += 3) {
-      const ch = q[i] as Channel;
-      const im = q[i + 1] as InboundRequest;
-      const responder = q[i + 2] as Responder;
-      q[i] = q[i + 1] = q[i + 2] = undefined;
-      this.runHandler(ch, im, responder);
+    this.running = true;
+    try {
+      // Handlers may dispatch more MSGs (a synchronous reply frees the channel): those are queued after these.
+      for (let i = 0; i < this.handlersQueued; i += 3) {
+        const ch = q[i] as Channel;
+        const im = q[i + 1] as InboundRequest;
+        const responder = q[i + 2] as Responder;
+        q[i] = q[i + 1] = q[i + 2] = undefined;
+        this.runHandler(ch, im, responder);
+      }
+    } finally {
+      this.handlersQueued = 0;
+      this.running = false;
     }
-    this.handlersQueued = 0;
+    this.afterRun?.();
   };
 
   private runHandler(ch: Channel, im: InboundRequest, responder: Responder): void {

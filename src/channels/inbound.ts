@@ -76,6 +76,8 @@ export class Inbound {
       onHeader: (h) => this.checkHeader(h),
       // Interop (off by default): a NUL carrying an empty header block; its 2 octets reopen the window at once.
       acceptNulHeaderBlock: compat?.acceptNulHeaderBlock === true,
+      // onFrame keeps no frame: one object serves them all.
+      reuseFrame: true,
       onNulHeaderBlock: (h) => {
         const ch = this.channels.get(h.channel);
         if (ch) this.credit(ch, h.size);
@@ -109,11 +111,18 @@ export class Inbound {
   receive(chunk: Uint8Array, block: RxBlock | null): void {
     this.stats.octetsIn += chunk.byteLength;
     this.rxBlock = block;
+    const dispatcher = this.dispatcher;
+    // A read fed from inside another one's decoding (a test's loopback) leaves the end to the outer one.
+    const outer = !dispatcher.reading;
+    dispatcher.reading = true;
     try {
       this.decoder.push(chunk, this.onDecoded);
     } finally {
       this.rxBlock = null;
+      if (outer) dispatcher.reading = false;
     }
+    // Handlers of the MSGs this read completed run now, in one go (a frame error above skips them: the session ends).
+    if (outer) dispatcher.endOfRead();
   }
 
   private readonly onDecoded = (f: Frame): void => this.onFrame(f);

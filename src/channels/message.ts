@@ -3,9 +3,8 @@
  *
  * {@link IncomingMessage} is a Readable whose octets count against the
  * channel's receive window until the application reads them: the window
- * reopens only as it does. {@link OutboundMessage} is the send queue of one
- * message, fed from a buffer, an iterable or a stream, and drained frame by
- * frame by the scheduler as the peer's window allows.
+ * reopens only as it does. The outbound side, {@link OutboundMessage} (the
+ * send queue of one message), is in `outmessage.ts` and re-exported here.
  *
  * @module
  */
@@ -87,6 +86,8 @@ export class IncomingMessage {
    * memory), made on the first piece (one array, sized for it, not two empty ones).
    */
   private pieces: (Buffer | RxBlock | null)[] | null = null;
+  /** Header octets at the front of the first queued view (not body: see {@link deliver}). */
+  private skip = 0;
   /** The block of the view {@link shiftView} returned last. */
   private shiftedBlock: RxBlock | null = null;
   /** @internal The body is being thrown away (octets credited as they arrive). */
@@ -121,7 +122,10 @@ export class IncomingMessage {
       if (final) this.completed();
       return;
     }
+    let skip = 0;
     let body: Buffer | null = Buffer.isBuffer(payload) ? payload : payload.byteLength === 0 ? EMPTY_BODY : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    /** Header octets, consumed by us, not the application: credited once `ready` has run (below). */
+    let headOctets = 0;
     if (!this.headReady) {
       if (this.head !== null) block = null; // joined below: a copy
       const head: Buffer = this.head ? Buffer.concat([this.head, body]) : body;
@@ -136,14 +140,22 @@ export class IncomingMessage {
         this.transferEncoding = parsed.transferEncoding;
         if (parsed.headers !== NO_HEADERS) this.hdrs = parsed.headers;
         this.headReady = true;
-        // The header octets are consumed by us, not the application.
-        if (parsed.bodyOffset > 0) this.hooks.credit(parsed.bodyOffset);
-        body = parsed.bodyOffset === 0 ? head : head.subarray(parsed.bodyOffset);
+        headOctets = parsed.bodyOffset;
+        // The body follows the header block in the same view: kept as that view
+        // and the header's length (`skip`); a view of the body alone is made
+        // only if one is asked for (a short body taken whole is copied from it).
+        if (parsed.bodyOffset >= head.length) body = EMPTY_BODY;
+        else {
+          body = head;
+          skip = parsed.bodyOffset;
+        }
       }
     }
-    if (body !== null && body.length > 0) {
-      if (this.pieces === null) this.pieces = [body, block];
-      else this.pieces.push(body, block);
+    if (body !== null && body.length > skip) {
+      if (this.pieces === null) {
+        this.pieces = [body, block];
+        this.skip = skip;
+      } else this.pieces.push(body, block); // (skip is 0: the head was read with an earlier piece)
       block?.hold();
     }
     if (final) this.complete = true;
@@ -155,6 +167,9 @@ export class IncomingMessage {
       this.adapter?.fed();
       this.wake();
     }
+    // After `ready`: a MSG has been handed on by now, so this credit finds none
+    // waiting on the channel and asks for no flush of its own.
+    if (headOctets > 0) this.hooks.credit(headOctets);
   }
 
   private completed(): void {
@@ -211,7 +226,7 @@ export class IncomingMessage {
   /** Octets queued. */
   private queuedLength(): number {
     const p = this.pieces;
-    let n = 0;
+    let n = -this.skip;
     if (p !== null) for (let i = 0; i < p.length; i += 2) n += (p[i] as Buffer).length;
     return n;
   }
@@ -219,8 +234,12 @@ export class IncomingMessage {
   /** The first queued view (there is one), not credited; its block in {@link shiftedBlock}. */
   private shiftView(): Buffer {
     const p = this.pieces as (Buffer | RxBlock | null)[];
-    const b = p.shift() as Buffer;
+    let b = p.shift() as Buffer;
     this.shiftedBlock = p.shift() as RxBlock | null;
+    if (this.skip > 0) {
+      b = b.subarray(this.skip);
+      this.skip = 0;
+    }
     return b;
   }
 
@@ -229,12 +248,15 @@ export class IncomingMessage {
     const p = this.pieces;
     if (p === null) return;
     this.pieces = null;
+    let skip = this.skip;
+    this.skip = 0;
     let n = 0;
     for (let i = 0; i < p.length; i += 2) {
       const b = p[i] as Buffer;
-      n += b.length;
+      n += b.length - skip;
       const blk = p[i + 1] as RxBlock | null;
-      parts.push(blk ? blk.own(b) : b);
+      parts.push(blk ? blk.own(b, skip) : skip > 0 ? b.subarray(skip) : b);
+      skip = 0;
     }
     if (n > 0) this.hooks.credit(n);
   }
@@ -251,6 +273,7 @@ export class IncomingMessage {
   private releaseQueued(): void {
     const p = this.pieces;
     this.pieces = null;
+    this.skip = 0;
     if (p !== null) for (let i = 1; i < p.length; i += 2) (p[i] as RxBlock | null)?.release();
   }
 
@@ -260,23 +283,55 @@ export class IncomingMessage {
    */
   bytes(maxBytes = this.hooks.maxMessageSize): Promise<Buffer> {
     if (this.adapter !== null) return this.adapter.collect(maxBytes);
+    // Fast path: the whole body is here — no async machinery.
+    const b = this.takeBytes(maxBytes);
+    return b !== null ? Promise.resolve(b) : this.collect(maxBytes);
+  }
+
+  /**
+   * The whole body at once, without a promise, when the whole message has
+   * arrived: a small message usually has by the time the profile sees it.
+   * Returns `null`, taking nothing, while octets are still to come, once the
+   * body is being read some other way (a stream, iteration, {@link bytes}),
+   * after the message failed or was discarded, or when the body is larger
+   * than `maxBytes` (default: the session's maxMessageSize; {@link bytes}
+   * then rejects with `BEEP_ERR_MESSAGE_TOO_LARGE`). Otherwise the body is
+   * taken (its octets reopen the window) as {@link bytes} would resolve it.
+   *
+   * @example
+   * ```ts
+   * onMessage(msg, res) {
+   *   const body = msg.takeBytes();
+   *   if (body !== null) return res.send(body); // no promise made
+   *   return msg.bytes().then((b) => res.send(b));
+   * }
+   * ```
+   */
+  takeBytes(maxBytes = this.hooks.maxMessageSize): Buffer | null {
+    if (!this.complete || !this.headReady || this.failure !== undefined || this.dumping || this.taken || this.adapter !== null) return null;
     const p = this.pieces;
-    if (this.complete && this.headReady && this.failure === undefined && !this.dumping && (p === null || p.length <= 2)) {
-      // Fast path: the whole body is here in one piece — no async machinery.
-      const n = p !== null && p.length === 2 ? (p[0] as Buffer).length : 0;
-      if (n > maxBytes) return this.collect(maxBytes);
-      let b: Buffer = EMPTY_BODY;
-      if (p !== null && n > 0) {
-        const view = p[0] as Buffer;
-        const blk = p[1] as RxBlock | null;
-        this.pieces = null;
-        b = blk ? blk.own(view) : view;
-        this.hooks.credit(n);
-      }
+    if (p === null) {
       this.taken = true;
-      return Promise.resolve(b);
+      return EMPTY_BODY;
     }
-    return this.collect(maxBytes);
+    const n = this.queuedLength();
+    if (n > maxBytes) return null;
+    let b: Buffer;
+    if (p.length === 2) {
+      const view = p[0] as Buffer;
+      const blk = p[1] as RxBlock | null;
+      const skip = this.skip;
+      this.pieces = null;
+      this.skip = 0;
+      b = blk ? blk.own(view, skip) : skip > 0 ? view.subarray(skip) : view;
+      if (n > 0) this.hooks.credit(n);
+    } else {
+      const parts: Buffer[] = [];
+      this.takeQueued(parts);
+      b = Buffer.concat(parts, n);
+    }
+    this.taken = true;
+    return b;
   }
 
   private async collect(maxBytes: number): Promise<Buffer> {
@@ -626,157 +681,7 @@ class MessageStream extends Readable {
   }
 }
 
-// ------------------------------------------------------------------ outbound
-
-/** @internal The send queue of one outbound message. */
-export class OutboundMessage {
-  readonly type: MessageType | 'NUL';
-  readonly msgno: number;
-  readonly ansno: number | undefined;
-  /**
-   * Queued buffers; the first may be partly sent (see {@link offset}). Made
-   * at the first write, sized for one or two (a head and a body), not the 17
-   * slots a growing empty array takes.
-   */
-  private parts: Uint8Array[] | null = null;
-  private offset = 0;
-  /** Octets queued and not yet framed. */
-  queued = 0;
-  /** No more octets will be added. */
-  ended = false;
-  /** At least one frame has been sent. */
-  started = false;
-  /** The final frame has been sent. */
-  done = false;
-  /** Called once the final frame has been handed to the transport. */
-  onDone: (() => void) | undefined;
-  /** Resolves the promise of whoever waits for the final frame to go out (`whenDone`). */
-  resolveDone: (() => void) | undefined;
-  /** @internal The inbound MSG whose reply this message completes, opaque here: the core is told once it is out. */
-  completes: unknown;
-  /** Called if the message can never be sent (session or channel gone). */
-  onFail: ((err: Error) => void) | undefined;
-  /** Called when queued octets fall to or below the high-water mark (null: none yet). */
-  private drainWaiters: (() => void)[] | null = null;
-  /** Hold all further output of the session once this message's last frame is out (tuning). */
-  holdAfter = false;
-  /** Set when the message was cut short (pre-emptive ERR, abort). */
-  truncated = false;
-
-  constructor(type: MessageType | 'NUL', msgno: number, ansno?: number) {
-    this.type = type;
-    this.msgno = msgno;
-    this.ansno = ansno;
-    if (type === 'NUL') this.ended = true;
-  }
-
-  /** Queue octets (referenced, not copied). */
-  write(chunk: Uint8Array): void {
-    if (this.ended) throw new BeepError(ErrorCodes.INVALID_STATE, 'write after end of message');
-    if (chunk.byteLength === 0) return;
-    const p = this.parts;
-    if (p === null || p.length === 0) this.parts = [chunk];
-    else if (p.length === 1) this.parts = [p[0] as Uint8Array, chunk];
-    else p.push(chunk);
-    this.queued += chunk.byteLength;
-  }
-
-  end(): void {
-    this.ended = true;
-  }
-
-  /** Drop what is unsent and end the message: its next frame is its last. */
-  truncate(): void {
-    this.parts = null;
-    this.offset = 0;
-    this.queued = 0;
-    this.ended = true;
-    this.truncated = true;
-    this.fireDrain();
-  }
-
-  /**
-   * Octets of entity headers at the front of a streamed message: they are not
-   * sent alone in a frame of their own while the body has not started.
-   */
-  headLength = 0;
-
-  /** Whether a frame can be produced now (data queued, or an end to send). */
-  get sendable(): boolean {
-    return !this.done && (this.ended || this.queued > (this.started ? 0 : this.headLength));
-  }
-
-  /** Queue the entity-header block that starts a streamed message. */
-  writeHead(head: Uint8Array): void {
-    this.write(head);
-    this.headLength = head.byteLength;
-  }
-
-  /** How many views the last {@link take} wrote. */
-  taken = 0;
-
-  /**
-   * Take up to `max` octets as views for one frame, written to `out` from
-   * index 0 (their number in {@link taken}); returns their octets.
-   * {@link done} is set when they end the message.
-   */
-  take(max: number, out: Uint8Array[]): number {
-    let size = 0;
-    let k = 0;
-    const parts = this.parts;
-    while (size < max && parts !== null && parts.length > 0) {
-      const p = parts[0] as Uint8Array;
-      const avail = p.byteLength - this.offset;
-      const n = Math.min(avail, max - size);
-      out[k++] = n === p.byteLength ? p : p.subarray(this.offset, this.offset + n);
-      size += n;
-      if (n === avail) {
-        parts.shift();
-        this.offset = 0;
-      } else {
-        this.offset += n;
-      }
-    }
-    this.queued -= size;
-    this.taken = k;
-    this.started = true;
-    if (this.ended && this.queued === 0) this.done = true;
-    return size;
-  }
-
-  /** Resolve once queued octets are at or below `hwm`. */
-  waitDrain(hwm: number): Promise<void> | null {
-    if (this.queued <= hwm) return null;
-    return new Promise((resolve) => (this.drainWaiters ??= []).push(resolve));
-  }
-
-  /** @internal Writers wait for room. */
-  get drainWaiting(): boolean {
-    return this.drainWaiters !== null && this.drainWaiters.length > 0;
-  }
-
-  /** @internal Wake writers waiting for room. */
-  fireDrain(): void {
-    const w = this.drainWaiters;
-    if (w === null || w.length === 0) return;
-    this.drainWaiters = null;
-    for (const f of w) f();
-  }
-}
-
-/** Normalise a chunk of a body to bytes. */
-export function toBytes(chunk: Uint8Array | string): Uint8Array {
-  return typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-}
-
-/** True when a body can be queued at once, without a pump. */
-export function isImmediateBody(body: BodyInit | undefined): body is string | Uint8Array | undefined {
-  return body === undefined || typeof body === 'string' || body instanceof Uint8Array;
-}
-
-/** Iterate any non-immediate body as chunks. */
-export function bodyChunks(body: Exclude<BodyInit, string | Uint8Array>): AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string> {
-  if (Symbol.asyncIterator in (body as object)) return body as AsyncIterable<Uint8Array | string>;
-  if (Symbol.iterator in (body as object)) return body as Iterable<Uint8Array | string>;
-  throw new BeepError(ErrorCodes.INVALID_ARGUMENT, 'body must be a string, Uint8Array, iterable or readable stream');
-}
+// The outbound side lives in outmessage.ts; its names are kept here for the modules that import them from this one.
+export { toBytes, isImmediateBody, bodyChunks } from './outmessage.js';
+/** @internal */
+export { OutboundMessage } from './outmessage.js';

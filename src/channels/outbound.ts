@@ -36,7 +36,7 @@ export function encodeHead(headers: Head): Uint8Array {
 /** Queue a whole message on `ch`. */
 export function queueMessage(core: SessionCore, ch: Channel, type: OutboundMessage['type'], msgno: number, ansno: number | undefined, body: string | Uint8Array | undefined, headers: Head): OutboundMessage {
   const head = type === 'NUL' ? undefined : encodeHead(headers);
-  const out = new OutboundMessage(type, msgno, ansno);
+  const out = OutboundMessage.make(type, msgno, ansno);
   if (head !== undefined) {
     out.write(head);
     if (body !== undefined) out.write(toBytes(body));
@@ -54,7 +54,7 @@ function queueOut(core: SessionCore, ch: Channel, type: 'MSG' | 'RPY' | 'ERR' | 
     out = queueMessage(core, ch, type, msgno, ansno, body, headers);
   } else {
     const head = encodeHead(headers); // may throw: before anything is queued
-    out = new OutboundMessage(type, msgno, ansno);
+    out = OutboundMessage.make(type, msgno, ansno);
     out.writeHead(head);
     ch.outQueue.push(out);
     core.scheduler.markReady(ch);
@@ -136,10 +136,19 @@ export function writableFor(core: SessionCore, ch: Channel, out: OutboundMessage
   return w;
 }
 
-export function sendReply(core: SessionCore, ch: Channel, im: InboundRequest, type: 'RPY' | 'ERR' | 'ANS' | 'NUL', ansno: number | undefined, body: BodyInit | undefined, headers: EntityHeaders | undefined): Promise<void> {
+/**
+ * Queue a reply to `im`. With `wait`, returns a promise settled when its final
+ * frame is out (or it fails); without, returns null and makes no promise: a
+ * whole reply's message then goes back to the spares once it is out.
+ */
+export function sendReply(core: SessionCore, ch: Channel, im: InboundRequest, type: 'RPY' | 'ERR' | 'ANS' | 'NUL', ansno: number | undefined, body: BodyInit | undefined, headers: EntityHeaders | undefined, wait = true): Promise<void> | null {
   if (type === 'NUL') {
     const out = queueMessage(core, ch, 'NUL', im.msg.msgno, undefined, undefined, undefined);
     out.completes = im;
+    if (!wait) {
+      out.reusable = true;
+      return null;
+    }
     return whenDone(out);
   }
   if (type === 'ERR' && !im.received) {
@@ -156,6 +165,7 @@ export function sendReply(core: SessionCore, ch: Channel, im: InboundRequest, ty
     entity = rest;
   }
   if (core.state === 'closed') {
+    if (!wait) return null; // the session's close says why
     const failed = Promise.reject(core.closedError());
     failed.catch(() => undefined);
     return failed;
@@ -164,6 +174,11 @@ export function sendReply(core: SessionCore, ch: Channel, im: InboundRequest, ty
   // A tuning reply (e.g. <proceed/>): nothing more is sent once it is out.
   if (hold) out.holdAfter = true;
   if (type !== 'ANS') out.completes = im;
+  if (!wait) {
+    // Nobody waits for it: reused once it is out, unless a pump still feeds it.
+    if (isImmediateBody(body)) out.reusable = true;
+    return null;
+  }
   return whenDone(out);
 }
 
@@ -194,6 +209,11 @@ export function sendRequest(core: SessionCore, ch: Channel, body: BodyInit | und
   // A tuning request (e.g. <ready/>): "the sender ... sends nothing more until the reply" (RFC 3080 §3.1.3.1).
   if (hold) out.holdAfter = true;
   pr.out = out;
+  if (isImmediateBody(body)) {
+    // Reused once its final frame is out; `pr.out` is cleared then (null reads as "sent": see abandon and the inbound checks).
+    out.reusable = true;
+    out.request = pr;
+  }
   if (signal) {
     const onAbort = (): void => {
       if (ch.outstanding.get(msgno) !== pr) return;

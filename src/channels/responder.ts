@@ -24,7 +24,8 @@ export interface ReplyOptions extends EntityHeaders {
  * channel, told which MSG each call is for by the responder's `token`.
  */
 export interface ResponderHost<T = unknown> {
-  send(token: T, type: 'RPY' | 'ERR' | 'ANS' | 'NUL', ansno: number | undefined, body: BodyInit | undefined, headers: EntityHeaders | undefined): Promise<void>;
+  /** Queue a reply; with `wait` false no promise is made (null returned). */
+  send(token: T, type: 'RPY' | 'ERR' | 'ANS' | 'NUL', ansno: number | undefined, body: BodyInit | undefined, headers: EntityHeaders | undefined, wait?: boolean): Promise<void> | null;
   stream(token: T, type: 'RPY' | 'ANS', ansno: number | undefined, headers: EntityHeaders | undefined): Writable;
   /** The whole reply has been queued (RPY/ERR ended or NUL queued): the next MSG may be processed. */
   finished(token: T): void;
@@ -33,10 +34,13 @@ export interface ResponderHost<T = unknown> {
 type State = 'idle' | 'answering' | 'replying' | 'done';
 
 /**
- * Reply to one MSG. Use exactly one of: {@link reply} / {@link replyStream},
- * {@link error}, or any number of {@link answer} / {@link answerStream} then
- * {@link end}. Each returns once the reply (or answer) has been handed to the
- * transport, so a handler that awaits it is paced by the peer's window.
+ * Reply to one MSG. Use exactly one of: {@link reply} / {@link send} /
+ * {@link replyStream}, {@link error}, or any number of {@link answer} /
+ * {@link answerStream} then {@link end}. The promise ones settle once the
+ * reply (or answer) has been handed to the transport, so a handler that
+ * awaits it is paced by the peer's window; {@link send} queues a reply and
+ * makes no promise at all (the cheapest reply, for a handler that does not
+ * wait for it).
  */
 export class Responder {
   private state: State = 'idle';
@@ -67,6 +71,20 @@ export class Responder {
     this.state = next;
   }
 
+  /**
+   * Queue through the host; if that throws (bad options: nothing was queued),
+   * the responder is as it was before `begin`, so the handler may reply again.
+   */
+  private queue(prev: State, type: 'RPY' | 'ERR' | 'ANS', ansno: number | undefined, body: BodyInit, options: EntityHeaders | undefined, wait: boolean): Promise<void> | null {
+    try {
+      return this.host.send(this.token, type, ansno, body, options, wait);
+    } catch (err) {
+      this.state = prev;
+      if (type === 'ANS') this.nextAnsno--;
+      throw err;
+    }
+  }
+
   private finish(): void {
     if (this.state !== 'done') {
       this.state = 'done';
@@ -74,11 +92,42 @@ export class Responder {
     }
   }
 
-  /** Send a positive reply (RPY). */
+  /**
+   * Send a positive reply (RPY). The promise resolves once its final frame
+   * has been handed to the transport and rejects if it never can be (the
+   * session or channel ended first). Not waiting for that? {@link send}
+   * queues the same reply without making a promise.
+   */
   reply(body?: BodyInit, options?: ReplyOptions): Promise<void> {
+    const prev = this.state;
     this.begin('replying');
-    const p = this.host.send(this.token, 'RPY', undefined, body ?? '', options);
+    const p = this.queue(prev, 'RPY', undefined, body ?? '', options, true) as Promise<void>;
     return this.settleWith(p);
+  }
+
+  /**
+   * Queue a positive reply (RPY), as {@link reply} does, but make no promise:
+   * nothing tells when it is out. If the session or channel ends first the
+   * reply is dropped (the session's `close` event says why). Bad options
+   * (header injection) throw `BEEP_ERR_INVALID_ARGUMENT` at once, as they do
+   * for {@link reply}; a second reply throws `BEEP_ERR_INVALID_STATE`.
+   *
+   * It is the cheapest way to answer a request: for a whole body (a string
+   * or bytes) the library reuses the reply's internal record once it is
+   * out. Returns nothing, so a handler may end with `return res.send(b)`.
+   *
+   * @example
+   * ```ts
+   * onMessage(msg, res) {
+   *   res.send('pong');
+   * }
+   * ```
+   */
+  send(body?: BodyInit, options?: ReplyOptions): void {
+    const prev = this.state;
+    this.begin('replying');
+    this.queue(prev, 'RPY', undefined, body ?? '', options, false);
+    this.finish();
   }
 
   /**
@@ -92,20 +141,22 @@ export class Responder {
     if (typeof codeOrBody === 'number' && (!Number.isInteger(codeOrBody) || codeOrBody < 100 || codeOrBody > 599)) {
       throw new BeepError(ErrorCodes.INVALID_ARGUMENT, `reply code ${codeOrBody} is not a three-digit code`);
     }
+    const prev = this.state;
     this.begin('replying');
     let p: Promise<void>;
     if (typeof codeOrBody === 'number') {
-      p = this.host.send(this.token, 'ERR', undefined, buildError(codeOrBody, typeof arg === 'string' ? arg : undefined), { contentType: BEEP_XML });
+      p = this.queue(prev, 'ERR', undefined, buildError(codeOrBody, typeof arg === 'string' ? arg : undefined), { contentType: BEEP_XML }, true) as Promise<void>;
     } else {
-      p = this.host.send(this.token, 'ERR', undefined, codeOrBody, typeof arg === 'object' ? arg : undefined);
+      p = this.queue(prev, 'ERR', undefined, codeOrBody, typeof arg === 'object' ? arg : undefined, true) as Promise<void>;
     }
     return this.settleWith(p);
   }
 
   /** Send one answer (ANS) of a one-to-many reply. */
   answer(body?: BodyInit, options?: ReplyOptions): Promise<void> {
+    const prev = this.state;
     this.begin('answering');
-    return this.host.send(this.token, 'ANS', this.nextAnsno++, body ?? '', options);
+    return this.queue(prev, 'ANS', this.nextAnsno++, body ?? '', options, true) as Promise<void>;
   }
 
   /** Stream one answer (ANS); end the Writable to complete it. */
@@ -122,7 +173,7 @@ export class Responder {
     if (this.state === 'replying' || this.state === 'done') {
       throw new BeepError(ErrorCodes.INVALID_STATE, 'this MSG has already been replied to');
     }
-    const p = this.host.send(this.token, 'NUL', undefined, undefined, undefined);
+    const p = this.host.send(this.token, 'NUL', undefined, undefined, undefined, true) as Promise<void>;
     this.finish();
     return p;
   }

@@ -28,6 +28,9 @@ const MAX_FREE = 16;
 /** Views shorter than this are copied when handed out for good (pooled by Node below 4 KiB). */
 export const OWN_COPY_BELOW = 4096;
 
+/** Octets copied by a loop rather than `Buffer#copy` (which makes a view to copy from an offset). */
+const SHORT_COPY = 512;
+
 /** A block of receive memory. */
 export class RxBlock {
   readonly buf: Buffer;
@@ -55,20 +58,23 @@ export class RxBlock {
   }
 
   /**
-   * The application keeps `view` (into this block) for good: returns a copy
-   * when it is short (and releases the view), else the view itself, and the
-   * block is never reused.
+   * The application keeps `view` (into this block), less its first `skip`
+   * octets, for good: returns a copy when it is short (and releases the
+   * view), else the view itself, and the block is never reused.
    */
-  own(view: Buffer): Buffer {
-    if (view.length < OWN_COPY_BELOW) {
-      const copy = Buffer.allocUnsafe(view.length);
-      view.copy(copy);
+  own(view: Buffer, skip = 0): Buffer {
+    const n = view.length - skip;
+    if (n < OWN_COPY_BELOW) {
+      const copy = Buffer.allocUnsafe(n);
+      // From an offset, Buffer#copy makes a view first: a short copy is done here.
+      if (skip === 0 || n > SHORT_COPY) view.copy(copy, 0, skip);
+      else for (let i = 0; i < n; i++) copy[i] = view[skip + i] as number;
       this.release();
       return copy;
     }
     this.given = true;
     this.refs--;
-    return view;
+    return skip === 0 ? view : view.subarray(skip);
   }
 }
 
@@ -90,10 +96,17 @@ export class RxBuffers {
     return this.cur;
   }
 
-  /** Where the next read goes (net's `onread.buffer`). */
+  /**
+   * Where the next read goes (net's `onread.buffer`). When nothing holds a
+   * view into the current block (the common case between small messages:
+   * their octets were taken or copied), the read goes to its start again,
+   * and the block itself is the buffer: no view is made per read.
+   */
   readonly next = (): Buffer => {
-    if (this.cur.buf.length - this.pos < MIN_READ) this.rotate();
-    return this.cur.buf.subarray(this.pos);
+    const cur = this.cur;
+    if (cur.refs === 0 && !cur.given) this.pos = 0;
+    else if (cur.buf.length - this.pos < MIN_READ) this.rotate();
+    return this.pos === 0 ? this.cur.buf : this.cur.buf.subarray(this.pos);
   };
 
   /** A read of `n` octets landed at the current position: its view. */

@@ -142,7 +142,11 @@ export class Session extends EventEmitter<SessionEvents> {
     const core = new SessionCore({ ...this.options, role: this.role, id: this.id, stats: this.stats });
     core.owner = this;
     attachGlue(core, this);
-    core.on('output', () => this.scheduleFlush());
+    core.onOutput = () => this.scheduleFlush();
+    // Replies queued by the handlers of one read go out when the last of them has run.
+    core.dispatcher.afterRun = () => {
+      if (this.flushScheduled && core === this.core) this.flush();
+    };
     // RFC 1122's override timeout for a send window held back by silly-window avoidance.
     core.on('wakeup', (ms: number, ch: Channel) => setTimeout(() => core.wakeup(ch), ms).unref());
     core.on('channel', (ch) => this.emit('channel', ch));
@@ -230,6 +234,9 @@ export class Session extends EventEmitter<SessionEvents> {
   private scheduleFlush(): void {
     if (this.flushScheduled || this.waitingDrain) return;
     this.flushScheduled = true;
+    // Inside the dispatcher's run of handlers: flushed once they have run (afterRun), no microtask.
+    // (`core` is unset while the first one is being built.)
+    if ((this.core as SessionCore | undefined)?.dispatcher.running === true) return;
     // A microtask, so everything this turn produces goes out in one write (no closure or
     // AsyncResource per call, as queueMicrotask would make).
     void RESOLVED.then(this.flushTask);

@@ -49,6 +49,13 @@ export interface DecoderOptions extends DecoderLimits {
   acceptNulHeaderBlock?: boolean;
   /** Called after a NUL with an empty header block was delivered (see {@link acceptNulHeaderBlock}). */
   onNulHeaderBlock?: (header: DataFrameHeader) => void;
+  /**
+   * Streaming mode only (with {@link onPayload}): every data frame is passed
+   * to `onFrame` in one object, reused — valid only during that call (keep
+   * its fields, not the object). An ANS's `ansno` is set; other frames' is
+   * `undefined`. Saves an object per frame.
+   */
+  reuseFrame?: boolean;
 }
 
 /** Default limits. */
@@ -86,6 +93,8 @@ export class FrameDecoder {
   private readonly onPayload: ((part: Uint8Array) => void) | undefined;
   private readonly headerOptions: HeaderParseOptions;
   private readonly onNulHeaderBlock: ((h: DataFrameHeader) => void) | undefined;
+  /** The one frame object passed for every data frame ({@link DecoderOptions.reuseFrame}), else null. */
+  private readonly shared: { type: DataFrameHeader['type']; channel: number; msgno: number; more: boolean; seqno: number; size: number; ansno: number | undefined; payload: Uint8Array } | null;
   /** The current frame is a NUL carrying an empty header block (its payload is checked, not kept). */
   private nulBlock = false;
   private state = State.Header;
@@ -108,6 +117,7 @@ export class FrameDecoder {
     this.maxFrameSize = options.maxFrameSize ?? DEFAULT_DECODER_LIMITS.maxFrameSize;
     this.onHeader = options.onHeader;
     this.onPayload = options.onPayload;
+    this.shared = options.reuseFrame === true && options.onPayload ? { type: 'MSG', channel: 0, msgno: 0, more: false, seqno: 0, size: 0, ansno: undefined, payload: EMPTY } : null;
     this.headerOptions = options.acceptNulHeaderBlock === true ? { acceptNulHeaderBlock: true } : {};
     this.onNulHeaderBlock = options.onNulHeaderBlock;
   }
@@ -288,6 +298,19 @@ export class FrameDecoder {
     this.pendingView = null;
     this.pendingEmpty = false;
     this.state = State.Header;
+    const shared = this.shared;
+    if (shared !== null) {
+      shared.type = h.type;
+      shared.channel = h.channel;
+      shared.msgno = h.msgno;
+      shared.more = h.more;
+      shared.seqno = h.seqno;
+      shared.size = h.size;
+      shared.ansno = h.type === 'ANS' ? h.ansno : undefined;
+      onFrame(shared as DataFrame);
+      if (nulBlock) this.onNulHeaderBlock?.(h);
+      return;
+    }
     const frame: DataFrame = h.type === 'ANS'
       ? { type: h.type, channel: h.channel, msgno: h.msgno, more: h.more, seqno: h.seqno, size: h.size, ansno: h.ansno as number, payload }
       : { type: h.type, channel: h.channel, msgno: h.msgno, more: h.more, seqno: h.seqno, size: h.size, payload };

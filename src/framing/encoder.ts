@@ -231,9 +231,12 @@ export class FrameBatch {
   /** The batch's pieces, in order (null when empty); the batch starts afresh. */
   take(): Uint8Array[] | null {
     this.cut();
-    if (this.pieces.length === 0) return null;
-    const out = this.pieces;
+    const pieces = this.pieces;
+    if (pieces.length === 0) return null;
+    // One piece (a batch of short frames): a one-slot array, and the batch keeps
+    // its own (popping keeps its room: no array grown per batch).
+    if (pieces.length === 1) return [pieces.pop() as Uint8Array];
     this.pieces = [];
-    return out;
+    return pieces;
   }
 }

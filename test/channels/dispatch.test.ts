@@ -85,19 +85,34 @@ test('MSGs on one channel reach the profile one at a time, in order (RFC 3080 §
   t.deepEqual(replies.map((f) => [f.type, f.msgno, Buffer.from(f.payload).toString().trim()]), [['RPY', 0, 'A'], ['RPY', 1, 'B'], ['RPY', 2, 'C']]);
 });
 
-test('handlers of MSGs on different channels read together run after the read, all in the next microtask', async (t) => {
+test('handlers of MSGs on different channels read together run at the end of the read, together, within receive()', async (t) => {
   const seen: string[] = [];
+  const order: string[] = [];
   const { core, calls } = setup((text) => {
     seen.push(text);
   });
   const ch3 = core.lifecycle.createChannel(3, 'open');
   core.lifecycle.openChannel(ch3, 'urn:test:d', undefined, true);
-  core.receive(Buffer.concat([msgs(['one']), Buffer.from('MSG 3 0 . 0 5\r\n\r\ntwoEND\r\n')]));
-  t.deepEqual(calls, [], 'no handler runs inside receive()');
-  await Promise.resolve();
-  t.deepEqual(calls, [1, 3], 'one microtask ran both');
+  // A handler runs only once every frame of the read is decoded: the second MSG's frame is in when the first handler runs.
+  core.on('handlerError', () => undefined);
+  const read = Buffer.concat([msgs(['one']), Buffer.from('MSG 3 0 . 0 5\r\n\r\ntwoEND\r\n')]);
+  const inboundBefore = core.dispatcher.inboundTotal;
+  core.receive(read);
+  order.push(`after receive: ${calls.join(',')}`);
+  t.deepEqual(calls, [1, 3], 'both handlers ran inside receive(), in the order their MSGs arrived');
+  t.is(core.dispatcher.inboundTotal - inboundBefore, 2, 'both MSGs were admitted before either handler ran');
+  t.deepEqual(order, ['after receive: 1,3']);
   await settle();
   t.deepEqual(seen.sort(), ['one', 'two']);
+});
+
+test('a MSG split over two reads is handed to its profile at the end of the read that completes its head', (t) => {
+  const { core, calls } = setup(() => undefined);
+  const whole = msgs(['split']);
+  core.receive(whole.subarray(0, 10)); // part of the header line
+  t.deepEqual(calls, [], 'no handler before the MSG can be read');
+  core.receive(whole.subarray(10));
+  t.deepEqual(calls, [1]);
 });
 
 test('a handler that throws is replied for with ERR 451, without its error text, and reported', async (t) => {

@@ -39,6 +39,7 @@ test('RxBuffers: reads land in order; a block is reused only once no view into i
   t.true(a.every((x) => x === 1), 'the held view is untouched');
   first.release();
   fill(200 * 1024, 5);
+  rx.current.hold(); // as a queued message would: no rewinding the third block
   fill(1, 6); // rotates: the first block is free now
   t.is(rx.current, first, 'the released block is reused');
   t.is(rx.reused, 1);
@@ -50,6 +51,34 @@ test('RxBuffers: reads land in order; a block is reused only once no view into i
   t.not(copy.buffer, b.buf.buffer);
   t.false(b.given);
   t.is(b.refs, 0);
+});
+
+test('RxBuffers: a read goes to the start of the block, into the block itself, when nothing holds a view into it', (t) => {
+  const rx = new RxBuffers();
+  const block = rx.current;
+  const into1 = rx.next();
+  t.is(into1, block.buf, 'the first read goes into the block itself (no view made)');
+  into1.fill(1, 0, 100);
+  const a = rx.landed(100);
+  block.hold(); // a message keeps the view
+  const into2 = rx.next();
+  t.is(into2.byteOffset - block.buf.byteOffset, 100, 'a held view is never overwritten: the next read goes after it');
+  into2.fill(2, 0, 50);
+  rx.landed(50);
+  t.true(a.every((x) => x === 1));
+  block.release();
+  t.is(rx.next(), block.buf, 'once nothing is held, reads start over at the front of the same block');
+  t.is(rx.allocated, 1);
+  // A view given away for good: that block is never written again.
+  const g = rx.next();
+  g.fill(7, 0, 8192);
+  const v = rx.landed(8192);
+  block.hold();
+  const given = block.own(v);
+  const into3 = rx.next();
+  t.not(into3.buffer === block.buf.buffer && into3.byteOffset === block.buf.byteOffset, true, 'not rewound over the given-away view');
+  into3.fill(9);
+  t.true(given.every((x) => x === 7), 'the given-away view is untouched');
 });
 
 test('readInto: an accepted TCP socket and a TLS server socket read into reused memory on this Node; another Duplex is left as it is', async (t) => {

@@ -821,3 +821,31 @@ test('offset counts consumed octets; idle is true only at frame boundaries', (t)
   t.true(dec.idle);
   t.is(dec.offset, 'MSG 0 0 . 0 1\r\nzEND\r\nSEQ 0 1 1\r\n'.length);
 });
+
+test('reuseFrame (streaming): every data frame comes in one object, with the right fields each time; SEQ frames as before', (t) => {
+  const seen: { type: string; channel: number; msgno: number; more: boolean; seqno: number; size: number; ansno: number | undefined; payloadLength: number }[] = [];
+  const objects = new Set<object>();
+  let parts = 0;
+  const dec = new FrameDecoder({ onPayload: () => void parts++, reuseFrame: true });
+  const wire = Buffer.from('MSG 1 2 * 0 3\r\nabcEND\r\nSEQ 1 0 4096\r\nANS 3 4 . 10 2 7\r\nxyEND\r\nNUL 3 4 . 12 0\r\nEND\r\n', 'latin1');
+  dec.push(wire, (f) => {
+    if (f.type === 'SEQ') {
+      t.is(f.window, 4096);
+      return;
+    }
+    objects.add(f);
+    seen.push({ type: f.type, channel: f.channel, msgno: f.msgno, more: f.more, seqno: f.seqno, size: f.size, ansno: f.type === 'ANS' ? f.ansno : (f as { ansno?: number }).ansno, payloadLength: f.payload.length });
+  });
+  t.is(objects.size, 1, 'one object for all three data frames');
+  t.deepEqual(seen, [
+    { type: 'MSG', channel: 1, msgno: 2, more: true, seqno: 0, size: 3, ansno: undefined, payloadLength: 0 },
+    { type: 'ANS', channel: 3, msgno: 4, more: false, seqno: 10, size: 2, ansno: 7, payloadLength: 0 },
+    { type: 'NUL', channel: 3, msgno: 4, more: false, seqno: 12, size: 0, ansno: undefined, payloadLength: 0 },
+  ]);
+  t.is(parts, 2);
+  // Without onPayload the option does nothing: each frame is its own object, with its payload.
+  const plain = new FrameDecoder({ reuseFrame: true });
+  const frames: object[] = [];
+  plain.push(Buffer.from('MSG 1 2 . 0 1\r\naEND\r\nMSG 1 3 . 1 1\r\nbEND\r\n', 'latin1'), (f) => void frames.push(f));
+  t.is(new Set(frames).size, 2);
+});

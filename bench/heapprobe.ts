@@ -1,0 +1,164 @@
+/**
+ * Where the JS heap of a small round trip goes, outside the bench harness:
+ * a beepstream echo server (this process) and a client (a forked child) over
+ * loopback, the same echo profile and round trip as the `rr-1` case
+ * (`bench/impl/beep.ts`). Each side measures the heap allocated per round
+ * trip over `N` round trips (as the bench's `gcmeter.ts` does) and, with
+ * `--sites`, samples allocations with V8's heap profiler and prints the
+ * functions that allocated most, per round trip.
+ *
+ *   node --expose-gc dist/bench/heapprobe.js [--n 20000] [--sites] [--interval 128] [--top 25] [--depth 1] [--loop bare|bench|bigint]
+ *
+ * `--handler async` serves the echo with the bench's former handler
+ * (`await res.reply(await msg.bytes())`) instead of the bench's own.
+ * `--counts` reads the server's counts every 20 ms, as the bench's server worker does.
+ * `--depth K` keys each site by its K innermost frames (callers after `<`).
+ * `--loop bench` times each round trip as the bench driver does (two
+ * `performance.now()`, a sample stored in a `Float64Array`); `--loop bigint`
+ * as it did before issue 13's sixth session (two `hrtime.bigint()`, a
+ * sample pushed); `--loop bare` (default) does only the round trips. The
+ * difference is the driver's own share of the client's figure.
+ *
+ * @module
+ */
+import { fork } from 'node:child_process';
+import { Session as Inspector } from 'node:inspector';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { gcMeter } from './lib/gcmeter.js';
+import { beepImpl } from './impl/beep.js';
+
+const { values: args } = parseArgs({
+  options: {
+    n: { type: 'string', default: '20000' },
+    sites: { type: 'boolean', default: false },
+    interval: { type: 'string', default: '128' },
+    top: { type: 'string', default: '25' },
+    loop: { type: 'string', default: 'bare' },
+    depth: { type: 'string', default: '1' },
+    counts: { type: 'boolean', default: false },
+    handler: { type: 'string', default: 'bench' },
+    child: { type: 'string' },
+  },
+});
+
+const N = Number(args.n);
+const OPTS = { limits: { receiveWindow: 4194304, maxSendFrame: 262144 }, manyStreams: false };
+const SMALL = new Uint8Array(100).fill(120);
+
+interface SampleNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: SampleNode[];
+}
+
+function post<T>(s: Inspector, method: string, params?: object): Promise<T> {
+  return new Promise((resolve, reject) => s.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res as T))));
+}
+
+/** Start sampling when asked; `stop` returns the top allocating functions, octets per round trip. */
+async function sampler(): Promise<{ stop(): Promise<string> }> {
+  const s = new Inspector();
+  s.connect();
+  if (args.sites) await post(s, 'HeapProfiler.startSampling', { samplingInterval: Number(args.interval), includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  return {
+    async stop(): Promise<string> {
+      if (!args.sites) return '';
+      const { profile } = await post<{ profile: { head: SampleNode } }>(s, 'HeapProfiler.stopSampling');
+      const agg = new Map<string, number>();
+      const depth = Number(args.depth);
+      const walk = (n: SampleNode, path: string[]): void => {
+        const u = n.callFrame.url.replace(/^.*\/dist\//, '');
+        const here = [`${n.callFrame.functionName || '(anon)'} ${u}:${n.callFrame.lineNumber + 1}`, ...path];
+        const k = here.slice(0, depth).join(' < ');
+        if (n.selfSize > 0) agg.set(k, (agg.get(k) ?? 0) + n.selfSize);
+        for (const c of n.children) walk(c, here);
+      };
+      walk(profile.head, []);
+      const rows = [...agg].sort((a, b) => b[1] - a[1]).slice(0, Number(args.top));
+      return rows.map(([k, v]) => `  ${(v / N).toFixed(0).padStart(6)} B  ${k}`).join('\n');
+    },
+  };
+}
+
+/** The bench's echo as it was before issue 13's sixth session: an async handler awaiting a promise per reply. */
+async function asyncEchoServer(): Promise<{ port: number; counts(): unknown; close(): Promise<void> }> {
+  const { createServer, defineProfile } = await import('../src/index.js');
+  const { ECHO_URI } = await import('./impl/beep.js');
+  const echo = defineProfile({
+    uri: ECHO_URI,
+    async onMessage(msg, res) {
+      await res.reply(await msg.bytes());
+    },
+  });
+  const srv = createServer({ profiles: [echo], limits: OPTS.limits });
+  const { port } = await srv.listen(0, '127.0.0.1');
+  return { port, counts: () => srv.sessions.size, close: () => srv.close(1000) };
+}
+
+async function runServer(): Promise<void> {
+  const srv = args.handler === 'async' ? await asyncEchoServer() : await beepImpl.server(OPTS);
+  const child = fork(fileURLToPath(import.meta.url), [...process.argv.slice(2), '--child', String(srv.port)], { execArgv: process.execArgv });
+  let meter: ReturnType<typeof gcMeter> | null = null;
+  let prof: { stop(): Promise<string> } | null = null;
+  child.on('message', (m: { cmd: string; text?: string }) => {
+    void (async () => {
+      if (m.cmd === 'mark') {
+        // As the bench's server worker does from `mark` to `report`: sample its counts every 20 ms.
+        if (args.counts) setInterval(() => srv.counts(), 20).unref();
+        prof = await sampler();
+        meter = gcMeter();
+        child.send({ cmd: 'go' });
+      } else if (m.cmd === 'report') {
+        const a = meter!.read().allocated;
+        const sites = await prof!.stop();
+        console.log(`server: ${(a / N).toFixed(0)} B allocated per round trip (${N} round trips)`);
+        if (sites) console.log(sites);
+        console.log(m.text);
+        child.send({ cmd: 'exit' });
+        await srv.close();
+        process.exit(0);
+      }
+    })();
+  });
+}
+
+async function runClient(port: number): Promise<void> {
+  const conn = await beepImpl.client(OPTS).connect(port);
+  const s = await conn.open('echo');
+  for (let i = 0; i < 2000; i++) await s.roundTrip(SMALL);
+  const send = (m: object): void => void process.send!(m);
+  await new Promise<void>((resolve) => {
+    process.once('message', () => resolve());
+    send({ cmd: 'mark' });
+  });
+  const prof = await sampler();
+  const meter = gcMeter();
+  if (args.loop === 'bench') {
+    const lat = new Float64Array(N);
+    for (let i = 0; i < N && performance.now() < 1e12; i++) {
+      const t = performance.now();
+      await s.roundTrip(SMALL);
+      lat[i] = performance.now() - t;
+    }
+  } else if (args.loop === 'bigint') {
+    const samples: bigint[] = [];
+    for (let i = 0; i < N; i++) {
+      const t = process.hrtime.bigint();
+      await s.roundTrip(SMALL);
+      samples.push(process.hrtime.bigint() - t);
+    }
+  } else {
+    for (let i = 0; i < N; i++) await s.roundTrip(SMALL);
+  }
+  const a = meter.read().allocated;
+  const sites = await prof.stop();
+  send({ cmd: 'report', text: `client: ${(a / N).toFixed(0)} B allocated per round trip (loop: ${args.loop})${sites ? `\n${sites}` : ''}` });
+  process.once('message', () => {
+    conn.destroy();
+    process.exit(0);
+  });
+}
+
+if (args.child) void runClient(Number(args.child));
+else void runServer();
