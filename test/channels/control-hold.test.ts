@@ -44,7 +44,8 @@ test('a control frame caps the other channels\' windows at their share of CONTRO
   control.onFrame(control.window.expected, 100);
   control.onConsume(100);
   // Edges already advertised are never retracted (RFC 3081 §3.1.4); new credit stops at the share.
-  const share = Math.floor(CONTROL_BULK_WINDOW / flow['members'].size);
+  // The three bulk channels share it; the control channel takes no part of it.
+  const share = Math.floor(CONTROL_BULK_WINDOW / bulk.length);
   for (const cf of bulk) {
     receiveAndConsume(cf, 16 * MiB); // the peer used everything granted before
     t.true(open(cf) <= share, `window offered while control is active: ${open(cf)} ≤ ${share}`);
@@ -54,6 +55,7 @@ test('a control frame caps the other channels\' windows at their share of CONTRO
   let sum = 0;
   for (const cf of bulk) sum += open(cf);
   t.true(sum <= CONTROL_BULK_WINDOW, `together at most CONTROL_BULK_WINDOW: ${sum}`);
+  t.true(sum >= CONTROL_BULK_WINDOW - bulk.length, `and all of it: ${sum}`);
 
   // Still within the hold: still capped.
   now = 10 + CONTROL_HOLD_MS - 1;
@@ -85,7 +87,7 @@ test('on a long path a capped channel keeps CONTROL_RAMP_GAIN × its best rate �
   const cap = flow.windowCap(bulk, 0) + bulk.window.buffered;
   const bdp = bulk.bestRate * 100;
   t.true(cap >= CONTROL_RAMP_GAIN * bdp, `share ${cap} ≥ ${CONTROL_RAMP_GAIN} × rate × RTT (${Math.round(CONTROL_RAMP_GAIN * bdp)})`);
-  t.true(cap <= CONTROL_RAMP_GAIN * bdp + CONTROL_BULK_WINDOW / 2 + 1, `and no more than that plus its part of CONTROL_BULK_WINDOW: ${cap}`);
+  t.true(cap <= CONTROL_RAMP_GAIN * bdp + CONTROL_BULK_WINDOW + 1, `and no more than that plus its part of CONTROL_BULK_WINDOW: ${cap}`);
   // Three epochs without growth (a fourth of the rate each) end slow start; the share then
   // counts the best rate, not the last (a share of the last would lower the rate it is measured from).
   for (let i = 0; i < 4 && bulk.inSlowStart; i++) {
@@ -97,7 +99,7 @@ test('on a long path a capped channel keeps CONTROL_RAMP_GAIN × its best rate �
   control.onFrame(control.window.expected, 100);
   const after = flow.windowCap(bulk, 0) + bulk.window.buffered;
   t.true(after >= CONTROL_PATH_GAIN * bulk.bestRate * 100, `share ${after} ≥ ${CONTROL_PATH_GAIN} × best rate × RTT`);
-  t.true(after <= CONTROL_PATH_GAIN * bulk.bestRate * 100 + CONTROL_BULK_WINDOW / 2 + 1, `share ${after} within its bound`);
+  t.true(after <= CONTROL_PATH_GAIN * bulk.bestRate * 100 + CONTROL_BULK_WINDOW + 1, `share ${after} within its bound`);
 });
 
 /** A 1 Gbit/s path of `rtt` ms behind a transport in slow start (IW10), one channel, a control channel beside it. */
@@ -161,7 +163,7 @@ test('a control notice before any bulk has arrived (SciStream\'s <ready> at a st
   control.onFrame(control.window.expected, 40);
   control.onConsume(40);
   receiveAndConsume(bulk, 16 * MiB);
-  t.true(open(bulk) <= CONTROL_BULK_WINDOW / 2, `capped while bulk moves: ${open(bulk)}`);
+  t.true(open(bulk) <= CONTROL_BULK_WINDOW, `capped while bulk moves: ${open(bulk)}`);
   // Bulk quiet for the hold, then a notice: no hold.
   now = 10 + CONTROL_HOLD_MS + 1;
   control.onFrame(control.window.expected, 40);
@@ -216,13 +218,13 @@ test('over a real session, every SEQ the receiver sends on a bulk channel while 
     const flow = srv.core.flow;
     if (flow.now() - flow.controlAt >= CONTROL_HOLD_MS) return;
     checked++;
-    // The sink's share: half of CONTROL_BULK_WINDOW (its session's members are the control
-    // channel and the sink; channel 0 is not one) beyond its rate × the path's shortest RTT
-    // (twice that in slow start).
+    // The sink's share: all of CONTROL_BULK_WINDOW (it is the one bulk channel; the control
+    // channel takes no part and channel 0 is not a member) beyond its rate × the path's
+    // shortest RTT (twice that in slow start).
     const cf = srv.channels.get(sink.number)?.flowState;
     // (Loopback: below the 10 ms sizing floor, so its last rate; controlPathNeed is that rule.)
     const pathNeed = flow.rtt.count === 0 || !cf ? 0 : flow.controlPathNeed(cf);
-    const share = Math.floor(CONTROL_BULK_WINDOW / 2 + pathNeed);
+    const share = Math.floor(CONTROL_BULK_WINDOW + pathNeed);
     if (e.frame.window > share) over.push(`${e.frame.window} > ${share}`);
   };
   dc.subscribe(DIAGNOSTICS_CHANNELS.frameOut, onFrame);

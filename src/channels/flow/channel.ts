@@ -123,7 +123,7 @@ export class ChannelFlow {
   onFrame(seqno: number, size: number): void {
     const w = this.window;
     w.receive(size);
-    if (this.control) this.session.onControlFrame(this.session.now());
+    if (this.control) this.session.onControlFrame(this, this.session.now());
     else if (size > 0 && this.tune) this.session.bulkAt = this.session.now();
     if (w.buffered > this.stats.peakBuffered) this.stats.peakBuffered = w.buffered;
     if (w.buffered > this.epochPeak) this.epochPeak = w.buffered;

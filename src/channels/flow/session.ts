@@ -71,9 +71,13 @@ export class SessionFlow {
    * bulk (SciStream's `<ready>` at a stream's start) has nothing queued ahead of
    * it and holds nothing back: the stream ramps as it would without it.
    */
-  onControlFrame(now: number): void {
+  onControlFrame(cf: ChannelFlow, now: number): void {
+    if (this.members.has(cf)) this.controls.add(cf);
     if (now - this.bulkAt < CONTROL_HOLD_MS) this.controlAt = now;
   }
+
+  /** Control channels that have received a frame (open ones): not among those that share {@link CONTROL_BULK_WINDOW}. */
+  private readonly controls = new Set<ChannelFlow>();
 
   /**
    * @internal Largest window `cf` may advertise under the memory budgets: what
@@ -89,7 +93,8 @@ export class SessionFlow {
       // top of what their rate needs over the path's shortest round trip (rate × min RTT, the path's BDP,
       // not the sizing RTT with its floor): what is queued beyond the path, not the path, is cut.
       const pathNeed = this.rtt.count === 0 ? 0 : this.controlPathNeed(cf);
-      const share = Math.max(INITIAL_WINDOW, Math.floor(CONTROL_BULK_WINDOW / Math.max(1, this.members.size) + pathNeed));
+      const bulk = this.members.size - this.controls.size;
+      const share = Math.max(INITIAL_WINDOW, Math.floor(CONTROL_BULK_WINDOW / Math.max(1, bulk) + pathNeed));
       control = Math.max(0, share - w.buffered - held);
     }
     const poolRoom = this.pool ? this.pool.limit - this.pool.used : Infinity;
@@ -129,6 +134,7 @@ export class SessionFlow {
 
   /** @internal Give a closing channel's extra buffer back. */
   close(cf: ChannelFlow): void {
+    this.controls.delete(cf);
     if (!this.members.delete(cf)) return;
     this.budgetUsed = Math.max(0, this.budgetUsed - this.extra(cf));
   }
