@@ -167,11 +167,8 @@ export class DirectBlobWriter implements BlobWriter {
     }
   }
 
-  async read(into: Uint8Array, position: number): Promise<number> {
-    const n = Math.min(into.byteLength, this.written - position);
-    if (n <= 0) return 0;
-    const { bytesRead } = await this.fh.read(into, 0, n, position);
-    return bytesRead;
+  read(into: Uint8Array, position: number): Promise<number> {
+    return readWritten(this.fh, this.written, into, position);
   }
 
   /** @internal write out what is left, fsync and close; the file stays where it is. */
@@ -203,4 +200,14 @@ export class DirectBlobWriter implements BlobWriter {
     }
     await unlink(this.path).catch(() => undefined);
   }
+}
+
+/**
+ * @internal `BlobWriter.read` of a writer whose first `written` octets are in
+ * the file behind `fh` (the file store's writers, buffered and `O_DIRECT`).
+ */
+export async function readWritten(fh: FileHandle, written: number, into: Uint8Array, position: number): Promise<number> {
+  const n = Math.min(into.byteLength, written - position);
+  if (n <= 0) return 0;
+  return (await fh.read(into, 0, n, position)).bytesRead;
 }

@@ -24,7 +24,7 @@ import { Readable } from 'node:stream';
 import type Database from 'better-sqlite3';
 import { DecadeError } from './errors.js';
 import { Pins, type BlobWriter, type DecadeStore, type NewObject, type ObjectRecord, type OpenReport, type TokenCharge, type TokenUse, type WriterOptions } from './store.js';
-import { DirectBlobWriter } from './direct-writer.js';
+import { DirectBlobWriter, readWritten } from './direct-writer.js';
 
 const HEX = /^[0-9a-f]{64}$/;
 
@@ -153,11 +153,8 @@ class FileBlobWriter implements BlobWriter {
     if (this.failure !== null) throw this.failure;
   }
 
-  async read(into: Uint8Array, position: number): Promise<number> {
-    const n = Math.min(into.byteLength, this.written - position);
-    if (n <= 0) return 0;
-    const { bytesRead } = await this.fh.read(into, 0, n, position);
-    return bytesRead;
+  read(into: Uint8Array, position: number): Promise<number> {
+    return readWritten(this.fh, this.written, into, position);
   }
 
   /** @internal write out what is queued, fsync and close; the file stays where it is. */
