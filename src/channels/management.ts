@@ -209,23 +209,23 @@ function accept(core: SessionCore, el: StartElement, res: Responder, p: ProfileE
   // frames on it are valid the moment it reads the reply.
   const ch = core.lifecycle.createChannel(n, 'open');
   const sent = res.reply(xml, XML);
+  // The reply just queued (channel 0's replies go out in order, so it is the last).
+  const ch0 = core.channels.get(0) as Channel;
+  const out = ch0.outQueue[ch0.outQueue.length - 1];
   const afterReply = d && typeof d === 'object' && d.accept ? d.afterReply : undefined;
   if (afterReply) {
     // RFC 3080 §3.1: after the positive reply to a tuning start nothing more
     // is sent; the profile takes over the transport once the reply is out.
-    const ch0 = core.channels.get(0) as Channel;
-    const out = ch0.outQueue[ch0.outQueue.length - 1];
     if (out) out.holdAfter = true;
     sent.then(() => afterReply(ch), noop);
-  } else {
+  } else if (out && out.onDone === undefined) {
     // The SEQ must follow the reply that creates the channel at the peer:
     // it is made due as the reply's last frame is taken, so it goes in the
     // same write right after it (a peer that reads the reply alone would
     // start sending into the 4096-octet default window, RFC 3081 §3.1.1).
-    const ch0 = core.channels.get(0) as Channel;
-    const out = ch0.outQueue[ch0.outQueue.length - 1];
-    if (out && out.onDone === undefined) out.onDone = () => core.lifecycle.announceWindow(ch);
-    else sent.then(() => core.lifecycle.announceWindow(ch), noop);
+    out.onDone = () => core.lifecycle.announceWindow(ch);
+  } else {
+    sent.then(() => core.lifecycle.announceWindow(ch), noop);
   }
   core.lifecycle.openChannel(ch, p.uri, p.content, true);
   return null;
