@@ -448,13 +448,15 @@ export class PairHarness {
 
   /** Send a MSG from `side` on model channel `c`. */
   msg(side: Side, c: ModelChannel, spec: { size: number; seed: number; chunks: number; early: boolean; nAns: number; ansSize: number }): void {
+    const ch = this.channelOf(side, c);
     let base: Expect = 'reply';
-    if (c.closing[side]) base = 'invalid-state';
+    // Our close pending: refused at once — unless the peer's decline has been read (the channel
+    // is open again) and only the close's promise has yet to settle: then either outcome is right.
+    if (c.closing[side]) base = c.declinePending && ch?.state === 'open' ? 'racy' : 'invalid-state';
     else if (c.closing[otherSide(side)] && !c.declinePending) base = 'racy';
     const expect = this.expectFor(base);
     const answers = c.profile === 'answers' ? { n: spec.nAns, size: spec.ansSize } : undefined;
     const body = answers ? Buffer.from(`${answers.n}:${answers.size}`) : makeBody(spec.size, spec.seed);
-    const ch = this.channelOf(side, c);
     const op: MsgOp = {
       kind: 'msg', id: this.nextOp++, side, channel: c.number, profile: c.profile, msgno: undefined, body,
       early: spec.early, answers, answersRead: 0, stage: 'sent', settled: null, afterReset: this.resetDone, expect,
