@@ -397,11 +397,16 @@ async function driveControl(ctx: DriverContext): Promise<Metrics> {
   const seconds = ctx.params.seconds ?? 3;
   await sleep(ctx.params.settleMs ?? 1300);
   await ctx.server('mark');
+  let c0 = conn.stats?.();
+  let cpu0 = process.cpuUsage();
   const a0 = now();
   await sleep(seconds * 1000);
   const aloneRep = await ctx.server('report');
   const aloneMBps = aloneRep.received / MB / ((now() - a0) / 1000);
+  const alone = phaseCounts(aloneRep, c0, conn.stats?.(), cpu0);
   await ctx.server('mark');
+  c0 = conn.stats?.();
+  cpu0 = process.cpuUsage();
   const samples: bigint[] = [];
   const t0 = now();
   const until = t0 + seconds * 1000;
@@ -412,12 +417,32 @@ async function driveControl(ctx: DriverContext): Promise<Metrics> {
   }
   const rep = await ctx.server('report');
   const bulkSeconds = (now() - t0) / 1000;
+  const beside = phaseCounts(rep, c0, conn.stats?.(), cpu0);
   stopped = true;
   await Promise.race([Promise.all(uploads), sleep(5000)]);
   conn.destroy();
   const lat = latencySummary(samples);
   const bulkMBps = rep.received / MB / bulkSeconds;
-  return { p50: lat.p50, p99: lat.p99, max: lat.max, requests: samples.length, bulkMBps, bulkAloneMBps: aloneMBps, bulkRatio: bulkMBps / aloneMBps, wireMBps: rep.wire / MB / bulkSeconds };
+  const counts: Metrics = {};
+  for (const [k, v] of Object.entries(alone)) counts[`${k}Alone`] = v;
+  for (const [k, v] of Object.entries(beside)) counts[`${k}Beside`] = v;
+  return { p50: lat.p50, p99: lat.p99, max: lat.max, requests: samples.length, bulkMBps, bulkAloneMBps: aloneMBps, bulkRatio: bulkMBps / aloneMBps, wireMBps: rep.wire / MB / bulkSeconds, ...counts };
+}
+
+/**
+ * The counts that explain a control-case phase, per GiB the server counted:
+ * CPU seconds of both processes, and (beepstream) data frames and SEQs the
+ * receiver handled and the sender's window stalls (public `session.stats`).
+ */
+function phaseCounts(rep: ServerReport, c0: Record<string, number> | undefined, c1: Record<string, number> | undefined, cpu0: NodeJS.CpuUsage): Metrics {
+  const gib = rep.received / GiB;
+  const out: Metrics = { cpuPerGiB: (cpuSeconds(process.cpuUsage(cpu0)) + rep.cpu) / gib };
+  if (rep.stats && c0 && c1) {
+    out.framesPerGiB = (rep.stats.framesIn ?? 0) / gib;
+    out.seqsPerGiB = (rep.stats.seqOut ?? 0) / gib;
+    out.stallsPerGiB = ((c1.windowStalls ?? 0) - (c0.windowStalls ?? 0)) / gib;
+  }
+  return out;
 }
 
 /**
