@@ -392,41 +392,58 @@ async function driveControl(ctx: DriverContext): Promise<Metrics> {
   let stopped = false;
   const uploads = sinks.map((s) => s.bulk(2 ** 50, BULK_BUF, () => stopped));
   uploads.forEach((p) => p.catch(() => undefined));
-  // Bulk alone first, the same length as the control phase: the uploads fill the windows
-  // and the socket buffers, and a receiver's control hold (spec/flow-control.md) lapses.
+  // Bulk alone, then beside the control traffic, then alone again, each phase as long:
+  // the uploads fill the windows and the socket buffers, and before each alone phase a
+  // receiver's control hold (spec/flow-control.md) lapses. The beside phase is compared
+  // with the mean of the two alone phases, so drift over the case (JIT, heap growth,
+  // other load) does not count as the control traffic's cost.
   const seconds = ctx.params.seconds ?? 3;
-  await sleep(ctx.params.settleMs ?? 1300);
-  await ctx.server('mark');
-  let c0 = conn.stats?.();
-  let cpu0 = process.cpuUsage();
-  const a0 = now();
-  await sleep(seconds * 1000);
-  const aloneRep = await ctx.server('report');
-  const aloneMBps = aloneRep.received / MB / ((now() - a0) / 1000);
-  const alone = phaseCounts(aloneRep, c0, conn.stats?.(), cpu0);
-  await ctx.server('mark');
-  c0 = conn.stats?.();
-  cpu0 = process.cpuUsage();
-  const samples: bigint[] = [];
-  const t0 = now();
-  const until = t0 + seconds * 1000;
-  while (now() < until) {
-    const t = process.hrtime.bigint();
-    await control.roundTrip(SMALL);
-    samples.push(process.hrtime.bigint() - t);
-  }
-  const rep = await ctx.server('report');
-  const bulkSeconds = (now() - t0) / 1000;
-  const beside = phaseCounts(rep, c0, conn.stats?.(), cpu0);
+  const settle = ctx.params.settleMs ?? 1300;
+  const phase = async <T>(run: () => Promise<T>): Promise<{ rep: ServerReport; seconds: number; mbps: number; counts: Metrics; out: T }> => {
+    await ctx.server('mark');
+    const c0 = conn.stats?.();
+    const cpu0 = process.cpuUsage();
+    const t0 = now();
+    const out = await run();
+    const rep = await ctx.server('report');
+    const seconds = (now() - t0) / 1000;
+    return { rep, seconds, mbps: rep.received / MB / seconds, counts: phaseCounts(rep, c0, conn.stats?.(), cpu0), out };
+  };
+  await sleep(settle);
+  const before = await phase(() => sleep(seconds * 1000));
+  const beside = await phase(async () => {
+    const samples: bigint[] = [];
+    const until = now() + seconds * 1000;
+    while (now() < until) {
+      const t = process.hrtime.bigint();
+      await control.roundTrip(SMALL);
+      samples.push(process.hrtime.bigint() - t);
+    }
+    return samples;
+  });
+  await sleep(settle);
+  const after = await phase(() => sleep(seconds * 1000));
   stopped = true;
   await Promise.race([Promise.all(uploads), sleep(5000)]);
   conn.destroy();
-  const lat = latencySummary(samples);
-  const bulkMBps = rep.received / MB / bulkSeconds;
+  const lat = latencySummary(beside.out);
+  const aloneMBps = (before.mbps + after.mbps) / 2;
   const counts: Metrics = {};
-  for (const [k, v] of Object.entries(alone)) counts[`${k}Alone`] = v;
-  for (const [k, v] of Object.entries(beside)) counts[`${k}Beside`] = v;
-  return { p50: lat.p50, p99: lat.p99, max: lat.max, requests: samples.length, bulkMBps, bulkAloneMBps: aloneMBps, bulkRatio: bulkMBps / aloneMBps, wireMBps: rep.wire / MB / bulkSeconds, ...counts };
+  for (const [k, v] of Object.entries(before.counts)) counts[`${k}Alone`] = v;
+  for (const [k, v] of Object.entries(beside.counts)) counts[`${k}Beside`] = v;
+  return {
+    p50: lat.p50,
+    p99: lat.p99,
+    max: lat.max,
+    requests: beside.out.length,
+    bulkMBps: beside.mbps,
+    bulkAloneMBps: aloneMBps,
+    bulkAloneBeforeMBps: before.mbps,
+    bulkAloneAfterMBps: after.mbps,
+    bulkRatio: beside.mbps / aloneMBps,
+    wireMBps: beside.rep.wire / MB / beside.seconds,
+    ...counts,
+  };
 }
 
 /**

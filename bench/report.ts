@@ -214,7 +214,7 @@ const SPECS: Spec[] = [
   {
     caseId: 'control',
     metric: 'bulkRatio',
-    name: 'control case: bulk beside control ÷ the same bulk alone just before',
+    name: 'control case: bulk beside control ÷ the same bulk alone (mean of before and after)',
     unit: '×',
     rows: [{ baseline: null, target: { kind: 'abs', op: '>=', v: 0.8, unit: '×' } }, ...plain(['http2', 'raw-tcp', 'yamux'])],
   },
