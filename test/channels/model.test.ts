@@ -83,7 +83,7 @@ test('two-core model: random interleavings of starts, closes, MSG/RPY/ERR/ANS/NU
   if (PAIR_RUNS >= 200 && process.env.MODEL_SEED === undefined) {
     t.true((cover['msg:ok'] ?? 0) > PAIR_RUNS, 'MSG exchanges completed');
     for (const k of ['SEQ', 'ANS', 'NUL', 'ERR', 'preemptEnd', 'close:ok', 'close:failed', 'release:ok', 'resets']) t.true((cover[k] ?? 0) > 0, `covered: ${k}`);
-  }
+  } else t.pass('the property held (a replay, or too few runs to check coverage)');
 });
 
 test('attacker model: the listener terminates exactly at the first poorly-formed octet (RFC 3080 §2.2.1.1, RFC 3081 §3.1), never earlier, and never throws from receive()', async (t) => {
@@ -105,7 +105,7 @@ test('attacker model: the listener terminates exactly at the first poorly-formed
     t.true((cover.terminated ?? 0) > ATTACK_RUNS / 5, 'many runs end in a termination');
     t.true((cover.terminated ?? 0) < ATTACK_RUNS, 'and many do not');
     t.true(kinds.length >= 12, 'many kinds of poorly-formed frames were written');
-  }
+  } else t.pass('the property held (a replay, or too few runs to check coverage)');
 });
 
 // ---------------------------------------------------------------- minimal repros of what the models found

@@ -894,6 +894,9 @@ class MsgCmd implements Cmd {
   }
   async run(m: PairModel, h: PairHarness): Promise<void> {
     const list = this.candidates(m);
+    // fast-check awaits check() before run(): a settlement in that gap (a close's promise)
+    // may have changed the model since check() saw a candidate. Nothing to do then.
+    if (list.length === 0) return;
     const c = list[this.pick % list.length] as ModelChannel;
     h.msg(this.side, c, this.spec);
     await h.settle(1);
@@ -916,6 +919,7 @@ class CloseCmd implements Cmd {
   }
   async run(m: PairModel, h: PairHarness): Promise<void> {
     const list = this.candidates(m);
+    if (list.length === 0) return; // the model changed since check() (see MsgCmd.run)
     h.close(this.side, list[this.pick % list.length] as ModelChannel, this.decline);
     await h.settle(1);
     h.checkInvariants();
@@ -966,6 +970,7 @@ class StallCmd implements Cmd {
   }
   async run(m: PairModel, h: PairHarness): Promise<void> {
     const list = openChannels(m);
+    if (list.length === 0) return; // the model changed since check() (see MsgCmd.run)
     const c = list[this.pick % list.length] as ModelChannel;
     h.setStalled(this.side, c.number, this.stall);
     await h.settle(1);
