@@ -266,8 +266,9 @@ export function abandon(core: SessionCore, ch: Channel, pr: PendingRequest): voi
   if (out && !out.started) {
     const i = ch.outQueue.indexOf(out);
     if (i >= 0) ch.outQueue.splice(i, 1);
-    // Withdrawn: a pump feeding it stops, and a tracked body is released.
+    // Withdrawn: a pump feeding it stops, and a tracked body is released (at the next flush).
     out.truncate();
+    if (out.ledger !== null) core.scheduler.requestOutput();
     ch.outstanding.delete(pr.msgno);
     core.lifecycle.checkQuiescent(ch);
   } else if (out && !out.done) {

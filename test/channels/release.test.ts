@@ -285,6 +285,31 @@ test('a whole-body request (Uint8Array) with onReleased is released in full once
   await until(() => seen.at(-1) === body.length, 'released in full');
 });
 
+test('a request withdrawn before its first frame (queued behind another MSG, then aborted) releases its whole body at once, not when the session ends', async (t) => {
+  const g = gate();
+  const { client } = await pair(t, g);
+  const ch: Channel = await client.startChannel(HASH_URI);
+  // A first MSG the peer does not read yet: it holds the channel's send queue (MSGs go in order).
+  const ring = new Ring(1024, 64 * 1024);
+  const first = ch.request(ring.body(640), { onReleased: ring.onReleased });
+  await within(g.inside, 'the first MSG reached the server');
+  await until(() => ring.given >= 8 * MiB, 'the first MSG under way');
+  const body = Buffer.alloc(MiB, 1);
+  const seen: number[] = [];
+  const ctl = new AbortController();
+  const second = ch.request(body, { onReleased: (n) => seen.push(n), signal: ctl.signal });
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  t.deepEqual(seen, [], 'queued, not sent: nothing released');
+  ctl.abort(); // withdrawn unsent
+  await t.throwsAsync(second, { code: 'BEEP_ERR_ABORTED' });
+  await until(() => seen.at(-1) === body.length, 'released in full while the first MSG is still held');
+  t.false(client.core.isClosed, 'the session is still up');
+  g.open();
+  const [h, n] = hashOf(await within((await within(first, 'the first reply')).text(), 'its body'));
+  t.is(n, 640 * 64 * 1024);
+  t.is(h, ring.digest());
+});
+
 /**
  * A transport pair whose writes reach the other end at once but whose write
  * callbacks the test holds: releases must wait for the callbacks, not for
