@@ -94,8 +94,9 @@ export class SocketSource implements AsyncIterableIterator<Buffer> {
   private readonly spare: Buffer[] = [];
   /** Octets the consumer no longer references ({@link released}). */
   private releasedTo = 0;
-  /** Slabs allocated, and slabs reused (for tests and diagnostics). */
+  /** Read slabs allocated so far (for tests and diagnostics). */
   slabsAllocated = 0;
+  /** Read slabs taken from the spares so far, i.e. reused (for tests and diagnostics). */
   slabsReused = 0;
 
   constructor(socket: net.Socket, options: SourceOptions) {
