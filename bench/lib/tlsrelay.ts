@@ -69,7 +69,8 @@ export async function startTlsRelay(side: 'server' | 'client', uid: string, peer
   };
   /**
    * Application → TLS: the S2DS's own source (the application socket read
-   * into 1 MiB slabs, reads side by side joined), each chunk written to the
+   * into 1 MiB slabs, reads side by side joined, a slab reused once its
+   * writes completed), each chunk written to the
    * TLS socket, waiting for its `drain` only past 1 MiB queued. TLS →
    * application: the S2DS's pump (zero-copy, every chunk of one turn in one
    * vectored write, pause past 1 MiB queued). So the ceiling reads and
@@ -85,11 +86,15 @@ export async function startTlsRelay(side: 'server' | 'client', uid: string, peer
     };
     app.on('error', kill);
     secure.on('error', kill);
-    const source = new SocketSource(app, { onEnd: () => undefined });
+    // Slabs are reused once the TLS socket's write of them completed, as the S2DS's are once the
+    // BEEP session says so (onReleased): the ceiling keeps that trick too.
+    const source = new SocketSource(app, { onEnd: () => undefined, recycle: true });
+    let written = 0;
     const forward = async (): Promise<void> => {
       for await (const chunk of source) {
         if (secure.destroyed) return;
-        if (!secure.write(chunk) && secure.writableLength >= 1024 * 1024) {
+        const end = (written += chunk.length);
+        if (!secure.write(chunk, () => source.released(end)) && secure.writableLength >= 1024 * 1024) {
           await new Promise<void>((resolve) => {
             const done = (): void => {
               secure.off('drain', done);

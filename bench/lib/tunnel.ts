@@ -65,6 +65,8 @@ export interface Tunnel {
 /** CPU seconds and system calls of one tunnel process so far (all its threads). */
 export interface ProcSample {
   cpu: number;
+  /** The system (kernel) part of {@link cpu} (`stime`). */
+  sys: number;
   /** read-like and write-like system calls (`syscr`, `syscw` of /proc/PID/io: read/readv/write/writev and kin). */
   syscr: number;
   syscw: number;
@@ -118,12 +120,18 @@ function ticksPerSecond(): number {
 
 /** CPU seconds (user + system, all threads) of a live process from /proc/PID/stat; null if unknown. */
 export function procCpuSeconds(pid: number | undefined): number | null {
+  return procCpu(pid)?.cpu ?? null;
+}
+
+/** CPU seconds of a live process (all threads): user + system, and system alone (`utime`, `stime` of /proc/PID/stat); null if unknown. */
+export function procCpu(pid: number | undefined): { cpu: number; sys: number } | null {
   if (pid === undefined) return null;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name (which may hold spaces) start with field 3, the state.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[11]) + Number(rest[12])) / ticksPerSecond();
+    const sys = Number(rest[12]) / ticksPerSecond();
+    return { cpu: Number(rest[11]) / ticksPerSecond() + sys, sys };
   } catch {
     return null;
   }
@@ -144,14 +152,14 @@ export function procSyscalls(pid: number | undefined): { syscr: number; syscw: n
 
 /** One process's sample; a process that is gone (or no /proc) keeps `last`. */
 function sampleProc(p: ChildProcess | undefined, last: ProcSample): ProcSample {
-  const cpu = procCpuSeconds(p?.pid);
+  const cpu = procCpu(p?.pid);
   const io = procSyscalls(p?.pid);
-  return { cpu: cpu ?? last.cpu, syscr: io?.syscr ?? last.syscr, syscw: io?.syscw ?? last.syscw };
+  return { cpu: cpu?.cpu ?? last.cpu, sys: cpu?.sys ?? last.sys, syscr: io?.syscr ?? last.syscr, syscw: io?.syscw ?? last.syscw };
 }
 
 /** Samples the two ends of a tunnel (see {@link Tunnel.sample}). */
 class EndMeter {
-  private last: TunnelSample = { out: { cpu: 0, syscr: 0, syscw: 0 }, in: { cpu: 0, syscr: 0, syscw: 0 } };
+  private last: TunnelSample = { out: { cpu: 0, sys: 0, syscr: 0, syscw: 0 }, in: { cpu: 0, sys: 0, syscr: 0, syscw: 0 } };
 
   constructor(private readonly ends: () => { out?: ChildProcess; in?: ChildProcess }) {}
 

@@ -13,6 +13,9 @@ export interface TunnelEnds {
   /** CPU seconds (/proc/PID/stat, all threads). */
   outCpu: number;
   inCpu: number;
+  /** The system (kernel) part of each. */
+  outSys: number;
+  inSys: number;
   /** Write-like and read-like system calls (`syscw`, `syscr` of /proc/PID/io). */
   outSyscw: number;
   inSyscw: number;
@@ -35,6 +38,8 @@ export function perEnd(e: TunnelEnds, gib: number): Record<string, number> {
   return {
     cpuOutPerGiB: e.outCpu / gib,
     cpuInPerGiB: e.inCpu / gib,
+    sysOutPerGiB: e.outSys / gib,
+    sysInPerGiB: e.inSys / gib,
     writesOutPerGiB: e.outSyscw / gib,
     writesInPerGiB: e.inSyscw / gib,
     readsOutPerGiB: e.outSyscr / gib,
@@ -67,6 +72,8 @@ export function tunnelMeter(tunnel: Tunnel): { mark(): Promise<void>; report(): 
         tunnelEnds: {
           outCpu: e1.out.cpu - e0.out.cpu,
           inCpu: e1.in.cpu - e0.in.cpu,
+          outSys: e1.out.sys - e0.out.sys,
+          inSys: e1.in.sys - e0.in.sys,
           outSyscw: e1.out.syscw - e0.out.syscw,
           inSyscw: e1.in.syscw - e0.in.syscw,
           outSyscr: e1.out.syscr - e0.out.syscr,

@@ -34,6 +34,7 @@ import { resolveLimits, type ChannelProfile, type ResolvedLimits, type Role, typ
 import type { Greeting } from './mgmt.js';
 import { newSessionStats, nextSessionId, publishLimit, type SessionStats } from './diagnostics.js';
 import { handleOf } from './handle.js';
+import { ReleaseLedger } from './release.js';
 
 /** Options of a {@link SessionCore}. */
 export interface SessionCoreOptions {
@@ -164,6 +165,11 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
   readonly scheduler: Scheduler;
   /** The greeting exchange (greeting.ts). */
   private readonly greeting: GreetingExchange;
+  /**
+   * @internal When tracked bodies (`RequestOptions.onReleased`) are released: the
+   * transport glue seals it after each write and tells it when the write is done.
+   */
+  readonly releases = new ReleaseLedger((err) => this.emit('handlerError', err));
   /** Spare lists for pull()'s deferred work (reused; a second one if pull() is re-entered). */
   private readonly afterFree: AfterList[] = [];
   /** @internal Called, before any `'output'` listener, when there are frames to pull (set by the transport glue). */

@@ -47,14 +47,27 @@ export function queueMessage(core: SessionCore, ch: Channel, type: OutboundMessa
   return out;
 }
 
-/** Queue a message with any body: immediate bodies at once, others pumped with backpressure. */
-function queueOut(core: SessionCore, ch: Channel, type: 'MSG' | 'RPY' | 'ERR' | 'ANS', msgno: number, ansno: number | undefined, body: BodyInit | undefined, headers: Head): OutboundMessage {
+/**
+ * Queue a message with any body: immediate bodies at once, others pumped with
+ * backpressure. With `onReleased`, the body's release is tracked (release.ts).
+ */
+function queueOut(core: SessionCore, ch: Channel, type: 'MSG' | 'RPY' | 'ERR' | 'ANS', msgno: number, ansno: number | undefined, body: BodyInit | undefined, headers: Head, onReleased?: (octets: number) => void): OutboundMessage {
   let out: OutboundMessage;
   if (isImmediateBody(body)) {
-    out = queueMessage(core, ch, type, msgno, ansno, body, headers);
+    if (onReleased === undefined) return queueMessage(core, ch, type, msgno, ansno, body, headers);
+    const head = encodeHead(headers);
+    out = OutboundMessage.make(type, msgno, ansno);
+    // Tracked before anything is queued: nothing is taken before the next pull.
+    out.trackRelease(core.releases, onReleased, head.byteLength);
+    out.write(head);
+    if (body !== undefined) out.write(toBytes(body));
+    out.end();
+    ch.outQueue.push(out);
+    core.scheduler.markReady(ch);
   } else {
     const head = encodeHead(headers); // may throw: before anything is queued
     out = OutboundMessage.make(type, msgno, ansno);
+    if (onReleased !== undefined) out.trackRelease(core.releases, onReleased, head.byteLength);
     out.writeHead(head);
     ch.outQueue.push(out);
     core.scheduler.markReady(ch);
@@ -77,7 +90,11 @@ export async function pump(core: SessionCore, ch: Channel, out: OutboundMessage,
   const hwm = core.limits.sendHighWaterMark;
   try {
     for await (const chunk of bodyChunks(body) as AsyncIterable<Uint8Array | string>) {
-      if (out.done || out.truncated || core.state === 'closed') break;
+      if (out.done || out.truncated || core.state === 'closed') {
+        // Taken from the body but never to be sent: released behind what is in flight.
+        if (out.ledger !== null) out.dropChunk(toBytes(chunk).byteLength);
+        break;
+      }
       out.write(toBytes(chunk));
       core.scheduler.markReady(ch);
       const wait = out.waitDrain(hwm);
@@ -97,6 +114,8 @@ export async function pump(core: SessionCore, ch: Channel, out: OutboundMessage,
 export function replyWritable(core: SessionCore, ch: Channel, im: InboundRequest, type: 'RPY' | 'ANS', ansno: number | undefined, headers: EntityHeaders | undefined): Writable {
   const head = encodeHead(headers); // may throw: before anything is queued
   const out = new OutboundMessage(type, im.msg.msgno, ansno);
+  const onReleased = (headers as ReplyOptions | undefined)?.onReleased;
+  if (onReleased !== undefined) out.trackRelease(core.releases, onReleased, head.byteLength);
   out.writeHead(head);
   if (type === 'RPY') out.completes = im;
   ch.outQueue.push(out);
@@ -170,13 +189,14 @@ export function sendReply(core: SessionCore, ch: Channel, im: InboundRequest, ty
     failed.catch(() => undefined);
     return failed;
   }
-  const out = queueOut(core, ch, type, im.msg.msgno, ansno, body, entity);
+  const onReleased = (headers as ReplyOptions | undefined)?.onReleased;
+  const out = queueOut(core, ch, type, im.msg.msgno, ansno, body, entity, onReleased);
   // A tuning reply (e.g. <proceed/>): nothing more is sent once it is out.
   if (hold) out.holdAfter = true;
   if (type !== 'ANS') out.completes = im;
   if (!wait) {
     // Nobody waits for it: reused once it is out, unless a pump still feeds it.
-    if (isImmediateBody(body)) out.reusable = true;
+    if (isImmediateBody(body) && out.ledger === null) out.reusable = true;
     return null;
   }
   return whenDone(out);
@@ -205,11 +225,11 @@ export function sendRequest(core: SessionCore, ch: Channel, body: BodyInit | und
   const msgno = allocMsgno(core, ch);
   const pr: PendingRequest = { msgno, out: null, sink, replyKind: undefined, reply: null, answers: null, abandoned: false };
   ch.outstanding.set(msgno, pr);
-  const out = queueOut(core, ch, 'MSG', msgno, undefined, body, head);
+  const out = queueOut(core, ch, 'MSG', msgno, undefined, body, head, options.onReleased);
   // A tuning request (e.g. <ready/>): "the sender ... sends nothing more until the reply" (RFC 3080 §3.1.3.1).
   if (hold) out.holdAfter = true;
   pr.out = out;
-  if (isImmediateBody(body)) {
+  if (isImmediateBody(body) && out.ledger === null) {
     // Reused once its final frame is out; `pr.out` is cleared then (null reads as "sent": see abandon and the inbound checks).
     out.reusable = true;
     out.request = pr;
@@ -246,6 +266,9 @@ export function abandon(core: SessionCore, ch: Channel, pr: PendingRequest): voi
   if (out && !out.started) {
     const i = ch.outQueue.indexOf(out);
     if (i >= 0) ch.outQueue.splice(i, 1);
+    // Withdrawn: a pump feeding it stops, and a tracked body is released (at the next flush).
+    out.truncate();
+    if (out.ledger !== null) core.scheduler.requestOutput();
     ch.outstanding.delete(pr.msgno);
     core.lifecycle.checkQuiescent(ch);
   } else if (out && !out.done) {

@@ -11,13 +11,14 @@
 import { Buffer } from 'node:buffer';
 import { BeepError, ErrorCodes } from '../errors.js';
 import type { BodyInit, MessageType } from './message.js';
+import type { ReleaseLedger, Releasing } from './release.js';
 
 /** Spare {@link OutboundMessage}s (see {@link OutboundMessage.make}); bounded. */
 const spareOut: OutboundMessage[] = [];
 const SPARE_OUT = 256;
 
 /** @internal The send queue of one outbound message. */
-export class OutboundMessage {
+export class OutboundMessage implements Releasing {
   type: MessageType | 'NUL';
   msgno: number;
   ansno: number | undefined;
@@ -72,6 +73,7 @@ export class OutboundMessage {
     m.headLength = 0;
     m.taken = 0;
     m.reusable = false;
+    m.total = 0;
     spareOut.push(m);
   }
   /**
@@ -83,6 +85,19 @@ export class OutboundMessage {
   private offset = 0;
   /** Octets queued and not yet framed. */
   queued = 0;
+  /** Octets ever queued (entity headers included), plus octets dropped before they were queued. */
+  total = 0;
+  /**
+   * @internal Told how many body octets the core no longer references (see
+   * `RequestOptions.onReleased`); null: nobody asked (the common case).
+   */
+  onReleased: ((octets: number) => void) | null = null;
+  /** @internal The ledger that times {@link onReleased} (set with it). */
+  ledger: ReleaseLedger | null = null;
+  /** @internal Octets of entity headers in front of the body (not counted as body octets released). */
+  releaseBase = 0;
+  /** @internal Body octets reported released so far. */
+  releasedOctets = 0;
   /** No more octets will be added. */
   ended = false;
   /** At least one frame has been sent. */
@@ -125,6 +140,40 @@ export class OutboundMessage {
       this.parts = a;
     } else p.push(chunk);
     this.queued += chunk.byteLength;
+    this.total += chunk.byteLength;
+  }
+
+  /**
+   * @internal Track the release of this message's body (see
+   * `RequestOptions.onReleased`): `base` octets of entity headers lead the
+   * body. A tracked message is never reused (its ledger refers to it).
+   */
+  trackRelease(ledger: ReleaseLedger, onReleased: (octets: number) => void, base: number): void {
+    this.ledger = ledger;
+    this.onReleased = onReleased;
+    this.releaseBase = base;
+    this.reusable = false;
+  }
+
+  /**
+   * @internal A body chunk the core took from its source but will not send
+   * (the message ended meanwhile): counted as queued and dropped at once.
+   */
+  dropChunk(octets: number): void {
+    this.total += octets;
+    this.ledger?.note(this, this.total - this.queued - this.releaseBase);
+  }
+
+  /** @internal See {@link Releasing}: report body octets up to `mark` released. */
+  deliverRelease(mark: number): void {
+    const f = this.onReleased;
+    if (f === null || mark <= this.releasedOctets) return;
+    this.releasedOctets = mark;
+    try {
+      f(mark);
+    } catch (err) {
+      this.ledger?.onError(err);
+    }
   }
 
   end(): void {
@@ -138,6 +187,8 @@ export class OutboundMessage {
     this.queued = 0;
     this.ended = true;
     this.truncated = true;
+    // What was not framed is dropped: released behind the frames in flight.
+    this.ledger?.note(this, this.total - this.releaseBase);
     this.fireDrain();
   }
 
@@ -187,6 +238,8 @@ export class OutboundMessage {
     this.taken = k;
     this.started = true;
     if (this.ended && this.queued === 0) this.done = true;
+    // Tracked (see onReleased): the body is framed up to here, released once the write is done.
+    if (this.ledger !== null) this.ledger.note(this, this.total - this.queued - this.releaseBase);
     return size;
   }
 

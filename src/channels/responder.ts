@@ -17,6 +17,22 @@ export interface ReplyOptions extends EntityHeaders {
    * profile then resets the transport, RFC 3080 §3).
    */
   hold?: boolean;
+  /**
+   * Told when the session no longer references the body's octets, so their
+   * memory may be reused: called with the count of body octets released so
+   * far (from the body's first octet; entity headers not counted), which
+   * only grows. An octet is released once the transport write that carried
+   * its frame has completed (Node's write callback: the kernel took it, or
+   * TLS encrypted it), or once it is dropped unsent (the message was cut
+   * short: an abort, a peer's ERR, the session ending). Every octet the core
+   * took from the body is released at the latest when the transport closes;
+   * a body never taken (the session closed before the reply was queued) is
+   * never reported. Octets, not chunks: the core may split or join chunks.
+   * Calls come from socket write callbacks, batched (about one per write of
+   * the session, not one per chunk): keep them short. A throw is reported as
+   * the session's `handlerError`. Not carried on the wire.
+   */
+  onReleased?: (octets: number) => void;
 }
 
 /**

@@ -34,6 +34,8 @@ export type SessionOptions = Omit<SessionCoreOptions, 'role'>;
 const OUTPUT_HIGH_WATER = 1024 * 1024;
 
 const RESOLVED = Promise.resolve();
+/** Written after a corked batch that carried tracked body octets: its callback is the batch's. */
+const EMPTY = Buffer.alloc(0);
 
 /** Events of a {@link Session}. */
 export interface SessionEvents {
@@ -201,8 +203,11 @@ export class Session extends EventEmitter<SessionEvents> {
     const onError = (err: Error): void => {
       this.core.transportClosed(new BeepError(ErrorCodes.TRANSPORT, `transport error: ${err.message}`, { cause: err, origin: 'remote' }));
     };
+    const core = this.core;
     const onClose = (): void => {
       this.transportClosed = true;
+      // Nothing can be in flight any more: every tracked body octet is released.
+      core.releases.transportClosed();
       if (this.watchdog) clearTimeout(this.watchdog);
       this.watchdog = null;
       this.core.transportClosed();
@@ -278,7 +283,10 @@ export class Session extends EventEmitter<SessionEvents> {
         for (const b of pulled) socket.write(b);
       }
     } finally {
-      if (first !== undefined) socket.write(first);
+      // Tracked bodies (RequestOptions.onReleased): released once this write completes.
+      const released = this.core.releases.due ? this.core.releases.seal(first !== undefined || corked) : undefined;
+      if (first !== undefined) socket.write(first, released);
+      else if (released !== undefined) socket.write(EMPTY, released);
       if (corked) socket.uncork();
     }
   }
@@ -373,6 +381,7 @@ export class Session extends EventEmitter<SessionEvents> {
     } catch (err) {
       const e = err instanceof BeepError ? err : new BeepError(ErrorCodes.TRANSPORT, `transport tuning failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
       this.core.terminate(e);
+      this.core.releases.retire();
       raw.destroy();
       this.emit('close', e);
       throw e;
@@ -408,6 +417,8 @@ export class Session extends EventEmitter<SessionEvents> {
     this.flushScheduled = false;
     this.core = this.buildCore();
     old.terminate(new BeepError(ErrorCodes.SESSION_CLOSED, 'session reset by transport tuning'));
+    // Its writes in flight still complete on the old transport; nothing more goes through it.
+    old.releases.retire();
     this.attach(transport);
     this.greetingFrom = Date.now();
     this.armWatchdog(this.greetingFrom);

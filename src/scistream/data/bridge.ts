@@ -139,10 +139,12 @@ export class StreamBridge {
       onEnd: () => {
         this.appEnded = true;
       },
+      // The core says when it is done with each octet (written to the TLS socket): slabs are reused.
+      recycle: true,
     });
     this.abortCtl = ctl;
     this.source = source;
-    this.channel.request(source, { signal: ctl.signal }).then(
+    this.channel.request(source, { signal: ctl.signal, onReleased: (n) => source.released(n) }).then(
       (m) => {
         void m.dump().catch(noop);
         this.onSendSettled(null);

@@ -9,9 +9,14 @@
  * consecutive reads lie side by side in the slab and go to the core as one
  * view. The views are the message body itself (`channel.request(source)`:
  * no `PassThrough`, no copy); the core references them until they are
- * framed and written, so a slab is never reused — one 1 MiB allocation per
- * MiB read instead of sixteen 64 KiB ones. Where `readInto` cannot be used
- * the socket's `'data'` chunks are passed on as they are.
+ * framed and their transport write has completed. With
+ * {@link SourceOptions.recycle} the consumer says how far that is
+ * ({@link SocketSource.released}, fed from the request's `onReleased`), and
+ * a full slab whose every octet is released is read into again (a few kept
+ * spare per stream): reads then allocate nothing in the steady state.
+ * Without it a slab is never reused — one 1 MiB allocation per MiB read.
+ * Where `readInto` cannot be used the socket's `'data'` chunks are passed on
+ * as they are.
  *
  * Backpressure: reading stops while {@link SourceOptions.highWater} octets
  * read are not yet taken by the core (which takes them only as the peer's
@@ -31,6 +36,8 @@ export const SOURCE_SLAB = 1024 * 1024;
 const FIRST_SLAB = 128 * 1024;
 /** A read is offered at least this much room (else a new slab is taken). */
 const MIN_READ = 64 * 1024;
+/** Released slabs kept for reuse per stream (beyond them a released slab is left to the GC). */
+export const SPARE_SLABS = 4;
 /** Default of {@link SourceOptions.highWater}. */
 export const SOURCE_HIGH_WATER = 2 * 1024 * 1024;
 
@@ -40,6 +47,13 @@ export interface SourceOptions {
   highWater?: number;
   /** Rate limit shared with other streams of the same direction. */
   bucket?: TokenBucket | undefined;
+  /**
+   * The consumer reports, through {@link SocketSource.released}, how many of
+   * the octets it took it no longer references (e.g. the request's
+   * `onReleased`): full slabs are then reused once released. Never set it
+   * for a consumer that keeps chunks past that point.
+   */
+  recycle?: boolean;
   /** Called with each read's size. */
   count?: (n: number) => void;
   /** The application half-closed (every octet it sent is read; the iteration ends once they are taken). */
@@ -71,6 +85,19 @@ export class SocketSource implements AsyncIterableIterator<Buffer> {
   private waiter: ((r: IteratorResult<Buffer, undefined>) => void) | null = null;
   /** Reads land in our slabs (else `'data'` chunks). */
   private recycled = false;
+  /** Octets read so far (where the current slab's data ends, counted from the stream's start). */
+  private readTotal = 0;
+  /** Full slabs no longer read into, oldest first, with where their data ends (see {@link readTotal}). */
+  private readonly retired: Buffer[] = [];
+  private readonly retiredEnds: number[] = [];
+  /** Released slabs ready to be read into again. */
+  private readonly spare: Buffer[] = [];
+  /** Octets the consumer no longer references ({@link released}). */
+  private releasedTo = 0;
+  /** Read slabs allocated so far (for tests and diagnostics). */
+  slabsAllocated = 0;
+  /** Read slabs taken from the spares so far, i.e. reused (for tests and diagnostics). */
+  slabsReused = 0;
 
   constructor(socket: net.Socket, options: SourceOptions) {
     this.socket = socket;
@@ -112,16 +139,52 @@ export class SocketSource implements AsyncIterableIterator<Buffer> {
   /** Where the next read goes: the rest of the current slab, or a new one. */
   private readonly nextBuffer = (): Buffer => {
     if (this.slab.length - this.pos < MIN_READ) {
-      this.slab = Buffer.allocUnsafeSlow(this.slab.length === 0 ? FIRST_SLAB : Math.min(2 * this.slab.length, SOURCE_SLAB));
+      const old = this.slab;
+      // A full-size slab waits for its release, then is read into again.
+      if (this.opts.recycle === true && old.length === SOURCE_SLAB) {
+        this.retired.push(old);
+        this.retiredEnds.push(this.readTotal);
+        this.reclaim();
+      }
+      const reused = old.length === SOURCE_SLAB ? this.spare.pop() : undefined;
+      if (reused !== undefined) {
+        this.slab = reused;
+        this.slabsReused++;
+      } else {
+        this.slab = Buffer.allocUnsafeSlow(old.length === 0 ? FIRST_SLAB : Math.min(2 * old.length, SOURCE_SLAB));
+        this.slabsAllocated++;
+      }
       this.pos = 0;
     }
     return this.slab.subarray(this.pos);
   };
 
+  /**
+   * The consumer no longer references the first `octets` octets it took
+   * (cumulative; see {@link SourceOptions.recycle}): slabs wholly behind
+   * that are read into again.
+   */
+  released(octets: number): void {
+    if (octets <= this.releasedTo) return;
+    this.releasedTo = octets;
+    this.reclaim();
+  }
+
+  /** Move retired slabs whose every octet is released to the spares. */
+  private reclaim(): void {
+    const ends = this.retiredEnds;
+    while (ends.length > 0 && (ends[0] as number) <= this.releasedTo) {
+      ends.shift();
+      const slab = this.retired.shift() as Buffer;
+      if (this.spare.length < SPARE_SLABS) this.spare.push(slab);
+    }
+  }
+
   /** A read of `n` octets landed at the current position. Returns false to stop reading. */
   private landed(n: number): boolean {
     const from = this.pos;
     this.pos += n;
+    this.readTotal += n;
     const last = this.queue.length > 0 ? (this.queue[this.queue.length - 1] as Buffer) : null;
     if (last !== null && last.buffer === this.slab.buffer && last.byteOffset + last.length === this.slab.byteOffset + from) {
       // Side by side with the previous read: one view.

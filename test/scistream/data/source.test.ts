@@ -8,7 +8,7 @@
 import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { SocketSource, SOURCE_HIGH_WATER, SOURCE_SLAB } from '../../../src/scistream/data/source.js';
+import { SocketSource, SOURCE_HIGH_WATER, SOURCE_SLAB, SPARE_SLABS } from '../../../src/scistream/data/source.js';
 import { MiB, sleep, until, within } from './helpers.js';
 
 /** A connected pair: `app` writes, `ours` is paused and unread (as the data path hands it over). */
@@ -148,4 +148,74 @@ test('a reset that arrives with the last octets (libuv reports it as EOF) does n
   await within(reading, 10_000, 'iteration over');
   t.is(error, 'ECONNRESET', 'the reset is seen');
   t.false(ended, 'no end of body forwarded for a reset');
+});
+
+/**
+ * Iterate `src` as a consumer that keeps each chunk until `lag` octets more
+ * have arrived, checks it still holds what the application wrote, then
+ * releases it (`released`, as the request's onReleased does); a negative lag
+ * keeps every chunk to the end. Returns chunks found overwritten and the hash.
+ */
+async function consumeHolding(src: SocketSource, data: Buffer, lag: number): Promise<{ damaged: number; sha: string; n: number }> {
+  const held: { c: Buffer; at: number }[] = [];
+  let heldOctets = 0;
+  let at = 0;
+  let damaged = 0;
+  const h = createHash('sha256');
+  const check = (x: { c: Buffer; at: number }): void => {
+    if (!x.c.equals(data.subarray(x.at, x.at + x.c.length))) damaged++;
+  };
+  for await (const c of src) {
+    h.update(c);
+    held.push({ c, at });
+    at += c.length;
+    heldOctets += c.length;
+    while (lag >= 0 && heldOctets > lag) {
+      const x = held.shift() as { c: Buffer; at: number };
+      check(x);
+      heldOctets -= x.c.length;
+      src.released(x.at + x.c.length);
+    }
+  }
+  for (const x of held) check(x);
+  src.released(at);
+  return { damaged, sha: h.digest('hex'), n: at };
+}
+
+test('recycle: full slabs are read into again once every octet of them is released, never before; chunks held meanwhile stay intact', async (t) => {
+  const { app, ours, close } = await pair();
+  t.teardown(close);
+  const data = randomBytes(48 * MiB);
+  const src = new SocketSource(ours, { recycle: true, onEnd: () => undefined });
+  src.start();
+  const written = writeAll(app, data, true);
+  const r = await within(consumeHolding(src, data, 3 * MiB), 60_000, 'the iteration');
+  await written;
+  t.is(r.n, data.length);
+  t.is(r.damaged, 0, 'no chunk was overwritten before its release');
+  t.is(r.sha, createHash('sha256').update(data).digest('hex'));
+  t.true(src.slabsReused > 0, 'slabs were reused');
+  // 48 MiB read: without reuse, 45 slabs of 1 MiB and 3 small ones. With it, what is held
+  // (3 MiB lag, the 2 MiB high-water mark, the slab being read into) and a few spares.
+  t.true(src.slabsAllocated <= 3 + 3 + 2 + 2 + SPARE_SLABS, `${src.slabsAllocated} slabs allocated, ${src.slabsReused} reused`);
+  t.log(`${src.slabsAllocated} slabs allocated, ${src.slabsReused} reused`);
+});
+
+test('recycle: a consumer that releases nothing keeps every chunk intact (no slab is reused); without recycle none is either', async (t) => {
+  for (const recycle of [true, false]) {
+    const { app, ours, close } = await pair();
+    try {
+      const data = randomBytes(12 * MiB);
+      const src = new SocketSource(ours, { recycle, onEnd: () => undefined });
+      src.start();
+      const written = writeAll(app, data, true);
+      const r = await within(consumeHolding(src, data, -1), 60_000, 'the iteration');
+      await written;
+      t.is(r.damaged, 0);
+      t.is(r.sha, createHash('sha256').update(data).digest('hex'));
+      t.is(src.slabsReused, 0);
+    } finally {
+      close();
+    }
+  }
 });
