@@ -7,17 +7,24 @@
  * `--sites`, samples allocations with V8's heap profiler and prints the
  * functions that allocated most, per round trip.
  *
- *   node --expose-gc dist/bench/heapprobe.js [--n 20000] [--sites] [--interval 128] [--top 25] [--depth 1] [--loop bare|bench|bigint]
+ *   node --expose-gc dist/bench/heapprobe.js [--impl beepstream|raw-tcp|http2] [--n 20000] [--sites] [--interval 128] [--top 25] [--depth 1] [--loop bare|bench|promise|await|bigint]
  *
+ * `--impl` runs another implementation of the bench (`bench/impl/`) instead of
+ * beepstream, both sides, so its sites can be set beside beepstream's: what both
+ * clients allocate in the same loop is the harness's, not the library's.
  * `--handler async` serves the echo with the bench's former handler
  * (`await res.reply(await msg.bytes())`) instead of the bench's own.
  * `--counts` reads the server's counts every 20 ms, as the bench's server worker does.
  * `--depth K` keys each site by its K innermost frames (callers after `<`).
- * `--loop bench` times each round trip as the bench driver does (two
- * `performance.now()`, a sample stored in a `Float64Array`); `--loop bigint`
- * as it did before issue 13's sixth session (two `hrtime.bigint()`, a
- * sample pushed); `--loop bare` (default) does only the round trips. The
- * difference is the driver's own share of the client's figure.
+ * `--loop bare` (default) runs the round trips through the bench's driver
+ * (`lib/rtloop.ts`: `roundTripCb`, no promise) without timing them; `--loop
+ * bench` is that driver timing each round trip as the `rr-*` cases do;
+ * `--loop promise` awaits `roundTrip()` per round trip (the adapter's
+ * promise API); `--loop await` is the bench's driver before issue 13's
+ * seventh session (`await roundTrip()`, two `performance.now()`, a sample
+ * in a `Float64Array`); `--loop bigint` the one before the sixth (two
+ * `hrtime.bigint()`, a sample pushed). The differences are the driver's own
+ * share of the client's figure.
  *
  * @module
  */
@@ -26,7 +33,8 @@ import { Session as Inspector } from 'node:inspector';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gcMeter } from './lib/gcmeter.js';
-import { beepImpl } from './impl/beep.js';
+import { loadImpl } from './impl/index.js';
+import { Latencies, roundTrips } from './lib/rtloop.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -38,6 +46,7 @@ const { values: args } = parseArgs({
     depth: { type: 'string', default: '1' },
     counts: { type: 'boolean', default: false },
     handler: { type: 'string', default: 'bench' },
+    impl: { type: 'string', default: 'beepstream' },
     child: { type: 'string' },
   },
 });
@@ -97,7 +106,7 @@ async function asyncEchoServer(): Promise<{ port: number; counts(): unknown; clo
 }
 
 async function runServer(): Promise<void> {
-  const srv = args.handler === 'async' ? await asyncEchoServer() : await beepImpl.server(OPTS);
+  const srv = args.handler === 'async' ? await asyncEchoServer() : await (await loadImpl(args.impl)).server(OPTS);
   const child = fork(fileURLToPath(import.meta.url), [...process.argv.slice(2), '--child', String(srv.port)], { execArgv: process.execArgv });
   let meter: ReturnType<typeof gcMeter> | null = null;
   let prof: { stop(): Promise<string> } | null = null;
@@ -124,7 +133,7 @@ async function runServer(): Promise<void> {
 }
 
 async function runClient(port: number): Promise<void> {
-  const conn = await beepImpl.client(OPTS).connect(port);
+  const conn = await (await loadImpl(args.impl)).client(OPTS).connect(port);
   const s = await conn.open('echo');
   for (let i = 0; i < 2000; i++) await s.roundTrip(SMALL);
   const send = (m: object): void => void process.send!(m);
@@ -135,6 +144,10 @@ async function runClient(port: number): Promise<void> {
   const prof = await sampler();
   const meter = gcMeter();
   if (args.loop === 'bench') {
+    // The bench's driver (lib/rtloop.ts), latencies kept.
+    await roundTrips([s], SMALL, N, Infinity, new Latencies(N));
+  } else if (args.loop === 'await') {
+    // The driver before issue 13's seventh session: an await per round trip, latencies in a Float64Array.
     const lat = new Float64Array(N);
     for (let i = 0; i < N && performance.now() < 1e12; i++) {
       const t = performance.now();
@@ -148,8 +161,10 @@ async function runClient(port: number): Promise<void> {
       await s.roundTrip(SMALL);
       samples.push(process.hrtime.bigint() - t);
     }
-  } else {
+  } else if (args.loop === 'promise') {
     for (let i = 0; i < N; i++) await s.roundTrip(SMALL);
+  } else {
+    await roundTrips([s], SMALL, N);
   }
   const a = meter.read().allocated;
   const sites = await prof.stop();
