@@ -137,7 +137,12 @@ export class IncomingMessage {
    * memory), made on the first piece (one array, sized for it, not two empty ones).
    */
   private pieces: (Buffer | RxBlock | null)[] | null = null;
-  /** Header octets at the front of the first queued view (not body: see {@link deliver}). */
+  /**
+   * Header octets at the front of the first queued view (not body: see
+   * {@link deliver}). They are credited to the window with the body's first
+   * octets taken (one credit per small message, not two), or when the queue
+   * is discarded.
+   */
   private skip = 0;
   /** Wakes bytes()/iteration/dump() waiting for more octets, completion or failure. */
   private waiter: (() => void) | null = null;
@@ -212,8 +217,9 @@ export class IncomingMessage {
       this.wake();
     }
     // After `ready`: a MSG has been handed on by now, so this credit finds none
-    // waiting on the channel and asks for no flush of its own.
-    if (headOctets > 0) this.hooks.credit(headOctets);
+    // waiting on the channel and asks for no flush of its own. Header octets
+    // kept at the front of the queued body (`skip`) are credited with the body.
+    if (headOctets > 0 && this.skip !== headOctets) this.hooks.credit(headOctets);
   }
 
   private completed(): void {
@@ -237,7 +243,7 @@ export class IncomingMessage {
   /** @internal Reopen the window for whatever is still queued (message abandoned). */
   discard(): void {
     this.dumping = true;
-    let n = this.queuedLength();
+    let n = this.queuedLength() + this.skip; // the header octets in front of the body too (see skip)
     this.releaseQueued();
     if (this.head) {
       n += this.head.length;
@@ -280,9 +286,11 @@ export class IncomingMessage {
     const p = this.pieces as (Buffer | RxBlock | null)[];
     let b = p.shift() as Buffer;
     shifted.block = p.shift() as RxBlock | null;
-    if (this.skip > 0) {
-      b = b.subarray(this.skip);
+    const skip = this.skip;
+    if (skip > 0) {
+      b = b.subarray(skip);
       this.skip = 0;
+      this.hooks.credit(skip); // the header octets in front of it (see skip)
     }
     return b;
   }
@@ -294,7 +302,7 @@ export class IncomingMessage {
     this.pieces = null;
     let skip = this.skip;
     this.skip = 0;
-    let n = 0;
+    let n = skip; // the header octets in front of the first view are credited with the body (see skip)
     for (let i = 0; i < p.length; i += 2) {
       const b = p[i] as Buffer;
       n += b.length - skip;
@@ -368,7 +376,8 @@ export class IncomingMessage {
       this.pieces = null;
       this.skip = 0;
       b = blk ? blk.own(view, skip) : skip > 0 ? view.subarray(skip) : view;
-      if (n > 0) this.hooks.credit(n);
+      // The body and the header octets in front of it (see skip): one credit.
+      if (n + skip > 0) this.hooks.credit(n + skip);
     } else {
       const parts: Buffer[] = [];
       this.takeQueued(parts);
