@@ -508,7 +508,7 @@ export const CASES: readonly CaseDef[] = [
     id: 'rr-1',
     title: '100-byte request/response, 1 channel',
     impls: MUX_COMPARE,
-    params: (q) => ({ channels: 1, requests: q ? 2000 : 10_000, warmup: q ? 200 : 500, capSeconds: q ? 5 : 15 }),
+    params: (q) => ({ channels: 1, requests: q ? 2000 : 10_000, warmup: q ? 200 : 3000, capSeconds: q ? 5 : 15 }),
     drive: driveRoundTrips,
   },
   {
