@@ -225,8 +225,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * write. A longer reply is collected first (up to the session's
    * `maxMessageSize`). Use {@link request} to stream a reply's body.
    *
-   * Bad arguments throw at once (`BEEP_ERR_INVALID_ARGUMENT`); everything
-   * else is reported to `onReply`.
+   * `options.signal` aborts waiting for the reply (`BEEP_ERR_ABORTED`); once
+   * the reply has begun to arrive it is collected and handed over, as
+   * {@link request} resolves once it has begun. Bad arguments throw at once
+   * (`BEEP_ERR_INVALID_ARGUMENT`); everything else is reported to `onReply`.
    *
    * @example
    * ```ts

@@ -33,7 +33,7 @@ import type { Deferred } from './dispatch.js';
  *   `body`, `reply` are undefined: `BEEP_ERR_SESSION_CLOSED` or the error
  *   that terminated the session (e.g. `BEEP_ERR_PROTOCOL`,
  *   `BEEP_ERR_TRANSPORT`), `BEEP_ERR_CHANNEL_CLOSED`, `BEEP_ERR_ABORTED`
- *   (the request's `signal`), `BEEP_ERR_MESSAGE_TOO_LARGE` (a reply larger
+ *   (the request's `signal`, before the reply began to arrive), `BEEP_ERR_MESSAGE_TOO_LARGE` (a reply larger
  *   than the session's `maxMessageSize`), `BEEP_ERR_BAD_REPLY` (the peer
  *   answered with ANS/NUL), `BEEP_ERR_INVALID_STATE` (the channel was not
  *   open), `BEEP_ERR_LIMIT` (`maxOutstanding`), `BEEP_ERR_INVALID_ARGUMENT`
@@ -118,7 +118,11 @@ export class Exchange implements PendingRequest, ReplySink, Deferred {
   }
 
   fail(err: Error): void {
-    this.due(err instanceof BeepError ? err : new BeepError(ErrorCodes.CHANNEL_CLOSED, err.message, { cause: err }));
+    const e = err instanceof BeepError ? err : new BeepError(ErrorCodes.CHANNEL_CLOSED, err.message, { cause: err });
+    // A long reply being collected (see runDeferred) when the request is aborted or
+    // the session ends: the failure is the outcome, not what was collected so far.
+    if (this.state === DUE && this.outcome === null) this.outcome = e;
+    else this.due(e);
   }
 
   /** Called by the dispatcher at the end of the read (or in a microtask): hand the outcome over. */
@@ -132,7 +136,11 @@ export class Exchange implements PendingRequest, ReplySink, Deferred {
     if (body !== null) return this.deliver(msg, body);
     // Still arriving (a long reply), or larger than maxMessageSize: collected the slow way.
     msg.bytes().then(
-      (b) => this.deliver(msg, b),
+      (b) => {
+        const failed = this.outcome;
+        if (failed instanceof BeepError) this.finish(failed);
+        else this.deliver(msg, b);
+      },
       (e: unknown) => this.finish(e instanceof BeepError ? e : new BeepError(ErrorCodes.CHANNEL_CLOSED, String(e), { cause: e })),
     );
   }

@@ -260,6 +260,42 @@ test('AbortSignal: BEEP_ERR_ABORTED once; the reply that comes later is dropped;
   t.is(o3.err?.code, ErrorCodes.ABORTED);
 });
 
+/** A profile that streams a reply: a first part at once, the rest when the test calls `finish`. */
+const STREAM_URI = 'urn:beepstream:test:stream-reply';
+function streamReplyProfile(finishers: (() => void)[]) {
+  return defineProfile({
+    uri: STREAM_URI,
+    onMessage(_msg, res) {
+      const w = res.replyStream();
+      w.write(Buffer.alloc(10_000, 0x61));
+      finishers.push(() => w.end(Buffer.alloc(10_000, 0x62)));
+    },
+  });
+}
+
+test('an abort after the reply began to arrive does not cut it (as with request()): the whole reply, once', async (t) => {
+  const finishers: (() => void)[] = [];
+  const { client } = await setup(t, { profiles: [streamReplyProfile(finishers), echoProfile] });
+  const ch = await within(client.startChannel(STREAM_URI), 'start');
+  const ac = new AbortController();
+  const o = ex(ch, 'go', { signal: ac.signal });
+  // Wait until the reply's first part is here (its message exists) and the server holds the rest.
+  for (let i = 0; i < 2000 && (finishers.length === 0 || !ch.outstanding.get(0)?.reply); i++) await new Promise((r) => setTimeout(r, 5));
+  t.truthy(ch.outstanding.get(0)?.reply, 'the reply began to arrive');
+  t.is(o.calls, 0, 'not called while the reply is incomplete');
+  ac.abort();
+  await settle();
+  t.is(o.calls, 0, 'the abort came after the reply began: it is still collected');
+  finishers[0]!();
+  await within(o.done, 'reply');
+  await settle();
+  t.is(o.calls, 1);
+  t.is(o.err, null);
+  t.is(o.body?.length, 20_000);
+  t.is(o.body?.[0], 0x61);
+  t.is(o.body?.[19_999], 0x62);
+});
+
 test('refused before sending: a closed channel gives BEEP_ERR_INVALID_STATE, bad headers BEEP_ERR_INVALID_ARGUMENT, a missing callback throws', async (t) => {
   const { client } = await setup(t);
   const ch = await within(client.startChannel(ECHO_URI), 'start');
