@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { BenchConn, BenchStream, ClientImpl, ServerCounts } from './lib/adapter.js';
 import { GiB, MB, MiB, latencySummary, latencySummaryMs } from './lib/stats.js';
+import { Latencies, roundTrips } from './lib/rtloop.js';
 
 /** Metrics of one measurement (one case, one implementation, one round). */
 export type Metrics = Record<string, number>;
@@ -230,36 +231,24 @@ async function driveRoundTrips(ctx: DriverContext): Promise<Metrics> {
   const conn = await ctx.client.connect(ctx.port);
   const streams = await openMany(conn, 'echo', n);
   const warmup = ctx.params.warmup ?? 200;
-  await Promise.all(
-    streams.map(async (s) => {
-      for (let i = 0; i < warmup; i++) await s.roundTrip(SMALL);
-    }),
-  );
+  await roundTrips(streams, SMALL, warmup);
   await ctx.server('mark');
-  // Latencies (ms) in a typed array made before the measurement: the driver's own
-  // loop allocates as little as it can (no BigInt per sample), since the JS heap
-  // per message is measured over it (bench/README.md, issue 13 sixth session).
-  const lat = new Float64Array(n * perChannel);
-  let count = 0;
+  // The driver allocates nothing per round trip of its own (lib/rtloop.ts: a
+  // callback loop per stream, latencies in a typed array made here), since the
+  // JS heap per message is measured over it (bench/README.md, issue 13).
+  const lat = new Latencies(n * perChannel);
   const meter = gcMeter();
   const cpu0 = process.cpuUsage();
   const t0 = now();
   const deadline = t0 + (ctx.params.capSeconds ?? 30) * 1000;
-  await Promise.all(
-    streams.map(async (s) => {
-      for (let i = 0; i < perChannel && now() < deadline; i++) {
-        const t = performance.now();
-        await s.roundTrip(SMALL);
-        lat[count++] = performance.now() - t;
-      }
-    }),
-  );
+  await roundTrips(streams, SMALL, perChannel, deadline, lat);
+  const count = lat.count;
   const elapsed = (now() - t0) / 1000;
   const cpuClient = cpuSeconds(process.cpuUsage(cpu0));
   const gcClient = meter.read();
   const rep = await ctx.server('report');
   conn.destroy();
-  const sum = latencySummaryMs(lat.subarray(0, count));
+  const sum = latencySummaryMs(lat.ms.subarray(0, count));
   const perRt = (s: number): number => (s * 1e6) / count;
   return {
     rps: count / elapsed,
@@ -564,7 +553,7 @@ export const CASES: readonly CaseDef[] = [
     id: 'rr-1',
     title: '100-byte request/response, 1 channel',
     impls: MUX_COMPARE,
-    params: (q) => ({ channels: 1, requests: q ? 2000 : 10_000, warmup: q ? 200 : 500, capSeconds: q ? 5 : 15 }),
+    params: (q) => ({ channels: 1, requests: q ? 2000 : 10_000, warmup: q ? 200 : 3000, capSeconds: q ? 5 : 15 }),
     drive: driveRoundTrips,
   },
   {

@@ -25,7 +25,7 @@ export { DIAGNOSTICS_CHANNELS } from './channels/index.js';
 export { tuningOf } from './channels/index.js';
 export type {
   ConnectOptions, ServerOptions, SessionOptions, SessionEvents, ServerEvents,
-  ChannelState, ChannelEvents, RequestOptions, StartChannelOptions,
+  ChannelState, ChannelEvents, RequestOptions, ReplyCallback, StartChannelOptions,
   IncomingMessage, BodyInit, SessionLimits, CompatOptions, Role, TransportSecurity, SessionIdentity,
   SessionHandle, TuningContext, TunedTransport, Greeting,
 } from './channels/index.js';

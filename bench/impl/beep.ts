@@ -170,6 +170,25 @@ class BeepStream implements BenchStream {
     return this.ch.request(payload).then(this.checkEcho);
   }
 
+  /** The callback of the {@link roundTripCb} in flight. */
+  private done: ((err?: Error) => void) | null = null;
+
+  /** The echo of a {@link roundTripCb}, whole (bound once: no closure per round trip). */
+  private readonly onEcho = (err: Error | null, body?: Buffer): void => {
+    const done = this.done as (err?: Error) => void;
+    this.done = null;
+    if (err !== null) return done(err);
+    if ((body as Buffer).length !== this.expect) return done(new Error(`echo returned ${(body as Buffer).length} octets, ${this.expect} sent`));
+    done();
+  };
+
+  /** One request and its echo through `exchange()`: no promise made, on either side of the API. */
+  roundTripCb(payload: Uint8Array, done: (err?: Error) => void): void {
+    this.expect = payload.byteLength;
+    this.done = done;
+    this.ch.exchange(payload, this.onEcho);
+  }
+
   close(): Promise<void> {
     return this.ch.close();
   }

@@ -31,6 +31,14 @@ export interface BenchStream {
   bulk(total: number, buf: Uint8Array, stop?: () => boolean): Promise<number>;
   /** Send `payload` and wait until as many octets came back (one round trip). */
   roundTrip(payload: Uint8Array): Promise<void>;
+  /**
+   * The same round trip without a promise: `done` is called once, with no
+   * argument when as many octets came back, with the error that ended the
+   * stream otherwise; never before this returns. The round-trip cases drive
+   * every implementation through this (`lib/rtloop.ts`), so the driver
+   * allocates nothing per round trip of its own.
+   */
+  roundTripCb(payload: Uint8Array, done: (err?: Error) => void): void;
   /** Close the stream gracefully and wait until it is gone. */
   close(): Promise<void>;
 }

@@ -74,6 +74,8 @@ export class ByteStream implements BenchStream {
   private received = 0;
   private expected = 0;
   private waiter: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  /** The callback of the {@link roundTripCb} in flight. */
+  private doneCb: ((err?: Error) => void) | null = null;
   private failure: Error | null = null;
   private readonly pipe: Pipe;
 
@@ -81,7 +83,12 @@ export class ByteStream implements BenchStream {
     this.pipe = pipe;
     pipe.onData((b) => {
       this.received += b.byteLength;
-      if (this.waiter && this.received >= this.expected) {
+      if (this.received < this.expected) return;
+      const cb = this.doneCb;
+      if (cb !== null) {
+        this.doneCb = null;
+        cb();
+      } else if (this.waiter) {
         const w = this.waiter;
         this.waiter = null;
         w.resolve();
@@ -92,6 +99,9 @@ export class ByteStream implements BenchStream {
       const w = this.waiter;
       this.waiter = null;
       w?.reject(this.failure);
+      const cb = this.doneCb;
+      this.doneCb = null;
+      cb?.(this.failure);
     });
     pipe.write(new Uint8Array([kind === 'sink' ? KIND_SINK : KIND_ECHO])); // control: an echo like any other
   }
@@ -124,6 +134,16 @@ export class ByteStream implements BenchStream {
     this.expected += payload.byteLength;
     this.pipe.write(payload);
     return this.waitReceived();
+  }
+
+  roundTripCb(payload: Uint8Array, done: (err?: Error) => void): void {
+    if (this.failure) {
+      process.nextTick(done, this.failure);
+      return;
+    }
+    this.expected += payload.byteLength;
+    this.doneCb = done;
+    this.pipe.write(payload);
   }
 
   close(): Promise<void> {

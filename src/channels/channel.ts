@@ -9,9 +9,9 @@
 import { EventEmitter } from 'node:events';
 import { PassThrough, type Writable } from 'node:stream';
 import type { Buffer } from 'node:buffer';
-import { BeepError, BeepReplyError, ErrorCodes } from '../errors.js';
-import { mediaType, BEEP_XML, type EntityHeaders } from '../framing/index.js';
-import { parseMgmt } from './mgmt.js';
+import { BeepError, ErrorCodes, type BeepReplyError } from '../errors.js';
+import type { EntityHeaders } from '../framing/index.js';
+import { Exchange, replyErrorOf, type ReplyCallback } from './exchange.js';
 import type { BodyInit, IncomingHooks, IncomingMessage, OutboundMessage } from './message.js';
 import { SendWindow, type RecvWindow } from './window.js';
 import type { ChannelFlow, ChannelFlowStats } from './flow.js';
@@ -23,6 +23,8 @@ import { handleOf, tuningFor, type SessionHandle, type TuningContext } from './h
 
 /** Life cycle of a channel. */
 export type ChannelState = 'starting' | 'open' | 'closing' | 'closed';
+
+export type { ReplyCallback } from './exchange.js';
 
 /** Options of a request. */
 export interface RequestOptions extends EntityHeaders {
@@ -68,7 +70,7 @@ export interface ReplySink {
 
 /** @internal One of our MSGs awaiting its complete reply. */
 export interface PendingRequest {
-  readonly msgno: number;
+  msgno: number;
   /** Our MSG; null once a whole-body MSG has been sent (its message is reused), and for the greeting's. */
   out: OutboundMessage | null;
   sink: ReplySink;
@@ -104,20 +106,7 @@ export interface InboundRequest {
  * diagnostic with reply code 0.
  */
 export async function replyErrorFrom(msg: IncomingMessage, code = ErrorCodes.REPLY_ERROR as (typeof ErrorCodes)[keyof typeof ErrorCodes]): Promise<BeepReplyError> {
-  const body = await msg.bytes();
-  // Liberal: beepcore-java sends channel-0 ERRs with no Content-Type at all; try <error> then too.
-  if (mediaType(msg.contentType) === BEEP_XML || msg.headers['content-type'] === undefined) {
-    try {
-      const el = parseMgmt(body);
-      if (el.kind === 'error') {
-        return new BeepReplyError(code, el.code, el.diagnostic, el.lang === undefined ? { body } : { lang: el.lang, body });
-      }
-    } catch {
-      /* not an <error>: fall through */
-    }
-  }
-  // Not an <error>: reply code 0; the diagnostic is the start of the body, the whole body is `body`.
-  return new BeepReplyError(code, 0, body.toString('utf8').slice(0, 1024), { body });
+  return replyErrorOf(msg, await msg.bytes(), code);
 }
 
 /** Events of a {@link Channel}. */
@@ -235,6 +224,44 @@ export class Channel extends EventEmitter<ChannelEvents> {
       sink.fail(err as Error);
     }
     return p;
+  }
+
+  /**
+   * Send a MSG and hand its reply, whole, to `onReply` — a request that
+   * makes no promise. `onReply(err, body, reply)` is called exactly once:
+   * with `err === null` and the RPY's whole body, or with a
+   * {@link BeepReplyError} for an ERR, or with a `BeepError` of a stable code
+   * when the request failed (session or channel gone, aborted, reply too
+   * large, ANS/NUL instead of RPY; see {@link ReplyCallback}). It is never
+   * called before `exchange()` returns.
+   *
+   * A reply that is all here by the end of the socket read that completed it
+   * (a small one is) is handed over then, with the handlers of that read,
+   * without a promise; what the callback sends goes out in that read's
+   * write. A longer reply is collected first (up to the session's
+   * `maxMessageSize`). Use {@link request} to stream a reply's body.
+   *
+   * `options.signal` aborts waiting for the reply (`BEEP_ERR_ABORTED`); once
+   * the reply has begun to arrive it is collected and handed over, as
+   * {@link request} resolves once it has begun. Bad arguments throw at once
+   * (`BEEP_ERR_INVALID_ARGUMENT`); everything else is reported to `onReply`.
+   *
+   * @example
+   * ```ts
+   * ch.exchange('<get key="a"/>', (err, body) => {
+   *   if (err) return console.error(err.code, err.message);
+   *   console.log(body!.toString());
+   * });
+   * ```
+   */
+  exchange(body: BodyInit | undefined, onReply: ReplyCallback, options: RequestOptions = NO_OPTIONS): void {
+    if (typeof onReply !== 'function') throw new BeepError(ErrorCodes.INVALID_ARGUMENT, 'exchange() needs a reply callback');
+    const x = new Exchange(this, onReply);
+    try {
+      this.core.sendRequest(this, body, options, x, x);
+    } catch (err) {
+      x.fail(err instanceof BeepError ? err : new BeepError(ErrorCodes.INVALID_ARGUMENT, err instanceof Error ? err.message : String(err), { cause: err }));
+    }
   }
 
   /**

@@ -330,9 +330,9 @@ export class SessionCore extends EventEmitter<SessionCoreEvents> {
     return outbound.queueMessage(this, ch, type, msgno, ansno, body, headers);
   }
 
-  /** @internal Send a MSG on `ch` with `sink` receiving the reply. */
-  sendRequest(ch: Channel, body: BodyInit | undefined, options: RequestOptions, sink: ReplySink): PendingRequest | null {
-    return outbound.sendRequest(this, ch, body, options, sink);
+  /** @internal Send a MSG on `ch` with `sink` receiving the reply (`record`: the pending-request record to register, if the caller made one). */
+  sendRequest(ch: Channel, body: BodyInit | undefined, options: RequestOptions, sink: ReplySink, record?: PendingRequest): PendingRequest | null {
+    return outbound.sendRequest(this, ch, body, options, sink, record);
   }
 
   /** @internal Give up on a request: unsent MSGs are withdrawn, replies discarded. */

@@ -20,6 +20,11 @@ import type { Scheduler } from './scheduler.js';
 
 const RESOLVED = Promise.resolve();
 
+/** @internal Work queued with the handlers of a read (see {@link Dispatcher.defer}); it must not throw. */
+export interface Deferred {
+  runDeferred(): void;
+}
+
 /** @internal The dispatch part of a {@link SessionCore} (see the module comment). */
 export class Dispatcher {
   private readonly core: SessionCore;
@@ -84,8 +89,35 @@ export class Dispatcher {
     if (n === 0 && !this.reading) void RESOLVED.then(this.runHandlers);
   }
 
+  /**
+   * Run `task` with the handlers of this read (at its end), or in the run
+   * under way, or else in one microtask: a reply callback of
+   * `Channel.exchange()` runs here, after every frame of its read was decoded
+   * and before the read's output is flushed (requests it makes go out in the
+   * same write, without a flush of their own).
+   */
+  defer(task: Deferred): void {
+    const q = this.handlerQueue;
+    const n = this.handlersQueued;
+    q[n] = null;
+    q[n + 1] = null;
+    q[n + 2] = task;
+    this.handlersQueued = n + 3;
+    if (n === 0 && !this.reading) void RESOLVED.then(this.runHandlers);
+  }
+
   /** True while a read is being decoded: MSGs it dispatches wait for {@link endOfRead}. */
   reading = false;
+
+  /**
+   * The read ended in an error (the session is being terminated): what it
+   * queued runs in a microtask — handlers of MSGs find the session closed
+   * and do nothing; deferred tasks (reply callbacks) still run, once.
+   */
+  readFailed(): void {
+    this.reading = false;
+    if (this.handlersQueued > 0 && !this.running) void RESOLVED.then(this.runHandlers);
+  }
 
   /**
    * The read's frames are all decoded: run the handlers of the MSGs it
@@ -109,7 +141,8 @@ export class Dispatcher {
   /**
    * MSGs dispatched and waiting for their handler: (channel, request,
    * responder) triples in the first {@link handlersQueued} slots (the array
-   * keeps its size: no allocation per MSG).
+   * keeps its size: no allocation per MSG); a deferred task is a triple
+   * (null, null, task).
    */
   private readonly handlerQueue: unknown[] = [];
   private handlersQueued = 0;
@@ -126,11 +159,12 @@ export class Dispatcher {
     try {
       // Handlers may dispatch more MSGs (a synchronous reply frees the channel): those are queued after these.
       for (let i = 0; i < this.handlersQueued; i += 3) {
-        const ch = q[i] as Channel;
+        const ch = q[i] as Channel | null;
         const im = q[i + 1] as InboundRequest;
-        const responder = q[i + 2] as Responder;
+        const responder = q[i + 2];
         q[i] = q[i + 1] = q[i + 2] = undefined;
-        this.runHandler(ch, im, responder);
+        if (ch === null) (responder as Deferred).runDeferred();
+        else this.runHandler(ch, im, responder as Responder);
       }
     } finally {
       this.handlersQueued = 0;

@@ -115,11 +115,17 @@ export class Inbound {
     // A read fed from inside another one's decoding (a test's loopback) leaves the end to the outer one.
     const outer = !dispatcher.reading;
     dispatcher.reading = true;
+    let decoded = false;
     try {
       this.decoder.push(chunk, this.onDecoded);
+      decoded = true;
     } finally {
       this.rxBlock = null;
-      if (outer) dispatcher.reading = false;
+      if (outer) {
+        dispatcher.reading = false;
+        // What the read queued still runs (reply callbacks are owed their one call).
+        if (!decoded) dispatcher.readFailed();
+      }
     }
     // Handlers of the MSGs this read completed run now, in one go (a frame error above skips them: the session ends).
     if (outer) dispatcher.endOfRead();

@@ -37,6 +37,19 @@ export interface IncomingHooks {
 
 const EMPTY_BODY = Buffer.alloc(0);
 
+// IncomingMessage's state bits.
+const HEAD_READY = 1;
+const COMPLETE = 2;
+const DUMPING = 4;
+const READY_FIRED = 8;
+const TAKEN = 16;
+
+/**
+ * The block of the view `shiftView()` returned last, taken by its caller at
+ * once (module state, not a field of every message).
+ */
+const shifted: { block: RxBlock | null } = { block: null };
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Listener = (...args: any[]) => void;
 
@@ -76,8 +89,46 @@ export class IncomingMessage {
 
   /** Why the message failed (session or channel gone), if it did. */
   failure: Error | undefined;
-  /** @internal */ headReady = false;
-  /** @internal */ complete = false;
+  /**
+   * The state bits ({@link HEAD_READY}, {@link COMPLETE}, {@link DUMPING},
+   * {@link READY_FIRED}, {@link TAKEN}): one field, not five (a message is
+   * made per MSG and per reply: issue 13).
+   */
+  private flags = 0;
+  /** @internal The entity headers have been parsed. */
+  get headReady(): boolean {
+    return (this.flags & HEAD_READY) !== 0;
+  }
+  set headReady(v: boolean) {
+    this.flags = v ? this.flags | HEAD_READY : this.flags & ~HEAD_READY;
+  }
+  /** @internal The final frame has arrived. */
+  get complete(): boolean {
+    return (this.flags & COMPLETE) !== 0;
+  }
+  set complete(v: boolean) {
+    this.flags = v ? this.flags | COMPLETE : this.flags & ~COMPLETE;
+  }
+  /** @internal The body is being thrown away (octets credited as they arrive). */
+  get dumping(): boolean {
+    return (this.flags & DUMPING) !== 0;
+  }
+  set dumping(v: boolean) {
+    this.flags = v ? this.flags | DUMPING : this.flags & ~DUMPING;
+  }
+  private get readyFired(): boolean {
+    return (this.flags & READY_FIRED) !== 0;
+  }
+  private set readyFired(v: boolean) {
+    this.flags = v ? this.flags | READY_FIRED : this.flags & ~READY_FIRED;
+  }
+  /** The application took the whole body (bytes(), iteration, dump()). */
+  private get taken(): boolean {
+    return (this.flags & TAKEN) !== 0;
+  }
+  private set taken(v: boolean) {
+    this.flags = v ? this.flags | TAKEN : this.flags & ~TAKEN;
+  }
   /** @internal octets received so far (head included). */ received = 0;
   private head: Buffer | null = null;
   /**
@@ -86,15 +137,13 @@ export class IncomingMessage {
    * memory), made on the first piece (one array, sized for it, not two empty ones).
    */
   private pieces: (Buffer | RxBlock | null)[] | null = null;
-  /** Header octets at the front of the first queued view (not body: see {@link deliver}). */
+  /**
+   * Header octets at the front of the first queued view (not body: see
+   * {@link deliver}). They are credited to the window with the body's first
+   * octets taken (one credit per small message, not two), or when the queue
+   * is discarded.
+   */
   private skip = 0;
-  /** The block of the view {@link shiftView} returned last. */
-  private shiftedBlock: RxBlock | null = null;
-  /** @internal The body is being thrown away (octets credited as they arrive). */
-  dumping = false;
-  private readyFired = false;
-  /** The application took the whole body (bytes(), iteration, dump()). */
-  private taken = false;
   /** Wakes bytes()/iteration/dump() waiting for more octets, completion or failure. */
   private waiter: (() => void) | null = null;
   private adapter: MessageStream | null = null;
@@ -168,8 +217,9 @@ export class IncomingMessage {
       this.wake();
     }
     // After `ready`: a MSG has been handed on by now, so this credit finds none
-    // waiting on the channel and asks for no flush of its own.
-    if (headOctets > 0) this.hooks.credit(headOctets);
+    // waiting on the channel and asks for no flush of its own. Header octets
+    // kept at the front of the queued body (`skip`) are credited with the body.
+    if (headOctets > 0 && this.skip !== headOctets) this.hooks.credit(headOctets);
   }
 
   private completed(): void {
@@ -193,7 +243,7 @@ export class IncomingMessage {
   /** @internal Reopen the window for whatever is still queued (message abandoned). */
   discard(): void {
     this.dumping = true;
-    let n = this.queuedLength();
+    let n = this.queuedLength() + this.skip; // the header octets in front of the body too (see skip)
     this.releaseQueued();
     if (this.head) {
       n += this.head.length;
@@ -231,14 +281,16 @@ export class IncomingMessage {
     return n;
   }
 
-  /** The first queued view (there is one), not credited; its block in {@link shiftedBlock}. */
+  /** The first queued view (there is one), not credited; its block in {@link shifted}`.block`. */
   private shiftView(): Buffer {
     const p = this.pieces as (Buffer | RxBlock | null)[];
     let b = p.shift() as Buffer;
-    this.shiftedBlock = p.shift() as RxBlock | null;
-    if (this.skip > 0) {
-      b = b.subarray(this.skip);
+    shifted.block = p.shift() as RxBlock | null;
+    const skip = this.skip;
+    if (skip > 0) {
+      b = b.subarray(skip);
       this.skip = 0;
+      this.hooks.credit(skip); // the header octets in front of it (see skip)
     }
     return b;
   }
@@ -250,7 +302,7 @@ export class IncomingMessage {
     this.pieces = null;
     let skip = this.skip;
     this.skip = 0;
-    let n = 0;
+    let n = skip; // the header octets in front of the first view are credited with the body (see skip)
     for (let i = 0; i < p.length; i += 2) {
       const b = p[i] as Buffer;
       n += b.length - skip;
@@ -264,8 +316,8 @@ export class IncomingMessage {
   /** @internal Take the first queued view for good (not credited). */
   shiftOwned(): Buffer {
     const b = this.shiftView();
-    const blk = this.shiftedBlock;
-    this.shiftedBlock = null;
+    const blk = shifted.block;
+    shifted.block = null;
     return blk ? blk.own(b) : b;
   }
 
@@ -324,7 +376,8 @@ export class IncomingMessage {
       this.pieces = null;
       this.skip = 0;
       b = blk ? blk.own(view, skip) : skip > 0 ? view.subarray(skip) : view;
-      if (n > 0) this.hooks.credit(n);
+      // The body and the header octets in front of it (see skip): one credit.
+      if (n + skip > 0) this.hooks.credit(n + skip);
     } else {
       const parts: Buffer[] = [];
       this.takeQueued(parts);
@@ -393,8 +446,8 @@ export class IncomingMessage {
         if (this.failure) throw this.failure;
         if (this.hasQueued) {
           const b = this.shiftView();
-          held = this.shiftedBlock;
-          this.shiftedBlock = null;
+          held = shifted.block;
+          shifted.block = null;
           heldLength = b.length;
           yield b;
           // The application is done with it: reuse the memory, reopen the window.

@@ -202,8 +202,12 @@ export function sendReply(core: SessionCore, ch: Channel, im: InboundRequest, ty
   return whenDone(out);
 }
 
-/** Send a MSG on `ch` with `sink` receiving the reply. Returns the pending request. */
-export function sendRequest(core: SessionCore, ch: Channel, body: BodyInit | undefined, options: RequestOptions, sink: ReplySink): PendingRequest | null {
+/**
+ * Send a MSG on `ch` with `sink` receiving the reply. Returns the pending
+ * request: `record` when the caller made one (a `Channel.exchange()` is its own
+ * record and sink: one object per request), its message number set here.
+ */
+export function sendRequest(core: SessionCore, ch: Channel, body: BodyInit | undefined, options: RequestOptions, sink: ReplySink, record?: PendingRequest): PendingRequest | null {
   if (core.state === 'closed') return failLater(sink, core.closedError());
   if (ch.state !== 'open' || (ch.closePromise !== null && ch.number !== 0)) {
     return failLater(sink, new BeepError(ErrorCodes.INVALID_STATE, `channel ${ch.number} is ${ch.state === 'open' ? 'closing' : ch.state}`));
@@ -223,7 +227,12 @@ export function sendRequest(core: SessionCore, ch: Channel, body: BodyInit | und
     return failLater(sink, err as BeepError);
   }
   const msgno = allocMsgno(core, ch);
-  const pr: PendingRequest = { msgno, out: null, sink, replyKind: undefined, reply: null, answers: null, abandoned: false };
+  let pr: PendingRequest;
+  if (record === undefined) pr = { msgno, out: null, sink, replyKind: undefined, reply: null, answers: null, abandoned: false };
+  else {
+    pr = record;
+    pr.msgno = msgno;
+  }
   ch.outstanding.set(msgno, pr);
   const out = queueOut(core, ch, 'MSG', msgno, undefined, body, head, options.onReleased);
   // A tuning request (e.g. <ready/>): "the sender ... sends nothing more until the reply" (RFC 3080 §3.1.3.1).
@@ -234,23 +243,31 @@ export function sendRequest(core: SessionCore, ch: Channel, body: BodyInit | und
     out.reusable = true;
     out.request = pr;
   }
-  if (signal) {
-    const onAbort = (): void => {
-      if (ch.outstanding.get(msgno) !== pr) return;
-      core.abandon(ch, pr);
-      sink.fail(abortError(signal));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    const clear = (): void => signal.removeEventListener('abort', onAbort);
-    pr.sink = {
-      rpy: (m) => { clear(); sink.rpy(m); },
-      err: (m) => { clear(); sink.err(m); },
-      ans: (m) => sink.ans(m),
-      nul: () => { clear(); sink.nul(); },
-      fail: (e) => { clear(); sink.fail(e); },
-    };
-  }
+  if (signal) watchAbort(core, ch, pr, sink, signal);
   return pr;
+}
+
+/**
+ * Abandon `pr` when `signal` aborts. A function of its own: the closures it
+ * makes would otherwise have {@link sendRequest} allocate their context on
+ * every call, signal or not.
+ */
+function watchAbort(core: SessionCore, ch: Channel, pr: PendingRequest, sink: ReplySink, signal: AbortSignal): void {
+  const msgno = pr.msgno;
+  const onAbort = (): void => {
+    if (ch.outstanding.get(msgno) !== pr) return;
+    core.abandon(ch, pr);
+    sink.fail(abortError(signal));
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  const clear = (): void => signal.removeEventListener('abort', onAbort);
+  pr.sink = {
+    rpy: (m) => { clear(); sink.rpy(m); },
+    err: (m) => { clear(); sink.err(m); },
+    ans: (m) => sink.ans(m),
+    nul: () => { clear(); sink.nul(); },
+    fail: (e) => { clear(); sink.fail(e); },
+  };
 }
 
 /** A request refused before it was registered: its sink hears so after the caller returns. */
