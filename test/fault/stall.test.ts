@@ -105,9 +105,14 @@ async function rig(direction: Direction, after: number, limits?: SessionLimits):
   const tracker = new PromiseTracker();
   const client = await tracker.track('connect', connect({ port: proxy.port, timeout: 5000, ...(limits ? { limits } : {}) }));
   const peer = await within(peerP, 5000, 'server session');
+  let cleaned = false;
   return {
     proxy, client, peer, tracker,
+    // Idempotent: a test calls it when done, and again from `finally`, so a failed
+    // assertion never leaves listeners open (they would keep the ava worker alive).
     async cleanup() {
+      if (cleaned) return;
+      cleaned = true;
       client.destroy();
       peer.destroy();
       await proxy.close();
@@ -167,12 +172,13 @@ test.serial('client → server stalled: the streaming writer is held back, the c
   t.timeout(180_000);
   const before = activeResources();
   const resources = new ResourceTracker().enable();
+  let r: Rig | undefined;
   try {
     // Well beyond what the stall can hold: the receiver saw 2 MiB before it, so
     // its window (right-sized from that rate, up to 6× a round trip's delivery)
     // plus the buffers on the way stay far below half of this.
     const TOTAL = 64 * MiB;
-    const r = await rig('c2s', 2 * MiB);
+    r = await rig('c2s', 2 * MiB);
     const ch = await r.tracker.track('start', r.client.startChannel(SINK));
     const { body, reply } = ch.createRequest();
     r.tracker.track('reply', reply).catch(() => undefined);
@@ -199,6 +205,7 @@ test.serial('client → server stalled: the streaming writer is held back, the c
     t.true(await resources.until(() => resources.size === 0 && Object.keys(resourceExcess(before, activeResources())).length === 0, 3000), JSON.stringify(resources.counts()));
   } finally {
     resources.disable();
+    await r?.cleanup();
   }
 });
 
@@ -235,13 +242,14 @@ test.serial('server → client stalled under an echo: the server holds at most a
   t.timeout(180_000);
   const before = activeResources();
   const resources = new ResourceTracker().enable();
+  let r: Rig | undefined;
   try {
     // Well above what windows and buffers can take before the stall reaches the writer: the
     // windows are the flow policy's (library defaults), sized from the RTT and rate it
     // measured, and a busy machine measures longer round trips (31 MiB were taken once
     // under load, against 2 MiB on a quiet one).
     const TOTAL = 128 * MiB;
-    const r = await rig('s2c', 1 * MiB);
+    r = await rig('s2c', 1 * MiB);
     const ch = await r.tracker.track('start', r.client.startChannel(ECHO));
     const { body, reply } = ch.createRequest();
     const writer = new Writer(body, TOTAL);
@@ -280,6 +288,7 @@ test.serial('server → client stalled under an echo: the server holds at most a
     t.true(await resources.until(() => resources.size === 0 && Object.keys(resourceExcess(before, activeResources())).length === 0, 3000), JSON.stringify(resources.counts()));
   } finally {
     resources.disable();
+    await r?.cleanup();
   }
 });
 
