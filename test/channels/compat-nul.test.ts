@@ -12,6 +12,7 @@ import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import { BeepError, connect, ErrorCodes, type Session } from '../../src/index.js';
 import { FrameDecoder, type Frame } from '../../src/framing/index.js';
+import { onMsgFrames } from '../helpers/raw-peer.js';
 
 const URI = 'http://example.org/profiles/vortex-answers';
 
@@ -58,32 +59,16 @@ async function vortexListener(t: { teardown(f: () => void): void }, nulPayload =
       seq0 += Buffer.byteLength(payload, 'latin1');
     };
     send0(0, `Content-Type: application/beep+xml\r\n\r\n<greeting><profile uri='${URI}' /></greeting>\r\n`);
-    let buf = Buffer.alloc(0);
-    socket.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      for (;;) {
-        const eol = buf.indexOf('\r\n');
-        if (eol < 0) return;
-        const [kw, ch, msgno, , , size] = buf.toString('latin1', 0, eol).split(' ');
-        if (kw === 'SEQ') {
-          buf = buf.subarray(eol + 2);
-          continue;
-        }
-        const end = eol + 2 + Number(size) + 5;
-        if (buf.length < end) return;
-        const payload = buf.toString('latin1', eol + 2, end - 5);
-        buf = buf.subarray(end);
-        if (kw !== 'MSG') continue; // the initiator's greeting
-        if (ch === '0' && payload.includes('<start')) {
-          send0(Number(msgno), `Content-Type: application/beep+xml\r\n\r\n<profile uri='${URI}' />\r\n`);
-        } else if (ch === '1') {
-          const r = vortexReply(Number(msgno), seq1, nulPayload);
-          seq1 += r.octets;
-          sent.push(`NUL 1 ${msgno} . ${seq1 - Buffer.byteLength(nulPayload, 'latin1')} ${Buffer.byteLength(nulPayload, 'latin1')}`);
-          socket.write(r.bytes);
-        }
-        // close / release on channel 0 are never sent in these tests (the session is destroyed).
+    onMsgFrames(socket, (ch, msgno, payload) => {
+      if (ch === 0 && payload.includes('<start')) {
+        send0(msgno, `Content-Type: application/beep+xml\r\n\r\n<profile uri='${URI}' />\r\n`);
+      } else if (ch === 1) {
+        const r = vortexReply(msgno, seq1, nulPayload);
+        seq1 += r.octets;
+        sent.push(`NUL 1 ${msgno} . ${seq1 - Buffer.byteLength(nulPayload, 'latin1')} ${Buffer.byteLength(nulPayload, 'latin1')}`);
+        socket.write(r.bytes);
       }
+      // close / release on channel 0 are never sent in these tests (the session is destroyed).
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

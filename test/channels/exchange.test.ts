@@ -14,6 +14,7 @@ import { BeepError, BeepReplyError, ErrorCodes } from '../../src/errors.js';
 import { connect, createServer, type ConnectOptions, type ServerOptions, type Session } from '../../src/channels/session.js';
 import type { BodyInit, Channel, IncomingMessage, RequestOptions, Responder } from '../../src/channels/index.js';
 import { ANSWERS_URI, ECHO_URI, answersProfile, defineProfile, echoProfile } from '../../src/profiles/index.js';
+import { onMsgFrames } from '../helpers/raw-peer.js';
 
 /** Bounds of the waits, not measurements. */
 const BOUND_MS = 30_000;
@@ -347,33 +348,17 @@ async function scriptedListener(t: ExecutionContext): Promise<number> {
     const g = xml(`<greeting><profile uri='${URI}' /></greeting>`);
     socket.write(wire('RPY', 0, 0, seq0, g));
     seq0 += Buffer.byteLength(g);
-    let buf = Buffer.alloc(0);
-    socket.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      for (;;) {
-        const eol = buf.indexOf('\r\n');
-        if (eol < 0) return;
-        const [kw, ch, msgno, , , size] = buf.toString('latin1', 0, eol).split(' ');
-        if (kw === 'SEQ') {
-          buf = buf.subarray(eol + 2);
-          continue;
-        }
-        const end = eol + 2 + Number(size) + 5;
-        if (buf.length < end) return;
-        const payload = buf.toString('latin1', eol + 2, end - 5);
-        buf = buf.subarray(end);
-        if (kw !== 'MSG') continue;
-        if (ch === '0' && payload.includes('<start')) {
-          const p = xml(`<profile uri='${URI}' />`);
-          socket.write(wire('RPY', 0, Number(msgno), seq0, p));
-          seq0 += Buffer.byteLength(p);
-        } else if (ch === '1' && payload.endsWith('pair')) {
-          const r = '\r\nreply';
-          socket.write(wire('RPY', 1, Number(msgno), seq1, r) + wire('RPY', 1, 4242, seq1 + r.length, '\r\nx'));
-          seq1 += r.length;
-        } else if (ch === '1' && payload.endsWith('bye')) {
-          socket.end();
-        }
+    onMsgFrames(socket, (ch, msgno, payload) => {
+      if (ch === 0 && payload.includes('<start')) {
+        const p = xml(`<profile uri='${URI}' />`);
+        socket.write(wire('RPY', 0, msgno, seq0, p));
+        seq0 += Buffer.byteLength(p);
+      } else if (ch === 1 && payload.endsWith('pair')) {
+        const r = '\r\nreply';
+        socket.write(wire('RPY', 1, msgno, seq1, r) + wire('RPY', 1, 4242, seq1 + r.length, '\r\nx'));
+        seq1 += r.length;
+      } else if (ch === 1 && payload.endsWith('bye')) {
+        socket.end();
       }
     });
   });

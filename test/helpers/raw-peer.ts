@@ -566,6 +566,33 @@ export class RawPeer {
 
 }
 
+/**
+ * For a scripted listener written in a test: split what the initiator writes on
+ * `socket` into whole frames and call `onMsg` for each MSG (SEQ frames and the
+ * initiator's greeting, an RPY, are skipped). A minimal parser of its own,
+ * independent of src/framing, as {@link RawPeer}'s is.
+ */
+export function onMsgFrames(socket: net.Socket, onMsg: (channel: number, msgno: number, payload: string) => void): void {
+  let buf = Buffer.alloc(0);
+  socket.on('data', (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    for (;;) {
+      const eol = buf.indexOf('\r\n');
+      if (eol < 0) return;
+      const [kw, ch, msgno, , , size] = buf.toString('latin1', 0, eol).split(' ');
+      if (kw === 'SEQ') {
+        buf = buf.subarray(eol + 2);
+        continue;
+      }
+      const end = eol + 2 + Number(size) + 5; // payload, then "END\r\n"
+      if (buf.length < end) return;
+      const payload = buf.toString('latin1', eol + 2, end - 5);
+      buf = buf.subarray(end);
+      if (kw === 'MSG') onMsg(Number(ch), Number(msgno), payload);
+    }
+  });
+}
+
 export function toMessage(frames: RawDataFrame[]): RawMessage {
   const first = frames[0];
   if (!first) throw new Error('no frames');
