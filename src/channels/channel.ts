@@ -11,7 +11,7 @@ import { PassThrough, type Writable } from 'node:stream';
 import type { Buffer } from 'node:buffer';
 import { BeepError, ErrorCodes, type BeepReplyError } from '../errors.js';
 import type { EntityHeaders } from '../framing/index.js';
-import { Exchange, replyErrorOf, type ReplyCallback } from './exchange.js';
+import { Exchange, replyErrorOf, unexpectedAnswer, type ReplyCallback } from './exchange.js';
 import type { BodyInit, IncomingHooks, IncomingMessage, OutboundMessage } from './message.js';
 import { SendWindow, type RecvWindow } from './window.js';
 import type { ChannelFlow, ChannelFlowStats } from './flow.js';
@@ -395,12 +395,11 @@ class RpySink implements ReplySink {
   }
 
   ans(msg: IncomingMessage): void {
-    msg.dump().catch(() => undefined); // rejects if the session fails meanwhile: nothing to do
-    this.settle(new BeepError(ErrorCodes.BAD_REPLY, 'expected RPY, got a one-to-many reply (ANS); use requestAnswers()', { origin: 'remote' }));
+    this.settle(unexpectedAnswer(msg));
   }
 
   nul(): void {
-    this.settle(new BeepError(ErrorCodes.BAD_REPLY, 'expected RPY, got NUL; use requestAnswers()', { origin: 'remote' }));
+    this.settle(unexpectedAnswer(null));
   }
 
   fail(err: Error): void {

@@ -80,13 +80,7 @@ export class Dispatcher {
     }
     // Handlers run after the frames of this read are decoded, all at once:
     // at the end of the read (see endOfRead), else in one microtask (not one per MSG).
-    const q = this.handlerQueue;
-    const n = this.handlersQueued;
-    q[n] = ch;
-    q[n + 1] = im;
-    q[n + 2] = responder;
-    this.handlersQueued = n + 3;
-    if (n === 0 && !this.reading) void RESOLVED.then(this.runHandlers);
+    this.enqueue(ch, im, responder);
   }
 
   /**
@@ -97,11 +91,16 @@ export class Dispatcher {
    * same write, without a flush of their own).
    */
   defer(task: Deferred): void {
+    this.enqueue(null, null, task);
+  }
+
+  /** Queue one entry (three slots) for {@link runHandlers}; the first of a batch schedules the run unless a read will. */
+  private enqueue(a: unknown, b: unknown, c: unknown): void {
     const q = this.handlerQueue;
     const n = this.handlersQueued;
-    q[n] = null;
-    q[n + 1] = null;
-    q[n + 2] = task;
+    q[n] = a;
+    q[n + 1] = b;
+    q[n + 2] = c;
     this.handlersQueued = n + 3;
     if (n === 0 && !this.reading) void RESOLVED.then(this.runHandlers);
   }

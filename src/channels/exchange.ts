@@ -70,6 +70,17 @@ const PENDING = 0;
 const DUE = 1;
 const DONE = 2;
 
+/**
+ * @internal What a request that expects one RPY gets when the peer answers
+ * with ANS (the answers thrown away) or NUL: `BEEP_ERR_BAD_REPLY` (shared by
+ * `request()` and `exchange()`).
+ */
+export function unexpectedAnswer(msg: IncomingMessage | null): BeepError {
+  if (msg === null) return new BeepError(ErrorCodes.BAD_REPLY, 'expected RPY, got NUL; use requestAnswers()', { origin: 'remote' });
+  msg.dump().catch(() => undefined); // rejects if the session fails meanwhile: nothing to do
+  return new BeepError(ErrorCodes.BAD_REPLY, 'expected RPY, got a one-to-many reply (ANS); use requestAnswers()', { origin: 'remote' });
+}
+
 /** @internal One {@link Channel.exchange}: pending-request record, reply sink and deferred callback in one object. */
 export class Exchange implements PendingRequest, ReplySink, Deferred {
   // PendingRequest (see channel.ts; kept by the session until the reply is complete).
@@ -109,12 +120,11 @@ export class Exchange implements PendingRequest, ReplySink, Deferred {
   }
 
   ans(msg: IncomingMessage): void {
-    msg.dump().catch(() => undefined); // rejects if the session fails meanwhile: nothing to do
-    this.due(new BeepError(ErrorCodes.BAD_REPLY, 'expected RPY, got a one-to-many reply (ANS); use requestAnswers()', { origin: 'remote' }));
+    this.due(unexpectedAnswer(msg));
   }
 
   nul(): void {
-    this.due(new BeepError(ErrorCodes.BAD_REPLY, 'expected RPY, got NUL; use requestAnswers()', { origin: 'remote' }));
+    this.due(unexpectedAnswer(null));
   }
 
   fail(err: Error): void {
