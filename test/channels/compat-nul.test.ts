@@ -9,10 +9,9 @@
  */
 import test from 'ava';
 import { Buffer } from 'node:buffer';
-import net from 'node:net';
 import { BeepError, connect, ErrorCodes, type Session } from '../../src/index.js';
 import { FrameDecoder, type Frame } from '../../src/framing/index.js';
-import { onMsgFrames } from '../helpers/raw-peer.js';
+import { onMsgFrames, scriptedListener } from '../helpers/raw-peer.js';
 
 const URI = 'http://example.org/profiles/vortex-answers';
 
@@ -47,11 +46,7 @@ function vortexReply(msgno: number, seqno: number, nulPayload: string): { bytes:
  */
 async function vortexListener(t: { teardown(f: () => void): void }, nulPayload = '\r\n'): Promise<{ port: number; sent: string[] }> {
   const sent: string[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
+  const port = await scriptedListener(t, (socket) => {
     let seq0 = 0;
     let seq1 = 0;
     const send0 = (msgno: number, payload: string): void => {
@@ -71,12 +66,7 @@ async function vortexListener(t: { teardown(f: () => void): void }, nulPayload =
       // close / release on channel 0 are never sent in these tests (the session is destroyed).
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    for (const s of sockets) s.destroy();
-    server.close();
-  });
-  return { port: (server.address() as net.AddressInfo).port, sent };
+  return { port, sent };
 }
 
 async function answersOf(session: Session): Promise<string[]> {

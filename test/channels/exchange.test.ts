@@ -7,14 +7,13 @@
  * when there is no reply to hand over.
  */
 import { Buffer } from 'node:buffer';
-import net from 'node:net';
 import { Readable } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
 import { BeepError, BeepReplyError, ErrorCodes } from '../../src/errors.js';
 import { connect, createServer, type ConnectOptions, type ServerOptions, type Session } from '../../src/channels/session.js';
 import type { BodyInit, Channel, IncomingMessage, RequestOptions, Responder } from '../../src/channels/index.js';
 import { ANSWERS_URI, ECHO_URI, answersProfile, defineProfile, echoProfile } from '../../src/profiles/index.js';
-import { onMsgFrames } from '../helpers/raw-peer.js';
+import { onMsgFrames, scriptedListener } from '../helpers/raw-peer.js';
 
 /** Bounds of the waits, not measurements. */
 const BOUND_MS = 30_000;
@@ -334,14 +333,10 @@ test('a callback that throws: the session emits handlerError with it and carries
  * number never sent (RFC 3080 §2.2.1.1: the session is terminated). To body
  * `bye` it answers nothing and half-closes the connection (FIN).
  */
-async function scriptedListener(t: ExecutionContext): Promise<number> {
+async function scriptedPeer(t: ExecutionContext): Promise<number> {
   const URI = 'urn:beepstream:test:scripted';
-  const sockets = new Set<net.Socket>();
   const wire = (kw: string, ch: number, msgno: number, seqno: number, payload: string): string => `${kw} ${ch} ${msgno} . ${seqno} ${Buffer.byteLength(payload, 'latin1')}\r\n${payload}END\r\n`;
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
+  return scriptedListener(t, (socket) => {
     let seq0 = 0;
     let seq1 = 0;
     const xml = (s: string): string => `Content-Type: application/beep+xml\r\n\r\n${s}\r\n`;
@@ -362,20 +357,19 @@ async function scriptedListener(t: ExecutionContext): Promise<number> {
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    for (const s of sockets) s.destroy();
-    server.close();
-  });
-  return (server.address() as net.AddressInfo).port;
+}
+
+/** A session to {@link scriptedPeer} and its channel 1 (the scripted profile). */
+async function scriptedChannel(t: ExecutionContext): Promise<{ session: Session; ch: Channel }> {
+  const port = await scriptedPeer(t);
+  const session = await within(connect({ host: '127.0.0.1', port }), 'connect');
+  t.teardown(() => session.destroy());
+  return { session, ch: await within(session.startChannel('urn:beepstream:test:scripted'), 'start') };
 }
 
 test('a complete reply followed in the same read by a poorly-formed frame: the reply is handed over once, the other pending exchange fails once with BEEP_ERR_PROTOCOL', async (t) => {
   t.timeout(BOUND_MS);
-  const port = await scriptedListener(t);
-  const session = await within(connect({ host: '127.0.0.1', port }), 'connect');
-  t.teardown(() => session.destroy());
-  const ch = await within(session.startChannel('urn:beepstream:test:scripted'), 'start');
+  const { session, ch } = await scriptedChannel(t);
   const other = ex(ch, 'wait'); // never answered: pending when the session ends
   const o = ex(ch, 'pair');
   await within(Promise.all([o.done, other.done]), 'callbacks');
@@ -390,10 +384,7 @@ test('a complete reply followed in the same read by a poorly-formed frame: the r
 
 test('the peer closes the connection while an exchange is pending: called once with BEEP_ERR_SESSION_CLOSED', async (t) => {
   t.timeout(BOUND_MS);
-  const port = await scriptedListener(t);
-  const session = await within(connect({ host: '127.0.0.1', port }), 'connect');
-  t.teardown(() => session.destroy());
-  const ch = await within(session.startChannel('urn:beepstream:test:scripted'), 'start');
+  const { ch } = await scriptedChannel(t);
   const o = ex(ch, 'bye');
   await within(o.done, 'callback');
   await settle();

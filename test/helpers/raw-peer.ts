@@ -567,6 +567,27 @@ export class RawPeer {
 }
 
 /**
+ * A scripted listener for a test: a plain TCP server on 127.0.0.1 whose every
+ * connection goes to `onSocket`; its sockets are destroyed and the server
+ * closed at teardown. Resolves to the port.
+ */
+export async function scriptedListener(t: { teardown(f: () => void): void }, onSocket: (socket: net.Socket) => void): Promise<number> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    onSocket(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+  return (server.address() as net.AddressInfo).port;
+}
+
+/**
  * For a scripted listener written in a test: split what the initiator writes on
  * `socket` into whole frames and call `onMsg` for each MSG (SEQ frames and the
  * initiator's greeting, an RPY, are skipped). A minimal parser of its own,
