@@ -15,7 +15,7 @@ import { defineProfile } from '../profiles/index.js';
 import { BEEP_XML } from '../framing/index.js';
 import { DecadeError, isDecadeError, type DecadeCode } from './errors.js';
 import { parseName, type ContentName } from './names.js';
-import { checkScope, importPublicKey, isAccountId, redactTokens, verifyToken, type ClientInfo, type Operation, type TokenScope } from './tokens.js';
+import { checkScope, importPublicKey, isAccountId, redactTokens, verifyToken, VerifiedTokens, type ClientInfo, type Operation, type TokenScope } from './tokens.js';
 import type { BlobWriter, DecadeStore, ObjectRecord } from './store.js';
 import { fillUpload, readUpload, Upload } from './uploads.js';
 import { singles, writeBatches } from './streams.js';
@@ -86,6 +86,13 @@ export interface DecadeServerOptions {
   onEvent?: (e: DecadeEvent) => void;
   /** Fetch objects from these other DECADE servers for clients (spec §8); omitted: never. */
   relay?: RelayOptions;
+  /**
+   * Tokens whose signature verified kept in memory (least recently used
+   * dropped first), so a token seen again skips its EdDSA verification
+   * ({@link VerifiedTokens}: expiry is checked every time, budget, single use
+   * and scope per operation). Default 1024; 0: verify every time.
+   */
+  verifiedTokens?: number;
 }
 
 interface Context {
@@ -115,6 +122,8 @@ export class DecadeServer {
   private readonly maxTransfers: number;
   private readonly onEvent: DecadeServerOptions['onEvent'];
   private readonly relay: OriginPool | null;
+  /** Tokens verified before (see {@link DecadeServerOptions.verifiedTokens}). */
+  private readonly verified: VerifiedTokens;
   private closed = false;
 
   /** See {@link DecadeServerOptions}. Throws `BAD_REQUEST` for an invalid account. */
@@ -126,6 +135,7 @@ export class DecadeServer {
     this.maxTransfers = options.maxTransfersPerAccount ?? 64;
     this.onEvent = options.onEvent;
     this.relay = options.relay ? new OriginPool(options.relay) : null;
+    this.verified = new VerifiedTokens(options.verifiedTokens);
     const quotas = new Map<string, number | null>();
     for (const a of options.accounts) {
       if (!isAccountId(a.id)) throw new DecadeError('BAD_REQUEST', `invalid account id ${JSON.stringify(String(a.id).slice(0, 40))}`);
@@ -155,6 +165,7 @@ export class DecadeServer {
   /** Refuse new operations (NOT_AVAILABLE); the store is the caller's to close. */
   close(): void {
     this.closed = true;
+    this.verified.clear();
     void this.relay?.close();
   }
 
@@ -163,7 +174,7 @@ export class DecadeServer {
   private async authorize(ctx: Context, token: string | undefined): Promise<TokenScope> {
     if (this.closed) throw new DecadeError('NOT_AVAILABLE', 'the server is shutting down');
     if (token === undefined || token === '') throw new DecadeError('PERMISSION_DENIED', 'a token is required');
-    const scope = await verifyToken(token, { keyOf: (a) => this.keys.get(a), now: this.now() });
+    const scope = await verifyToken(token, { keyOf: (a) => this.keys.get(a), now: this.now(), cache: this.verified });
     ctx.scope = scope;
     checkScope(scope, ctx.op, ctx.name?.name, ctx.client);
     return scope;
