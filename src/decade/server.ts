@@ -19,6 +19,7 @@ import { checkScope, importPublicKey, isAccountId, redactTokens, verifyToken, Ve
 import type { BlobWriter, DecadeStore, ObjectRecord } from './store.js';
 import { fillUpload, readUpload, Upload } from './uploads.js';
 import { singles, writeBatches } from './streams.js';
+import { readSlabs, SlabLoan, SlabPool } from './slabs.js';
 import { SessionShares } from './shares.js';
 import { Quotas } from './quota.js';
 import { clientOf, header, intHeader, MIME, toInfo } from './requests.js';
@@ -122,6 +123,8 @@ export class DecadeServer {
   private readonly maxTransfers: number;
   private readonly onEvent: DecadeServerOptions['onEvent'];
   private readonly relay: OriginPool | null;
+  /** Recycled read memory of GETs of stored objects (slabs.ts). */
+  private readonly slabs = new SlabPool();
   /** Tokens verified before (see {@link DecadeServerOptions.verifiedTokens}). */
   private readonly verified: VerifiedTokens;
   private closed = false;
@@ -496,9 +499,15 @@ export class DecadeServer {
     let failure: DecadeError | undefined;
     try {
       await res.answer(buildRange({ name: name.name, size, offset, length, type, state: record ? 'complete' : 'uploading' }), { contentType: BEEP_XML });
-      const out = res.answerStream({ contentType: OCTETS });
-      // A stored object: its file's chunks; an upload: batches of what has arrived, as it arrives.
-      const source = record !== undefined ? singles(this.store.read(name.hex, offset, length)) : readUpload(upload as Upload, this.store, offset, length);
+      // A stored object: its file read into recycled slabs, each given back once the session has
+      // written it (onReleased), where the store reads by position; else the store's stream.
+      // An upload: batches of what has arrived, as it arrives.
+      const store = this.store;
+      const loan = record !== undefined && store.openReader !== undefined ? new SlabLoan(this.slabs) : null;
+      const out = res.answerStream({ contentType: OCTETS, ...(loan !== null ? { onReleased: loan.released } : {}) });
+      const source = loan !== null
+        ? readSlabs(() => (store.openReader as (hex: string) => ReturnType<NonNullable<typeof store.openReader>>).call(store, name.hex), offset, length, this.slabs, loan)
+        : record !== undefined ? singles(store.read(name.hex, offset, length)) : readUpload(upload as Upload, store, offset, length);
       try {
         // Octets moved, for the token's refund if the transfer ends short (counted as they are written).
         await writeBatches(source, out, (n) => (ctx.octets += n), gate);
