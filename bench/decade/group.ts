@@ -136,10 +136,13 @@ async function transfer(s: DecadeGroupSettings, init: Extract<DecadeWorkerInit, 
     await marked;
     const pids = servers.flatMap((x) => x.pids());
     const cpu0 = cpuOf(pids);
+    // Each server's own CPU too (the relay row: origin, then relay).
+    const each0 = servers.map((x) => cpuOf(x.pids()));
     const result = message(c, 'result', budgetMs);
     c.send({ go: true });
     const r = await result;
     const cpuServer = cpuOf(pids) - cpu0;
+    const each = servers.map((x, i) => cpuOf(x.pids()) - (each0[i] as number));
     const m = r.metrics;
     const bytes = m.bytes as number;
     const seconds = m.seconds as number;
@@ -149,6 +152,7 @@ async function transfer(s: DecadeGroupSettings, init: Extract<DecadeWorkerInit, 
       cpuPerGiB: ((m.cpuClient as number) + cpuServer) / (bytes / GiB),
       cpuServerPerGiB: cpuServer / (bytes / GiB),
       cpuClientPerGiB: (m.cpuClient as number) / (bytes / GiB),
+      ...(servers.length === 2 ? { cpuOriginPerGiB: (each[0] as number) / (bytes / GiB), cpuRelayPerGiB: (each[1] as number) / (bytes / GiB) } : {}),
       ...(m.ttfb !== undefined ? { ttfbMs: m.ttfb * 1000 } : {}),
       ...(m.weightRatio !== undefined ? { weightRatio: m.weightRatio, shareErrorPct: m.shareErrorPct as number } : {}),
       bytes,

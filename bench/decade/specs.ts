@@ -44,6 +44,9 @@ export const DECADE_SPECS: Spec[] = [
   },
   { caseId: 'decade-relay', metric: 'mbps', name: 'DECADE GET through a relay server: throughput', unit: 'MB/s', rows: [{ baseline: 'direct' }] },
   { caseId: 'decade-relay', metric: 'cpuPerGiB', name: 'DECADE GET through a relay server: CPU, client + servers', unit: 'CPU s/GiB', rows: [{ baseline: 'direct' }] },
+  { caseId: 'decade-relay', metric: 'cpuServerPerGiB', name: 'DECADE GET through a relay server: CPU, servers (relay row: origin + relay)', unit: 'CPU s/GiB', rows: [{ baseline: 'direct' }] },
+  { caseId: 'decade-relay', metric: 'cpuOriginPerGiB', name: 'DECADE GET through a relay server: CPU, the origin (direct: cpuServerPerGiB)', unit: 'CPU s/GiB', rows: [{ baseline: null }] },
+  { caseId: 'decade-relay', metric: 'cpuRelayPerGiB', name: 'DECADE GET through a relay server: CPU, the relay', unit: 'CPU s/GiB', rows: [{ baseline: null }] },
   {
     caseId: 'decade-weights',
     metric: 'weightRatio',

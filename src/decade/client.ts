@@ -142,7 +142,10 @@ export class DecadeClient {
    * does not wait for a channel start (one round trip and the server's
    * profile check) before its request: what a relaying server does towards
    * an origin, where that round trip is on the way to its client's first
-   * octet. The spare is replaced as soon as it is taken.
+   * octet. The spare is replaced as soon as it is taken — by a GET only once
+   * its first octets have arrived (or it failed or was cancelled): the
+   * replacement's channel start would otherwise reach the server just ahead
+   * of the GET's request (channel 0 goes first) and be handled first.
    */
   keepSpare(): void {
     this.keepingSpare = true;
@@ -158,11 +161,16 @@ export class DecadeClient {
     });
   }
 
-  /** A channel for one transfer: the spare if there is one (a failed spare is passed over), else a new one. */
-  private async transferChannel(): Promise<Channel> {
+  /**
+   * A channel for one transfer: the spare if there is one (a failed spare is passed over), else a
+   * new one. The spare is replaced at once, or — `replaceLater` — by the caller once its request
+   * is under way ({@link startSpare}), so the replacement's start does not reach the server ahead
+   * of the request (channel 0 goes first on the wire, and the server handles the start first).
+   */
+  private async transferChannel(replaceLater = false): Promise<Channel> {
     const spare = this.spare;
     this.spare = null;
-    this.startSpare();
+    if (!replaceLater) this.startSpare();
     if (spare !== null) {
       const ch = await spare.catch(() => null);
       if (ch !== null && ch.state === 'open') return ch;
@@ -287,7 +295,10 @@ export class DecadeClient {
       headers[HEADERS.source] = options.source.origin;
       headers[HEADERS.sourceToken] = options.source.token;
     }
-    const ch = await this.transferChannel();
+    // The spare is replaced once the first octets have arrived (or the GET failed): a relay's
+    // fetch is on the way to its client's first octet, and the origin would handle the
+    // replacement's channel start before this request.
+    const ch = await this.transferChannel(true);
     const answers = ch.requestAnswers('', { headers, ...(options.signal ? { signal: options.signal } : {}) });
     let range: RangeHeader;
     try {
@@ -296,6 +307,7 @@ export class DecadeClient {
       range = parseRange(await xmlBody(first.value, MAX_XML));
       if (range.length !== (options.length ?? range.size - (options.offset ?? 0))) throw new DecadeError('SERVER_ERROR', 'the server answered another range', { origin: 'remote' });
     } catch (err) {
+      this.startSpare();
       await answers.return();
       await ch.close().catch(() => undefined);
       throw fromReply(err);
@@ -307,12 +319,16 @@ export class DecadeClient {
     const cancel = (): void => {
       if (cleaned) return;
       cleaned = true;
+      // Abandoned before its first octets: the spare is replaced now (see above).
+      this.startSpare();
       answers.return().catch(() => undefined).finally(() => ch.close().catch(() => undefined));
     };
     const length = range.length;
     const views = options.views === true;
+    const replace = (): void => this.startSpare();
     async function* octets(): AsyncGenerator<Buffer> {
       let got = 0;
+      let replaced = false;
       try {
         for (;;) {
           let next: IteratorResult<IncomingMessage>;
@@ -328,11 +344,17 @@ export class DecadeClient {
             got += c.byteLength;
             if (got > length) throw new DecadeError('SERVER_ERROR', 'the server sent more octets than the range', { origin: 'remote' });
             yield c;
+            // The first octets are on their way on: now the spare (if kept) is replaced.
+            if (!replaced) {
+              replaced = true;
+              replace();
+            }
           }
         }
         if (got !== length) throw new DecadeError('NOT_AVAILABLE', `the transfer ended after ${got} of ${length} octets`, { origin: 'remote' });
       } finally {
         cancel();
+        if (!replaced) replace();
       }
     }
     return { range, chunks: octets(), cancel };

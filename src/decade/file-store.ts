@@ -25,6 +25,7 @@ import type Database from 'better-sqlite3';
 import { DecadeError } from './errors.js';
 import { Pins, type BlobWriter, type DecadeStore, type NewObject, type ObjectRecord, type OpenReport, type TokenCharge, type TokenUse, type WriterOptions } from './store.js';
 import { DirectBlobWriter, readWritten } from './direct-writer.js';
+import { openFileReader, type PositionalReader } from './slabs.js';
 
 const HEX = /^[0-9a-f]{64}$/;
 
@@ -334,6 +335,12 @@ export class FileStore implements DecadeStore {
   read(hex: string, offset: number, length: number): Readable {
     if (length === 0) return Readable.from([]);
     return createReadStream(this.blobPath(hex), { start: offset, end: offset + length - 1, highWaterMark: 256 * 1024 });
+  }
+
+  /** The blob opened read-only, for GETs into recycled slabs ({@link DecadeStore.openReader}). */
+  openReader(hex: string): Promise<PositionalReader> {
+    checkHex(hex);
+    return openFileReader(this.blobPath(hex));
   }
 
   async countGet(account: string, hex: string): Promise<void> {

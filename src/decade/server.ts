@@ -15,10 +15,11 @@ import { defineProfile } from '../profiles/index.js';
 import { BEEP_XML } from '../framing/index.js';
 import { DecadeError, isDecadeError, type DecadeCode } from './errors.js';
 import { parseName, type ContentName } from './names.js';
-import { checkScope, importPublicKey, isAccountId, redactTokens, verifyToken, type ClientInfo, type Operation, type TokenScope } from './tokens.js';
+import { checkScope, importPublicKey, isAccountId, redactTokens, verifyToken, VerifiedTokens, type ClientInfo, type Operation, type TokenScope } from './tokens.js';
 import type { BlobWriter, DecadeStore, ObjectRecord } from './store.js';
 import { fillUpload, readUpload, Upload } from './uploads.js';
 import { singles, writeBatches } from './streams.js';
+import { readSlabs, SlabLoan, SlabPool } from './slabs.js';
 import { SessionShares } from './shares.js';
 import { Quotas } from './quota.js';
 import { clientOf, header, intHeader, MIME, toInfo } from './requests.js';
@@ -86,6 +87,13 @@ export interface DecadeServerOptions {
   onEvent?: (e: DecadeEvent) => void;
   /** Fetch objects from these other DECADE servers for clients (spec §8); omitted: never. */
   relay?: RelayOptions;
+  /**
+   * Tokens whose signature verified kept in memory (least recently used
+   * dropped first), so a token seen again skips its EdDSA verification
+   * ({@link VerifiedTokens}: expiry is checked every time, budget, single use
+   * and scope per operation). Default 1024; 0: verify every time.
+   */
+  verifiedTokens?: number;
 }
 
 interface Context {
@@ -115,6 +123,10 @@ export class DecadeServer {
   private readonly maxTransfers: number;
   private readonly onEvent: DecadeServerOptions['onEvent'];
   private readonly relay: OriginPool | null;
+  /** Recycled read memory of GETs of stored objects (slabs.ts). */
+  private readonly slabs = new SlabPool();
+  /** Tokens verified before (see {@link DecadeServerOptions.verifiedTokens}). */
+  private readonly verified: VerifiedTokens;
   private closed = false;
 
   /** See {@link DecadeServerOptions}. Throws `BAD_REQUEST` for an invalid account. */
@@ -126,6 +138,7 @@ export class DecadeServer {
     this.maxTransfers = options.maxTransfersPerAccount ?? 64;
     this.onEvent = options.onEvent;
     this.relay = options.relay ? new OriginPool(options.relay) : null;
+    this.verified = new VerifiedTokens(options.verifiedTokens);
     const quotas = new Map<string, number | null>();
     for (const a of options.accounts) {
       if (!isAccountId(a.id)) throw new DecadeError('BAD_REQUEST', `invalid account id ${JSON.stringify(String(a.id).slice(0, 40))}`);
@@ -155,6 +168,7 @@ export class DecadeServer {
   /** Refuse new operations (NOT_AVAILABLE); the store is the caller's to close. */
   close(): void {
     this.closed = true;
+    this.verified.clear();
     void this.relay?.close();
   }
 
@@ -163,7 +177,7 @@ export class DecadeServer {
   private async authorize(ctx: Context, token: string | undefined): Promise<TokenScope> {
     if (this.closed) throw new DecadeError('NOT_AVAILABLE', 'the server is shutting down');
     if (token === undefined || token === '') throw new DecadeError('PERMISSION_DENIED', 'a token is required');
-    const scope = await verifyToken(token, { keyOf: (a) => this.keys.get(a), now: this.now() });
+    const scope = await verifyToken(token, { keyOf: (a) => this.keys.get(a), now: this.now(), cache: this.verified });
     ctx.scope = scope;
     checkScope(scope, ctx.op, ctx.name?.name, ctx.client);
     return scope;
@@ -485,9 +499,15 @@ export class DecadeServer {
     let failure: DecadeError | undefined;
     try {
       await res.answer(buildRange({ name: name.name, size, offset, length, type, state: record ? 'complete' : 'uploading' }), { contentType: BEEP_XML });
-      const out = res.answerStream({ contentType: OCTETS });
-      // A stored object: its file's chunks; an upload: batches of what has arrived, as it arrives.
-      const source = record !== undefined ? singles(this.store.read(name.hex, offset, length)) : readUpload(upload as Upload, this.store, offset, length);
+      // A stored object: its file read into recycled slabs, each given back once the session has
+      // written it (onReleased), where the store reads by position; else the store's stream.
+      // An upload: batches of what has arrived, as it arrives.
+      const store = this.store;
+      const loan = record !== undefined && store.openReader !== undefined ? new SlabLoan(this.slabs) : null;
+      const out = res.answerStream({ contentType: OCTETS, ...(loan !== null ? { onReleased: loan.released } : {}) });
+      const source = loan !== null
+        ? readSlabs(() => (store.openReader as (hex: string) => ReturnType<NonNullable<typeof store.openReader>>).call(store, name.hex), offset, length, this.slabs, loan)
+        : record !== undefined ? singles(store.read(name.hex, offset, length)) : readUpload(upload as Upload, store, offset, length);
       try {
         // Octets moved, for the token's refund if the transfer ends short (counted as they are written).
         await writeBatches(source, out, (n) => (ctx.octets += n), gate);

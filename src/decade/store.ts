@@ -16,6 +16,7 @@
  * @module
  */
 import type { Readable } from 'node:stream';
+import type { PositionalReader } from './slabs.js';
 
 /** One account's reference to an object. */
 export interface ObjectRecord {
@@ -120,6 +121,13 @@ export interface DecadeStore {
    * server is unreachable) is the stream's error.
    */
   read(hex: string, offset: number, length: number): Readable;
+  /**
+   * Optional: the stored object `hex` opened for positional reads. With it,
+   * a GET reads the object into recycled slabs (src/decade/slabs.ts) instead
+   * of through {@link read}'s stream of fresh buffers. Rejects if the blob is
+   * gone.
+   */
+  openReader?(hex: string): Promise<PositionalReader>;
   /** Count a successful GET. */
   countGet(account: string, hex: string): Promise<void>;
   /** Drop an account's reference; the blob goes with its last reference. False if it held none. */

@@ -222,6 +222,84 @@ export interface VerifyOptions {
   keyOf(account: string): KeyObject | undefined;
   /** The time to check expiry against (default now). */
   now?: number;
+  /**
+   * Tokens already verified with the same `keyOf` (a server's own cache): a
+   * token found there skips the signature check; its expiry (and `nbf`) are
+   * checked against `now` every time. Only successful verifications are kept.
+   */
+  cache?: VerifiedTokens;
+}
+
+/** Entries a {@link VerifiedTokens} holds by default. */
+export const VERIFIED_TOKENS_DEFAULT = 1024;
+
+/**
+ * A bounded cache of tokens whose signature and claims verified (least
+ * recently used dropped first), keyed by the token's exact text: the same
+ * octets under the same keys verify the same way, so a token seen before
+ * need not pay for its EdDSA verification again (a relay and its origin see
+ * the same token on every fetch; a client makes several operations with one
+ * token). What it holds is only what the signature vouches for — the scope;
+ * expiry and `nbf` are checked on every lookup, and whatever an operation
+ * changes (byte budget, single use, the scope's fit to the operation) is
+ * checked per operation as without it. A cache belongs to one set of
+ * account keys: {@link DecadeServer} keeps one per server (its keys do not
+ * change). Tokens are secrets: the cache lives in memory only.
+ */
+export class VerifiedTokens {
+  private readonly entries = new Map<string, { scope: TokenScope; nbf: number | undefined }>();
+  /** Lookups answered from the cache (for tests and metrics). */
+  hits = 0;
+
+  /** @param max most tokens held (default {@link VERIFIED_TOKENS_DEFAULT}); 0 holds none. */
+  constructor(readonly max = VERIFIED_TOKENS_DEFAULT) {
+    if (!(Number.isSafeInteger(max) && max >= 0)) throw new RangeError('max must be a whole number ≥ 0');
+  }
+
+  /** Tokens held. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /**
+   * The scope of `token` if it verified before and is still within its
+   * validity at `now` (ms); undefined if not held. Throws `TOKEN_EXPIRED` (and
+   * forgets it) past its expiry, `TOKEN_INVALID` before its `nbf` — as a full
+   * verification would.
+   */
+  lookup(token: string, now: number): TokenScope | undefined {
+    const e = this.entries.get(token);
+    if (e === undefined) return undefined;
+    // As jose does: whole seconds, expired when exp <= now, early when nbf > now.
+    const secs = Math.floor(now / 1000);
+    if (e.scope.expires <= secs) {
+      this.entries.delete(token);
+      throw new DecadeError('TOKEN_EXPIRED', 'the token has expired');
+    }
+    if (e.nbf !== undefined && e.nbf > secs) throw bad('the token signature or claims do not verify');
+    // Most recently used last.
+    this.entries.delete(token);
+    this.entries.set(token, e);
+    this.hits++;
+    return e.scope;
+  }
+
+  /** Remember a token that verified. */
+  remember(token: string, scope: TokenScope, nbf: number | undefined): void {
+    if (this.max === 0) return;
+    this.entries.delete(token);
+    this.entries.set(token, { scope, nbf });
+    while (this.entries.size > this.max) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done === true) break;
+      this.entries.delete(oldest.value);
+    }
+  }
+
+  /** Forget every token. */
+  clear(): void {
+    this.entries.clear();
+  }
 }
 
 /**
@@ -233,6 +311,11 @@ export interface VerifyOptions {
 export async function verifyToken(token: string, options: VerifyOptions): Promise<TokenScope> {
   if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH || !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)) {
     throw bad('the token is not a signed DECADE token');
+  }
+  const cache = options.cache;
+  if (cache !== undefined) {
+    const hit = cache.lookup(token, options.now ?? Date.now());
+    if (hit !== undefined) return hit;
   }
   let iss: unknown;
   try {
@@ -259,7 +342,7 @@ export async function verifyToken(token: string, options: VerifyOptions): Promis
   if (typeof payload.jti !== 'string' || !JTI.test(payload.jti)) throw bad('jti must be 8-128 URL-safe characters');
   if (typeof payload.exp !== 'number') throw bad('exp is required');
   const objs = payload.objs === undefined ? null : checkObjects(payload.objs);
-  return Object.freeze({
+  const scope: TokenScope = Object.freeze({
     account: iss as string,
     id: payload.jti,
     expires: payload.exp,
@@ -270,6 +353,8 @@ export async function verifyToken(token: string, options: VerifyOptions): Promis
     budget: payload.budget === undefined ? null : checkBudget(payload.budget),
     once: payload.once === undefined ? false : payload.once === true ? true : payload.once === false ? false : (() => { throw bad('once must be a boolean'); })(),
   });
+  cache?.remember(token, scope, typeof payload.nbf === 'number' ? payload.nbf : undefined);
+  return scope;
 }
 
 /** Who is asking: the client's address and, if authenticated, its SASL identity. */
