@@ -503,10 +503,11 @@ export class DecadeServer {
       // written it (onReleased), where the store reads by position; else the store's stream.
       // An upload: batches of what has arrived, as it arrives.
       const store = this.store;
-      const loan = record !== undefined && store.openReader !== undefined ? new SlabLoan(this.slabs) : null;
+      const openReader = record !== undefined ? store.openReader?.bind(store) : undefined;
+      const loan = openReader !== undefined ? new SlabLoan(this.slabs) : null;
       const out = res.answerStream({ contentType: OCTETS, ...(loan !== null ? { onReleased: loan.released } : {}) });
-      const source = loan !== null
-        ? readSlabs(() => (store.openReader as (hex: string) => ReturnType<NonNullable<typeof store.openReader>>).call(store, name.hex), offset, length, this.slabs, loan)
+      const source = openReader !== undefined && loan !== null
+        ? readSlabs(() => openReader(name.hex), offset, length, this.slabs, loan)
         : record !== undefined ? singles(store.read(name.hex, offset, length)) : readUpload(upload as Upload, store, offset, length);
       try {
         // Octets moved, for the token's refund if the transfer ends short (counted as they are written).

@@ -11,7 +11,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nameOf } from '../../src/decade/index.js';
 import { openFileReader, readSlabs, SlabLoan, SlabPool, type PositionalReader } from '../../src/decade/slabs.js';
-import { octets, startDecade, tempDir } from '../helpers/decade.js';
+import { octets, startDecade, tempDir, until } from '../helpers/decade.js';
 
 async function file(t: Parameters<typeof tempDir>[0], data: Buffer): Promise<string> {
   const p = join(await tempDir(t), 'blob');
@@ -74,7 +74,9 @@ test('a file shorter than the range fails; the reader is closed when the reading
     for await (const _ of readSlabs(counted, 0, 6000, pool, new SlabLoan(pool))) void _;
   }, { message: /ended .* early/ });
   for await (const _ of readSlabs(counted, 0, 5000, pool, new SlabLoan(pool))) break;
-  await new Promise((r) => setTimeout(r, 50));
+  // The early end closes the reader once its read ahead settles (asynchronously): waited for,
+  // bounded, so a busy machine cannot fail the test.
+  await until('the reader to close after the early end', () => closes === 2);
   t.is(closes, 2);
   await t.throwsAsync(async () => {
     for await (const _ of readSlabs(() => openFileReader(join(path, 'missing')), 0, 10, pool, new SlabLoan(pool))) void _;
