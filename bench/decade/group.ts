@@ -14,8 +14,8 @@
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createToken, generateAccountKey, nameFromDigest } from '../../src/decade/index.js';
 import { procCpuSeconds } from '../lib/tunnel.js';
@@ -123,6 +123,27 @@ interface Server {
 const cpuOf = (pids: number[]): number => pids.reduce((a, p) => a + (procCpuSeconds(p) ?? 0), 0);
 
 /**
+ * Write `bytes` (and a quarter more) to a scratch file in `dir` and delete it at once (its dirty pages
+ * are dropped, never written back). On this VM (`virtio_balloon` with free-page reporting) memory
+ * that stays free for about 2 s goes back to the host, and the next write into the page cache
+ * faults every page in again: 1 GiB then costs 1.3–2.6 CPU s instead of 0.17–0.25 s right after
+ * other pages were freed (bench/README.md, "Why the PUT rows swing"). Done before every measured
+ * PUT, every implementation, so none pays it by the luck of what ran before it.
+ * `BENCH_DECADE_WARM_PAGES=0` turns it off.
+ */
+function warmFreePages(dir: string, bytes: number): void {
+  const path = join(dir, `warm-${process.pid}`);
+  const block = Buffer.alloc(MiB, 1);
+  const fd = openSync(path, 'w');
+  try {
+    for (let done = 0; done < bytes * 1.25; done += MiB) writeSync(fd, block, 0, MiB, done);
+  } finally {
+    closeSync(fd);
+    unlinkSync(path);
+  }
+}
+
+/**
  * One measured transfer: a client process against `port`; the servers' CPU
  * time between the client's `mark` and its result.
  */
@@ -138,6 +159,9 @@ async function transfer(s: DecadeGroupSettings, init: Extract<DecadeWorkerInit, 
     const cpu0 = cpuOf(pids);
     // Each server's own CPU too (the relay row: origin, then relay).
     const each0 = servers.map((x) => cpuOf(x.pids()));
+    // A PUT writes its object into new page-cache pages: give every implementation pages the
+    // host still backs (see warmFreePages), just before it starts.
+    if (init.role === 'client' && init.op === 'put' && process.env.BENCH_DECADE_WARM_PAGES !== '0') warmFreePages(dirname(init.file), init.size);
     const result = message(c, 'result', budgetMs);
     c.send({ go: true });
     const r = await result;
