@@ -92,42 +92,28 @@ export class IncomingMessage {
   /**
    * The state bits ({@link HEAD_READY}, {@link COMPLETE}, {@link DUMPING},
    * {@link READY_FIRED}, {@link TAKEN}): one field, not five (a message is
-   * made per MSG and per reply: issue 13).
+   * made per MSG and per reply: issue 13). Each is only ever set
+   * (`flags |= BIT`); the getters below read them.
    */
   private flags = 0;
   /** @internal The entity headers have been parsed. */
   get headReady(): boolean {
     return (this.flags & HEAD_READY) !== 0;
   }
-  set headReady(v: boolean) {
-    this.flags = v ? this.flags | HEAD_READY : this.flags & ~HEAD_READY;
-  }
   /** @internal The final frame has arrived. */
   get complete(): boolean {
     return (this.flags & COMPLETE) !== 0;
-  }
-  set complete(v: boolean) {
-    this.flags = v ? this.flags | COMPLETE : this.flags & ~COMPLETE;
   }
   /** @internal The body is being thrown away (octets credited as they arrive). */
   get dumping(): boolean {
     return (this.flags & DUMPING) !== 0;
   }
-  set dumping(v: boolean) {
-    this.flags = v ? this.flags | DUMPING : this.flags & ~DUMPING;
-  }
   private get readyFired(): boolean {
     return (this.flags & READY_FIRED) !== 0;
-  }
-  private set readyFired(v: boolean) {
-    this.flags = v ? this.flags | READY_FIRED : this.flags & ~READY_FIRED;
   }
   /** The application took the whole body (bytes(), iteration, dump()). */
   private get taken(): boolean {
     return (this.flags & TAKEN) !== 0;
-  }
-  private set taken(v: boolean) {
-    this.flags = v ? this.flags | TAKEN : this.flags & ~TAKEN;
   }
   /** @internal octets received so far (head included). */ received = 0;
   private head: Buffer | null = null;
@@ -188,7 +174,7 @@ export class IncomingMessage {
         this.contentType = parsed.contentType;
         this.transferEncoding = parsed.transferEncoding;
         if (parsed.headers !== NO_HEADERS) this.hdrs = parsed.headers;
-        this.headReady = true;
+        this.flags |= HEAD_READY;
         headOctets = parsed.bodyOffset;
         // The body follows the header block in the same view: kept as that view
         // and the header's length (`skip`); a view of the body alone is made
@@ -207,10 +193,10 @@ export class IncomingMessage {
       } else this.pieces.push(body, block); // (skip is 0: the head was read with an earlier piece)
       block?.hold();
     }
-    if (final) this.complete = true;
+    if (final) this.flags |= COMPLETE;
     if (this.headReady && (body !== null || final)) {
       if (!this.readyFired) {
-        this.readyFired = true;
+        this.flags |= READY_FIRED;
         this.hooks.ready(this);
       }
       this.adapter?.fed();
@@ -223,7 +209,7 @@ export class IncomingMessage {
   }
 
   private completed(): void {
-    this.complete = true;
+    this.flags |= COMPLETE;
     this.adapter?.fed();
     this.wake();
   }
@@ -242,7 +228,7 @@ export class IncomingMessage {
 
   /** @internal Reopen the window for whatever is still queued (message abandoned). */
   discard(): void {
-    this.dumping = true;
+    this.flags |= DUMPING;
     let n = this.queuedLength() + this.skip; // the header octets in front of the body too (see skip)
     this.releaseQueued();
     if (this.head) {
@@ -363,7 +349,7 @@ export class IncomingMessage {
     if (!this.complete || !this.headReady || this.failure !== undefined || this.dumping || this.taken || this.adapter !== null) return null;
     const p = this.pieces;
     if (p === null) {
-      this.taken = true;
+      this.flags |= TAKEN;
       return EMPTY_BODY;
     }
     const n = this.queuedLength();
@@ -383,7 +369,7 @@ export class IncomingMessage {
       this.takeQueued(parts);
       b = Buffer.concat(parts, n);
     }
-    this.taken = true;
+    this.flags |= TAKEN;
     return b;
   }
 
@@ -403,7 +389,7 @@ export class IncomingMessage {
       if ((this.complete && this.headReady) || this.dumping) break;
       await this.wait();
     }
-    this.taken = true;
+    this.flags |= TAKEN;
     if (parts.length === 1) return parts[0] as Buffer;
     return Buffer.concat(parts, n);
   }
@@ -422,7 +408,7 @@ export class IncomingMessage {
       if (this.failure) throw this.failure;
       await this.wait();
     }
-    this.taken = true;
+    this.flags |= TAKEN;
   }
 
   /**
@@ -460,7 +446,7 @@ export class IncomingMessage {
         if ((this.complete && this.headReady) || this.dumping) break;
         await this.wait();
       }
-      this.taken = true;
+      this.flags |= TAKEN;
     } finally {
       held?.release();
       if (heldLength > 0) this.hooks.credit(heldLength);
@@ -498,7 +484,7 @@ export class IncomingMessage {
         if (this.dumping) break;
         await this.wait();
       }
-      this.taken = true;
+      this.flags |= TAKEN;
     } finally {
       // Left early: the rest is thrown away (see views()).
       if (!this.taken) this.abandonRest();
