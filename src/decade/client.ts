@@ -319,7 +319,8 @@ export class DecadeClient {
     const cancel = (): void => {
       if (cleaned) return;
       cleaned = true;
-      // Abandoned before its first octets: the spare is replaced now (see above).
+      // Ended or abandoned before its first octets: the spare is replaced now (see above);
+      // after them it was replaced already and this does nothing.
       this.startSpare();
       answers.return().catch(() => undefined).finally(() => ch.close().catch(() => undefined));
     };
@@ -354,7 +355,6 @@ export class DecadeClient {
         if (got !== length) throw new DecadeError('NOT_AVAILABLE', `the transfer ended after ${got} of ${length} octets`, { origin: 'remote' });
       } finally {
         cancel();
-        if (!replaced) replace();
       }
     }
     return { range, chunks: octets(), cancel };
