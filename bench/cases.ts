@@ -84,8 +84,8 @@ export interface CaseParams {
    * before the measured part: a channel, an HTTP/2 stream, a TCP or
    * application connection), so freshly started processes run warm, as
    * long-running ones would: JIT, and V8's first full collection, which every
-   * Node process runs once its old space first reaches ≈ 10 MB (≈ 0.3 s into
-   * its first transfer), whatever the transfer.
+   * Node process runs once its old space first reaches ≈ 10–13 MB, whatever
+   * the transfer (see {@link bulkWarmup}).
    */
   warmupBytes?: number;
 }

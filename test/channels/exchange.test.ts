@@ -216,7 +216,7 @@ test('session destroyed locally while exchanges are pending: each callback once,
   const outs: Outcome[] = [];
   for (const ch of chans) for (let i = 0; i < 5; i++) outs.push(ex(ch, `m${i}`));
   // Wait until the server holds at least one MSG (so requests are in flight, not only queued).
-  for (let i = 0; i < 1000 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  for (let i = 0; i < 6000 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
   t.true(held.length > 0, 'the server received a MSG');
   client.destroy();
   await within(Promise.all(outs.map((o) => o.done)), 'callbacks');
@@ -240,14 +240,14 @@ test('AbortSignal: BEEP_ERR_ABORTED once; the reply that comes later is dropped;
   const ch = await within(client.startChannel(HOLD_URI), 'start');
   const ac = new AbortController();
   const o = ex(ch, 'wait', { signal: ac.signal });
-  for (let i = 0; i < 1000 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  for (let i = 0; i < 6000 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
   ac.abort();
   await within(o.done, 'aborted');
   t.is(o.err?.code, ErrorCodes.ABORTED);
   // The server answers after all: the callback is not called again.
   held[0]!.res.send('too late');
   const o2 = ex(ch, 'next');
-  for (let i = 0; i < 1000 && held.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+  for (let i = 0; i < 6000 && held.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
   held[1]!.res.send('answer');
   await within(o2.done, 'next');
   await settle();
@@ -280,7 +280,7 @@ test('an abort after the reply began to arrive does not cut it (as with request(
   const ac = new AbortController();
   const o = ex(ch, 'go', { signal: ac.signal });
   // Wait until the reply's first part is here (its message exists) and the server holds the rest.
-  for (let i = 0; i < 2000 && (finishers.length === 0 || !ch.outstanding.get(0)?.reply); i++) await new Promise((r) => setTimeout(r, 5));
+  for (let i = 0; i < 6000 && (finishers.length === 0 || !ch.outstanding.get(0)?.reply); i++) await new Promise((r) => setTimeout(r, 5));
   t.truthy(ch.outstanding.get(0)?.reply, 'the reply began to arrive');
   t.is(o.calls, 0, 'not called while the reply is incomplete');
   ac.abort();
